@@ -1,0 +1,53 @@
+"""Build the C++ extension ``vsched._core``; all metadata lives in pyproject.toml.
+
+``VSCHED_BUILD`` picks the build mode:
+
+* ``release`` (default): ``-O3 -DNDEBUG``.
+* ``debug``: ``-O0 -g`` with assertions on.
+* ``asan``: AddressSanitizer + UndefinedBehaviorSanitizer (``-O1 -g``); run the
+  tests with libasan preloaded, see ``.ci/asan``.
+
+Flags are set here and nowhere else (never through CFLAGS).
+"""
+
+import os
+from glob import glob
+
+from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext, naive_recompile
+from setuptools import setup
+
+MODES = {
+    "release": (["-O3", "-DNDEBUG"], []),
+    "debug": (["-O0", "-g", "-UNDEBUG"], []),
+    "asan": (
+        ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"],
+        ["-fsanitize=address,undefined"],
+    ),
+}
+
+mode = os.environ.get("VSCHED_BUILD", "release")
+if mode not in MODES:
+    raise SystemExit(f"VSCHED_BUILD={mode!r}: expected one of {', '.join(MODES)}")
+compile_flags, link_flags = MODES[mode]
+
+# Native and reference must agree bit for bit where they do the same float
+# arithmetic: forbid fused multiply-add contraction (GCC contracts by default on
+# some targets) and any fast-math reassociation.
+compile_flags = [*compile_flags, "-ffp-contract=off", "-fno-fast-math", "-Wall", "-Wextra"]
+
+# Compile the translation units in parallel, and only those whose source is
+# newer than their object (useful for in-place development builds).
+ParallelCompile("VSCHED_BUILD_JOBS", default=2, needs_recompile=naive_recompile).install()
+
+sources = sorted(glob("csrc/core/*.cpp")) + sorted(glob("csrc/bindings/*.cpp"))
+
+ext = Pybind11Extension(
+    "vsched._core",
+    sources,
+    include_dirs=["csrc/include"],
+    cxx_std=17,
+    extra_compile_args=compile_flags,
+    extra_link_args=link_flags,
+)
+
+setup(ext_modules=[ext], cmdclass={"build_ext": build_ext})

@@ -1,0 +1,21 @@
+"""vsched: resource management for one virtualization host.
+
+The native engines (C++ core, ``vsched._core``) are exported here; the
+pure-Python twins with the same names live in :mod:`vsched.reference`.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .allocation import fair_share
+from .errors import AdmissionError
+
+try:
+    __version__ = version("vsched")
+except PackageNotFoundError:  # running from a source tree without metadata
+    __version__ = "0.0.0+unknown"
+
+IMPLEMENTATION = "native"
+
+__all__ = ["IMPLEMENTATION", "AdmissionError", "__version__", "fair_share"]

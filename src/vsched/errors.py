@@ -1,0 +1,15 @@
+"""Exceptions shared by the native engines and the pure-Python reference."""
+
+from __future__ import annotations
+
+__all__ = ["AdmissionError"]
+
+
+class AdmissionError(ValueError):
+    """A request would break a guarantee the host has already given.
+
+    Raised when reservations (floors) would exceed the capacity, when a VM's
+    reservation exceeds what it could ever use, or when a limit is below a
+    reservation. The message says which rule and by how much. It is a
+    ValueError, so code that catches bad arguments catches it too.
+    """

@@ -1,0 +1,14 @@
+"""Pure-Python reference engines: same public names and results as ``vsched``.
+
+They are the test oracle for the native core and the baseline its benchmarks
+are measured against. Slow by design: obviously correct first.
+"""
+
+from __future__ import annotations
+
+from ..errors import AdmissionError
+from .allocation import fair_share
+
+IMPLEMENTATION = "reference"
+
+__all__ = ["IMPLEMENTATION", "AdmissionError", "fair_share"]
