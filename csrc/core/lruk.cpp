@@ -1,0 +1,407 @@
+#include "vsched/lruk.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "vsched/errors.hpp"
+
+namespace vsched {
+
+// ---------------------------------------------------------------- policy ---
+
+LruKPolicy::LruKPolicy(int k, std::uint64_t crp) : k_(k), crp_(crp), stride_(std::size_t(3 + k)) {
+    if (k < 1 || k > kMaxK) throw std::invalid_argument(message("k = ", k, ": k must be in 1..", kMaxK));
+}
+
+void LruKPolicy::resize(std::size_t n) {
+    const std::size_t words = n * stride_;
+    if (words > words_.capacity()) {
+        // Grow by 1/4 (not 2x): records dominate memory per tracked key.
+        words_.reserve(std::max(words, words_.capacity() + words_.capacity() / 4 + 64 * stride_));
+    }
+    words_.resize(words, 0);
+}
+
+void LruKPolicy::list_push_back(std::uint32_t slot) {
+    std::uint64_t& link = word(slot, kLink);
+    link = std::uint64_t(list_tail_) | (std::uint64_t(kNoSlot) << 32);
+    if (list_tail_ == kNoSlot) {
+        list_head_ = slot;
+    } else {
+        std::uint64_t& tail_link = word(list_tail_, kLink);
+        tail_link = (tail_link & 0xFFFFFFFFu) | (std::uint64_t(slot) << 32);
+    }
+    list_tail_ = slot;
+}
+
+void LruKPolicy::list_unlink(std::uint32_t slot) {
+    const std::uint64_t link = word(slot, kLink);
+    const auto prev = std::uint32_t(link), next = std::uint32_t(link >> 32);
+    if (prev == kNoSlot) {
+        list_head_ = next;
+    } else {
+        std::uint64_t& l = word(prev, kLink);
+        l = (l & 0xFFFFFFFFu) | (std::uint64_t(next) << 32);
+    }
+    if (next == kNoSlot) {
+        list_tail_ = prev;
+    } else {
+        std::uint64_t& l = word(next, kLink);
+        l = (l & ~std::uint64_t(0xFFFFFFFFu)) | prev;
+    }
+}
+
+void LruKPolicy::heap_push_current(std::uint32_t slot) {
+    const std::uint64_t l = last(slot);
+    word(slot, kLink) = l;  // identifies the live entry
+    heap_.push_back(HeapEntry{hist(slot, k_ - 1), l, slot});
+    std::push_heap(heap_.begin(), heap_.end(), HeapAfter{});
+}
+
+// Dead entries (slot evicted elsewhere, removed, or re-pushed) are skipped
+// when popped; rebuild when they outnumber the live ones so the heap stays
+// O(resident) in size.
+void LruKPolicy::heap_compact() {
+    std::size_t out = 0;
+    for (const HeapEntry& e : heap_) {
+        const std::uint32_t s = e.slot;
+        if (resident(s) && finite(s) && word(s, kLink) == e.last) {
+            heap_[out++] = HeapEntry{hist(s, k_ - 1), last(s), s};
+            word(s, kLink) = last(s);
+        }
+    }
+    heap_.resize(out);
+    std::make_heap(heap_.begin(), heap_.end(), HeapAfter{});
+}
+
+void LruKPolicy::place(std::uint32_t slot) {
+    if (finite(slot)) {
+        heap_push_current(slot);
+        ++heap_live_;
+    } else {
+        list_push_back(slot);
+    }
+}
+
+void LruKPolicy::reference(std::uint32_t slot, std::uint64_t t) {
+    const std::uint64_t last_ref = last(slot);
+    const bool was_finite = finite(slot);
+    if (t - last_ref > crp_) {
+        // Uncorrelated: the correlated period that just ended (HIST(1)..LAST)
+        // counts as one reference, so older references move forward by its
+        // length: HIST(i) = HIST(i-1) + (LAST - HIST(1)), i = K..2. "None"
+        // (0) stays none.
+        const std::uint64_t period = last_ref - hist(slot, 0);
+        for (int i = k_ - 1; i >= 1; --i) {
+            const std::uint64_t older = hist(slot, i - 1);
+            word(slot, kHist + i) = older == 0 ? 0 : older + period;
+        }
+        word(slot, kHist) = t;
+    }
+    word(slot, kLast) = t | kResidentBit;
+    if (!was_finite) {
+        // Keep the infinite-distance list in LAST order, or move to the heap
+        // once the K-th uncorrelated reference arrived.
+        list_unlink(slot);
+        place(slot);
+    }
+    // A finite slot keeps its (now stale) heap entry: see heap_ comment.
+}
+
+void LruKPolicy::admit(std::uint32_t slot, std::uint64_t t, bool keep_history) {
+    if (keep_history) {
+        for (int i = k_ - 1; i >= 1; --i) word(slot, kHist + i) = hist(slot, i - 1);
+    } else {
+        for (int i = 1; i < k_; ++i) word(slot, kHist + i) = 0;
+    }
+    word(slot, kHist) = t;
+    word(slot, kLast) = t | kResidentBit;
+    ++resident_count_;
+    place(slot);
+}
+
+std::uint32_t LruKPolicy::evict(std::uint64_t t) {
+    std::uint32_t victim = kNoSlot;
+    // Infinite distance beats any finite one. The list is in LAST order, so
+    // if its head is inside its CRP every member is.
+    if (list_head_ != kNoSlot && t - last(list_head_) > crp_) {
+        victim = list_head_;
+        list_unlink(victim);
+    } else {
+        aside_.clear();
+        while (!heap_.empty()) {
+            std::pop_heap(heap_.begin(), heap_.end(), HeapAfter{});
+            const HeapEntry e = heap_.back();
+            heap_.pop_back();
+            const std::uint32_t s = e.slot;
+            if (!(resident(s) && finite(s) && word(s, kLink) == e.last)) continue;  // dead
+            if (e.last != last(s) || e.hist_k != hist(s, k_ - 1)) {
+                heap_push_current(s);  // stale lower bound: re-queue with the true key
+                continue;
+            }
+            // Current entry with the smallest true key among the rest.
+            if (t - e.last <= crp_) {
+                // Inside its CRP. LAST values are distinct and < t, so at most
+                // crp entries are ever set aside.
+                aside_.push_back(e);
+                continue;
+            }
+            victim = s;
+            --heap_live_;
+            break;
+        }
+        if (victim == kNoSlot) {
+            // Nothing eligible (capacity <= crp): fall back to the resident
+            // page with the least recent LAST, inside its CRP or not.
+            std::size_t best = aside_.size();
+            std::uint64_t best_last = list_head_ != kNoSlot ? last(list_head_) : ~std::uint64_t(0);
+            for (std::size_t i = 0; i < aside_.size(); ++i) {
+                if (aside_[i].last < best_last) {
+                    best_last = aside_[i].last;
+                    best = i;
+                }
+            }
+            if (best == aside_.size()) {
+                victim = list_head_;
+                list_unlink(victim);
+            } else {
+                victim = aside_[best].slot;
+                aside_.erase(aside_.begin() + std::ptrdiff_t(best));
+                --heap_live_;
+            }
+        }
+        for (const HeapEntry& e : aside_) {
+            heap_.push_back(e);
+            std::push_heap(heap_.begin(), heap_.end(), HeapAfter{});
+        }
+    }
+    word(victim, kLast) &= ~kResidentBit;
+    word(victim, kLink) = 0;
+    --resident_count_;
+    if (heap_.size() > 2 * heap_live_ + 1024) heap_compact();
+    return victim;
+}
+
+void LruKPolicy::remove(std::uint32_t slot) {
+    if (finite(slot)) {
+        --heap_live_;  // its heap entry turns dead once the slot is not resident
+    } else {
+        list_unlink(slot);
+    }
+    --resident_count_;
+    clear(slot);
+    if (heap_.size() > 2 * heap_live_ + 1024) heap_compact();
+}
+
+void LruKPolicy::clear(std::uint32_t slot) {
+    for (std::size_t i = 1; i < stride_; ++i) words_[std::size_t(slot) * stride_ + i] = 0;
+}
+
+std::size_t LruKPolicy::memory_bytes() const {
+    return sizeof(*this) + words_.capacity() * sizeof(std::uint64_t) + heap_.capacity() * sizeof(HeapEntry) +
+           aside_.capacity() * sizeof(HeapEntry);
+}
+
+// ----------------------------------------------------------------- cache ---
+
+namespace {
+
+// Murmur3 finalizer: a bijective mix so that keys with regular low bits
+// (page numbers, frame numbers) spread over the table.
+inline std::uint64_t mix(std::uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+constexpr int kInitialBits = 4;
+
+}  // namespace
+
+LruKCache::LruKCache(std::uint64_t capacity, int k, std::uint64_t crp, std::optional<std::uint64_t> rip,
+                     std::optional<std::uint64_t> history)
+    : capacity_(capacity), rip_(rip), history_(history), bounded_(rip || history), policy_(k, crp) {
+    if (capacity < 1) throw std::invalid_argument(message("capacity = ", capacity, ": capacity must be >= 1"));
+    slot_bits_ = kInitialBits;
+    buckets_.assign(std::size_t(1) << slot_bits_, 0);
+}
+
+std::uint32_t LruKCache::find(std::uint64_t key) const {
+    const std::uint64_t h = mix(key);
+    const std::size_t mask = buckets_.size() - 1;
+    const std::uint32_t fp = std::uint32_t(h >> (32 + slot_bits_));
+    const std::uint32_t slot_mask = (std::uint32_t(1) << slot_bits_) - 1;
+    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+        const std::uint32_t v = buckets_[i];
+        if (v == 0) return LruKPolicy::kNoSlot;
+        if ((v >> slot_bits_) == fp) {
+            const std::uint32_t slot = (v & slot_mask) - 1;
+            if (policy_.key(slot) == key) return slot;
+        }
+    }
+}
+
+void LruKCache::table_insert(std::uint32_t slot, std::uint64_t h) {
+    const std::size_t mask = buckets_.size() - 1;
+    const std::uint32_t v = (std::uint32_t(h >> (32 + slot_bits_)) << slot_bits_) | (slot + 1);
+    std::size_t i = h & mask;
+    while (buckets_[i] != 0) i = (i + 1) & mask;
+    buckets_[i] = v;
+}
+
+void LruKCache::table_grow() {
+    if (slot_bits_ >= 31) throw std::overflow_error("LRUK: more than 2**30 tracked keys");
+    std::vector<std::uint32_t> old;
+    old.swap(buckets_);
+    const std::uint32_t old_mask = (std::uint32_t(1) << slot_bits_) - 1;
+    ++slot_bits_;
+    buckets_.assign(std::size_t(1) << slot_bits_, 0);
+    for (const std::uint32_t v : old) {
+        if (v == 0) continue;
+        const std::uint32_t slot = (v & old_mask) - 1;
+        table_insert(slot, mix(policy_.key(slot)));
+    }
+}
+
+// Backward-shift deletion keeps every probe chain unbroken without tombstones.
+void LruKCache::table_erase(std::uint64_t key) {
+    const std::uint64_t h = mix(key);
+    const std::size_t mask = buckets_.size() - 1;
+    const std::uint32_t slot_mask = (std::uint32_t(1) << slot_bits_) - 1;
+    std::size_t i = h & mask;
+    while (policy_.key((buckets_[i] & slot_mask) - 1) != key) i = (i + 1) & mask;
+    for (std::size_t j = (i + 1) & mask; buckets_[j] != 0; j = (j + 1) & mask) {
+        const std::size_t home = mix(policy_.key((buckets_[j] & slot_mask) - 1)) & mask;
+        // The entry at j may fill the hole at i unless its home lies
+        // cyclically in (i, j].
+        const bool home_in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!home_in_range) {
+            buckets_[i] = buckets_[j];
+            i = j;
+        }
+    }
+    buckets_[i] = 0;
+}
+
+std::uint32_t LruKCache::new_slot(std::uint64_t key) {
+    std::uint32_t slot;
+    if (free_head_ != LruKPolicy::kNoSlot) {
+        slot = free_head_;
+        free_head_ = std::uint32_t(policy_.key(slot));
+    } else {
+        if ((used_slots_ + 1) * 2 > buckets_.size()) table_grow();
+        slot = std::uint32_t(used_slots_++);
+        if (used_slots_ > policy_.slot_count()) policy_.resize(used_slots_);
+    }
+    policy_.key(slot) = key;
+    table_insert(slot, mix(key));
+    return slot;
+}
+
+void LruKCache::drop(std::uint32_t slot) {
+    table_erase(policy_.key(slot));
+    policy_.clear(slot);
+    policy_.key(slot) = free_head_;
+    free_head_ = slot;
+    --retained_count_;
+}
+
+bool LruKCache::retained_live(const RetainedEntry& e) const {
+    // A slot's LAST changes whenever it is referenced, so an entry whose slot
+    // came back (or was dropped and reused) no longer matches.
+    return !policy_.resident(e.slot) && policy_.last(e.slot) == e.last && policy_.hist(e.slot, 0) != 0;
+}
+
+void LruKCache::retained_compact() {
+    std::size_t out = 0;
+    for (const RetainedEntry& e : retained_heap_) {
+        if (retained_live(e)) retained_heap_[out++] = e;
+    }
+    retained_heap_.resize(out);
+    std::make_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
+}
+
+void LruKCache::retain(std::uint32_t slot) {
+    ++retained_count_;
+    if (!bounded_) return;
+    retained_heap_.push_back(RetainedEntry{policy_.last(slot), slot});
+    std::push_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
+    if (history_) {
+        // Keep the `history` most recently referenced non-resident keys.
+        while (retained_count_ > *history_) {
+            std::pop_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
+            const RetainedEntry e = retained_heap_.back();
+            retained_heap_.pop_back();
+            if (retained_live(e)) drop(e.slot);
+        }
+    }
+    if (retained_heap_.size() > 2 * retained_count_ + 1024) retained_compact();
+}
+
+// Drops every retained key with t - LAST > rip. Called at the start of each
+// reference, so expired history is never used or counted.
+void LruKCache::purge_expired() {
+    if (!rip_ || t_ <= *rip_) return;
+    const std::uint64_t oldest_kept = t_ - *rip_;  // LAST >= t - rip survives
+    while (!retained_heap_.empty() && retained_heap_.front().last < oldest_kept) {
+        std::pop_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
+        const RetainedEntry e = retained_heap_.back();
+        retained_heap_.pop_back();
+        if (retained_live(e)) drop(e.slot);
+    }
+}
+
+bool LruKCache::access(std::uint64_t key) {
+    const std::uint64_t t = ++t_;
+    if (bounded_) purge_expired();
+    std::uint32_t slot = find(key);
+    if (slot != LruKPolicy::kNoSlot && policy_.resident(slot)) {
+        policy_.reference(slot, t);
+        ++hits_;
+        return true;
+    }
+    ++misses_;
+    // Order: the key's own retained history leaves the retained set first,
+    // then the victim enters it, then the `history` bound is enforced.
+    const bool known = slot != LruKPolicy::kNoSlot;
+    if (known) {
+        --retained_count_;
+    } else {
+        slot = new_slot(key);
+    }
+    if (policy_.resident_count() >= capacity_) {
+        const std::uint32_t victim = policy_.evict(t);
+        ++evictions_;
+        retain(victim);
+    }
+    policy_.admit(slot, t, known);
+    return false;
+}
+
+void LruKCache::access_many(const std::uint64_t* keys, std::size_t n, bool* hit_out) {
+    for (std::size_t i = 0; i < n; ++i) hit_out[i] = access(keys[i]);
+}
+
+bool LruKCache::contains(std::uint64_t key) const {
+    const std::uint32_t slot = find(key);
+    return slot != LruKPolicy::kNoSlot && policy_.resident(slot);
+}
+
+std::vector<std::uint64_t> LruKCache::history_of(std::uint64_t key) const {
+    const std::uint32_t slot = find(key);
+    if (slot == LruKPolicy::kNoSlot) return {};
+    std::vector<std::uint64_t> out;
+    for (int i = 0; i < policy_.k(); ++i) out.push_back(policy_.hist(slot, i));
+    out.push_back(policy_.last(slot));
+    return out;
+}
+
+std::size_t LruKCache::memory_bytes() const {
+    return sizeof(*this) - sizeof(policy_) + policy_.memory_bytes() +
+           buckets_.capacity() * sizeof(std::uint32_t) + retained_heap_.capacity() * sizeof(RetainedEntry);
+}
+
+}  // namespace vsched

@@ -1,0 +1,194 @@
+// LRU-K replacement (O'Neil, O'Neil & Weikum, SIGMOD 1993) with correlated
+// reference period (CRP) and retained information period (RIP).
+//
+// Two layers:
+//   LruKPolicy  the policy over dense slot numbers: per-slot history records,
+//               the resident set and victim selection. The memory manager uses
+//               it directly with slot = frame number.
+//   LruKCache   a cache of 64-bit keys: key -> slot hash table, retained
+//               history of non-resident keys (bounded by RIP and `history`).
+//
+// Time is the number of references made so far: the n-th reference happens at
+// t = n (t starts at 1), so a time value of 0 means "no such reference".
+// The exact rules are written in src/vsched/lruk.py (LRUK docstring).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace vsched {
+
+class LruKPolicy {
+public:
+    static constexpr std::uint32_t kNoSlot = 0xFFFFFFFFu;
+    static constexpr int kMaxK = 64;
+
+    // Throws std::invalid_argument unless 1 <= k <= kMaxK.
+    LruKPolicy(int k, std::uint64_t crp);
+
+    int k() const { return k_; }
+    std::uint64_t crp() const { return crp_; }
+
+    // Makes room for slots [0, n); new slots are non-resident and empty.
+    void resize(std::size_t n);
+    std::size_t slot_count() const { return words_.size() / stride_; }
+
+    // Record fields. HIST(p, i) is hist(slot, i - 1); 0 = none.
+    std::uint64_t& key(std::uint32_t slot) { return words_[std::size_t(slot) * stride_]; }
+    std::uint64_t key(std::uint32_t slot) const { return words_[std::size_t(slot) * stride_]; }
+    bool resident(std::uint32_t slot) const { return (word(slot, kLast) & kResidentBit) != 0; }
+    std::uint64_t last(std::uint32_t slot) const { return word(slot, kLast) & ~kResidentBit; }
+    std::uint64_t hist(std::uint32_t slot, int i) const { return word(slot, kHist + i); }
+
+    // A reference at time t to a resident slot (a hit): correlated references
+    // (t - LAST <= crp) only move LAST; uncorrelated ones shift the history by
+    // the correlated period just ended and set HIST(1) = LAST = t.
+    void reference(std::uint32_t slot, std::uint64_t t);
+
+    // A reference at time t to a non-resident slot, which becomes resident.
+    // keep_history: the slot's record holds retained history (shifted by one:
+    // HIST(i) = HIST(i-1), HIST(1) = t); otherwise it starts fresh
+    // (HIST(1) = t, older entries none). The caller makes room first.
+    void admit(std::uint32_t slot, std::uint64_t t, bool keep_history);
+
+    // Chooses the victim at time t among resident slots and makes it
+    // non-resident (its history record is left intact). Requires at least one
+    // resident slot. Rule: the eligible slot (t - LAST > crp) with the largest
+    // backward K-distance; fewer than K uncorrelated references = infinite
+    // distance; ties by least recent LAST. No eligible slot: the resident slot
+    // with the least recent LAST.
+    std::uint32_t evict(std::uint64_t t);
+
+    // Takes a resident slot out of the resident set without choosing it as a
+    // victim (the memory manager frees frames this way). Its record is cleared.
+    void remove(std::uint32_t slot);
+
+    // Clears a non-resident slot's record (its retained history is dropped).
+    void clear(std::uint32_t slot);
+
+    std::size_t resident_count() const { return resident_count_; }
+    std::size_t memory_bytes() const;
+
+private:
+    // Record layout, `stride_` = 3 + k words per slot, one contiguous block so
+    // that a reference touches one or two cache lines:
+    //   kKey   the cache key (unused by the memory manager)
+    //   kLast  LAST, with kResidentBit set while resident
+    //   kLink  while resident with infinite distance: prev (low 32) and next
+    //          (high 32) in the LRU list; while resident with finite distance:
+    //          the LAST value stored in the slot's live heap entry
+    //   kHist  HIST(1..K)
+    static constexpr int kKey = 0, kLast = 1, kLink = 2, kHist = 3;
+    static constexpr std::uint64_t kResidentBit = std::uint64_t(1) << 63;
+
+    struct HeapEntry {
+        std::uint64_t hist_k;  // HIST(K) when pushed
+        std::uint64_t last;    // LAST when pushed (tie-break, and identity)
+        std::uint32_t slot;
+    };
+    // Min-heap order (std heap functions build max-heaps): the entry with the
+    // smallest (HIST(K), LAST) = the largest backward K-distance, then LRU.
+    struct HeapAfter {
+        bool operator()(const HeapEntry& a, const HeapEntry& b) const {
+            return a.hist_k != b.hist_k ? a.hist_k > b.hist_k : a.last > b.last;
+        }
+    };
+
+    std::uint64_t& word(std::uint32_t slot, int field) { return words_[std::size_t(slot) * stride_ + field]; }
+    std::uint64_t word(std::uint32_t slot, int field) const { return words_[std::size_t(slot) * stride_ + field]; }
+    bool finite(std::uint32_t slot) const { return hist(slot, k_ - 1) != 0; }
+
+    void list_push_back(std::uint32_t slot);
+    void list_unlink(std::uint32_t slot);
+    void heap_push_current(std::uint32_t slot);
+    void heap_compact();
+    void place(std::uint32_t slot);  // resident slot into list or heap
+
+    int k_;
+    std::uint64_t crp_;
+    std::size_t stride_;
+    std::vector<std::uint64_t> words_;
+    // LRU list (by LAST) of resident slots with fewer than K uncorrelated
+    // references: their backward K-distance is infinite, so they go first.
+    std::uint32_t list_head_ = kNoSlot, list_tail_ = kNoSlot;
+    // Lazy heap of resident slots with finite distance. A hit does not touch
+    // the heap: keys only grow while a slot is resident (HIST(K) and LAST never
+    // decrease), so a stored key is a lower bound of the true key and an entry
+    // found stale at the top is pushed again with its true key. An entry is
+    // live iff its slot is resident, finite, and entry.last == kLink word.
+    std::vector<HeapEntry> heap_;
+    std::size_t heap_live_ = 0;
+    std::vector<HeapEntry> aside_;  // scratch: ineligible entries during evict()
+    std::size_t resident_count_ = 0;
+};
+
+class LruKCache {
+public:
+    // Throws std::invalid_argument naming the bad argument: capacity >= 1,
+    // 1 <= k <= 64. rip/history: nullopt = forever / unbounded.
+    LruKCache(std::uint64_t capacity, int k, std::uint64_t crp, std::optional<std::uint64_t> rip,
+              std::optional<std::uint64_t> history);
+
+    bool access(std::uint64_t key);
+    void access_many(const std::uint64_t* keys, std::size_t n, bool* hit_out);
+    bool contains(std::uint64_t key) const;  // resident?
+
+    std::uint64_t capacity() const { return capacity_; }
+    int k() const { return policy_.k(); }
+    std::uint64_t crp() const { return policy_.crp(); }
+    std::optional<std::uint64_t> rip() const { return rip_; }
+    std::optional<std::uint64_t> history() const { return history_; }
+    std::uint64_t time() const { return t_; }
+    std::uint64_t hits() const { return hits_; }
+    std::uint64_t misses() const { return misses_; }
+    std::uint64_t evictions() const { return evictions_; }
+    std::size_t size() const { return policy_.resident_count(); }
+    std::size_t retained() const { return retained_count_; }
+    std::size_t tracked() const { return policy_.resident_count() + retained_count_; }
+    std::size_t memory_bytes() const;
+
+    // Times of the uncorrelated references HIST(1..K) and LAST of a tracked
+    // key (resident or retained); empty if the key is not tracked.
+    std::vector<std::uint64_t> history_of(std::uint64_t key) const;
+
+private:
+    struct RetainedEntry {
+        std::uint64_t last;
+        std::uint32_t slot;
+    };
+    struct RetainedAfter {  // min-heap by LAST (LAST values are unique)
+        bool operator()(const RetainedEntry& a, const RetainedEntry& b) const { return a.last > b.last; }
+    };
+
+    std::uint32_t find(std::uint64_t key) const;
+    std::uint32_t new_slot(std::uint64_t key);
+    void drop(std::uint32_t slot);  // forget a retained key entirely
+    void retain(std::uint32_t slot);
+    void purge_expired();
+    bool retained_live(const RetainedEntry& e) const;
+    void retained_compact();
+    void table_insert(std::uint32_t slot, std::uint64_t hash);
+    void table_erase(std::uint64_t key);
+    void table_grow();
+
+    std::uint64_t capacity_;
+    std::optional<std::uint64_t> rip_, history_;
+    bool bounded_;  // rip or history given: keep the retained heap
+    LruKPolicy policy_;
+    std::uint64_t t_ = 0, hits_ = 0, misses_ = 0, evictions_ = 0;
+    std::size_t retained_count_ = 0;
+
+    // Open addressing, linear probing, at most half full. A bucket is 0 (empty)
+    // or (fingerprint << slot_bits_) | (slot + 1): the fingerprint (top hash
+    // bits) rejects most non-matching probes without reading the record.
+    std::vector<std::uint32_t> buckets_;
+    int slot_bits_ = 0;
+    std::uint32_t free_head_ = LruKPolicy::kNoSlot;  // free slots chained via key word
+    std::size_t used_slots_ = 0;                     // slots ever handed out
+
+    std::vector<RetainedEntry> retained_heap_;  // lazy; live entries = retained keys
+};
+
+}  // namespace vsched

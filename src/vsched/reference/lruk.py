@@ -1,0 +1,151 @@
+"""Pure-Python LRU-K: the oracle for :class:`vsched.LRUK` (same rules, written plainly).
+
+Dicts for the records, a linear scan for the victim and for the oldest
+retained key. Rules: see the :class:`vsched.LRUK` docstring; each step below
+names the rule it implements.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+
+from ..lruk import as_keys, check_lruk_args
+
+__all__ = ["LRUK"]
+
+_KEY_LIMIT = 2**64
+
+
+def _key(key: Any) -> int:
+    if isinstance(key, (bool, np.bool_, float)):
+        raise TypeError(f"key must be an integer, got {type(key).__name__}")
+    try:
+        value = operator.index(key)
+    except TypeError:
+        raise TypeError(f"key must be an integer, got {type(key).__name__}") from None
+    if not 0 <= value < _KEY_LIMIT:
+        raise ValueError(f"key = {value}: key must be in 0..2**64-1")
+    return value
+
+
+class LRUK:
+    """Reference twin of :class:`vsched.LRUK` (same arguments, results, errors)."""
+
+    IMPLEMENTATION = "reference"
+
+    def __init__(
+        self,
+        capacity: int,
+        k: int = 2,
+        crp: int = 0,
+        rip: int | None = None,
+        history: int | None = None,
+    ) -> None:
+        capacity, k, crp, rip, history = check_lruk_args(capacity, k, crp, rip, history)
+        if capacity < 1:
+            raise ValueError(f"capacity = {capacity}: capacity must be >= 1")
+        if not 1 <= k <= 64:
+            raise ValueError(f"k = {k}: k must be in 1..64")
+        if crp < 0:
+            raise ValueError(f"crp = {crp}: crp must be >= 0")
+        if rip is not None and rip < 0:
+            raise ValueError(f"rip = {rip}: rip must be >= 0 or None")
+        if history is not None and history < 0:
+            raise ValueError(f"history = {history}: history must be >= 0 or None")
+        self.capacity, self.k, self.crp, self.rip, self.history = capacity, k, crp, rip, history
+        self.time = 0
+        self.hits = self.misses = self.evictions = 0
+        self._hist: dict[int, list[int]] = {}  # every tracked key: HIST(p, 1..K), 0 = none
+        self._last: dict[int, int] = {}  # every tracked key: LAST(p)
+        self._resident: set[int] = set()
+        self._retained: set[int] = set()  # tracked, not resident
+
+    # -- the algorithm -----------------------------------------------------
+    def access(self, key: int) -> bool:
+        """Reference `key`; True on a hit."""
+        p = _key(key)
+        self.time += 1
+        t = self.time
+        hist, last = self._hist, self._last
+        # 1. forget expired history
+        if self.rip is not None:
+            for q in [q for q in self._retained if t - last[q] > self.rip]:
+                self._forget(q)
+        # 2. hit
+        if p in self._resident:
+            self.hits += 1
+            if t - last[p] > self.crp:  # uncorrelated
+                h = hist[p]
+                period = last[p] - h[0]
+                for i in range(self.k - 1, 0, -1):
+                    h[i] = 0 if h[i - 1] == 0 else h[i - 1] + period
+                h[0] = t
+            last[p] = t
+            return True
+        # 3. miss
+        self.misses += 1
+        known = p in self._retained
+        self._retained.discard(p)
+        if len(self._resident) >= self.capacity:
+            victim = self._victim(t)
+            self._resident.remove(victim)
+            self.evictions += 1
+            self._retained.add(victim)
+            if self.history is not None:
+                while len(self._retained) > self.history:
+                    self._forget(min(self._retained, key=last.__getitem__))
+        if known:
+            h = hist[p]
+            for i in range(self.k - 1, 0, -1):
+                h[i] = h[i - 1]
+            h[0] = t
+        else:
+            hist[p] = [t] + [0] * (self.k - 1)
+        last[p] = t
+        self._resident.add(p)
+        return False
+
+    def _victim(self, t: int) -> int:
+        hist, last, kk = self._hist, self._last, self.k - 1
+        eligible = [q for q in self._resident if t - last[q] > self.crp]
+        if not eligible:  # only when capacity <= crp: plain LRU among all
+            return min(self._resident, key=last.__getitem__)
+        # infinite distance (HIST(q, K) == 0) first, then smallest HIST(q, K),
+        # ties by least recent LAST
+        return min(eligible, key=lambda q: (hist[q][kk] != 0, hist[q][kk], last[q]))
+
+    def _forget(self, q: int) -> None:
+        self._retained.discard(q)
+        del self._hist[q]
+        del self._last[q]
+
+    # -- the rest of the API -------------------------------------------------
+    def access_many(self, keys: Any) -> np.ndarray:
+        """Reference every key in order; a bool array, True = hit."""
+        array = as_keys(keys)
+        return np.array([self.access(int(key)) for key in array], dtype=bool)
+
+    def __contains__(self, key: object) -> bool:
+        return _key(key) in self._resident
+
+    def __len__(self) -> int:
+        return len(self._resident)
+
+    def history_of(self, key: int) -> tuple[int, ...]:
+        p = _key(key)
+        if p not in self._hist:
+            return ()
+        return (*self._hist[p], self._last[p])
+
+    @property
+    def retained(self) -> int:
+        return len(self._retained)
+
+    def __repr__(self) -> str:
+        return (
+            f"LRUK(capacity={self.capacity}, k={self.k}, crp={self.crp}, rip={self.rip}, "
+            f"history={self.history}) [{len(self)} resident, {self.hits} hits, {self.misses} misses]"
+        )
