@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .allocation import fair_share
 from .errors import AdmissionError
+from . import traces
 from .lruk import LRUK
 
 try:

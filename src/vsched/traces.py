@@ -78,9 +78,9 @@ def read_cache2k(path: PathLike, limit: int | None = None) -> np.ndarray:
 def read_trace(path: PathLike, format: str = "auto", limit: int | None = None) -> np.ndarray:
     """Read a trace in `format` ``"lines"``, ``"cache2k"`` or ``"auto"``.
 
-    ``auto``: cache2k if the (decompressed) data starts with a NUL byte within
-    its first 4 KiB (binary), else lines. Text traces never hold NUL bytes;
-    cache2k ids below 2**24 always start with one.
+    ``auto``: cache2k if the first 4 KiB of the (decompressed) data hold a NUL
+    byte, else lines. Text never holds NUL bytes; a cache2k file does as soon
+    as one of its first 1024 ids is below 2**24 (true of every known trace).
     """
     if format == "lines":
         return read_lines(path, limit)
