@@ -26,5 +26,6 @@ void require_vector(const py::array& array, const char* name, std::optional<py::
 void bind_errors(py::module_& m);
 void bind_fair_share(py::module_& m);
 void bind_lruk(py::module_& m);
+void bind_memory(py::module_& m);
 
 }  // namespace vsched::bindings

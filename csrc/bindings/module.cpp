@@ -6,4 +6,5 @@ PYBIND11_MODULE(_core, m) {
     vsched::bindings::bind_errors(m);
     vsched::bindings::bind_fair_share(m);
     vsched::bindings::bind_lruk(m);
+    vsched::bindings::bind_memory(m);
 }

@@ -12,6 +12,7 @@ from .allocation import fair_share
 from .errors import AdmissionError
 from . import traces
 from .lruk import LRUK
+from .memory import MemoryManager, Outcome, PageState
 
 try:
     __version__ = version("vsched")
@@ -20,4 +21,4 @@ except PackageNotFoundError:  # running from a source tree without metadata
 
 IMPLEMENTATION = "native"
 
-__all__ = ["IMPLEMENTATION", "AdmissionError", "__version__", "fair_share", "LRUK"]
+__all__ = ["IMPLEMENTATION", "AdmissionError", "__version__", "fair_share", "LRUK", "MemoryManager", "Outcome", "PageState", "traces"]

@@ -25,7 +25,7 @@ def check_lruk_args(
     )
 
 
-def as_keys(keys: Any) -> np.ndarray:
+def as_keys(keys: Any, name: str = "keys") -> np.ndarray:
     """`keys` as a contiguous 1-D uint64 array.
 
     TypeError unless it is an integer array (bool and float refused); ValueError
@@ -33,12 +33,12 @@ def as_keys(keys: Any) -> np.ndarray:
     """
     array = np.asarray(keys)
     if array.dtype.kind not in "iu":
-        raise TypeError(f"keys must be an integer array, got dtype {array.dtype}")
+        raise TypeError(f"{name} must be an integer array, got dtype {array.dtype}")
     if array.ndim != 1:
-        raise ValueError(f"keys must be 1-D, got shape {array.shape}")
+        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
     if array.dtype.kind == "i" and array.size and int(array.min()) < 0:
         i = int(np.argmin(array))
-        raise ValueError(f"keys[{i}] = {int(array[i])}: keys must be in 0..2**64-1")
+        raise ValueError(f"{name}[{i}] = {int(array[i])}: {name} must be in 0..2**64-1")
     return np.ascontiguousarray(array, dtype=np.uint64)
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from ..errors import AdmissionError
 from .allocation import fair_share
 from .lruk import LRUK
+from .memory import MemoryManager, Outcome, PageState
 
 IMPLEMENTATION = "reference"
 
-__all__ = ["IMPLEMENTATION", "AdmissionError", "fair_share", "LRUK"]
+__all__ = ["IMPLEMENTATION", "AdmissionError", "fair_share", "LRUK", "MemoryManager", "Outcome", "PageState"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..lruk import as_keys, check_lruk_args
 
-__all__ = ["LRUK"]
+__all__ = ["LRUK", "choose_victim", "reference_resident"]
 
 _KEY_LIMIT = 2**64
 
@@ -29,6 +29,25 @@ def _key(key: Any) -> int:
     if not 0 <= value < _KEY_LIMIT:
         raise ValueError(f"key = {value}: key must be in 0..2**64-1")
     return value
+
+
+def reference_resident(hist: list[int], last: int, t: int, crp: int) -> None:
+    """Hit at time t on a resident page with history `hist` and LAST `last` (hist updated in place)."""
+    if t - last > crp:  # uncorrelated: shift by the correlated period that ended
+        period = last - hist[0]
+        for i in range(len(hist) - 1, 0, -1):
+            hist[i] = 0 if hist[i - 1] == 0 else hist[i - 1] + period
+        hist[0] = t
+
+
+def choose_victim(resident: Any, hist: dict[int, list[int]], last: dict[int, int], t: int, crp: int) -> int:
+    """The LRU-K victim among `resident` at time t."""
+    eligible = [q for q in resident if t - last[q] > crp]
+    if not eligible:  # only when capacity <= crp: plain LRU among all
+        return min(resident, key=last.__getitem__)
+    # infinite distance (HIST(q, K) == 0) first, then smallest HIST(q, K),
+    # ties by least recent LAST
+    return min(eligible, key=lambda q: (hist[q][-1] != 0, hist[q][-1], last[q]))
 
 
 class LRUK:
@@ -77,12 +96,7 @@ class LRUK:
         # 2. hit
         if p in self._resident:
             self.hits += 1
-            if t - last[p] > self.crp:  # uncorrelated
-                h = hist[p]
-                period = last[p] - h[0]
-                for i in range(self.k - 1, 0, -1):
-                    h[i] = 0 if h[i - 1] == 0 else h[i - 1] + period
-                h[0] = t
+            reference_resident(hist[p], last[p], t, self.crp)
             last[p] = t
             return True
         # 3. miss
@@ -90,7 +104,7 @@ class LRUK:
         known = p in self._retained
         self._retained.discard(p)
         if len(self._resident) >= self.capacity:
-            victim = self._victim(t)
+            victim = choose_victim(self._resident, hist, last, t, self.crp)
             self._resident.remove(victim)
             self.evictions += 1
             self._retained.add(victim)
@@ -107,15 +121,6 @@ class LRUK:
         last[p] = t
         self._resident.add(p)
         return False
-
-    def _victim(self, t: int) -> int:
-        hist, last, kk = self._hist, self._last, self.k - 1
-        eligible = [q for q in self._resident if t - last[q] > self.crp]
-        if not eligible:  # only when capacity <= crp: plain LRU among all
-            return min(self._resident, key=last.__getitem__)
-        # infinite distance (HIST(q, K) == 0) first, then smallest HIST(q, K),
-        # ties by least recent LAST
-        return min(eligible, key=lambda q: (hist[q][kk] != 0, hist[q][kk], last[q]))
 
     def _forget(self, q: int) -> None:
         self._retained.discard(q)

@@ -1,0 +1,158 @@
+"""Host memory manager with page sharing and LRU-K frame replacement (native core)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._validate import as_int
+from .pages import Outcome, PageState, as_content, batch_args
+
+__all__ = ["MemoryManager", "Outcome", "PageState"]
+
+
+def check_manager_args(frames: Any, k: Any, crp: Any, merge: Any) -> tuple[int, int, int, str]:
+    if not isinstance(merge, str):
+        raise TypeError(f"merge must be a str, got {type(merge).__name__}")
+    return as_int("frames", frames), as_int("k", k), as_int("crp", crp), merge
+
+
+class MemoryManager:
+    """Guest pages of many VMs on `frames` host frames, with content sharing and LRU-K.
+
+    ``MemoryManager(frames, k=2, crp=0, merge="immediate")``
+
+    **Pages.** ``add_vm(pages, domain)`` returns a VM id (0, 1, 2, ... never
+    reused). Each guest page (vm, gpn) is *untouched*, *resident* (maps a
+    frame) or *swapped* (holds its content, no frame). Content is a 64-bit
+    fingerprint chosen by the caller; equal fingerprints mean equal pages
+    (callers hash with a full compare, as VMware does). A first read of an
+    untouched page sees content 0 (the zero page), which is shared like any
+    other content.
+
+    **Frames** hold (domain, content) and a reference count = the resident
+    guest pages mapping them. ``frames_used <= frames`` always. Frames are
+    taken from a last-in-first-out list of freed frames, else the lowest
+    never-used number, so frame numbers are deterministic.
+
+    **Time** = accesses so far: each access (each element of :meth:`access`,
+    each :meth:`read` / :meth:`write`) advances it by one; :meth:`scan` does not.
+
+    **An access** to page P of a VM in domain D at time t (write = new content c):
+
+    * P resident on frame f: a read, or a write with ``c == content(f)``, is a
+      **HIT**. A write of new content to f when f is shared (refcount > 1) or
+      KSM-merged (scan mode) is a **COW_BREAK**: P leaves f and faults in c
+      (below). A write to a private f: in immediate mode, if another frame of
+      D holds c, P joins it and f is freed (**MERGED**); otherwise f is
+      rewritten in place (**HIT**).
+    * P untouched: **FIRST_TOUCH**, P faults in c (a read: 0).
+    * P swapped: **MAJOR_FAULT**, P faults in its content (a write: c).
+    * *Fault in* content x: in immediate mode, if a frame of D holds x, P
+      joins it; otherwise a frame is allocated. If all frames are in use the
+      LRU-K victim frame is evicted first: every page mapping it becomes
+      swapped (``evictions`` += 1).
+
+    **LRU-K** (rules of :class:`vsched.LRUK`, key = frame number, capacity =
+    frames): every access that ends on a frame is a reference to that frame,
+    so a shared frame is referenced by all its mappers. A newly allocated
+    frame starts a fresh history; a freed frame's history is forgotten (frame
+    numbers are reused for unrelated content, so there is no retained
+    history: LRU-K's ``rip`` / ``history`` do not apply here).
+
+    **Merging** never crosses a sharing domain. ``merge="immediate"`` merges
+    at fault and write time, so no two frames of a domain ever hold equal
+    content. ``merge="off"`` never shares. ``merge="scan"`` is KSM-like:
+    faults and writes never merge; :meth:`scan` visits ``pages`` guest pages
+    round-robin (VMs in id order, gpn ascending; passing the last VM completes
+    a full scan, ``full_scans`` += 1, and forgets the unstable candidates).
+    Visiting a page P:
+
+    * not resident: skipped, and its scan record is forgotten;
+    * on a merged (stable) frame: nothing to do;
+    * first visit (or first since forgotten): its content is remembered;
+    * content changed since the previous visit: P is *volatile*, no merge;
+    * unchanged: P joins the stable frame of D with that content if there is
+      one; else if an unstable candidate frame of D holds it (found earlier in
+      this full scan, still holding it), that frame becomes stable and P joins
+      it; else P's frame becomes the candidate. Joining frees P's old frame.
+
+    ``pages_volatile`` counts pages whose latest visit found them changed.
+    Stable frames are write-protected: any write of new content is a COW
+    break, even at refcount 1.
+
+    ``remove_vm(vm)`` unmaps its pages in gpn order; a frame is freed when its
+    last mapper leaves. The VM id becomes unknown (KeyError) but its fault
+    counters stay in :meth:`stats` so per-VM sums equal the totals.
+
+    **stats()** returns a dict: ``frames, frames_used, pages_resident``
+    (resident guest pages), ``pages_shared`` (frames with refcount >= 2),
+    ``pages_sharing`` (= pages_resident - frames_used: mappings that cost no
+    frame), ``pages_swapped, pages_volatile, hits, first_touches,
+    major_faults, cow_breaks, merges, evictions, full_scans, time`` (ints) and
+    ``saving = pages_sharing / pages_resident`` (0.0 when nothing is
+    resident); and one entry per VM id ever created: ``vm_live`` (bool),
+    ``vm_resident, vm_shared`` (its resident pages on frames with refcount >=
+    2), ``vm_swapped, vm_major_faults, vm_cow_breaks, vm_first_touches``.
+
+    Errors (nothing is changed): unknown VM -> KeyError; gpn outside the VM
+    -> IndexError; negative pages/domain/crp, frames < 1, k outside 1..64,
+    bad merge name, mismatched array lengths, content outside 0..2**64-1 ->
+    ValueError; non-integer arguments -> TypeError. Batches are validated in
+    full before the first access.
+    """
+
+    IMPLEMENTATION = "native"
+
+    def __init__(self, frames: int, k: int = 2, crp: int = 0, merge: str = "immediate") -> None:
+        self._core = _core.MemoryManager(*check_manager_args(frames, k, crp, merge))
+
+    def add_vm(self, pages: int, domain: int = 0) -> int:
+        """Add a VM of `pages` untouched pages in sharing `domain`; returns its id."""
+        return int(self._core.add_vm(as_int("pages", pages), as_int("domain", domain)))
+
+    def remove_vm(self, vm: int) -> None:
+        """Remove a VM: its frames are released (or un-shared)."""
+        self._core.remove_vm(as_int("vm", vm))
+
+    def read(self, vm: int, gpn: int) -> Outcome:
+        return Outcome(self._core.access_one(as_int("vm", vm), as_int("gpn", gpn), False, 0))
+
+    def write(self, vm: int, gpn: int, content: int) -> Outcome:
+        content = as_content(content)
+        return Outcome(self._core.access_one(as_int("vm", vm), as_int("gpn", gpn), True, content))
+
+    def access(self, vm: Any, gpn: Any, content: Any = None, write: Any = None) -> np.ndarray:
+        """A batch of accesses in order; returns the :class:`Outcome` codes (int8 array).
+
+        `vm` is one VM id or one per access; `content` given = writes (with
+        `write`, a bool array, only where it is True; the other entries read).
+        """
+        return self._core.access(*batch_args(vm, gpn, content, write))
+
+    def scan(self, pages: int) -> None:
+        """KSM-like scanner step: visit `pages` guest pages (merge="scan" only)."""
+        self._core.scan(as_int("pages", pages))
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._core.stats())
+
+    def mapping(self, vm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per page of `vm`: state (:class:`PageState` codes), content, frame (-1 unless resident)."""
+        return tuple(self._core.mapping(as_int("vm", vm)))  # type: ignore[return-value]
+
+    def page(self, vm: int, gpn: int) -> tuple[PageState, int, int]:
+        state, content, frame = self.mapping(vm)
+        gpn = as_int("gpn", gpn)
+        if not 0 <= gpn < state.shape[0]:
+            raise IndexError(f"gpn = {gpn}: VM {vm} has {state.shape[0]} pages (gpn 0..{state.shape[0]})")
+        return PageState(int(state[gpn])), int(content[gpn]), int(frame[gpn])
+
+    frames = property(lambda self: int(self._core.frames), doc="Host frames.")
+    k = property(lambda self: int(self._core.k))
+    crp = property(lambda self: int(self._core.crp))
+    merge = property(lambda self: str(self._core.merge))
+
+
