@@ -51,11 +51,47 @@ void LruKPolicy::list_unlink(std::uint32_t slot) {
     }
 }
 
+// 4-ary heap: children of i are 4i+1..4i+4, parent of i is (i-1)/4.
+void LruKPolicy::heap_push(const HeapEntry& e) {
+    std::size_t i = heap_.size();
+    heap_.push_back(e);
+    while (i > 0) {
+        const std::size_t parent = (i - 1) / 4;
+        if (!before(e, heap_[parent])) break;
+        heap_[i] = heap_[parent];
+        i = parent;
+    }
+    heap_[i] = e;
+}
+
+void LruKPolicy::heap_sift_down(std::size_t i) {
+    const std::size_t n = heap_.size();
+    const HeapEntry e = heap_[i];
+    for (;;) {
+        const std::size_t first = 4 * i + 1;
+        if (first >= n) break;
+        const std::size_t end = std::min(first + 4, n);
+        std::size_t best = first;
+        for (std::size_t c = first + 1; c < end; ++c) {
+            if (before(heap_[c], heap_[best])) best = c;
+        }
+        if (!before(heap_[best], e)) break;
+        heap_[i] = heap_[best];
+        i = best;
+    }
+    heap_[i] = e;
+}
+
+void LruKPolicy::heap_pop() {
+    heap_[0] = heap_.back();
+    heap_.pop_back();
+    if (!heap_.empty()) heap_sift_down(0);
+}
+
 void LruKPolicy::heap_push_current(std::uint32_t slot) {
     const std::uint64_t l = last(slot);
     word(slot, kLink) = l;  // identifies the live entry
-    heap_.push_back(HeapEntry{hist(slot, k_ - 1), l, slot});
-    std::push_heap(heap_.begin(), heap_.end(), HeapAfter{});
+    heap_push(HeapEntry{hist(slot, k_ - 1), l, slot});
 }
 
 // Dead entries (slot evicted elsewhere, removed, or re-pushed) are skipped
@@ -71,7 +107,9 @@ void LruKPolicy::heap_compact() {
         }
     }
     heap_.resize(out);
-    std::make_heap(heap_.begin(), heap_.end(), HeapAfter{});
+    for (std::size_t i = heap_.size() / 4 + 1; i-- > 0;) {
+        if (i < heap_.size()) heap_sift_down(i);
+    }
 }
 
 void LruKPolicy::place(std::uint32_t slot) {
@@ -130,24 +168,32 @@ std::uint32_t LruKPolicy::evict(std::uint64_t t) {
     } else {
         aside_.clear();
         while (!heap_.empty()) {
-            std::pop_heap(heap_.begin(), heap_.end(), HeapAfter{});
-            const HeapEntry e = heap_.back();
-            heap_.pop_back();
-            const std::uint32_t s = e.slot;
-            if (!(resident(s) && finite(s) && word(s, kLink) == e.last)) continue;  // dead
-            if (e.last != last(s) || e.hist_k != hist(s, k_ - 1)) {
-                heap_push_current(s);  // stale lower bound: re-queue with the true key
+            HeapEntry& top = heap_[0];
+            const std::uint32_t s = top.slot;
+            if (!(resident(s) && finite(s) && word(s, kLink) == top.last)) {  // dead
+                heap_pop();
+                continue;
+            }
+            if (top.last != last(s) || top.hist_k != hist(s, k_ - 1)) {
+                // Stale lower bound: raise it to the true key in place (keys
+                // only grow, so sifting down restores the heap).
+                top.hist_k = hist(s, k_ - 1);
+                top.last = last(s);
+                word(s, kLink) = top.last;
+                heap_sift_down(0);
                 continue;
             }
             // Current entry with the smallest true key among the rest.
-            if (t - e.last <= crp_) {
+            if (t - top.last <= crp_) {
                 // Inside its CRP. LAST values are distinct and < t, so at most
                 // crp entries are ever set aside.
-                aside_.push_back(e);
+                aside_.push_back(top);
+                heap_pop();
                 continue;
             }
             victim = s;
             --heap_live_;
+            heap_pop();
             break;
         }
         if (victim == kNoSlot) {
@@ -170,10 +216,7 @@ std::uint32_t LruKPolicy::evict(std::uint64_t t) {
                 --heap_live_;
             }
         }
-        for (const HeapEntry& e : aside_) {
-            heap_.push_back(e);
-            std::push_heap(heap_.begin(), heap_.end(), HeapAfter{});
-        }
+        for (const HeapEntry& e : aside_) heap_push(e);
     }
     word(victim, kLast) &= ~kResidentBit;
     word(victim, kLink) = 0;
@@ -381,8 +424,26 @@ bool LruKCache::access(std::uint64_t key) {
     return false;
 }
 
+// Software pipelining: a reference costs two dependent cache misses (hash
+// bucket, then record). Knowing the keys ahead, prefetch the bucket of key
+// i + kBucketAhead and, once that bucket has arrived, the record of key
+// i + kRecordAhead, so that several misses are in flight at once. Prefetches
+// are hints only: a stale guess (the table grew, the key moved) costs nothing
+// but the wasted load, and results do not depend on them.
 void LruKCache::access_many(const std::uint64_t* keys, std::size_t n, bool* hit_out) {
-    for (std::size_t i = 0; i < n; ++i) hit_out[i] = access(keys[i]);
+    constexpr std::size_t kBucketAhead = 16, kRecordAhead = 8;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i + kBucketAhead < n) {
+            __builtin_prefetch(&buckets_[mix(keys[i + kBucketAhead]) & (buckets_.size() - 1)]);
+        }
+        if (i + kRecordAhead < n) {
+            const std::uint64_t h = mix(keys[i + kRecordAhead]);
+            const std::uint32_t v = buckets_[h & (buckets_.size() - 1)];
+            const std::uint32_t slot_mask = (std::uint32_t(1) << slot_bits_) - 1;
+            if (v != 0) policy_.prefetch((v & slot_mask) - 1);
+        }
+        hit_out[i] = access(keys[i]);
+    }
 }
 
 bool LruKCache::contains(std::uint64_t key) const {

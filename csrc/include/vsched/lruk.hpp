@@ -71,6 +71,15 @@ public:
     std::size_t resident_count() const { return resident_count_; }
     std::size_t memory_bytes() const;
 
+    // Hint: the slot's record will be needed soon (no effect on results).
+    void prefetch(std::uint32_t slot) const {
+        const std::size_t at = std::size_t(slot) * stride_;
+        if (at < words_.size()) {
+            __builtin_prefetch(words_.data() + at);
+            __builtin_prefetch(words_.data() + at + stride_ - 1);  // records may straddle two lines
+        }
+    }
+
 private:
     // Record layout, `stride_` = 3 + k words per slot, one contiguous block so
     // that a reference touches one or two cache lines:
@@ -88,13 +97,11 @@ private:
         std::uint64_t last;    // LAST when pushed (tie-break, and identity)
         std::uint32_t slot;
     };
-    // Min-heap order (std heap functions build max-heaps): the entry with the
-    // smallest (HIST(K), LAST) = the largest backward K-distance, then LRU.
-    struct HeapAfter {
-        bool operator()(const HeapEntry& a, const HeapEntry& b) const {
-            return a.hist_k != b.hist_k ? a.hist_k > b.hist_k : a.last > b.last;
-        }
-    };
+    // Heap order: the entry with the smallest (HIST(K), LAST) = the largest
+    // backward K-distance, ties by least recent LAST, is at the top.
+    static bool before(const HeapEntry& a, const HeapEntry& b) {
+        return a.hist_k != b.hist_k ? a.hist_k < b.hist_k : a.last < b.last;
+    }
 
     std::uint64_t& word(std::uint32_t slot, int field) { return words_[std::size_t(slot) * stride_ + field]; }
     std::uint64_t word(std::uint32_t slot, int field) const { return words_[std::size_t(slot) * stride_ + field]; }
@@ -103,6 +110,9 @@ private:
     void list_push_back(std::uint32_t slot);
     void list_unlink(std::uint32_t slot);
     void heap_push_current(std::uint32_t slot);
+    void heap_push(const HeapEntry& e);
+    void heap_pop();
+    void heap_sift_down(std::size_t i);
     void heap_compact();
     void place(std::uint32_t slot);  // resident slot into list or heap
 
@@ -113,7 +123,8 @@ private:
     // LRU list (by LAST) of resident slots with fewer than K uncorrelated
     // references: their backward K-distance is infinite, so they go first.
     std::uint32_t list_head_ = kNoSlot, list_tail_ = kNoSlot;
-    // Lazy heap of resident slots with finite distance. A hit does not touch
+    // Lazy 4-ary min-heap (shallower than binary: fewer cache lines per sift)
+    // of resident slots with finite distance. A hit does not touch
     // the heap: keys only grow while a slot is resident (HIST(K) and LAST never
     // decrease), so a stored key is a lower bound of the true key and an entry
     // found stale at the top is pushed again with its true key. An entry is

@@ -118,6 +118,8 @@ private:
         std::uint32_t find(const std::vector<Frame>& frames, std::int64_t domain, std::uint64_t content) const;
         void insert(const std::vector<Frame>& frames, std::uint32_t frame);
         void erase(const std::vector<Frame>& frames, std::uint32_t frame);
+        void prefetch(std::int64_t domain, std::uint64_t content) const;
+        std::uint32_t peek(std::int64_t domain, std::uint64_t content) const;
 
     private:
         std::vector<std::uint32_t> buckets_;  // frame + 1, 0 = empty
