@@ -64,22 +64,32 @@ void LruKPolicy::heap_push(const HeapEntry& e) {
     heap_[i] = e;
 }
 
+// Bottom-up sift (Floyd): the entry placed at i is usually a large key (the
+// last leaf after a pop, or a refreshed recent key), so walk the hole down
+// along the smallest children to a leaf without comparing against it, then
+// let it climb back the few levels it needs. Same result as a textbook sift.
 void LruKPolicy::heap_sift_down(std::size_t i) {
     const std::size_t n = heap_.size();
     const HeapEntry e = heap_[i];
+    std::size_t hole = i;
     for (;;) {
-        const std::size_t first = 4 * i + 1;
+        const std::size_t first = 4 * hole + 1;
         if (first >= n) break;
         const std::size_t end = std::min(first + 4, n);
         std::size_t best = first;
         for (std::size_t c = first + 1; c < end; ++c) {
             if (before(heap_[c], heap_[best])) best = c;
         }
-        if (!before(heap_[best], e)) break;
-        heap_[i] = heap_[best];
-        i = best;
+        heap_[hole] = heap_[best];
+        hole = best;
     }
-    heap_[i] = e;
+    while (hole > i) {
+        const std::size_t parent = (hole - 1) / 4;
+        if (!before(e, heap_[parent])) break;
+        heap_[hole] = heap_[parent];
+        hole = parent;
+    }
+    heap_[hole] = e;
 }
 
 void LruKPolicy::heap_pop() {

@@ -1,0 +1,45 @@
+"""MemoryManager.access: VMs cloned from 10 templates, mixed reads and writes (native vs reference).
+
+Size = (VMs, pages per VM, accesses, frames). The issue's point is the
+largest: 1,000 VMs x 65,536 pages, 10 M accesses; frames = 1 M (so sharing
+and eviction both happen). The reference runs the smallest only.
+"""
+
+from __future__ import annotations
+
+from .common import IMPLS, module
+from .workloads import cloned_vm_accesses
+
+SIZES = {
+    "100x4096/100k/frames2k": (100, 4_096, 100_000, 2_000),
+    "1000x65536/10M/frames1M": (1_000, 65_536, 10_000_000, 1_000_000),
+}
+
+
+class MemoryManagerAccess:
+    params = [IMPLS, list(SIZES)]
+    param_names = ["impl", "size"]
+    timeout = 900
+    # number = 1 and no warm-up: asv then calls setup before every sample, so
+    # each timed run starts from a fresh manager (accesses change it).
+    number = 1
+    repeat = 2
+    warmup_time = 0
+
+    def setup(self, impl, size):
+        if impl == "reference" and size != next(iter(SIZES)):
+            raise NotImplementedError("reference runs the reduced size only")
+        vms, pages, accesses, frames = SIZES[size]
+        self.vm, self.gpn, self.content, self.write = cloned_vm_accesses(vms, pages, accesses)
+        self.mm = module(impl).MemoryManager(frames)
+        for _ in range(vms):
+            self.mm.add_vm(pages, 0)
+
+    def time_access(self, impl, size):
+        self.mm.access(self.vm, self.gpn, self.content, self.write)
+
+    def track_saving(self, impl, size):
+        self.mm.access(self.vm, self.gpn, self.content, self.write)
+        return self.mm.stats()["saving"]
+
+    track_saving.unit = "ratio"
