@@ -11,7 +11,7 @@ from .common import IMPLS, module
 from .workloads import cloned_vm_accesses
 
 SIZES = {
-    "100x4096/100k/frames2k": (100, 4_096, 100_000, 2_000),
+    "100x1024/20k/frames2k": (100, 1_024, 20_000, 2_000),
     "1000x65536/10M/frames1M": (1_000, 65_536, 10_000_000, 1_000_000),
 }
 
