@@ -88,10 +88,16 @@ class NativeMatchesReference(RuleBasedStateMachine):
     """Random multi-VM operation sequences on both implementations: identical outcomes and stats."""
 
     @initialize(
-        frames=st.integers(1, 10), k=st.integers(1, 3), crp=st.integers(0, 2), merge=st.sampled_from(["immediate", "scan", "off"])
+        frames=st.integers(1, 10),
+        k=st.integers(1, 3),
+        crp=st.integers(0, 2),
+        rip=st.one_of(st.none(), st.integers(0, 40)),
+        history=st.one_of(st.none(), st.integers(0, 4)),
+        merge=st.sampled_from(["immediate", "scan", "off"]),
     )
-    def start(self, frames, k, crp, merge):
-        self.pair = (vsched.MemoryManager(frames, k, crp, merge), vsched.reference.MemoryManager(frames, k, crp, merge))
+    def start(self, frames, k, crp, rip, history, merge):
+        args = dict(frames=frames, k=k, crp=crp, rip=rip, history=history, merge=merge)
+        self.pair = (vsched.MemoryManager(**args), vsched.reference.MemoryManager(**args))
         self.pages: dict[int, int] = {}  # live vm -> pages
 
     def both(self, method, *args, **kwargs):
@@ -322,10 +328,45 @@ def test_first_read_maps_the_zero_page(impl):
 
 
 @pytest.mark.parametrize(
-    ("args", "error"),
-    [((0,), ValueError), ((10, 0), ValueError), ((10, 2, -1), ValueError), ((10, 2, 0, "eager"), ValueError),
-     ((10, 2, 0, 1), TypeError), ((10.0,), TypeError)],
+    ("args", "kwargs", "error"),
+    [
+        ((0,), {}, ValueError),
+        ((10, 0), {}, ValueError),
+        ((10, 2, -1), {}, ValueError),
+        ((10,), {"merge": "eager"}, ValueError),
+        ((10,), {"merge": 1}, TypeError),
+        ((10,), {"rip": -1}, ValueError),
+        ((10,), {"history": -2}, ValueError),
+        ((10,), {"rip": 1.5}, TypeError),
+        ((10.0,), {}, TypeError),
+    ],
 )
-def test_bad_constructor_arguments(impl, args, error):
+def test_bad_constructor_arguments(impl, args, kwargs, error):
     with pytest.raises(error):
-        impl.MemoryManager(*args)
+        impl.MemoryManager(*args, **kwargs)
+
+
+def test_history_follows_content_across_eviction(impl):
+    # frames=2, k=2, worked by hand from the rules: content 6 is evicted
+    # with one reference, comes back at t=5 and, with its history retained
+    # by content, becomes finite (HIST(2)=3 > content 5's HIST(2)=1), so at
+    # t=6 content 5 is the victim. With rip=0 content 6 restarts with
+    # infinite distance and is the victim instead.
+    def run(**kwargs):
+        mm = impl.MemoryManager(frames=2, k=2, **kwargs)
+        a = add_vm(mm, 4)
+        mm.write(a, 0, 5)  # t=1: frame A (5), HIST (1, 0)
+        mm.read(a, 0)  # t=2: HIST (2, 1): finite
+        mm.write(a, 1, 6)  # t=3: frame B (6), HIST (3, 0): infinite
+        mm.write(a, 2, 7)  # t=4: victim B (infinite) -> 6 swapped, history (3, 0) retained
+        mm.read(a, 1)  # t=5: 6 comes back: victim C (7, infinite); 6 resumes -> HIST (5, 3): finite
+        mm.write(a, 3, 8)  # t=6: A (5) has HIST(2)=1, 6 has HIST(2)=3: A is the victim
+        return [mm.page(a, g)[0] for g in range(4)], mm.stats()
+
+    states, stats = run()
+    assert states == [PageState.SWAPPED, PageState.RESIDENT, PageState.SWAPPED, PageState.RESIDENT]
+    assert stats["retained"] == 2  # contents 5 and 7
+    # rip=0: nothing retained; at t=6 6 (HIST (5, 0)) is infinite again and goes first
+    states, stats = run(rip=0)
+    assert states == [PageState.RESIDENT, PageState.SWAPPED, PageState.SWAPPED, PageState.RESIDENT]
+    assert stats["retained"] == 1  # the victim of t=6, kept until the next access

@@ -19,7 +19,15 @@ MergeMode merge_mode(const std::string& name) {
     throw std::invalid_argument(message("merge = '", name, "': expected 'immediate', 'scan' or 'off'"));
 }
 
-std::unique_ptr<MemoryManager> make(std::int64_t frames, std::int64_t k, std::int64_t crp, const std::string& merge) {
+std::optional<std::uint64_t> optional_count(const std::optional<std::int64_t>& value, const char* name) {
+    if (!value) return std::nullopt;
+    if (*value < 0) throw std::invalid_argument(message(name, " = ", *value, ": ", name, " must be >= 0 or None"));
+    return static_cast<std::uint64_t>(*value);
+}
+
+std::unique_ptr<MemoryManager> make(std::int64_t frames, std::int64_t k, std::int64_t crp,
+                                    std::optional<std::int64_t> rip, std::optional<std::int64_t> history,
+                                    const std::string& merge) {
     if (frames < 1 || frames >= std::int64_t(MemoryManager::kNoFrame)) {
         throw std::invalid_argument(
             message("frames = ", frames, ": frames must be in 1..", MemoryManager::kNoFrame - 1));
@@ -28,8 +36,11 @@ std::unique_ptr<MemoryManager> make(std::int64_t frames, std::int64_t k, std::in
         throw std::invalid_argument(message("k = ", k, ": k must be in 1..", LruKPolicy::kMaxK));
     }
     if (crp < 0) throw std::invalid_argument(message("crp = ", crp, ": crp must be >= 0"));
+    const auto rip_count = optional_count(rip, "rip");
+    const auto history_count = optional_count(history, "history");
     const MergeMode mode = merge_mode(merge);
-    return std::make_unique<MemoryManager>(std::uint64_t(frames), int(k), std::uint64_t(crp), mode);
+    return std::make_unique<MemoryManager>(std::uint64_t(frames), int(k), std::uint64_t(crp), rip_count,
+                                           history_count, mode);
 }
 
 py::array_t<std::int8_t> access_batch(MemoryManager& mm, const Int64Array& vm, const Int64Array& gpn,
@@ -86,6 +97,7 @@ py::dict stats(const MemoryManager& mm) {
     d["evictions"] = s.evictions;
     d["full_scans"] = s.full_scans;
     d["time"] = s.time;
+    d["retained"] = s.retained;
     // share of resident guest pages that cost no frame
     d["saving"] = s.pages_resident == 0 ? 0.0 : double(s.pages_sharing) / double(s.pages_resident);
     const VmCounts c = mm.vm_counts();
@@ -112,7 +124,8 @@ py::tuple mapping(const MemoryManager& mm, std::int64_t vm) {
 
 void bind_memory(py::module_& m) {
     py::class_<MemoryManager>(m, "MemoryManager")
-        .def(py::init(&make), py::arg("frames"), py::arg("k"), py::arg("crp"), py::arg("merge"))
+        .def(py::init(&make), py::arg("frames"), py::arg("k"), py::arg("crp"), py::arg("rip"), py::arg("history"),
+             py::arg("merge"))
         .def("add_vm", &MemoryManager::add_vm, py::arg("pages"), py::arg("domain"))
         .def("remove_vm", &MemoryManager::remove_vm, py::arg("vm"))
         .def("access_one",
@@ -129,6 +142,8 @@ void bind_memory(py::module_& m) {
         .def_property_readonly("frames", &MemoryManager::frames)
         .def_property_readonly("k", &MemoryManager::k)
         .def_property_readonly("crp", &MemoryManager::crp)
+        .def_property_readonly("rip", &MemoryManager::rip)
+        .def_property_readonly("history", &MemoryManager::history)
         .def_property_readonly("merge", [](const MemoryManager& mm) {
             switch (mm.merge()) {
                 case MergeMode::immediate: return "immediate";

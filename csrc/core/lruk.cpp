@@ -250,6 +250,11 @@ void LruKPolicy::clear(std::uint32_t slot) {
     for (std::size_t i = 1; i < stride_; ++i) words_[std::size_t(slot) * stride_ + i] = 0;
 }
 
+void LruKPolicy::set_history(std::uint32_t slot, const std::uint64_t* h, std::uint64_t last_ref) {
+    for (int i = 0; i < k_; ++i) word(slot, kHist + i) = h[i];
+    word(slot, kLast) = last_ref;
+}
+
 std::size_t LruKPolicy::memory_bytes() const {
     return sizeof(*this) + words_.capacity() * sizeof(std::uint64_t) + heap_.capacity() * sizeof(HeapEntry) +
            aside_.capacity() * sizeof(HeapEntry);

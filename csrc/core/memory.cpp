@@ -1,5 +1,6 @@
 #include "vsched/memory.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "vsched/errors.hpp"
@@ -82,8 +83,10 @@ std::size_t MemoryManager::ContentKeyHash::operator()(const ContentKey& k) const
 
 // ------------------------------------------------------------ lifecycle ---
 
-MemoryManager::MemoryManager(std::uint64_t frames, int k, std::uint64_t crp, MergeMode merge)
-    : merge_(merge), lruk_(k, crp) {
+MemoryManager::MemoryManager(std::uint64_t frames, int k, std::uint64_t crp, std::optional<std::uint64_t> rip,
+                             std::optional<std::uint64_t> history, MergeMode merge)
+    : merge_(merge), rip_(rip), history_(history), lruk_(k, crp) {
+    scratch_hist_.assign(std::size_t(k) + 1, 0);
     if (frames < 1 || frames >= kNoFrame) {
         throw std::invalid_argument(message("frames = ", frames, ": frames must be in 1..", kNoFrame - 1));
     }
@@ -176,6 +179,9 @@ void MemoryManager::free_frame(std::uint32_t frame) {
 }
 
 std::uint32_t MemoryManager::allocate(std::int64_t domain, std::uint64_t content, std::uint64_t t) {
+    // As in LRUK: the content's own retained history leaves the retained set
+    // first, then the victim's history enters it, then the bound applies.
+    const bool has_history = take_retained(domain, content);
     if (frames_used_ == frames_.size()) {
         // Out of frames: LRU-K picks the victim; all its mappers swap out.
         const std::uint32_t victim = lruk_.evict(t);
@@ -183,6 +189,7 @@ std::uint32_t MemoryManager::allocate(std::int64_t domain, std::uint64_t content
         pages_resident_ -= v.refcount;
         if (v.refcount >= 2) --shared_frames_;
         ++evictions_;
+        retain(victim);
         free_frame(victim);
     }
     std::uint32_t frame;
@@ -197,9 +204,92 @@ std::uint32_t MemoryManager::allocate(std::int64_t domain, std::uint64_t content
     f.domain = domain;
     f.refcount = 0;
     ++frames_used_;
-    lruk_.admit(frame, t, false);  // a new frame starts a fresh history
+    if (has_history) lruk_.set_history(frame, scratch_hist_.data(), scratch_hist_[std::size_t(lruk_.k())]);
+    lruk_.admit(frame, t, has_history);  // retained history continues, else a fresh one
     if (merge_ == MergeMode::immediate) index_.insert(frames_, frame);
     return frame;
+}
+
+// ----------------------------------------------------- retained history ---
+
+void MemoryManager::drop_retained(const ContentKey& key) {
+    auto it = retained_.find(key);
+    retained_free_.push_back(it->second);
+    retained_.erase(it);
+}
+
+bool MemoryManager::take_retained(std::int64_t domain, std::uint64_t content) {
+    if (retained_.empty()) return false;
+    auto it = retained_.find(ContentKey{domain, content});
+    if (it == retained_.end()) return false;
+    const std::size_t stride = std::size_t(lruk_.k()) + 1;
+    std::copy_n(retained_pool_.begin() + std::ptrdiff_t(it->second), stride, scratch_hist_.begin());
+    retained_free_.push_back(it->second);
+    retained_.erase(it);
+    return true;
+}
+
+void MemoryManager::retain(std::uint32_t frame) {
+    const int k = lruk_.k();
+    const std::size_t stride = std::size_t(k) + 1;
+    const ContentKey key{frames_[frame].domain, frames_[frame].content};
+    const std::uint64_t last = lruk_.last(frame);
+    std::uint32_t at;
+    auto it = retained_.find(key);
+    if (it != retained_.end()) {
+        // Two frames of equal content (merge off/scan): keep the more recent.
+        at = it->second;
+        if (retained_pool_[at + std::size_t(k)] > last) return;
+    } else {
+        if (!retained_free_.empty()) {
+            at = retained_free_.back();
+            retained_free_.pop_back();
+        } else {
+            at = std::uint32_t(retained_pool_.size());
+            retained_pool_.resize(retained_pool_.size() + stride);
+        }
+        retained_.emplace(key, at);
+    }
+    for (int i = 0; i < k; ++i) retained_pool_[at + std::size_t(i)] = lruk_.hist(frame, i);
+    retained_pool_[at + std::size_t(k)] = last;
+    if (!rip_ && !history_) return;
+    retained_heap_.push_back(RetainedEntry{last, key});
+    std::push_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
+    auto live = [&](const RetainedEntry& e) {
+        auto found = retained_.find(e.key);
+        return found != retained_.end() && retained_pool_[found->second + std::size_t(k)] == e.last;
+    };
+    if (history_) {
+        // Keep the `history` most recently referenced contents.
+        while (retained_.size() > *history_) {
+            std::pop_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
+            const RetainedEntry e = retained_heap_.back();
+            retained_heap_.pop_back();
+            if (live(e)) drop_retained(e.key);
+        }
+    }
+    if (retained_heap_.size() > 2 * retained_.size() + 1024) {
+        std::vector<RetainedEntry> kept;
+        for (const RetainedEntry& e : retained_heap_) {
+            if (live(e)) kept.push_back(e);
+        }
+        retained_heap_.swap(kept);
+        std::make_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
+    }
+}
+
+// Forgets retained history with t - LAST > rip (at the start of each access).
+void MemoryManager::purge_expired(std::uint64_t t) {
+    if (!rip_ || t <= *rip_) return;
+    const std::uint64_t oldest_kept = t - *rip_;
+    const std::size_t at_last = std::size_t(lruk_.k());
+    while (!retained_heap_.empty() && retained_heap_.front().last < oldest_kept) {
+        std::pop_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
+        const RetainedEntry e = retained_heap_.back();
+        retained_heap_.pop_back();
+        auto found = retained_.find(e.key);
+        if (found != retained_.end() && retained_pool_[found->second + at_last] == e.last) drop_retained(e.key);
+    }
 }
 
 void MemoryManager::fault_in(Page& p, std::int64_t domain, std::uint64_t t) {
@@ -218,6 +308,7 @@ void MemoryManager::fault_in(Page& p, std::int64_t domain, std::uint64_t t) {
 
 Outcome MemoryManager::run(Vm& v, Page& p, bool write, std::uint64_t content) {
     const std::uint64_t t = ++t_;
+    if (rip_) purge_expired(t);
     if (resident(p)) {
         const std::uint32_t frame = p.frame;
         Frame& f = frames_[frame];
@@ -439,6 +530,7 @@ MemoryTotals MemoryManager::totals() const {
     s.evictions = evictions_;
     s.full_scans = full_scans_;
     s.time = t_;
+    s.retained = retained_.size();
     for (const Vm& v : vms_) {
         for (const Page& p : v.pages) s.pages_swapped += (p.frame != kNoFrame && !resident(p)) ? 1 : 0;
     }

@@ -13,16 +13,25 @@ from .pages import Outcome, PageState, as_content, batch_args
 __all__ = ["MemoryManager", "Outcome", "PageState"]
 
 
-def check_manager_args(frames: Any, k: Any, crp: Any, merge: Any) -> tuple[int, int, int, str]:
+def check_manager_args(
+    frames: Any, k: Any, crp: Any, rip: Any, history: Any, merge: Any
+) -> tuple[int, int, int, int | None, int | None, str]:
     if not isinstance(merge, str):
         raise TypeError(f"merge must be a str, got {type(merge).__name__}")
-    return as_int("frames", frames), as_int("k", k), as_int("crp", crp), merge
+    return (
+        as_int("frames", frames),
+        as_int("k", k),
+        as_int("crp", crp),
+        None if rip is None else as_int("rip", rip),
+        None if history is None else as_int("history", history),
+        merge,
+    )
 
 
 class MemoryManager:
     """Guest pages of many VMs on `frames` host frames, with content sharing and LRU-K.
 
-    ``MemoryManager(frames, k=2, crp=0, merge="immediate")``
+    ``MemoryManager(frames, k=2, crp=0, rip=None, history=None, merge="immediate")``
 
     **Pages.** ``add_vm(pages, domain)`` returns a VM id (0, 1, 2, ... never
     reused). Each guest page (vm, gpn) is *untouched*, *resident* (maps a
@@ -55,12 +64,18 @@ class MemoryManager:
       LRU-K victim frame is evicted first: every page mapping it becomes
       swapped (``evictions`` += 1).
 
-    **LRU-K** (rules of :class:`vsched.LRUK`, key = frame number, capacity =
-    frames): every access that ends on a frame is a reference to that frame,
-    so a shared frame is referenced by all its mappers. A newly allocated
-    frame starts a fresh history; a freed frame's history is forgotten (frame
-    numbers are reused for unrelated content, so there is no retained
-    history: LRU-K's ``rip`` / ``history`` do not apply here).
+    **LRU-K** (rules of :class:`vsched.LRUK`, capacity = frames) over frames:
+    every access that ends on a frame is a reference to that frame, so a
+    shared frame is referenced by all its mappers. **History follows
+    content**: when a frame is evicted, its HIST and LAST are retained under
+    its (domain, content); a frame later allocated for the same (domain,
+    content) continues that history (shifted by one, HIST(1) = t), otherwise
+    it starts fresh. If two evicted frames held the same (domain, content)
+    (merge off/scan), the more recently referenced history is kept. At the
+    start of every access, retained histories with ``t - LAST > rip`` are
+    forgotten; after an eviction, at most ``history`` are kept (least recent
+    LAST forgotten first). A frame freed otherwise (copy-on-write, merge,
+    remove_vm) takes its history with it. ``stats()["retained"]`` counts them.
 
     **Merging** never crosses a sharing domain. ``merge="immediate"`` merges
     at fault and write time, so no two frames of a domain ever hold equal
@@ -98,7 +113,7 @@ class MemoryManager:
     2), ``vm_swapped, vm_major_faults, vm_cow_breaks, vm_first_touches``.
 
     Errors (nothing is changed): unknown VM -> KeyError; gpn outside the VM
-    -> IndexError; negative pages/domain/crp, frames < 1, k outside 1..64,
+    -> IndexError; negative pages/domain/crp/rip/history, frames < 1, k outside 1..64,
     bad merge name, mismatched array lengths, content outside 0..2**64-1 ->
     ValueError; non-integer arguments -> TypeError. Batches are validated in
     full before the first access.
@@ -106,8 +121,16 @@ class MemoryManager:
 
     IMPLEMENTATION = "native"
 
-    def __init__(self, frames: int, k: int = 2, crp: int = 0, merge: str = "immediate") -> None:
-        self._core = _core.MemoryManager(*check_manager_args(frames, k, crp, merge))
+    def __init__(
+        self,
+        frames: int,
+        k: int = 2,
+        crp: int = 0,
+        rip: int | None = None,
+        history: int | None = None,
+        merge: str = "immediate",
+    ) -> None:
+        self._core = _core.MemoryManager(*check_manager_args(frames, k, crp, rip, history, merge))
 
     def add_vm(self, pages: int, domain: int = 0) -> int:
         """Add a VM of `pages` untouched pages in sharing `domain`; returns its id."""
@@ -153,6 +176,8 @@ class MemoryManager:
     frames = property(lambda self: int(self._core.frames), doc="Host frames.")
     k = property(lambda self: int(self._core.k))
     crp = property(lambda self: int(self._core.crp))
+    rip = property(lambda self: self._core.rip)
+    history = property(lambda self: self._core.history)
     merge = property(lambda self: str(self._core.merge))
 
 

@@ -68,6 +68,11 @@ public:
     // Clears a non-resident slot's record (its retained history is dropped).
     void clear(std::uint32_t slot);
 
+    // Loads HIST(1..K) and LAST into a non-resident slot's record (history
+    // retained elsewhere, e.g. by content in the memory manager); admit(slot,
+    // t, true) then continues it.
+    void set_history(std::uint32_t slot, const std::uint64_t* hist, std::uint64_t last);
+
     std::size_t resident_count() const { return resident_count_; }
     std::size_t memory_bytes() const;
 

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -28,7 +29,7 @@ enum Outcome : std::int8_t {
 struct MemoryTotals {
     std::uint64_t frames = 0, frames_used = 0, pages_resident = 0, pages_shared = 0, pages_sharing = 0,
                   pages_swapped = 0, pages_volatile = 0, hits = 0, first_touches = 0, major_faults = 0,
-                  cow_breaks = 0, merges = 0, evictions = 0, full_scans = 0, time = 0;
+                  cow_breaks = 0, merges = 0, evictions = 0, full_scans = 0, time = 0, retained = 0;
 };
 
 struct VmCounts {
@@ -41,7 +42,10 @@ public:
     static constexpr std::uint32_t kNoFrame = 0xFFFFFFFFu;
 
     // Throws std::invalid_argument: frames must be in 1..2**32-2, k in 1..64.
-    MemoryManager(std::uint64_t frames, int k, std::uint64_t crp, MergeMode merge);
+    // rip / history bound the LRU-K history retained for evicted content
+    // (nullopt = forever / unbounded).
+    MemoryManager(std::uint64_t frames, int k, std::uint64_t crp, std::optional<std::uint64_t> rip,
+                  std::optional<std::uint64_t> history, MergeMode merge);
 
     // Returns the new VM's id (ids count up from 0 and are never reused).
     // Throws std::invalid_argument for pages < 0 or domain < 0.
@@ -80,6 +84,8 @@ public:
     MergeMode merge() const { return merge_; }
     int k() const { return lruk_.k(); }
     std::uint64_t crp() const { return lruk_.crp(); }
+    std::optional<std::uint64_t> rip() const { return rip_; }
+    std::optional<std::uint64_t> history() const { return history_; }
 
 private:
     // A guest page. frame == kNoFrame: never touched. Otherwise it was mapped
@@ -135,6 +141,13 @@ private:
     struct Candidate {
         std::uint32_t frame, gen;
     };
+    struct RetainedEntry {  // lazy min-heap entry by LAST
+        std::uint64_t last;
+        ContentKey key;
+    };
+    struct RetainedAfter {
+        bool operator()(const RetainedEntry& a, const RetainedEntry& b) const { return a.last > b.last; }
+    };
 
     Vm& vm_ref(std::int64_t vm);
     const Vm& vm_ref(std::int64_t vm) const;
@@ -147,10 +160,23 @@ private:
     void fault_in(Page& p, std::int64_t domain, std::uint64_t t);  // p unmapped, p.content set
     Outcome run(Vm& v, Page& p, bool write, std::uint64_t content);
     void visit(Vm& v, std::size_t gpn);
+    // History retained by content: see the MemoryManager docstring.
+    void purge_expired(std::uint64_t t);
+    bool take_retained(std::int64_t domain, std::uint64_t content);  // into scratch_hist_
+    void retain(std::uint32_t frame);
+    void drop_retained(const ContentKey& key);
     void set_volatile(std::uint8_t& flags, bool value);
 
     MergeMode merge_;
+    std::optional<std::uint64_t> rip_, history_;
     LruKPolicy lruk_;  // slot = frame
+    // Retained history of evicted content: (domain, content) -> offset of
+    // HIST(1..K), LAST in retained_pool_ (stride k + 1).
+    std::unordered_map<ContentKey, std::uint32_t, ContentKeyHash> retained_;
+    std::vector<std::uint64_t> retained_pool_;
+    std::vector<std::uint32_t> retained_free_;
+    std::vector<RetainedEntry> retained_heap_;  // only when rip or history is given
+    std::vector<std::uint64_t> scratch_hist_;   // K + 1 words
     std::vector<Frame> frames_;
     std::vector<std::uint32_t> free_stack_;  // freed frames, reused last-in first-out
     std::uint32_t next_unused_ = 0;          // frames never used yet: next_unused_..frames-1

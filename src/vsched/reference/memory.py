@@ -52,17 +52,31 @@ class MemoryManager:
 
     IMPLEMENTATION = "reference"
 
-    def __init__(self, frames: int, k: int = 2, crp: int = 0, merge: str = "immediate") -> None:
-        frames, k, crp, merge = check_manager_args(frames, k, crp, merge)
+    def __init__(
+        self,
+        frames: int,
+        k: int = 2,
+        crp: int = 0,
+        rip: int | None = None,
+        history: int | None = None,
+        merge: str = "immediate",
+    ) -> None:
+        frames, k, crp, rip, history, merge = check_manager_args(frames, k, crp, rip, history, merge)
         if not 1 <= frames < 2**32 - 1:
             raise ValueError(f"frames = {frames}: frames must be in 1..{2**32 - 2}")
         if not 1 <= k <= 64:
             raise ValueError(f"k = {k}: k must be in 1..64")
         if crp < 0:
             raise ValueError(f"crp = {crp}: crp must be >= 0")
+        if rip is not None and rip < 0:
+            raise ValueError(f"rip = {rip}: rip must be >= 0 or None")
+        if history is not None and history < 0:
+            raise ValueError(f"history = {history}: history must be >= 0 or None")
         if merge not in MERGE_MODES:
             raise ValueError(f"merge = {merge!r}: expected 'immediate', 'scan' or 'off'")
         self.frames, self.k, self.crp, self.merge = frames, k, crp, merge
+        self.rip, self.history = rip, history
+        self._retained: dict[tuple[int, int], tuple[list[int], int]] = {}  # (domain, content) -> (HIST, LAST)
         self._time = 0
         self._serial = 0
         self._frames: dict[int, _Frame] = {}  # frames in use
@@ -131,11 +145,20 @@ class MemoryManager:
         self._last[f] = t
 
     def _allocate(self, domain: int, content: int, t: int) -> int:
+        taken = self._retained.pop((domain, content), None)  # its own history first
         if len(self._frames) == self.frames:
             victim = choose_victim(self._frames.keys(), self._hist, self._last, t, self.crp)
             for vm, gpn in sorted(self._frames[victim].mappers):
                 v = self._vms[vm]
                 v.state[gpn], v.frame[gpn] = SWAPPED, -1
+            old = self._frames[victim]
+            key = (old.domain, old.content)
+            if key not in self._retained or self._retained[key][1] < self._last[victim]:
+                self._retained[key] = (self._hist[victim], self._last[victim])
+            if self.history is not None:
+                while len(self._retained) > self.history:
+                    oldest = min(self._retained, key=lambda q: self._retained[q][1])
+                    del self._retained[oldest]
             del self._hist[victim], self._last[victim]
             self._free_frame(victim)
             self._count["evictions"] += 1
@@ -146,7 +169,8 @@ class MemoryManager:
             self._next_unused += 1
         self._serial += 1
         self._frames[f] = _Frame(domain, content, self._serial)
-        self._hist[f] = [t] + [0] * (self.k - 1)
+        # retained history shifted by one, else fresh; HIST(1) = LAST = t
+        self._hist[f] = [t] + (taken[0][:-1] if taken else [0] * (self.k - 1))
         self._last[f] = t
         if self.merge == "immediate":
             self._index[(domain, content)] = f
@@ -166,6 +190,9 @@ class MemoryManager:
     def _run(self, vm: int, gpn: int, write: bool, content: int) -> int:
         self._time += 1
         t = self._time
+        if self.rip is not None:  # forget expired retained history
+            for key in [q for q, (_, last) in self._retained.items() if t - last > self.rip]:
+                del self._retained[key]
         v = self._vms[vm]
         state = v.state[gpn]
         if state == RESIDENT:
@@ -319,6 +346,7 @@ class MemoryManager:
             "pages_volatile": sum(len(v.volatile) for v in self._vms),
             **self._count,
             "time": self._time,
+            "retained": len(self._retained),
             "saving": 0.0 if resident == 0 else (resident - used) / resident,
         }
         for name in ("first_touches", "major_faults", "cow_breaks"):
