@@ -87,6 +87,9 @@ MemoryManager::MemoryManager(std::uint64_t frames, int k, std::uint64_t crp, std
                              std::optional<std::uint64_t> history, MergeMode merge)
     : merge_(merge), rip_(rip), history_(history), lruk_(k, crp) {
     scratch_hist_.assign(std::size_t(k) + 1, 0);
+    std::size_t filter = 1024;
+    while (filter < 2 * frames && filter < (std::size_t(1) << 24)) filter *= 2;
+    retained_filter_.assign(filter, 0);
     if (frames < 1 || frames >= kNoFrame) {
         throw std::invalid_argument(message("frames = ", frames, ": frames must be in 1..", kNoFrame - 1));
     }
@@ -213,15 +216,18 @@ std::uint32_t MemoryManager::allocate(std::int64_t domain, std::uint64_t content
 // ----------------------------------------------------- retained history ---
 
 void MemoryManager::drop_retained(const ContentKey& key) {
+    filter_remove(key);
     auto it = retained_.find(key);
     retained_free_.push_back(it->second);
     retained_.erase(it);
 }
 
 bool MemoryManager::take_retained(std::int64_t domain, std::uint64_t content) {
-    if (retained_.empty()) return false;
-    auto it = retained_.find(ContentKey{domain, content});
+    const ContentKey key{domain, content};
+    if (retained_.empty() || filter_count(key) == 0) return false;
+    auto it = retained_.find(key);
     if (it == retained_.end()) return false;
+    filter_remove(key);
     const std::size_t stride = std::size_t(lruk_.k()) + 1;
     std::copy_n(retained_pool_.begin() + std::ptrdiff_t(it->second), stride, scratch_hist_.begin());
     retained_free_.push_back(it->second);
@@ -249,6 +255,7 @@ void MemoryManager::retain(std::uint32_t frame) {
             retained_pool_.resize(retained_pool_.size() + stride);
         }
         retained_.emplace(key, at);
+        filter_add(key);
     }
     for (int i = 0; i < k; ++i) retained_pool_[at + std::size_t(i)] = lruk_.hist(frame, i);
     retained_pool_[at + std::size_t(k)] = last;

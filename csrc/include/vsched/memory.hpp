@@ -177,6 +177,21 @@ private:
     std::vector<std::uint32_t> retained_free_;
     std::vector<RetainedEntry> retained_heap_;  // only when rip or history is given
     std::vector<std::uint64_t> scratch_hist_;   // K + 1 words
+    // Counting filter over retained keys (saturating at 255, then never
+    // decremented): a zero count proves a content has no retained history,
+    // which spares the hash-map lookup for most allocations (new content).
+    std::vector<std::uint8_t> retained_filter_;
+    std::uint8_t& filter_count(const ContentKey& key) {
+        return retained_filter_[ContentKeyHash{}(key) & (retained_filter_.size() - 1)];
+    }
+    void filter_add(const ContentKey& key) {
+        std::uint8_t& c = filter_count(key);
+        if (c != 255) ++c;
+    }
+    void filter_remove(const ContentKey& key) {
+        std::uint8_t& c = filter_count(key);
+        if (c != 255) --c;
+    }
     std::vector<Frame> frames_;
     std::vector<std::uint32_t> free_stack_;  // freed frames, reused last-in first-out
     std::uint32_t next_unused_ = 0;          // frames never used yet: next_unused_..frames-1
