@@ -312,7 +312,7 @@ void LruKCache::table_insert(std::uint32_t slot, std::uint64_t h) {
 
 void LruKCache::table_grow() {
     if (slot_bits_ >= 31) throw std::overflow_error("LRUK: more than 2**30 tracked keys");
-    std::vector<std::uint32_t> old;
+    HugeVector<std::uint32_t> old;
     old.swap(buckets_);
     const std::uint32_t old_mask = (std::uint32_t(1) << slot_bits_) - 1;
     ++slot_bits_;

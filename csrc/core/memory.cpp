@@ -32,7 +32,7 @@ void MemoryManager::FrameIndex::init(std::size_t frames) {
     buckets_.assign(size, 0);
 }
 
-std::uint32_t MemoryManager::FrameIndex::find(const std::vector<Frame>& frames, std::int64_t domain,
+std::uint32_t MemoryManager::FrameIndex::find(const HugeVector<Frame>& frames, std::int64_t domain,
                                               std::uint64_t content) const {
     const std::size_t mask = buckets_.size() - 1;
     for (std::size_t i = content_hash(domain, content) & mask;; i = (i + 1) & mask) {
@@ -43,7 +43,7 @@ std::uint32_t MemoryManager::FrameIndex::find(const std::vector<Frame>& frames, 
     }
 }
 
-void MemoryManager::FrameIndex::insert(const std::vector<Frame>& frames, std::uint32_t frame) {
+void MemoryManager::FrameIndex::insert(const HugeVector<Frame>& frames, std::uint32_t frame) {
     const std::size_t mask = buckets_.size() - 1;
     std::size_t i = content_hash(frames[frame].domain, frames[frame].content) & mask;
     while (buckets_[i] != 0) i = (i + 1) & mask;
@@ -52,7 +52,7 @@ void MemoryManager::FrameIndex::insert(const std::vector<Frame>& frames, std::ui
 
 // Backward-shift deletion (no tombstones): an entry after the hole moves into
 // it unless its home bucket lies cyclically in (hole, entry].
-void MemoryManager::FrameIndex::erase(const std::vector<Frame>& frames, std::uint32_t frame) {
+void MemoryManager::FrameIndex::erase(const HugeVector<Frame>& frames, std::uint32_t frame) {
     const std::size_t mask = buckets_.size() - 1;
     std::size_t i = content_hash(frames[frame].domain, frames[frame].content) & mask;
     while (buckets_[i] != frame + 1) i = (i + 1) & mask;
@@ -103,14 +103,26 @@ std::int64_t MemoryManager::add_vm(std::int64_t pages, std::int64_t domain) {
     if (domain < 0) throw std::invalid_argument(message("domain = ", domain, ": domain must be >= 0"));
     Vm v;
     v.domain = domain;
-    v.pages.resize(static_cast<std::size_t>(pages));
+    v.pages.first = page_arena_.size();
+    v.pages.count = static_cast<std::size_t>(pages);
+    const std::size_t needed = page_arena_.size() + v.pages.count;
+    if (needed > page_arena_.capacity()) {
+        // Grow by 1/4: the arena is the bulk of the memory.
+        page_arena_.reserve(std::max(needed, page_arena_.capacity() + page_arena_.capacity() / 4));
+    }
+    page_arena_.resize(needed);
     if (merge_ == MergeMode::scan) {
         v.seen.assign(static_cast<std::size_t>(pages), 0);
         v.scan_flags.assign(static_cast<std::size_t>(pages), 0);
     }
     vms_.push_back(std::move(v));
+    rebase_pages();
     live_pages_ += static_cast<std::uint64_t>(pages);
     return static_cast<std::int64_t>(vms_.size() - 1);
+}
+
+void MemoryManager::rebase_pages() {
+    for (Vm& v : vms_) v.pages.ptr = page_arena_.data() + v.pages.first;
 }
 
 MemoryManager::Vm& MemoryManager::vm_ref(std::int64_t vm) {
@@ -135,7 +147,17 @@ void MemoryManager::remove_vm(std::int64_t vm) {
     }
     live_pages_ -= v.pages.size();
     v.live = false;
-    std::vector<Page>().swap(v.pages);
+    // Close the gap in the arena: later VMs' pages move down (pages are
+    // found through their VM, frames never point at pages, so moving is safe).
+    const std::size_t first = v.pages.first, count = v.pages.count;
+    page_arena_.erase(page_arena_.begin() + std::ptrdiff_t(first),
+                      page_arena_.begin() + std::ptrdiff_t(first + count));
+    for (Vm& other : vms_) {
+        if (other.pages.first > first) other.pages.first -= count;
+    }
+    v.pages.first = 0;
+    v.pages.count = 0;
+    rebase_pages();
     std::vector<std::uint64_t>().swap(v.seen);
     std::vector<std::uint8_t>().swap(v.scan_flags);
 }
@@ -405,13 +427,13 @@ void MemoryManager::access_batch(const std::int64_t* vm, std::size_t vm_count, c
             const std::size_t j = i + kPageAhead;
             const Vm& ahead = vms_[std::size_t(vm[vm_count == 1 ? 0 : j])];
             __builtin_prefetch(ahead.pages.data() + gpn[j]);
-            if (content != nullptr) index_.prefetch(ahead.domain, content[j]);
+            if (content != nullptr && (write == nullptr || write[j])) index_.prefetch(ahead.domain, content[j]);
         }
         if (i + kFrameAhead < n) {
             const std::size_t j = i + kFrameAhead;
             const Vm& ahead = vms_[std::size_t(vm[vm_count == 1 ? 0 : j])];
             const Page& p = ahead.pages[std::size_t(gpn[j])];
-            if (content != nullptr) {
+            if (content != nullptr && (write == nullptr || write[j])) {
                 const std::uint32_t known = index_.peek(ahead.domain, content[j]);
                 if (known != kNoFrame && known < frames_.size()) {
                     __builtin_prefetch(&frames_[known]);

@@ -18,6 +18,8 @@
 #include <optional>
 #include <vector>
 
+#include "vsched/huge_pages.hpp"
+
 namespace vsched {
 
 class LruKPolicy {
@@ -124,7 +126,7 @@ private:
     int k_;
     std::uint64_t crp_;
     std::size_t stride_;
-    std::vector<std::uint64_t> words_;
+    HugeVector<std::uint64_t> words_;
     // LRU list (by LAST) of resident slots with fewer than K uncorrelated
     // references: their backward K-distance is infinite, so they go first.
     std::uint32_t list_head_ = kNoSlot, list_tail_ = kNoSlot;
@@ -134,7 +136,7 @@ private:
     // decrease), so a stored key is a lower bound of the true key and an entry
     // found stale at the top is pushed again with its true key. An entry is
     // live iff its slot is resident, finite, and entry.last == kLink word.
-    std::vector<HeapEntry> heap_;
+    HugeVector<HeapEntry> heap_;
     std::size_t heap_live_ = 0;
     std::vector<HeapEntry> aside_;  // scratch: ineligible entries during evict()
     std::size_t resident_count_ = 0;
@@ -199,7 +201,7 @@ private:
     // Open addressing, linear probing, at most half full. A bucket is 0 (empty)
     // or (fingerprint << slot_bits_) | (slot + 1): the fingerprint (top hash
     // bits) rejects most non-matching probes without reading the record.
-    std::vector<std::uint32_t> buckets_;
+    HugeVector<std::uint32_t> buckets_;
     int slot_bits_ = 0;
     std::uint32_t free_head_ = LruKPolicy::kNoSlot;  // free slots chained via key word
     std::size_t used_slots_ = 0;                     // slots ever handed out

@@ -105,10 +105,22 @@ private:
         std::uint32_t gen = 0;       // bumped each time the frame is freed
         bool stable = false;         // scan mode: merged by the scanner, write-protected
     };
+    // A VM's pages: a range of the shared page arena (one huge-page-backed
+    // array for all VMs, see huge_pages.hpp). `ptr` is re-derived whenever
+    // the arena moves.
+    struct PageSpan {
+        Page* ptr = nullptr;
+        std::size_t first = 0, count = 0;
+        std::size_t size() const { return count; }
+        Page& operator[](std::size_t i) const { return ptr[i]; }
+        Page* data() const { return ptr; }
+        Page* begin() const { return ptr; }
+        Page* end() const { return ptr + count; }
+    };
     struct Vm {
         bool live = true;
         std::int64_t domain = 0;
-        std::vector<Page> pages;
+        PageSpan pages;
         std::uint64_t major_faults = 0, cow_breaks = 0, first_touches = 0;
         // scan mode only: content seen by the previous visit, and flags
         std::vector<std::uint64_t> seen;
@@ -121,14 +133,14 @@ private:
     class FrameIndex {
     public:
         void init(std::size_t frames);
-        std::uint32_t find(const std::vector<Frame>& frames, std::int64_t domain, std::uint64_t content) const;
-        void insert(const std::vector<Frame>& frames, std::uint32_t frame);
-        void erase(const std::vector<Frame>& frames, std::uint32_t frame);
+        std::uint32_t find(const HugeVector<Frame>& frames, std::int64_t domain, std::uint64_t content) const;
+        void insert(const HugeVector<Frame>& frames, std::uint32_t frame);
+        void erase(const HugeVector<Frame>& frames, std::uint32_t frame);
         void prefetch(std::int64_t domain, std::uint64_t content) const;
         std::uint32_t peek(std::int64_t domain, std::uint64_t content) const;
 
     private:
-        std::vector<std::uint32_t> buckets_;  // frame + 1, 0 = empty
+        HugeVector<std::uint32_t> buckets_;  // frame + 1, 0 = empty
     };
     struct ContentKey {
         std::int64_t domain;
@@ -192,7 +204,9 @@ private:
         std::uint8_t& c = filter_count(key);
         if (c != 255) --c;
     }
-    std::vector<Frame> frames_;
+    HugeVector<Frame> frames_;
+    HugeVector<Page> page_arena_;  // pages of all live VMs, VM after VM
+    void rebase_pages();
     std::vector<std::uint32_t> free_stack_;  // freed frames, reused last-in first-out
     std::uint32_t next_unused_ = 0;          // frames never used yet: next_unused_..frames-1
     FrameIndex index_;
