@@ -90,7 +90,7 @@ def test_native_matches_reference_with_many_keys():
     # Enough distinct keys to make the native hash table grow and shrink (drops).
     rng = np.random.default_rng(7)
     keys = rng.zipf(1.3, 6000).astype(np.uint64) % 3000
-    for config in [dict(capacity=50, k=2), dict(capacity=50, k=3, crp=3, rip=400, history=200)]:
+    for config in [{"capacity": 50, "k": 2}, {"capacity": 50, "k": 3, "crp": 3, "rip": 400, "history": 200}]:
         native, ref = vsched.LRUK(**config), vsched.reference.LRUK(**config)
         assert native.access_many(keys).tolist() == ref.access_many(keys).tolist()
         assert state(native, keys.tolist()) == state(ref, keys.tolist())
@@ -175,7 +175,11 @@ def test_no_eligible_page_evicts_the_least_recent(impl):
     # with the least recent LAST is evicted anyway.
     cache = impl.LRUK(2, k=2, crp=5)
     assert cache.access_many(np.array([1, 2, 2, 3, 1], dtype=np.uint64)).tolist() == [
-        False, False, True, False, False,
+        False,
+        False,
+        True,
+        False,
+        False,
     ]
     assert 1 in cache and 3 in cache and 2 not in cache
 
@@ -228,7 +232,8 @@ def test_bad_constructor_arguments(impl, args, error):
 
 
 @pytest.mark.parametrize(
-    ("key", "error"), [(-1, ValueError), (2**64, ValueError), (1.0, TypeError), (True, TypeError), ("a", TypeError)]
+    ("key", "error"),
+    [(-1, ValueError), (2**64, ValueError), (1.0, TypeError), (True, TypeError), ("a", TypeError)],
 )
 def test_bad_keys_change_nothing(impl, key, error):
     cache = impl.LRUK(2)
@@ -269,7 +274,21 @@ def test_signed_and_list_keys_accepted(impl):
 
 # -- the LIRS traces ------------------------------------------------------------------
 
-LIRS = ["2_pools", "backf", "cpp", "cs", "gli", "loop", "multi1", "multi2", "multi3", "ps", "scan", "sprite", "zigzag"]
+LIRS = [
+    "2_pools",
+    "backf",
+    "cpp",
+    "cs",
+    "gli",
+    "loop",
+    "multi1",
+    "multi2",
+    "multi3",
+    "ps",
+    "scan",
+    "sprite",
+    "zigzag",
+]
 
 
 def lirs(shared_data, name):
@@ -279,7 +298,10 @@ def lirs(shared_data, name):
 @pytest.mark.parametrize("name", LIRS)
 def test_native_matches_reference_on_lirs_prefixes(shared_data, name):
     keys = lirs(shared_data, name)[:2500]
-    for config in [dict(capacity=100, k=2), dict(capacity=64, k=3, crp=2, rip=2000, history=150)]:
+    for config in [
+        {"capacity": 100, "k": 2},
+        {"capacity": 64, "k": 3, "crp": 2, "rip": 2000, "history": 150},
+    ]:
         native, ref = vsched.LRUK(**config), vsched.reference.LRUK(**config)
         assert native.access_many(keys).tolist() == ref.access_many(keys).tolist(), config
 

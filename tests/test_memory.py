@@ -60,7 +60,9 @@ def check_invariants(mm) -> None:
     assert resident == stats["pages_resident"] and swapped == stats["pages_swapped"]
     shared_frames = [f for f, keys in mappers.items() if len(keys) >= 2]
     assert stats["pages_shared"] == len(shared_frames)
-    assert stats["pages_sharing"] == sum(len(mappers[f]) - 1 for f in shared_frames) == resident - len(mappers)
+    assert (
+        stats["pages_sharing"] == sum(len(mappers[f]) - 1 for f in shared_frames) == resident - len(mappers)
+    )
     assert int(stats["vm_shared"].sum()) == sum(len(mappers[f]) for f in shared_frames)
     for name in ("major_faults", "cow_breaks", "first_touches"):
         assert int(stats[f"vm_{name}"].sum()) == stats[name]
@@ -96,7 +98,7 @@ class NativeMatchesReference(RuleBasedStateMachine):
         merge=st.sampled_from(["immediate", "scan", "off"]),
     )
     def start(self, frames, k, crp, rip, history, merge):
-        args = dict(frames=frames, k=k, crp=crp, rip=rip, history=history, merge=merge)
+        args = {"frames": frames, "k": k, "crp": crp, "rip": rip, "history": history, "merge": merge}
         self.pair = (vsched.MemoryManager(**args), vsched.reference.MemoryManager(**args))
         self.pages: dict[int, int] = {}  # live vm -> pages
 
@@ -127,7 +129,12 @@ class NativeMatchesReference(RuleBasedStateMachine):
         del self.pages[vm]
 
     @precondition(lambda self: any(self.pages.values()))
-    @rule(data=st.data(), n=st.integers(1, 8), writes=st.sampled_from(["none", "all", "mixed"]), one_vm=st.booleans())
+    @rule(
+        data=st.data(),
+        n=st.integers(1, 8),
+        writes=st.sampled_from(["none", "all", "mixed"]),
+        one_vm=st.booleans(),
+    )
     def access(self, data, n, writes, one_vm):
         vms = [v for v, p in self.pages.items() if p]
         if one_vm:
@@ -136,8 +143,16 @@ class NativeMatchesReference(RuleBasedStateMachine):
         else:
             vm = data.draw(st.lists(st.sampled_from(vms), min_size=n, max_size=n))
             gpn = [data.draw(st.integers(0, self.pages[v] - 1)) for v in vm]
-        content = None if writes == "none" else np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), dtype=np.uint64)
-        write = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n))) if writes == "mixed" else None
+        content = (
+            None
+            if writes == "none"
+            else np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), dtype=np.uint64)
+        )
+        write = (
+            np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+            if writes == "mixed"
+            else None
+        )
         codes = self.both("access", vm if one_vm else np.array(vm), np.array(gpn), content, write)
         assert set(codes.tolist()) <= {int(o) for o in Outcome}
 
@@ -308,7 +323,7 @@ def test_eviction_swaps_out_every_mapper_of_a_shared_frame(impl):
 
 def test_remove_vm_releases_and_unshares(impl):
     mm = impl.MemoryManager(frames=100)
-    a, b = clone(mm, 2, template(5, 8))
+    a, _ = clone(mm, 2, template(5, 8))
     mm.write(a, 0, 1)  # a's page 0 private
     mm.remove_vm(a)
     s = mm.stats()

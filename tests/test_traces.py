@@ -32,7 +32,10 @@ def test_lines_plain_and_compressed(tmp_path, suffix):
     assert traces.read_lines(path, limit=2).tolist() == [3, 17]
 
 
-@pytest.mark.parametrize(("text", "bad_line"), [(b"1\n2\nx\n", 3), (b"1\n-4\n", 2), (b"1.5\n", 1), (b"99999999999999999999999\n", 1)])
+@pytest.mark.parametrize(
+    ("text", "bad_line"),
+    [(b"1\n2\nx\n", 3), (b"1\n-4\n", 2), (b"1.5\n", 1), (b"99999999999999999999999\n", 1)],
+)
 def test_lines_refuse_what_is_not_a_key(tmp_path, text, bad_line):
     path = write(tmp_path / "bad.txt", text)
     with pytest.raises(ValueError, match=f"line {bad_line}"):

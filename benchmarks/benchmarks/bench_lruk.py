@@ -6,8 +6,6 @@ size/100 (the issue's point: 10 M references, 1 M keys, capacity 100,000).
 
 from __future__ import annotations
 
-import numpy as np
-
 from .common import IMPLS, module, skip_reference_above
 from .workloads import zipf_keys
 

@@ -179,5 +179,3 @@ class MemoryManager:
     rip = property(lambda self: self._core.rip)
     history = property(lambda self: self._core.history)
     merge = property(lambda self: str(self._core.merge))
-
-

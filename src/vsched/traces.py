@@ -19,10 +19,11 @@ Every reader returns a 1-D ``numpy.uint64`` array, ready for
 from __future__ import annotations
 
 import gzip
+import io
 import lzma
 import os
 from pathlib import Path
-from typing import IO, Union
+from typing import Union, cast
 
 import numpy as np
 
@@ -32,13 +33,13 @@ PathLike = Union[str, "os.PathLike[str]"]
 _KEY_LIMIT = 2**64
 
 
-def _open(path: PathLike) -> IO[bytes]:
+def _open(path: PathLike) -> io.BufferedIOBase:
     name = os.fspath(path)
     if name.endswith(".gz"):
-        return gzip.open(name, "rb")
+        return cast(io.BufferedIOBase, gzip.open(name, "rb"))
     if name.endswith(".xz"):
-        return lzma.open(name, "rb")
-    return open(name, "rb")
+        return cast(io.BufferedIOBase, lzma.open(name, "rb"))
+    return cast(io.BufferedIOBase, open(name, "rb"))
 
 
 def _parse_lines(data: bytes, name: str, limit: int | None) -> np.ndarray:

@@ -322,7 +322,13 @@ class MemoryManager:
         if candidate is not None:
             h, serial = candidate
             other = self._frames.get(h)
-            if h != f and other is not None and other.serial == serial and not other.stable and other.content == content:
+            if (
+                h != f
+                and other is not None
+                and other.serial == serial
+                and not other.stable
+                and other.content == content
+            ):
                 del self._unstable[key]
                 other.stable = True
                 self._index[key] = h
@@ -356,7 +362,11 @@ class MemoryManager:
         out["vm_swapped"] = np.array([v.state.count(SWAPPED) for v in self._vms], dtype=np.uint64)
         out["vm_shared"] = np.array(
             [
-                sum(1 for g, s in enumerate(v.state) if s == RESIDENT and len(self._frames[v.frame[g]].mappers) >= 2)
+                sum(
+                    1
+                    for g, s in enumerate(v.state)
+                    if s == RESIDENT and len(self._frames[v.frame[g]].mappers) >= 2
+                )
                 for v in self._vms
             ],
             dtype=np.uint64,
