@@ -344,3 +344,15 @@ def test_memory_per_tracked_key_at_k2():
     cache.access_many(keys)
     assert cache.retained + len(cache) == 300_000
     assert cache.memory_bytes() / 300_000 <= 64
+
+
+@pytest.mark.parametrize("name", ["web07", "orm-busy"])
+def test_native_matches_reference_on_cache2k_prefixes(shared_data, name):
+    from vsched.traces import read_cache2k
+
+    keys = read_cache2k(shared_data / "cache" / "cache2k" / f"{name}.trace.xz", limit=4000)
+    native, ref = (
+        vsched.LRUK(200, k=2, crp=1, history=400),
+        vsched.reference.LRUK(200, k=2, crp=1, history=400),
+    )
+    assert native.access_many(keys).tolist() == ref.access_many(keys).tolist()
