@@ -6,10 +6,10 @@ size/100 (the issue's point: 10 M references, 1 M keys, capacity 100,000).
 
 from __future__ import annotations
 
-from .common import IMPLS, module, skip_reference_above
-from .workloads import zipf_keys
+from .common import IMPLS, module, sizes, skip_reference_above
+from .page_workloads import zipf_keys
 
-SIZES = [100_000, 1_000_000, 10_000_000]
+SIZES = sizes([100_000, 1_000_000, 10_000_000], [1_000])
 
 
 class LRUKAccessMany:
@@ -41,7 +41,7 @@ class LRUKAccessMany:
 class LRUKMemory:
     """Bytes per tracked key (native structures; the reference does not count its own)."""
 
-    params = [[1_000_000, 10_000_000]]
+    params = [sizes([1_000_000, 10_000_000], [10_000])]
     param_names = ["refs"]
     timeout = 600
 
@@ -60,7 +60,7 @@ class LRUKMemory:
 class LRUKAccessPerCall:
     """One Python call per reference (capacity 1,000, Zipf over 10x the calls' keys)."""
 
-    params = [IMPLS, [10_000, 100_000]]
+    params = [IMPLS, sizes([10_000, 100_000], [1_000])]
     param_names = ["impl", "calls"]
     timeout = 300
     number = 1
@@ -87,7 +87,7 @@ class LibCacheSimSameTrace:
     dependency: the suite is skipped without it.
     """
 
-    params = [["LRU", "LRUK"], [1_000_000, 10_000_000]]
+    params = [["LRU", "LRUK"], sizes([1_000_000, 10_000_000], [10_000])]
     param_names = ["policy", "refs"]
     timeout = 900
     number = 1
@@ -98,7 +98,7 @@ class LibCacheSimSameTrace:
         try:
             import libcachesim  # noqa: F401
         except ImportError:
-            return None
+            return {}  # not None: asv would then not pass the cache to setup
         paths = {}
         for refs in self.params[1]:
             path = f"zipf-{refs}.txt"
@@ -109,7 +109,7 @@ class LibCacheSimSameTrace:
         return paths
 
     def setup(self, paths, policy, refs):
-        if paths is None:
+        if not paths:
             raise NotImplementedError("libcachesim not installed")
         import libcachesim as lcs
 

@@ -7,13 +7,15 @@ and eviction both happen). The reference runs the smallest only.
 
 from __future__ import annotations
 
-from .common import IMPLS, module
-from .workloads import cloned_vm_accesses
+from .common import IMPLS, SMOKE, module
+from .page_workloads import cloned_vm_accesses
 
 SIZES = {
     "100x1024/20k/frames2k": (100, 1_024, 20_000, 2_000),
     "1000x65536/10M/frames1M": (1_000, 65_536, 10_000_000, 1_000_000),
 }
+if SMOKE:  # CI's smoke pass: one toy size, both implementations
+    SIZES = {"10x256/2k/frames200": (10, 256, 2_000, 200)}
 
 
 class MemoryManagerAccess:

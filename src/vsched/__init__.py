@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import traces
 from .allocation import fair_share
 from .errors import AdmissionError
-from . import traces
 from .lruk import LRUK
 from .memory import MemoryManager, Outcome, PageState
 
@@ -21,4 +21,4 @@ except PackageNotFoundError:  # running from a source tree without metadata
 
 IMPLEMENTATION = "native"
 
-__all__ = ["IMPLEMENTATION", "AdmissionError", "__version__", "fair_share", "LRUK", "MemoryManager", "Outcome", "PageState", "traces"]
+__all__ = ["IMPLEMENTATION", "LRUK", "AdmissionError", "MemoryManager", "Outcome", "PageState", "__version__", "fair_share", "traces"]

@@ -103,7 +103,7 @@ class LRUK:
         self._core = _core.LRUK(*check_lruk_args(capacity, k, crp, rip, history))
         # The per-call path goes straight to the C++ method (it converts and
         # checks the key itself): a Python-level wrapper would halve the rate.
-        self.access = self._core.access  # type: ignore[method-assign]
+        self.access = self._core.access  # type: ignore[method-assign,assignment]
 
     def access(self, key: int) -> bool:  # replaced per instance by the bound core method
         """Reference `key`; True on a hit, False on a miss (the key is then resident)."""

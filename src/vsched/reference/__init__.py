@@ -6,6 +6,7 @@ are measured against. Slow by design: obviously correct first.
 
 from __future__ import annotations
 
+from .. import traces  # shared pure-Python reader, re-exported so both namespaces match
 from ..errors import AdmissionError
 from .allocation import fair_share
 from .lruk import LRUK
@@ -13,4 +14,4 @@ from .memory import MemoryManager, Outcome, PageState
 
 IMPLEMENTATION = "reference"
 
-__all__ = ["IMPLEMENTATION", "AdmissionError", "fair_share", "LRUK", "MemoryManager", "Outcome", "PageState"]
+__all__ = ["IMPLEMENTATION", "LRUK", "AdmissionError", "MemoryManager", "Outcome", "PageState", "fair_share", "traces"]
