@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .allocation import fair_share
 from .errors import AdmissionError
+from .reallocation import ReallocMetrics, Reallocator, realloc_metrics
 
 try:
     __version__ = version("vsched")
@@ -19,3 +20,4 @@ except PackageNotFoundError:  # running from a source tree without metadata
 IMPLEMENTATION = "native"
 
 __all__ = ["IMPLEMENTATION", "AdmissionError", "__version__", "fair_share"]
+__all__ += ["ReallocMetrics", "Reallocator", "realloc_metrics"]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from ..errors import AdmissionError
 from .allocation import fair_share
+from .reallocation import ReallocMetrics, Reallocator, realloc_metrics
 
 IMPLEMENTATION = "reference"
 
 __all__ = ["IMPLEMENTATION", "AdmissionError", "fair_share"]
+__all__ += ["ReallocMetrics", "Reallocator", "realloc_metrics"]
