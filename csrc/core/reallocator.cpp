@@ -217,9 +217,9 @@ void Reallocator::refresh() {
     double mean_sum = 0.0;
     bool any_sample = false;
     for (std::size_t i = 0; i < n; ++i) {
-        if (windows_[i].count(config_) == 0) continue;
+        if (windows_[i].count() == 0) continue;
         any_sample = true;
-        mean_sum += windows_[i].mean(config_);
+        mean_sum += windows_[i].mean();
     }
     load_ = mean_sum / capacity_;
     lending_ = any_sample && load_ < threshold_;
@@ -228,7 +228,7 @@ void Reallocator::refresh() {
     estimates_.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
         const UsageWindow& w = windows_[i];
-        if (w.count(config_) == 0) {
+        if (w.count() == 0) {
             estimates_[i] = base_[i];  // nothing known yet: assume it needs its base
             continue;
         }

@@ -1,5 +1,5 @@
 // Windowed statistics of one VM's usage: ring buffer, running mean, monotonic
-// max deque, rank-split multisets for an exact percentile, EWMA.
+// max deque, two indexed heaps split at a rank for an exact percentile, EWMA.
 //
 // Every formula here is mirrored operation for operation by
 // src/vsched/reference/reallocation.py (which keeps the window as a plain list
@@ -43,10 +43,9 @@ inline std::size_t lower_rank(std::size_t k, double quantile) {
 }  // namespace
 
 void UsageWindow::push(double sample, const WindowConfig& config) {
-    const std::size_t window = config.window;
-    const std::uint64_t seq = total_;
-    const bool full = seq >= window;
-    const std::size_t slot = static_cast<std::size_t>(seq % window);
+    const std::uint32_t window = static_cast<std::uint32_t>(config.window);
+    const bool full = ring_.size() == window;
+    const std::uint32_t slot = next_slot_;
     const double evicted = full ? ring_[slot] : 0.0;
 
     if (config.estimator == Estimator::max) {
@@ -54,35 +53,39 @@ void UsageWindow::push(double sample, const WindowConfig& config) {
         // The sample leaving the window is the oldest one, so if it is still
         // in the deque it is at the front.
         if (full && deque_size_ > 0 && deque_[deque_head_] == slot) {
-            deque_head_ = (deque_head_ + 1) % window;
+            deque_head_ = deque_head_ + 1 == window ? 0 : deque_head_ + 1;
             --deque_size_;
         }
         // Samples <= the new one can never be the maximum again (the new one
         // outlives them): drop them from the back. Keeps the deque strictly
         // decreasing, so its front is the maximum of the window.
+        std::uint32_t end = deque_head_ + deque_size_;  // one past the back, unwrapped
         while (deque_size_ > 0) {
-            const std::size_t back = (deque_head_ + deque_size_ - 1) % window;
+            const std::uint32_t back = end - 1 >= window ? end - 1 - window : end - 1;
             if (ring_[deque_[back]] > sample) break;
             --deque_size_;
+            --end;
         }
-        deque_[(deque_head_ + deque_size_) % window] = static_cast<std::uint32_t>(slot);
+        deque_[end >= window ? end - window : end] = slot;
         ++deque_size_;
     }
+
+    if (config.estimator == Estimator::percentile && full) heap_remove(slot);
 
     if (full) {
         ring_[slot] = sample;
     } else {
         ring_.push_back(sample);
     }
-    total_ = seq + 1;
+    next_slot_ = slot + 1 == window ? 0 : slot + 1;
 
     // Running sum: sum' = (sum - evicted) + sample (sum + sample while the
-    // window fills). Rounding drift is wiped every W samples: when
-    // total % W == 0 the oldest sample is in slot 0 and the sum is recomputed
-    // exactly as ring[0] + ring[1] + ... + ring[W-1], oldest first.
-    if (total_ % window == 0) {
+    // window fills). Rounding drift is wiped every W samples: when the next
+    // slot wraps to 0 (total % W == 0) the oldest sample is in slot 0 and the
+    // sum is recomputed exactly as ring[0] + ... + ring[W-1], oldest first.
+    if (next_slot_ == 0) {
         double exact = 0.0;
-        for (std::size_t i = 0; i < window; ++i) exact += ring_[i];
+        for (std::uint32_t i = 0; i < window; ++i) exact += ring_[i];
         sum_ = exact;
     } else if (full) {
         sum_ = (sum_ - evicted) + sample;
@@ -91,43 +94,83 @@ void UsageWindow::push(double sample, const WindowConfig& config) {
     }
 
     if (config.estimator == Estimator::percentile) {
-        if (full) {
-            // An evicted value <= max(low) is in low_ (if it sits in high_ it
-            // equals max(low), and erasing an equal value is the same).
-            if (!low_.empty() && evicted <= *low_.rbegin()) {
-                low_.erase(low_.find(evicted));
-            } else {
-                high_.erase(high_.find(evicted));
-            }
-        }
-        // Insert on the side that keeps max(low) <= min(high).
-        if (!high_.empty() && sample >= *high_.begin()) {
-            high_.insert(sample);
-        } else {
-            low_.insert(sample);
-        }
-        // Rebalance so low_ holds exactly the lo + 1 smallest samples.
-        const std::size_t target = lower_rank(count(config), config.quantile) + 1;
+        if (heap_index_.empty()) heap_index_.resize(window);
+        // Insert on the side that keeps max(low) <= min(high), then move tops
+        // across until low_ holds exactly the lo + 1 smallest samples.
+        heap_insert(high_.empty() || sample < ring_[high_[0]], slot);
+        const std::size_t target = lower_rank(ring_.size(), config.quantile) + 1;
         while (low_.size() > target) {
-            auto largest = std::prev(low_.end());
-            high_.insert(*largest);
-            low_.erase(largest);
+            const std::uint32_t top = low_[0];
+            heap_remove(top);
+            heap_insert(false, top);
         }
         while (low_.size() < target) {
-            auto smallest = high_.begin();
-            low_.insert(*smallest);
-            high_.erase(smallest);
+            const std::uint32_t top = high_[0];
+            heap_remove(top);
+            heap_insert(true, top);
         }
     }
 
     if (config.estimator == Estimator::ewma) {
         // ewma_1 = x_1; ewma_t = ewma_{t-1} + alpha * (x_t - ewma_{t-1}).
-        ewma_ = seq == 0 ? sample : ewma_ + config.alpha * (sample - ewma_);
+        ewma_ = any_ ? ewma_ + config.alpha * (sample - ewma_) : sample;
+    }
+    any_ = true;
+}
+
+void UsageWindow::heap_insert(bool low, std::uint32_t slot) {
+    std::vector<std::uint32_t>& heap = low ? low_ : high_;
+    heap.push_back(slot);
+    place(low, heap.size() - 1);
+    sift_up(low, heap.size() - 1);
+}
+
+void UsageWindow::heap_remove(std::uint32_t slot) {
+    const std::int32_t where = heap_index_[slot];
+    const bool low = where >= 0;
+    const std::size_t i = low ? static_cast<std::size_t>(where) : static_cast<std::size_t>(-where - 1);
+    std::vector<std::uint32_t>& heap = low ? low_ : high_;
+    const std::uint32_t last = heap.back();
+    heap.pop_back();
+    if (i == heap.size()) return;  // it was the last element
+    heap[i] = last;
+    place(low, i);
+    // The moved element may belong above or below position i.
+    sift_up(low, i);
+    sift_down(low, static_cast<std::size_t>(low ? heap_index_[last] : -heap_index_[last] - 1));
+}
+
+void UsageWindow::sift_up(bool low, std::size_t i) {
+    std::vector<std::uint32_t>& heap = low ? low_ : high_;
+    while (i > 0) {
+        const std::size_t parent = (i - 1) / 2;
+        if (!before(low, heap[i], heap[parent])) break;
+        std::swap(heap[i], heap[parent]);
+        place(low, i);
+        place(low, parent);
+        i = parent;
     }
 }
 
-double UsageWindow::mean(const WindowConfig& config) const {
-    const std::size_t k = count(config);
+void UsageWindow::sift_down(bool low, std::size_t i) {
+    std::vector<std::uint32_t>& heap = low ? low_ : high_;
+    const std::size_t n = heap.size();
+    for (;;) {
+        std::size_t best = i;
+        const std::size_t left = 2 * i + 1;
+        const std::size_t right = left + 1;
+        if (left < n && before(low, heap[left], heap[best])) best = left;
+        if (right < n && before(low, heap[right], heap[best])) best = right;
+        if (best == i) return;
+        std::swap(heap[i], heap[best]);
+        place(low, i);
+        place(low, best);
+        i = best;
+    }
+}
+
+double UsageWindow::mean() const {
+    const std::size_t k = ring_.size();
     return k == 0 ? 0.0 : sum_ / static_cast<double>(k);
 }
 
@@ -136,19 +179,18 @@ double UsageWindow::estimate(const WindowConfig& config) const {
         case Estimator::max:
             return ring_[deque_[deque_head_]];
         case Estimator::mean:
-            return mean(config);
+            return mean();
         case Estimator::ewma:
             return ewma_;
         case Estimator::percentile: {
             // numpy.percentile's default ('linear'): h = (k - 1) * p,
             // lo = floor(h), g = h - lo, lerp between the samples of rank lo
             // and lo + 1 exactly as numpy's _lerp does it (from the nearer end).
-            const std::size_t k = count(config);
+            const std::size_t k = ring_.size();
             const double h = static_cast<double>(k - 1) * config.quantile;
-            const double lo = std::floor(h);
-            const double gamma = h - lo;
-            const double below = *low_.rbegin();
-            const double above = high_.empty() ? below : *high_.begin();
+            const double gamma = h - std::floor(h);
+            const double below = ring_[low_[0]];
+            const double above = high_.empty() ? below : ring_[high_[0]];
             const double diff = above - below;
             return gamma >= 0.5 ? above - diff * (1.0 - gamma) : below + diff * gamma;
         }

@@ -4,7 +4,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -26,39 +25,54 @@ struct WindowConfig {
 };
 
 // The last W samples of one VM, with O(1) amortized (max, mean, ewma) or
-// O(log W) (percentile) update per sample.
+// O(log W) (percentile) update per sample, without allocation once the
+// window is full.
 //
 // Samples are numbered by seq = 0, 1, 2, ... since the VM was added; sample
-// seq lives in ring slot seq % W, so the slot about to be overwritten always
-// holds the oldest sample of a full window. The ring grows to W slots as the
-// first samples arrive (memory follows what was observed).
+// seq lives in ring slot seq % W (tracked incrementally: no division per
+// sample), so the slot about to be overwritten always holds the oldest sample
+// of a full window. The ring grows to W slots as the first samples arrive.
 class UsageWindow {
 public:
     void push(double sample, const WindowConfig& config);
 
     // Samples in the window: min(samples pushed, W).
-    std::size_t count(const WindowConfig& config) const {
-        return total_ < config.window ? static_cast<std::size_t>(total_) : config.window;
-    }
+    std::size_t count() const { return ring_.size(); }
     // Mean of the window (0 if empty). See push() for how sum_ is kept.
-    double mean(const WindowConfig& config) const;
+    double mean() const;
     // The configured estimator over the window; the window must not be empty.
     double estimate(const WindowConfig& config) const;
 
 private:
+    // percentile: ring slots in two binary heaps split at rank
+    // lo = floor((k - 1) * p): low_ (a max-heap) holds the lo + 1 smallest
+    // samples, high_ (a min-heap) the others, so max(low) <= min(high) and
+    // the two interpolation points are the two tops. heap_index_[slot] says
+    // where a slot sits (i >= 0: low_[i]; i < 0: high_[-i - 1]) so that the
+    // evicted sample can be removed in O(log W).
+    void heap_insert(bool low, std::uint32_t slot);
+    void heap_remove(std::uint32_t slot);
+    void sift_up(bool low, std::size_t i);
+    void sift_down(bool low, std::size_t i);
+    bool before(bool low, std::uint32_t a, std::uint32_t b) const {
+        return low ? ring_[a] > ring_[b] : ring_[a] < ring_[b];
+    }
+    void place(bool low, std::size_t i) {
+        std::vector<std::uint32_t>& heap = low ? low_ : high_;
+        heap_index_[heap[i]] = low ? static_cast<std::int32_t>(i) : -static_cast<std::int32_t>(i) - 1;
+    }
+
     std::vector<double> ring_;      // samples, slot = seq % W
-    std::uint64_t total_ = 0;       // samples pushed so far
+    std::uint32_t next_slot_ = 0;   // slot of the next sample, = total % W
+    bool any_ = false;              // a sample was ever pushed (for the EWMA)
     double sum_ = 0.0;              // running sum of the window (see push)
     // max: monotonic deque of ring slots whose samples strictly decrease from
-    // front to back; the front is the window maximum. Kept as a ring of W slots.
+    // front to back; the front is the window maximum. A ring of W entries.
     std::vector<std::uint32_t> deque_;
-    std::size_t deque_head_ = 0;
-    std::size_t deque_size_ = 0;
-    // percentile: the window split at rank lo = floor((k - 1) * p): `low_`
-    // holds the lo + 1 smallest samples, `high_` the others, every element of
-    // low_ <= every element of high_.
-    std::multiset<double> low_;
-    std::multiset<double> high_;
+    std::uint32_t deque_head_ = 0;
+    std::uint32_t deque_size_ = 0;
+    std::vector<std::uint32_t> low_, high_;
+    std::vector<std::int32_t> heap_index_;
     double ewma_ = 0.0;
 };
 
