@@ -253,7 +253,7 @@ void Reallocator::refresh() {
     in.demand = demand_.data();
     in.reservation = reservation_.data();
     in.limit = limit_.data();
-    solver_.solve(in, first_.data());
+    first_pass_.solve(in, first_.data());
 
     double given = 0.0;
     for (std::size_t i = 0; i < n; ++i) given += first_[i];
@@ -272,7 +272,7 @@ void Reallocator::refresh() {
     in.demand = demand_.data();
     in.reservation = nullptr;
     in.limit = nullptr;
-    solver_.solve(in, second_.data());
+    second_pass_.solve(in, second_.data());
     // min() absorbs the rounding of p + (c - p), which may exceed c by an ulp.
     for (std::size_t i = 0; i < n; ++i) entitlements_[i] = std::min(ceiling_[i], first_[i] + second_[i]);
     dirty_ = false;

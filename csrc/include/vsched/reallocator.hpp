@@ -11,6 +11,7 @@
 
 #include "vsched/fair_share.hpp"
 #include "vsched/usage_window.hpp"
+#include "vsched/warm_fair_share.hpp"
 
 namespace vsched {
 
@@ -88,7 +89,8 @@ private:
     double load_ = 0.0;
     bool lending_ = false;
 
-    FairShareSolver solver_;
+    FairShareSolver solver_;                   // base (recomputed on VM changes only)
+    WarmFairShare first_pass_, second_pass_;   // every tick; each keeps its own level
     std::vector<double> demand_, first_, second_;  // scratch for the two passes
 };
 
