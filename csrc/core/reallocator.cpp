@@ -213,18 +213,11 @@ void Reallocator::refresh() {
         base_dirty_ = false;
     }
 
-    // Load: window means summed in VM order, then divided once by C.
+    // One pass over the windows for both the load (window means summed in VM
+    // order, then divided once by C) and the estimates.
+    const double factor = 1.0 + headroom_;
     double mean_sum = 0.0;
     bool any_sample = false;
-    for (std::size_t i = 0; i < n; ++i) {
-        if (windows_[i].count() == 0) continue;
-        any_sample = true;
-        mean_sum += windows_[i].mean();
-    }
-    load_ = mean_sum / capacity_;
-    lending_ = any_sample && load_ < threshold_;
-
-    const double factor = 1.0 + headroom_;
     estimates_.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
         const UsageWindow& w = windows_[i];
@@ -232,11 +225,15 @@ void Reallocator::refresh() {
             estimates_[i] = base_[i];  // nothing known yet: assume it needs its base
             continue;
         }
+        any_sample = true;
+        mean_sum += w.mean();
         double e = w.estimate(config_) * factor;
         e = std::min(ceiling_[i], std::max(0.0, e));
         if (saturated_[i]) e = std::max(e, base_[i]);
         estimates_[i] = e;
     }
+    load_ = mean_sum / capacity_;
+    lending_ = any_sample && load_ < threshold_;
 
     entitlements_.resize(n);
     if (!lending_) {

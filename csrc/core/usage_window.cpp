@@ -50,24 +50,31 @@ void UsageWindow::push(double sample, const WindowConfig& config) {
 
     if (config.estimator == Estimator::max) {
         if (deque_.empty()) deque_.resize(window);
+        // Locals, not members, in the loop: stores to members could alias the
+        // ring and would be redone every iteration.
+        std::uint32_t head = deque_head_;
+        std::uint32_t size = deque_size_;
+        const std::uint32_t* deque = deque_.data();
+        const double* ring = ring_.data();
         // The sample leaving the window is the oldest one, so if it is still
         // in the deque it is at the front.
-        if (full && deque_size_ > 0 && deque_[deque_head_] == slot) {
-            deque_head_ = deque_head_ + 1 == window ? 0 : deque_head_ + 1;
-            --deque_size_;
+        if (full && size > 0 && deque[head] == slot) {
+            head = head + 1 == window ? 0 : head + 1;
+            --size;
         }
         // Samples <= the new one can never be the maximum again (the new one
         // outlives them): drop them from the back. Keeps the deque strictly
         // decreasing, so its front is the maximum of the window.
-        std::uint32_t end = deque_head_ + deque_size_;  // one past the back, unwrapped
-        while (deque_size_ > 0) {
+        std::uint32_t end = head + size;  // one past the back, unwrapped
+        while (size > 0) {
             const std::uint32_t back = end - 1 >= window ? end - 1 - window : end - 1;
-            if (ring_[deque_[back]] > sample) break;
-            --deque_size_;
+            if (ring[deque[back]] > sample) break;
+            --size;
             --end;
         }
         deque_[end >= window ? end - window : end] = slot;
-        ++deque_size_;
+        deque_head_ = head;
+        deque_size_ = size + 1;
     }
 
     if (config.estimator == Estimator::percentile && full) heap_remove(slot);
