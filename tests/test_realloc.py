@@ -40,7 +40,12 @@ def independent_load(history: list[np.ndarray], window: int, capacity: float) ->
 def test_defaults_and_ids(impl):
     r = impl.Reallocator(4.0)
     assert (r.capacity, r.window, r.threshold, r.estimator, r.percentile, r.headroom) == (
-        4.0, 12, 0.75, "max", 95.0, 0.10,
+        4.0,
+        12,
+        0.75,
+        "max",
+        95.0,
+        0.10,
     )
     a, b, c = r.add_vm(1.0), r.add_vm(2.0, shares=2000), r.add_vm(1.0, reservation=0.5, limit=0.8)
     assert (a, b, c) == (0, 1, 2) and r.vms == [0, 1, 2] and len(r) == 3
@@ -90,11 +95,13 @@ def _ewma(samples: list[float], alpha: float) -> float:
 def test_estimators_match_numpy(estimator, window, percentile, samples):
     for module in (vsched, vsched.reference):
         # One VM far below its entitlement: never saturated, never clamped.
-        r = module.Reallocator(1000.0, window=window, estimator=estimator, percentile=percentile, headroom=0.0)
+        r = module.Reallocator(
+            1000.0, window=window, estimator=estimator, percentile=percentile, headroom=0.0
+        )
         r.add_vm(1000.0)
         for k, sample in enumerate(samples):
             r.observe([sample])
-            recent = np.array(samples[max(0, k + 1 - window): k + 1])
+            recent = np.array(samples[max(0, k + 1 - window) : k + 1])
             expected = {
                 "max": recent.max(),
                 "mean": recent.mean(),
@@ -102,7 +109,12 @@ def test_estimators_match_numpy(estimator, window, percentile, samples):
                 "ewma": _ewma(samples[: k + 1], 2.0 / (window + 1)),
             }[estimator]
             got = r.estimates()[0]
-            assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-9), (module.IMPLEMENTATION, k, got, expected)
+            assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-9), (
+                module.IMPLEMENTATION,
+                k,
+                got,
+                expected,
+            )
             assert math.isclose(r.load, recent.mean() / 1000.0, rel_tol=1e-9, abs_tol=1e-15)
 
 

@@ -87,7 +87,9 @@ class Twins(RuleBasedStateMachine):
     def observe_many(self, data, cap):
         n = len(self.native)
         ticks = data.draw(st.integers(0, 5))
-        usage = np.array(data.draw(st.lists(samples, min_size=n * ticks, max_size=n * ticks))).reshape(ticks, n)
+        usage = np.array(data.draw(st.lists(samples, min_size=n * ticks, max_size=n * ticks))).reshape(
+            ticks, n
+        )
         results = both(lambda m: self._on(m).observe_many(usage, cap_at_entitlement=cap))
         assert results[0][1].tolist() == results[1][1].tolist()
 

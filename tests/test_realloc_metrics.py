@@ -44,7 +44,12 @@ def test_reaction_episodes():
 
 def test_without_base_and_degenerate():
     m = vsched.realloc_metrics(np.zeros((3, 2)), np.zeros((3, 2)))
-    assert (m.unmet_demand, m.relative_slack, m.reallocations, m.reallocations_per_vm_hour) == (0.0, 0.0, 0, 0.0)
+    assert (m.unmet_demand, m.relative_slack, m.reallocations, m.reallocations_per_vm_hour) == (
+        0.0,
+        0.0,
+        0,
+        0.0,
+    )
     assert math.isnan(m.reaction_ticks_max) and m.woken_donors == 0
     assert vsched.realloc_metrics(np.zeros((0, 0)), np.zeros((0, 0))).reallocations_per_vm_hour == 0.0
     # Changes within the relative tolerance are not reallocations.

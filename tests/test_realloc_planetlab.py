@@ -118,7 +118,7 @@ def test_gate_on_open_loop_replay_at_6_to_1(day):
     base = r.base()
     # Independent windowed load after tick t: mean of the last min(t + 1, 12) rows.
     totals = demand.sum(axis=1)
-    load = np.array([totals[max(0, t - 11): t + 1].mean() for t in range(len(totals))]) / r.capacity
+    load = np.array([totals[max(0, t - 11) : t + 1].mean() for t in range(len(totals))]) / r.capacity
     closed = load >= 0.75 * (1 + 1e-9)
     open_ = load < 0.75 * (1 - 1e-9)
     assert closed.any() and open_.any()

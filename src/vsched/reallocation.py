@@ -61,7 +61,9 @@ def usage_matrix(value: Any, n: int) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float64)
 
 
-def check_types(capacity: Any, window: Any, threshold: Any, estimator: Any, percentile: Any, headroom: Any) -> tuple:
+def check_types(
+    capacity: Any, window: Any, threshold: Any, estimator: Any, percentile: Any, headroom: Any
+) -> tuple:
     """Type checks of the constructor arguments, shared with the reference."""
     if not isinstance(estimator, str):
         raise TypeError(f"estimator must be a str, got {type(estimator).__name__}")
@@ -75,7 +77,9 @@ def check_types(capacity: Any, window: Any, threshold: Any, estimator: Any, perc
     )
 
 
-def check_vm_types(size: Any, shares: Any, reservation: Any, limit: Any) -> tuple[float, int, float, float | None]:
+def check_vm_types(
+    size: Any, shares: Any, reservation: Any, limit: Any
+) -> tuple[float, int, float, float | None]:
     """Type checks of a VM's parameters, shared with the reference."""
     return (
         as_float("size", size),
@@ -139,9 +143,13 @@ class Reallocator:
         percentile: float = 95.0,
         headroom: float = 0.10,
     ) -> None:
-        self._core = _core.Reallocator(*check_types(capacity, window, threshold, estimator, percentile, headroom))
+        self._core = _core.Reallocator(
+            *check_types(capacity, window, threshold, estimator, percentile, headroom)
+        )
 
-    def add_vm(self, size: float, shares: int = 1000, reservation: float = 0.0, limit: float | None = None) -> int:
+    def add_vm(
+        self, size: float, shares: int = 1000, reservation: float = 0.0, limit: float | None = None
+    ) -> int:
         """Admit a VM; returns its id (0, 1, 2, ..., never reused). AdmissionError if a guarantee would break."""
         return int(self._core.add_vm(*check_vm_types(size, shares, reservation, limit)))
 
@@ -226,5 +234,3 @@ class Reallocator:
             f"estimator={self.estimator!r}, percentile={self.percentile!r}, headroom={self.headroom!r}; "
             f"{len(self)} VMs)"
         )
-
-

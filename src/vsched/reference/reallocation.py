@@ -126,7 +126,9 @@ class Reallocator:
                 "a VM cannot be guaranteed more than it can use"
             )
         if lim < reservation:
-            raise AdmissionError(f"limit {lim!r} is below reservation {reservation!r} by {reservation - lim!r}")
+            raise AdmissionError(
+                f"limit {lim!r} is below reservation {reservation!r} by {reservation - lim!r}"
+            )
         return size, float(shares), reservation, lim
 
     def _check_admission(self, vm: int | None, reservation: float) -> None:
@@ -142,7 +144,9 @@ class Reallocator:
                 f"{floors!r} > capacity {self._capacity!r}"
             )
 
-    def add_vm(self, size: float, shares: int = 1000, reservation: float = 0.0, limit: float | None = None) -> int:
+    def add_vm(
+        self, size: float, shares: int = 1000, reservation: float = 0.0, limit: float | None = None
+    ) -> int:
         params = self._check_params(*check_vm_types(size, shares, reservation, limit))
         if params[2] > 0.0:  # a zero reservation cannot raise the sum
             self._check_admission(None, params[2])
@@ -164,7 +168,12 @@ class Reallocator:
         )
         if new_reservation > state.reservation:  # only a growing reservation can break the sum
             self._check_admission(key, new_reservation)
-        state.size, state.shares, state.reservation, state.limit = new_size, new_shares, new_reservation, new_limit
+        state.size, state.shares, state.reservation, state.limit = (
+            new_size,
+            new_shares,
+            new_reservation,
+            new_limit,
+        )
         self._changed(params=True)
 
     def remove_vm(self, vm: int) -> None:
