@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import IMPLS, module, skip_reference_above
+from .common import IMPLS, module, sizes, skip_reference_above
 
 
 class FairShare:
-    params = [IMPLS, [100, 1_000, 10_000, 100_000]]
+    params = [IMPLS, sizes([100, 1_000, 10_000, 100_000], [100])]
     param_names = ["impl", "vms"]
     timeout = 300
 

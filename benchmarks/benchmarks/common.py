@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 import vsched
 import vsched.reference
 
 IMPLS = ["native", "reference"]
+
+# CI sets VSCHED_BENCH_SMOKE=1 to run every suite once at toy sizes, so the
+# suite cannot rot without costing minutes; real measurements never set it.
+SMOKE = os.environ.get("VSCHED_BENCH_SMOKE") == "1"
+
+
+def sizes(full: list, smoke: list) -> list:
+    """The parameter sizes to benchmark: `full` normally, `smoke` in CI's smoke pass."""
+    return smoke if SMOKE else full
 
 
 def module(impl: str):

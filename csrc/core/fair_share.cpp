@@ -52,6 +52,9 @@ void check_vector(const char* name, const double* values, std::size_t n, bool al
     }
 }
 
+// Relative rounding slack allowed when checking that the floors fit.
+constexpr double kFloorSlack = 1e-9;
+
 inline double clamp_to(double x, double lo, double hi) { return std::min(hi, std::max(lo, x)); }
 
 }  // namespace
@@ -91,11 +94,19 @@ void FairShareSolver::solve(const FairShareInput& in, double* out) {
         std::copy(u, u + n, out);
         return;
     }
-    if (sum_f > in.capacity) {
+    // The floors must fit. A relative slack of 1e-9 forgives rounding in how
+    // the caller summed them (numpy sums pairwise, we sum in order); within it
+    // the floors are the answer and sum(a) exceeds C by at most that slack.
+    if (sum_f > in.capacity + kFloorSlack * in.capacity) {
         throw AdmissionError(message("reservations exceed capacity by ",
                                      format_number(sum_f - in.capacity), ": the floors min(reservation, ",
                                      "demand, limit) sum to ", format_number(sum_f), " > capacity ",
                                      format_number(in.capacity)));
+    }
+
+    if (sum_f >= in.capacity) {
+        std::copy(f, f + n, out);
+        return;
     }
 
     // S(lambda), summed in index order (the reference sums in the same order).

@@ -31,7 +31,8 @@ def fair_share(
     Returns a new float64 array, one entry per VM (empty input, empty result).
 
     Raises:
-        vsched.AdmissionError: the floors alone exceed `capacity` (says by how much).
+        vsched.AdmissionError: the floors alone exceed `capacity` by more than a
+            relative 1e-9 rounding slack (the message says by how much).
         TypeError: a non-numeric argument.
         ValueError: NaN, infinite demand/shares/reservation, negative values,
             shares <= 0, arrays that are not 1-D or differ in length.

@@ -22,6 +22,8 @@ from ..errors import AdmissionError
 
 __all__ = ["fair_share"]
 
+FLOOR_SLACK = 1e-9  # relative rounding slack when checking that the floors fit
+
 
 def _check(name: str, values: list[float], *, allow_zero: bool, allow_inf: bool) -> None:
     for i, v in enumerate(values):
@@ -68,11 +70,16 @@ def fair_share(
         sum_f += f[i]
     if sum_u <= capacity:
         return np.array(u, dtype=np.float64)
-    if sum_f > capacity:
+    # Floors may exceed the capacity by a relative 1e-9 (rounding in how the
+    # caller summed them); within that slack the floors are the answer.
+    if sum_f > capacity + FLOOR_SLACK * capacity:
         raise AdmissionError(
             f"reservations exceed capacity by {sum_f - capacity!r}: the floors min(reservation, "
             f"demand, limit) sum to {sum_f!r} > capacity {capacity!r}"
         )
+
+    if sum_f >= capacity:
+        return np.array(f, dtype=np.float64)
 
     def level_sum(lam: float) -> float:
         s = 0.0
