@@ -15,24 +15,9 @@ import pytest
 
 import vsched
 import vsched.reference
+from vsched.workloads import load_planetlab
 
 DAYS = ["20110303", "20110306"]
-
-
-def load_planetlab_day(folder: Path) -> tuple[list[str], np.ndarray]:
-    """(names, ticks x VMs CPU fraction) of one day folder; names may contain spaces.
-
-    Private loader until vsched.workloads exists. Every file must hold 288
-    integer percentages in 0..100.
-    """
-    files = sorted(p for p in folder.iterdir() if p.is_file())
-    columns = []
-    for path in files:
-        values = np.array(path.read_text().split(), dtype=np.float64)
-        if values.shape != (288,) or not ((values >= 0) & (values <= 100)).all():
-            raise ValueError(f"{path}: expected 288 percentages in 0..100, got {values.shape[0]} values")
-        columns.append(values)
-    return [p.name for p in files], np.array(columns).T / 100.0
 
 
 def replay(module, demand: np.ndarray, ratio: float):
@@ -55,7 +40,8 @@ def day(request, shared_data):
     if not folder.is_dir():
         pytest.skip(f"PlanetLab day not found at {folder}")
     if folder not in _loaded:  # each day is read once per session
-        _loaded[folder] = load_planetlab_day(folder)
+        trace = load_planetlab(folder)
+        _loaded[folder] = (trace.names, trace.cpu)
     names, demand = _loaded[folder]
     return request.param, names, demand
 
@@ -82,7 +68,8 @@ def test_lending_cuts_unmet_demand(day, ratio, margin):
     gated = float(np.mean(windowed >= r.threshold))
     print(
         f"\nplanetlab {name} {demand.shape[1]} VMs {ratio}:1  unmet static {without.unmet_demand:.4f} "
-        f"lending {with_lending.unmet_demand:.4f} ({without.unmet_demand / with_lending.unmet_demand:.1f}x lower)  "
+        f"lending {with_lending.unmet_demand:.4f} "
+        f"({without.unmet_demand / with_lending.unmet_demand:.1f}x lower)  "
         f"slack static {without.relative_slack:.3f} lending {with_lending.relative_slack:.3f}  "
         f"reallocations/VM-h {with_lending.reallocations_per_vm_hour:.2f}  woken donors "
         f"{with_lending.woken_donors} reaction mean {with_lending.reaction_ticks_mean:.2f} "
@@ -108,7 +95,10 @@ def test_reference_replays_the_same_day(day):
 
 
 def test_gate_on_open_loop_replay_at_6_to_1(day):
-    """Observing raw demand (open loop) at 6:1, the 75 % gate closes on some ticks: base there, lending elsewhere."""
+    """Observing raw demand (open loop) at 6:1 the 75 % gate closes on some ticks.
+
+    Base entitlements there, lending elsewhere.
+    """
     name, _, demand = day
     n = demand.shape[1]
     r = vsched.Reallocator(n / 6)

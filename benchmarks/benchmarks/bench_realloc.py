@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import IMPLS, module, skip_reference_above
+from vsched.workloads import load_planetlab
+
+from .common import IMPLS, SMOKE, module, sizes, skip_reference_above
 
 PLANETLAB_DAY = Path(__file__).resolve().parents[3] / "shared" / "data" / "planetlab" / "20110303"
 
@@ -22,7 +24,7 @@ def _host(impl: str, vms: int, ratio: float, **config):
 class Observe:
     """One tick: observe(usage) then entitlements(), on a host packed 4:1 that is lending."""
 
-    params = [IMPLS, [1_000, 10_000], [12, 288], ["max", "percentile"]]
+    params = [IMPLS, sizes([1_000, 10_000], [50]), sizes([12, 288], [12]), ["max", "percentile"]]
     param_names = ["impl", "vms", "window", "estimator"]
     timeout = 600
 
@@ -54,8 +56,8 @@ class ReplayPlanetLab:
     def setup(self, impl):
         if not PLANETLAB_DAY.is_dir():
             raise NotImplementedError(f"shared data missing: {PLANETLAB_DAY}")
-        files = sorted(p for p in PLANETLAB_DAY.iterdir() if p.is_file())
-        self.demand = np.array([np.array(p.read_text().split(), dtype=np.float64) for p in files]).T / 100.0
+        demand = load_planetlab(PLANETLAB_DAY).cpu
+        self.demand = np.ascontiguousarray(demand[:24, :50] if SMOKE else demand)
         self.r = _host(impl, self.demand.shape[1], 4.0)
 
     def time_replay_day(self, impl):

@@ -2,8 +2,8 @@
 //
 // Per VM i: size s_i, shares w_i, reservation r_i, limit l_i (inf = none),
 // ceiling c_i = min(s_i, l_i). Admission keeps r_i <= s_i, r_i <= l_i and
-// sum(r) <= C (summed in VM order), so the floors of every division below are
-// exactly r_i and always feasible.
+// sum(r) <= C * (1 + 1e-9) (summed in VM order; the kernel's rounding slack),
+// so the floors of every division below are exactly r_i and always feasible.
 //
 //   base       b = fair_share(C, demand = s, w, r, l)
 //   load       L = (sum over VMs of the window mean) / C
@@ -41,6 +41,10 @@ constexpr std::int64_t kMaxShares = std::int64_t{1} << 53;  // exact as a double
 constexpr std::int64_t kMaxWindow = 1000000;
 // A sample this close below the entitlement counts as having reached it.
 constexpr double kSaturation = 1.0 - 1e-9;
+// Floors may exceed the capacity by this relative amount (rounding in how the
+// caller chose reservations that "exactly" fill the host, e.g. 3 x 0.1 on 0.3):
+// the same slack as the fair-share kernel, which then hands out the floors.
+constexpr double kFloorSlack = 1e-9;
 
 }  // namespace
 
@@ -115,7 +119,7 @@ void Reallocator::check_admission(std::size_t index, double reservation) const {
     double floors = 0.0;  // summed in VM order, as the fair-share kernel does
     const std::size_t n = std::max(size(), index + 1);
     for (std::size_t i = 0; i < n; ++i) floors += i == index ? reservation : reservation_[i];
-    if (floors > capacity_) {
+    if (floors > capacity_ + kFloorSlack * capacity_) {
         throw AdmissionError(message("reservations exceed capacity by ", format_number(floors - capacity_),
                                      ": they would sum to ", format_number(floors), " > capacity ",
                                      format_number(capacity_)));

@@ -62,7 +62,9 @@ void WarmFairShare::solve(const FairShareInput& in, double* out) {
         std::copy(u, u + n, out);
         return;
     }
-    if (sum_f > in.capacity || n == 0) {  // the kernel raises AdmissionError
+    if (sum_f >= in.capacity || n == 0) {
+        // Floors fill the capacity (or overflow it): the kernel's own rule
+        // (floors within its rounding slack, else AdmissionError) decides.
         fallback_.solve(in, out);
         return;
     }

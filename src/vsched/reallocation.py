@@ -8,7 +8,6 @@ import numpy as np
 
 from . import _core
 from ._validate import as_float, as_int
-
 from .reallocation_metrics import ReallocMetrics, realloc_metrics
 
 __all__ = ["ReallocMetrics", "Reallocator", "realloc_metrics"]
@@ -97,8 +96,10 @@ class Reallocator:
     limit l_i (``None`` = no limit); its ceiling is c_i = min(s_i, l_i).
 
     Admission (``add_vm``/``set_vm`` raise :class:`vsched.AdmissionError` and
-    change nothing): r_i <= s_i, r_i <= l_i, and sum(r) <= capacity, summed in
-    ``vms`` order. So every floor min(r_i, s_i) is r_i and is always honoured.
+    change nothing): r_i <= s_i, r_i <= l_i, and sum(r) <= capacity·(1 + 1e-9),
+    summed in ``vms`` order (the fair-share kernel's rounding slack, so that
+    reservations that exactly fill the host in decimal, like 3 x 0.1 on 0.3,
+    are admitted). So every floor min(r_i, s_i) is r_i and is always honoured.
 
     Window: the last ``window`` (W) usage samples of each VM; a new VM starts
     empty, ``set_vm`` keeps the window, ``remove_vm`` drops it. Over the k <= W
@@ -125,7 +126,7 @@ class Reallocator:
       pass 2: the rest R = capacity - sum(p), if > 0, is shared by shares up to
       each ceiling, q = fair_share(R, demand=c - p, w); x_i = min(c_i, p_i + q_i).
 
-    Guarantees: r_i <= x_i <= c_i; sum(x) <= capacity up to rounding; a
+    Guarantees: r_i <= x_i <= c_i; sum(x) <= capacity·(1 + 1e-9); a
     saturated VM gets x_i >= b_i at the next tick (a woken donor has its base
     back at once); unchanged state gives unchanged results.
 
@@ -150,7 +151,10 @@ class Reallocator:
     def add_vm(
         self, size: float, shares: int = 1000, reservation: float = 0.0, limit: float | None = None
     ) -> int:
-        """Admit a VM; returns its id (0, 1, 2, ..., never reused). AdmissionError if a guarantee would break."""
+        """Admit a VM; returns its id (0, 1, 2, ..., never reused).
+
+        AdmissionError (nothing changed) if a guarantee would break.
+        """
         return int(self._core.add_vm(*check_vm_types(size, shares, reservation, limit)))
 
     def set_vm(

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import AdmissionError
-from ..reallocation_metrics import ReallocMetrics, realloc_metrics
 from ..reallocation import check_types, check_vm_types, usage_matrix, usage_vector, vm_key
+from ..reallocation_metrics import ReallocMetrics, realloc_metrics
 from .allocation import fair_share
 
 __all__ = ["ReallocMetrics", "Reallocator", "realloc_metrics"]
@@ -27,6 +27,7 @@ _ESTIMATORS = ("max", "mean", "percentile", "ewma")
 _MAX_WINDOW = 1_000_000
 _MAX_SHARES = 2**53
 _SATURATION = 1.0 - 1e-9  # a sample this close below the entitlement has reached it
+_FLOOR_SLACK = 1e-9  # floors may exceed the capacity by this relative rounding (as in fair_share)
 
 
 class _Vm:
@@ -132,13 +133,16 @@ class Reallocator:
         return size, float(shares), reservation, lim
 
     def _check_admission(self, vm: int | None, reservation: float) -> None:
-        """sum(r) <= capacity, summed in vms order with VM `vm` (None: a new last one) at `reservation`."""
+        """sum(r) <= capacity * (1 + 1e-9), summed in vms order.
+
+        VM `vm` (None: a new last one) counts with `reservation`.
+        """
         floors = 0.0
         for key, state in self._vms.items():
             floors += reservation if key == vm else state.reservation
         if vm is None:
             floors += reservation
-        if floors > self._capacity:
+        if floors > self._capacity + _FLOOR_SLACK * self._capacity:
             raise AdmissionError(
                 f"reservations exceed capacity by {floors - self._capacity!r}: they would sum to "
                 f"{floors!r} > capacity {self._capacity!r}"
