@@ -282,7 +282,9 @@ void Reallocator::refresh() {
 void Reallocator::push_tick(const double* usage, bool cap_at_entitlement) {
     refresh();  // the entitlements in force during this tick
     const std::size_t n = size();
+    constexpr std::size_t kAhead = 8;  // VMs prefetched ahead (see UsageWindow::prefetch)
     for (std::size_t i = 0; i < n; ++i) {
+        if (i + kAhead < n) windows_[i + kAhead].prefetch();
         const double x = entitlements_[i];
         const double u = cap_at_entitlement ? std::min(usage[i], x) : usage[i];
         saturated_[i] = u >= x * kSaturation;

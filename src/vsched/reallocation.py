@@ -132,7 +132,8 @@ class Reallocator:
 
     ``observe(usage)`` validates the whole array (length = len(vms), finite,
     >= 0) before touching any window; ``observe_many`` validates the whole
-    ticks x VMs batch first, then replays it without the GIL.
+    ticks x VMs batch first, then replays it without the GIL. One object must
+    not be used from two threads at once.
     """
 
     def __init__(
