@@ -54,11 +54,10 @@ void UsageWindow::push(double sample, const WindowConfig& config) {
         // ring and would be redone every iteration.
         std::uint32_t head = deque_head_;
         std::uint32_t size = deque_size_;
-        const std::uint32_t* deque = deque_.data();
-        const double* ring = ring_.data();
+        Peak* deque = deque_.data();
         // The sample leaving the window is the oldest one, so if it is still
         // in the deque it is at the front.
-        if (full && size > 0 && deque[head] == slot) {
+        if (full && size > 0 && deque[head].slot == slot) {
             head = head + 1 == window ? 0 : head + 1;
             --size;
         }
@@ -68,11 +67,11 @@ void UsageWindow::push(double sample, const WindowConfig& config) {
         std::uint32_t end = head + size;  // one past the back, unwrapped
         while (size > 0) {
             const std::uint32_t back = end - 1 >= window ? end - 1 - window : end - 1;
-            if (ring[deque[back]] > sample) break;
+            if (deque[back].sample > sample) break;
             --size;
             --end;
         }
-        deque_[end >= window ? end - window : end] = slot;
+        deque[end >= window ? end - window : end] = Peak{sample, slot};
         deque_head_ = head;
         deque_size_ = size + 1;
     }
@@ -184,7 +183,7 @@ double UsageWindow::mean() const {
 double UsageWindow::estimate(const WindowConfig& config) const {
     switch (config.estimator) {
         case Estimator::max:
-            return ring_[deque_[deque_head_]];
+            return deque_[deque_head_].sample;
         case Estimator::mean:
             return mean();
         case Estimator::ewma:

@@ -49,7 +49,11 @@ public:
         if (!ring_.empty()) __builtin_prefetch(ring_.data() + (next_slot_ < ring_.size() ? next_slot_ : 0));
         if (!deque_.empty()) {
             __builtin_prefetch(deque_.data() + deque_head_);
-            __builtin_prefetch(ring_.data() + deque_[deque_head_]);
+            // The back entry (where the next sample is compared) may sit on another line.
+            const std::size_t end = deque_head_ + deque_size_;  // one past the back, unwrapped
+            const std::size_t last = end == 0 ? 0 : end - 1;
+            const std::size_t back = last >= deque_.size() ? last - deque_.size() : last;
+            __builtin_prefetch(deque_.data() + back);
         }
     }
 
@@ -76,9 +80,15 @@ private:
     std::uint32_t next_slot_ = 0;   // slot of the next sample, = total % W
     bool any_ = false;              // a sample was ever pushed (for the EWMA)
     double sum_ = 0.0;              // running sum of the window (see push)
-    // max: monotonic deque of ring slots whose samples strictly decrease from
-    // front to back; the front is the window maximum. A ring of W entries.
-    std::vector<std::uint32_t> deque_;
+    // max: monotonic deque of (sample, ring slot) whose samples strictly
+    // decrease from front to back; the front is the window maximum. A ring of
+    // W entries; the samples are copied in so that a tick reads one or two
+    // lines of the deque and none of the ring (long windows are cold).
+    struct Peak {
+        double sample;
+        std::uint32_t slot;
+    };
+    std::vector<Peak> deque_;
     std::uint32_t deque_head_ = 0;
     std::uint32_t deque_size_ = 0;
     std::vector<std::uint32_t> low_, high_;
