@@ -54,7 +54,7 @@ void UsageWindow::push(double sample, const WindowConfig& config) {
         // ring and would be redone every iteration.
         std::uint32_t head = deque_head_;
         std::uint32_t size = deque_size_;
-        Peak* deque = deque_.data();
+        Entry* deque = deque_.data();
         // The sample leaving the window is the oldest one, so if it is still
         // in the deque it is at the front.
         if (full && size > 0 && deque[head].slot == slot) {
@@ -71,7 +71,7 @@ void UsageWindow::push(double sample, const WindowConfig& config) {
             --size;
             --end;
         }
-        deque[end >= window ? end - window : end] = Peak{sample, slot};
+        deque[end >= window ? end - window : end] = Entry{sample, slot};
         deque_head_ = head;
         deque_size_ = size + 1;
     }
@@ -103,18 +103,10 @@ void UsageWindow::push(double sample, const WindowConfig& config) {
         if (heap_index_.empty()) heap_index_.resize(window);
         // Insert on the side that keeps max(low) <= min(high), then move tops
         // across until low_ holds exactly the lo + 1 smallest samples.
-        heap_insert(high_.empty() || sample < ring_[high_[0]], slot);
+        heap_insert(high_.empty() || sample < high_[0].sample, Entry{sample, slot});
         const std::size_t target = lower_rank(ring_.size(), config.quantile) + 1;
-        while (low_.size() > target) {
-            const std::uint32_t top = low_[0];
-            heap_remove(top);
-            heap_insert(false, top);
-        }
-        while (low_.size() < target) {
-            const std::uint32_t top = high_[0];
-            heap_remove(top);
-            heap_insert(true, top);
-        }
+        while (low_.size() > target) heap_insert(false, heap_remove(low_[0].slot));
+        while (low_.size() < target) heap_insert(true, heap_remove(high_[0].slot));
     }
 
     if (config.estimator == Estimator::ewma) {
@@ -124,30 +116,33 @@ void UsageWindow::push(double sample, const WindowConfig& config) {
     any_ = true;
 }
 
-void UsageWindow::heap_insert(bool low, std::uint32_t slot) {
-    std::vector<std::uint32_t>& heap = low ? low_ : high_;
-    heap.push_back(slot);
+void UsageWindow::heap_insert(bool low, Entry entry) {
+    std::vector<Entry>& heap = low ? low_ : high_;
+    heap.push_back(entry);
     place(low, heap.size() - 1);
     sift_up(low, heap.size() - 1);
 }
 
-void UsageWindow::heap_remove(std::uint32_t slot) {
+UsageWindow::Entry UsageWindow::heap_remove(std::uint32_t slot) {
     const std::int32_t where = heap_index_[slot];
     const bool low = where >= 0;
     const std::size_t i = low ? static_cast<std::size_t>(where) : static_cast<std::size_t>(-where - 1);
-    std::vector<std::uint32_t>& heap = low ? low_ : high_;
-    const std::uint32_t last = heap.back();
+    std::vector<Entry>& heap = low ? low_ : high_;
+    const Entry removed = heap[i];
+    const Entry last = heap.back();
     heap.pop_back();
-    if (i == heap.size()) return;  // it was the last element
+    if (i == heap.size()) return removed;  // it was the last element
     heap[i] = last;
     place(low, i);
     // The moved element may belong above or below position i.
     sift_up(low, i);
-    sift_down(low, static_cast<std::size_t>(low ? heap_index_[last] : -heap_index_[last] - 1));
+    const std::int32_t moved = heap_index_[last.slot];
+    sift_down(low, static_cast<std::size_t>(low ? moved : -moved - 1));
+    return removed;
 }
 
 void UsageWindow::sift_up(bool low, std::size_t i) {
-    std::vector<std::uint32_t>& heap = low ? low_ : high_;
+    std::vector<Entry>& heap = low ? low_ : high_;
     while (i > 0) {
         const std::size_t parent = (i - 1) / 2;
         if (!before(low, heap[i], heap[parent])) break;
@@ -159,7 +154,7 @@ void UsageWindow::sift_up(bool low, std::size_t i) {
 }
 
 void UsageWindow::sift_down(bool low, std::size_t i) {
-    std::vector<std::uint32_t>& heap = low ? low_ : high_;
+    std::vector<Entry>& heap = low ? low_ : high_;
     const std::size_t n = heap.size();
     for (;;) {
         std::size_t best = i;
@@ -195,8 +190,8 @@ double UsageWindow::estimate(const WindowConfig& config) const {
             const std::size_t k = ring_.size();
             const double h = static_cast<double>(k - 1) * config.quantile;
             const double gamma = h - std::floor(h);
-            const double below = ring_[low_[0]];
-            const double above = high_.empty() ? below : ring_[high_[0]];
+            const double below = low_[0].sample;
+            const double above = high_.empty() ? below : high_[0].sample;
             const double diff = above - below;
             return gamma >= 0.5 ? above - diff * (1.0 - gamma) : below + diff * gamma;
         }

@@ -58,40 +58,42 @@ public:
     }
 
 private:
+    // A sample with its ring slot. The deque and the heaps hold copies of the
+    // samples so that a tick reads a line or two of them and never chases an
+    // index into the ring: with long windows every line is cold.
+    struct Entry {
+        double sample;
+        std::uint32_t slot;
+    };
+
     // percentile: ring slots in two binary heaps split at rank
     // lo = floor((k - 1) * p): low_ (a max-heap) holds the lo + 1 smallest
     // samples, high_ (a min-heap) the others, so max(low) <= min(high) and
     // the two interpolation points are the two tops. heap_index_[slot] says
     // where a slot sits (i >= 0: low_[i]; i < 0: high_[-i - 1]) so that the
     // evicted sample can be removed in O(log W).
-    void heap_insert(bool low, std::uint32_t slot);
-    void heap_remove(std::uint32_t slot);
+    void heap_insert(bool low, Entry entry);
+    Entry heap_remove(std::uint32_t slot);
     void sift_up(bool low, std::size_t i);
     void sift_down(bool low, std::size_t i);
-    bool before(bool low, std::uint32_t a, std::uint32_t b) const {
-        return low ? ring_[a] > ring_[b] : ring_[a] < ring_[b];
+    static bool before(bool low, const Entry& a, const Entry& b) {
+        return low ? a.sample > b.sample : a.sample < b.sample;
     }
     void place(bool low, std::size_t i) {
-        std::vector<std::uint32_t>& heap = low ? low_ : high_;
-        heap_index_[heap[i]] = low ? static_cast<std::int32_t>(i) : -static_cast<std::int32_t>(i) - 1;
+        std::vector<Entry>& heap = low ? low_ : high_;
+        heap_index_[heap[i].slot] = low ? static_cast<std::int32_t>(i) : -static_cast<std::int32_t>(i) - 1;
     }
 
     std::vector<double> ring_;      // samples, slot = seq % W
     std::uint32_t next_slot_ = 0;   // slot of the next sample, = total % W
     bool any_ = false;              // a sample was ever pushed (for the EWMA)
     double sum_ = 0.0;              // running sum of the window (see push)
-    // max: monotonic deque of (sample, ring slot) whose samples strictly
-    // decrease from front to back; the front is the window maximum. A ring of
-    // W entries; the samples are copied in so that a tick reads one or two
-    // lines of the deque and none of the ring (long windows are cold).
-    struct Peak {
-        double sample;
-        std::uint32_t slot;
-    };
-    std::vector<Peak> deque_;
+    // max: monotonic deque of entries whose samples strictly decrease from
+    // front to back; the front is the window maximum. A ring of W entries.
+    std::vector<Entry> deque_;
     std::uint32_t deque_head_ = 0;
     std::uint32_t deque_size_ = 0;
-    std::vector<std::uint32_t> low_, high_;
+    std::vector<Entry> low_, high_;
     std::vector<std::int32_t> heap_index_;
     double ewma_ = 0.0;
 };
