@@ -19,8 +19,12 @@
 //                       pass 2  q = fair_share(R, demand = c - p, w)   (if R > 0)
 //                       x_i = min(c_i, p_i + q_i)
 //
-// Everything is a pure function of (parameters, windows, saturated flags), so
-// results are computed lazily and cached until the state changes: calling
+// b uses the kernel (FairShareSolver, only when VM parameters change); the two
+// per-tick passes use WarmFairShare, which returns the kernel's result bit for
+// bit from the previous tick's water level in fewer passes.
+//
+// Everything is a pure function of (parameters, window state, saturated
+// flags), so results are computed lazily and cached until the state changes: calling
 // entitlements() twice, or after set_vm with the same values, changes nothing.
 // A saturated VM gets >= b_i at the next tick: lowering other VMs' demands
 // only raises the water level, and its own demand max(e_i, r_i) >= b_i.
