@@ -190,20 +190,25 @@ class Reallocator:
         return self._core.observe_many(usage_matrix(usage, len(self._core)), bool(cap_at_entitlement))
 
     def entitlements(self) -> np.ndarray:
+        """x: what each VM may use now (a new array, in ``vms`` order)."""
         return self._core.entitlements()
 
     def base(self) -> np.ndarray:
+        """b = fair_share(capacity, demand=size, shares, reservation, limit)."""
         return self._core.base()
 
     def estimates(self) -> np.ndarray:
+        """e: the clamped, saturation-raised estimates (b for an empty window)."""
         return self._core.estimates()
 
     @property
     def load(self) -> float:
+        """Sum of the VMs' window means over the capacity."""
         return float(self._core.load())
 
     @property
     def lending(self) -> bool:
+        """load < threshold and some VM has a sample."""
         return bool(self._core.lending())
 
     @property
