@@ -13,7 +13,7 @@ Flags are set here and nowhere else (never through CFLAGS).
 import os
 from glob import glob
 
-from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext, naive_recompile
+from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
 from setuptools import setup
 
 MODES = {
@@ -35,9 +35,24 @@ compile_flags, link_flags = MODES[mode]
 # some targets) and any fast-math reassociation.
 compile_flags = [*compile_flags, "-ffp-contract=off", "-fno-fast-math", "-Wall", "-Wextra"]
 
-# Compile the translation units in parallel, and only those whose source is
-# newer than their object (useful for in-place development builds).
-ParallelCompile("VSCHED_BUILD_JOBS", default=2, needs_recompile=naive_recompile).install()
+HEADERS = sorted(glob("csrc/include/vsched/*.hpp")) + sorted(glob("csrc/bindings/*.hpp"))
+
+
+def needs_recompile(obj: str, src: str) -> bool:
+    """Recompile when the object is older than its source or than any header.
+
+    (Coarse but safe: pybind11's naive check ignores headers, and a stale
+    object compiled against an old struct layout crashes at run time.)
+    """
+    if not os.path.exists(obj):
+        return True
+    built = os.stat(obj).st_mtime
+    return any(os.stat(path).st_mtime >= built for path in [src, *HEADERS])
+
+
+# Compile the translation units in parallel, and only those that changed
+# (useful for in-place development builds).
+ParallelCompile("VSCHED_BUILD_JOBS", default=2, needs_recompile=needs_recompile).install()
 
 sources = sorted(glob("csrc/core/*.cpp")) + sorted(glob("csrc/bindings/*.cpp"))
 

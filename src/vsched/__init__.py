@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import traces
+from . import traces, workloads
 from .allocation import fair_share
 from .errors import AdmissionError
 from .lruk import LRUK
 from .memory import MemoryManager, Outcome, PageState
+from .reallocation import ReallocMetrics, Reallocator, realloc_metrics
 
 try:
     __version__ = version("vsched")
@@ -21,4 +22,18 @@ except PackageNotFoundError:  # running from a source tree without metadata
 
 IMPLEMENTATION = "native"
 
-__all__ = ["IMPLEMENTATION", "LRUK", "AdmissionError", "MemoryManager", "Outcome", "PageState", "__version__", "fair_share", "traces"]
+__all__ = [
+    "IMPLEMENTATION",
+    "LRUK",
+    "AdmissionError",
+    "MemoryManager",
+    "Outcome",
+    "PageState",
+    "ReallocMetrics",
+    "Reallocator",
+    "__version__",
+    "fair_share",
+    "realloc_metrics",
+    "traces",
+    "workloads",
+]

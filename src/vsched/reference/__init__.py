@@ -6,12 +6,26 @@ are measured against. Slow by design: obviously correct first.
 
 from __future__ import annotations
 
-from .. import traces  # shared pure-Python reader, re-exported so both namespaces match
+from .. import traces, workloads  # shared pure-Python readers, re-exported so both namespaces match
 from ..errors import AdmissionError
 from .allocation import fair_share
 from .lruk import LRUK
 from .memory import MemoryManager, Outcome, PageState
+from .reallocation import ReallocMetrics, Reallocator, realloc_metrics
 
 IMPLEMENTATION = "reference"
 
-__all__ = ["IMPLEMENTATION", "LRUK", "AdmissionError", "MemoryManager", "Outcome", "PageState", "fair_share", "traces"]
+__all__ = [
+    "IMPLEMENTATION",
+    "LRUK",
+    "AdmissionError",
+    "MemoryManager",
+    "Outcome",
+    "PageState",
+    "ReallocMetrics",
+    "Reallocator",
+    "fair_share",
+    "realloc_metrics",
+    "traces",
+    "workloads",
+]

@@ -1,0 +1,340 @@
+// Sliding-window reallocation.
+//
+// Per VM i: size s_i, shares w_i, reservation r_i, limit l_i (inf = none),
+// ceiling c_i = min(s_i, l_i). Admission keeps r_i <= s_i, r_i <= l_i and
+// sum(r) <= C * (1 + 1e-9) (summed in VM order; the kernel's rounding slack),
+// so the floors of every division below are exactly r_i and always feasible.
+//
+//   base       b = fair_share(C, demand = s, w, r, l)
+//   load       L = (sum over VMs of the window mean) / C
+//   lending    L < threshold and at least one VM has a sample
+//   estimate   e_i = b_i                                   if the window is empty
+//              e_i = clamp(stat_i * (1 + headroom), 0, c_i) otherwise,
+//                    then max(e_i, b_i) if VM i is saturated
+//   saturated  the last sample u_i >= x_i * (1 - 1e-9), x_i = entitlement in
+//              force when it was observed (its real demand is hidden by the cap)
+//   entitlement, not lending:  x = b
+//              lending: pass 1  p = fair_share(C, demand = max(e, r), w, r, l)
+//                       left    R = C - sum(p)
+//                       pass 2  q = fair_share(R, demand = c - p, w)   (if R > 0)
+//                       x_i = min(c_i, p_i + q_i)
+//
+// b uses the kernel (FairShareSolver, only when VM parameters change); the two
+// per-tick passes use WarmFairShare, which returns the kernel's result bit for
+// bit from the previous tick's water level in fewer passes.
+//
+// Everything is a pure function of (parameters, window state, saturated
+// flags), so results are computed lazily and cached until the state changes: calling
+// entitlements() twice, or after set_vm with the same values, changes nothing.
+// A saturated VM gets >= b_i at the next tick: lowering other VMs' demands
+// only raises the water level, and its own demand max(e_i, r_i) >= b_i.
+#include "vsched/reallocator.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "vsched/errors.hpp"
+
+namespace vsched {
+
+namespace {
+
+constexpr std::int64_t kMaxShares = std::int64_t{1} << 53;  // exact as a double
+constexpr std::int64_t kMaxWindow = 1000000;
+// A sample this close below the entitlement counts as having reached it.
+constexpr double kSaturation = 1.0 - 1e-9;
+// Floors may exceed the capacity by this relative amount (rounding in how the
+// caller chose reservations that "exactly" fill the host, e.g. 3 x 0.1 on 0.3):
+// the same slack as the fair-share kernel, which then hands out the floors.
+constexpr double kFloorSlack = 1e-9;
+
+}  // namespace
+
+Reallocator::Reallocator(double capacity, std::int64_t window, double threshold,
+                         const std::string& estimator, double percentile, double headroom) {
+    if (!std::isfinite(capacity) || !(capacity > 0.0)) {
+        throw std::invalid_argument(
+            message("capacity = ", format_number(capacity), ": capacity must be finite and > 0"));
+    }
+    if (window < 1 || window > kMaxWindow) {
+        throw std::invalid_argument(message("window = ", window, ": window must be in [1, ", kMaxWindow, "]"));
+    }
+    if (!std::isfinite(threshold) || threshold < 0.0) {
+        throw std::invalid_argument(
+            message("threshold = ", format_number(threshold), ": threshold must be finite and >= 0"));
+    }
+    const Estimator kind = parse_estimator(estimator);
+    if (!(percentile >= 0.0 && percentile <= 100.0)) {
+        throw std::invalid_argument(
+            message("percentile = ", format_number(percentile), ": percentile must be in [0, 100]"));
+    }
+    if (!std::isfinite(headroom) || headroom < 0.0) {
+        throw std::invalid_argument(
+            message("headroom = ", format_number(headroom), ": headroom must be finite and >= 0"));
+    }
+    capacity_ = capacity;
+    threshold_ = threshold;
+    percentile_ = percentile;
+    headroom_ = headroom;
+    config_.window = static_cast<std::size_t>(window);
+    config_.estimator = kind;
+    config_.quantile = percentile / 100.0;
+    // EWMA with the span convention: its centre of mass, (W - 1) / 2 ticks
+    // back, is the same as that of a plain mean over W samples.
+    config_.alpha = 2.0 / (static_cast<double>(window) + 1.0);
+}
+
+Reallocator::Params Reallocator::check_params(double size, std::int64_t shares, double reservation,
+                                              double limit) const {
+    if (!std::isfinite(size) || size < 0.0) {
+        throw std::invalid_argument(message("size = ", format_number(size), ": size must be finite and >= 0"));
+    }
+    if (shares < 1 || shares > kMaxShares) {
+        throw std::invalid_argument(message("shares = ", shares, ": shares must be an integer in [1, 2**53]"));
+    }
+    if (!std::isfinite(reservation) || reservation < 0.0) {
+        throw std::invalid_argument(message("reservation = ", format_number(reservation),
+                                            ": reservation must be finite and >= 0"));
+    }
+    if (std::isnan(limit) || limit < 0.0) {
+        throw std::invalid_argument(
+            message("limit = ", format_number(limit), ": limit must be >= 0 (None or inf for no limit)"));
+    }
+    if (reservation > size) {
+        throw AdmissionError(message("reservation ", format_number(reservation), " exceeds size ",
+                                     format_number(size), " by ", format_number(reservation - size),
+                                     ": a VM cannot be guaranteed more than it can use"));
+    }
+    if (limit < reservation) {
+        throw AdmissionError(message("limit ", format_number(limit), " is below reservation ",
+                                     format_number(reservation), " by ", format_number(reservation - limit)));
+    }
+    return Params{size, static_cast<double>(shares), reservation, limit};
+}
+
+void Reallocator::check_admission(std::size_t index, double reservation) const {
+    // Only a reservation that grows can break sum(r) <= C: float addition of
+    // non-negative terms is monotone, so removing a VM, lowering a reservation
+    // or appending a zero one cannot raise the sum computed in VM order.
+    const double current = index < size() ? reservation_[index] : 0.0;
+    if (!(reservation > current)) return;
+    double floors = 0.0;  // summed in VM order, as the fair-share kernel does
+    const std::size_t n = std::max(size(), index + 1);
+    for (std::size_t i = 0; i < n; ++i) floors += i == index ? reservation : reservation_[i];
+    if (floors > capacity_ + kFloorSlack * capacity_) {
+        throw AdmissionError(message("reservations exceed capacity by ", format_number(floors - capacity_),
+                                     ": they would sum to ", format_number(floors), " > capacity ",
+                                     format_number(capacity_)));
+    }
+}
+
+std::size_t Reallocator::index_of(std::int64_t vm) const {
+    const auto found = index_.find(vm);
+    if (found == index_.end()) throw KeyError(message("vm ", vm, " is not on this host"));
+    return found->second;
+}
+
+void Reallocator::store(std::size_t index, const Params& p) {
+    size_[index] = p.size;
+    shares_[index] = p.shares;
+    reservation_[index] = p.reservation;
+    limit_[index] = p.limit;
+    ceiling_[index] = std::min(p.size, p.limit);
+    dirty_ = true;
+    base_dirty_ = true;
+}
+
+std::int64_t Reallocator::add_vm(double size, std::int64_t shares, double reservation, double limit) {
+    const Params p = check_params(size, shares, reservation, limit);
+    check_admission(this->size(), p.reservation);
+    const std::int64_t id = next_id_;
+    const std::size_t index = this->size();
+    ids_.reserve(index + 1);  // all allocations before the first change
+    size_.resize(index + 1);
+    shares_.resize(index + 1);
+    reservation_.resize(index + 1);
+    limit_.resize(index + 1);
+    ceiling_.resize(index + 1);
+    windows_.emplace_back();
+    saturated_.push_back(0);
+    ids_.push_back(id);
+    index_.emplace(id, index);
+    store(index, p);
+    ++next_id_;
+    return id;
+}
+
+void Reallocator::set_vm(std::int64_t vm, double size, std::int64_t shares, double reservation, double limit) {
+    const std::size_t index = index_of(vm);
+    const Params p = check_params(size, shares, reservation, limit);
+    check_admission(index, p.reservation);
+    store(index, p);
+}
+
+void Reallocator::remove_vm(std::int64_t vm) {
+    const std::size_t index = index_of(vm);
+    index_.erase(vm);
+    ids_.erase(ids_.begin() + index);
+    size_.erase(size_.begin() + index);
+    shares_.erase(shares_.begin() + index);
+    reservation_.erase(reservation_.begin() + index);
+    limit_.erase(limit_.begin() + index);
+    ceiling_.erase(ceiling_.begin() + index);
+    windows_.erase(windows_.begin() + index);
+    saturated_.erase(saturated_.begin() + index);
+    for (std::size_t i = index; i < ids_.size(); ++i) index_[ids_[i]] = i;
+    dirty_ = true;
+    base_dirty_ = true;
+}
+
+void Reallocator::validate_usage(const double* usage, std::size_t count) const {
+    const std::size_t n = size();
+    for (std::size_t k = 0; k < count; ++k) {
+        const double u = usage[k];
+        if (!std::isfinite(u) || u < 0.0) {
+            if (n > 0 && count > n) {
+                throw std::invalid_argument(message("usage[", k / n, ", ", k % n, "] = ", format_number(u),
+                                                    ": usage must be finite and >= 0"));
+            }
+            throw std::invalid_argument(
+                message("usage[", k, "] = ", format_number(u), ": usage must be finite and >= 0"));
+        }
+    }
+}
+
+void Reallocator::refresh() {
+    if (!dirty_) return;
+    const std::size_t n = size();
+    FairShareInput in;
+    in.n = n;
+    in.shares = shares_.data();
+
+    if (base_dirty_) {
+        base_.resize(n);
+        in.capacity = capacity_;
+        in.demand = size_.data();
+        in.reservation = reservation_.data();
+        in.limit = limit_.data();
+        solver_.solve(in, base_.data());
+        base_dirty_ = false;
+    }
+
+    // One pass over the windows for both the load (window means summed in VM
+    // order, then divided once by C) and the estimates.
+    const double factor = 1.0 + headroom_;
+    double mean_sum = 0.0;
+    bool any_sample = false;
+    estimates_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const UsageWindow& w = windows_[i];
+        if (w.count() == 0) {
+            estimates_[i] = base_[i];  // nothing known yet: assume it needs its base
+            continue;
+        }
+        any_sample = true;
+        mean_sum += w.mean();
+        double e = w.estimate(config_) * factor;
+        e = std::min(ceiling_[i], std::max(0.0, e));
+        if (saturated_[i]) e = std::max(e, base_[i]);
+        estimates_[i] = e;
+    }
+    load_ = mean_sum / capacity_;
+    lending_ = any_sample && load_ < threshold_;
+
+    entitlements_.resize(n);
+    if (!lending_) {
+        std::copy(base_.begin(), base_.end(), entitlements_.begin());
+        dirty_ = false;
+        return;
+    }
+
+    // Pass 1: every VM by its estimate, never below its reservation.
+    demand_.resize(n);
+    first_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) demand_[i] = std::max(estimates_[i], reservation_[i]);
+    in.capacity = capacity_;
+    in.demand = demand_.data();
+    in.reservation = reservation_.data();
+    in.limit = limit_.data();
+    first_pass_.solve(in, first_.data());
+
+    double given = 0.0;
+    for (std::size_t i = 0; i < n; ++i) given += first_[i];
+    const double left = capacity_ - given;
+    if (!(left > 0.0)) {
+        std::copy(first_.begin(), first_.end(), entitlements_.begin());
+        dirty_ = false;
+        return;
+    }
+
+    // Pass 2: the rest by shares, up to each ceiling (work conserving).
+    // c_i - p_i >= 0 exactly since p_i <= c_i.
+    second_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) demand_[i] = ceiling_[i] - first_[i];
+    in.capacity = left;
+    in.demand = demand_.data();
+    in.reservation = nullptr;
+    in.limit = nullptr;
+    second_pass_.solve(in, second_.data());
+    // min() absorbs the rounding of p + (c - p), which may exceed c by an ulp.
+    for (std::size_t i = 0; i < n; ++i) entitlements_[i] = std::min(ceiling_[i], first_[i] + second_[i]);
+    dirty_ = false;
+}
+
+void Reallocator::push_tick(const double* usage, bool cap_at_entitlement) {
+    refresh();  // the entitlements in force during this tick
+    const std::size_t n = size();
+    constexpr std::size_t kAhead = 8;  // VMs prefetched ahead (see UsageWindow::prefetch)
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i + kAhead < n) windows_[i + kAhead].prefetch();
+        const double x = entitlements_[i];
+        const double u = cap_at_entitlement ? std::min(usage[i], x) : usage[i];
+        saturated_[i] = u >= x * kSaturation;
+        windows_[i].push(u, config_);
+    }
+    dirty_ = true;
+}
+
+void Reallocator::observe(const double* usage) {
+    validate_usage(usage, size());
+    push_tick(usage, false);
+}
+
+void Reallocator::observe_many(const double* usage, std::size_t ticks, bool cap_at_entitlement, double* out) {
+    const std::size_t n = size();
+    validate_usage(usage, ticks * n);
+    for (std::size_t t = 0; t < ticks; ++t) {
+        push_tick(usage + t * n, cap_at_entitlement);
+        refresh();
+        std::copy(entitlements_.begin(), entitlements_.end(), out + t * n);
+    }
+}
+
+const std::vector<double>& Reallocator::entitlements() {
+    refresh();
+    return entitlements_;
+}
+
+const std::vector<double>& Reallocator::base() {
+    refresh();
+    return base_;
+}
+
+const std::vector<double>& Reallocator::estimates() {
+    refresh();
+    return estimates_;
+}
+
+double Reallocator::load() {
+    refresh();
+    return load_;
+}
+
+bool Reallocator::lending() {
+    refresh();
+    return lending_;
+}
+
+}  // namespace vsched

@@ -1,0 +1,246 @@
+"""Sliding-window reallocation: lend idle entitlement while the host is under its load threshold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._validate import as_float, as_int
+from .reallocation_metrics import ReallocMetrics, realloc_metrics
+
+__all__ = ["ReallocMetrics", "Reallocator", "realloc_metrics"]
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+
+def _int64(name: str, value: Any, rule: str) -> int:
+    """An int that fits the core's int64 (a larger one cannot be valid anyway)."""
+    number = as_int(name, value)
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise ValueError(f"{name} = {number}: {name} must be {rule}")
+    return number
+
+
+def vm_key(value: Any) -> int:
+    """A VM id: an int (TypeError otherwise); one outside int64 is on no host (KeyError)."""
+    vm = as_int("vm", value)
+    if not _INT64_MIN <= vm <= _INT64_MAX:
+        raise KeyError(f"vm {vm} is not on this host")
+    return vm
+
+
+def _limit(value: Any) -> float | None:
+    return None if value is None else as_float("limit", value)
+
+
+def usage_vector(value: Any, n: int) -> np.ndarray:
+    """One usage sample per VM: a numeric 1-D array of length `n` (types and shape only)."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"usage must be a numeric array, got dtype {array.dtype}")
+    if array.ndim != 1:
+        raise ValueError(f"usage must be 1-D, got shape {array.shape}")
+    if array.shape[0] != n:
+        raise ValueError(f"usage has length {array.shape[0]}, expected {n} (one sample per VM)")
+    return np.ascontiguousarray(array, dtype=np.float64)
+
+
+def usage_matrix(value: Any, n: int) -> np.ndarray:
+    """A ticks x VMs numeric 2-D array with `n` columns (types and shape only)."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"usage must be a numeric array, got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(f"usage must be 2-D (ticks x VMs), got shape {array.shape}")
+    if array.shape[1] != n:
+        raise ValueError(f"usage has {array.shape[1]} columns, expected {n} (one per VM)")
+    return np.ascontiguousarray(array, dtype=np.float64)
+
+
+def check_types(
+    capacity: Any, window: Any, threshold: Any, estimator: Any, percentile: Any, headroom: Any
+) -> tuple:
+    """Type checks of the constructor arguments, shared with the reference."""
+    if not isinstance(estimator, str):
+        raise TypeError(f"estimator must be a str, got {type(estimator).__name__}")
+    return (
+        as_float("capacity", capacity),
+        _int64("window", window, "in [1, 1000000]"),
+        as_float("threshold", threshold),
+        estimator,
+        as_float("percentile", percentile),
+        as_float("headroom", headroom),
+    )
+
+
+def check_vm_types(
+    size: Any, shares: Any, reservation: Any, limit: Any
+) -> tuple[float, int, float, float | None]:
+    """Type checks of a VM's parameters, shared with the reference."""
+    return (
+        as_float("size", size),
+        _int64("shares", shares, "an integer in [1, 2**53]"),
+        as_float("reservation", reservation),
+        _limit(limit),
+    )
+
+
+class Reallocator:
+    """Lends the entitlement idle VMs leave unused while the host is lightly loaded.
+
+    Resource-agnostic: capacity, sizes and usage share one unit (cores, pages).
+    VM i has size s_i, shares w_i (integer >= 1), reservation r_i (a floor) and
+    limit l_i (``None`` = no limit); its ceiling is c_i = min(s_i, l_i).
+
+    Admission (``add_vm``/``set_vm`` raise :class:`vsched.AdmissionError` and
+    change nothing): r_i <= s_i, r_i <= l_i, and sum(r) <= capacity·(1 + 1e-9),
+    summed in ``vms`` order (the fair-share kernel's rounding slack, so that
+    reservations that exactly fill the host in decimal, like 3 x 0.1 on 0.3,
+    are admitted). So every floor min(r_i, s_i) is r_i and is always honoured.
+
+    Window: the last ``window`` (W) usage samples of each VM; a new VM starts
+    empty, ``set_vm`` keeps the window, ``remove_vm`` drops it. Over the k <= W
+    samples present: ``max``; ``mean`` = running sum / k (sum' = (sum - oldest)
+    + newest, recomputed exactly oldest-first every W samples); ``percentile``
+    = numpy.percentile's default linear interpolation at ``percentile``
+    (h = (k-1)·p/100, between the samples of rank floor(h) and floor(h)+1);
+    ``ewma`` over every sample since the VM was added, alpha = 2/(W+1),
+    ewma_1 = x_1, ewma_t = ewma_{t-1} + alpha·(x_t - ewma_{t-1}).
+
+    Per tick (all results are a pure function of the parameters, windows and
+    saturation flags, recomputed whenever one changes):
+
+    - base b = fair_share(capacity, demand=s, w, r, l): the share under full
+      contention.
+    - estimate e_i = b_i if the window is empty, else
+      clamp(stat_i·(1 + headroom), 0, c_i), raised to max(e_i, b_i) if VM i is
+      saturated: its last sample u_i >= x_i·(1 - 1e-9) where x_i is the
+      entitlement in force when the sample was observed.
+    - load = (sum of the VMs' window means, empty windows counting 0) / capacity.
+    - lending = load < threshold and some VM has a sample. Not lending: x = b
+      (so before the first observation x = b).
+    - Lending, pass 1: p = fair_share(capacity, demand=max(e, r), w, r, l);
+      pass 2: the rest R = capacity - sum(p), if > 0, is shared by shares up to
+      each ceiling, q = fair_share(R, demand=c - p, w); x_i = min(c_i, p_i + q_i).
+
+    Guarantees: r_i <= x_i <= c_i; sum(x) <= capacity·(1 + 1e-9); a
+    saturated VM gets x_i >= b_i at the next tick (a woken donor has its base
+    back at once); unchanged state gives unchanged results.
+
+    ``observe(usage)`` validates the whole array (length = len(vms), finite,
+    >= 0) before touching any window; ``observe_many`` validates the whole
+    ticks x VMs batch first, then replays it without the GIL. One object must
+    not be used from two threads at once.
+    """
+
+    def __init__(
+        self,
+        capacity: float,
+        window: int = 12,
+        threshold: float = 0.75,
+        estimator: str = "max",
+        percentile: float = 95.0,
+        headroom: float = 0.10,
+    ) -> None:
+        self._core = _core.Reallocator(
+            *check_types(capacity, window, threshold, estimator, percentile, headroom)
+        )
+
+    def add_vm(
+        self, size: float, shares: int = 1000, reservation: float = 0.0, limit: float | None = None
+    ) -> int:
+        """Admit a VM; returns its id (0, 1, 2, ..., never reused).
+
+        AdmissionError (nothing changed) if a guarantee would break.
+        """
+        return int(self._core.add_vm(*check_vm_types(size, shares, reservation, limit)))
+
+    def set_vm(
+        self, vm: int, size: float, shares: int = 1000, reservation: float = 0.0, limit: float | None = None
+    ) -> None:
+        """Replace every parameter of VM `vm` (unnamed ones take the add_vm defaults); window kept."""
+        vm_id = vm_key(vm)
+        self._core.set_vm(vm_id, *check_vm_types(size, shares, reservation, limit))
+
+    def remove_vm(self, vm: int) -> None:
+        """Remove VM `vm` and its window; KeyError if it is not on this host."""
+        self._core.remove_vm(vm_key(vm))
+
+    @property
+    def vms(self) -> list[int]:
+        """VM ids in the order used by every array in and out."""
+        return list(self._core.vms())
+
+    def observe(self, usage: Any) -> None:
+        """Record one tick: usage[i] of VM vms[i]; then the entitlements are recomputed."""
+        self._core.observe(usage_vector(usage, len(self._core)))
+
+    def observe_many(self, usage: Any, cap_at_entitlement: bool = False) -> np.ndarray:
+        """Replay ticks x VMs samples; returns the entitlements after each tick (same shape).
+
+        With ``cap_at_entitlement`` the rows are demands and VM i is observed
+        using min(demand_i, entitlement in force) -- a closed loop, as a host
+        that enforces the entitlements would see it.
+        """
+        if not isinstance(cap_at_entitlement, (bool, np.bool_)):
+            raise TypeError(f"cap_at_entitlement must be a bool, got {type(cap_at_entitlement).__name__}")
+        return self._core.observe_many(usage_matrix(usage, len(self._core)), bool(cap_at_entitlement))
+
+    def entitlements(self) -> np.ndarray:
+        """x: what each VM may use now (a new array, in ``vms`` order)."""
+        return self._core.entitlements()
+
+    def base(self) -> np.ndarray:
+        """b = fair_share(capacity, demand=size, shares, reservation, limit)."""
+        return self._core.base()
+
+    def estimates(self) -> np.ndarray:
+        """e: the clamped, saturation-raised estimates (b for an empty window)."""
+        return self._core.estimates()
+
+    @property
+    def load(self) -> float:
+        """Sum of the VMs' window means over the capacity."""
+        return float(self._core.load())
+
+    @property
+    def lending(self) -> bool:
+        """load < threshold and some VM has a sample."""
+        return bool(self._core.lending())
+
+    @property
+    def capacity(self) -> float:
+        return float(self._core.capacity)
+
+    @property
+    def window(self) -> int:
+        return int(self._core.window)
+
+    @property
+    def threshold(self) -> float:
+        return float(self._core.threshold)
+
+    @property
+    def estimator(self) -> str:
+        return str(self._core.estimator)
+
+    @property
+    def percentile(self) -> float:
+        return float(self._core.percentile)
+
+    @property
+    def headroom(self) -> float:
+        return float(self._core.headroom)
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    def __repr__(self) -> str:
+        return (
+            f"Reallocator(capacity={self.capacity!r}, window={self.window}, threshold={self.threshold!r}, "
+            f"estimator={self.estimator!r}, percentile={self.percentile!r}, headroom={self.headroom!r}; "
+            f"{len(self)} VMs)"
+        )

@@ -1,0 +1,356 @@
+"""Pure-Python sliding-window reallocator: the oracle for ``vsched.Reallocator``.
+
+Same rules (see the docstring of :class:`vsched.Reallocator`). Each VM's window
+is a plain list, oldest sample first; ``max`` and ``percentile`` are computed
+from scratch over it (the native core keeps a monotonic deque and rank-split
+multisets instead), so agreement checks those structures. The running sum and
+the EWMA do the same float operations in the same order as the core, and the
+divisions use ``vsched.reference.allocation.fair_share``, so native and
+reference agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import AdmissionError
+from ..reallocation import check_types, check_vm_types, usage_matrix, usage_vector, vm_key
+from ..reallocation_metrics import ReallocMetrics, realloc_metrics
+from .allocation import fair_share
+
+__all__ = ["ReallocMetrics", "Reallocator", "realloc_metrics"]
+
+_ESTIMATORS = ("max", "mean", "percentile", "ewma")
+_MAX_WINDOW = 1_000_000
+_MAX_SHARES = 2**53
+_SATURATION = 1.0 - 1e-9  # a sample this close below the entitlement has reached it
+_FLOOR_SLACK = 1e-9  # floors may exceed the capacity by this relative rounding (as in fair_share)
+
+
+class _Vm:
+    """One VM: parameters, window (oldest first) and saturation flag."""
+
+    def __init__(self, size: float, shares: float, reservation: float, limit: float) -> None:
+        self.size = size
+        self.shares = shares
+        self.reservation = reservation
+        self.limit = limit
+        self.window: list[float] = []
+        self.total = 0  # samples pushed since the VM was added
+        self.sum = 0.0  # running sum of the window
+        self.ewma = 0.0
+        self.saturated = False
+
+    @property
+    def ceiling(self) -> float:
+        return min(self.size, self.limit)
+
+
+def _percentile(values: list[float], quantile: float) -> float:
+    """numpy.percentile(values, 100 * quantile) with the default linear method."""
+    ordered = sorted(values)
+    h = float(len(ordered) - 1) * quantile
+    lo = math.floor(h)
+    gamma = h - lo
+    below = ordered[lo]
+    above = ordered[lo + 1] if lo + 1 < len(ordered) else below
+    diff = above - below
+    return above - diff * (1.0 - gamma) if gamma >= 0.5 else below + diff * gamma
+
+
+class Reallocator:
+    """Reference twin of :class:`vsched.Reallocator` (same arguments, results, errors)."""
+
+    def __init__(
+        self,
+        capacity: float,
+        window: int = 12,
+        threshold: float = 0.75,
+        estimator: str = "max",
+        percentile: float = 95.0,
+        headroom: float = 0.10,
+    ) -> None:
+        capacity, window, threshold, estimator, percentile, headroom = check_types(
+            capacity, window, threshold, estimator, percentile, headroom
+        )
+        if not math.isfinite(capacity) or not capacity > 0.0:
+            raise ValueError(f"capacity = {capacity!r}: capacity must be finite and > 0")
+        if not 1 <= window <= _MAX_WINDOW:
+            raise ValueError(f"window = {window}: window must be in [1, {_MAX_WINDOW}]")
+        if not math.isfinite(threshold) or threshold < 0.0:
+            raise ValueError(f"threshold = {threshold!r}: threshold must be finite and >= 0")
+        if estimator not in _ESTIMATORS:
+            raise ValueError(
+                f"estimator = '{estimator}': estimator must be one of 'max', 'mean', 'percentile', 'ewma'"
+            )
+        if not 0.0 <= percentile <= 100.0:
+            raise ValueError(f"percentile = {percentile!r}: percentile must be in [0, 100]")
+        if not math.isfinite(headroom) or headroom < 0.0:
+            raise ValueError(f"headroom = {headroom!r}: headroom must be finite and >= 0")
+        self._capacity = capacity
+        self._window = window
+        self._threshold = threshold
+        self._estimator = estimator
+        self._percentile = percentile
+        self._headroom = headroom
+        self._quantile = percentile / 100.0
+        self._alpha = 2.0 / (float(window) + 1.0)  # EWMA span convention
+        self._vms: dict[int, _Vm] = {}  # insertion order = vms order
+        self._next_id = 0
+        # Results are a pure function of the state: cached until it changes.
+        self._base: np.ndarray | None = None
+        self._entitlements: np.ndarray | None = None
+
+    def _changed(self, params: bool) -> None:
+        self._entitlements = None
+        if params:
+            self._base = None
+
+    # -- VMs -----------------------------------------------------------------
+
+    def _check_params(self, size: float, shares: int, reservation: float, limit: float | None) -> tuple:
+        lim = math.inf if limit is None else limit
+        if not math.isfinite(size) or size < 0.0:
+            raise ValueError(f"size = {size!r}: size must be finite and >= 0")
+        if not 1 <= shares <= _MAX_SHARES:
+            raise ValueError(f"shares = {shares}: shares must be an integer in [1, 2**53]")
+        if not math.isfinite(reservation) or reservation < 0.0:
+            raise ValueError(f"reservation = {reservation!r}: reservation must be finite and >= 0")
+        if math.isnan(lim) or lim < 0.0:
+            raise ValueError(f"limit = {lim!r}: limit must be >= 0 (None or inf for no limit)")
+        if reservation > size:
+            raise AdmissionError(
+                f"reservation {reservation!r} exceeds size {size!r} by {reservation - size!r}: "
+                "a VM cannot be guaranteed more than it can use"
+            )
+        if lim < reservation:
+            raise AdmissionError(
+                f"limit {lim!r} is below reservation {reservation!r} by {reservation - lim!r}"
+            )
+        return size, float(shares), reservation, lim
+
+    def _check_admission(self, vm: int | None, reservation: float) -> None:
+        """sum(r) <= capacity * (1 + 1e-9), summed in vms order.
+
+        VM `vm` (None: a new last one) counts with `reservation`.
+        """
+        floors = 0.0
+        for key, state in self._vms.items():
+            floors += reservation if key == vm else state.reservation
+        if vm is None:
+            floors += reservation
+        if floors > self._capacity + _FLOOR_SLACK * self._capacity:
+            raise AdmissionError(
+                f"reservations exceed capacity by {floors - self._capacity!r}: they would sum to "
+                f"{floors!r} > capacity {self._capacity!r}"
+            )
+
+    def add_vm(
+        self, size: float, shares: int = 1000, reservation: float = 0.0, limit: float | None = None
+    ) -> int:
+        params = self._check_params(*check_vm_types(size, shares, reservation, limit))
+        if params[2] > 0.0:  # a zero reservation cannot raise the sum
+            self._check_admission(None, params[2])
+        vm = self._next_id
+        self._vms[vm] = _Vm(*params)
+        self._next_id += 1
+        self._changed(params=True)
+        return vm
+
+    def set_vm(
+        self, vm: int, size: float, shares: int = 1000, reservation: float = 0.0, limit: float | None = None
+    ) -> None:
+        key = vm_key(vm)
+        if key not in self._vms:
+            raise KeyError(f"vm {key} is not on this host")
+        state = self._vms[key]
+        new_size, new_shares, new_reservation, new_limit = self._check_params(
+            *check_vm_types(size, shares, reservation, limit)
+        )
+        if new_reservation > state.reservation:  # only a growing reservation can break the sum
+            self._check_admission(key, new_reservation)
+        state.size, state.shares, state.reservation, state.limit = (
+            new_size,
+            new_shares,
+            new_reservation,
+            new_limit,
+        )
+        self._changed(params=True)
+
+    def remove_vm(self, vm: int) -> None:
+        key = vm_key(vm)
+        if key not in self._vms:
+            raise KeyError(f"vm {key} is not on this host")
+        del self._vms[key]
+        self._changed(params=True)
+
+    @property
+    def vms(self) -> list[int]:
+        return list(self._vms)
+
+    def __len__(self) -> int:
+        return len(self._vms)
+
+    # -- windows -------------------------------------------------------------
+
+    def _push(self, state: _Vm, sample: float) -> None:
+        full = len(state.window) == self._window
+        evicted = state.window.pop(0) if full else 0.0
+        state.window.append(sample)
+        state.total += 1
+        if state.total % self._window == 0:
+            exact = 0.0  # drift wiped every W samples: exact sum, oldest first
+            for value in state.window:
+                exact += value
+            state.sum = exact
+        elif full:
+            state.sum = (state.sum - evicted) + sample
+        else:
+            state.sum = state.sum + sample
+        state.ewma = sample if state.total == 1 else state.ewma + self._alpha * (sample - state.ewma)
+
+    def _statistic(self, state: _Vm) -> float:
+        if self._estimator == "max":
+            return max(state.window)
+        if self._estimator == "mean":
+            return state.sum / float(len(state.window))
+        if self._estimator == "ewma":
+            return state.ewma
+        return _percentile(state.window, self._quantile)
+
+    # -- the rules -------------------------------------------------------------
+
+    def _lists(self) -> tuple[list[_Vm], list[float], list[float], list[float], list[float]]:
+        states = list(self._vms.values())
+        return (
+            states,
+            [s.size for s in states],
+            [s.shares for s in states],
+            [s.reservation for s in states],
+            [s.limit for s in states],
+        )
+
+    def base(self) -> np.ndarray:
+        if self._base is None:
+            _, size, shares, reservation, limit = self._lists()
+            self._base = fair_share(self._capacity, size, shares, reservation, limit)
+        return self._base.copy()
+
+    @property
+    def load(self) -> float:
+        mean_sum = 0.0
+        for state in self._vms.values():
+            if state.window:
+                mean_sum += state.sum / float(len(state.window))
+        return mean_sum / self._capacity
+
+    @property
+    def lending(self) -> bool:
+        return any(state.window for state in self._vms.values()) and self.load < self._threshold
+
+    def estimates(self) -> np.ndarray:
+        base = self.base().tolist()
+        factor = 1.0 + self._headroom
+        out = []
+        for i, state in enumerate(self._vms.values()):
+            if not state.window:
+                out.append(base[i])
+                continue
+            e = min(state.ceiling, max(0.0, self._statistic(state) * factor))
+            if state.saturated:
+                e = max(e, base[i])
+            out.append(e)
+        return np.array(out, dtype=np.float64)
+
+    def entitlements(self) -> np.ndarray:
+        if self._entitlements is None:
+            self._entitlements = self._compute_entitlements()
+        return self._entitlements.copy()
+
+    def _compute_entitlements(self) -> np.ndarray:
+        states, _, shares, reservation, limit = self._lists()
+        if not self.lending:
+            return self.base()
+        estimates = self.estimates().tolist()
+        demand = [max(e, r) for e, r in zip(estimates, reservation)]
+        first = fair_share(self._capacity, demand, shares, reservation, limit).tolist()
+        given = 0.0
+        for p in first:
+            given += p
+        left = self._capacity - given
+        if not left > 0.0:
+            return np.array(first, dtype=np.float64)
+        ceiling = [s.ceiling for s in states]
+        second = fair_share(left, [c - p for c, p in zip(ceiling, first)], shares).tolist()
+        return np.array([min(c, p + q) for c, p, q in zip(ceiling, first, second)], dtype=np.float64)
+
+    # -- observations ------------------------------------------------------------
+
+    @staticmethod
+    def _check_usage(rows: np.ndarray) -> None:
+        bad = ~np.isfinite(rows) | (rows < 0.0)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            value = float(rows[where])
+            label = ", ".join(str(i) for i in where)
+            raise ValueError(f"usage[{label}] = {value!r}: usage must be finite and >= 0")
+
+    def _tick(self, usage: list[float], cap_at_entitlement: bool) -> None:
+        entitlement = self.entitlements().tolist()  # in force during this tick
+        for state, u, x in zip(self._vms.values(), usage, entitlement):
+            sample = min(u, x) if cap_at_entitlement else u
+            state.saturated = sample >= x * _SATURATION
+            self._push(state, sample)
+        self._changed(params=False)
+
+    def observe(self, usage: Any) -> None:
+        row = usage_vector(usage, len(self._vms))
+        self._check_usage(row)
+        self._tick(row.tolist(), False)
+
+    def observe_many(self, usage: Any, cap_at_entitlement: bool = False) -> np.ndarray:
+        if not isinstance(cap_at_entitlement, (bool, np.bool_)):
+            raise TypeError(f"cap_at_entitlement must be a bool, got {type(cap_at_entitlement).__name__}")
+        rows = usage_matrix(usage, len(self._vms))
+        self._check_usage(rows)
+        out = np.empty(rows.shape, dtype=np.float64)
+        for t in range(rows.shape[0]):
+            self._tick(rows[t].tolist(), bool(cap_at_entitlement))
+            out[t] = self.entitlements()
+        return out
+
+    # -- configuration -------------------------------------------------------------
+
+    @property
+    def capacity(self) -> float:
+        return self._capacity
+
+    @property
+    def window(self) -> int:
+        return self._window
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold
+
+    @property
+    def estimator(self) -> str:
+        return self._estimator
+
+    @property
+    def percentile(self) -> float:
+        return self._percentile
+
+    @property
+    def headroom(self) -> float:
+        return self._headroom
+
+    def __repr__(self) -> str:
+        return (
+            f"Reallocator(capacity={self._capacity!r}, window={self._window}, threshold={self._threshold!r}, "
+            f"estimator={self._estimator!r}, percentile={self._percentile!r}, headroom={self._headroom!r}; "
+            f"{len(self)} VMs)"
+        )
