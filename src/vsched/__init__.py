@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from . import traces, workloads
 from .allocation import fair_share
 from .errors import AdmissionError
+from .host import Host, HostRun
 from .lruk import LRUK
 from .memory import MemoryManager, Outcome, PageState
 from .reallocation import ReallocMetrics, Reallocator, realloc_metrics
@@ -24,6 +25,8 @@ IMPLEMENTATION = "native"
 
 __all__ = [
     "IMPLEMENTATION",
+    "Host",
+    "HostRun",
     "LRUK",
     "AdmissionError",
     "MemoryManager",

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from .. import traces, workloads  # shared pure-Python readers, re-exported so both namespaces match
 from ..errors import AdmissionError
+from ..host import HostRun
 from .allocation import fair_share
+from .host import Host
 from .lruk import LRUK
 from .memory import MemoryManager, Outcome, PageState
 from .reallocation import ReallocMetrics, Reallocator, realloc_metrics
@@ -17,6 +19,8 @@ IMPLEMENTATION = "reference"
 
 __all__ = [
     "IMPLEMENTATION",
+    "Host",
+    "HostRun",
     "LRUK",
     "AdmissionError",
     "MemoryManager",

@@ -1,0 +1,149 @@
+"""The host: admission control, the loop's invariants, native vs reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vsched
+import vsched.reference
+from vsched import AdmissionError
+from vsched.workloads import MemoryWorkload, synthetic_cpu
+
+
+def test_admission_refuses_each_rule_and_logs_it(impl):
+    host = impl.Host(pcpus=4, memory_frames=1000, max_vcpu_ratio=2.0)
+    host.add_vm(4, 100)
+    host.add_vm(4, 100)
+    with pytest.raises(AdmissionError, match=r"vCPU ratio.*over by 1 vCPUs"):
+        host.add_vm(1, 100)
+    assert len(host) == 2 and host.events[-1]["event"] == "refused"
+
+    host = impl.Host(pcpus=64, memory_frames=1000, memory_reserve=0.5, min_guarantee=0.5)
+    host.add_vm(1, 900)  # reserves 450 frames of the 500 allowed
+    with pytest.raises(AdmissionError, match=r"memory reserve.*over by 50 frames"):
+        host.add_vm(1, 200)
+    assert len(host) == 1
+
+    host = impl.Host(pcpus=2, memory_frames=10_000, min_guarantee=0.5)
+    host.add_vm(2, 10)  # 1 core reserved by default
+    host.add_vm(1, 10, reservation=0.75)
+    with pytest.raises(AdmissionError, match=r"CPU reservations.*over by 0.25 cores"):
+        host.add_vm(1, 10, reservation=0.5)
+    with pytest.raises(AdmissionError, match="exceeds the VM's 1 vCPUs"):
+        host.add_vm(1, 10, reservation=1.5)
+    with pytest.raises(AdmissionError, match="below the reservation"):
+        host.add_vm(1, 10, reservation=0.2, limit=0.1)
+    assert len(host) == 2
+    assert sum(e["event"] == "refused" for e in host.events) == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        (dict(pcpus=0, memory_frames=10), ValueError),
+        (dict(pcpus=2, memory_frames=-1), ValueError),
+        (dict(pcpus=2.5, memory_frames=10), TypeError),
+        (dict(pcpus=2, memory_frames=10, fidelity="exact"), ValueError),
+        (dict(pcpus=2, memory_frames=10, reallocation="maybe"), ValueError),
+        (dict(pcpus=2, memory_frames=10, memory_reserve=1.0), ValueError),
+        (dict(pcpus=2, memory_frames=10, max_vcpu_ratio=float("nan")), ValueError),
+    ],
+)
+def test_bad_host_arguments(impl, kwargs, error):
+    with pytest.raises(error):
+        impl.Host(**kwargs)
+
+
+def test_bad_step_leaves_host_unchanged(impl):
+    host = impl.Host(pcpus=2, memory_frames=100)
+    host.add_vm(1, 10)
+    host.add_vm(2, 10)
+    caps = host.caps()
+    for demand, error in [
+        ([0.5], ValueError),
+        ([0.5, np.nan], ValueError),
+        ([0.5, -1.0], ValueError),
+        ([1.5, 0.5], ValueError),  # more than its one vCPU
+        (["a", "b"], TypeError),
+    ]:
+        with pytest.raises(error):
+            host.step(demand)
+        assert host.tick == 0 and np.array_equal(host.caps(), caps)
+    with pytest.raises(IndexError):
+        host.step([0.5, 0.5], [{"vm": np.array([2]), "gpn": np.array([0]), "content": np.array([1], np.uint64)}])
+    with pytest.raises(KeyError):
+        host.remove_vm(7)
+
+
+def _scenario(impl, policy="lend", fidelity="fluid", vms=24, ticks=36, pcpus=8, seed=5):
+    rng = np.random.default_rng(seed)
+    vcpus = rng.choice([1, 2, 4], vms, p=[0.5, 0.3, 0.2])
+    host = impl.Host(pcpus, 600, fidelity=fidelity, reallocation=policy, sample_ns=50_000_000)
+    for v in vcpus:
+        host.add_vm(int(v), 64, domain=int(v) % 2)
+    demand = synthetic_cpu(vms, ticks, seed=seed).cpu * 3.0
+    demand = np.minimum(demand, 1.0) * vcpus[None, :]
+    load = MemoryWorkload(vms, 64, templates=3, seed=seed, accesses=16)
+
+    def memory(t):
+        return load.boot() + load.tick(t) if t == 0 else load.tick(t)
+
+    return host, host.run(demand, memory), vcpus
+
+
+@pytest.mark.parametrize("policy", ["lend", "static", "off"])
+def test_loop_invariants(impl, policy):
+    host, run, vcpus = _scenario(impl, policy)
+    m, tol = run.metrics, 1e-9
+    assert np.all(m["cpu_used"] <= m["entitlement"] + tol)  # never above the cap in force
+    assert np.all(m["cpu_used"] <= vcpus[None, :] + tol)
+    assert np.all(m["cpu_used"].sum(axis=1) <= host.pcpus + tol)
+    reservation = host.min_guarantee * vcpus
+    assert np.all(m["cpu_used"] >= np.minimum(m["cpu_demand"], reservation[None, :]) - tol)  # reservations met
+    assert np.all(run.totals["frames_used"] <= host.memory_frames)
+    assert np.all((m["ready_pct"] >= 0) & (m["ready_pct"] <= 100 + tol))
+    assert np.all(m["unmet"] >= 0)
+    assert len(run.metrics) >= 10
+
+
+def test_lending_beats_static_partitioning():
+    _, lend, _ = _scenario(vsched, "lend")
+    _, static, _ = _scenario(vsched, "static")
+    unmet = lambda run: run.summary()["unmet_demand"]  # noqa: E731
+    assert unmet(lend) < unmet(static)
+    assert lend.totals["lending"].sum() > 0
+
+
+def test_native_and_reference_hosts_agree():
+    for fidelity in ("fluid", "sliced"):
+        _, native, _ = _scenario(vsched, fidelity=fidelity, vms=10, ticks=8, pcpus=4)
+        _, reference, _ = _scenario(vsched.reference, fidelity=fidelity, vms=10, ticks=8, pcpus=4)
+        for name in native.metrics:
+            np.testing.assert_allclose(native.metrics[name], reference.metrics[name], rtol=1e-9, atol=1e-12, err_msg=name)
+        for name in native.totals:
+            np.testing.assert_allclose(native.totals[name], reference.totals[name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_sliced_and_fluid_agree_roughly():
+    _, fluid, _ = _scenario(vsched, fidelity="fluid", vms=16, ticks=12, pcpus=4)
+    _, sliced, _ = _scenario(vsched, fidelity="sliced", vms=16, ticks=12, pcpus=4)
+    # The sampled scheduler approximates the fluid share: total CPU delivered within 10 %.
+    a, b = fluid.metrics["cpu_used"].sum(), sliced.metrics["cpu_used"].sum()
+    assert abs(a - b) <= 0.1 * a
+
+
+def test_resize_and_remove_while_running(impl):
+    host = impl.Host(pcpus=4, memory_frames=500)
+    a = host.add_vm(1, 50)
+    b = host.add_vm(2, 50)
+    host.step([1.0, 2.0])
+    host.resize(a, vcpus=2, shares=4000, memory_pages=80)
+    host.step([2.0, 2.0])
+    with pytest.raises(AdmissionError):
+        host.resize(b, vcpus=64)
+    host.remove_vm(b)
+    tick = host.step([2.0])
+    assert host.vms == [a] and tick["cpu_used"].shape == (1,)
+    kinds = [e["event"] for e in host.events]
+    assert kinds.count("admitted") == 2 and "resized" in kinds and "resize_refused" in kinds and "removed" in kinds
