@@ -25,5 +25,6 @@ void require_vector(const py::array& array, const char* name, std::optional<py::
 
 void bind_errors(py::module_& m);
 void bind_fair_share(py::module_& m);
+void bind_scheduler(py::module_& m);
 
 }  // namespace vsched::bindings

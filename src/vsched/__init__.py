@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .allocation import fair_share
 from .errors import AdmissionError
+from .scheduler import FOREVER, CpuScheduler
 
 try:
     __version__ = version("vsched")
@@ -18,4 +19,4 @@ except PackageNotFoundError:  # running from a source tree without metadata
 
 IMPLEMENTATION = "native"
 
-__all__ = ["IMPLEMENTATION", "AdmissionError", "__version__", "fair_share"]
+__all__ = ["FOREVER", "IMPLEMENTATION", "AdmissionError", "CpuScheduler", "__version__", "fair_share"]

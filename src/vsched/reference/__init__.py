@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ..errors import AdmissionError
 from .allocation import fair_share
+from .scheduler import FOREVER, CpuScheduler
 
 IMPLEMENTATION = "reference"
 
-__all__ = ["IMPLEMENTATION", "AdmissionError", "fair_share"]
+__all__ = ["FOREVER", "IMPLEMENTATION", "AdmissionError", "CpuScheduler", "fair_share"]
