@@ -93,6 +93,11 @@ inline std::int64_t clamp_lag(i128 x) {
     return static_cast<std::int64_t>(x > LAG_MAX ? LAG_MAX : (x < -LAG_MAX ? -LAG_MAX : x));
 }
 
+// A limited VM is held while its credit is below this many ns of run: a
+// quarter request, so a VM limited at exactly its fluid share does not lose
+// credit at the bucket's cap while it waits for a full request (rule 5).
+inline std::int64_t min_grant(std::int64_t request) { return std::max<std::int64_t>(1, request / 4); }
+
 inline std::int64_t min_never(i128 x) { return static_cast<std::int64_t>(x < NEVER ? x : NEVER); }
 
 // Min-heap order on (a, b, slot) for std::*_heap (which builds max-heaps).
@@ -105,10 +110,22 @@ struct Later {
     }
 };
 
+// Max-heap order for the borrowed runs: the least deserving on top.
+struct Earlier {
+    template <class E>
+    bool operator()(const E& x, const E& y) const { return Later{}(y, x); }
+};
+
 template <class E>
 void heap_push(std::vector<E>& heap, const E& e) {
     heap.push_back(e);
     std::push_heap(heap.begin(), heap.end(), Later{});
+}
+
+template <class E>
+void heap_push_max(std::vector<E>& heap, const E& e) {
+    heap.push_back(e);
+    std::push_heap(heap.begin(), heap.end(), Earlier{});
 }
 
 template <class E>
@@ -228,7 +245,10 @@ void CpuScheduler::remove_vm(std::int64_t vm) {
     Vm& m = vm_ref(vm);
     for (std::uint32_t k = 0; k < m.vcpus; ++k) {
         Vcpu& v = vcpus_[m.first + k];
-        if (v.state == kRunning) --running_;
+        if (v.state == kRunning) {
+            --running_;
+            borrowed_count_ -= v.borrowed;
+        }
         ++v.gen;  // every heap entry of this vCPU is now stale
         v.state = kWait;
     }
@@ -359,10 +379,10 @@ std::int64_t CpuScheduler::next_event() {
         }
         heap_pop(busy_);
     }
-    // A free pCPU waits only for vCPUs held by their VM's limit: wake it at the
-    // release. (A stale entry can only add a decision point at which nothing
-    // is pickable, which changes nothing.)
-    if (running_ < pcpus_) {
+    // A free pCPU waits only for vCPUs held by their VM's limit, and a borrowed
+    // run can be preempted by them: wake at the release. Stale entries can only
+    // add decision points at which nothing is pickable, which changes nothing.
+    if (running_ < pcpus_ || borrowed_count_ > 0) {
         while (!releases_.empty()) {
             const Vm& m = vms_[releases_.front().slot];
             if (m.alive && !m.parked.empty()) break;
@@ -370,12 +390,68 @@ std::int64_t CpuScheduler::next_event() {
         }
         if (!releases_.empty() && releases_.front().a < t) t = releases_.front().a;
     }
+    // A vCPU becoming eligible preempts a borrowed run.
+    if (borrowed_count_ > 0) {
+        while (!waiting_.empty()) {
+            const Entry& e = waiting_.front();
+            const Vcpu& v = vcpus_[e.slot];
+            if (v.gen == e.gen && v.state == kQueued) break;
+            heap_pop(waiting_);
+        }
+        if (!waiting_.empty() && waiting_.front().a < t) t = waiting_.front().a;
+    }
     return t;
 }
 
 void CpuScheduler::decide() {
     if (dirty_) recompute();
-    // Unpark the vCPUs of VMs whose limit released them by now.
+    process_releases();
+    // vCPUs whose eligible time has come move to the deadline-ordered heap.
+    while (!waiting_.empty() && waiting_.front().a <= now_) {
+        const Entry e = heap_pop(waiting_);
+        const Vcpu& v = vcpus_[e.slot];
+        if (v.gen == e.gen && v.state == kQueued) heap_push(eligible_, Entry{e.b, 0, e.slot, e.gen});
+    }
+    while (running_ < pcpus_ && pick_and_dispatch()) {
+    }
+    // Borrowed runs give way to eligible vCPUs, the least deserving first
+    // (largest (eligible, deadline, vm, vcpu) at its dispatch).
+    while (borrowed_count_ > 0 && eligible_pickable()) {
+        for (;;) {
+            std::pop_heap(borrowed_.begin(), borrowed_.end(), Earlier{});
+            const Entry e = borrowed_.back();
+            borrowed_.pop_back();
+            const Vcpu& v = vcpus_[e.slot];
+            if (v.gen == e.gen && v.state == kRunning) {
+                stop(e.slot, now_);
+                break;
+            }
+        }
+        process_releases();  // the victim's refund may release its VM
+        pick_and_dispatch();
+    }
+}
+
+// Is there a queued, eligible vCPU whose VM is not held? (Parks held ones met on top.)
+bool CpuScheduler::eligible_pickable() {
+    while (!eligible_.empty()) {
+        const Entry& e = eligible_.front();
+        const Vcpu& v = vcpus_[e.slot];
+        if (v.gen != e.gen || v.state != kQueued) {
+            heap_pop(eligible_);
+            continue;
+        }
+        Vm& m = vms_[v.vm];
+        if (!held(m)) return true;
+        if (m.parked.empty() && m.held_until < NEVER) heap_push(releases_, Entry{m.held_until, 0, v.vm, 0});
+        m.parked.push_back((static_cast<std::uint64_t>(e.slot) << 32) | e.gen);
+        heap_pop(eligible_);
+    }
+    return false;
+}
+
+// Unpark the vCPUs of VMs whose limit released them by now.
+void CpuScheduler::process_releases() {
     while (!releases_.empty() && releases_.front().a <= now_) {
         const Entry e = heap_pop(releases_);
         Vm& m = vms_[e.slot];
@@ -385,14 +461,6 @@ void CpuScheduler::decide() {
         } else if (m.held_until < NEVER) {
             heap_push(releases_, Entry{m.held_until, 0, e.slot, 0});
         }
-    }
-    // vCPUs whose eligible time has come move to the deadline-ordered heap.
-    while (!waiting_.empty() && waiting_.front().a <= now_) {
-        const Entry e = heap_pop(waiting_);
-        const Vcpu& v = vcpus_[e.slot];
-        if (v.gen == e.gen && v.state == kQueued) heap_push(eligible_, Entry{e.b, 0, e.slot, e.gen});
-    }
-    while (running_ < pcpus_ && pick_and_dispatch()) {
     }
 }
 
@@ -460,6 +528,7 @@ void CpuScheduler::recompute() {
     eligible_.clear();
     waiting_.clear();
     releases_.clear();
+    // (busy_ and borrowed_ hold running vCPUs, whose keys a recompute leaves alone.)
     if (fs_vms_.empty()) return;
     FairShareInput in;
     in.capacity = static_cast<double>(pcpus_);
@@ -559,15 +628,23 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     v.state = kRunning;
     ++v.gen;
     v.run_start = now_;
-    const std::int64_t length = v.pending == kForever ? m.request : std::min(m.request, v.pending);
+    std::int64_t length = v.pending == kForever ? m.request : std::min(m.request, v.pending);
+    if (m.bound) {
+        update_credit(m, now_);
+        length = std::min(length, m.credit / MICRO);  // a partial grant if credit is short
+    }
     v.run_end = now_ + length;
     if (v.stopped_at != now_) ++v.switches;
     ++decisions_;
     ++running_;
     heap_push(busy_, Entry{v.run_end, 0, slot, v.gen});
+    v.borrowed = v.eligible > now_;
+    if (v.borrowed) {
+        ++borrowed_count_;
+        heap_push_max(borrowed_, Entry{v.eligible, v.deadline, slot, v.gen});
+    }
     if (m.bound) {
         v.granted = true;
-        update_credit(m, now_);
         m.credit -= length * MICRO;
         ++m.granted;
         m.granted_end_sum += v.run_end;
@@ -584,6 +661,20 @@ void CpuScheduler::stop(std::uint32_t slot, std::int64_t t) {
     bring_lag(v, t);
     v.stopped_at = t;
     --running_;
+    borrowed_count_ -= v.borrowed;
+    v.borrowed = false;
+    // Entries of finished borrowed runs are stale; drop them now and then.
+    if (borrowed_count_ == 0) {
+        borrowed_.clear();
+    } else if (borrowed_.size() > 4 * static_cast<std::size_t>(pcpus_) + 64) {
+        borrowed_.erase(std::remove_if(borrowed_.begin(), borrowed_.end(),
+                                       [&](const Entry& e) {
+                                           const Vcpu& u = vcpus_[e.slot];
+                                           return !(u.gen == e.gen && u.state == kRunning && u.borrowed);
+                                       }),
+                        borrowed_.end());
+        std::make_heap(borrowed_.begin(), borrowed_.end(), Earlier{});
+    }
     v.state = kQueued;
     ++v.gen;
     v.since = t;
@@ -659,7 +750,7 @@ void CpuScheduler::update_credit(Vm& m, std::int64_t t) {
 
 void CpuScheduler::set_held_until(std::uint32_t vm_id, std::int64_t t) {
     Vm& m = vms_[vm_id];
-    const std::int64_t need = m.request * MICRO;
+    const std::int64_t need = min_grant(m.request) * MICRO;
     if (m.credit >= need) {
         m.held_until = t;
     } else if (m.limit_u == 0) {

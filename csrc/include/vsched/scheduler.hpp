@@ -59,6 +59,7 @@ private:
         std::uint32_t vm = 0, index = 0, gen = 0;
         State state = kWait;
         bool granted = false;
+        bool borrowed = false;  // running although not eligible at dispatch (preemptible)
     };
 
     struct Vm {
@@ -86,6 +87,8 @@ private:
     void decide();
     void recompute();
     bool pick_and_dispatch();
+    bool eligible_pickable();
+    void process_releases();
     void dispatch(std::uint32_t slot);
     void stop(std::uint32_t slot, std::int64_t t);
     void to_wait(Vcpu& v, std::int64_t t);
@@ -106,6 +109,7 @@ private:
     std::int64_t pcpus_, slice_;
     std::int64_t now_ = 0;
     std::int64_t running_ = 0;
+    std::int64_t borrowed_count_ = 0;
     std::int64_t decisions_ = 0;
     bool dirty_ = false;
     std::size_t live_vms_ = 0, live_vcpus_ = 0;
@@ -116,6 +120,7 @@ private:
     std::vector<Entry> waiting_;   // queued, not yet eligible: (eligible, deadline, slot)
     std::vector<Entry> busy_;      // running: (run_end, 0, slot)
     std::vector<Entry> releases_;  // held VMs with parked vCPUs: (held_until, 0, vm)
+    std::vector<Entry> borrowed_;  // borrowed runs, max-heap on (eligible, deadline, slot)
 
     FairShareSolver solver_;
     std::vector<double> fs_demand_, fs_shares_, fs_reservation_, fs_limit_, fs_out_;

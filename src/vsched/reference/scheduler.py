@@ -44,6 +44,11 @@ def _ceil_div(a: int, b: int) -> int:
     return -((-a) // b)
 
 
+def _min_grant(request: int) -> int:
+    """A limited VM is held while its credit is below this many ns of run."""
+    return max(1, request // 4)
+
+
 def _clamp_lag(x: int) -> int:
     return LAG_MAX if x > LAG_MAX else (-LAG_MAX if x < -LAG_MAX else x)
 
@@ -52,7 +57,7 @@ class _Vcpu:
     __slots__ = (
         "vm", "index", "pending", "state", "since", "run_ns", "ready_ns", "limited_ns", "wait_ns",
         "switches", "lag", "lag_time", "rate", "eligible", "deadline", "run_start", "run_end",
-        "granted", "stopped_at",
+        "granted", "stopped_at", "borrowed",
     )
 
     def __init__(self, vm: _Vm, index: int, now: int) -> None:
@@ -70,6 +75,7 @@ class _Vcpu:
         self.run_start = self.run_end = 0
         self.granted = False
         self.stopped_at = -1
+        self.borrowed = False  # running although it was not eligible at dispatch
 
 
 class _Vm:
@@ -111,6 +117,7 @@ class CpuScheduler:
         self._vms: dict[int, _Vm] = {}
         self._next_id = 0
         self._running = 0
+        self._borrowed = 0
         self._dirty = False
         self._decisions = 0
 
@@ -190,6 +197,7 @@ class CpuScheduler:
         for v in record.vcpus:
             if v.state == RUNNING:
                 self._running -= 1
+                self._borrowed -= v.borrowed
         if record.demand > 0:
             self._dirty = True
         del self._vms[record.id]
@@ -266,12 +274,19 @@ class CpuScheduler:
             for v in record.vcpus:
                 if v.state == RUNNING and v.run_end < t:
                     t = v.run_end
-        if self._running < self._pcpus:
-            # A free pCPU waits only for vCPUs held by their VM's limit: wake at the release.
+        if self._running < self._pcpus or self._borrowed > 0:
+            # A free pCPU waits only for vCPUs held by their VM's limit, and a
+            # borrowed run can be preempted by them: wake at the release.
             for record in self._vms.values():
                 if record.bound and record.held_until > self._now and record.held_until < t:
                     if any(v.state == QUEUED for v in record.vcpus):
                         t = record.held_until
+        if self._borrowed > 0:
+            # A vCPU becoming eligible preempts a borrowed run.
+            for record in self._vms.values():
+                for v in record.vcpus:
+                    if v.state == QUEUED and self._now < v.eligible < t:
+                        t = v.eligible
         return t
 
     def _decide(self) -> None:
@@ -282,6 +297,17 @@ class CpuScheduler:
             if v is None:
                 break
             self._dispatch(v)
+        # Borrowed runs give way to eligible vCPUs: the least deserving goes first.
+        while self._borrowed > 0:
+            v = self._pick()
+            if v is None or v.eligible > self._now:
+                break
+            victim = max(
+                (u for r in self._vms.values() for u in r.vcpus if u.state == RUNNING and u.borrowed),
+                key=lambda u: (u.eligible, u.deadline, u.vm.id, u.index),
+            )
+            self._stop(victim, self._now)
+            self._dispatch(self._pick())
 
     def _pick(self) -> _Vcpu | None:
         now = self._now
@@ -375,14 +401,18 @@ class CpuScheduler:
         v.state = RUNNING
         v.run_start = now
         length = record.request if v.pending == FOREVER else min(record.request, v.pending)
+        if record.bound:
+            self._update_credit(record, now)
+            length = min(length, record.credit // MICRO)  # a partial grant if credit is short
         v.run_end = now + length
         if v.stopped_at != now:
             v.switches += 1
         self._decisions += 1
         self._running += 1
+        v.borrowed = v.eligible > now
+        self._borrowed += v.borrowed
         if record.bound:
             v.granted = True
-            self._update_credit(record, now)
             record.credit -= length * MICRO
             record.granted += 1
             record.granted_end_sum += v.run_end
@@ -397,6 +427,8 @@ class CpuScheduler:
         self._bring_lag(v, t)
         v.stopped_at = t
         self._running -= 1
+        self._borrowed -= v.borrowed
+        v.borrowed = False
         record = v.vm
         v.state = QUEUED
         v.since = t
@@ -454,7 +486,7 @@ class CpuScheduler:
         record.credit_time = t
 
     def _set_held_until(self, record: _Vm, t: int) -> None:
-        need = record.request * MICRO
+        need = _min_grant(record.request) * MICRO
         if record.credit >= need:
             record.held_until = t
             return
