@@ -65,7 +65,7 @@ def test_lag_bound_many_pcpus(impl, seed):
     vms = _random_vms(rng, 8, pcpus, 3)
     s = _cpu_bound_scheduler(impl, pcpus, vms)
     rates = _oracle_rates(pcpus, vms)
-    seconds = 10 if impl.IMPLEMENTATION == "native" else 2
+    seconds = 10
     runs = _trajectory(s, seconds * 10, 100 * MS)
     t = np.arange(runs.shape[0])[:, None] * 100 * MS
     lag = rates[None, :] * t - runs
@@ -80,7 +80,7 @@ def test_lag_bound_one_pcpu_single_vcpu(impl, seed):
     vms[0] = (1, vms[0][1], 0.2, None)
     s = _cpu_bound_scheduler(impl, 1, vms)
     rates = _oracle_rates(1, vms)
-    seconds = 10 if impl.IMPLEMENTATION == "native" else 2
+    seconds = 10
     runs = _trajectory(s, seconds * 10, 100 * MS)
     t = np.arange(runs.shape[0])[:, None] * 100 * MS
     lag = rates[None, :] * t - runs
@@ -103,7 +103,7 @@ def test_reservation_in_every_window(impl):
     vms = [(1, 10, 0.7, None), (2, 10, 1.5, None), (3, 10, 0.9, 2.0)]
     vms += [(2, 50_000, 0.0, None) for _ in range(6)]
     s = _cpu_bound_scheduler(impl, pcpus, vms)
-    seconds = 3 if impl.IMPLEMENTATION == "native" else 1
+    seconds = 3
     step = 10 * MS
     runs = _trajectory(s, seconds * 100, step)
     for received, length in zip(*_windows(runs, step, 100 * MS)):
@@ -116,7 +116,7 @@ def test_limit_in_every_window(impl):
     pcpus = 6
     vms = [(1, 90_000, 0.0, 0.3), (4, 90_000, 0.5, 1.5), (3, 90_000, 0.0, 2.6), (4, 10, 0.0, None)]
     s = _cpu_bound_scheduler(impl, pcpus, vms)
-    seconds = 3 if impl.IMPLEMENTATION == "native" else 1
+    seconds = 3
     step = 10 * MS
     runs = _trajectory(s, seconds * 100, step)
     for received, length in zip(*_windows(runs, step, 100 * MS)):
@@ -136,7 +136,7 @@ def test_work_conserving_bursty(impl):
     s = impl.CpuScheduler(pcpus, SLICE)
     vms = [s.add_vm(2, shares=int(rng.choice([500, 1000, 2000]))) for _ in range(5)]
     step = 1 * MS
-    steps = 400 if impl.IMPLEMENTATION == "native" else 150
+    steps = 400
     prev = s.vcpu_stats()
     checked = 0
     for k in range(steps):

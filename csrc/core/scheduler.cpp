@@ -704,18 +704,23 @@ void CpuScheduler::apply_limit(Vm& m) {
         if (m.bound) {
             update_credit(m, now_);
         } else {
-            // Newly bound: a full bucket; runs already on a pCPU hold no grant.
+            // Newly bound: runs already on a pCPU hold no grant.
             for (std::uint32_t k = 0; k < m.vcpus; ++k) {
                 Vcpu& v = vcpus_[m.first + k];
                 if (v.state == kQueued) flush(v, now_);
             }
-            m.credit = slice_ * MICRO;
             m.credit_time = now_;
             m.granted = 0;
             m.granted_end_sum = 0;
         }
+        const bool was_bound = m.bound;
         m.bound = true;
         m.limit_u = static_cast<std::int64_t>(std::floor(m.limit * static_cast<double>(MICRO)));
+        if (!was_bound) {
+            // It starts with the credit one slice at the limit earns (0 for limit 0).
+            const i128 earned = static_cast<i128>(m.limit_u) * slice_;
+            m.credit = static_cast<std::int64_t>(std::min<i128>(static_cast<i128>(slice_) * MICRO, earned));
+        }
         m.request = slice_ / std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(m.limit)));
         set_held_until(vm_id, now_);
     } else {

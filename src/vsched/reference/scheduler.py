@@ -448,6 +448,7 @@ class CpuScheduler:
     def _apply_limit(self, record: _Vm) -> None:
         now = self._now
         bound = record.limit < len(record.vcpus)
+        was_bound = record.bound
         if bound:
             if record.bound:
                 self._update_credit(record, now)
@@ -455,12 +456,14 @@ class CpuScheduler:
                 for v in record.vcpus:
                     if v.state == QUEUED:
                         self._flush(v, now)
-                record.credit = self._slice * MICRO
                 record.credit_time = now
                 record.granted = 0
                 record.granted_end_sum = 0
             record.bound = True
             record.limit_u = math.floor(record.limit * MICRO)
+            if not was_bound:
+                # Newly bound: the credit one slice at the limit earns (0 for limit 0).
+                record.credit = min(self._slice * MICRO, record.limit_u * self._slice)
             record.request = self._slice // max(1, math.ceil(record.limit))
             self._set_held_until(record, now)
         else:
