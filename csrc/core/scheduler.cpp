@@ -87,7 +87,15 @@ constexpr std::int64_t MAX_SHARES = 1000000;
 constexpr std::int64_t MAX_SLICE = 100000000000LL;
 
 // ceil(a / b) for b > 0 and any sign of a, exact.
-inline i128 ceil_div(i128 a, i128 b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+// (The 64-bit path gives the same result; 128-bit division is several times slower.)
+inline i128 ceil_div(i128 a, i128 b) {
+    constexpr i128 kFits = i128{1} << 61;
+    if (a > -kFits && a < kFits && b < kFits) {
+        const auto a64 = static_cast<std::int64_t>(a), b64 = static_cast<std::int64_t>(b);
+        return a64 >= 0 ? (a64 + b64 - 1) / b64 : -((-a64) / b64);
+    }
+    return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
 
 inline std::int64_t clamp_lag(i128 x) {
     return static_cast<std::int64_t>(x > LAG_MAX ? LAG_MAX : (x < -LAG_MAX ? -LAG_MAX : x));
@@ -100,7 +108,7 @@ inline std::int64_t min_grant(std::int64_t request) { return std::max<std::int64
 
 inline std::int64_t min_never(i128 x) { return static_cast<std::int64_t>(x < NEVER ? x : NEVER); }
 
-// Min-heap order on (a, b, slot) for std::*_heap (which builds max-heaps).
+// Min-heap order on (a, b, slot): x comes after y.
 struct Later {
     template <class E>
     bool operator()(const E& x, const E& y) const {
@@ -116,24 +124,77 @@ struct Earlier {
     bool operator()(const E& x, const E& y) const { return Later{}(y, x); }
 };
 
+// 4-ary min-heaps on (a, b, slot): half the depth of a binary heap and the
+// four children of a node sit side by side in memory. The order is total, so
+// which of two equal entries (a stale and a live copy) comes first is moot.
+constexpr std::size_t kArity = 4;
+
 template <class E>
 void heap_push(std::vector<E>& heap, const E& e) {
+    std::size_t i = heap.size();
     heap.push_back(e);
-    std::push_heap(heap.begin(), heap.end(), Later{});
+    while (i > 0) {
+        const std::size_t parent = (i - 1) / kArity;
+        if (!Later{}(heap[parent], e)) break;
+        heap[i] = heap[parent];
+        i = parent;
+    }
+    heap[i] = e;
 }
 
+template <class E>
+E heap_pop(std::vector<E>& heap) {
+    const E top = heap.front();
+    const E last = heap.back();
+    heap.pop_back();
+    const std::size_t n = heap.size();
+    if (n == 0) return top;
+    std::size_t i = 0;
+    for (;;) {
+        const std::size_t first = i * kArity + 1;
+        if (first >= n) break;
+        std::size_t best = first;
+        const std::size_t end = std::min(first + kArity, n);
+        for (std::size_t c = first + 1; c < end; ++c) {
+            if (Later{}(heap[best], heap[c])) best = c;
+        }
+        if (!Later{}(last, heap[best])) break;
+        heap[i] = heap[best];
+        i = best;
+    }
+    heap[i] = last;
+    return top;
+}
+
+// The borrowed runs use a std binary max-heap (Earlier): small, rarely touched.
 template <class E>
 void heap_push_max(std::vector<E>& heap, const E& e) {
     heap.push_back(e);
     std::push_heap(heap.begin(), heap.end(), Earlier{});
 }
 
+// Builds a heap in place from arbitrary entries (Floyd: sift down from the last parent).
 template <class E>
-E heap_pop(std::vector<E>& heap) {
-    std::pop_heap(heap.begin(), heap.end(), Later{});
-    E e = heap.back();
-    heap.pop_back();
-    return e;
+void heap_make(std::vector<E>& heap) {
+    const std::size_t n = heap.size();
+    if (n < 2) return;
+    for (std::size_t start = (n - 2) / kArity + 1; start-- > 0;) {
+        const E e = heap[start];
+        std::size_t i = start;
+        for (;;) {
+            const std::size_t first = i * kArity + 1;
+            if (first >= n) break;
+            std::size_t best = first;
+            const std::size_t end = std::min(first + kArity, n);
+            for (std::size_t c = first + 1; c < end; ++c) {
+                if (Later{}(heap[best], heap[c])) best = c;
+            }
+            if (!Later{}(e, heap[best])) break;
+            heap[i] = heap[best];
+            i = best;
+        }
+        heap[i] = e;
+    }
 }
 
 }  // namespace
@@ -558,8 +619,8 @@ void CpuScheduler::recompute() {
             }
         }
     }
-    std::make_heap(eligible_.begin(), eligible_.end(), Later{});
-    std::make_heap(waiting_.begin(), waiting_.end(), Later{});
+    heap_make(eligible_);
+    heap_make(waiting_);
 }
 
 // ---- per-vCPU rules -------------------------------------------------------------------------
