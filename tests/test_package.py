@@ -36,8 +36,10 @@ def test_simulate_json_is_consistent():
     result = _run("simulate", "--vms", "60", "--pcpus", "8", "--hours", "2", "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["vms"] == 60 and summary["pcpus"] == 8
-    assert 0.0 <= summary["unmet_demand"] <= 1.0
+    assert summary["scenario"]["vms_offered"] == 60 and summary["scenario"]["pcpus"] == 8
+    assert summary["admission"]["admitted"] + summary["admission"]["refused"] == 60
+    for policy in ("lend", "static", "off"):
+        assert 0.0 <= summary["cpu"][policy]["unmet_demand"] <= 1.0
 
 
 @pytest.mark.parametrize("args", [["simulate", "--vms", "0"], ["simulate", "--pcpus", "-1"], ["simulate", "--hours", "x"]])

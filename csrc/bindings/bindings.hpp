@@ -28,5 +28,6 @@ void bind_fair_share(py::module_& m);
 void bind_lruk(py::module_& m);
 void bind_memory(py::module_& m);
 void bind_reallocator(py::module_& m);
+void bind_scheduler(py::module_& m);
 
 }  // namespace vsched::bindings

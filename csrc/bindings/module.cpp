@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
     vsched::bindings::bind_lruk(m);
     vsched::bindings::bind_memory(m);
     vsched::bindings::bind_reallocator(m);
+    vsched::bindings::bind_scheduler(m);
 }

@@ -14,6 +14,7 @@ from .errors import AdmissionError
 from .host import Host, HostRun
 from .lruk import LRUK
 from .memory import MemoryManager, Outcome, PageState
+from .scheduler import FOREVER, CpuScheduler
 from .reallocation import ReallocMetrics, Reallocator, realloc_metrics
 
 try:
@@ -24,7 +25,9 @@ except PackageNotFoundError:  # running from a source tree without metadata
 IMPLEMENTATION = "native"
 
 __all__ = [
+    "FOREVER",
     "IMPLEMENTATION",
+    "CpuScheduler",
     "Host",
     "HostRun",
     "LRUK",

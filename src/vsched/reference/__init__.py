@@ -13,12 +13,15 @@ from .allocation import fair_share
 from .host import Host
 from .lruk import LRUK
 from .memory import MemoryManager, Outcome, PageState
+from .scheduler import FOREVER, CpuScheduler
 from .reallocation import ReallocMetrics, Reallocator, realloc_metrics
 
 IMPLEMENTATION = "reference"
 
 __all__ = [
+    "FOREVER",
     "IMPLEMENTATION",
+    "CpuScheduler",
     "Host",
     "HostRun",
     "LRUK",

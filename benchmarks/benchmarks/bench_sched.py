@@ -1,0 +1,101 @@
+"""CpuScheduler: cpu_bound_host and bursty_host (native vs reference).
+
+Sizes are fixed by the issue for the native runs ("full"); the reference runs
+only on the reduced "small" sizes, where the native runs too, so the
+native/reference ratio is read at equal size.
+
+  cpu_bound_host  full: 128 pCPUs, 3,000 VMs x 4 vCPUs CPU-bound, slice 3 ms, 60 s
+                  small:  4 pCPUs,   100 VMs x 4 vCPUs,                        3 s
+  bursty_host     full:  64 pCPUs, 2,000 VMs x 2 vCPUs, a burst every 10 ms,   10 s
+                  small:  8 pCPUs,   250 VMs x 2 vCPUs,                         1 s
+Bursts: every 10 ms each vCPU gets work with probability 0.5, exponential with
+mean 1 ms (about 3x overcommitted). ``track_*`` report decisions per second
+(one decision = one vCPU put on a pCPU).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .common import IMPLS, module
+
+MS = 1_000_000
+CPU_BOUND = {"small": (4, 100, 3_000 * MS), "full": (128, 3_000, 60_000 * MS)}
+BURSTY = {"small": (8, 250, 100), "full": (64, 2_000, 1_000)}
+
+
+def _skip_reference_full(impl: str, size: str) -> None:
+    if impl == "reference" and size == "full":
+        raise NotImplementedError("reference not run at full size")
+
+
+class CpuBoundHost:
+    params = [IMPLS, ["small", "full"]]
+    param_names = ["impl", "size"]
+    number = 1
+    repeat = 3
+    warmup_time = 0
+    timeout = 600
+
+    def setup(self, impl, size):
+        _skip_reference_full(impl, size)
+        pcpus, vms, self.duration = CPU_BOUND[size]
+        mod = module(impl)
+        self.scheduler = mod.CpuScheduler(pcpus, 3 * MS)
+        for _ in range(vms):
+            self.scheduler.add_vm(4)
+        self.scheduler.add_work(np.repeat(np.arange(vms), 4), np.tile(np.arange(4), vms), mod.FOREVER)
+
+    def time_run(self, impl, size):
+        self.scheduler.run(self.duration)
+
+    def track_decisions_per_second(self, impl, size):
+        start = time.perf_counter()
+        before = self.scheduler.decisions
+        self.scheduler.run(self.duration)
+        return (self.scheduler.decisions - before) / (time.perf_counter() - start)
+
+    track_decisions_per_second.unit = "decisions/s"
+
+
+class BurstyHost:
+    params = [IMPLS, ["small", "full"]]
+    param_names = ["impl", "size"]
+    number = 1
+    repeat = 3
+    warmup_time = 0
+    timeout = 600
+
+    def setup(self, impl, size):
+        _skip_reference_full(impl, size)
+        pcpus, vms, self.bursts = BURSTY[size]
+        mod = module(impl)
+        self.scheduler = mod.CpuScheduler(pcpus, 3 * MS)
+        for _ in range(vms):
+            self.scheduler.add_vm(2)
+        rng = np.random.default_rng(42)
+        vm_all = np.repeat(np.arange(vms), 2)
+        vcpu_all = np.tile(np.arange(2), vms)
+        self.batches = []
+        for _ in range(self.bursts):
+            pick = rng.random(2 * vms) < 0.5
+            work = np.maximum(1, rng.exponential(1.0 * MS, int(pick.sum()))).astype(np.int64)
+            self.batches.append((vm_all[pick], vcpu_all[pick], work))
+
+    def _simulate(self):
+        for vm, vcpu, work in self.batches:
+            self.scheduler.add_work(vm, vcpu, work)
+            self.scheduler.run(10 * MS)
+
+    def time_run(self, impl, size):
+        self._simulate()
+
+    def track_decisions_per_second(self, impl, size):
+        start = time.perf_counter()
+        before = self.scheduler.decisions
+        self._simulate()
+        return (self.scheduler.decisions - before) / (time.perf_counter() - start)
+
+    track_decisions_per_second.unit = "decisions/s"

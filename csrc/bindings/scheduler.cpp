@@ -1,0 +1,114 @@
+// Binds vsched::CpuScheduler as vsched._core.CpuScheduler. Types and shapes
+// are checked by the Python wrapper (src/vsched/scheduler.py); values here.
+#include "vsched/scheduler.hpp"
+
+#include <vector>
+
+#include "bindings.hpp"
+
+namespace vsched::bindings {
+
+namespace {
+
+const char* const kColumns[] = {"run_ns", "ready_ns", "limited_ns", "wait_ns", "pending_ns", "switches"};
+
+std::vector<VcpuRow> rows_of(const CpuScheduler& s) {
+    std::vector<VcpuRow> rows(s.live_vcpus());
+    s.vcpu_stats(rows.data());
+    return rows;
+}
+
+std::int64_t column(const VcpuRow& r, int c) {
+    switch (c) {
+        case 0: return r.run_ns;
+        case 1: return r.ready_ns;
+        case 2: return r.limited_ns;
+        case 3: return r.wait_ns;
+        case 4: return r.pending_ns;
+        default: return r.switches;
+    }
+}
+
+py::dict vcpu_stats_py(const CpuScheduler& s) {
+    const std::vector<VcpuRow> rows = rows_of(s);
+    const auto n = static_cast<py::ssize_t>(rows.size());
+    py::dict out;
+    py::array_t<std::int64_t> vm(n), vcpu(n);
+    for (py::ssize_t i = 0; i < n; ++i) {
+        vm.mutable_data()[i] = rows[i].vm;
+        vcpu.mutable_data()[i] = rows[i].vcpu;
+    }
+    out["vm"] = vm;
+    out["vcpu"] = vcpu;
+    for (int c = 0; c < 6; ++c) {
+        py::array_t<std::int64_t> col(n);
+        for (py::ssize_t i = 0; i < n; ++i) col.mutable_data()[i] = column(rows[i], c);
+        out[kColumns[c]] = col;
+    }
+    return out;
+}
+
+// One row per live VM: sums over its vCPUs. pending_ns saturates at FOREVER
+// (a CPU-bound vCPU, or more queued work than int64 can count).
+py::dict stats_py(const CpuScheduler& s) {
+    const std::vector<VcpuRow> rows = rows_of(s);
+    std::vector<std::int64_t> vm_ids;
+    std::vector<std::int64_t> sums[6];
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (i == 0 || rows[i].vm != rows[i - 1].vm) {
+            vm_ids.push_back(rows[i].vm);
+            for (auto& col : sums) col.push_back(0);
+        }
+        for (int c = 0; c < 6; ++c) {
+            std::int64_t& total = sums[c].back();
+            const std::int64_t x = column(rows[i], c);
+            if (c == 4 && (x == kForever || total > kForever - x)) {
+                total = kForever;
+            } else {
+                total += x;
+            }
+        }
+    }
+    const auto n = static_cast<py::ssize_t>(vm_ids.size());
+    py::dict out;
+    out["vm"] = py::array_t<std::int64_t>(n, vm_ids.data());
+    for (int c = 0; c < 6; ++c) out[kColumns[c]] = py::array_t<std::int64_t>(n, sums[c].data());
+    return out;
+}
+
+void add_work_py(CpuScheduler& s, const Int64Array& vm, const Int64Array& vcpu, const Int64Array& work_ns) {
+    require_vector(vm, "vm");
+    const py::ssize_t n = vm.shape(0);
+    require_vector(vcpu, "vcpu", n);
+    require_vector(work_ns, "work_ns", n);
+    s.add_work(static_cast<std::size_t>(n), vm.data(), vcpu.data(), work_ns.data());
+}
+
+void run_py(CpuScheduler& s, std::int64_t duration_ns) {
+    py::gil_scoped_release release;
+    s.run(duration_ns);
+}
+
+}  // namespace
+
+void bind_scheduler(py::module_& m) {
+    py::class_<CpuScheduler>(m, "CpuScheduler")
+        .def(py::init<std::int64_t, std::int64_t>(), py::arg("pcpus"), py::arg("slice_ns"))
+        .def_property_readonly("now", &CpuScheduler::now)
+        .def_property_readonly("pcpus", &CpuScheduler::pcpus)
+        .def_property_readonly("slice_ns", &CpuScheduler::slice_ns)
+        .def_property_readonly("decisions", &CpuScheduler::decisions)
+        .def("add_vm", &CpuScheduler::add_vm, py::arg("vcpus"), py::arg("shares"), py::arg("reservation"),
+             py::arg("limit"))
+        .def("set_vm", &CpuScheduler::set_vm, py::arg("vm"), py::arg("shares"), py::arg("reservation"),
+             py::arg("limit"))
+        .def("remove_vm", &CpuScheduler::remove_vm, py::arg("vm"))
+        .def("add_work", &add_work_py, py::arg("vm"), py::arg("vcpu"), py::arg("work_ns"))
+        .def("clear_work", &CpuScheduler::clear_work, py::arg("vm"), py::arg("vcpu"))
+        .def("run", &run_py, py::arg("duration_ns"))
+        .def("stats", &stats_py)
+        .def("vcpu_stats", &vcpu_stats_py);
+    m.attr("FOREVER") = kForever;
+}
+
+}  // namespace vsched::bindings

@@ -1,0 +1,865 @@
+// vCPU fair-share scheduler: EEVDF over many pCPUs with shares, reservations
+// and limits. The pure-Python twin (src/vsched/reference/scheduler.py) follows
+// the same rules with plain scans; both must produce identical integer stats.
+//
+// Units. Time: integer ns. Rates: integer micro-cores (1 core = MICRO = 10^6).
+// Lag and limit credit: micro-core-ns (1 core running 1 ns = 10^6). Integers
+// everywhere below; the only float step is the fair-share kernel, which is
+// bit-identical to its reference, and its result is floored to micro-cores.
+//
+// 1. Fluid target (recompute()). Whenever the set of vCPUs with work or a VM's
+//    parameters change ("dirty"), at the next decision point:
+//      a_i      = fair_share(pcpus, demand_i, shares_i, reservation_i, limit_i)
+//                 over the VMs with demand_i = (# vCPUs with work) > 0, in id order
+//      target_i = floor(a_i * 10^6)            (micro-cores)
+//      rate_j   = target_i / demand_i          (integer division; <= 10^6, one core)
+//    for every vCPU j of VM i that has work. Changes at one instant are
+//    coalesced into one recompute.
+//
+// 2. EEVDF per vCPU. Entitled service grows at rate_j while j has work (queued
+//    or running); received service grows at 10^6 while j runs. We keep
+//      lag_j = entitled - received              (micro-core-ns, kept directly)
+//    and bring it up to date lazily: dlag/dt = rate_j when queued,
+//    rate_j - 10^6 when running, 0 when waiting (saturating at +-10^18).
+//    Lag is kept in service units across re-weighting (no w_old/w_new scaling:
+//    service owed stays owed, at the new rate). When j is (re)queued or its
+//    rate changes at time t, its keys are
+//      eligible_j = t + ceil(-lag_j / rate_j)              (lag reaches 0)
+//      deadline_j = t + ceil((request_i * 10^6 - lag_j) / rate_j)
+//    i.e. the instants at which the fluid ideal would have given j its owed
+//    service, resp. that plus one request. rate 0: both are NEVER.
+//    j is eligible at now iff eligible_j <= now (lag >= 0).
+//
+// 3. Decisions happen at slice ends, on new work (next run()), when work runs
+//    out, and when a limit releases a VM while a pCPU is free. At a decision
+//    point at time t: (a) every run ending at t stops; (b) recompute if dirty;
+//    (c) each free pCPU in turn takes, among queued vCPUs whose VM is not held
+//    by its limit, the eligible one with the smallest (deadline, vm, vcpu);
+//    if none is eligible, the one with the smallest (eligible, deadline, vm,
+//    vcpu) anyway: work conserving, a pCPU idles only when every queued vCPU
+//    is held by its limit. The chosen vCPU runs for
+//      length = min(request_i, pending_j)       (request_i for FOREVER work)
+//    without preemption (new work never preempts).
+//
+// 4. Sleep. When j's work runs out its lag is clamped to [-request*10^6, 0]:
+//    no credit is banked while idle, and debt of at most one request is kept.
+//
+// 5. Limit (only when limit_i < vcpus_i, else the limit cannot bind). A token
+//    bucket in micro-core-ns: credit accrues at limit_u = floor(limit*10^6)
+//    while credit + unused grants <= B = slice*10^6. Dispatching a vCPU of the
+//    VM takes a grant of length*10^6 from the credit; the unused part of a
+//    grant is refunded if the run is cut short (clear_work). The VM is *held*
+//    while credit < request_i*10^6, with
+//      request_i = slice / max(1, ceil(limit_i))   (so ceil(limit) grants fit in B)
+//    Invariant credit + unused <= B gives run in any window T <= limit*T + slice.
+//    With k running grants ending at e_1..e_k, between two events
+//      credit(t) = min(credit0 + limit_u*(t - t0), B - 10^6*(sum e - k*t))
+//    and held_until = the first t with credit(t) >= request*10^6.
+//
+// 6. Accounting, per vCPU, lazily from timestamps: run (on a pCPU), ready
+//    (queued, VM not held), limited (queued, VM held), wait (no work). Every
+//    state change and every change of a VM's held_until first flushes the
+//    elapsed interval, so run+ready+limited+wait = time since the VM was added.
+//    switches counts dispatches of a vCPU that was not running the instant before.
+#include "vsched/scheduler.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "vsched/errors.hpp"
+
+namespace vsched {
+
+namespace {
+
+using i128 = __int128;
+
+constexpr std::int64_t MICRO = 1000000;
+constexpr std::int64_t NEVER = std::int64_t{1} << 62;
+constexpr std::int64_t MAX_TIME = std::int64_t{1} << 61;
+constexpr std::int64_t LAG_MAX = 1000000000000000000LL;
+constexpr std::int64_t MAX_PENDING = std::int64_t{1} << 62;
+constexpr std::int64_t MAX_PCPUS = 1 << 16;
+constexpr std::int64_t MAX_VCPUS = 1024;
+constexpr std::int64_t MAX_SHARES = 1000000;
+constexpr std::int64_t MAX_SLICE = 100000000000LL;
+
+// ceil(a / b) for b > 0 and any sign of a, exact.
+// (The 64-bit path gives the same result; 128-bit division is several times slower.)
+inline i128 ceil_div(i128 a, i128 b) {
+    constexpr i128 kFits = i128{1} << 61;
+    if (a > -kFits && a < kFits && b < kFits) {
+        const auto a64 = static_cast<std::int64_t>(a), b64 = static_cast<std::int64_t>(b);
+        return a64 >= 0 ? (a64 + b64 - 1) / b64 : -((-a64) / b64);
+    }
+    return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+inline std::int64_t clamp_lag(i128 x) {
+    return static_cast<std::int64_t>(x > LAG_MAX ? LAG_MAX : (x < -LAG_MAX ? -LAG_MAX : x));
+}
+
+// A limited VM is held while its credit is below this many ns of run: a
+// quarter request, so a VM limited at exactly its fluid share does not lose
+// credit at the bucket's cap while it waits for a full request (rule 5).
+inline std::int64_t min_grant(std::int64_t request) { return std::max<std::int64_t>(1, request / 4); }
+
+inline std::int64_t min_never(i128 x) { return static_cast<std::int64_t>(x < NEVER ? x : NEVER); }
+
+// Min-heap order on (a, b, slot): x comes after y.
+struct Later {
+    template <class E>
+    bool operator()(const E& x, const E& y) const {
+        if (x.a != y.a) return x.a > y.a;
+        if (x.b != y.b) return x.b > y.b;
+        return x.slot > y.slot;
+    }
+};
+
+// Max-heap order for the borrowed runs: the least deserving on top.
+struct Earlier {
+    template <class E>
+    bool operator()(const E& x, const E& y) const { return Later{}(y, x); }
+};
+
+// 4-ary min-heaps on (a, b, slot): half the depth of a binary heap and the
+// four children of a node sit side by side in memory. The order is total, so
+// which of two equal entries (a stale and a live copy) comes first is moot.
+constexpr std::size_t kArity = 4;
+
+template <class E>
+void heap_push(std::vector<E>& heap, const E& e) {
+    std::size_t i = heap.size();
+    heap.push_back(e);
+    while (i > 0) {
+        const std::size_t parent = (i - 1) / kArity;
+        if (!Later{}(heap[parent], e)) break;
+        heap[i] = heap[parent];
+        i = parent;
+    }
+    heap[i] = e;
+}
+
+template <class E>
+E heap_pop(std::vector<E>& heap) {
+    const E top = heap.front();
+    const E last = heap.back();
+    heap.pop_back();
+    const std::size_t n = heap.size();
+    if (n == 0) return top;
+    std::size_t i = 0;
+    for (;;) {
+        const std::size_t first = i * kArity + 1;
+        if (first >= n) break;
+        std::size_t best = first;
+        const std::size_t end = std::min(first + kArity, n);
+        for (std::size_t c = first + 1; c < end; ++c) {
+            if (Later{}(heap[best], heap[c])) best = c;
+        }
+        if (!Later{}(last, heap[best])) break;
+        heap[i] = heap[best];
+        i = best;
+    }
+    heap[i] = last;
+    return top;
+}
+
+// The borrowed runs use a std binary max-heap (Earlier): small, rarely touched.
+template <class E>
+void heap_push_max(std::vector<E>& heap, const E& e) {
+    heap.push_back(e);
+    std::push_heap(heap.begin(), heap.end(), Earlier{});
+}
+
+// Builds a heap in place from arbitrary entries (Floyd: sift down from the last parent).
+template <class E>
+void heap_make(std::vector<E>& heap) {
+    const std::size_t n = heap.size();
+    if (n < 2) return;
+    for (std::size_t start = (n - 2) / kArity + 1; start-- > 0;) {
+        const E e = heap[start];
+        std::size_t i = start;
+        for (;;) {
+            const std::size_t first = i * kArity + 1;
+            if (first >= n) break;
+            std::size_t best = first;
+            const std::size_t end = std::min(first + kArity, n);
+            for (std::size_t c = first + 1; c < end; ++c) {
+                if (Later{}(heap[best], heap[c])) best = c;
+            }
+            if (!Later{}(e, heap[best])) break;
+            heap[i] = heap[best];
+            i = best;
+        }
+        heap[i] = e;
+    }
+}
+
+}  // namespace
+
+CpuScheduler::CpuScheduler(std::int64_t pcpus, std::int64_t slice_ns) : pcpus_(pcpus), slice_(slice_ns) {
+    if (pcpus < 1 || pcpus > MAX_PCPUS) {
+        throw std::invalid_argument(message("pcpus = ", pcpus, ": pcpus must be in [1, ", MAX_PCPUS, "]"));
+    }
+    if (slice_ns < 1 || slice_ns > MAX_SLICE) {
+        throw std::invalid_argument(
+            message("slice_ns = ", slice_ns, ": slice_ns must be in [1, ", MAX_SLICE, "]"));
+    }
+}
+
+// ---- configuration -------------------------------------------------------------------------
+
+CpuScheduler::Vm& CpuScheduler::vm_ref(std::int64_t vm) {
+    if (vm < 0 || vm >= static_cast<std::int64_t>(vms_.size()) || !vms_[vm].alive) {
+        throw KeyError(message("vm = ", vm, ": no such VM"));
+    }
+    return vms_[vm];
+}
+
+void CpuScheduler::check_params(std::int64_t vcpus, std::int64_t shares, double reservation, double limit,
+                                std::int64_t skip) const {
+    if (shares < 1 || shares > MAX_SHARES) {
+        throw std::invalid_argument(message("shares = ", shares, ": shares must be in [1, ", MAX_SHARES, "]"));
+    }
+    if (!std::isfinite(reservation) || reservation < 0.0) {
+        throw std::invalid_argument(
+            message("reservation = ", format_number(reservation), ": reservation must be finite and >= 0"));
+    }
+    if (std::isnan(limit) || limit < 0.0) {
+        throw std::invalid_argument(
+            message("limit = ", format_number(limit), ": limit must be >= 0 (None for no limit)"));
+    }
+    if (reservation > static_cast<double>(vcpus)) {
+        throw AdmissionError(
+            message("reservation ", format_number(reservation), " exceeds the VM's ", vcpus, " vCPUs"));
+    }
+    if (limit < reservation) {
+        throw AdmissionError(message("limit ", format_number(limit), " is below the reservation ",
+                                     format_number(reservation)));
+    }
+    // Sum in VM id order, as the reference does, so both agree on the boundary.
+    double total = 0.0;
+    for (std::size_t i = 0; i < vms_.size(); ++i) {
+        if (!vms_[i].alive) continue;
+        total += static_cast<std::int64_t>(i) == skip ? reservation : vms_[i].reservation;
+    }
+    if (skip < 0) total += reservation;
+    if (total > static_cast<double>(pcpus_)) {
+        throw AdmissionError(message("reservations would sum to ", format_number(total), " cores > ", pcpus_,
+                                     " pCPUs (by ", format_number(total - static_cast<double>(pcpus_)), ")"));
+    }
+}
+
+std::int64_t CpuScheduler::add_vm(std::int64_t vcpus, std::int64_t shares, double reservation, double limit) {
+    if (vcpus < 1 || vcpus > MAX_VCPUS) {
+        throw std::invalid_argument(message("vcpus = ", vcpus, ": vcpus must be in [1, ", MAX_VCPUS, "]"));
+    }
+    check_params(vcpus, shares, reservation, limit, -1);
+    if (vms_.size() >= std::numeric_limits<std::uint32_t>::max() ||
+        vcpus_.size() + static_cast<std::size_t>(vcpus) >= std::numeric_limits<std::uint32_t>::max()) {
+        throw std::invalid_argument("too many VMs or vCPUs over the scheduler's lifetime");
+    }
+    const auto id = static_cast<std::uint32_t>(vms_.size());
+    Vm m;
+    m.first = static_cast<std::uint32_t>(vcpus_.size());
+    m.vcpus = static_cast<std::uint32_t>(vcpus);
+    m.shares = shares;
+    m.reservation = reservation;
+    m.limit = limit;
+    vms_.push_back(std::move(m));
+    for (std::int64_t k = 0; k < vcpus; ++k) {
+        Vcpu v;
+        v.vm = id;
+        v.index = static_cast<std::uint32_t>(k);
+        v.since = now_;
+        v.lag_time = now_;
+        v.eligible = v.deadline = NEVER;
+        vcpus_.push_back(v);
+    }
+    scratch_pending_.resize(vcpus_.size(), -1);
+    ++live_vms_;
+    live_vcpus_ += static_cast<std::size_t>(vcpus);
+    apply_limit(vms_[id]);
+    return id;
+}
+
+void CpuScheduler::set_vm(std::int64_t vm, std::optional<std::int64_t> shares, std::optional<double> reservation,
+                          std::optional<double> limit) {
+    Vm& m = vm_ref(vm);
+    const std::int64_t new_shares = shares.value_or(m.shares);
+    const double new_reservation = reservation.value_or(m.reservation);
+    const double new_limit = limit.value_or(m.limit);
+    check_params(m.vcpus, new_shares, new_reservation, new_limit, vm);
+    if (new_shares == m.shares && new_reservation == m.reservation && new_limit == m.limit) return;
+    m.shares = new_shares;
+    m.reservation = new_reservation;
+    if (new_limit != m.limit) {
+        m.limit = new_limit;
+        apply_limit(m);
+    }
+    dirty_ = true;
+}
+
+void CpuScheduler::remove_vm(std::int64_t vm) {
+    Vm& m = vm_ref(vm);
+    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
+        Vcpu& v = vcpus_[m.first + k];
+        if (v.state == kRunning) {
+            --running_;
+            borrowed_count_ -= v.borrowed;
+        }
+        ++v.gen;  // every heap entry of this vCPU is now stale
+        v.state = kWait;
+    }
+    if (m.demand > 0) dirty_ = true;
+    m.alive = false;
+    m.parked.clear();
+    m.parked.shrink_to_fit();
+    --live_vms_;
+    live_vcpus_ -= m.vcpus;
+}
+
+// ---- work -----------------------------------------------------------------------------------
+
+void CpuScheduler::add_work(std::size_t n, const std::int64_t* vm, const std::int64_t* vcpu,
+                            const std::int64_t* work_ns) {
+    // Validate the whole batch first; scratch_pending_ holds the pending work
+    // each touched vCPU would have (-1 = untouched), so repeated vCPUs in one
+    // batch are checked against their running total. Reset on every exit.
+    std::size_t touched = 0;
+    auto reset = [&]() {
+        for (std::size_t k = 0; k < touched; ++k) {
+            const Vm& m = vms_[vm[k]];
+            scratch_pending_[m.first + vcpu[k]] = -1;
+        }
+    };
+    try {
+        for (std::size_t k = 0; k < n; ++k) {
+            const Vm& m = vm_ref(vm[k]);
+            if (vcpu[k] < 0 || vcpu[k] >= static_cast<std::int64_t>(m.vcpus)) {
+                throw std::out_of_range(
+                    message("vcpu[", k, "] = ", vcpu[k], ": VM ", vm[k], " has ", m.vcpus, " vCPUs"));
+            }
+            const std::int64_t w = work_ns[k];
+            if (w < 0) {
+                throw std::invalid_argument(
+                    message("work_ns[", k, "] = ", w, ": work_ns must be >= 0 (or vsched.FOREVER)"));
+            }
+            std::int64_t& slot_pending = scratch_pending_[m.first + vcpu[k]];
+            ++touched;
+            std::int64_t pending = slot_pending >= 0 ? slot_pending : vcpus_[m.first + vcpu[k]].pending;
+            if (pending != kForever) {
+                if (w == kForever) {
+                    pending = kForever;
+                } else {
+                    // pending < 2^62 here; compare before adding so nothing overflows.
+                    if (w >= MAX_PENDING - pending) {
+                        throw std::invalid_argument(message(
+                            "work_ns[", k, "] = ", w, ": queued work of the vCPU would reach 2**62 ns"));
+                    }
+                    pending += w;
+                }
+            }
+            slot_pending = pending;
+        }
+    } catch (...) {
+        reset();
+        throw;
+    }
+    reset();
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::int64_t w = work_ns[k];
+        if (w == 0) continue;
+        Vcpu& v = vcpus_[vms_[vm[k]].first + vcpu[k]];
+        const bool was_idle = v.pending == 0;
+        v.pending = (v.pending == kForever || w == kForever) ? kForever : v.pending + w;
+        if (was_idle) wake(v);
+    }
+}
+
+void CpuScheduler::clear_work(std::int64_t vm, std::optional<std::int64_t> vcpu) {
+    Vm& m = vm_ref(vm);
+    std::uint32_t lo = 0, hi = m.vcpus;
+    if (vcpu) {
+        if (*vcpu < 0 || *vcpu >= static_cast<std::int64_t>(m.vcpus)) {
+            throw std::out_of_range(message("vcpu = ", *vcpu, ": VM ", vm, " has ", m.vcpus, " vCPUs"));
+        }
+        lo = static_cast<std::uint32_t>(*vcpu);
+        hi = lo + 1;
+    }
+    for (std::uint32_t k = lo; k < hi; ++k) {
+        const std::uint32_t slot = m.first + k;
+        if (vcpus_[slot].state == kRunning) stop(slot, now_);
+        Vcpu& v = vcpus_[slot];
+        if (v.state == kQueued) {
+            flush(v, now_);
+            to_wait(v, now_);
+        }
+        v.pending = 0;
+    }
+}
+
+// ---- simulation -----------------------------------------------------------------------------
+
+void CpuScheduler::run(std::int64_t duration_ns) {
+    if (duration_ns < 0) {
+        throw std::invalid_argument(message("duration_ns = ", duration_ns, ": duration_ns must be >= 0"));
+    }
+    if (duration_ns > MAX_TIME - now_) {
+        throw std::invalid_argument(
+            message("duration_ns = ", duration_ns, ": simulated time would pass 2**61 ns"));
+    }
+    const std::int64_t end = now_ + duration_ns;
+    decide();
+    for (;;) {
+        const std::int64_t t = next_event();
+        if (t > end) break;
+        now_ = t;
+        // (a) every run ending at t stops (the order among them does not
+        // matter: each brings its VM's credit to t before changing it).
+        while (!busy_.empty() && busy_.front().a == t) {
+            const Entry e = heap_pop(busy_);
+            const Vcpu& v = vcpus_[e.slot];
+            if (v.gen == e.gen && v.state == kRunning) stop(e.slot, t);
+        }
+        decide();
+    }
+    now_ = end;
+}
+
+std::int64_t CpuScheduler::next_event() {
+    std::int64_t t = NEVER;
+    while (!busy_.empty()) {
+        const Entry& e = busy_.front();
+        const Vcpu& v = vcpus_[e.slot];
+        if (v.gen == e.gen && v.state == kRunning) {
+            t = e.a;
+            break;
+        }
+        heap_pop(busy_);
+    }
+    // A free pCPU waits only for vCPUs held by their VM's limit, and a borrowed
+    // run can be preempted by them: wake at the release. Stale entries can only
+    // add decision points at which nothing is pickable, which changes nothing.
+    if (running_ < pcpus_ || borrowed_count_ > 0) {
+        while (!releases_.empty()) {
+            const Vm& m = vms_[releases_.front().slot];
+            if (m.alive && !m.parked.empty()) break;
+            heap_pop(releases_);
+        }
+        if (!releases_.empty() && releases_.front().a < t) t = releases_.front().a;
+    }
+    // A vCPU becoming eligible preempts a borrowed run.
+    if (borrowed_count_ > 0) {
+        while (!waiting_.empty()) {
+            const Entry& e = waiting_.front();
+            const Vcpu& v = vcpus_[e.slot];
+            if (v.gen == e.gen && v.state == kQueued) break;
+            heap_pop(waiting_);
+        }
+        if (!waiting_.empty() && waiting_.front().a < t) t = waiting_.front().a;
+    }
+    return t;
+}
+
+void CpuScheduler::decide() {
+    if (dirty_) recompute();
+    process_releases();
+    // vCPUs whose eligible time has come move to the deadline-ordered heap.
+    while (!waiting_.empty() && waiting_.front().a <= now_) {
+        const Entry e = heap_pop(waiting_);
+        const Vcpu& v = vcpus_[e.slot];
+        if (v.gen == e.gen && v.state == kQueued) heap_push(eligible_, Entry{e.b, 0, e.slot, e.gen});
+    }
+    while (running_ < pcpus_ && pick_and_dispatch()) {
+    }
+    // Borrowed runs give way to eligible vCPUs, the least deserving first
+    // (largest (eligible, deadline, vm, vcpu) at its dispatch).
+    while (borrowed_count_ > 0 && eligible_pickable()) {
+        for (;;) {
+            std::pop_heap(borrowed_.begin(), borrowed_.end(), Earlier{});
+            const Entry e = borrowed_.back();
+            borrowed_.pop_back();
+            const Vcpu& v = vcpus_[e.slot];
+            if (v.gen == e.gen && v.state == kRunning) {
+                stop(e.slot, now_);
+                break;
+            }
+        }
+        process_releases();  // the victim's refund may release its VM
+        pick_and_dispatch();
+    }
+}
+
+// Is there a queued, eligible vCPU whose VM is not held? (Parks held ones met on top.)
+bool CpuScheduler::eligible_pickable() {
+    while (!eligible_.empty()) {
+        const Entry& e = eligible_.front();
+        const Vcpu& v = vcpus_[e.slot];
+        if (v.gen != e.gen || v.state != kQueued) {
+            heap_pop(eligible_);
+            continue;
+        }
+        Vm& m = vms_[v.vm];
+        if (!held(m)) return true;
+        if (m.parked.empty() && m.held_until < NEVER) heap_push(releases_, Entry{m.held_until, 0, v.vm, 0});
+        m.parked.push_back((static_cast<std::uint64_t>(e.slot) << 32) | e.gen);
+        heap_pop(eligible_);
+    }
+    return false;
+}
+
+// Unpark the vCPUs of VMs whose limit released them by now.
+void CpuScheduler::process_releases() {
+    while (!releases_.empty() && releases_.front().a <= now_) {
+        const Entry e = heap_pop(releases_);
+        Vm& m = vms_[e.slot];
+        if (!m.alive || m.parked.empty()) continue;
+        if (!held(m)) {
+            unpark(m);
+        } else if (m.held_until < NEVER) {
+            heap_push(releases_, Entry{m.held_until, 0, e.slot, 0});
+        }
+    }
+}
+
+// Take the best pickable vCPU (rule 3). vCPUs of held VMs met on the way are
+// parked on their VM until its limit releases it.
+bool CpuScheduler::pick_and_dispatch() {
+    for (std::vector<Entry>* heap : {&eligible_, &waiting_}) {
+        while (!heap->empty()) {
+            const Entry e = heap_pop(*heap);
+            const Vcpu& v = vcpus_[e.slot];
+            if (v.gen != e.gen || v.state != kQueued) continue;
+            Vm& m = vms_[v.vm];
+            if (held(m)) {
+                if (m.parked.empty() && m.held_until < NEVER) {
+                    heap_push(releases_, Entry{m.held_until, 0, v.vm, 0});
+                }
+                m.parked.push_back((static_cast<std::uint64_t>(e.slot) << 32) | e.gen);
+                continue;
+            }
+            dispatch(e.slot);
+            return true;
+        }
+    }
+    return false;
+}
+
+void CpuScheduler::unpark(Vm& m) {
+    for (const std::uint64_t p : m.parked) {
+        const auto slot = static_cast<std::uint32_t>(p >> 32);
+        const auto gen = static_cast<std::uint32_t>(p & 0xffffffffu);
+        const Vcpu& v = vcpus_[slot];
+        if (v.gen == gen && v.state == kQueued) enqueue(slot);
+    }
+    m.parked.clear();
+}
+
+void CpuScheduler::enqueue(std::uint32_t slot) {
+    const Vcpu& v = vcpus_[slot];
+    if (v.eligible <= now_) {
+        heap_push(eligible_, Entry{v.deadline, 0, slot, v.gen});
+    } else {
+        heap_push(waiting_, Entry{v.eligible, v.deadline, slot, v.gen});
+    }
+}
+
+// Rule 1, then every queued vCPU gets fresh keys and the heaps are rebuilt.
+void CpuScheduler::recompute() {
+    dirty_ = false;
+    fs_vms_.clear();
+    fs_demand_.clear();
+    fs_shares_.clear();
+    fs_reservation_.clear();
+    fs_limit_.clear();
+    for (std::size_t i = 0; i < vms_.size(); ++i) {
+        Vm& m = vms_[i];
+        if (!m.alive) continue;
+        m.parked.clear();
+        if (m.demand == 0) continue;
+        fs_vms_.push_back(static_cast<std::uint32_t>(i));
+        fs_demand_.push_back(static_cast<double>(m.demand));
+        fs_shares_.push_back(static_cast<double>(m.shares));
+        fs_reservation_.push_back(m.reservation);
+        fs_limit_.push_back(m.limit);
+    }
+    eligible_.clear();
+    waiting_.clear();
+    releases_.clear();
+    // (busy_ and borrowed_ hold running vCPUs, whose keys a recompute leaves alone.)
+    if (fs_vms_.empty()) return;
+    FairShareInput in;
+    in.capacity = static_cast<double>(pcpus_);
+    in.n = fs_vms_.size();
+    in.demand = fs_demand_.data();
+    in.shares = fs_shares_.data();
+    in.reservation = fs_reservation_.data();
+    in.limit = fs_limit_.data();
+    fs_out_.resize(in.n);
+    solver_.solve(in, fs_out_.data());
+    for (std::size_t k = 0; k < fs_vms_.size(); ++k) {
+        const Vm& m = vms_[fs_vms_[k]];
+        const auto target = static_cast<std::int64_t>(std::floor(fs_out_[k] * static_cast<double>(MICRO)));
+        const std::int64_t rate = target / m.demand;
+        for (std::uint32_t j = 0; j < m.vcpus; ++j) {
+            const std::uint32_t slot = m.first + j;
+            Vcpu& v = vcpus_[slot];
+            if (v.state == kWait) continue;
+            bring_lag(v, now_);
+            v.rate = rate;
+            if (v.state != kQueued) continue;
+            set_keys(v, now_);
+            if (v.eligible <= now_) {
+                eligible_.push_back(Entry{v.deadline, 0, slot, v.gen});
+            } else {
+                waiting_.push_back(Entry{v.eligible, v.deadline, slot, v.gen});
+            }
+        }
+    }
+    heap_make(eligible_);
+    heap_make(waiting_);
+}
+
+// ---- per-vCPU rules -------------------------------------------------------------------------
+
+void CpuScheduler::bring_lag(Vcpu& v, std::int64_t t) const {
+    const i128 dt = t - v.lag_time;
+    if (v.state == kQueued) {
+        v.lag = clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate) * dt);
+    } else if (v.state == kRunning) {
+        v.lag = clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate - MICRO) * dt);
+    }
+    v.lag_time = t;
+}
+
+void CpuScheduler::set_keys(Vcpu& v, std::int64_t t) const {
+    if (v.rate == 0) {
+        v.eligible = v.deadline = NEVER;
+        return;
+    }
+    const std::int64_t request_u = vms_[v.vm].request * MICRO;
+    v.eligible = min_never(t + ceil_div(-static_cast<i128>(v.lag), v.rate));
+    v.deadline = min_never(t + ceil_div(static_cast<i128>(request_u) - v.lag, v.rate));
+}
+
+// Account the interval [since, t) of a waiting or queued vCPU. A queued vCPU
+// is "limited" for the part before its VM's held_until, "ready" after.
+void CpuScheduler::flush(Vcpu& v, std::int64_t t) const {
+    const std::int64_t span = t - v.since;
+    if (v.state == kWait) {
+        v.wait_ns += span;
+    } else if (v.state == kQueued) {
+        const Vm& m = vms_[v.vm];
+        const std::int64_t held_end = m.bound ? m.held_until : -1;
+        const std::int64_t limited = std::max<std::int64_t>(0, std::min(t, held_end) - v.since);
+        v.limited_ns += limited;
+        v.ready_ns += span - limited;
+    }
+    v.since = t;
+}
+
+void CpuScheduler::wake(Vcpu& v) {
+    flush(v, now_);
+    v.state = kQueued;
+    ++v.gen;
+    v.lag_time = now_;
+    ++vms_[v.vm].demand;
+    dirty_ = true;  // keys and heap position come with the recompute
+}
+
+void CpuScheduler::to_wait(Vcpu& v, std::int64_t t) {
+    v.state = kWait;
+    ++v.gen;
+    v.since = t;
+    const std::int64_t request_u = vms_[v.vm].request * MICRO;
+    v.lag = std::max(std::min<std::int64_t>(v.lag, 0), -request_u);  // rule 4
+    v.lag_time = t;
+    --vms_[v.vm].demand;
+    dirty_ = true;
+}
+
+void CpuScheduler::dispatch(std::uint32_t slot) {
+    Vcpu& v = vcpus_[slot];
+    Vm& m = vms_[v.vm];
+    flush(v, now_);
+    bring_lag(v, now_);
+    v.state = kRunning;
+    ++v.gen;
+    v.run_start = now_;
+    std::int64_t length = v.pending == kForever ? m.request : std::min(m.request, v.pending);
+    if (m.bound) {
+        update_credit(m, now_);
+        length = std::min(length, m.credit / MICRO);  // a partial grant if credit is short
+    }
+    v.run_end = now_ + length;
+    if (v.stopped_at != now_) ++v.switches;
+    ++decisions_;
+    ++running_;
+    heap_push(busy_, Entry{v.run_end, 0, slot, v.gen});
+    v.borrowed = v.eligible > now_;
+    if (v.borrowed) {
+        ++borrowed_count_;
+        heap_push_max(borrowed_, Entry{v.eligible, v.deadline, slot, v.gen});
+    }
+    if (m.bound) {
+        v.granted = true;
+        m.credit -= length * MICRO;
+        ++m.granted;
+        m.granted_end_sum += v.run_end;
+        set_held_until(v.vm, now_);
+    }
+}
+
+// Take a running vCPU off its pCPU at t (slice end, or clear_work at now).
+void CpuScheduler::stop(std::uint32_t slot, std::int64_t t) {
+    Vcpu& v = vcpus_[slot];
+    const std::int64_t ran = t - v.run_start;
+    v.run_ns += ran;
+    if (v.pending != kForever) v.pending -= ran;
+    bring_lag(v, t);
+    v.stopped_at = t;
+    --running_;
+    borrowed_count_ -= v.borrowed;
+    v.borrowed = false;
+    // Entries of finished borrowed runs are stale; drop them now and then.
+    if (borrowed_count_ == 0) {
+        borrowed_.clear();
+    } else if (borrowed_.size() > 4 * static_cast<std::size_t>(pcpus_) + 64) {
+        borrowed_.erase(std::remove_if(borrowed_.begin(), borrowed_.end(),
+                                       [&](const Entry& e) {
+                                           const Vcpu& u = vcpus_[e.slot];
+                                           return !(u.gen == e.gen && u.state == kRunning && u.borrowed);
+                                       }),
+                        borrowed_.end());
+        std::make_heap(borrowed_.begin(), borrowed_.end(), Earlier{});
+    }
+    v.state = kQueued;
+    ++v.gen;
+    v.since = t;
+    if (v.granted) {
+        Vm& m = vms_[v.vm];
+        v.granted = false;
+        update_credit(m, t);
+        m.credit += (v.run_end - t) * MICRO;  // refund the unused grant
+        --m.granted;
+        m.granted_end_sum -= v.run_end;
+        set_held_until(v.vm, t);
+    }
+    if (v.pending == 0) {
+        to_wait(v, t);
+    } else {
+        set_keys(v, t);
+        enqueue(slot);
+    }
+}
+
+// ---- limit bucket (rule 5) --------------------------------------------------------------------
+
+void CpuScheduler::apply_limit(Vm& m) {
+    const auto vm_id = static_cast<std::uint32_t>(&m - vms_.data());
+    const bool bound = m.limit < static_cast<double>(m.vcpus);
+    if (bound) {
+        if (m.bound) {
+            update_credit(m, now_);
+        } else {
+            // Newly bound: runs already on a pCPU hold no grant.
+            for (std::uint32_t k = 0; k < m.vcpus; ++k) {
+                Vcpu& v = vcpus_[m.first + k];
+                if (v.state == kQueued) flush(v, now_);
+            }
+            m.credit_time = now_;
+            m.granted = 0;
+            m.granted_end_sum = 0;
+        }
+        const bool was_bound = m.bound;
+        m.bound = true;
+        m.limit_u = static_cast<std::int64_t>(std::floor(m.limit * static_cast<double>(MICRO)));
+        if (!was_bound) {
+            // It starts with the credit one slice at the limit earns (0 for limit 0).
+            const i128 earned = static_cast<i128>(m.limit_u) * slice_;
+            m.credit = static_cast<std::int64_t>(std::min<i128>(static_cast<i128>(slice_) * MICRO, earned));
+        }
+        m.request = slice_ / std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(m.limit)));
+        set_held_until(vm_id, now_);
+    } else {
+        if (m.bound) {
+            for (std::uint32_t k = 0; k < m.vcpus; ++k) {
+                Vcpu& v = vcpus_[m.first + k];
+                if (v.state == kQueued) flush(v, now_);
+                v.granted = false;
+            }
+        }
+        m.bound = false;
+        m.request = slice_;
+        m.held_until = -1;
+    }
+}
+
+std::int64_t CpuScheduler::credit_at(const Vm& m, std::int64_t t) const {
+    const i128 accrued = static_cast<i128>(m.credit) + static_cast<i128>(m.limit_u) * (t - m.credit_time);
+    const i128 cap = static_cast<i128>(slice_) * MICRO -
+                     static_cast<i128>(MICRO) * (static_cast<i128>(m.granted_end_sum) - static_cast<i128>(m.granted) * t);
+    return static_cast<std::int64_t>(accrued < cap ? accrued : cap);
+}
+
+void CpuScheduler::update_credit(Vm& m, std::int64_t t) {
+    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
+        Vcpu& v = vcpus_[m.first + k];
+        if (v.state == kQueued) flush(v, t);
+    }
+    m.credit = credit_at(m, t);
+    m.credit_time = t;
+}
+
+void CpuScheduler::set_held_until(std::uint32_t vm_id, std::int64_t t) {
+    Vm& m = vms_[vm_id];
+    const std::int64_t need = min_grant(m.request) * MICRO;
+    if (m.credit >= need) {
+        m.held_until = t;
+    } else if (m.limit_u == 0) {
+        m.held_until = NEVER;
+    } else {
+        i128 until = t + ceil_div(static_cast<i128>(need) - m.credit, m.limit_u);
+        if (m.granted > 0) {
+            const i128 cap_time = ceil_div(static_cast<i128>(need) - static_cast<i128>(slice_) * MICRO +
+                                               static_cast<i128>(MICRO) * m.granted_end_sum,
+                                           static_cast<i128>(MICRO) * m.granted);
+            until = std::max(until, cap_time);
+        }
+        m.held_until = min_never(until);
+    }
+    if (!m.parked.empty() && m.held_until < NEVER) heap_push(releases_, Entry{m.held_until, 0, vm_id, 0});
+}
+
+// ---- stats ------------------------------------------------------------------------------------
+
+void CpuScheduler::vcpu_stats(VcpuRow* out) const {
+    std::size_t row = 0;
+    for (std::size_t i = 0; i < vms_.size(); ++i) {
+        const Vm& m = vms_[i];
+        if (!m.alive) continue;
+        for (std::uint32_t k = 0; k < m.vcpus; ++k) {
+            const Vcpu& v = vcpus_[m.first + k];
+            VcpuRow r{static_cast<std::int64_t>(i), k, v.run_ns, v.ready_ns, v.limited_ns, v.wait_ns, v.pending,
+                      v.switches};
+            const std::int64_t span = now_ - v.since;
+            if (v.state == kRunning) {
+                r.run_ns += now_ - v.run_start;
+                if (r.pending_ns != kForever) r.pending_ns -= now_ - v.run_start;
+            } else if (v.state == kWait) {
+                r.wait_ns += span;
+            } else {
+                const std::int64_t held_end = m.bound ? m.held_until : -1;
+                const std::int64_t limited = std::max<std::int64_t>(0, std::min(now_, held_end) - v.since);
+                r.limited_ns += limited;
+                r.ready_ns += span - limited;
+            }
+            out[row++] = r;
+        }
+    }
+}
+
+}  // namespace vsched

@@ -1,0 +1,131 @@
+// vCPU fair-share scheduler: EEVDF-style slices of vCPUs on the pCPUs of one
+// host, with shares, reservations and limits. Rules and formulas are in
+// csrc/core/scheduler.cpp beside the code (and in the README section).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "vsched/fair_share.hpp"
+
+namespace vsched {
+
+// Work that never runs out (the vCPU is CPU-bound until clear_work).
+constexpr std::int64_t kForever = INT64_MAX;
+
+// One row of per-vCPU statistics (cumulative, brought up to now).
+struct VcpuRow {
+    std::int64_t vm, vcpu, run_ns, ready_ns, limited_ns, wait_ns, pending_ns, switches;
+};
+
+class CpuScheduler {
+public:
+    CpuScheduler(std::int64_t pcpus, std::int64_t slice_ns);
+
+    std::int64_t now() const { return now_; }
+    std::int64_t pcpus() const { return pcpus_; }
+    std::int64_t slice_ns() const { return slice_; }
+    std::int64_t decisions() const { return decisions_; }
+
+    // limit: +inf for none. Returns the new VM id.
+    std::int64_t add_vm(std::int64_t vcpus, std::int64_t shares, double reservation, double limit);
+    void set_vm(std::int64_t vm, std::optional<std::int64_t> shares, std::optional<double> reservation,
+                std::optional<double> limit);
+    void remove_vm(std::int64_t vm);
+
+    // Batch of n (vm, vcpu, work_ns); validated as a whole before any is applied.
+    void add_work(std::size_t n, const std::int64_t* vm, const std::int64_t* vcpu, const std::int64_t* work_ns);
+    // vcpu < 0: every vCPU of the VM.
+    void clear_work(std::int64_t vm, std::optional<std::int64_t> vcpu);
+    void run(std::int64_t duration_ns);
+
+    std::size_t live_vms() const { return live_vms_; }
+    std::size_t live_vcpus() const { return live_vcpus_; }
+    // Writes live_vcpus() rows, VMs in id order then vCPU index order.
+    void vcpu_stats(VcpuRow* out) const;
+
+private:
+    enum State : std::uint8_t { kWait = 0, kQueued = 1, kRunning = 2 };
+
+    struct Vcpu {
+        std::int64_t pending = 0;
+        std::int64_t since = 0;
+        std::int64_t run_ns = 0, ready_ns = 0, limited_ns = 0, wait_ns = 0, switches = 0;
+        std::int64_t lag = 0, lag_time = 0, rate = 0;
+        std::int64_t eligible = 0, deadline = 0;
+        std::int64_t run_start = 0, run_end = 0, stopped_at = -1;
+        std::uint32_t vm = 0, index = 0, gen = 0;
+        State state = kWait;
+        bool granted = false;
+        bool borrowed = false;  // running although not eligible at dispatch (preemptible)
+    };
+
+    struct Vm {
+        std::uint32_t first = 0, vcpus = 0;
+        std::int64_t shares = 0;
+        double reservation = 0.0, limit = 0.0;
+        std::int64_t demand = 0;
+        bool alive = true, bound = false;
+        std::int64_t request = 0, limit_u = 0;
+        std::int64_t credit = 0, credit_time = 0, granted = 0, held_until = -1;
+        __int128 granted_end_sum = 0;  // sum of run_end of running grants (may pass int64)
+        std::vector<std::uint64_t> parked;  // (slot << 32 | gen) of queued vCPUs skipped while held
+    };
+
+    // Heap entry: ordered by (a, b, slot); gen detects stale entries.
+    struct Entry {
+        std::int64_t a, b;
+        std::uint32_t slot, gen;
+    };
+
+    Vm& vm_ref(std::int64_t vm);
+    void check_params(std::int64_t vcpus, std::int64_t shares, double reservation, double limit,
+                      std::int64_t skip) const;
+
+    void decide();
+    void recompute();
+    bool pick_and_dispatch();
+    bool eligible_pickable();
+    void process_releases();
+    void dispatch(std::uint32_t slot);
+    void stop(std::uint32_t slot, std::int64_t t);
+    void to_wait(Vcpu& v, std::int64_t t);
+    void wake(Vcpu& v);
+    void enqueue(std::uint32_t slot);
+    void flush(Vcpu& v, std::int64_t t) const;
+    void bring_lag(Vcpu& v, std::int64_t t) const;
+    void set_keys(Vcpu& v, std::int64_t t) const;
+    std::int64_t next_event();
+
+    void apply_limit(Vm& m);
+    std::int64_t credit_at(const Vm& m, std::int64_t t) const;
+    void update_credit(Vm& m, std::int64_t t);
+    void set_held_until(std::uint32_t vm_id, std::int64_t t);
+    bool held(const Vm& m) const { return m.bound && m.held_until > now_; }
+    void unpark(Vm& m);
+
+    std::int64_t pcpus_, slice_;
+    std::int64_t now_ = 0;
+    std::int64_t running_ = 0;
+    std::int64_t borrowed_count_ = 0;
+    std::int64_t decisions_ = 0;
+    bool dirty_ = false;
+    std::size_t live_vms_ = 0, live_vcpus_ = 0;
+    std::vector<Vm> vms_;
+    std::vector<Vcpu> vcpus_;
+
+    std::vector<Entry> eligible_;  // queued, eligible: (deadline, slot)
+    std::vector<Entry> waiting_;   // queued, not yet eligible: (eligible, deadline, slot)
+    std::vector<Entry> busy_;      // running: (run_end, 0, slot)
+    std::vector<Entry> releases_;  // held VMs with parked vCPUs: (held_until, 0, vm)
+    std::vector<Entry> borrowed_;  // borrowed runs, max-heap on (eligible, deadline, slot)
+
+    FairShareSolver solver_;
+    std::vector<double> fs_demand_, fs_shares_, fs_reservation_, fs_limit_, fs_out_;
+    std::vector<std::uint32_t> fs_vms_;
+    std::vector<std::int64_t> scratch_pending_;  // add_work validation, indexed by slot
+};
+
+}  // namespace vsched

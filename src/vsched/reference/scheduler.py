@@ -1,0 +1,557 @@
+"""Pure-Python CpuScheduler: the oracle for ``vsched.CpuScheduler``.
+
+Same rules as the native core (``csrc/core/scheduler.cpp`` explains every
+formula beside the code; the README section "CPU scheduler" states them in
+one place). This version is deliberately simple: every pick scans all vCPUs
+and every event time is found by a scan, so it is O(vCPUs) per decision. It
+shares no code with the native engine except the fair-share kernel (its own
+pure-Python twin), so the differential tests compare two independent
+implementations of the same rules.
+
+Units: time in integer ns; rates in integer micro-cores (1 core = 1_000_000);
+lag and limit credit in micro-core-ns (service of 1 core for 1 ns = 1_000_000).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._sched_args import FOREVER, optional_limit, work_batch
+from .._validate import as_float, as_int
+from ..errors import AdmissionError
+from .allocation import fair_share
+
+__all__ = ["FOREVER", "CpuScheduler"]
+
+MICRO = 1_000_000  # micro-cores per core
+NEVER = 2**62  # "no such time"
+MAX_TIME = 2**61  # simulated time may not pass this
+LAG_MAX = 10**18  # |lag| saturates here (1e12 core-ns, ~16.7 core-minutes)
+MAX_PENDING = 2**62  # finite queued work per vCPU stays below this
+MAX_PCPUS = 1 << 16
+MAX_VCPUS = 1024
+MAX_SHARES = 1_000_000
+MAX_SLICE = 10**11
+
+WAIT, QUEUED, RUNNING = 0, 1, 2
+
+
+def _ceil_div(a: int, b: int) -> int:
+    """ceil(a / b) for b > 0 and any sign of a (exact integers)."""
+    return -((-a) // b)
+
+
+def _min_grant(request: int) -> int:
+    """A limited VM is held while its credit is below this many ns of run."""
+    return max(1, request // 4)
+
+
+def _clamp_lag(x: int) -> int:
+    return LAG_MAX if x > LAG_MAX else (-LAG_MAX if x < -LAG_MAX else x)
+
+
+class _Vcpu:
+    __slots__ = (
+        "vm", "index", "pending", "state", "since", "run_ns", "ready_ns", "limited_ns", "wait_ns",
+        "switches", "lag", "lag_time", "rate", "eligible", "deadline", "run_start", "run_end",
+        "granted", "stopped_at", "borrowed",
+    )
+
+    def __init__(self, vm: _Vm, index: int, now: int) -> None:
+        self.vm = vm
+        self.index = index
+        self.pending = 0
+        self.state = WAIT
+        self.since = now  # start of the not-yet-accounted wait/queued interval
+        self.run_ns = self.ready_ns = self.limited_ns = self.wait_ns = self.switches = 0
+        self.lag = 0  # entitled - received, micro-core-ns, as of lag_time
+        self.lag_time = now
+        self.rate = 0  # micro-cores
+        self.eligible = NEVER
+        self.deadline = NEVER
+        self.run_start = self.run_end = 0
+        self.granted = False
+        self.stopped_at = -1
+        self.borrowed = False  # running although it was not eligible at dispatch
+
+
+class _Vm:
+    __slots__ = (
+        "id", "vcpus", "shares", "reservation", "limit", "demand", "bound", "request", "limit_u",
+        "credit", "credit_time", "granted", "granted_end_sum", "held_until",
+    )
+
+    def __init__(self, vm_id: int, vcpus: int, shares: int, reservation: float, limit: float) -> None:
+        self.id = vm_id
+        self.vcpus: list[_Vcpu] = []
+        self.shares = shares
+        self.reservation = reservation
+        self.limit = limit
+        self.demand = 0
+        self.bound = False
+        self.request = 0
+        self.limit_u = 0
+        self.credit = 0
+        self.credit_time = 0
+        self.granted = 0
+        self.granted_end_sum = 0
+        self.held_until = -1
+
+
+class CpuScheduler:
+    """Reference twin of :class:`vsched.CpuScheduler` (same API, rules and results)."""
+
+    def __init__(self, pcpus: int, slice_ns: int = 3_000_000) -> None:
+        pcpus = as_int("pcpus", pcpus)
+        slice_ns = as_int("slice_ns", slice_ns)
+        if not 1 <= pcpus <= MAX_PCPUS:
+            raise ValueError(f"pcpus = {pcpus}: pcpus must be in [1, {MAX_PCPUS}]")
+        if not 1 <= slice_ns <= MAX_SLICE:
+            raise ValueError(f"slice_ns = {slice_ns}: slice_ns must be in [1, {MAX_SLICE}]")
+        self._pcpus = pcpus
+        self._slice = slice_ns
+        self._now = 0
+        self._vms: dict[int, _Vm] = {}
+        self._next_id = 0
+        self._running = 0
+        self._borrowed = 0
+        self._dirty = False
+        self._decisions = 0
+
+    # ---- properties -------------------------------------------------------------------
+    @property
+    def now(self) -> int:
+        return self._now
+
+    @property
+    def pcpus(self) -> int:
+        return self._pcpus
+
+    @property
+    def slice_ns(self) -> int:
+        return self._slice
+
+    @property
+    def decisions(self) -> int:
+        """Number of times a vCPU was put on a pCPU (one scheduling decision each)."""
+        return self._decisions
+
+    # ---- configuration ----------------------------------------------------------------
+    def _check_params(self, vcpus: int, shares: int, reservation: float, limit: float, skip: int) -> None:
+        if not 1 <= shares <= MAX_SHARES:
+            raise ValueError(f"shares = {shares}: shares must be in [1, {MAX_SHARES}]")
+        if not (math.isfinite(reservation) and reservation >= 0.0):
+            raise ValueError(f"reservation = {reservation!r}: reservation must be finite and >= 0")
+        if math.isnan(limit) or limit < 0.0:
+            raise ValueError(f"limit = {limit!r}: limit must be >= 0 (None for no limit)")
+        if reservation > vcpus:
+            raise AdmissionError(f"reservation {reservation!r} exceeds the VM's {vcpus} vCPUs")
+        if limit < reservation:
+            raise AdmissionError(f"limit {limit!r} is below the reservation {reservation!r}")
+        total = 0.0
+        for vm in self._vms.values():
+            total += reservation if vm.id == skip else vm.reservation
+        if skip < 0:
+            total += reservation
+        if total > self._pcpus:
+            raise AdmissionError(
+                f"reservations would sum to {total!r} cores > {self._pcpus} pCPUs (by {total - self._pcpus!r})"
+            )
+
+    def add_vm(self, vcpus: int, shares: int = 1000, reservation: float = 0.0, limit: float | None = None) -> int:
+        vcpus = as_int("vcpus", vcpus)
+        shares = as_int("shares", shares)
+        reservation = as_float("reservation", reservation)
+        limit_f = optional_limit(limit)
+        if not 1 <= vcpus <= MAX_VCPUS:
+            raise ValueError(f"vcpus = {vcpus}: vcpus must be in [1, {MAX_VCPUS}]")
+        self._check_params(vcpus, shares, reservation, limit_f, -1)
+        vm = _Vm(self._next_id, vcpus, shares, reservation, limit_f)
+        vm.vcpus = [_Vcpu(vm, i, self._now) for i in range(vcpus)]
+        self._next_id += 1
+        self._vms[vm.id] = vm
+        self._apply_limit(vm)
+        return vm.id
+
+    def set_vm(self, vm: int, *, shares: int | None = None, reservation: float | None = None,
+               limit: Any = None) -> None:
+        """Change parameters; None keeps a value. ``limit=float('inf')`` removes the limit."""
+        record = self._get_vm(vm)
+        new_shares = record.shares if shares is None else as_int("shares", shares)
+        new_reservation = record.reservation if reservation is None else as_float("reservation", reservation)
+        new_limit = record.limit if limit is None else as_float("limit", limit)
+        self._check_params(len(record.vcpus), new_shares, new_reservation, new_limit, record.id)
+        if (new_shares, new_reservation, new_limit) == (record.shares, record.reservation, record.limit):
+            return
+        record.shares, record.reservation = new_shares, new_reservation
+        if new_limit != record.limit:
+            record.limit = new_limit
+            self._apply_limit(record)
+        self._dirty = True
+
+    def remove_vm(self, vm: int) -> None:
+        record = self._get_vm(vm)
+        for v in record.vcpus:
+            if v.state == RUNNING:
+                self._running -= 1
+                self._borrowed -= v.borrowed
+        if record.demand > 0:
+            self._dirty = True
+        del self._vms[record.id]
+
+    # ---- work -------------------------------------------------------------------------
+    def add_work(self, vm: Any, vcpu: Any, work_ns: Any) -> None:
+        vms, vcpus, works = work_batch(vm, vcpu, work_ns)
+        vm_l, vcpu_l, work_l = vms.tolist(), vcpus.tolist(), works.tolist()
+        added: dict[tuple[int, int], int] = {}
+        for k in range(len(vm_l)):  # validate the whole batch first
+            record = self._get_vm(vm_l[k])
+            if not 0 <= vcpu_l[k] < len(record.vcpus):
+                raise IndexError(f"vcpu[{k}] = {vcpu_l[k]}: VM {vm_l[k]} has {len(record.vcpus)} vCPUs")
+            w = work_l[k]
+            if w < 0:
+                raise ValueError(f"work_ns[{k}] = {w}: work_ns must be >= 0 (or vsched.FOREVER)")
+            key = (vm_l[k], vcpu_l[k])
+            pending = added.get(key, record.vcpus[vcpu_l[k]].pending)
+            if pending != FOREVER:
+                pending = FOREVER if w == FOREVER else pending + w
+                if pending != FOREVER and pending >= MAX_PENDING:
+                    raise ValueError(f"work_ns[{k}] = {w}: queued work of the vCPU would reach 2**62 ns")
+            added[key] = pending
+        for k in range(len(vm_l)):
+            if work_l[k] == 0:
+                continue
+            v = self._vms[vm_l[k]].vcpus[vcpu_l[k]]
+            was_idle = v.pending == 0
+            v.pending = FOREVER if (v.pending == FOREVER or work_l[k] == FOREVER) else v.pending + work_l[k]
+            if was_idle:
+                self._wake(v)
+
+    def clear_work(self, vm: int, vcpu: int | None = None) -> None:
+        record = self._get_vm(vm)
+        if vcpu is None:
+            targets = record.vcpus
+        else:
+            index = as_int("vcpu", vcpu)
+            if not 0 <= index < len(record.vcpus):
+                raise IndexError(f"vcpu = {index}: VM {record.id} has {len(record.vcpus)} vCPUs")
+            targets = [record.vcpus[index]]
+        for v in targets:
+            if v.state == RUNNING:
+                self._stop(v, self._now)
+            if v.state == QUEUED:
+                self._flush(v, self._now)
+                self._to_wait(v, self._now)
+            v.pending = 0
+
+    # ---- simulation ---------------------------------------------------------------------
+    def run(self, duration_ns: int) -> None:
+        duration = as_int("duration_ns", duration_ns)
+        if duration < 0:
+            raise ValueError(f"duration_ns = {duration}: duration_ns must be >= 0")
+        end = self._now + duration
+        if end > MAX_TIME:
+            raise ValueError(f"duration_ns = {duration}: simulated time would pass 2**61 ns")
+        self._decide()
+        while True:
+            t = self._next_event()
+            if t > end:
+                break
+            self._now = t
+            for record in self._vms.values():
+                for v in record.vcpus:
+                    if v.state == RUNNING and v.run_end == t:
+                        self._stop(v, t)
+            self._decide()
+        self._now = end
+
+    def _next_event(self) -> int:
+        t = NEVER
+        for record in self._vms.values():
+            for v in record.vcpus:
+                if v.state == RUNNING and v.run_end < t:
+                    t = v.run_end
+        if self._running < self._pcpus or self._borrowed > 0:
+            # A free pCPU waits only for vCPUs held by their VM's limit, and a
+            # borrowed run can be preempted by them: wake at the release.
+            for record in self._vms.values():
+                if record.bound and record.held_until > self._now and record.held_until < t:
+                    if any(v.state == QUEUED for v in record.vcpus):
+                        t = record.held_until
+        if self._borrowed > 0:
+            # A vCPU becoming eligible preempts a borrowed run.
+            for record in self._vms.values():
+                for v in record.vcpus:
+                    if v.state == QUEUED and self._now < v.eligible < t:
+                        t = v.eligible
+        return t
+
+    def _decide(self) -> None:
+        if self._dirty:
+            self._recompute()
+        while self._running < self._pcpus:
+            v = self._pick()
+            if v is None:
+                break
+            self._dispatch(v)
+        # Borrowed runs give way to eligible vCPUs: the least deserving goes first.
+        while self._borrowed > 0:
+            v = self._pick()
+            if v is None or v.eligible > self._now:
+                break
+            victim = max(
+                (u for r in self._vms.values() for u in r.vcpus if u.state == RUNNING and u.borrowed),
+                key=lambda u: (u.eligible, u.deadline, u.vm.id, u.index),
+            )
+            self._stop(victim, self._now)
+            self._dispatch(self._pick())
+
+    def _pick(self) -> _Vcpu | None:
+        now = self._now
+        best_eligible: tuple[int, int, int] | None = None
+        best_any: tuple[int, int, int, int] | None = None
+        chosen_eligible = chosen_any = None
+        for record in self._vms.values():
+            if record.bound and record.held_until > now:
+                continue
+            for v in record.vcpus:
+                if v.state != QUEUED:
+                    continue
+                if v.eligible <= now:
+                    key = (v.deadline, record.id, v.index)
+                    if best_eligible is None or key < best_eligible:
+                        best_eligible, chosen_eligible = key, v
+                key4 = (v.eligible, v.deadline, record.id, v.index)
+                if best_any is None or key4 < best_any:
+                    best_any, chosen_any = key4, v
+        return chosen_eligible if chosen_eligible is not None else chosen_any
+
+    def _recompute(self) -> None:
+        active = [record for record in self._vms.values() if record.demand > 0]
+        self._dirty = False
+        if not active:
+            return
+        alloc = fair_share(
+            float(self._pcpus),
+            np.array([float(r.demand) for r in active]),
+            np.array([float(r.shares) for r in active]),
+            np.array([r.reservation for r in active]),
+            np.array([r.limit for r in active]),
+        ).tolist()
+        now = self._now
+        for record, cores in zip(active, alloc):
+            rate = math.floor(cores * MICRO) // record.demand
+            for v in record.vcpus:
+                if v.state != WAIT:
+                    self._bring_lag(v, now)
+                    v.rate = rate
+                    if v.state == QUEUED:
+                        self._set_keys(v, now)
+
+    # ---- per-vCPU rules -------------------------------------------------------------------
+    def _bring_lag(self, v: _Vcpu, t: int) -> None:
+        dt = t - v.lag_time
+        if v.state == QUEUED:
+            v.lag = _clamp_lag(v.lag + v.rate * dt)
+        elif v.state == RUNNING:
+            v.lag = _clamp_lag(v.lag + (v.rate - MICRO) * dt)
+        v.lag_time = t
+
+    def _set_keys(self, v: _Vcpu, t: int) -> None:
+        if v.rate == 0:
+            v.eligible = v.deadline = NEVER
+            return
+        v.eligible = min(NEVER, t + _ceil_div(-v.lag, v.rate))
+        v.deadline = min(NEVER, t + _ceil_div(v.vm.request * MICRO - v.lag, v.rate))
+
+    def _flush(self, v: _Vcpu, t: int) -> None:
+        span = t - v.since
+        if v.state == WAIT:
+            v.wait_ns += span
+        elif v.state == QUEUED:
+            held_end = v.vm.held_until if v.vm.bound else -1
+            limited = max(0, min(t, held_end) - v.since)
+            v.limited_ns += limited
+            v.ready_ns += span - limited
+        v.since = t
+
+    def _wake(self, v: _Vcpu) -> None:
+        self._flush(v, self._now)
+        v.state = QUEUED
+        v.lag_time = self._now
+        v.vm.demand += 1
+        self._dirty = True
+
+    def _to_wait(self, v: _Vcpu, t: int) -> None:
+        v.state = WAIT
+        v.since = t
+        v.lag = max(min(v.lag, 0), -v.vm.request * MICRO)
+        v.lag_time = t
+        v.vm.demand -= 1
+        self._dirty = True
+
+    def _dispatch(self, v: _Vcpu) -> None:
+        now = self._now
+        record = v.vm
+        self._flush(v, now)
+        self._bring_lag(v, now)
+        v.state = RUNNING
+        v.run_start = now
+        length = record.request if v.pending == FOREVER else min(record.request, v.pending)
+        if record.bound:
+            self._update_credit(record, now)
+            length = min(length, record.credit // MICRO)  # a partial grant if credit is short
+        v.run_end = now + length
+        if v.stopped_at != now:
+            v.switches += 1
+        self._decisions += 1
+        self._running += 1
+        v.borrowed = v.eligible > now
+        self._borrowed += v.borrowed
+        if record.bound:
+            v.granted = True
+            record.credit -= length * MICRO
+            record.granted += 1
+            record.granted_end_sum += v.run_end
+            self._set_held_until(record, now)
+
+    def _stop(self, v: _Vcpu, t: int) -> None:
+        """Take a running vCPU off its pCPU at t (slice end, or clear_work)."""
+        ran = t - v.run_start
+        v.run_ns += ran
+        if v.pending != FOREVER:
+            v.pending -= ran
+        self._bring_lag(v, t)
+        v.stopped_at = t
+        self._running -= 1
+        self._borrowed -= v.borrowed
+        v.borrowed = False
+        record = v.vm
+        v.state = QUEUED
+        v.since = t
+        if v.granted:
+            v.granted = False
+            self._update_credit(record, t)
+            record.credit += (v.run_end - t) * MICRO
+            record.granted -= 1
+            record.granted_end_sum -= v.run_end
+            self._set_held_until(record, t)
+        if v.pending == 0:
+            self._to_wait(v, t)
+        else:
+            self._set_keys(v, t)
+
+    # ---- limit bucket ----------------------------------------------------------------------
+    def _apply_limit(self, record: _Vm) -> None:
+        now = self._now
+        bound = record.limit < len(record.vcpus)
+        was_bound = record.bound
+        if bound:
+            if record.bound:
+                self._update_credit(record, now)
+            else:
+                for v in record.vcpus:
+                    if v.state == QUEUED:
+                        self._flush(v, now)
+                record.credit_time = now
+                record.granted = 0
+                record.granted_end_sum = 0
+            record.bound = True
+            record.limit_u = math.floor(record.limit * MICRO)
+            if not was_bound:
+                # Newly bound: the credit one slice at the limit earns (0 for limit 0).
+                record.credit = min(self._slice * MICRO, record.limit_u * self._slice)
+            record.request = self._slice // max(1, math.ceil(record.limit))
+            self._set_held_until(record, now)
+        else:
+            if record.bound:
+                for v in record.vcpus:
+                    if v.state == QUEUED:
+                        self._flush(v, now)
+                    v.granted = False
+            record.bound = False
+            record.request = self._slice
+            record.held_until = -1
+
+    def _credit_at(self, record: _Vm, t: int) -> int:
+        accrued = record.credit + record.limit_u * (t - record.credit_time)
+        cap = self._slice * MICRO - MICRO * (record.granted_end_sum - record.granted * t)
+        return min(accrued, cap)
+
+    def _update_credit(self, record: _Vm, t: int) -> None:
+        for v in record.vcpus:
+            if v.state == QUEUED:
+                self._flush(v, t)
+        record.credit = self._credit_at(record, t)
+        record.credit_time = t
+
+    def _set_held_until(self, record: _Vm, t: int) -> None:
+        need = _min_grant(record.request) * MICRO
+        if record.credit >= need:
+            record.held_until = t
+            return
+        if record.limit_u == 0:
+            record.held_until = NEVER
+            return
+        until = t + _ceil_div(need - record.credit, record.limit_u)
+        if record.granted > 0:
+            cap_time = _ceil_div(need - self._slice * MICRO + MICRO * record.granted_end_sum, MICRO * record.granted)
+            until = max(until, cap_time)
+        record.held_until = min(NEVER, until)
+
+    # ---- stats ---------------------------------------------------------------------------------
+    def _get_vm(self, vm: Any) -> _Vm:
+        vm_id = as_int("vm", vm)
+        record = self._vms.get(vm_id)
+        if record is None:
+            raise KeyError(f"vm = {vm_id}: no such VM")
+        return record
+
+    def _vcpu_row(self, v: _Vcpu) -> tuple[int, int, int, int, int, int]:
+        now = self._now
+        run, ready, limited, wait, pending = v.run_ns, v.ready_ns, v.limited_ns, v.wait_ns, v.pending
+        span = now - v.since
+        if v.state == RUNNING:
+            run += now - v.run_start
+            if pending != FOREVER:
+                pending -= now - v.run_start
+        elif v.state == WAIT:
+            wait += span
+        else:
+            held_end = v.vm.held_until if v.vm.bound else -1
+            lim = max(0, min(now, held_end) - v.since)
+            limited += lim
+            ready += span - lim
+        return run, ready, limited, wait, pending, v.switches
+
+    def vcpu_stats(self) -> dict[str, np.ndarray]:
+        rows = []
+        for record in self._vms.values():
+            for v in record.vcpus:
+                rows.append((record.id, v.index, *self._vcpu_row(v)))
+        return _columns(["vm", "vcpu", "run_ns", "ready_ns", "limited_ns", "wait_ns", "pending_ns", "switches"], rows)
+
+    def stats(self) -> dict[str, np.ndarray]:
+        rows = []
+        for record in self._vms.values():
+            totals = [0, 0, 0, 0, 0, 0]
+            forever = False
+            for v in record.vcpus:
+                row = self._vcpu_row(v)
+                for k in range(6):
+                    totals[k] += row[k]
+                forever = forever or row[4] == FOREVER
+            if forever or totals[4] > FOREVER:
+                totals[4] = FOREVER  # saturates: the VM has more queued work than int64 can count
+            rows.append((record.id, *totals))
+        return _columns(["vm", "run_ns", "ready_ns", "limited_ns", "wait_ns", "pending_ns", "switches"], rows)
+
+
+def _columns(names: list[str], rows: list[tuple[int, ...]]) -> dict[str, np.ndarray]:
+    if not rows:
+        return {name: np.zeros(0, dtype=np.int64) for name in names}
+    matrix = np.array(rows, dtype=np.int64)
+    return {name: matrix[:, k].copy() for k, name in enumerate(names)}

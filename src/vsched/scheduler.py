@@ -1,0 +1,126 @@
+"""vCPU fair-share scheduler (native): EEVDF slices over many pCPUs.
+
+The rules (fluid target, lag, eligibility, deadlines, limit bucket, accounting)
+are stated in the class docstring below and explained beside the code in
+``csrc/core/scheduler.cpp``. ``vsched.reference.CpuScheduler`` is the
+pure-Python twin with the same API and identical results.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._sched_args import FOREVER, optional_limit, work_batch
+from ._validate import as_float, as_int
+
+__all__ = ["FOREVER", "CpuScheduler"]
+
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def _i64(name: str, value: Any, error: type[Exception] = ValueError) -> int:
+    number = as_int(name, value)
+    if not _I64_MIN <= number <= _I64_MAX:
+        raise error(f"{name} = {number}: out of the int64 range")
+    return number
+
+
+class CpuScheduler:
+    """Time-sliced scheduler of vCPUs on ``pcpus`` pCPUs (EEVDF with shares, reservations, limits).
+
+    Time is in integer ns, rates in micro-cores (10**6 per core).
+
+    * Fluid target: when the set of vCPUs with work or a VM's parameters change,
+      VM i gets ``a_i = fair_share(pcpus, demand_i, shares_i, reservation_i, limit_i)``
+      cores (demand_i = its vCPUs with work) and each of those vCPUs the rate
+      ``floor(a_i * 1e6) // demand_i`` micro-cores.
+    * EEVDF per vCPU: ``lag = entitled - received`` (entitled grows at the rate while
+      the vCPU has work); eligible iff lag >= 0; deadline = when the fluid ideal would
+      have served the owed lag plus one request. Lag is kept (in service units) across
+      re-weighting; on sleep it is clamped to ``[-request, 0]`` (no banked credit).
+    * At slice ends, on new work, when work runs out and when a limit releases a VM,
+      each free pCPU takes the eligible vCPU with the earliest (deadline, vm, vcpu);
+      if none is eligible, the earliest (eligible time, deadline, vm, vcpu): work
+      conserving. It runs ``min(request, pending)`` ns, never preempted.
+    * Limit (binds when limit < vcpus): a token bucket of at most one slice; a VM
+      whose credit is below one request is *held* (its waiting vCPUs count as
+      ``limited_ns``); request = slice // max(1, ceil(limit)) for such VMs.
+    * Stats per vCPU: run + ready + limited + wait = time since the VM was added.
+
+    ``decisions`` counts dispatches (vCPU put on a pCPU).
+    """
+
+    def __init__(self, pcpus: int, slice_ns: int = 3_000_000) -> None:
+        self._core = _core.CpuScheduler(_i64("pcpus", pcpus), _i64("slice_ns", slice_ns))
+
+    @property
+    def now(self) -> int:
+        return int(self._core.now)
+
+    @property
+    def pcpus(self) -> int:
+        return int(self._core.pcpus)
+
+    @property
+    def slice_ns(self) -> int:
+        return int(self._core.slice_ns)
+
+    @property
+    def decisions(self) -> int:
+        """Number of times a vCPU was put on a pCPU (one scheduling decision each)."""
+        return int(self._core.decisions)
+
+    def add_vm(self, vcpus: int, shares: int = 1000, reservation: float = 0.0, limit: float | None = None) -> int:
+        """Add a VM with `vcpus` idle vCPUs; returns its id (ids are never reused).
+
+        reservation and limit in cores (limit None = no limit). AdmissionError when
+        the sum of reservations would exceed pcpus, reservation > vcpus, or
+        limit < reservation.
+        """
+        return int(
+            self._core.add_vm(
+                _i64("vcpus", vcpus), _i64("shares", shares), as_float("reservation", reservation),
+                optional_limit(limit),
+            )
+        )
+
+    def set_vm(self, vm: int, *, shares: int | None = None, reservation: float | None = None,
+               limit: float | None = None) -> None:
+        """Change a VM's parameters; None keeps a value. ``limit=float('inf')`` removes the limit."""
+        self._core.set_vm(
+            _i64("vm", vm, KeyError),
+            None if shares is None else _i64("shares", shares),
+            None if reservation is None else as_float("reservation", reservation),
+            None if limit is None else as_float("limit", limit),
+        )
+
+    def remove_vm(self, vm: int) -> None:
+        self._core.remove_vm(_i64("vm", vm, KeyError))
+
+    def add_work(self, vm: Any, vcpu: Any, work_ns: Any) -> None:
+        """Queue work_ns of CPU work on (vm, vcpu); scalars or equal-length integer arrays.
+
+        ``work_ns = vsched.FOREVER`` makes the vCPU CPU-bound until clear_work().
+        The whole batch is validated before any of it is applied.
+        """
+        vms, vcpus, works = work_batch(vm, vcpu, work_ns)
+        self._core.add_work(vms, vcpus, works)
+
+    def clear_work(self, vm: int, vcpu: int | None = None) -> None:
+        """Drop the queued work of one vCPU (or all of the VM's); a running one stops now."""
+        self._core.clear_work(_i64("vm", vm, KeyError), None if vcpu is None else _i64("vcpu", vcpu, IndexError))
+
+    def run(self, duration_ns: int) -> None:
+        """Advance simulated time by duration_ns, scheduling as it goes."""
+        self._core.run(_i64("duration_ns", duration_ns))
+
+    def stats(self) -> dict[str, np.ndarray]:
+        """One row per live VM in id order: vm, run_ns, ready_ns, limited_ns, wait_ns, pending_ns, switches."""
+        return dict(self._core.stats())
+
+    def vcpu_stats(self) -> dict[str, np.ndarray]:
+        """Like stats() but one row per vCPU, with vm and vcpu columns."""
+        return dict(self._core.vcpu_stats())
