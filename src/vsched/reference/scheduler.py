@@ -343,7 +343,9 @@ class CpuScheduler:
                 key=lambda u: (u.eligible, u.deadline, u.vm.id, u.index),
             )
             self._stop(victim, self._now)
-            self._dispatch(self._pick())
+            chosen = self._pick()
+            assert chosen is not None  # the eligible vCPU found above is still pickable
+            self._dispatch(chosen)
 
     def _pick(self) -> _Vcpu | None:
         now = self._now
