@@ -16,8 +16,12 @@ VM_KEYS = ["vm", "run_ns", "ready_ns", "limited_ns", "wait_ns", "pending_ns", "s
 
 
 def _snapshot(s):
-    return (s.now, s.decisions, {k: v.copy() for k, v in s.stats().items()},
-            {k: v.copy() for k, v in s.vcpu_stats().items()})
+    return (
+        s.now,
+        s.decisions,
+        {k: v.copy() for k, v in s.stats().items()},
+        {k: v.copy() for k, v in s.vcpu_stats().items()},
+    )
 
 
 def _same(a, b):
@@ -121,8 +125,8 @@ def test_add_work_accepts_arrays_and_scalars(impl):
     s = impl.CpuScheduler(4, 3 * MS)
     a, b = s.add_vm(2), s.add_vm(2)
     s.add_work(np.array([a, b, b]), np.array([1, 0, 1], dtype=np.int32), 2 * MS)
-    s.add_work(a, np.array([0, 0]), np.array([1 * MS, 1 * MS], dtype=np.uint16 if False else np.int64))
-    s.add_work(b, 0, np.array([], dtype=np.int64)[:0].sum() + 0)
+    s.add_work(a, np.array([0, 0]), np.array([1 * MS, 1 * MS], dtype=np.int64))  # same vCPU twice
+    s.add_work(b, 0, np.int64(0))  # zero work: nothing happens
     assert s.vcpu_stats()["pending_ns"].tolist() == [2 * MS, 2 * MS, 2 * MS, 2 * MS]
     s.add_work([], [], [])  # empty batch: nothing happens
     s.run(2 * MS)
@@ -163,9 +167,21 @@ BAD_CALLS = [
     ("work float array", lambda impl, s, ids: s.add_work([0], [0], np.array([1.0])), TypeError),
     ("work 2-D", lambda impl, s, ids: s.add_work(np.zeros((1, 1), int), 0, 1), ValueError),
     ("work lengths", lambda impl, s, ids: s.add_work([0, 0], [0, 1, 0], MS), ValueError),
-    ("batch with one bad vcpu", lambda impl, s, ids: s.add_work([ids[0], ids[1]], [0, 3], [MS, MS]), IndexError),
-    ("batch with one bad work", lambda impl, s, ids: s.add_work([ids[0], ids[2]], [1, 0], [MS, -5]), ValueError),
-    ("batch overflow", lambda impl, s, ids: s.add_work([ids[2], ids[2]], [1, 1], [2**62 - 10, 20]), ValueError),
+    (
+        "batch with one bad vcpu",
+        lambda impl, s, ids: s.add_work([ids[0], ids[1]], [0, 3], [MS, MS]),
+        IndexError,
+    ),
+    (
+        "batch with one bad work",
+        lambda impl, s, ids: s.add_work([ids[0], ids[2]], [1, 0], [MS, -5]),
+        ValueError,
+    ),
+    (
+        "batch overflow",
+        lambda impl, s, ids: s.add_work([ids[2], ids[2]], [1, 1], [2**62 - 10, 20]),
+        ValueError,
+    ),
     ("clear unknown", lambda impl, s, ids: s.clear_work(99), KeyError),
     ("clear vcpu range", lambda impl, s, ids: s.clear_work(ids[0], 2), IndexError),
     ("clear vcpu float", lambda impl, s, ids: s.clear_work(ids[0], 0.0), TypeError),

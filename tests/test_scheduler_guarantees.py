@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from sched_oracle import fluid_share
 
 SLICE = 3_000_000
@@ -122,7 +123,10 @@ def test_limit_in_every_window(impl):
     for received, length in zip(*_windows(runs, step, 100 * MS)):
         for i in range(3):
             limit = vms[i][3]
-            assert np.all(received[:, i] <= limit * length + SLICE), (i, (received[:, i] - limit * length).max())
+            assert np.all(received[:, i] <= limit * length + SLICE), (
+                i,
+                (received[:, i] - limit * length).max(),
+            )
     # and the limited VMs do get their limit (the others leave room): within a slice per vCPU
     total = runs[-1]
     horizon = seconds * 1000 * MS

@@ -24,7 +24,7 @@ def optional_limit(value: Any) -> float:
 
 def int_batch(name: str, value: Any) -> np.ndarray | int:
     """An int scalar, or a 1-D integer array (int64). Floats and bools are TypeError."""
-    if isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
+    if isinstance(value, (np.ndarray, list, tuple)):
         array = np.asarray(value)
         if array.size == 0 and array.dtype.kind == "f":
             array = array.astype(np.int64)  # an empty list has dtype float

@@ -73,7 +73,9 @@ class CpuScheduler:
         """Number of times a vCPU was put on a pCPU (one scheduling decision each)."""
         return int(self._core.decisions)
 
-    def add_vm(self, vcpus: int, shares: int = 1000, reservation: float = 0.0, limit: float | None = None) -> int:
+    def add_vm(
+        self, vcpus: int, shares: int = 1000, reservation: float = 0.0, limit: float | None = None
+    ) -> int:
         """Add a VM with `vcpus` idle vCPUs; returns its id (ids are never reused).
 
         reservation and limit in cores (limit None = no limit). AdmissionError when
@@ -82,13 +84,21 @@ class CpuScheduler:
         """
         return int(
             self._core.add_vm(
-                _i64("vcpus", vcpus), _i64("shares", shares), as_float("reservation", reservation),
+                _i64("vcpus", vcpus),
+                _i64("shares", shares),
+                as_float("reservation", reservation),
                 optional_limit(limit),
             )
         )
 
-    def set_vm(self, vm: int, *, shares: int | None = None, reservation: float | None = None,
-               limit: float | None = None) -> None:
+    def set_vm(
+        self,
+        vm: int,
+        *,
+        shares: int | None = None,
+        reservation: float | None = None,
+        limit: float | None = None,
+    ) -> None:
         """Change a VM's parameters; None keeps a value. ``limit=float('inf')`` removes the limit."""
         self._core.set_vm(
             _i64("vm", vm, KeyError),
@@ -111,7 +121,9 @@ class CpuScheduler:
 
     def clear_work(self, vm: int, vcpu: int | None = None) -> None:
         """Drop the queued work of one vCPU (or all of the VM's); a running one stops now."""
-        self._core.clear_work(_i64("vm", vm, KeyError), None if vcpu is None else _i64("vcpu", vcpu, IndexError))
+        self._core.clear_work(
+            _i64("vm", vm, KeyError), None if vcpu is None else _i64("vcpu", vcpu, IndexError)
+        )
 
     def run(self, duration_ns: int) -> None:
         """Advance simulated time by duration_ns, scheduling as it goes."""

@@ -15,6 +15,7 @@ lag and limit credit in micro-core-ns (service of 1 core for 1 ns = 1_000_000).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -50,14 +51,31 @@ def _min_grant(request: int) -> int:
 
 
 def _clamp_lag(x: int) -> int:
-    return LAG_MAX if x > LAG_MAX else (-LAG_MAX if x < -LAG_MAX else x)
+    return LAG_MAX if x > LAG_MAX else (max(x, -LAG_MAX))
 
 
 class _Vcpu:
     __slots__ = (
-        "vm", "index", "pending", "state", "since", "run_ns", "ready_ns", "limited_ns", "wait_ns",
-        "switches", "lag", "lag_time", "rate", "eligible", "deadline", "run_start", "run_end",
-        "granted", "stopped_at", "borrowed",
+        "borrowed",
+        "deadline",
+        "eligible",
+        "granted",
+        "index",
+        "lag",
+        "lag_time",
+        "limited_ns",
+        "pending",
+        "rate",
+        "ready_ns",
+        "run_end",
+        "run_ns",
+        "run_start",
+        "since",
+        "state",
+        "stopped_at",
+        "switches",
+        "vm",
+        "wait_ns",
     )
 
     def __init__(self, vm: _Vm, index: int, now: int) -> None:
@@ -80,8 +98,20 @@ class _Vcpu:
 
 class _Vm:
     __slots__ = (
-        "id", "vcpus", "shares", "reservation", "limit", "demand", "bound", "request", "limit_u",
-        "credit", "credit_time", "granted", "granted_end_sum", "held_until",
+        "bound",
+        "credit",
+        "credit_time",
+        "demand",
+        "granted",
+        "granted_end_sum",
+        "held_until",
+        "id",
+        "limit",
+        "limit_u",
+        "request",
+        "reservation",
+        "shares",
+        "vcpus",
     )
 
     def __init__(self, vm_id: int, vcpus: int, shares: int, reservation: float, limit: float) -> None:
@@ -161,7 +191,9 @@ class CpuScheduler:
                 f"reservations would sum to {total!r} cores > {self._pcpus} pCPUs (by {total - self._pcpus!r})"
             )
 
-    def add_vm(self, vcpus: int, shares: int = 1000, reservation: float = 0.0, limit: float | None = None) -> int:
+    def add_vm(
+        self, vcpus: int, shares: int = 1000, reservation: float = 0.0, limit: float | None = None
+    ) -> int:
         vcpus = as_int("vcpus", vcpus)
         shares = as_int("shares", shares)
         reservation = as_float("reservation", reservation)
@@ -176,8 +208,9 @@ class CpuScheduler:
         self._apply_limit(vm)
         return vm.id
 
-    def set_vm(self, vm: int, *, shares: int | None = None, reservation: float | None = None,
-               limit: Any = None) -> None:
+    def set_vm(
+        self, vm: int, *, shares: int | None = None, reservation: float | None = None, limit: Any = None
+    ) -> None:
         """Change parameters; None keeps a value. ``limit=float('inf')`` removes the limit."""
         record = self._get_vm(vm)
         new_shares = record.shares if shares is None else as_int("shares", shares)
@@ -278,9 +311,12 @@ class CpuScheduler:
             # A free pCPU waits only for vCPUs held by their VM's limit, and a
             # borrowed run can be preempted by them: wake at the release.
             for record in self._vms.values():
-                if record.bound and record.held_until > self._now and record.held_until < t:
-                    if any(v.state == QUEUED for v in record.vcpus):
-                        t = record.held_until
+                if (
+                    record.bound
+                    and self._now < record.held_until < t
+                    and any(v.state == QUEUED for v in record.vcpus)
+                ):
+                    t = record.held_until
         if self._borrowed > 0:
             # A vCPU becoming eligible preempts a borrowed run.
             for record in self._vms.values():
@@ -307,7 +343,9 @@ class CpuScheduler:
                 key=lambda u: (u.eligible, u.deadline, u.vm.id, u.index),
             )
             self._stop(victim, self._now)
-            self._dispatch(self._pick())
+            chosen = self._pick()
+            assert chosen is not None  # the eligible vCPU found above is still pickable
+            self._dispatch(chosen)
 
     def _pick(self) -> _Vcpu | None:
         now = self._now
@@ -498,7 +536,9 @@ class CpuScheduler:
             return
         until = t + _ceil_div(need - record.credit, record.limit_u)
         if record.granted > 0:
-            cap_time = _ceil_div(need - self._slice * MICRO + MICRO * record.granted_end_sum, MICRO * record.granted)
+            cap_time = _ceil_div(
+                need - self._slice * MICRO + MICRO * record.granted_end_sum, MICRO * record.granted
+            )
             until = max(until, cap_time)
         record.held_until = min(NEVER, until)
 
@@ -532,7 +572,9 @@ class CpuScheduler:
         for record in self._vms.values():
             for v in record.vcpus:
                 rows.append((record.id, v.index, *self._vcpu_row(v)))
-        return _columns(["vm", "vcpu", "run_ns", "ready_ns", "limited_ns", "wait_ns", "pending_ns", "switches"], rows)
+        return _columns(
+            ["vm", "vcpu", "run_ns", "ready_ns", "limited_ns", "wait_ns", "pending_ns", "switches"], rows
+        )
 
     def stats(self) -> dict[str, np.ndarray]:
         rows = []
@@ -550,7 +592,7 @@ class CpuScheduler:
         return _columns(["vm", "run_ns", "ready_ns", "limited_ns", "wait_ns", "pending_ns", "switches"], rows)
 
 
-def _columns(names: list[str], rows: list[tuple[int, ...]]) -> dict[str, np.ndarray]:
+def _columns(names: list[str], rows: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
     if not rows:
         return {name: np.zeros(0, dtype=np.int64) for name in names}
     matrix = np.array(rows, dtype=np.int64)
