@@ -191,12 +191,15 @@ def _plot(lend: HostRun, static: HostRun, path: str) -> None:
     axes[0].plot(hours, 100 * lend.totals["used"], label="used / pCPUs")
     axes[0].axhline(75, color="grey", linestyle=":", label="lending threshold")
     axes[0].set_ylabel("host load %")
-    axes[1].plot(hours, lend.metrics["ready_pct"].mean(axis=1), label="lend")
-    axes[1].plot(hours, static.metrics["ready_pct"].mean(axis=1) + static.metrics["limited_pct"].mean(axis=1),
-                 label="static (ready + limited)")
-    axes[1].set_ylabel("mean ready %")
-    axes[2].plot(hours, lend.metrics["entitlement"].sum(axis=1), label="sum of entitlements (lend)")
-    axes[2].plot(hours, static.metrics["entitlement"].sum(axis=1), label="sum of entitlements (static)")
+    for run, label in ((lend, "with reallocation"), (static, "static entitlements")):
+        waiting = run.metrics["ready_pct"] + run.metrics["limited_pct"]
+        axes[1].plot(hours, waiting.mean(axis=1), label=label)
+    axes[1].set_ylabel("ready + limited % (mean)")
+    # Static caps are the base entitlements: what lending adds is the excess over them.
+    lent = np.maximum(lend.metrics["entitlement"] - static.metrics["entitlement"], 0).sum(axis=1)
+    axes[2].plot(hours, lent, label="entitlement lent above base")
+    axes[2].plot(hours, lend.metrics["unmet"].sum(axis=1), label="unmet demand, with reallocation")
+    axes[2].plot(hours, static.metrics["unmet"].sum(axis=1), label="unmet demand, static")
     axes[2].set_ylabel("cores")
     axes[3].plot(hours, 100 * lend.totals["saving"], label="resident pages costing no frame")
     axes[3].set_ylabel("memory saved %")
