@@ -70,8 +70,19 @@ def test_bad_step_leaves_host_unchanged(impl):
         with pytest.raises(error):
             host.step(demand)
         assert host.tick == 0 and np.array_equal(host.caps(), caps)
-    with pytest.raises(IndexError):
-        host.step([0.5, 0.5], [{"vm": np.array([2]), "gpn": np.array([0]), "content": np.array([1], np.uint64)}])
+    for batch, error in [
+        ({"vm": np.array([2]), "gpn": np.array([0]), "content": np.array([1], np.uint64)}, IndexError),
+        ({"vm": np.array([1]), "gpn": np.array([10])}, IndexError),  # the VM has 10 pages
+        ({"vm": np.array([0, 1]), "gpn": np.array([0])}, ValueError),
+        ({"vm": np.array([0.5]), "gpn": np.array([0])}, TypeError),
+        ({"vm": np.array([0]), "gpn": np.array([0]), "content": np.array([1, 2], np.uint64)}, ValueError),
+    ]:
+        memory_before = host.memory.stats()
+        with pytest.raises(error):
+            host.step([0.5, 0.5], [{"vm": np.array([0]), "gpn": np.array([1])}, batch])
+        assert host.tick == 0 and np.array_equal(host.caps(), caps)
+        assert host.memory.stats()["time"] == memory_before["time"]  # no access was applied
+        assert np.array_equal(host.reallocator.estimates(), host.reallocator.base())  # nothing observed
     with pytest.raises(KeyError):
         host.remove_vm(7)
 

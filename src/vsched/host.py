@@ -100,9 +100,35 @@ class _Vm:
     realloc_id: int
     memory_id: int
     sched_id: int | None = None
-    # Cumulative counters read from the memory manager at the previous tick.
-    major_faults_seen: int = 0
-    cow_breaks_seen: int = 0
+
+
+@dataclass
+class _Layout:
+    """Per-VM parameters as arrays in VM order, rebuilt only when VMs come, go or resize."""
+
+    vcpus: np.ndarray
+    shares: np.ndarray
+    reservations: np.ndarray
+    own_caps: np.ndarray  # min(limit, vcpus): the cap when the reallocator does not cap
+    memory_ids: np.ndarray
+    sched_ids: np.ndarray
+    vm_of_vcpu: np.ndarray  # scheduler VM id of every vCPU
+    vcpu_index: np.ndarray  # index of every vCPU within its VM
+
+    @classmethod
+    def of(cls, records: list[_Vm]) -> _Layout:
+        vcpus = np.array([vm.vcpus for vm in records], dtype=np.int64)
+        sched_ids = np.array([-1 if vm.sched_id is None else vm.sched_id for vm in records], dtype=np.int64)
+        return cls(
+            vcpus=vcpus,
+            shares=np.array([vm.shares for vm in records], dtype=float),
+            reservations=np.array([vm.reservation for vm in records], dtype=float),
+            own_caps=np.array([vm.vcpus if vm.limit is None else min(vm.limit, vm.vcpus) for vm in records], dtype=float),
+            memory_ids=np.array([vm.memory_id for vm in records], dtype=np.int64),
+            sched_ids=sched_ids,
+            vm_of_vcpu=np.repeat(sched_ids, vcpus),
+            vcpu_index=np.concatenate([np.arange(v) for v in vcpus]) if len(records) else np.zeros(0, np.int64),
+        )
 
 
 @dataclass
@@ -206,6 +232,11 @@ class Host:
         self.events: list[dict[str, Any]] = []
         # Caps for the coming tick, in VM order; refreshed after every change.
         self._caps = np.zeros(0)
+        self._layout = _Layout.of([])
+        # Cumulative per-VM fault counters (indexed by memory-manager VM id) as
+        # of the previous tick, so each tick reports its own faults.
+        self._seen_major = np.zeros(0, dtype=np.int64)
+        self._seen_cow = np.zeros(0, dtype=np.int64)
 
     # ------------------------------------------------------------ admission
 
@@ -357,7 +388,6 @@ class Host:
         if new_pages != record.memory_pages:
             self.memory.remove_vm(record.memory_id)
             record.memory_id = self.memory.add_vm(new_pages, domain=record.domain)
-            record.major_faults_seen = record.cow_breaks_seen = 0
         if self.scheduler is not None:
             if new_vcpus != record.vcpus:
                 self.scheduler.remove_vm(record.sched_id)
@@ -374,35 +404,35 @@ class Host:
 
     # ------------------------------------------------------------ the loop
 
-    def _refresh_caps(self) -> None:
+    def _refresh_caps(self, layout_changed: bool = True) -> None:
         """The CPU caps for the next tick, by policy (see module docstring)."""
-        records = list(self._vms.values())
+        if layout_changed:
+            self._layout = _Layout.of(list(self._vms.values()))
         if self.reallocation == "lend":
             caps = np.asarray(self.reallocator.entitlements(), dtype=float)
         elif self.reallocation == "static":
             caps = np.asarray(self.reallocator.base(), dtype=float)
         else:
-            caps = np.array([vm.vcpus if vm.limit is None else min(vm.limit, vm.vcpus) for vm in records], dtype=float)
+            caps = self._layout.own_caps
         # A cap never undercuts a reservation (the reallocator guarantees it up to rounding).
-        reservations = np.array([vm.reservation for vm in records], dtype=float)
-        self._caps = np.maximum(caps, reservations)
+        self._caps = np.maximum(caps, self._layout.reservations)
 
     def caps(self) -> np.ndarray:
         """CPU caps (cores) that the next tick will apply, in VM order."""
         return self._caps.copy()
 
     def _validated_demand(self, cpu_demand: Any) -> np.ndarray:
-        records = list(self._vms.values())
+        n = len(self._vms)
         demand = np.asarray(cpu_demand)
         if demand.dtype.kind not in "iuf":
             raise TypeError(f"cpu_demand must be a numeric array, got dtype {demand.dtype}")
-        if demand.shape != (len(records),):
-            raise ValueError(f"cpu_demand has shape {demand.shape}, expected ({len(records)},) (one entry per VM)")
+        if demand.shape != (n,):
+            raise ValueError(f"cpu_demand has shape {demand.shape}, expected ({n},) (one entry per VM)")
         demand = demand.astype(float)
         if not np.all(np.isfinite(demand)) or np.any(demand < 0):
             bad = int(np.flatnonzero(~np.isfinite(demand) | (demand < 0))[0])
             raise ValueError(f"cpu_demand[{bad}] = {demand[bad]!r}: must be finite and >= 0")
-        vcpus = np.array([vm.vcpus for vm in records], dtype=float)
+        vcpus = self._layout.vcpus
         over = np.flatnonzero(demand > vcpus)
         if over.size:
             i = int(over[0])
@@ -418,55 +448,62 @@ class Host:
 
     def _cpu_sliced(self, demand: np.ndarray, caps: np.ndarray):
         assert self.scheduler is not None
-        records = list(self._vms.values())
-        scheduler = self.scheduler
-        for vm, cap in zip(records, caps):
-            scheduler.set_vm(vm.sched_id, limit=float(cap))
-        sched_ids = np.array([vm.sched_id for vm in records], dtype=np.int64)
-        vcpus = np.array([vm.vcpus for vm in records], dtype=np.int64)
-        vm_of_vcpu = np.repeat(sched_ids, vcpus)
-        vcpu_index = np.concatenate([np.arange(v) for v in vcpus]) if len(vcpus) else np.zeros(0, np.int64)
-        per_vcpu = np.repeat(demand / np.maximum(vcpus, 1), vcpus)
+        scheduler, layout = self.scheduler, self._layout
+        # The scheduler has no batch calls for limits and clearing: one call per VM per tick.
+        for sched_id, cap in zip(layout.sched_ids.tolist(), caps.tolist()):
+            scheduler.set_vm(sched_id, limit=cap)
+        per_vcpu = np.repeat(demand / np.maximum(layout.vcpus, 1), layout.vcpus)
         work = np.round(per_vcpu * self.sample_ns).astype(np.int64)
         busy = work > 0
         before = scheduler.stats()
         if busy.any():
-            scheduler.add_work(vm_of_vcpu[busy], vcpu_index[busy], work[busy])
+            scheduler.add_work(layout.vm_of_vcpu[busy], layout.vcpu_index[busy], work[busy])
         scheduler.run(self.sample_ns)
         after = scheduler.stats()
-        for vm in records:
-            scheduler.clear_work(vm.sched_id)
-        rows = self._rows(before["vm"], sched_ids)
-        rows_after = self._rows(after["vm"], sched_ids)
-        seconds = float(self.sample_ns)
+        for sched_id in layout.sched_ids.tolist():
+            scheduler.clear_work(sched_id)
+        # stats() rows are live VMs in id order; find ours in each snapshot.
+        rows_before = np.searchsorted(before["vm"], layout.sched_ids)
+        rows_after = np.searchsorted(after["vm"], layout.sched_ids)
 
         def delta(key: str) -> np.ndarray:
-            return (after[key][rows_after] - before[key][rows]).astype(float) / seconds
+            return (after[key][rows_after] - before[key][rows_before]).astype(float) / float(self.sample_ns)
 
         return delta("run_ns"), delta("ready_ns"), delta("limited_ns")
 
-    @staticmethod
-    def _rows(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-        order = np.searchsorted(ids, wanted)
-        return order
-
-    def _memory_tick(self, accesses: Any) -> None:
-        """Apply access batches ({"vm": VM indices, "gpn", optional "content"
-        and "write" mask}) in order, translating VM indices to memory ids."""
+    def _validated_memory(self, accesses: Any) -> list[tuple[np.ndarray, np.ndarray, Any, Any]]:
+        """Check every access batch ({"vm": VM indices in VM order, "gpn", optional
+        "content" and "write" mask}) before the tick changes anything; returns
+        them with VM indices translated to memory-manager ids."""
         if accesses is None:
-            return
-        records = list(self._vms.values())
-        memory_ids = np.array([vm.memory_id for vm in records], dtype=np.int64)
-        for batch in accesses:
-            vm_index = np.asarray(batch["vm"])
-            if vm_index.dtype.kind not in "iu":
-                raise TypeError(f"memory access 'vm' must hold integer VM indices, got dtype {vm_index.dtype}")
+            return []
+        memory_ids = self._layout.memory_ids
+        pages = np.array([vm.memory_pages for vm in self._vms.values()], dtype=np.int64)
+        batches = []
+        for number, batch in enumerate(accesses):
+            vm_index, gpn = np.asarray(batch["vm"]), np.asarray(batch["gpn"])
+            for name, array in (("vm", vm_index), ("gpn", gpn)):
+                if array.dtype.kind not in "iu" or array.ndim != 1:
+                    raise TypeError(f"memory batch {number}: '{name}' must be a 1-D integer array, got {array.dtype}")
+            if gpn.shape != vm_index.shape:
+                raise ValueError(f"memory batch {number}: 'gpn' has length {gpn.size}, 'vm' {vm_index.size}")
             if vm_index.size == 0:
                 continue
-            if vm_index.min() < 0 or vm_index.max() >= len(records):
-                bad = int(vm_index.max() if vm_index.max() >= len(records) else vm_index.min())
-                raise IndexError(f"memory access names VM index {bad}, the host has {len(records)} VMs")
-            self.memory.access(memory_ids[vm_index], batch["gpn"], batch.get("content"), batch.get("write"))
+            if vm_index.min() < 0 or vm_index.max() >= len(memory_ids):
+                bad = int(vm_index.max() if vm_index.max() >= len(memory_ids) else vm_index.min())
+                raise IndexError(f"memory batch {number}: VM index {bad}, the host has {len(memory_ids)} VMs")
+            outside = np.flatnonzero((gpn < 0) | (gpn >= pages[vm_index]))
+            if outside.size:
+                i = int(outside[0])
+                raise IndexError(
+                    f"memory batch {number}: gpn {int(gpn[i])} outside VM index {int(vm_index[i])}'s "
+                    f"{int(pages[vm_index[i]])} pages"
+                )
+            for name in ("content", "write"):
+                if batch.get(name) is not None and np.shape(batch[name]) != vm_index.shape:
+                    raise ValueError(f"memory batch {number}: '{name}' has shape {np.shape(batch[name])}, expected {vm_index.shape}")
+            batches.append((memory_ids[vm_index], gpn, batch.get("content"), batch.get("write")))
+        return batches
 
     def step(self, cpu_demand: Any, memory_accesses: Iterable[dict[str, Any]] | None = None) -> dict[str, np.ndarray]:
         """Run one tick; returns this tick's per-VM metrics (see VM_METRICS) and
@@ -478,28 +515,30 @@ class Host:
         writes), applied in order after the CPU part.
         """
         demand = self._validated_demand(cpu_demand)
-        records = list(self._vms.values())
+        batches = self._validated_memory(memory_accesses)
+        layout = self._layout
         caps = self._caps.copy()
-        shares = np.array([vm.shares for vm in records], dtype=float)
-        reservations = np.array([vm.reservation for vm in records], dtype=float)
         if self.fidelity == "fluid":
-            used, ready, limited = self._cpu_fluid(demand, caps, reservations, shares)
+            used, ready, limited = self._cpu_fluid(demand, caps, layout.reservations, layout.shares)
         else:
             used, ready, limited = self._cpu_sliced(demand, caps)
         lending = bool(self.reallocator.lending)
         self.reallocator.observe(used)
-        self._memory_tick(memory_accesses)
+        for memory_ids, gpn, content, write in batches:
+            self.memory.access(memory_ids, gpn, content, write)
 
-        vcpus = np.array([vm.vcpus for vm in records], dtype=float)
+        vcpus = layout.vcpus.astype(float)
         memory = self.memory.stats()
         # Per-VM memory counters are indexed by the memory manager's VM id.
-        rows = np.array([vm.memory_id for vm in records], dtype=np.int64)
-        major = np.asarray(memory["vm_major_faults"], dtype=np.int64)[rows]
-        cow = np.asarray(memory["vm_cow_breaks"], dtype=np.int64)[rows]
-        seen_major = np.array([vm.major_faults_seen for vm in records], dtype=np.int64)
-        seen_cow = np.array([vm.cow_breaks_seen for vm in records], dtype=np.int64)
-        for vm, m, c in zip(records, major.tolist(), cow.tolist()):
-            vm.major_faults_seen, vm.cow_breaks_seen = m, c
+        rows = layout.memory_ids
+        major_all = np.asarray(memory["vm_major_faults"], dtype=np.int64)
+        cow_all = np.asarray(memory["vm_cow_breaks"], dtype=np.int64)
+        seen_major = np.zeros_like(major_all)
+        seen_major[: self._seen_major.size] = self._seen_major
+        seen_cow = np.zeros_like(cow_all)
+        seen_cow[: self._seen_cow.size] = self._seen_cow
+        self._seen_major, self._seen_cow = major_all, cow_all
+        major, cow = major_all[rows] - seen_major[rows], cow_all[rows] - seen_cow[rows]
         result = {
             "cpu_demand": demand,
             "cpu_used": used,
@@ -510,15 +549,15 @@ class Host:
             "mem_resident": np.asarray(memory["vm_resident"], dtype=float)[rows],
             "mem_shared": np.asarray(memory["vm_shared"], dtype=float)[rows],
             "mem_swapped": np.asarray(memory["vm_swapped"], dtype=float)[rows],
-            "major_faults": (major - seen_major).astype(float),
-            "cow_breaks": (cow - seen_cow).astype(float),
+            "major_faults": major.astype(float),
+            "cow_breaks": cow.astype(float),
             "load": np.array(demand.sum() / self.pcpus),
             "used": np.array(used.sum() / self.pcpus),
             "lending": np.array(float(lending)),
             "frames_used": np.array(float(memory["frames_used"])),
             "saving": np.array(float(memory["saving"])),
         }
-        self._refresh_caps()
+        self._refresh_caps(layout_changed=False)
         if self.reallocation == "lend" and bool(self.reallocator.lending) != lending:
             self._log("lending" if self.reallocator.lending else "lending_stopped", load=float(self.reallocator.load))
         self.tick += 1
