@@ -268,6 +268,11 @@ std::int64_t CpuScheduler::add_vm(std::int64_t vcpus, std::int64_t shares, doubl
     m.shares = shares;
     m.reservation = reservation;
     m.limit = limit;
+    m.res_time = now_;
+    if (reservation > 0.0) {
+        m.in_res_vms = true;
+        res_vms_.push_back(id);
+    }
     vms_.push_back(std::move(m));
     for (std::int64_t k = 0; k < vcpus; ++k) {
         Vcpu v;
@@ -294,6 +299,15 @@ void CpuScheduler::set_vm(std::int64_t vm, std::optional<std::int64_t> shares, s
     check_params(m.vcpus, new_shares, new_reservation, new_limit, vm);
     if (new_shares == m.shares && new_reservation == m.reservation && new_limit == m.limit) return;
     m.shares = new_shares;
+    if (new_reservation != m.reservation) {
+        // A new reservation starts a new account: neither owed nor ahead (rule 6).
+        m.res_lag = 0;
+        m.res_time = now_;
+        if (!m.in_res_vms) {
+            m.in_res_vms = true;
+            res_vms_.push_back(static_cast<std::uint32_t>(vm));
+        }
+    }
     m.reservation = new_reservation;
     if (new_limit != m.limit) {
         m.limit = new_limit;
@@ -440,10 +454,40 @@ std::int64_t CpuScheduler::next_event() {
         }
         heap_pop(busy_);
     }
+    // Rule 6 events: a VM whose reservation lag reaches 0 while it runs fewer
+    // vCPUs than its reserved rate needs becomes urgent; a reserved run's
+    // protection ends; an urgent VM's limit releases it. Extra points (e.g. a
+    // release of a VM that is not urgent) find nothing to do.
+    bool any_reserved = false;
+    if (!res_vms_.empty()) {
+        std::size_t live = 0;
+        for (const std::uint32_t id : res_vms_) {
+            const Vm& m = vms_[id];
+            if (!m.alive) continue;
+            res_vms_[live++] = id;
+            any_reserved = any_reserved || m.res_u > 0;
+            const std::int64_t slope = m.res_u - m.running * MICRO;
+            if (slope > 0) {
+                const std::int64_t lag = res_lag_at(m, now_);
+                if (lag < 0) t = std::min(t, min_never(now_ + ceil_div(-static_cast<i128>(lag), slope)));
+            }
+            bool queued = false;
+            for (std::uint32_t k = 0; k < m.vcpus; ++k) {
+                const Vcpu& v = vcpus_[m.first + k];
+                queued = queued || v.state == kQueued;
+                if (v.state == kRunning && v.reserved) {
+                    const std::int64_t end = v.run_start + res_protect();
+                    if (now_ < end && end < t) t = end;
+                }
+            }
+            if (m.bound && queued && now_ < m.held_until && m.held_until < t) t = m.held_until;
+        }
+        res_vms_.resize(live);
+    }
     // A free pCPU waits only for vCPUs held by their VM's limit, and a borrowed
     // run can be preempted by them: wake at the release. Stale entries can only
     // add decision points at which nothing is pickable, which changes nothing.
-    if (running_ < pcpus_ || borrowed_count_ > 0) {
+    if (running_ < pcpus_ || borrowed_count_ > 0 || any_reserved) {
         while (!releases_.empty()) {
             const Vm& m = vms_[releases_.front().slot];
             if (m.alive && !m.parked.empty()) break;
@@ -473,24 +517,151 @@ void CpuScheduler::decide() {
         const Vcpu& v = vcpus_[e.slot];
         if (v.gen == e.gen && v.state == kQueued) heap_push(eligible_, Entry{e.b, 0, e.slot, e.gen});
     }
-    while (running_ < pcpus_ && pick_and_dispatch()) {
+    while (running_ < pcpus_ && dispatch_best()) {
     }
-    // Borrowed runs give way to eligible vCPUs, the least deserving first
-    // (largest (eligible, deadline, vm, vcpu) at its dispatch).
-    while (borrowed_count_ > 0 && eligible_pickable()) {
-        for (;;) {
-            std::pop_heap(borrowed_.begin(), borrowed_.end(), Earlier{});
-            const Entry e = borrowed_.back();
-            borrowed_.pop_back();
-            const Vcpu& v = vcpus_[e.slot];
-            if (v.gen == e.gen && v.state == kRunning) {
-                stop(e.slot, now_);
-                break;
+    // Preemptions. Each step either turns a borrowed run into an unborrowed one
+    // or adds a reserved run still protected at this instant (rule 6; reserved
+    // runs are never borrowed), so an instant has at most borrowed + pCPUs steps.
+    for (;;) {
+        const bool has_urgent = !res_vms_.empty() && urgent_pick() >= 0;
+        if (has_urgent) {
+            // Rule 6: an urgent VM takes the pCPU of the unprotected run of a
+            // non-urgent VM that is least behind its reservation.
+            const std::int64_t victim = urgency_victim();
+            if (victim >= 0) {
+                stop(static_cast<std::uint32_t>(victim), now_);
+                process_releases();  // the victim's refund may release its VM
+                dispatch_best();
+                continue;
             }
         }
-        process_releases();  // the victim's refund may release its VM
-        pick_and_dispatch();
+        // Borrowed runs give way to eligible (or urgent) vCPUs, the least
+        // deserving first (largest (eligible, deadline, vm, vcpu) at its dispatch).
+        if (borrowed_count_ > 0 && (has_urgent || eligible_pickable())) {
+            stop_least_deserving_borrowed();
+            process_releases();
+            dispatch_best();
+            continue;
+        }
+        break;
     }
+}
+
+void CpuScheduler::stop_least_deserving_borrowed() {
+    for (;;) {
+        std::pop_heap(borrowed_.begin(), borrowed_.end(), Earlier{});
+        const Entry e = borrowed_.back();
+        borrowed_.pop_back();
+        const Vcpu& v = vcpus_[e.slot];
+        if (v.gen == e.gen && v.state == kRunning) {
+            stop(e.slot, now_);
+            return;
+        }
+    }
+}
+
+// Rule 6 first (an urgent VM's vCPU), else rule 3. False if nothing is pickable.
+bool CpuScheduler::dispatch_best() {
+    if (!res_vms_.empty()) {
+        const std::int64_t slot = urgent_pick();
+        if (slot >= 0) {
+            dispatch(static_cast<std::uint32_t>(slot));  // its heap entry goes stale (gen)
+            return true;
+        }
+    }
+    return pick_and_dispatch();
+}
+
+// ---- reservation (rule 6) -----------------------------------------------------------------------
+//
+// Each VM keeps a reservation lag D = reserved service - received service
+// (micro-core-ns): dD/dt = res_u - running * 1e6, with res_u = floor(min(r,
+// demand) * 1e6), and D never below -F, F = max(1, slice/2) * 1e6 (service
+// ahead of the reservation counts for at most half a slice). The VM is
+// *urgent* while D >= 0 and running * 1e6 < res_u. An urgent VM's queued vCPU
+// is picked before any EEVDF pick, runs at most F/1e6 ns (so a run started
+// at D >= 0 cannot push D below -F: the floor never discards what the
+// reservation itself forced, and the VM is not over-served), and is
+// *reserved*: never borrowed, and protected from urgent preemption for
+// P = max(1, slice/4) ns. An urgent VM with no free pCPU preempts the run
+// (not a protected reserved run, not of an urgent VM) whose VM is largest in
+// (has no reservation, -D, deadline, vm, vcpu).
+//
+// Bound: over any window [t0, t1] of a CPU-bound VM, received = res_u*T/1e6
+// + D(t0) - D(t1) + (service the floor discarded) >= res_u*T/1e6 - F - D(t1).
+// When the urgent VM finds a pCPU at once, D(t1) <= 0 (D only grows while
+// urgent), so received >= r*T - slice/2 - T/1e6 (micro-core rounding). When
+// every pCPU holds a protected reserved run it waits < P per turn; measured
+// over random mixes, D stayed below slice/2, i.e. received >= r*T - slice.
+
+std::int64_t CpuScheduler::res_lag_at(const Vm& m, std::int64_t t) const {
+    const i128 lag = static_cast<i128>(m.res_lag) +
+                     static_cast<i128>(m.res_u - m.running * MICRO) * static_cast<i128>(t - m.res_time);
+    const i128 floor = -static_cast<i128>(res_floor());
+    return static_cast<std::int64_t>(lag > LAG_MAX ? LAG_MAX : (lag < floor ? floor : lag));
+}
+
+void CpuScheduler::res_update(Vm& m, std::int64_t t) const {
+    m.res_lag = res_lag_at(m, t);
+    m.res_time = t;
+}
+
+// The queued vCPU of an urgent, unheld VM smallest in (-D, vm, deadline, vcpu); -1 if none.
+std::int64_t CpuScheduler::urgent_pick() const {
+    std::int64_t best = -1, best_lag = 0;
+    std::uint32_t best_vm = 0;
+    for (const std::uint32_t id : res_vms_) {
+        const Vm& m = vms_[id];
+        if (!m.alive || held(m) || !urgent(m)) continue;
+        const std::int64_t lag = res_lag_at(m, now_);
+        if (best >= 0 && (lag < best_lag || (lag == best_lag && id > best_vm))) continue;
+        std::int64_t pick = -1;
+        for (std::uint32_t k = 0; k < m.vcpus; ++k) {
+            const std::uint32_t slot = m.first + k;
+            const Vcpu& v = vcpus_[slot];
+            if (v.state != kQueued) continue;
+            if (pick < 0 || v.deadline < vcpus_[pick].deadline) pick = slot;
+        }
+        if (pick < 0) continue;
+        best = pick;
+        best_lag = lag;
+        best_vm = id;
+    }
+    return best;
+}
+
+// The running vCPU an urgent VM may preempt, largest in (VM has no reservation,
+// -D if it has one, deadline, vm, vcpu); -1 if none. O(busy entries); urgent
+// preemptions are rare next to slice ends.
+std::int64_t CpuScheduler::urgency_victim() const {
+    std::int64_t best = -1;
+    bool best_free = false;
+    std::int64_t best_neg_lag = 0;
+    for (const Entry& e : busy_) {
+        const Vcpu& u = vcpus_[e.slot];
+        if (u.gen != e.gen || u.state != kRunning) continue;
+        if (u.reserved && now_ < u.run_start + res_protect()) continue;
+        const Vm& m = vms_[u.vm];
+        if (urgent(m)) continue;
+        const bool free = m.res_u == 0;
+        const std::int64_t neg_lag = free ? 0 : -res_lag_at(m, now_);
+        if (best >= 0) {
+            const Vcpu& b = vcpus_[best];
+            if (free != best_free) {
+                if (!free) continue;
+            } else if (neg_lag != best_neg_lag) {
+                if (neg_lag < best_neg_lag) continue;
+            } else if (u.deadline != b.deadline) {
+                if (u.deadline < b.deadline) continue;
+            } else if (e.slot < best) {
+                continue;
+            }
+        }
+        best = e.slot;
+        best_free = free;
+        best_neg_lag = neg_lag;
+    }
+    return best;
 }
 
 // Is there a queued, eligible vCPU whose VM is not held? (Parks held ones met on top.)
@@ -585,6 +756,19 @@ void CpuScheduler::recompute() {
         fs_shares_.push_back(static_cast<double>(m.shares));
         fs_reservation_.push_back(m.reservation);
         fs_limit_.push_back(m.limit);
+    }
+    // Rule 6: each reserved VM's lag is brought to now before its rate changes.
+    for (const std::uint32_t id : res_vms_) {
+        Vm& m = vms_[id];
+        if (!m.alive) continue;
+        res_update(m, now_);
+        if (m.demand == 0) {
+            m.res_u = 0;
+            m.res_lag = std::min<std::int64_t>(m.res_lag, 0);  // no reservation banked while idle
+        } else {
+            m.res_u = static_cast<std::int64_t>(std::floor(
+                std::min(m.reservation, static_cast<double>(m.demand)) * static_cast<double>(MICRO)));
+        }
     }
     eligible_.clear();
     waiting_.clear();
@@ -690,6 +874,10 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     ++v.gen;
     v.run_start = now_;
     std::int64_t length = v.pending == kForever ? m.request : std::min(m.request, v.pending);
+    v.reserved = urgent(m);  // a run its reservation needs: protected, never borrowed
+    if (v.reserved) length = std::min(length, res_floor() / MICRO);  // rule 6: at most F/1e6 ns
+    res_update(m, now_);
+    ++m.running;
     if (m.bound) {
         update_credit(m, now_);
         length = std::min(length, m.credit / MICRO);  // a partial grant if credit is short
@@ -699,7 +887,7 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     ++decisions_;
     ++running_;
     heap_push(busy_, Entry{v.run_end, 0, slot, v.gen});
-    v.borrowed = v.eligible > now_;
+    v.borrowed = v.eligible > now_ && !v.reserved;
     if (v.borrowed) {
         ++borrowed_count_;
         heap_push_max(borrowed_, Entry{v.eligible, v.deadline, slot, v.gen});
@@ -724,6 +912,12 @@ void CpuScheduler::stop(std::uint32_t slot, std::int64_t t) {
     --running_;
     borrowed_count_ -= v.borrowed;
     v.borrowed = false;
+    v.reserved = false;
+    {
+        Vm& m = vms_[v.vm];
+        res_update(m, t);
+        --m.running;
+    }
     // Entries of finished borrowed runs are stale; drop them now and then.
     if (borrowed_count_ == 0) {
         borrowed_.clear();
