@@ -328,6 +328,8 @@ void CpuScheduler::remove_vm(std::int64_t vm) {
         v.state = kWait;
     }
     if (m.demand > 0) dirty_ = true;
+    reserved_active_ -= m.res_u > 0;
+    m.res_u = 0;
     m.alive = false;
     m.parked.clear();
     m.parked.shrink_to_fit();
@@ -456,34 +458,12 @@ std::int64_t CpuScheduler::next_event() {
     }
     // Rule 6 events: a VM whose reservation lag reaches 0 while it runs fewer
     // vCPUs than its reserved rate needs becomes urgent; a reserved run's
-    // protection ends; an urgent VM's limit releases it. Extra points (e.g. a
-    // release of a VM that is not urgent) find nothing to do.
-    bool any_reserved = false;
-    if (!res_vms_.empty()) {
-        std::size_t live = 0;
-        for (const std::uint32_t id : res_vms_) {
-            const Vm& m = vms_[id];
-            if (!m.alive) continue;
-            res_vms_[live++] = id;
-            any_reserved = any_reserved || m.res_u > 0;
-            const std::int64_t slope = m.res_u - m.running * MICRO;
-            if (slope > 0) {
-                const std::int64_t lag = res_lag_at(m, now_);
-                if (lag < 0) t = std::min(t, min_never(now_ + ceil_div(-static_cast<i128>(lag), slope)));
-            }
-            bool queued = false;
-            for (std::uint32_t k = 0; k < m.vcpus; ++k) {
-                const Vcpu& v = vcpus_[m.first + k];
-                queued = queued || v.state == kQueued;
-                if (v.state == kRunning && v.reserved) {
-                    const std::int64_t end = v.run_start + res_protect();
-                    if (now_ < end && end < t) t = end;
-                }
-            }
-            if (m.bound && queued && now_ < m.held_until && m.held_until < t) t = m.held_until;
-        }
-        res_vms_.resize(live);
-    }
+    // protection ends; a reserved VM's limit releases it. Entries are pushed
+    // whenever such a time may have moved, and never removed early: a stale
+    // one only adds a decision point at which nothing is to be done.
+    while (!res_events_.empty() && res_events_.front().a <= now_) heap_pop(res_events_);
+    if (!res_events_.empty() && res_events_.front().a < t) t = res_events_.front().a;
+    const bool any_reserved = reserved_active_ > 0;
     // A free pCPU waits only for vCPUs held by their VM's limit, and a borrowed
     // run can be preempted by them: wake at the release. Stale entries can only
     // add decision points at which nothing is pickable, which changes nothing.
@@ -511,6 +491,14 @@ std::int64_t CpuScheduler::next_event() {
 void CpuScheduler::decide() {
     if (dirty_) recompute();
     process_releases();
+    // Rule 6: VMs whose event is due may be urgent now.
+    while (!res_events_.empty() && res_events_.front().a <= now_) {
+        Vm& m = vms_[heap_pop(res_events_).slot];
+        if (m.alive && !m.in_urgent) {
+            m.in_urgent = true;
+            urgent_.push_back(static_cast<std::uint32_t>(&m - vms_.data()));
+        }
+    }
     // vCPUs whose eligible time has come move to the deadline-ordered heap.
     while (!waiting_.empty() && waiting_.front().a <= now_) {
         const Entry e = heap_pop(waiting_);
@@ -523,7 +511,7 @@ void CpuScheduler::decide() {
     // or adds a reserved run still protected at this instant (rule 6; reserved
     // runs are never borrowed), so an instant has at most borrowed + pCPUs steps.
     for (;;) {
-        const bool has_urgent = !res_vms_.empty() && urgent_pick() >= 0;
+        const bool has_urgent = !urgent_.empty() && urgent_pick() >= 0;
         if (has_urgent) {
             // Rule 6: an urgent VM takes the pCPU of the unprotected run of a
             // non-urgent VM that is least behind its reservation.
@@ -562,7 +550,7 @@ void CpuScheduler::stop_least_deserving_borrowed() {
 
 // Rule 6 first (an urgent VM's vCPU), else rule 3. False if nothing is pickable.
 bool CpuScheduler::dispatch_best() {
-    if (!res_vms_.empty()) {
+    if (!urgent_.empty()) {
         const std::int64_t slot = urgent_pick();
         if (slot >= 0) {
             dispatch(static_cast<std::uint32_t>(slot));  // its heap entry goes stale (gen)
@@ -606,13 +594,39 @@ void CpuScheduler::res_update(Vm& m, std::int64_t t) const {
     m.res_time = t;
 }
 
-// The queued vCPU of an urgent, unheld VM smallest in (-D, vm, deadline, vcpu); -1 if none.
-std::int64_t CpuScheduler::urgent_pick() const {
+// After a change of a reserved VM's running count, rate or lag at now: it may
+// be urgent now (listed in urgent_), or at the time its lag reaches 0.
+void CpuScheduler::res_changed(std::uint32_t vm_id) {
+    Vm& m = vms_[vm_id];
+    if (!m.in_urgent) {
+        m.in_urgent = true;
+        urgent_.push_back(vm_id);
+    }
+    const std::int64_t slope = m.res_u - m.running * MICRO;
+    if (slope > 0 && m.res_lag < 0) {
+        heap_push(res_events_, Entry{min_never(now_ + ceil_div(-static_cast<i128>(m.res_lag), slope)), 0, vm_id, 0});
+    }
+    if (m.bound && m.held_until > now_ && m.held_until < NEVER) {
+        heap_push(res_events_, Entry{m.held_until, 0, vm_id, 0});  // an urgent VM's release
+    }
+}
+
+// The queued vCPU of an urgent, unheld VM smallest in (-D, vm, deadline, vcpu);
+// -1 if none. Scans urgent_, dropping VMs that are not urgent: a VM can only
+// become urgent at a res_changed() or at its res_events_ time, which list it again.
+std::int64_t CpuScheduler::urgent_pick() {
     std::int64_t best = -1, best_lag = 0;
     std::uint32_t best_vm = 0;
-    for (const std::uint32_t id : res_vms_) {
-        const Vm& m = vms_[id];
-        if (!m.alive || held(m) || !urgent(m)) continue;
+    std::size_t live = 0;
+    for (std::size_t i = 0; i < urgent_.size(); ++i) {
+        const std::uint32_t id = urgent_[i];
+        Vm& m = vms_[id];
+        if (!m.alive || !urgent(m)) {
+            m.in_urgent = false;
+            continue;
+        }
+        urgent_[live++] = id;
+        if (held(m)) continue;
         const std::int64_t lag = res_lag_at(m, now_);
         if (best >= 0 && (lag < best_lag || (lag == best_lag && id > best_vm))) continue;
         std::int64_t pick = -1;
@@ -627,6 +641,7 @@ std::int64_t CpuScheduler::urgent_pick() const {
         best_lag = lag;
         best_vm = id;
     }
+    urgent_.resize(live);
     return best;
 }
 
@@ -758,9 +773,12 @@ void CpuScheduler::recompute() {
         fs_limit_.push_back(m.limit);
     }
     // Rule 6: each reserved VM's lag is brought to now before its rate changes.
+    reserved_active_ = 0;
+    std::size_t live_res = 0;
     for (const std::uint32_t id : res_vms_) {
         Vm& m = vms_[id];
         if (!m.alive) continue;
+        res_vms_[live_res++] = id;
         res_update(m, now_);
         if (m.demand == 0) {
             m.res_u = 0;
@@ -769,7 +787,10 @@ void CpuScheduler::recompute() {
             m.res_u = static_cast<std::int64_t>(std::floor(
                 std::min(m.reservation, static_cast<double>(m.demand)) * static_cast<double>(MICRO)));
         }
+        reserved_active_ += m.res_u > 0;
+        res_changed(id);
     }
+    res_vms_.resize(live_res);
     eligible_.clear();
     waiting_.clear();
     releases_.clear();
@@ -878,6 +899,10 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     if (v.reserved) length = std::min(length, res_floor() / MICRO);  // rule 6: at most F/1e6 ns
     res_update(m, now_);
     ++m.running;
+    if (m.in_res_vms) {
+        res_changed(v.vm);
+        if (v.reserved) heap_push(res_events_, Entry{now_ + res_protect(), 0, v.vm, 0});
+    }
     if (m.bound) {
         update_credit(m, now_);
         length = std::min(length, m.credit / MICRO);  // a partial grant if credit is short
@@ -917,6 +942,7 @@ void CpuScheduler::stop(std::uint32_t slot, std::int64_t t) {
         Vm& m = vms_[v.vm];
         res_update(m, t);
         --m.running;
+        if (m.in_res_vms) res_changed(v.vm);
     }
     // Entries of finished borrowed runs are stale; drop them now and then.
     if (borrowed_count_ == 0) {
@@ -1026,6 +1052,10 @@ void CpuScheduler::set_held_until(std::uint32_t vm_id, std::int64_t t) {
         m.held_until = min_never(until);
     }
     if (!m.parked.empty() && m.held_until < NEVER) heap_push(releases_, Entry{m.held_until, 0, vm_id, 0});
+    // An urgent VM released by its limit may preempt: wake then (rule 6).
+    if (m.in_res_vms && m.held_until > now_ && m.held_until < NEVER) {
+        heap_push(res_events_, Entry{m.held_until, 0, vm_id, 0});
+    }
 }
 
 // ---- stats ------------------------------------------------------------------------------------
