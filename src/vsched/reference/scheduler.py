@@ -587,6 +587,12 @@ class CpuScheduler:
             self._set_keys(v, t)
 
     # ---- reservation (rule 6) -------------------------------------------------------------
+    # D = reserved service - received (micro-core-ns), dD/dt = res_u - running * 1e6,
+    # never below -F (F = max(1, slice // 2) * 1e6). Urgent: D >= 0 and running * 1e6
+    # < res_u. Urgent VMs pick first; a reserved run lasts <= F / 1e6 ns, is never
+    # borrowed and is protected from urgent preemption for P = max(1, slice // 4) ns.
+    # Over a window T: received >= res_u*T/1e6 - F - D(end); see the native core
+    # (csrc/core/scheduler.cpp, "reservation (rule 6)") for the bound and its limits.
     def _res_floor(self) -> int:
         """How far ahead of its reservation a VM may count itself: half a slice."""
         return max(1, self._slice // 2) * MICRO
