@@ -88,3 +88,63 @@ def test_reservation_every_window_tight(impl, pcpus, reserved):
     reservation = np.array([v[2] for v in vms])
     shortfall = _worst_window_shortfall(runs, reservation)
     assert shortfall >= -SLICE, shortfall / SLICE
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_reservation_native_equals_reference_with_churn(seed):
+    """Rule 6 under churn: identical vcpu_stats and decisions after every step.
+
+    Reserved VMs (some limited) among heavy competitors, with arrivals, removals,
+    clear_work, new work, and reservations and limits changed on the fly. (The
+    stateful differential test rarely makes a VM urgent; these 40 histories
+    make thousands of urgent preemptions and reserved runs.)
+    """
+    import vsched
+    import vsched.reference
+
+    rng = np.random.default_rng(1000 + seed)
+    pcpus = int(rng.choice([1, 2, 3, 4]))
+    slice_ns = int(rng.choice([3_000_000, 1_000_000, 333_333]))
+    pair = [vsched.CpuScheduler(pcpus, slice_ns), vsched.reference.CpuScheduler(pcpus, slice_ns)]
+    vms: list[tuple[int, int]] = []
+
+    def both(name, *args, **kwargs):
+        outcomes = []
+        for s in pair:
+            try:
+                outcomes.append(("ok", getattr(s, name)(*args, **kwargs)))
+            except Exception as error:  # noqa: BLE001 - the type is what we compare
+                outcomes.append(("error", type(error)))
+        assert outcomes[0] == outcomes[1], (name, outcomes)
+        return outcomes[0]
+
+    for step in range(60):
+        op = int(rng.integers(0, 8))
+        if op == 0 or len(vms) < 2:
+            n = int(rng.integers(1, 4))
+            r = min(float(n), float(rng.choice([0.0, 0.0, 0.3, 0.7, 1.0, 1.9])))
+            limit = None if rng.random() < 0.6 else r + float(rng.uniform(0.0, 1.5))
+            shares = int(rng.choice([1, 10, 1000, 1_000_000]))
+            kind, vm = both("add_vm", n, shares=shares, reservation=r, limit=limit)
+            if kind == "ok":
+                vms.append((vm, n))
+                work = vsched.FOREVER if rng.random() < 0.6 else int(rng.integers(1, 20_000_000))
+                both("add_work", np.full(n, vm), np.arange(n), work)
+        elif op == 1:
+            vm, n = vms.pop(int(rng.integers(len(vms))))
+            both("remove_vm", vm)
+        elif op == 2:
+            vm, n = vms[int(rng.integers(len(vms)))]
+            both("clear_work", vm, int(rng.integers(n)))
+        elif op == 3:
+            vm, n = vms[int(rng.integers(len(vms)))]
+            limit = None if rng.random() < 0.5 else float(rng.choice([0.9, 2.5, np.inf]))
+            both("set_vm", vm, reservation=float(rng.choice([0.0, 0.2, 0.9])), limit=limit)
+        elif op == 4:
+            vm, n = vms[int(rng.integers(len(vms)))]
+            both("add_work", vm, int(rng.integers(n)), int(rng.integers(1, 30_000_000)))
+        both("run", int(rng.integers(0, 30_000_000)))
+        native, reference = pair[0].vcpu_stats(), pair[1].vcpu_stats()
+        for key in native:
+            np.testing.assert_array_equal(native[key], reference[key], err_msg=f"step {step}: {key}")
+        assert pair[0].decisions == pair[1].decisions, step
