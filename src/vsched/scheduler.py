@@ -44,10 +44,17 @@ class CpuScheduler:
     * At slice ends, on new work, when work runs out and when a limit releases a VM,
       each free pCPU takes the eligible vCPU with the earliest (deadline, vm, vcpu);
       if none is eligible, the earliest (eligible time, deadline, vm, vcpu): work
-      conserving. It runs ``min(request, pending)`` ns, never preempted.
+      conserving. It runs ``min(request, pending)`` ns; only reservations (below)
+      and eligible vCPUs (over runs that were not eligible) preempt.
     * Limit (binds when limit < vcpus): a token bucket of at most one slice; a VM
       whose credit is below one request is *held* (its waiting vCPUs count as
       ``limited_ns``); request = slice // max(1, ceil(limit)) for such VMs.
+    * Reservation: besides the floor of the fluid target, each VM keeps
+      ``D = reserved - received`` service (at most half a slice ahead); while
+      ``D >= 0`` and it runs fewer vCPUs than its reservation needs it is *urgent*:
+      its vCPUs pick first (runs of at most half a slice) and take the pCPU of an
+      unprotected run of a non-urgent VM, so a CPU-bound VM gets at least
+      ``r*T - slice`` in every window (README "CPU scheduler", rule 6).
     * Stats per vCPU: run + ready + limited + wait = time since the VM was added.
 
     ``decisions`` counts dispatches (vCPU put on a pCPU).

@@ -60,6 +60,7 @@ private:
         State state = kWait;
         bool granted = false;
         bool borrowed = false;  // running although not eligible at dispatch (preemptible)
+        bool reserved = false;  // running because its VM was urgent at dispatch (rule 6)
     };
 
     struct Vm {
@@ -72,6 +73,11 @@ private:
         std::int64_t credit = 0, credit_time = 0, granted = 0, held_until = -1;
         __int128 granted_end_sum = 0;  // sum of run_end of running grants (may pass int64)
         std::vector<std::uint64_t> parked;  // (slot << 32 | gen) of queued vCPUs skipped while held
+        std::int64_t running = 0;               // its vCPUs on a pCPU
+        std::int64_t res_u = 0;                 // floor(min(reservation, demand) * 1e6) (rule 6)
+        std::int64_t res_lag = 0, res_time = 0; // reserved service - received, as of res_time
+        bool in_res_vms = false;                // listed in res_vms_
+        bool in_urgent = false;                 // listed in urgent_
     };
 
     // Heap entry: ordered by (a, b, slot); gen detects stale entries.
@@ -85,6 +91,17 @@ private:
                       std::int64_t skip) const;
 
     void decide();
+    bool dispatch_best();
+    void stop_least_deserving_borrowed();
+    // Rule 6 (reservation).
+    std::int64_t res_floor() const { return std::max<std::int64_t>(1, slice_ / 2) * 1000000; }
+    std::int64_t res_protect() const { return std::max<std::int64_t>(1, slice_ / 4); }
+    std::int64_t res_lag_at(const Vm& m, std::int64_t t) const;
+    void res_update(Vm& m, std::int64_t t) const;
+    bool urgent(const Vm& m) const { return m.running * 1000000 < m.res_u && res_lag_at(m, now_) >= 0; }
+    std::int64_t urgent_pick();
+    void res_changed(std::uint32_t vm_id);
+    std::int64_t urgency_victim() const;
     void recompute();
     bool pick_and_dispatch();
     bool eligible_pickable();
@@ -121,6 +138,11 @@ private:
     std::vector<Entry> busy_;      // running: (run_end, 0, slot)
     std::vector<Entry> releases_;  // held VMs with parked vCPUs: (held_until, 0, vm)
     std::vector<Entry> borrowed_;  // borrowed runs, max-heap on (eligible, deadline, slot)
+    std::vector<std::uint32_t> res_vms_;  // VMs that ever had a reservation
+    std::vector<std::uint32_t> urgent_;   // reserved VMs that may be urgent now (a superset)
+    std::vector<Entry> res_events_;       // (time, 0, vm): a VM may turn urgent / a protection
+                                          // ends / a reserved VM is released (may be stale)
+    std::int64_t reserved_active_ = 0;    // live VMs with res_u > 0
 
     FairShareSolver solver_;
     std::vector<double> fs_demand_, fs_shares_, fs_reservation_, fs_limit_, fs_out_;

@@ -67,6 +67,7 @@ class _Vcpu:
         "pending",
         "rate",
         "ready_ns",
+        "reserved",
         "run_end",
         "run_ns",
         "run_start",
@@ -94,6 +95,7 @@ class _Vcpu:
         self.granted = False
         self.stopped_at = -1
         self.borrowed = False  # running although it was not eligible at dispatch
+        self.reserved = False  # running because its VM was urgent at dispatch (rule 6)
 
 
 class _Vm:
@@ -109,7 +111,11 @@ class _Vm:
         "limit",
         "limit_u",
         "request",
+        "res_lag",
+        "res_time",
+        "res_u",
         "reservation",
+        "running",
         "shares",
         "vcpus",
     )
@@ -129,6 +135,10 @@ class _Vm:
         self.granted = 0
         self.granted_end_sum = 0
         self.held_until = -1
+        self.running = 0  # its vCPUs on a pCPU
+        self.res_u = 0  # floor(min(reservation, demand) * 1e6): the reserved rate (rule 6)
+        self.res_lag = 0  # reserved service - received, micro-core-ns, >= -_res_floor
+        self.res_time = 0  # res_lag is as of this time
 
 
 class CpuScheduler:
@@ -204,6 +214,7 @@ class CpuScheduler:
         vm = _Vm(self._next_id, vcpus, shares, reservation, limit_f)
         vm.vcpus = [_Vcpu(vm, i, self._now) for i in range(vcpus)]
         self._next_id += 1
+        vm.res_time = self._now
         self._vms[vm.id] = vm
         self._apply_limit(vm)
         return vm.id
@@ -219,6 +230,10 @@ class CpuScheduler:
         self._check_params(len(record.vcpus), new_shares, new_reservation, new_limit, record.id)
         if (new_shares, new_reservation, new_limit) == (record.shares, record.reservation, record.limit):
             return
+        if new_reservation != record.reservation:
+            # A new reservation starts a new account: neither owed nor ahead (rule 6).
+            record.res_lag = 0
+            record.res_time = self._now
         record.shares, record.reservation = new_shares, new_reservation
         if new_limit != record.limit:
             record.limit = new_limit
@@ -307,9 +322,10 @@ class CpuScheduler:
             for v in record.vcpus:
                 if v.state == RUNNING and v.run_end < t:
                     t = v.run_end
-        if self._running < self._pcpus or self._borrowed > 0:
+        if self._running < self._pcpus or self._borrowed > 0 or self._any_reserved():
             # A free pCPU waits only for vCPUs held by their VM's limit, and a
-            # borrowed run can be preempted by them: wake at the release.
+            # borrowed run can be preempted by them (as can any unprotected run
+            # by an urgent VM): wake at the release.
             for record in self._vms.values():
                 if (
                     record.bound
@@ -317,6 +333,19 @@ class CpuScheduler:
                     and any(v.state == QUEUED for v in record.vcpus)
                 ):
                     t = record.held_until
+        now = self._now
+        for record in self._vms.values():
+            # Rule 6: a VM whose reservation lag reaches 0 while it runs fewer
+            # vCPUs than its reserved rate needs becomes urgent (it may preempt).
+            slope = record.res_u - record.running * MICRO
+            if slope > 0:
+                lag = self._res_lag_at(record, now)
+                if lag < 0:
+                    t = min(t, now + _ceil_div(-lag, slope))
+            # ... and a reserved run's protection ends (an urgent VM may take its pCPU).
+            for v in record.vcpus:
+                if v.state == RUNNING and v.reserved and now < v.run_start + self._res_protect() < t:
+                    t = v.run_start + self._res_protect()
         if self._borrowed > 0:
             # A vCPU becoming eligible preempts a borrowed run.
             for record in self._vms.values():
@@ -333,22 +362,80 @@ class CpuScheduler:
             if v is None:
                 break
             self._dispatch(v)
-        # Borrowed runs give way to eligible vCPUs: the least deserving goes first.
-        while self._borrowed > 0:
+        # Preemptions. Each step either turns a borrowed run into an unborrowed one
+        # or adds a protected reserved run (rule 6), so an instant has finitely many.
+        while True:
             v = self._pick()
-            if v is None or v.eligible > self._now:
+            if v is None:
                 break
-            victim = max(
-                (u for r in self._vms.values() for u in r.vcpus if u.state == RUNNING and u.borrowed),
-                key=lambda u: (u.eligible, u.deadline, u.vm.id, u.index),
-            )
-            self._stop(victim, self._now)
-            chosen = self._pick()
-            assert chosen is not None  # the eligible vCPU found above is still pickable
-            self._dispatch(chosen)
+            urgent = self._urgent(v.vm)
+            if urgent:
+                # Rule 6: an urgent VM takes the pCPU of the unprotected run of a
+                # non-urgent VM that is least behind its reservation.
+                victim = self._urgency_victim()
+                if victim is not None:
+                    self._stop(victim, self._now)
+                    self._dispatch_pick()
+                    continue
+            if self._borrowed > 0 and (urgent or v.eligible <= self._now):
+                # Borrowed runs give way to eligible (or urgent) vCPUs: the least deserving goes first.
+                victim = max(
+                    (u for r in self._vms.values() for u in r.vcpus if u.state == RUNNING and u.borrowed),
+                    key=lambda u: (u.eligible, u.deadline, u.vm.id, u.index),
+                )
+                self._stop(victim, self._now)
+                self._dispatch_pick()
+                continue
+            break
+
+    def _dispatch_pick(self) -> None:
+        chosen = self._pick()
+        assert chosen is not None  # the vCPU found before the preemption is still pickable
+        self._dispatch(chosen)
+
+    def _urgency_victim(self) -> _Vcpu | None:
+        """The running vCPU an urgent VM may preempt (rule 6), or None.
+
+        Not a reserved run younger than the protection time, not of an urgent VM;
+        the largest (VM has no reservation, -reservation lag, deadline, vm, vcpu).
+        """
+        now = self._now
+        best: _Vcpu | None = None
+        best_key: tuple[int, int, int, int, int] | None = None
+        for record in self._vms.values():
+            if self._urgent(record):
+                continue
+            lag = self._res_lag_at(record, now)
+            for u in record.vcpus:
+                if u.state != RUNNING or (u.reserved and now < u.run_start + self._res_protect()):
+                    continue
+                key = (
+                    int(record.res_u == 0),
+                    0 if record.res_u == 0 else -lag,
+                    u.deadline,
+                    record.id,
+                    u.index,
+                )
+                if best_key is None or key > best_key:
+                    best, best_key = u, key
+        return best
 
     def _pick(self) -> _Vcpu | None:
+        """Urgent VMs' vCPUs first, by (-reservation lag, vm, deadline, vcpu); else EEVDF."""
         now = self._now
+        best_urgent: tuple[int, int, int, int] | None = None
+        chosen_urgent = None
+        for record in self._vms.values():
+            if (record.bound and record.held_until > now) or not self._urgent(record):
+                continue
+            lag = self._res_lag_at(record, now)
+            for v in record.vcpus:
+                if v.state == QUEUED:
+                    ukey = (-lag, record.id, v.deadline, v.index)
+                    if best_urgent is None or ukey < best_urgent:
+                        best_urgent, chosen_urgent = ukey, v
+        if chosen_urgent is not None:
+            return chosen_urgent
         best_eligible: tuple[int, int, int] | None = None
         best_any: tuple[int, int, int, int] | None = None
         chosen_eligible = chosen_any = None
@@ -370,6 +457,13 @@ class CpuScheduler:
     def _recompute(self) -> None:
         active = [record for record in self._vms.values() if record.demand > 0]
         self._dirty = False
+        for record in self._vms.values():
+            self._res_update(record, self._now)
+            if record.demand == 0:
+                record.res_u = 0
+                record.res_lag = min(record.res_lag, 0)  # no reservation banked while idle
+            else:
+                record.res_u = math.floor(min(record.reservation, float(record.demand)) * MICRO)
         if not active:
             return
         alloc = fair_share(
@@ -439,6 +533,13 @@ class CpuScheduler:
         v.state = RUNNING
         v.run_start = now
         length = record.request if v.pending == FOREVER else min(record.request, v.pending)
+        v.reserved = self._urgent(record)  # a run its reservation needs: protected, never borrowed
+        if v.reserved:
+            # At most half a slice: from lag >= 0 it ends above the floor -slice/2, so
+            # the floor never discards service the reservation itself forced.
+            length = min(length, self._res_floor() // MICRO)
+        self._res_update(record, now)
+        record.running += 1
         if record.bound:
             self._update_credit(record, now)
             length = min(length, record.credit // MICRO)  # a partial grant if credit is short
@@ -447,7 +548,7 @@ class CpuScheduler:
             v.switches += 1
         self._decisions += 1
         self._running += 1
-        v.borrowed = v.eligible > now
+        v.borrowed = v.eligible > now and not v.reserved
         self._borrowed += v.borrowed
         if record.bound:
             v.granted = True
@@ -467,7 +568,10 @@ class CpuScheduler:
         self._running -= 1
         self._borrowed -= v.borrowed
         v.borrowed = False
+        v.reserved = False
         record = v.vm
+        self._res_update(record, t)
+        record.running -= 1
         v.state = QUEUED
         v.since = t
         if v.granted:
@@ -481,6 +585,36 @@ class CpuScheduler:
             self._to_wait(v, t)
         else:
             self._set_keys(v, t)
+
+    # ---- reservation (rule 6) -------------------------------------------------------------
+    # D = reserved service - received (micro-core-ns), dD/dt = res_u - running * 1e6,
+    # never below -F (F = max(1, slice // 2) * 1e6). Urgent: D >= 0 and running * 1e6
+    # < res_u. Urgent VMs pick first; a reserved run lasts <= F / 1e6 ns, is never
+    # borrowed and is protected from urgent preemption for P = max(1, slice // 4) ns.
+    # Over a window T: received >= res_u*T/1e6 - F - D(end); see the native core
+    # (csrc/core/scheduler.cpp, "reservation (rule 6)") for the bound and its limits.
+    def _res_floor(self) -> int:
+        """How far ahead of its reservation a VM may count itself: half a slice."""
+        return max(1, self._slice // 2) * MICRO
+
+    def _res_protect(self) -> int:
+        """A reserved run cannot be preempted by an urgent VM for this long (>= 1 ns)."""
+        return max(1, self._slice // 4)
+
+    def _any_reserved(self) -> bool:
+        return any(record.res_u > 0 for record in self._vms.values())
+
+    def _res_lag_at(self, record: _Vm, t: int) -> int:
+        lag = record.res_lag + (record.res_u - record.running * MICRO) * (t - record.res_time)
+        return min(LAG_MAX, max(lag, -self._res_floor()))
+
+    def _res_update(self, record: _Vm, t: int) -> None:
+        record.res_lag = self._res_lag_at(record, t)
+        record.res_time = t
+
+    def _urgent(self, record: _Vm) -> bool:
+        """Behind its reservation and running fewer vCPUs than its reserved rate needs."""
+        return record.running * MICRO < record.res_u and self._res_lag_at(record, self._now) >= 0
 
     # ---- limit bucket ----------------------------------------------------------------------
     def _apply_limit(self, record: _Vm) -> None:
