@@ -148,3 +148,27 @@ def test_reservation_native_equals_reference_with_churn(seed):
         for key in native:
             np.testing.assert_array_equal(native[key], reference[key], err_msg=f"step {step}: {key}")
         assert pair[0].decisions == pair[1].decisions, step
+
+
+def test_relaxed_reservations_agree_between_implementations():
+    """strict_reservations=False (rule 6 off): native and reference still agree exactly."""
+    import numpy as np
+
+    import vsched
+    import vsched.reference
+
+    schedulers = [m.CpuScheduler(3, 1_000_000, strict_reservations=False) for m in (vsched, vsched.reference)]
+    rng = np.random.default_rng(11)
+    specs = [(int(rng.integers(1, 4)), int(rng.integers(1, 5000)), float(rng.choice([0.0, 0.1, 0.4]))) for _ in range(8)]
+    for s in schedulers:
+        assert s.strict_reservations is False
+        for vcpus, shares, reservation in specs:
+            vm = s.add_vm(vcpus, shares=shares, reservation=reservation)
+            s.add_work(vm, np.arange(vcpus), vsched.FOREVER)
+        s.run(500_000_000)
+    native, reference = (s.vcpu_stats() for s in schedulers)
+    for key in native:
+        assert np.array_equal(native[key], reference[key]), key
+    for m in (vsched, vsched.reference):
+        with pytest.raises(TypeError):
+            m.CpuScheduler(2, strict_reservations=1)

@@ -93,7 +93,9 @@ void run_py(CpuScheduler& s, std::int64_t duration_ns) {
 
 void bind_scheduler(py::module_& m) {
     py::class_<CpuScheduler>(m, "CpuScheduler")
-        .def(py::init<std::int64_t, std::int64_t>(), py::arg("pcpus"), py::arg("slice_ns"))
+        .def(py::init<std::int64_t, std::int64_t, bool>(), py::arg("pcpus"), py::arg("slice_ns"),
+             py::arg("strict_reservations") = true)
+        .def_property_readonly("strict_reservations", &CpuScheduler::strict_reservations)
         .def_property_readonly("now", &CpuScheduler::now)
         .def_property_readonly("pcpus", &CpuScheduler::pcpus)
         .def_property_readonly("slice_ns", &CpuScheduler::slice_ns)

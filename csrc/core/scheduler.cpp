@@ -206,7 +206,8 @@ void heap_make(std::vector<E>& heap) {
 
 }  // namespace
 
-CpuScheduler::CpuScheduler(std::int64_t pcpus, std::int64_t slice_ns) : pcpus_(pcpus), slice_(slice_ns) {
+CpuScheduler::CpuScheduler(std::int64_t pcpus, std::int64_t slice_ns, bool strict_reservations)
+    : pcpus_(pcpus), slice_(slice_ns), strict_reservations_(strict_reservations) {
     if (pcpus < 1 || pcpus > MAX_PCPUS) {
         throw std::invalid_argument(message("pcpus = ", pcpus, ": pcpus must be in [1, ", MAX_PCPUS, "]"));
     }
@@ -613,6 +614,7 @@ void CpuScheduler::res_update(Vm& m, std::int64_t t) const {
 // be urgent now (listed in urgent_), or at the time its lag reaches 0.
 void CpuScheduler::res_changed(std::uint32_t vm_id) {
     Vm& m = vms_[vm_id];
+    if (m.res_u == 0) return;  // no reserved rate: cannot be urgent, nothing to schedule
     if (!m.in_urgent) {
         m.in_urgent = true;
         urgent_.push_back(vm_id);
@@ -621,8 +623,9 @@ void CpuScheduler::res_changed(std::uint32_t vm_id) {
     if (slope > 0 && m.res_lag < 0) {
         heap_push(res_events_, Entry{min_never(now_ + ceil_div(-static_cast<i128>(m.res_lag), slope)), 0, vm_id, 0});
     }
+    // An urgent VM's release (only VMs with a reserved rate get here).
     if (m.bound && m.held_until > now_ && m.held_until < NEVER) {
-        heap_push(res_events_, Entry{m.held_until, 0, vm_id, 0});  // an urgent VM's release
+        heap_push(res_events_, Entry{m.held_until, 0, vm_id, 0});
     }
 }
 
@@ -798,6 +801,8 @@ void CpuScheduler::recompute() {
         if (m.demand == 0) {
             m.res_u = 0;
             m.res_lag = std::min<std::int64_t>(m.res_lag, 0);  // no reservation banked while idle
+        } else if (!strict_reservations_) {
+            m.res_u = 0;  // rule 6 off: no reserved rate, so the VM is never urgent
         } else {
             m.res_u = static_cast<std::int64_t>(std::floor(
                 std::min(m.reservation, static_cast<double>(m.demand)) * static_cast<double>(MICRO)));

@@ -60,8 +60,15 @@ class CpuScheduler:
     ``decisions`` counts dispatches (vCPU put on a pCPU).
     """
 
-    def __init__(self, pcpus: int, slice_ns: int = 3_000_000) -> None:
-        self._core = _core.CpuScheduler(_i64("pcpus", pcpus), _i64("slice_ns", slice_ns))
+    def __init__(self, pcpus: int, slice_ns: int = 3_000_000, strict_reservations: bool = True) -> None:
+        if not isinstance(strict_reservations, bool):
+            raise TypeError(f"strict_reservations must be a bool, got {type(strict_reservations).__name__}")
+        self._core = _core.CpuScheduler(_i64("pcpus", pcpus), _i64("slice_ns", slice_ns), strict_reservations)
+
+    @property
+    def strict_reservations(self) -> bool:
+        """Rule 6 on: reserved VMs get >= r*T - slice per window (else fluid floor only)."""
+        return bool(self._core.strict_reservations)
 
     @property
     def now(self) -> int:

@@ -22,12 +22,16 @@ struct VcpuRow {
 
 class CpuScheduler {
 public:
-    CpuScheduler(std::int64_t pcpus, std::int64_t slice_ns);
+    // strict_reservations: rule 6 on (a reserved VM gets >= r*T - slice in every
+    // window). Off, a reservation is only the floor of the fluid target (rule 1),
+    // kept within the lag bound: cheaper on hosts where most VMs hold one.
+    CpuScheduler(std::int64_t pcpus, std::int64_t slice_ns, bool strict_reservations = true);
 
     std::int64_t now() const { return now_; }
     std::int64_t pcpus() const { return pcpus_; }
     std::int64_t slice_ns() const { return slice_; }
     std::int64_t decisions() const { return decisions_; }
+    bool strict_reservations() const { return strict_reservations_; }
 
     // limit: +inf for none. Returns the new VM id.
     std::int64_t add_vm(std::int64_t vcpus, std::int64_t shares, double reservation, double limit);
@@ -124,6 +128,7 @@ private:
     void unpark(Vm& m);
 
     std::int64_t pcpus_, slice_;
+    bool strict_reservations_ = true;
     std::int64_t now_ = 0;
     std::int64_t running_ = 0;
     std::int64_t borrowed_count_ = 0;

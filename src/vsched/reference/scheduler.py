@@ -144,7 +144,10 @@ class _Vm:
 class CpuScheduler:
     """Reference twin of :class:`vsched.CpuScheduler` (same API, rules and results)."""
 
-    def __init__(self, pcpus: int, slice_ns: int = 3_000_000) -> None:
+    def __init__(self, pcpus: int, slice_ns: int = 3_000_000, strict_reservations: bool = True) -> None:
+        if not isinstance(strict_reservations, bool):
+            raise TypeError(f"strict_reservations must be a bool, got {type(strict_reservations).__name__}")
+        self._strict_reservations = strict_reservations
         pcpus = as_int("pcpus", pcpus)
         slice_ns = as_int("slice_ns", slice_ns)
         if not 1 <= pcpus <= MAX_PCPUS:
@@ -162,6 +165,10 @@ class CpuScheduler:
         self._decisions = 0
 
     # ---- properties -------------------------------------------------------------------
+    @property
+    def strict_reservations(self) -> bool:
+        return self._strict_reservations
+
     @property
     def now(self) -> int:
         return self._now
@@ -462,6 +469,8 @@ class CpuScheduler:
             if record.demand == 0:
                 record.res_u = 0
                 record.res_lag = min(record.res_lag, 0)  # no reservation banked while idle
+            elif not self._strict_reservations:
+                record.res_u = 0  # rule 6 off: no reserved rate, so the VM is never urgent
             else:
                 record.res_u = math.floor(min(record.reservation, float(record.demand)) * MICRO)
         if not active:
