@@ -151,6 +151,11 @@ void heap_push(std::vector<E>& heap, const E& e) {
 
 template <class E>
 E heap_pop(std::vector<E>& heap) {
+    // Bottom-up pop: walk the hole down the path of smallest children to a
+    // leaf without comparing against the displaced last entry, then sift that
+    // entry up from there. The last entry usually belongs near the bottom, so
+    // this saves one comparison per level. Later is a strict total order on
+    // distinct entries, so the resulting layout equals the top-down one.
     const E top = heap.front();
     const E last = heap.back();
     heap.pop_back();
@@ -165,9 +170,14 @@ E heap_pop(std::vector<E>& heap) {
         for (std::size_t c = first + 1; c < end; ++c) {
             if (Later{}(heap[best], heap[c])) best = c;
         }
-        if (!Later{}(last, heap[best])) break;
         heap[i] = heap[best];
         i = best;
+    }
+    while (i > 0) {
+        const std::size_t parent = (i - 1) / kArity;
+        if (!Later{}(heap[parent], last)) break;
+        heap[i] = heap[parent];
+        i = parent;
     }
     heap[i] = last;
     return top;
