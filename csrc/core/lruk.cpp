@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "vsched/errors.hpp"
+#include "vsched/hash_mix.hpp"
 
 namespace vsched {
 
@@ -264,17 +265,6 @@ std::size_t LruKPolicy::memory_bytes() const {
 
 namespace {
 
-// Murmur3 finalizer: a bijective mix so that keys with regular low bits
-// (page numbers, frame numbers) spread over the table.
-inline std::uint64_t mix(std::uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 constexpr int kInitialBits = 4;
 
 }  // namespace
@@ -288,7 +278,7 @@ LruKCache::LruKCache(std::uint64_t capacity, int k, std::uint64_t crp, std::opti
 }
 
 std::uint32_t LruKCache::find(std::uint64_t key) const {
-    const std::uint64_t h = mix(key);
+    const std::uint64_t h = hash_mix(key);
     const std::size_t mask = buckets_.size() - 1;
     const std::uint32_t fp = std::uint32_t(h >> (32 + slot_bits_));
     const std::uint32_t slot_mask = (std::uint32_t(1) << slot_bits_) - 1;
@@ -320,19 +310,19 @@ void LruKCache::table_grow() {
     for (const std::uint32_t v : old) {
         if (v == 0) continue;
         const std::uint32_t slot = (v & old_mask) - 1;
-        table_insert(slot, mix(policy_.key(slot)));
+        table_insert(slot, hash_mix(policy_.key(slot)));
     }
 }
 
 // Backward-shift deletion keeps every probe chain unbroken without tombstones.
 void LruKCache::table_erase(std::uint64_t key) {
-    const std::uint64_t h = mix(key);
+    const std::uint64_t h = hash_mix(key);
     const std::size_t mask = buckets_.size() - 1;
     const std::uint32_t slot_mask = (std::uint32_t(1) << slot_bits_) - 1;
     std::size_t i = h & mask;
     while (policy_.key((buckets_[i] & slot_mask) - 1) != key) i = (i + 1) & mask;
     for (std::size_t j = (i + 1) & mask; buckets_[j] != 0; j = (j + 1) & mask) {
-        const std::size_t home = mix(policy_.key((buckets_[j] & slot_mask) - 1)) & mask;
+        const std::size_t home = hash_mix(policy_.key((buckets_[j] & slot_mask) - 1)) & mask;
         // The entry at j may fill the hole at i unless its home lies
         // cyclically in (i, j].
         const bool home_in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
@@ -355,7 +345,7 @@ std::uint32_t LruKCache::new_slot(std::uint64_t key) {
         if (used_slots_ > policy_.slot_count()) policy_.resize(used_slots_);
     }
     policy_.key(slot) = key;
-    table_insert(slot, mix(key));
+    table_insert(slot, hash_mix(key));
     return slot;
 }
 
@@ -449,10 +439,10 @@ void LruKCache::access_many(const std::uint64_t* keys, std::size_t n, bool* hit_
     constexpr std::size_t kBucketAhead = 16, kRecordAhead = 8;
     for (std::size_t i = 0; i < n; ++i) {
         if (i + kBucketAhead < n) {
-            __builtin_prefetch(&buckets_[mix(keys[i + kBucketAhead]) & (buckets_.size() - 1)]);
+            __builtin_prefetch(&buckets_[hash_mix(keys[i + kBucketAhead]) & (buckets_.size() - 1)]);
         }
         if (i + kRecordAhead < n) {
-            const std::uint64_t h = mix(keys[i + kRecordAhead]);
+            const std::uint64_t h = hash_mix(keys[i + kRecordAhead]);
             const std::uint32_t v = buckets_[h & (buckets_.size() - 1)];
             const std::uint32_t slot_mask = (std::uint32_t(1) << slot_bits_) - 1;
             if (v != 0) policy_.prefetch((v & slot_mask) - 1);

@@ -4,22 +4,14 @@
 #include <stdexcept>
 
 #include "vsched/errors.hpp"
+#include "vsched/hash_mix.hpp"
 
 namespace vsched {
 
 namespace {
 
-inline std::uint64_t mix(std::uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 inline std::uint64_t content_hash(std::int64_t domain, std::uint64_t content) {
-    return mix(content ^ mix(static_cast<std::uint64_t>(domain) + 0x9e3779b97f4a7c15ULL));
+    return hash_mix(content ^ hash_mix(static_cast<std::uint64_t>(domain) + 0x9e3779b97f4a7c15ULL));
 }
 
 }  // namespace
