@@ -136,10 +136,9 @@ struct Earlier {
 // which of two equal entries (a stale and a live copy) comes first is moot.
 constexpr std::size_t kArity = 4;
 
+// Moves the hole at i up past every parent that is Later than e, then puts e there.
 template <class E>
-void heap_push(std::vector<E>& heap, const E& e) {
-    std::size_t i = heap.size();
-    heap.push_back(e);
+void sift_up(std::vector<E>& heap, std::size_t i, const E& e) {
     while (i > 0) {
         const std::size_t parent = (i - 1) / kArity;
         if (!Later{}(heap[parent], e)) break;
@@ -150,12 +149,20 @@ void heap_push(std::vector<E>& heap, const E& e) {
 }
 
 template <class E>
+void heap_push(std::vector<E>& heap, const E& e) {
+    heap.push_back(e);
+    sift_up(heap, heap.size() - 1, e);
+}
+
+template <class E>
 E heap_pop(std::vector<E>& heap) {
     // Bottom-up pop: walk the hole down the path of smallest children to a
     // leaf without comparing against the displaced last entry, then sift that
     // entry up from there. The last entry usually belongs near the bottom, so
-    // this saves one comparison per level. Later is a strict total order on
-    // distinct entries, so the resulting layout equals the top-down one.
+    // this saves one comparison per level. Entries leave in the same order as
+    // with a top-down pop: the minimum under Later is unique up to entries
+    // equal in (a, b, slot), and of those at most one is current (the others
+    // carry an old generation and are skipped when popped).
     const E top = heap.front();
     const E last = heap.back();
     heap.pop_back();
@@ -173,13 +180,7 @@ E heap_pop(std::vector<E>& heap) {
         heap[i] = heap[best];
         i = best;
     }
-    while (i > 0) {
-        const std::size_t parent = (i - 1) / kArity;
-        if (!Later{}(heap[parent], last)) break;
-        heap[i] = heap[parent];
-        i = parent;
-    }
-    heap[i] = last;
+    sift_up(heap, i, last);
     return top;
 }
 
