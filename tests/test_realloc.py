@@ -420,3 +420,38 @@ def test_set_vm_keeps_window_and_remove_drops_it(impl):
     vm = r.add_vm(5.0)
     # A new VM starts with an empty window: its estimate is its base.
     assert r.estimates()[r.vms.index(vm)] == r.base()[r.vms.index(vm)]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("window", [1, 5, 12])
+def test_estimators_match_numpy_under_churn(impl, estimator, window):
+    """VMs join and leave at random ticks (more than the 64 columns first
+    allocated, freed columns reused): each VM's estimate is still numpy's
+    statistic over its own last `window` samples, whatever the block phase."""
+    rng = np.random.default_rng(window)
+    r = impl.Reallocator(1e6, window=window, estimator=estimator, percentile=80.0, headroom=0.0)
+    history: dict[int, list[float]] = {}
+    peak = 0
+    for tick in range(3 * window + 40):
+        for _ in range(int(rng.integers(0, 12))):
+            history[r.add_vm(1e6)] = []
+        if history and rng.random() < 0.5:
+            for vm in rng.choice(list(history), size=min(len(history), int(rng.integers(1, 6))), replace=False):
+                r.remove_vm(int(vm))
+                del history[int(vm)]
+        usage = rng.choice([0.0, 1.0, 2.0, 7.5], size=len(r.vms)) * rng.random(len(r.vms))
+        r.observe(usage)
+        for vm, u in zip(r.vms, usage):
+            history[vm].append(float(u))
+        estimates = r.estimates()
+        peak = max(peak, len(r.vms))
+        for i, vm in enumerate(r.vms):
+            recent = np.array(history[vm][-window:])
+            expected = {
+                "max": recent.max(),
+                "mean": recent.mean(),
+                "percentile": np.percentile(recent, 80.0),
+                "ewma": _ewma(history[vm], 2.0 / (window + 1)),
+            }[estimator]
+            assert math.isclose(estimates[i], expected, rel_tol=1e-9, abs_tol=1e-12), (tick, vm, estimator)
+    assert peak > 64  # the scenario did outgrow the first columns

@@ -14,10 +14,13 @@
 //   saturated  the last sample u_i >= x_i * (1 - 1e-9), x_i = entitlement in
 //              force when it was observed (its real demand is hidden by the cap)
 //   entitlement, not lending:  x = b
-//              lending: pass 1  p = fair_share(C, demand = max(e, r), w, r, l)
-//                       left    R = C - sum(p)
-//                       pass 2  q = fair_share(R, demand = c - p, w)   (if R > 0)
-//                       x_i = min(c_i, p_i + q_i)
+//              lending: u_i = min(max(e_i, r_i), l_i)
+//                       contended (sum(u) > C, summed in VM order):
+//                               x = p = fair_share(C, demand = max(e, r), w, r, l)
+//                               (p hands out all of C: nothing is left)
+//                       else    p = u, left R = C - sum(u),
+//                               q = fair_share(R, demand = c - p, w)   (if R > 0)
+//                               x_i = min(c_i, p_i + q_i)
 //
 // b uses the kernel (FairShareSolver, only when VM parameters change); the two
 // per-tick passes use WarmFairShare, which returns the kernel's result bit for
@@ -49,6 +52,12 @@ constexpr double kSaturation = 1.0 - 1e-9;
 // caller chose reservations that "exactly" fill the host, e.g. 3 x 0.1 on 0.3):
 // the same slack as the fair-share kernel, which then hands out the floors.
 constexpr double kFloorSlack = 1e-9;
+
+// Makes the next push_back unable to throw, growing geometrically.
+template <typename T>
+void room_for_one_more(std::vector<T>& v) {
+    if (v.size() == v.capacity()) v.reserve(std::max<std::size_t>(16, 2 * v.capacity()));
+}
 
 }  // namespace
 
@@ -84,6 +93,7 @@ Reallocator::Reallocator(double capacity, std::int64_t window, double threshold,
     // EWMA with the span convention: its centre of mass, (W - 1) / 2 ticks
     // back, is the same as that of a plain mean over W samples.
     config_.alpha = 2.0 / (static_cast<double>(window) + 1.0);
+    windows_ = UsageWindows(config_);
 }
 
 Reallocator::Params Reallocator::check_params(double size, std::int64_t shares, double reservation,
@@ -151,16 +161,26 @@ std::int64_t Reallocator::add_vm(double size, std::int64_t shares, double reserv
     check_admission(this->size(), p.reservation);
     const std::int64_t id = next_id_;
     const std::size_t index = this->size();
-    ids_.reserve(index + 1);  // all allocations before the first change
-    size_.resize(index + 1);
-    shares_.resize(index + 1);
-    reservation_.resize(index + 1);
-    limit_.resize(index + 1);
-    ceiling_.resize(index + 1);
-    windows_.emplace_back();
+    // Every allocation before the first change, so that bad_alloc leaves the
+    // object as it was: room for one more in every per-VM vector (growing
+    // geometrically), the id's map entry, then a column (which may grow the
+    // window matrices); the pushes below cannot throw.
+    for (std::vector<double>* v : {&size_, &shares_, &reservation_, &limit_, &ceiling_}) room_for_one_more(*v);
+    room_for_one_more(ids_);
+    room_for_one_more(column_);
+    room_for_one_more(saturated_);
+    index_.emplace(id, index);
+    std::uint32_t column = 0;
+    try {
+        column = windows_.add();
+    } catch (...) {
+        index_.erase(id);
+        throw;
+    }
+    for (std::vector<double>* v : {&size_, &shares_, &reservation_, &limit_, &ceiling_}) v->push_back(0.0);
+    column_.push_back(column);
     saturated_.push_back(0);
     ids_.push_back(id);
-    index_.emplace(id, index);
     store(index, p);
     ++next_id_;
     return id;
@@ -182,7 +202,8 @@ void Reallocator::remove_vm(std::int64_t vm) {
     reservation_.erase(reservation_.begin() + index);
     limit_.erase(limit_.begin() + index);
     ceiling_.erase(ceiling_.begin() + index);
-    windows_.erase(windows_.begin() + index);
+    windows_.remove(column_[index]);
+    column_.erase(column_.begin() + index);
     saturated_.erase(saturated_.begin() + index);
     for (std::size_t i = index; i < ids_.size(); ++i) index_[ids_[i]] = i;
     dirty_ = true;
@@ -228,14 +249,14 @@ void Reallocator::refresh() {
     bool any_sample = false;
     estimates_.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
-        const UsageWindow& w = windows_[i];
-        if (w.count() == 0) {
+        const std::uint32_t column = column_[i];
+        if (windows_.count(column) == 0) {
             estimates_[i] = base_[i];  // nothing known yet: assume it needs its base
             continue;
         }
         any_sample = true;
-        mean_sum += w.mean();
-        double e = w.estimate(config_) * factor;
+        mean_sum += windows_.mean(column);
+        double e = windows_.estimate(column) * factor;
         e = std::min(ceiling_[i], std::max(0.0, e));
         if (saturated_[i]) e = std::max(e, base_[i]);
         estimates_[i] = e;
@@ -250,19 +271,30 @@ void Reallocator::refresh() {
         return;
     }
 
-    // Pass 1: every VM by its estimate, never below its reservation.
+    // Pass 1: every VM by its estimate, never below its reservation. When the
+    // demands u_i = min(max(e_i, r_i), l_i) fit (sum in VM order <= C, the
+    // kernel's own first test) pass 1 is p = u, computed here directly; when
+    // they do not, pass 1 hands out all of C and, in exact arithmetic, nothing
+    // is left for pass 2, so x = p (dividing the rounding residue of C - sum(p)
+    // would cost a second full division per tick for nothing).
     demand_.resize(n);
     first_.resize(n);
-    for (std::size_t i = 0; i < n; ++i) demand_[i] = std::max(estimates_[i], reservation_[i]);
-    in.capacity = capacity_;
-    in.demand = demand_.data();
-    in.reservation = reservation_.data();
-    in.limit = limit_.data();
-    first_pass_.solve(in, first_.data());
-
-    double given = 0.0;
-    for (std::size_t i = 0; i < n; ++i) given += first_[i];
-    const double left = capacity_ - given;
+    double wanted = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        demand_[i] = std::max(estimates_[i], reservation_[i]);
+        first_[i] = std::min(demand_[i], limit_[i]);
+        wanted += first_[i];
+    }
+    if (!(wanted <= capacity_)) {
+        in.capacity = capacity_;
+        in.demand = demand_.data();
+        in.reservation = reservation_.data();
+        in.limit = limit_.data();
+        first_pass_.solve(in, entitlements_.data());
+        dirty_ = false;
+        return;
+    }
+    const double left = capacity_ - wanted;
     if (!(left > 0.0)) {
         std::copy(first_.begin(), first_.end(), entitlements_.begin());
         dirty_ = false;
@@ -286,14 +318,14 @@ void Reallocator::refresh() {
 void Reallocator::push_tick(const double* usage, bool cap_at_entitlement) {
     refresh();  // the entitlements in force during this tick
     const std::size_t n = size();
-    constexpr std::size_t kAhead = 8;  // VMs prefetched ahead (see UsageWindow::prefetch)
+    samples_.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
-        if (i + kAhead < n) windows_[i + kAhead].prefetch();
         const double x = entitlements_[i];
         const double u = cap_at_entitlement ? std::min(usage[i], x) : usage[i];
         saturated_[i] = u >= x * kSaturation;
-        windows_[i].push(u, config_);
+        samples_[i] = u;
     }
+    windows_.push(column_.data(), samples_.data(), n);
     dirty_ = true;
 }
 

@@ -1,12 +1,15 @@
-// Windowed statistics of one VM's usage: ring buffer, running mean, monotonic
-// max deque, two indexed heaps split at a rank for an exact percentile, EWMA.
+// Windowed statistics of every VM's usage: a ring matrix, running sums, the
+// block (van Herk / Gil-Werman) sliding maximum, two indexed heaps split at a
+// rank for an exact percentile, EWMA.
 //
 // Every formula here is mirrored operation for operation by
-// src/vsched/reference/reallocation.py (which keeps the window as a plain list
-// and computes max and percentile from scratch), so both agree bit for bit.
+// src/vsched/reference/reallocation.py (which keeps each window as a plain
+// list and computes max and percentile from scratch), so both agree bit for bit.
 #include "vsched/usage_window.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "vsched/errors.hpp"
@@ -40,91 +43,45 @@ inline std::size_t lower_rank(std::size_t k, double quantile) {
     return static_cast<std::size_t>(std::floor(static_cast<double>(k - 1) * quantile));
 }
 
+constexpr double kNone = -std::numeric_limits<double>::infinity();  // max of no samples
+
 }  // namespace
 
-void UsageWindow::push(double sample, const WindowConfig& config) {
-    const std::uint32_t window = static_cast<std::uint32_t>(config.window);
-    const bool full = ring_.size() == window;
-    const std::uint32_t slot = next_slot_;
-    const double evicted = full ? ring_[slot] : 0.0;
+// ---- percentile ------------------------------------------------------------
 
-    if (config.estimator == Estimator::max) {
-        if (deque_.empty()) deque_.resize(window);
-        // Locals, not members, in the loop: stores to members could alias the
-        // ring and would be redone every iteration.
-        std::uint32_t head = deque_head_;
-        std::uint32_t size = deque_size_;
-        Entry* deque = deque_.data();
-        // The sample leaving the window is the oldest one, so if it is still
-        // in the deque it is at the front.
-        if (full && size > 0 && deque[head].slot == slot) {
-            head = head + 1 == window ? 0 : head + 1;
-            --size;
-        }
-        // Samples <= the new one can never be the maximum again (the new one
-        // outlives them): drop them from the back. Keeps the deque strictly
-        // decreasing, so its front is the maximum of the window.
-        std::uint32_t end = head + size;  // one past the back, unwrapped
-        while (size > 0) {
-            const std::uint32_t back = end - 1 >= window ? end - 1 - window : end - 1;
-            if (deque[back].sample > sample) break;
-            --size;
-            --end;
-        }
-        deque[end >= window ? end - window : end] = Entry{sample, slot};
-        deque_head_ = head;
-        deque_size_ = size + 1;
-    }
-
-    if (config.estimator == Estimator::percentile && full) heap_remove(slot);
-
-    if (full) {
-        ring_[slot] = sample;
-    } else {
-        ring_.push_back(sample);
-    }
-    next_slot_ = slot + 1 == window ? 0 : slot + 1;
-
-    // Running sum: sum' = (sum - evicted) + sample (sum + sample while the
-    // window fills). Rounding drift is wiped every W samples: when the next
-    // slot wraps to 0 (total % W == 0) the oldest sample is in slot 0 and the
-    // sum is recomputed exactly as ring[0] + ... + ring[W-1], oldest first.
-    if (next_slot_ == 0) {
-        double exact = 0.0;
-        for (std::uint32_t i = 0; i < window; ++i) exact += ring_[i];
-        sum_ = exact;
-    } else if (full) {
-        sum_ = (sum_ - evicted) + sample;
-    } else {
-        sum_ = sum_ + sample;
-    }
-
-    if (config.estimator == Estimator::percentile) {
-        if (heap_index_.empty()) heap_index_.resize(window);
-        // Insert on the side that keeps max(low) <= min(high), then move tops
-        // across until low_ holds exactly the lo + 1 smallest samples.
-        heap_insert(high_.empty() || sample < high_[0].sample, Entry{sample, slot});
-        const std::size_t target = lower_rank(ring_.size(), config.quantile) + 1;
-        while (low_.size() > target) heap_insert(false, heap_remove(low_[0].slot));
-        while (low_.size() < target) heap_insert(true, heap_remove(high_[0].slot));
-    }
-
-    if (config.estimator == Estimator::ewma) {
-        // ewma_1 = x_1; ewma_t = ewma_{t-1} + alpha * (x_t - ewma_{t-1}).
-        ewma_ = any_ ? ewma_ + config.alpha * (sample - ewma_) : sample;
-    }
-    any_ = true;
+void PercentileHeaps::push(double sample, std::uint32_t slot, bool full, std::size_t count,
+                           const WindowConfig& config) {
+    if (index_.empty()) index_.resize(config.window);
+    if (full) remove(slot);
+    // Insert on the side that keeps max(low) <= min(high), then move tops
+    // across until low_ holds exactly the lo + 1 smallest samples.
+    insert(high_.empty() || sample < high_[0].sample, Entry{sample, slot});
+    const std::size_t target = lower_rank(count, config.quantile) + 1;
+    while (low_.size() > target) insert(false, remove(low_[0].slot));
+    while (low_.size() < target) insert(true, remove(high_[0].slot));
 }
 
-void UsageWindow::heap_insert(bool low, Entry entry) {
+double PercentileHeaps::estimate(std::size_t count, const WindowConfig& config) const {
+    // numpy.percentile's default ('linear'): h = (k - 1) * p, lo = floor(h),
+    // g = h - lo, lerp between the samples of rank lo and lo + 1 exactly as
+    // numpy's _lerp does it (from the nearer end).
+    const double h = static_cast<double>(count - 1) * config.quantile;
+    const double gamma = h - std::floor(h);
+    const double below = low_[0].sample;
+    const double above = high_.empty() ? below : high_[0].sample;
+    const double diff = above - below;
+    return gamma >= 0.5 ? above - diff * (1.0 - gamma) : below + diff * gamma;
+}
+
+void PercentileHeaps::insert(bool low, Entry entry) {
     std::vector<Entry>& heap = low ? low_ : high_;
     heap.push_back(entry);
     place(low, heap.size() - 1);
     sift_up(low, heap.size() - 1);
 }
 
-UsageWindow::Entry UsageWindow::heap_remove(std::uint32_t slot) {
-    const std::int32_t where = heap_index_[slot];
+PercentileHeaps::Entry PercentileHeaps::remove(std::uint32_t slot) {
+    const std::int32_t where = index_[slot];
     const bool low = where >= 0;
     const std::size_t i = low ? static_cast<std::size_t>(where) : static_cast<std::size_t>(-where - 1);
     std::vector<Entry>& heap = low ? low_ : high_;
@@ -136,12 +93,12 @@ UsageWindow::Entry UsageWindow::heap_remove(std::uint32_t slot) {
     place(low, i);
     // The moved element may belong above or below position i.
     sift_up(low, i);
-    const std::int32_t moved = heap_index_[last.slot];
+    const std::int32_t moved = index_[last.slot];
     sift_down(low, static_cast<std::size_t>(low ? moved : -moved - 1));
     return removed;
 }
 
-void UsageWindow::sift_up(bool low, std::size_t i) {
+void PercentileHeaps::sift_up(bool low, std::size_t i) {
     std::vector<Entry>& heap = low ? low_ : high_;
     while (i > 0) {
         const std::size_t parent = (i - 1) / 2;
@@ -153,7 +110,7 @@ void UsageWindow::sift_up(bool low, std::size_t i) {
     }
 }
 
-void UsageWindow::sift_down(bool low, std::size_t i) {
+void PercentileHeaps::sift_down(bool low, std::size_t i) {
     std::vector<Entry>& heap = low ? low_ : high_;
     const std::size_t n = heap.size();
     for (;;) {
@@ -170,31 +127,157 @@ void UsageWindow::sift_down(bool low, std::size_t i) {
     }
 }
 
-double UsageWindow::mean() const {
-    const std::size_t k = ring_.size();
-    return k == 0 ? 0.0 : sum_ / static_cast<double>(k);
+// ---- all windows ---------------------------------------------------------------
+
+void UsageWindows::grow() {
+    const std::size_t window = config_.window;
+    const std::size_t wider = capacity_ == 0 ? 64 : 2 * capacity_;
+    const bool by_max = config_.estimator == Estimator::max;
+    // Allocate everything first: on bad_alloc nothing has changed.
+    std::vector<double> ring(window * wider, 0.0);
+    std::vector<double> suffix(by_max ? window * wider : 0, kNone);
+    std::vector<std::uint32_t> count(count_);
+    std::vector<double> sum(sum_), ewma(ewma_), prefix(prefix_max_);
+    count.resize(wider, 0);
+    sum.resize(wider, 0.0);
+    ewma.resize(wider, 0.0);
+    prefix.resize(wider, kNone);
+    std::vector<PercentileHeaps> heaps;
+    if (config_.estimator == Estimator::percentile) {
+        heaps.reserve(wider);
+        for (PercentileHeaps& h : heaps_) heaps.push_back(std::move(h));
+        heaps.resize(wider);
+    }
+    free_.reserve(wider);
+    for (std::size_t row = 0; row < window; ++row) {
+        std::copy(ring_.begin() + row * capacity_, ring_.begin() + (row + 1) * capacity_, ring.begin() + row * wider);
+        if (by_max) {
+            std::copy(suffix_max_.begin() + row * capacity_, suffix_max_.begin() + (row + 1) * capacity_,
+                      suffix.begin() + row * wider);
+        }
+    }
+    ring_.swap(ring);
+    suffix_max_.swap(suffix);
+    count_.swap(count);
+    sum_.swap(sum);
+    ewma_.swap(ewma);
+    prefix_max_.swap(prefix);
+    heaps_.swap(heaps);
+    capacity_ = wider;
 }
 
-double UsageWindow::estimate(const WindowConfig& config) const {
-    switch (config.estimator) {
-        case Estimator::max:
-            return deque_[deque_head_].sample;
-        case Estimator::mean:
-            return mean();
-        case Estimator::ewma:
-            return ewma_;
-        case Estimator::percentile: {
-            // numpy.percentile's default ('linear'): h = (k - 1) * p,
-            // lo = floor(h), g = h - lo, lerp between the samples of rank lo
-            // and lo + 1 exactly as numpy's _lerp does it (from the nearer end).
-            const std::size_t k = ring_.size();
-            const double h = static_cast<double>(k - 1) * config.quantile;
-            const double gamma = h - std::floor(h);
-            const double below = low_[0].sample;
-            const double above = high_.empty() ? below : high_[0].sample;
-            const double diff = above - below;
-            return gamma >= 0.5 ? above - diff * (1.0 - gamma) : below + diff * gamma;
+std::uint32_t UsageWindows::add() {
+    std::uint32_t column;
+    if (!free_.empty()) {
+        column = free_.back();
+        free_.pop_back();
+    } else {
+        if (used_ == capacity_) grow();
+        column = used_++;
+    }
+    // A reused column's rows keep stale samples; count 0 makes them invalid.
+    count_[column] = 0;
+    sum_[column] = 0.0;
+    ewma_[column] = 0.0;
+    prefix_max_[column] = kNone;
+    if (config_.estimator == Estimator::percentile) heaps_[column].clear();
+    return column;
+}
+
+void UsageWindows::remove(std::uint32_t column) {
+    free_.push_back(column);  // capacity reserved by grow(): cannot throw
+}
+
+void UsageWindows::push(const std::uint32_t* columns, const double* samples, std::size_t n) {
+    switch (config_.estimator) {
+        case Estimator::max: push_row<Estimator::max>(columns, samples, n); break;
+        case Estimator::mean: push_row<Estimator::mean>(columns, samples, n); break;
+        case Estimator::percentile: push_row<Estimator::percentile>(columns, samples, n); break;
+        case Estimator::ewma: push_row<Estimator::ewma>(columns, samples, n); break;
+    }
+    const std::uint32_t window = static_cast<std::uint32_t>(config_.window);
+    next_row_ = next_row_ + 1 == window ? 0 : next_row_ + 1;
+    if (next_row_ == 0) wrap(columns, n);
+}
+
+template <Estimator kind>
+void UsageWindows::push_row(const std::uint32_t* columns, const double* samples, std::size_t n) {
+    const std::uint32_t window = static_cast<std::uint32_t>(config_.window);
+    const std::uint32_t row = next_row_;
+    const double alpha = config_.alpha;
+    double* ring = ring_.data() + static_cast<std::size_t>(row) * capacity_;
+    std::uint32_t* count = count_.data();
+    double* sum = sum_.data();
+    double* ewma = ewma_.data();
+    double* prefix_max = prefix_max_.data();
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t c = columns[i];
+        const double x = samples[i];
+        const std::uint32_t k = count[c];
+        const bool full = k == window;
+        // Running sum: sum' = (sum - evicted) + sample once the window is full
+        // (the row being overwritten holds its oldest sample), sum + sample
+        // while it fills. The drift is wiped at every wrap (see wrap()).
+        const double kept = full ? sum[c] - ring[c] : sum[c];
+        sum[c] = kept + x;
+        ring[c] = x;
+        count[c] = full ? k : k + 1;
+        if constexpr (kind == Estimator::max) {
+            prefix_max[c] = std::max(prefix_max[c], x);
+        } else if constexpr (kind == Estimator::ewma) {
+            // ewma_1 = x_1; ewma_t = ewma_{t-1} + alpha * (x_t - ewma_{t-1}).
+            ewma[c] = k == 0 ? x : ewma[c] + alpha * (x - ewma[c]);
+        } else if constexpr (kind == Estimator::percentile) {
+            heaps_[c].push(x, row, full, count[c], config_);
         }
+    }
+}
+
+void UsageWindows::wrap(const std::uint32_t* columns, std::size_t n) {
+    const std::size_t window = config_.window;
+    // Exact sums, oldest sample first: a window of k samples is rows
+    // W - k .. W - 1 of the block that just ended.
+    for (std::size_t i = 0; i < n; ++i) sum_[columns[i]] = 0.0;
+    for (std::size_t row = 0; row < window; ++row) {
+        const double* samples = ring_.data() + row * capacity_;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint32_t c = columns[i];
+            if (row + count_[c] >= window) sum_[c] += samples[c];
+        }
+    }
+    if (config_.estimator != Estimator::max) return;
+    // suffix[j] = max of the valid rows j .. W - 1 (none: -inf), built from
+    // the last row up, with prefix_max_ as the running maximum; then the new
+    // block's prefix starts empty.
+    for (std::size_t i = 0; i < n; ++i) prefix_max_[columns[i]] = kNone;
+    for (std::size_t row = window; row-- > 0;) {
+        const double* samples = ring_.data() + row * capacity_;
+        double* suffix = suffix_max_.data() + row * capacity_;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint32_t c = columns[i];
+            if (row + count_[c] >= window) prefix_max_[c] = std::max(prefix_max_[c], samples[c]);
+            suffix[c] = prefix_max_[c];
+        }
+    }
+    for (std::size_t i = 0; i < n; ++i) prefix_max_[columns[i]] = kNone;
+}
+
+double UsageWindows::estimate(std::uint32_t column) const {
+    switch (config_.estimator) {
+        case Estimator::max: {
+            // Rows 0 .. s-1 of this block (prefix) and rows s .. W-1 of the
+            // previous block (suffix[s]) if the window reaches back there.
+            const std::uint32_t s = next_row_;
+            double best = prefix_max_[column];
+            if (count_[column] > s) best = std::max(best, suffix_max_[static_cast<std::size_t>(s) * capacity_ + column]);
+            return best;
+        }
+        case Estimator::mean:
+            return mean(column);
+        case Estimator::ewma:
+            return ewma_[column];
+        case Estimator::percentile:
+            return heaps_[column].estimate(count_[column], config_);
     }
     return 0.0;
 }

@@ -104,7 +104,8 @@ class Reallocator:
     Window: the last ``window`` (W) usage samples of each VM; a new VM starts
     empty, ``set_vm`` keeps the window, ``remove_vm`` drops it. Over the k <= W
     samples present: ``max``; ``mean`` = running sum / k (sum' = (sum - oldest)
-    + newest, recomputed exactly oldest-first every W samples); ``percentile``
+    + newest, recomputed exactly, oldest first, for every VM whenever the
+    number of ticks observed since construction is a multiple of W); ``percentile``
     = numpy.percentile's default linear interpolation at ``percentile``
     (h = (k-1)·p/100, between the samples of rank floor(h) and floor(h)+1);
     ``ewma`` over every sample since the VM was added, alpha = 2/(W+1),
@@ -122,9 +123,12 @@ class Reallocator:
     - load = (sum of the VMs' window means, empty windows counting 0) / capacity.
     - lending = load < threshold and some VM has a sample. Not lending: x = b
       (so before the first observation x = b).
-    - Lending, pass 1: p = fair_share(capacity, demand=max(e, r), w, r, l);
-      pass 2: the rest R = capacity - sum(p), if > 0, is shared by shares up to
-      each ceiling, q = fair_share(R, demand=c - p, w); x_i = min(c_i, p_i + q_i).
+    - Lending, pass 1: p = fair_share(capacity, demand=max(e, r), w, r, l).
+      If that is contended (u_i = min(max(e_i, r_i), l_i) sum, in ``vms``
+      order, to more than the capacity) p hands out everything and x = p.
+      Otherwise p = u and pass 2 shares the rest R = capacity - sum(u), if > 0,
+      by shares up to each ceiling: q = fair_share(R, demand=c - p, w),
+      x_i = min(c_i, p_i + q_i).
 
     Guarantees: r_i <= x_i <= c_i; sum(x) <= capacity·(1 + 1e-9); a
     saturated VM gets x_i >= b_i at the next tick (a woken donor has its base

@@ -79,8 +79,10 @@ private:
     std::unordered_map<std::int64_t, std::size_t> index_;
     std::vector<double> size_, shares_, reservation_, limit_;
     std::vector<double> ceiling_;              // min(size, limit)
-    std::vector<UsageWindow> windows_;
+    UsageWindows windows_{WindowConfig{}};     // replaced once config_ is known
+    std::vector<std::uint32_t> column_;        // VM index -> its column in windows_
     std::vector<std::uint8_t> saturated_;      // last sample reached the entitlement
+    std::vector<double> samples_;              // scratch: the samples of one tick
 
     // Cached results, valid while !dirty_ (base also while !base_dirty_).
     bool dirty_ = true;

@@ -1,9 +1,10 @@
-// The sliding window of one VM's usage samples and the statistics the
+// The sliding windows of every VM's usage samples and the statistics the
 // reallocator estimates demand from. Python-free; see Reallocator for the rules.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -24,56 +25,29 @@ struct WindowConfig {
     double alpha = 2.0 / 13.0;    // EWMA weight of the newest sample, 2 / (W + 1)
 };
 
-// The last W samples of one VM, with O(1) amortized (max, mean, ewma) or
-// O(log W) (percentile) update per sample, without allocation once the
-// window is full.
-//
-// Samples are numbered by seq = 0, 1, 2, ... since the VM was added; sample
-// seq lives in ring slot seq % W (tracked incrementally: no division per
-// sample), so the slot about to be overwritten always holds the oldest sample
-// of a full window. The ring grows to W slots as the first samples arrive.
-class UsageWindow {
+// Exact linear percentile of one window in O(log W) per sample: the window's
+// samples in two binary heaps split at rank lo = floor((k - 1) * p). low_ (a
+// max-heap) holds the lo + 1 smallest, high_ (a min-heap) the others, so
+// max(low) <= min(high) and the two interpolation points are the two tops.
+// index_[slot] says where the sample of a ring slot sits (i >= 0: low_[i];
+// i < 0: high_[-i - 1]), so the evicted sample is removed in O(log W).
+class PercentileHeaps {
 public:
-    void push(double sample, const WindowConfig& config);
-
-    // Samples in the window: min(samples pushed, W).
-    std::size_t count() const { return ring_.size(); }
-    // Mean of the window (0 if empty). See push() for how sum_ is kept.
-    double mean() const;
-    // The configured estimator over the window; the window must not be empty.
-    double estimate(const WindowConfig& config) const;
-    // Hints the cache about the memory the next push() and estimate() touch:
-    // with long windows every VM's slot is a cold line, so the reallocator
-    // prefetches a few VMs ahead.
-    void prefetch() const {
-        if (!ring_.empty()) __builtin_prefetch(ring_.data() + (next_slot_ < ring_.size() ? next_slot_ : 0));
-        if (!deque_.empty()) {
-            __builtin_prefetch(deque_.data() + deque_head_);
-            // The back entry (where the next sample is compared) may sit on another line.
-            const std::size_t end = deque_head_ + deque_size_;  // one past the back, unwrapped
-            const std::size_t last = end == 0 ? 0 : end - 1;
-            const std::size_t back = last >= deque_.size() ? last - deque_.size() : last;
-            __builtin_prefetch(deque_.data() + back);
-        }
-    }
+    // Adds `sample` (ring slot `slot`), first removing the sample that slot
+    // held if the window was full; `count` is the window size after the push.
+    void push(double sample, std::uint32_t slot, bool full, std::size_t count, const WindowConfig& config);
+    double estimate(std::size_t count, const WindowConfig& config) const;
+    void clear() { low_.clear(); high_.clear(); }
 
 private:
-    // A sample with its ring slot. The deque and the heaps hold copies of the
-    // samples so that a tick reads a line or two of them and never chases an
-    // index into the ring: with long windows every line is cold.
+    // Heap entries carry a copy of the sample, so that sifting never chases a
+    // slot into the ring (whose lines are cold with long windows).
     struct Entry {
         double sample;
         std::uint32_t slot;
     };
-
-    // percentile: ring slots in two binary heaps split at rank
-    // lo = floor((k - 1) * p): low_ (a max-heap) holds the lo + 1 smallest
-    // samples, high_ (a min-heap) the others, so max(low) <= min(high) and
-    // the two interpolation points are the two tops. heap_index_[slot] says
-    // where a slot sits (i >= 0: low_[i]; i < 0: high_[-i - 1]) so that the
-    // evicted sample can be removed in O(log W).
-    void heap_insert(bool low, Entry entry);
-    Entry heap_remove(std::uint32_t slot);
+    void insert(bool low, Entry entry);
+    Entry remove(std::uint32_t slot);
     void sift_up(bool low, std::size_t i);
     void sift_down(bool low, std::size_t i);
     static bool before(bool low, const Entry& a, const Entry& b) {
@@ -81,21 +55,77 @@ private:
     }
     void place(bool low, std::size_t i) {
         std::vector<Entry>& heap = low ? low_ : high_;
-        heap_index_[heap[i].slot] = low ? static_cast<std::int32_t>(i) : -static_cast<std::int32_t>(i) - 1;
+        index_[heap[i].slot] = low ? static_cast<std::int32_t>(i) : -static_cast<std::int32_t>(i) - 1;
     }
 
-    std::vector<double> ring_;      // samples, slot = seq % W
-    std::uint32_t next_slot_ = 0;   // slot of the next sample, = total % W
-    bool any_ = false;              // a sample was ever pushed (for the EWMA)
-    double sum_ = 0.0;              // running sum of the window (see push)
-    // max: monotonic deque of entries whose samples strictly decrease from
-    // front to back; the front is the window maximum. A ring of W entries.
-    std::vector<Entry> deque_;
-    std::uint32_t deque_head_ = 0;
-    std::uint32_t deque_size_ = 0;
     std::vector<Entry> low_, high_;
-    std::vector<std::int32_t> heap_index_;
-    double ewma_ = 0.0;
+    std::vector<std::int32_t> index_;
+};
+
+// The windows of all the VMs of one reallocator, stored by column: every VM
+// gets a column when added (a removed VM's column is reused), and every
+// per-sample array is a matrix of W rows by `capacity_` columns.
+//
+// All windows advance together: the reallocator pushes one sample per VM per
+// tick, and tick t (counted since the reallocator was made) writes ring row
+// t % W. So a tick touches one contiguous row of each matrix (instead of one
+// cold line per VM) and the row it overwrites holds, for every full window,
+// its oldest sample. A VM added later simply has fewer valid rows: its count
+// k = min(samples since added, W) says that its window is the last k rows
+// written.
+//
+// Blocks: the W ticks from a tick with row 0 to the next tick with row W - 1.
+// At the end of each block ("wrap"), for every VM:
+//   - the running sum is recomputed exactly, oldest sample first (rows
+//     W - k .. W - 1), wiping the drift of sum' = (sum - evicted) + sample;
+//   - max: suffix[j] = max(valid rows j .. W - 1) of the block just finished,
+//     and the prefix maximum of the new block restarts empty.
+// Then the maximum of the window, when row s is the next to be written, is
+// max(prefix, suffix[s]) (the window is rows 0 .. s-1 of this block and
+// rows s .. W-1 of the previous one): O(1) amortized per sample, no branch
+// on the data (the van Herk / Gil-Werman sliding maximum).
+class UsageWindows {
+public:
+    explicit UsageWindows(const WindowConfig& config) : config_(config) {}
+
+    // An empty window; returns its column. May allocate (strong guarantee).
+    std::uint32_t add();
+    // Frees a column for reuse.
+    void remove(std::uint32_t column);
+    // One tick: samples[i] is pushed onto column columns[i], for i < n; n must
+    // be every live column (all windows advance together).
+    void push(const std::uint32_t* columns, const double* samples, std::size_t n);
+
+    // Samples in the window of `column`: min(samples pushed, W).
+    std::size_t count(std::uint32_t column) const { return count_[column]; }
+    double mean(std::uint32_t column) const {
+        const std::uint32_t k = count_[column];
+        return k == 0 ? 0.0 : sum_[column] / static_cast<double>(k);
+    }
+    // The configured estimator over the window; the window must not be empty.
+    double estimate(std::uint32_t column) const;
+
+    const WindowConfig& config() const { return config_; }
+
+private:
+    template <Estimator kind>
+    void push_row(const std::uint32_t* columns, const double* samples, std::size_t n);
+    void grow();                       // doubles capacity_, keeping every column
+    void wrap(const std::uint32_t* columns, std::size_t n);  // end of a block
+
+    WindowConfig config_;
+    std::uint32_t next_row_ = 0;       // row of the next tick, = ticks % W
+    std::size_t capacity_ = 0;         // columns allocated
+    std::uint32_t used_ = 0;           // columns ever handed out
+    std::vector<std::uint32_t> free_;  // removed columns, reused last in first out
+
+    std::vector<double> ring_;         // W x capacity_ samples
+    std::vector<std::uint32_t> count_; // per column: samples in the window
+    std::vector<double> sum_;          // per column: running sum of the window
+    std::vector<double> ewma_;         // per column (ewma)
+    std::vector<double> prefix_max_;   // per column: max of this block's samples (max)
+    std::vector<double> suffix_max_;   // W x capacity_ (max), see the class comment
+    std::vector<PercentileHeaps> heaps_;  // per column (percentile)
 };
 
 }  // namespace vsched

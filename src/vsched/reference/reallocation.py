@@ -2,7 +2,7 @@
 
 Same rules (see the docstring of :class:`vsched.Reallocator`). Each VM's window
 is a plain list, oldest sample first; ``max`` and ``percentile`` are computed
-from scratch over it (the native core keeps a monotonic deque and rank-split
+from scratch over it (the native core keeps block prefix/suffix maxima and rank-split
 multisets instead), so agreement checks those structures. The running sum and
 the EWMA do the same float operations in the same order as the core, and the
 divisions use ``vsched.reference.allocation.fair_share``, so native and
@@ -100,6 +100,7 @@ class Reallocator:
         self._alpha = 2.0 / (float(window) + 1.0)  # EWMA span convention
         self._vms: dict[int, _Vm] = {}  # insertion order = vms order
         self._next_id = 0
+        self._ticks = 0  # observed ticks: every W of them the sums are recomputed
         # Results are a pure function of the state: cached until it changes.
         self._base: np.ndarray | None = None
         self._entitlements: np.ndarray | None = None
@@ -201,12 +202,7 @@ class Reallocator:
         evicted = state.window.pop(0) if full else 0.0
         state.window.append(sample)
         state.total += 1
-        if state.total % self._window == 0:
-            exact = 0.0  # drift wiped every W samples: exact sum, oldest first
-            for value in state.window:
-                exact += value
-            state.sum = exact
-        elif full:
+        if full:
             state.sum = (state.sum - evicted) + sample
         else:
             state.sum = state.sum + sample
@@ -276,11 +272,14 @@ class Reallocator:
             return self.base()
         estimates = self.estimates().tolist()
         demand = [max(e, r) for e, r in zip(estimates, reservation)]
-        first = fair_share(self._capacity, demand, shares, reservation, limit).tolist()
-        given = 0.0
+        first = [min(d, lim) for d, lim in zip(demand, limit)]
+        wanted = 0.0
         for p in first:
-            given += p
-        left = self._capacity - given
+            wanted += p
+        if not wanted <= self._capacity:
+            # Contended: pass 1 hands out the whole capacity, nothing is left.
+            return fair_share(self._capacity, demand, shares, reservation, limit)
+        left = self._capacity - wanted
         if not left > 0.0:
             return np.array(first, dtype=np.float64)
         ceiling = [s.ceiling for s in states]
@@ -304,6 +303,15 @@ class Reallocator:
             sample = min(u, x) if cap_at_entitlement else u
             state.saturated = sample >= x * _SATURATION
             self._push(state, sample)
+        self._ticks += 1
+        if self._ticks % self._window == 0:
+            # Every W ticks (counted since the reallocator was made, so for all
+            # VMs at once) each running sum is recomputed exactly, oldest first.
+            for state in self._vms.values():
+                exact = 0.0
+                for value in state.window:
+                    exact += value
+                state.sum = exact
         self._changed(params=False)
 
     def observe(self, usage: Any) -> None:
