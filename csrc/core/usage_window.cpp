@@ -137,11 +137,12 @@ void UsageWindows::grow() {
     std::vector<double> ring(window * wider, 0.0);
     std::vector<double> suffix(by_max ? window * wider : 0, kNone);
     std::vector<std::uint32_t> count(count_);
-    std::vector<double> sum(sum_), ewma(ewma_), prefix(prefix_max_);
+    std::vector<double> sum(sum_), ewma(ewma_), prefix(prefix_max_), percentile(percentile_);
     count.resize(wider, 0);
     sum.resize(wider, 0.0);
     ewma.resize(wider, 0.0);
     prefix.resize(wider, kNone);
+    percentile.resize(wider, 0.0);
     std::vector<PercentileHeaps> heaps;
     if (config_.estimator == Estimator::percentile) {
         heaps.reserve(wider);
@@ -162,6 +163,7 @@ void UsageWindows::grow() {
     sum_.swap(sum);
     ewma_.swap(ewma);
     prefix_max_.swap(prefix);
+    percentile_.swap(percentile);
     heaps_.swap(heaps);
     capacity_ = wider;
 }
@@ -229,6 +231,8 @@ void UsageWindows::push_row(const std::uint32_t* columns, const double* samples,
             ewma[c] = k == 0 ? x : ewma[c] + alpha * (x - ewma[c]);
         } else if constexpr (kind == Estimator::percentile) {
             heaps_[c].push(x, row, full, count[c], config_);
+            // Read the two tops now, while their lines are in cache.
+            percentile_[c] = heaps_[c].estimate(count[c], config_);
         }
     }
 }
@@ -277,7 +281,7 @@ double UsageWindows::estimate(std::uint32_t column) const {
         case Estimator::ewma:
             return ewma_[column];
         case Estimator::percentile:
-            return heaps_[column].estimate(count_[column], config_);
+            return percentile_[column];
     }
     return 0.0;
 }

@@ -126,6 +126,7 @@ private:
     std::vector<double> prefix_max_;   // per column: max of this block's samples (max)
     std::vector<double> suffix_max_;   // W x capacity_ (max), see the class comment
     std::vector<PercentileHeaps> heaps_;  // per column (percentile)
+    std::vector<double> percentile_;   // per column: the heaps' estimate after the last push
 };
 
 }  // namespace vsched
