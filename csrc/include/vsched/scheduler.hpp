@@ -22,6 +22,17 @@ struct VcpuRow {
 
 class CpuScheduler {
 public:
+    // Heap entries; gen detects stale ones. Key is ordered by (a, slot), Entry
+    // by (a, b, slot) (only the heaps that need a second key pay for it).
+    struct Key {
+        std::int64_t a;
+        std::uint32_t slot, gen;
+    };
+    struct Entry {
+        std::int64_t a, b;
+        std::uint32_t slot, gen;
+    };
+
     // strict_reservations: rule 6 on (a reserved VM gets >= r*T - slice in every
     // window). Off, a reservation is only the floor of the fluid target (rule 1),
     // kept within the lag bound: cheaper on hosts where most VMs hold one.
@@ -84,11 +95,6 @@ private:
         bool in_urgent = false;                 // listed in urgent_
     };
 
-    // Heap entry: ordered by (a, b, slot); gen detects stale entries.
-    struct Entry {
-        std::int64_t a, b;
-        std::uint32_t slot, gen;
-    };
 
     Vm& vm_ref(std::int64_t vm);
     void check_params(std::int64_t vcpus, std::int64_t shares, double reservation, double limit,
@@ -108,6 +114,8 @@ private:
     std::int64_t urgency_victim() const;
     void recompute();
     bool pick_and_dispatch();
+    template <class E>
+    bool pick_from(std::vector<E>& heap);
     bool eligible_pickable();
     void process_releases();
     void dispatch(std::uint32_t slot);
@@ -138,14 +146,14 @@ private:
     std::vector<Vm> vms_;
     std::vector<Vcpu> vcpus_;
 
-    std::vector<Entry> eligible_;  // queued, eligible: (deadline, slot)
+    std::vector<Key> eligible_;    // queued, eligible: (deadline, slot)
     std::vector<Entry> waiting_;   // queued, not yet eligible: (eligible, deadline, slot)
-    std::vector<Entry> busy_;      // running: (run_end, 0, slot)
-    std::vector<Entry> releases_;  // held VMs with parked vCPUs: (held_until, 0, vm)
+    std::vector<Key> busy_;        // running: (run_end, slot)
+    std::vector<Key> releases_;    // held VMs with parked vCPUs: (held_until, vm)
     std::vector<Entry> borrowed_;  // borrowed runs, max-heap on (eligible, deadline, slot)
     std::vector<std::uint32_t> res_vms_;  // VMs that ever had a reservation
     std::vector<std::uint32_t> urgent_;   // reserved VMs that may be urgent now (a superset)
-    std::vector<Entry> res_events_;       // (time, 0, vm): a VM may turn urgent / a protection
+    std::vector<Key> res_events_;         // (time, vm): a VM may turn urgent / a protection
                                           // ends / a reserved VM is released (may be stale)
     std::int64_t reserved_active_ = 0;    // live VMs with res_u > 0
 
