@@ -115,114 +115,18 @@ inline std::int64_t min_grant(std::int64_t request) { return std::max<std::int64
 
 inline std::int64_t min_never(i128 x) { return static_cast<std::int64_t>(x < NEVER ? x : NEVER); }
 
-// Heap orders: Key on (a, slot), Entry on (a, b, slot); x strictly before y.
-// (Branch-free versions measured slower: the pop is bound by the latency of
-// loading the next level, which branch prediction lets the CPU start early.)
-inline bool precedes(const CpuScheduler::Key& x, const CpuScheduler::Key& y) {
-    if (x.a != y.a) return x.a < y.a;
-    return x.slot < y.slot;
-}
-inline bool precedes(const CpuScheduler::Entry& x, const CpuScheduler::Entry& y) {
-    if (x.a != y.a) return x.a < y.a;
-    if (x.b != y.b) return x.b < y.b;
-    return x.slot < y.slot;
-}
-
-// Min-heap order: x comes after y.
-struct Later {
-    template <class E>
-    bool operator()(const E& x, const E& y) const { return precedes(y, x); }
-};
-
 // Max-heap order for the borrowed runs: the least deserving on top.
 struct Earlier {
-    template <class E>
-    bool operator()(const E& x, const E& y) const { return precedes(x, y); }
+    bool operator()(const CpuScheduler::Entry& x, const CpuScheduler::Entry& y) const {
+        return CpuScheduler::Before{}(x, y);
+    }
 };
-
-// 4-ary min-heaps: half the depth of a binary heap, and the four children of
-// a node sit side by side in memory (one cache line of Keys). The order is
-// total, so which of two equal entries (a stale and a live copy) comes first
-// is moot.
-constexpr std::size_t kArity = 4;
-
-// Moves the hole at i up past every parent that is Later than e, then puts e there.
-template <class E>
-void sift_up(std::vector<E>& heap, std::size_t i, const E& e) {
-    while (i > 0) {
-        const std::size_t parent = (i - 1) / kArity;
-        if (!Later{}(heap[parent], e)) break;
-        heap[i] = heap[parent];
-        i = parent;
-    }
-    heap[i] = e;
-}
-
-template <class E>
-void heap_push(std::vector<E>& heap, const E& e) {
-    heap.push_back(e);
-    sift_up(heap, heap.size() - 1, e);
-}
-
-template <class E>
-E heap_pop(std::vector<E>& heap) {
-    // Bottom-up pop: walk the hole down the path of smallest children to a
-    // leaf without comparing against the displaced last entry, then sift that
-    // entry up from there. The last entry usually belongs near the bottom, so
-    // this saves one comparison per level. Entries leave in the same order as
-    // with a top-down pop: the minimum under Later is unique up to entries
-    // equal in their key, and of those at most one is current (the others
-    // carry an old generation and are skipped when popped).
-    const E top = heap.front();
-    const E last = heap.back();
-    heap.pop_back();
-    const std::size_t n = heap.size();
-    if (n == 0) return top;
-    std::size_t i = 0;
-    for (;;) {
-        const std::size_t first = i * kArity + 1;
-        if (first >= n) break;
-        std::size_t best = first;
-        const std::size_t end = std::min(first + kArity, n);
-        for (std::size_t c = first + 1; c < end; ++c) {
-            if (Later{}(heap[best], heap[c])) best = c;
-        }
-        heap[i] = heap[best];
-        i = best;
-    }
-    sift_up(heap, i, last);
-    return top;
-}
 
 // The borrowed runs use a std binary max-heap (Earlier): small, rarely touched.
 template <class E>
 void heap_push_max(std::vector<E>& heap, const E& e) {
     heap.push_back(e);
     std::push_heap(heap.begin(), heap.end(), Earlier{});
-}
-
-// Builds a heap in place from arbitrary entries (Floyd: sift down from the last parent).
-template <class E>
-void heap_make(std::vector<E>& heap) {
-    const std::size_t n = heap.size();
-    if (n < 2) return;
-    for (std::size_t start = (n - 2) / kArity + 1; start-- > 0;) {
-        const E e = heap[start];
-        std::size_t i = start;
-        for (;;) {
-            const std::size_t first = i * kArity + 1;
-            if (first >= n) break;
-            std::size_t best = first;
-            const std::size_t end = std::min(first + kArity, n);
-            for (std::size_t c = first + 1; c < end; ++c) {
-                if (Later{}(heap[best], heap[c])) best = c;
-            }
-            if (!Later{}(e, heap[best])) break;
-            heap[i] = heap[best];
-            i = best;
-        }
-        heap[i] = e;
-    }
 }
 
 }  // namespace
@@ -465,7 +369,7 @@ void CpuScheduler::run(std::int64_t duration_ns) {
         // (a) every run ending at t stops (the order among them does not
         // matter: each brings its VM's credit to t before changing it).
         while (!busy_.empty() && busy_.front().a == t) {
-            const Key e = heap_pop(busy_);
+            const Key e = busy_.pop();
             const Vcpu& v = vcpus_[e.slot];
             if (v.gen == e.gen && v.state == kRunning) stop(e.slot, t);
         }
@@ -483,14 +387,14 @@ std::int64_t CpuScheduler::next_event() {
             t = e.a;
             break;
         }
-        heap_pop(busy_);
+        busy_.pop();
     }
     // Rule 6 events: a VM whose reservation lag reaches 0 while it runs fewer
     // vCPUs than its reserved rate needs becomes urgent; a reserved run's
     // protection ends; a reserved VM's limit releases it. Entries are pushed
     // whenever such a time may have moved, and never removed early: a stale
     // one only adds a decision point at which nothing is to be done.
-    while (!res_events_.empty() && res_events_.front().a <= now_) heap_pop(res_events_);
+    while (!res_events_.empty() && res_events_.front().a <= now_) res_events_.pop();
     if (!res_events_.empty() && res_events_.front().a < t) t = res_events_.front().a;
     const bool any_reserved = reserved_active_ > 0;
     // A free pCPU waits only for vCPUs held by their VM's limit, and a borrowed
@@ -500,7 +404,7 @@ std::int64_t CpuScheduler::next_event() {
         while (!releases_.empty()) {
             const Vm& m = vms_[releases_.front().slot];
             if (m.alive && !m.parked.empty()) break;
-            heap_pop(releases_);
+            releases_.pop();
         }
         if (!releases_.empty() && releases_.front().a < t) t = releases_.front().a;
     }
@@ -510,7 +414,7 @@ std::int64_t CpuScheduler::next_event() {
             const Entry& e = waiting_.front();
             const Vcpu& v = vcpus_[e.slot];
             if (v.gen == e.gen && v.state == kQueued) break;
-            heap_pop(waiting_);
+            waiting_.pop();
         }
         if (!waiting_.empty() && waiting_.front().a < t) t = waiting_.front().a;
     }
@@ -522,7 +426,7 @@ void CpuScheduler::decide() {
     process_releases();
     // Rule 6: VMs whose event is due may be urgent now.
     while (!res_events_.empty() && res_events_.front().a <= now_) {
-        Vm& m = vms_[heap_pop(res_events_).slot];
+        Vm& m = vms_[res_events_.pop().slot];
         if (m.alive && !m.in_urgent) {
             m.in_urgent = true;
             urgent_.push_back(static_cast<std::uint32_t>(&m - vms_.data()));
@@ -530,9 +434,9 @@ void CpuScheduler::decide() {
     }
     // vCPUs whose eligible time has come move to the deadline-ordered heap.
     while (!waiting_.empty() && waiting_.front().a <= now_) {
-        const Entry e = heap_pop(waiting_);
+        const Entry e = waiting_.pop();
         const Vcpu& v = vcpus_[e.slot];
-        if (v.gen == e.gen && v.state == kQueued) heap_push(eligible_, Key{e.b, e.slot, e.gen});
+        if (v.gen == e.gen && v.state == kQueued) eligible_.push(Key{e.b, e.slot, e.gen});
     }
     while (running_ < pcpus_ && dispatch_best()) {
     }
@@ -642,11 +546,11 @@ void CpuScheduler::res_changed(std::uint32_t vm_id) {
     }
     const std::int64_t slope = m.res_u - m.running * MICRO;
     if (slope > 0 && m.res_lag < 0) {
-        heap_push(res_events_, Key{min_never(now_ + ceil_div(-static_cast<i128>(m.res_lag), slope)), vm_id, 0});
+        res_events_.push(Key{min_never(now_ + ceil_div(-static_cast<i128>(m.res_lag), slope)), vm_id, 0});
     }
     // An urgent VM's release (only VMs with a reserved rate get here).
     if (m.bound && m.held_until > now_ && m.held_until < NEVER) {
-        heap_push(res_events_, Key{m.held_until, vm_id, 0});
+        res_events_.push(Key{m.held_until, vm_id, 0});
     }
 }
 
@@ -691,30 +595,31 @@ std::int64_t CpuScheduler::urgency_victim() const {
     std::int64_t best = -1;
     bool best_free = false;
     std::int64_t best_neg_lag = 0;
-    for (const Key& e : busy_) {
+    // The choice is a maximum under a total order: the visiting order is moot.
+    busy_.for_each([&](const Key& e) {
         const Vcpu& u = vcpus_[e.slot];
-        if (u.gen != e.gen || u.state != kRunning) continue;
-        if (u.reserved && now_ < u.run_start + res_protect()) continue;
+        if (u.gen != e.gen || u.state != kRunning) return;
+        if (u.reserved && now_ < u.run_start + res_protect()) return;
         const Vm& m = vms_[u.vm];
-        if (urgent(m)) continue;
+        if (urgent(m)) return;
         const bool free = m.res_u == 0;
         const std::int64_t neg_lag = free ? 0 : -res_lag_at(m, now_);
         if (best >= 0) {
             const Vcpu& b = vcpus_[best];
             if (free != best_free) {
-                if (!free) continue;
+                if (!free) return;
             } else if (neg_lag != best_neg_lag) {
-                if (neg_lag < best_neg_lag) continue;
+                if (neg_lag < best_neg_lag) return;
             } else if (u.deadline != b.deadline) {
-                if (u.deadline < b.deadline) continue;
+                if (u.deadline < b.deadline) return;
             } else if (e.slot < best) {
-                continue;
+                return;
             }
         }
         best = e.slot;
         best_free = free;
         best_neg_lag = neg_lag;
-    }
+    });
     return best;
 }
 
@@ -724,14 +629,14 @@ bool CpuScheduler::eligible_pickable() {
         const Key& e = eligible_.front();
         const Vcpu& v = vcpus_[e.slot];
         if (v.gen != e.gen || v.state != kQueued) {
-            heap_pop(eligible_);
+            eligible_.pop();
             continue;
         }
         Vm& m = vms_[v.vm];
         if (!held(m)) return true;
-        if (m.parked.empty() && m.held_until < NEVER) heap_push(releases_, Key{m.held_until, v.vm, 0});
+        if (m.parked.empty() && m.held_until < NEVER) releases_.push(Key{m.held_until, v.vm, 0});
         m.parked.push_back((static_cast<std::uint64_t>(e.slot) << 32) | e.gen);
-        heap_pop(eligible_);
+        eligible_.pop();
     }
     return false;
 }
@@ -739,13 +644,13 @@ bool CpuScheduler::eligible_pickable() {
 // Unpark the vCPUs of VMs whose limit released them by now.
 void CpuScheduler::process_releases() {
     while (!releases_.empty() && releases_.front().a <= now_) {
-        const Key e = heap_pop(releases_);
+        const Key e = releases_.pop();
         Vm& m = vms_[e.slot];
         if (!m.alive || m.parked.empty()) continue;
         if (!held(m)) {
             unpark(m);
         } else if (m.held_until < NEVER) {
-            heap_push(releases_, Key{m.held_until, e.slot, 0});
+            releases_.push(Key{m.held_until, e.slot, 0});
         }
     }
 }
@@ -757,14 +662,14 @@ bool CpuScheduler::pick_and_dispatch() {
 }
 
 template <class E>
-bool CpuScheduler::pick_from(std::vector<E>& heap) {
-    while (!heap.empty()) {
-        const E e = heap_pop(heap);
+bool CpuScheduler::pick_from(TwoLaneQueue<E, Before>& queue) {
+    while (!queue.empty()) {
+        const E e = queue.pop();
         const Vcpu& v = vcpus_[e.slot];
         if (v.gen != e.gen || v.state != kQueued) continue;
         Vm& m = vms_[v.vm];
         if (held(m)) {
-            if (m.parked.empty() && m.held_until < NEVER) heap_push(releases_, Key{m.held_until, v.vm, 0});
+            if (m.parked.empty() && m.held_until < NEVER) releases_.push(Key{m.held_until, v.vm, 0});
             m.parked.push_back((static_cast<std::uint64_t>(e.slot) << 32) | e.gen);
             continue;
         }
@@ -787,9 +692,9 @@ void CpuScheduler::unpark(Vm& m) {
 void CpuScheduler::enqueue(std::uint32_t slot) {
     const Vcpu& v = vcpus_[slot];
     if (v.eligible <= now_) {
-        heap_push(eligible_, Key{v.deadline, slot, v.gen});
+        eligible_.push(Key{v.deadline, slot, v.gen});
     } else {
-        heap_push(waiting_, Entry{v.eligible, v.deadline, slot, v.gen});
+        waiting_.push(Entry{v.eligible, v.deadline, slot, v.gen});
     }
 }
 
@@ -860,14 +765,14 @@ void CpuScheduler::recompute() {
             if (v.state != kQueued) continue;
             set_keys(v, now_);
             if (v.eligible <= now_) {
-                eligible_.push_back(Key{v.deadline, slot, v.gen});
+                eligible_.add(Key{v.deadline, slot, v.gen});
             } else {
-                waiting_.push_back(Entry{v.eligible, v.deadline, slot, v.gen});
+                waiting_.add(Entry{v.eligible, v.deadline, slot, v.gen});
             }
         }
     }
-    heap_make(eligible_);
-    heap_make(waiting_);
+    eligible_.build();
+    waiting_.build();
 }
 
 // ---- per-vCPU rules -------------------------------------------------------------------------
@@ -945,7 +850,7 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     ++m.running;
     if (m.in_res_vms) {
         res_changed(v.vm);
-        if (v.reserved) heap_push(res_events_, Key{now_ + res_protect(), v.vm, 0});
+        if (v.reserved) res_events_.push(Key{now_ + res_protect(), v.vm, 0});
     }
     if (m.bound) {
         update_credit(m, now_);
@@ -955,7 +860,7 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     if (v.stopped_at != now_) ++v.switches;
     ++decisions_;
     ++running_;
-    heap_push(busy_, Key{v.run_end, slot, v.gen});
+    busy_.push(Key{v.run_end, slot, v.gen});
     v.borrowed = v.eligible > now_ && !v.reserved;
     if (v.borrowed) {
         ++borrowed_count_;
@@ -1095,10 +1000,10 @@ void CpuScheduler::set_held_until(std::uint32_t vm_id, std::int64_t t) {
         }
         m.held_until = min_never(until);
     }
-    if (!m.parked.empty() && m.held_until < NEVER) heap_push(releases_, Key{m.held_until, vm_id, 0});
+    if (!m.parked.empty() && m.held_until < NEVER) releases_.push(Key{m.held_until, vm_id, 0});
     // An urgent VM released by its limit may preempt: wake then (rule 6).
     if (m.in_res_vms && m.held_until > now_ && m.held_until < NEVER) {
-        heap_push(res_events_, Key{m.held_until, vm_id, 0});
+        res_events_.push(Key{m.held_until, vm_id, 0});
     }
 }
 

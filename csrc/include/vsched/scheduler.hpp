@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "vsched/fair_share.hpp"
+#include "vsched/two_lane_queue.hpp"
 
 namespace vsched {
 
@@ -31,6 +32,18 @@ public:
     struct Entry {
         std::int64_t a, b;
         std::uint32_t slot, gen;
+    };
+    // x strictly before y: Key on (a, slot), Entry on (a, b, slot).
+    struct Before {
+        bool operator()(const Key& x, const Key& y) const {
+            if (x.a != y.a) return x.a < y.a;
+            return x.slot < y.slot;
+        }
+        bool operator()(const Entry& x, const Entry& y) const {
+            if (x.a != y.a) return x.a < y.a;
+            if (x.b != y.b) return x.b < y.b;
+            return x.slot < y.slot;
+        }
     };
 
     // strict_reservations: rule 6 on (a reserved VM gets >= r*T - slice in every
@@ -115,7 +128,7 @@ private:
     void recompute();
     bool pick_and_dispatch();
     template <class E>
-    bool pick_from(std::vector<E>& heap);
+    bool pick_from(TwoLaneQueue<E, Before>& queue);
     bool eligible_pickable();
     void process_releases();
     void dispatch(std::uint32_t slot);
@@ -146,14 +159,15 @@ private:
     std::vector<Vm> vms_;
     std::vector<Vcpu> vcpus_;
 
-    std::vector<Key> eligible_;    // queued, eligible: (deadline, slot)
-    std::vector<Entry> waiting_;   // queued, not yet eligible: (eligible, deadline, slot)
-    std::vector<Key> busy_;        // running: (run_end, slot)
-    std::vector<Key> releases_;    // held VMs with parked vCPUs: (held_until, vm)
+    // Priority queues (entries may be stale: checked by gen when they come out).
+    TwoLaneQueue<Key, Before> eligible_;    // queued, eligible: (deadline, slot)
+    TwoLaneQueue<Entry, Before> waiting_;   // queued, not yet eligible: (eligible, deadline, slot)
+    TwoLaneQueue<Key, Before> busy_;        // running: (run_end, slot)
+    TwoLaneQueue<Key, Before> releases_;    // held VMs with parked vCPUs: (held_until, vm)
     std::vector<Entry> borrowed_;  // borrowed runs, max-heap on (eligible, deadline, slot)
     std::vector<std::uint32_t> res_vms_;  // VMs that ever had a reservation
     std::vector<std::uint32_t> urgent_;   // reserved VMs that may be urgent now (a superset)
-    std::vector<Key> res_events_;         // (time, vm): a VM may turn urgent / a protection
+    TwoLaneQueue<Key, Before> res_events_;  // (time, vm): a VM may turn urgent / a protection
                                           // ends / a reserved VM is released (may be stale)
     std::int64_t reserved_active_ = 0;    // live VMs with res_u > 0
 
