@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "vsched/fair_share.hpp"
+#include "vsched/warm_fair_share.hpp"
 #include "vsched/two_lane_queue.hpp"
 
 namespace vsched {
@@ -171,7 +172,7 @@ private:
                                           // ends / a reserved VM is released (may be stale)
     std::int64_t reserved_active_ = 0;    // live VMs with res_u > 0
 
-    FairShareSolver solver_;
+    WarmFairShare solver_;  // the kernel's result, warm-started from the last recompute's level
     std::vector<double> fs_demand_, fs_shares_, fs_reservation_, fs_limit_, fs_out_;
     std::vector<std::uint32_t> fs_vms_;
     std::vector<std::int64_t> scratch_pending_;  // add_work validation, indexed by slot
