@@ -51,14 +51,13 @@ constexpr double kNone = -std::numeric_limits<double>::infinity();  // max of no
 
 void PercentileHeaps::push(double sample, std::uint32_t slot, bool full, std::size_t count,
                            const WindowConfig& config) {
-    if (index_.empty()) index_.resize(config.window);
     if (full) remove(slot);
     // Insert on the side that keeps max(low) <= min(high), then move tops
-    // across until low_ holds exactly the lo + 1 smallest samples.
-    insert(high_.empty() || sample < high_[0].sample, Entry{sample, slot});
+    // across until the low heap holds exactly the lo + 1 smallest samples.
+    insert(size(false) == 0 || sample < at(false, 0).sample, Entry{sample, slot});
     const std::size_t target = lower_rank(count, config.quantile) + 1;
-    while (low_.size() > target) insert(false, remove(low_[0].slot));
-    while (low_.size() < target) insert(true, remove(high_[0].slot));
+    while (size(true) > target) insert(false, remove(at(true, 0).slot));
+    while (size(true) < target) insert(true, remove(at(false, 0).slot));
 }
 
 double PercentileHeaps::estimate(std::size_t count, const WindowConfig& config) const {
@@ -67,29 +66,28 @@ double PercentileHeaps::estimate(std::size_t count, const WindowConfig& config) 
     // numpy's _lerp does it (from the nearer end).
     const double h = static_cast<double>(count - 1) * config.quantile;
     const double gamma = h - std::floor(h);
-    const double below = low_[0].sample;
-    const double above = high_.empty() ? below : high_[0].sample;
+    const double below = at(true, 0).sample;
+    const double above = size(false) == 0 ? below : at(false, 0).sample;
     const double diff = above - below;
     return gamma >= 0.5 ? above - diff * (1.0 - gamma) : below + diff * gamma;
 }
 
 void PercentileHeaps::insert(bool low, Entry entry) {
-    std::vector<Entry>& heap = low ? low_ : high_;
-    heap.push_back(entry);
-    place(low, heap.size() - 1);
-    sift_up(low, heap.size() - 1);
+    const std::size_t i = size(low)++;
+    at(low, i) = entry;
+    place(low, i);
+    sift_up(low, i);
 }
 
 PercentileHeaps::Entry PercentileHeaps::remove(std::uint32_t slot) {
     const std::int32_t where = index_[slot];
     const bool low = where >= 0;
     const std::size_t i = low ? static_cast<std::size_t>(where) : static_cast<std::size_t>(-where - 1);
-    std::vector<Entry>& heap = low ? low_ : high_;
-    const Entry removed = heap[i];
-    const Entry last = heap.back();
-    heap.pop_back();
-    if (i == heap.size()) return removed;  // it was the last element
-    heap[i] = last;
+    const Entry removed = at(low, i);
+    const std::size_t last_index = --size(low);
+    if (i == last_index) return removed;  // it was the last element
+    const Entry last = at(low, last_index);
+    at(low, i) = last;
     place(low, i);
     // The moved element may belong above or below position i.
     sift_up(low, i);
@@ -99,11 +97,10 @@ PercentileHeaps::Entry PercentileHeaps::remove(std::uint32_t slot) {
 }
 
 void PercentileHeaps::sift_up(bool low, std::size_t i) {
-    std::vector<Entry>& heap = low ? low_ : high_;
     while (i > 0) {
         const std::size_t parent = (i - 1) / 2;
-        if (!before(low, heap[i], heap[parent])) break;
-        std::swap(heap[i], heap[parent]);
+        if (!before(low, at(low, i), at(low, parent))) break;
+        std::swap(at(low, i), at(low, parent));
         place(low, i);
         place(low, parent);
         i = parent;
@@ -111,16 +108,15 @@ void PercentileHeaps::sift_up(bool low, std::size_t i) {
 }
 
 void PercentileHeaps::sift_down(bool low, std::size_t i) {
-    std::vector<Entry>& heap = low ? low_ : high_;
-    const std::size_t n = heap.size();
+    const std::size_t n = size(low);
     for (;;) {
         std::size_t best = i;
         const std::size_t left = 2 * i + 1;
         const std::size_t right = left + 1;
-        if (left < n && before(low, heap[left], heap[best])) best = left;
-        if (right < n && before(low, heap[right], heap[best])) best = right;
+        if (left < n && before(low, at(low, left), at(low, best))) best = left;
+        if (right < n && before(low, at(low, right), at(low, best))) best = right;
         if (best == i) return;
-        std::swap(heap[i], heap[best]);
+        std::swap(at(low, i), at(low, best));
         place(low, i);
         place(low, best);
         i = best;
@@ -143,11 +139,15 @@ void UsageWindows::grow() {
     ewma.resize(wider, 0.0);
     prefix.resize(wider, kNone);
     percentile.resize(wider, 0.0);
-    std::vector<PercentileHeaps> heaps;
-    if (config_.estimator == Estimator::percentile) {
-        heaps.reserve(wider);
-        for (PercentileHeaps& h : heaps_) heaps.push_back(std::move(h));
-        heaps.resize(wider);
+    const bool by_percentile = config_.estimator == Estimator::percentile;
+    // Column blocks are contiguous, so the old ones are a prefix of the new.
+    std::vector<PercentileHeaps::Entry> heap_entries(heap_entries_);
+    std::vector<std::int32_t> heap_index(heap_index_);
+    std::vector<std::uint32_t> heap_sizes(heap_sizes_);
+    if (by_percentile) {
+        heap_entries.resize(window * wider, PercentileHeaps::Entry{0.0, 0});
+        heap_index.resize(window * wider, 0);
+        heap_sizes.resize(2 * wider, 0);
     }
     free_.reserve(wider);
     for (std::size_t row = 0; row < window; ++row) {
@@ -164,7 +164,9 @@ void UsageWindows::grow() {
     ewma_.swap(ewma);
     prefix_max_.swap(prefix);
     percentile_.swap(percentile);
-    heaps_.swap(heaps);
+    heap_entries_.swap(heap_entries);
+    heap_index_.swap(heap_index);
+    heap_sizes_.swap(heap_sizes);
     capacity_ = wider;
 }
 
@@ -182,7 +184,10 @@ std::uint32_t UsageWindows::add() {
     sum_[column] = 0.0;
     ewma_[column] = 0.0;
     prefix_max_[column] = kNone;
-    if (config_.estimator == Estimator::percentile) heaps_[column].clear();
+    if (config_.estimator == Estimator::percentile) {
+        heap_sizes_[2 * static_cast<std::size_t>(column)] = 0;
+        heap_sizes_[2 * static_cast<std::size_t>(column) + 1] = 0;
+    }
     return column;
 }
 
@@ -230,9 +235,10 @@ void UsageWindows::push_row(const std::uint32_t* columns, const double* samples,
             // ewma_1 = x_1; ewma_t = ewma_{t-1} + alpha * (x_t - ewma_{t-1}).
             ewma[c] = k == 0 ? x : ewma[c] + alpha * (x - ewma[c]);
         } else if constexpr (kind == Estimator::percentile) {
-            heaps_[c].push(x, row, full, count[c], config_);
+            PercentileHeaps window = heaps(c);
+            window.push(x, row, full, count[c], config_);
             // Read the two tops now, while their lines are in cache.
-            percentile_[c] = heaps_[c].estimate(count[c], config_);
+            percentile_[c] = window.estimate(count[c], config_);
         }
     }
 }

@@ -26,26 +26,36 @@ struct WindowConfig {
 };
 
 // Exact linear percentile of one window in O(log W) per sample: the window's
-// samples in two binary heaps split at rank lo = floor((k - 1) * p). low_ (a
-// max-heap) holds the lo + 1 smallest, high_ (a min-heap) the others, so
-// max(low) <= min(high) and the two interpolation points are the two tops.
-// index_[slot] says where the sample of a ring slot sits (i >= 0: low_[i];
-// i < 0: high_[-i - 1]), so the evicted sample is removed in O(log W).
+// samples in two binary heaps split at rank lo = floor((k - 1) * p). The low
+// heap (a max-heap) holds the lo + 1 smallest, the high heap (a min-heap) the
+// others, so max(low) <= min(high) and the two interpolation points are the
+// two tops. index[slot] says where the sample of a ring slot sits (i >= 0:
+// low[i]; i < 0: high[-i - 1]), so the evicted sample is removed in O(log W).
+//
+// A view of one VM's block of storage, owned by UsageWindows: W entries (the
+// low heap from the front, the high heap from the back: together they hold
+// the k <= W samples), W index slots and the two heap sizes. One block per
+// VM, side by side, instead of three allocations per VM.
 class PercentileHeaps {
 public:
-    // Adds `sample` (ring slot `slot`), first removing the sample that slot
-    // held if the window was full; `count` is the window size after the push.
-    void push(double sample, std::uint32_t slot, bool full, std::size_t count, const WindowConfig& config);
-    double estimate(std::size_t count, const WindowConfig& config) const;
-    void clear() { low_.clear(); high_.clear(); }
-
-private:
     // Heap entries carry a copy of the sample, so that sifting never chases a
     // slot into the ring (whose lines are cold with long windows).
     struct Entry {
         double sample;
         std::uint32_t slot;
     };
+
+    PercentileHeaps(Entry* entries, std::int32_t* index, std::uint32_t* sizes, std::size_t window)
+        : entries_(entries), index_(index), sizes_(sizes), window_(window) {}
+
+    // Adds `sample` (ring slot `slot`), first removing the sample that slot
+    // held if the window was full; `count` is the window size after the push.
+    void push(double sample, std::uint32_t slot, bool full, std::size_t count, const WindowConfig& config);
+    double estimate(std::size_t count, const WindowConfig& config) const;
+
+private:
+    Entry& at(bool low, std::size_t i) const { return low ? entries_[i] : entries_[window_ - 1 - i]; }
+    std::uint32_t& size(bool low) const { return sizes_[low ? 0 : 1]; }
     void insert(bool low, Entry entry);
     Entry remove(std::uint32_t slot);
     void sift_up(bool low, std::size_t i);
@@ -53,13 +63,14 @@ private:
     static bool before(bool low, const Entry& a, const Entry& b) {
         return low ? a.sample > b.sample : a.sample < b.sample;
     }
-    void place(bool low, std::size_t i) {
-        std::vector<Entry>& heap = low ? low_ : high_;
-        index_[heap[i].slot] = low ? static_cast<std::int32_t>(i) : -static_cast<std::int32_t>(i) - 1;
+    void place(bool low, std::size_t i) const {
+        index_[at(low, i).slot] = low ? static_cast<std::int32_t>(i) : -static_cast<std::int32_t>(i) - 1;
     }
 
-    std::vector<Entry> low_, high_;
-    std::vector<std::int32_t> index_;
+    Entry* entries_;
+    std::int32_t* index_;
+    std::uint32_t* sizes_;  // [0]: low heap, [1]: high heap
+    std::size_t window_;
 };
 
 // The windows of all the VMs of one reallocator, stored by column: every VM
@@ -125,7 +136,16 @@ private:
     std::vector<double> ewma_;         // per column (ewma)
     std::vector<double> prefix_max_;   // per column: max of this block's samples (max)
     std::vector<double> suffix_max_;   // W x capacity_ (max), see the class comment
-    std::vector<PercentileHeaps> heaps_;  // per column (percentile)
+    // percentile: per column a block of W heap entries, W index slots and
+    // two heap sizes (see PercentileHeaps).
+    std::vector<PercentileHeaps::Entry> heap_entries_;  // capacity_ x W
+    std::vector<std::int32_t> heap_index_;               // capacity_ x W
+    std::vector<std::uint32_t> heap_sizes_;              // capacity_ x 2
+    PercentileHeaps heaps(std::uint32_t column) {
+        const std::size_t w = config_.window;
+        return PercentileHeaps(heap_entries_.data() + column * w, heap_index_.data() + column * w,
+                               heap_sizes_.data() + 2 * static_cast<std::size_t>(column), w);
+    }
     std::vector<double> percentile_;   // per column: the heaps' estimate after the last push
 };
 
