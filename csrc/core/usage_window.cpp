@@ -45,6 +45,49 @@ inline std::size_t lower_rank(std::size_t k, double quantile) {
 
 constexpr double kNone = -std::numeric_limits<double>::infinity();  // max of no samples
 
+// numpy.percentile's default ('linear') from the samples of rank lo and
+// lo + 1 (below, above): h = (k - 1) * p, g = h - floor(h), lerp exactly as
+// numpy's _lerp does it (from the nearer end).
+inline double lerp_percentile(std::size_t count, double quantile, double below, double above) {
+    const double h = static_cast<double>(count - 1) * quantile;
+    const double gamma = h - std::floor(h);
+    const double diff = above - below;
+    return gamma >= 0.5 ? above - diff * (1.0 - gamma) : below + diff * gamma;
+}
+
+// Short windows: the k samples kept sorted in a[0..k). Drops one copy of
+// `evicted` if the window was full, inserts x, returns the percentile. The
+// positions are counts (no branch on the data) and only the samples between
+// the two positions move, one step: O(W) per sample, used for W <=
+// kSortedWindow only. Order statistics are values, so this gives exactly the
+// heaps' result. (The loops are kept as loops: GCC would otherwise call
+// memmove for these few bytes, which costs more than the moves.)
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
+double push_sorted(double* a, std::size_t k, bool full, double evicted, double x, double quantile) {
+    std::size_t at_most_x = 0;  // samples <= x
+    for (std::size_t i = 0; i < k; ++i) at_most_x += a[i] <= x;
+    if (!full) {
+        for (std::size_t i = k; i > at_most_x; --i) a[i] = a[i - 1];
+        a[at_most_x] = x;
+        ++k;
+    } else {
+        std::size_t j = 0;  // samples below the evicted one, so a[j] == evicted
+        for (std::size_t i = 0; i < k; ++i) j += a[i] < evicted;
+        // x's place once a[j] is gone (evicted was counted if <= x).
+        const std::size_t p = at_most_x - static_cast<std::size_t>(evicted <= x);
+        if (p >= j) {
+            for (std::size_t i = j; i < p; ++i) a[i] = a[i + 1];
+        } else {
+            for (std::size_t i = j; i > p; --i) a[i] = a[i - 1];
+        }
+        a[p] = x;
+    }
+    const std::size_t lo = lower_rank(k, quantile);
+    return lerp_percentile(k, quantile, a[lo], lo + 1 < k ? a[lo + 1] : a[lo]);
+}
+
 }  // namespace
 
 // ---- percentile ------------------------------------------------------------
@@ -61,15 +104,8 @@ void PercentileHeaps::push(double sample, std::uint32_t slot, bool full, std::si
 }
 
 double PercentileHeaps::estimate(std::size_t count, const WindowConfig& config) const {
-    // numpy.percentile's default ('linear'): h = (k - 1) * p, lo = floor(h),
-    // g = h - lo, lerp between the samples of rank lo and lo + 1 exactly as
-    // numpy's _lerp does it (from the nearer end).
-    const double h = static_cast<double>(count - 1) * config.quantile;
-    const double gamma = h - std::floor(h);
     const double below = at(true, 0).sample;
-    const double above = size(false) == 0 ? below : at(false, 0).sample;
-    const double diff = above - below;
-    return gamma >= 0.5 ? above - diff * (1.0 - gamma) : below + diff * gamma;
+    return lerp_percentile(count, config.quantile, below, size(false) == 0 ? below : at(false, 0).sample);
 }
 
 void PercentileHeaps::insert(bool low, Entry entry) {
@@ -144,7 +180,10 @@ void UsageWindows::grow() {
     std::vector<PercentileHeaps::Entry> heap_entries(heap_entries_);
     std::vector<std::int32_t> heap_index(heap_index_);
     std::vector<std::uint32_t> heap_sizes(heap_sizes_);
-    if (by_percentile) {
+    std::vector<double> sorted(sorted_);
+    if (by_percentile && sorted_lane()) {
+        sorted.resize(window * wider, 0.0);
+    } else if (by_percentile) {
         heap_entries.resize(window * wider, PercentileHeaps::Entry{0.0, 0});
         heap_index.resize(window * wider, 0);
         heap_sizes.resize(2 * wider, 0);
@@ -167,6 +206,7 @@ void UsageWindows::grow() {
     heap_entries_.swap(heap_entries);
     heap_index_.swap(heap_index);
     heap_sizes_.swap(heap_sizes);
+    sorted_.swap(sorted);
     capacity_ = wider;
 }
 
@@ -184,7 +224,7 @@ std::uint32_t UsageWindows::add() {
     sum_[column] = 0.0;
     ewma_[column] = 0.0;
     prefix_max_[column] = kNone;
-    if (config_.estimator == Estimator::percentile) {
+    if (config_.estimator == Estimator::percentile && !sorted_lane()) {
         heap_sizes_[2 * static_cast<std::size_t>(column)] = 0;
         heap_sizes_[2 * static_cast<std::size_t>(column) + 1] = 0;
     }
@@ -225,7 +265,8 @@ void UsageWindows::push_row(const std::uint32_t* columns, const double* samples,
         // Running sum: sum' = (sum - evicted) + sample once the window is full
         // (the row being overwritten holds its oldest sample), sum + sample
         // while it fills. The drift is wiped at every wrap (see wrap()).
-        const double kept = full ? sum[c] - ring[c] : sum[c];
+        const double evicted = ring[c];  // meaningful only when full
+        const double kept = full ? sum[c] - evicted : sum[c];
         sum[c] = kept + x;
         ring[c] = x;
         count[c] = full ? k : k + 1;
@@ -235,10 +276,15 @@ void UsageWindows::push_row(const std::uint32_t* columns, const double* samples,
             // ewma_1 = x_1; ewma_t = ewma_{t-1} + alpha * (x_t - ewma_{t-1}).
             ewma[c] = k == 0 ? x : ewma[c] + alpha * (x - ewma[c]);
         } else if constexpr (kind == Estimator::percentile) {
-            PercentileHeaps window = heaps(c);
-            window.push(x, row, full, count[c], config_);
-            // Read the two tops now, while their lines are in cache.
-            percentile_[c] = window.estimate(count[c], config_);
+            if (sorted_lane()) {
+                percentile_[c] = push_sorted(sorted_.data() + static_cast<std::size_t>(c) * window, k, full,
+                                             evicted, x, config_.quantile);
+            } else {
+                PercentileHeaps heaps_of_c = heaps(c);
+                heaps_of_c.push(x, row, full, count[c], config_);
+                // Read the two tops now, while their lines are in cache.
+                percentile_[c] = heaps_of_c.estimate(count[c], config_);
+            }
         }
     }
 }

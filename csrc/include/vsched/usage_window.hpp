@@ -118,6 +118,9 @@ public:
 
     const WindowConfig& config() const { return config_; }
 
+    // percentile: windows up to this long are kept sorted (see push_row).
+    static constexpr std::size_t kSortedWindow = 64;
+
 private:
     template <Estimator kind>
     void push_row(const std::uint32_t* columns, const double* samples, std::size_t n);
@@ -136,7 +139,11 @@ private:
     std::vector<double> ewma_;         // per column (ewma)
     std::vector<double> prefix_max_;   // per column: max of this block's samples (max)
     std::vector<double> suffix_max_;   // W x capacity_ (max), see the class comment
-    // percentile: per column a block of W heap entries, W index slots and
+    // percentile, W <= kSortedWindow: per column the window's samples sorted
+    // (an O(W) insertion beats the heaps' O(log W) sifts on short windows).
+    bool sorted_lane() const { return config_.window <= kSortedWindow; }
+    std::vector<double> sorted_;                          // capacity_ x W
+    // percentile, longer windows: per column a block of W heap entries, W index slots and
     // two heap sizes (see PercentileHeaps).
     std::vector<PercentileHeaps::Entry> heap_entries_;  // capacity_ x W
     std::vector<std::int32_t> heap_index_;               // capacity_ x W
