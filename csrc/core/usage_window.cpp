@@ -94,7 +94,25 @@ double push_sorted(double* a, std::size_t k, bool full, double evicted, double x
 
 void PercentileHeaps::push(double sample, std::uint32_t slot, bool full, std::size_t count,
                            const WindowConfig& config) {
-    if (full) remove(slot);
+    // The side that keeps max(low) <= min(high): low below the high top.
+    const bool to_low = size(false) == 0 || sample < at(false, 0).sample;
+    if (full) {
+        const std::int32_t where = index_[slot];
+        if ((where >= 0) == to_low) {
+            // The common case: the new sample joins the side the evicted one
+            // leaves, so it takes its place (one sift instead of a removal and
+            // an insertion) and the sizes, hence the split, do not change.
+            // Ties may land on either side; the estimate depends only on the
+            // values at ranks lo and lo + 1, so it is the same either way.
+            const std::size_t i = to_low ? static_cast<std::size_t>(where) : static_cast<std::size_t>(-where - 1);
+            at(to_low, i) = Entry{sample, slot};
+            sift_up(to_low, i);
+            const std::int32_t moved = index_[slot];
+            sift_down(to_low, static_cast<std::size_t>(to_low ? moved : -moved - 1));
+            return;
+        }
+        remove(slot);
+    }
     // Insert on the side that keeps max(low) <= min(high), then move tops
     // across until the low heap holds exactly the lo + 1 smallest samples.
     insert(size(false) == 0 || sample < at(false, 0).sample, Entry{sample, slot});
