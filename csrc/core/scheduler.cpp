@@ -426,11 +426,9 @@ void CpuScheduler::decide() {
     process_releases();
     // Rule 6: VMs whose event is due may be urgent now.
     while (!res_events_.empty() && res_events_.front().a <= now_) {
-        Vm& m = vms_[res_events_.pop().slot];
-        if (m.alive && !m.in_urgent) {
-            m.in_urgent = true;
-            urgent_.push_back(static_cast<std::uint32_t>(&m - vms_.data()));
-        }
+        const std::uint32_t id = res_events_.pop().slot;
+        const Vm& m = vms_[id];
+        if (m.alive && !m.in_urgent && urgent(m)) list_urgent(id);
     }
     // vCPUs whose eligible time has come move to the deadline-ordered heap.
     while (!waiting_.empty() && waiting_.front().a <= now_) {
@@ -444,7 +442,7 @@ void CpuScheduler::decide() {
     // or adds a reserved run still protected at this instant (rule 6; reserved
     // runs are never borrowed), so an instant has at most borrowed + pCPUs steps.
     for (;;) {
-        const bool has_urgent = !urgent_.empty() && urgent_pick() >= 0;
+        const bool has_urgent = urgent_entries_ > 0 && urgent_pick() >= 0;
         if (has_urgent) {
             // Rule 6: an urgent VM takes the pCPU of the unprotected run of a
             // non-urgent VM that is least behind its reservation.
@@ -483,7 +481,7 @@ void CpuScheduler::stop_least_deserving_borrowed() {
 
 // Rule 6 first (an urgent VM's vCPU), else rule 3. False if nothing is pickable.
 bool CpuScheduler::dispatch_best() {
-    if (!urgent_.empty()) {
+    if (urgent_entries_ > 0) {
         const std::int64_t slot = urgent_pick();
         if (slot >= 0) {
             dispatch(static_cast<std::uint32_t>(slot));  // its heap entry goes stale (gen)
@@ -536,14 +534,16 @@ void CpuScheduler::res_update(Vm& m, std::int64_t t) const {
 }
 
 // After a change of a reserved VM's running count, rate or lag at now: it may
-// be urgent now (listed in urgent_), or at the time its lag reaches 0.
+// be urgent now (listed in urgent_groups_), or at the time its lag reaches 0.
 void CpuScheduler::res_changed(std::uint32_t vm_id) {
     Vm& m = vms_[vm_id];
     if (m.res_u == 0) return;  // no reserved rate: cannot be urgent, nothing to schedule
-    if (!m.in_urgent) {
-        m.in_urgent = true;
-        urgent_.push_back(vm_id);
-    }
+    // Its lag line may have changed: older entries go stale. If it is urgent
+    // now it is listed now; otherwise it can only become so when its lag
+    // reaches 0 (the event below) or at a later change (another call here).
+    ++m.urgent_version;
+    m.in_urgent = false;
+    if (urgent(m)) list_urgent(vm_id);
     const std::int64_t slope = m.res_u - m.running * MICRO;
     if (slope > 0 && m.res_lag < 0) {
         res_events_.push(Key{min_never(now_ + ceil_div(-static_cast<i128>(m.res_lag), slope)), vm_id, 0});
@@ -554,37 +554,158 @@ void CpuScheduler::res_changed(std::uint32_t vm_id) {
     }
 }
 
+namespace {
+
+// Heap order of an urgent group: larger intercept first, then smaller vm.
+struct UrgentBefore {
+    template <class U>
+    bool operator()(const U& x, const U& y) const {  // x below y in the max-heap
+        if (x.intercept != y.intercept) return x.intercept < y.intercept;
+        return x.vm > y.vm;
+    }
+};
+
+}  // namespace
+
+// Adds the current entry of VM vm_id (urgent now, not yet listed).
+void CpuScheduler::list_urgent(std::uint32_t vm_id) {
+    Vm& m = vms_[vm_id];
+    const std::int64_t slope = m.res_u - m.running * MICRO;
+    const UrgentEntry entry{static_cast<i128>(m.res_lag) - static_cast<i128>(slope) * m.res_time, vm_id,
+                            m.urgent_version};
+    auto group = std::find_if(urgent_groups_.begin(), urgent_groups_.end(),
+                              [&](const UrgentGroup& g) { return g.slope == slope; });
+    if (group == urgent_groups_.end()) {
+        urgent_groups_.push_back(UrgentGroup{slope, {}});
+        group = urgent_groups_.end() - 1;
+    }
+    group->heap.push_back(entry);
+    std::push_heap(group->heap.begin(), group->heap.end(), UrgentBefore{});
+    m.in_urgent = true;
+    ++urgent_entries_;
+    // Stale entries that never reach a top are dropped now and then: at most
+    // one entry per VM is current, so this keeps a quarter or more.
+    if (urgent_entries_ > 4 * vms_.size() + 64) {
+        urgent_entries_ = 0;
+        for (UrgentGroup& g : urgent_groups_) {
+            g.heap.erase(std::remove_if(g.heap.begin(), g.heap.end(),
+                                        [&](const UrgentEntry& e) { return e.version != vms_[e.vm].urgent_version; }),
+                         g.heap.end());
+            std::make_heap(g.heap.begin(), g.heap.end(), UrgentBefore{});
+            urgent_entries_ += g.heap.size();
+        }
+        urgent_groups_.erase(std::remove_if(urgent_groups_.begin(), urgent_groups_.end(),
+                                            [](const UrgentGroup& g) { return g.heap.empty(); }),
+                             urgent_groups_.end());
+    }
+}
+
+std::int64_t CpuScheduler::queued_with_earliest_deadline(const Vm& m) const {
+    std::int64_t pick = -1;
+    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
+        const std::uint32_t slot = m.first + k;
+        const Vcpu& v = vcpus_[slot];
+        if (v.state != kQueued) continue;
+        if (pick < 0 || v.deadline < vcpus_[pick].deadline) pick = slot;
+    }
+    return pick;
+}
+
 // The queued vCPU of an urgent, unheld VM smallest in (-D, vm, deadline, vcpu);
-// -1 if none. Scans urgent_, dropping VMs that are not urgent: a VM can only
-// become urgent at a res_changed() or at its res_events_ time, which list it again.
+// -1 if none. Group tops that are stale or no longer urgent are dropped (a VM
+// becomes urgent again only at a res_changed() or at its res_events_ time,
+// which list it again); held VMs and VMs without a queued vCPU are set aside
+// for this pick and put back.
 std::int64_t CpuScheduler::urgent_pick() {
+    std::int64_t best = -1;
+    for (;;) {
+        UrgentGroup* best_group = nullptr;
+        i128 best_lag = 0;
+        for (std::size_t g = 0; g < urgent_groups_.size();) {
+            UrgentGroup& group = urgent_groups_[g];
+            while (!group.heap.empty()) {
+                const UrgentEntry& top = group.heap.front();
+                Vm& m = vms_[top.vm];
+                if (top.version == m.urgent_version && m.alive && urgent(m)) break;
+                if (top.version == m.urgent_version) m.in_urgent = false;
+                std::pop_heap(group.heap.begin(), group.heap.end(), UrgentBefore{});
+                group.heap.pop_back();
+                --urgent_entries_;
+            }
+            if (group.heap.empty()) {
+                urgent_groups_.erase(urgent_groups_.begin() + static_cast<std::ptrdiff_t>(g));
+                continue;
+            }
+            const UrgentEntry& top = group.heap.front();
+            const i128 lag = top.intercept + static_cast<i128>(group.slope) * now_;
+            // Clamped lags (at LAG_MAX) would tie where the lines do not: the
+            // plain scan decides those (in practice never reached).
+            if (lag >= LAG_MAX) {
+                for (const UrgentEntry& e : urgent_skipped_) list_back(e);
+                urgent_skipped_.clear();
+                return urgent_pick_by_scan();
+            }
+            if (best_group == nullptr || lag > best_lag ||
+                (lag == best_lag && top.vm < best_group->heap.front().vm)) {
+                best_group = &group;
+                best_lag = lag;
+            }
+            ++g;
+        }
+        if (best_group == nullptr) break;
+        const UrgentEntry top = best_group->heap.front();
+        const Vm& m = vms_[top.vm];
+        const std::int64_t pick = held(m) ? -1 : queued_with_earliest_deadline(m);
+        if (pick >= 0) {
+            best = pick;
+            break;
+        }
+        // Not pickable now: aside until this pick is done.
+        std::pop_heap(best_group->heap.begin(), best_group->heap.end(), UrgentBefore{});
+        best_group->heap.pop_back();
+        --urgent_entries_;
+        urgent_skipped_.push_back(top);
+        if (best_group->heap.empty()) {
+            urgent_groups_.erase(urgent_groups_.begin() + (best_group - urgent_groups_.data()));
+        }
+    }
+    for (const UrgentEntry& e : urgent_skipped_) list_back(e);
+    urgent_skipped_.clear();
+    return best;
+}
+
+// Puts an entry set aside by urgent_pick() back into its group.
+void CpuScheduler::list_back(const UrgentEntry& e) {
+    const Vm& m = vms_[e.vm];
+    const std::int64_t slope = m.res_u - m.running * MICRO;  // current: e is current
+    auto group = std::find_if(urgent_groups_.begin(), urgent_groups_.end(),
+                              [&](const UrgentGroup& g) { return g.slope == slope; });
+    if (group == urgent_groups_.end()) {
+        urgent_groups_.push_back(UrgentGroup{slope, {}});
+        group = urgent_groups_.end() - 1;
+    }
+    group->heap.push_back(e);
+    std::push_heap(group->heap.begin(), group->heap.end(), UrgentBefore{});
+    ++urgent_entries_;
+}
+
+// The rule by brute force over every current entry (see urgent_pick()).
+std::int64_t CpuScheduler::urgent_pick_by_scan() {
     std::int64_t best = -1, best_lag = 0;
     std::uint32_t best_vm = 0;
-    std::size_t live = 0;
-    for (std::size_t i = 0; i < urgent_.size(); ++i) {
-        const std::uint32_t id = urgent_[i];
-        Vm& m = vms_[id];
-        if (!m.alive || !urgent(m)) {
-            m.in_urgent = false;
-            continue;
+    for (const UrgentGroup& group : urgent_groups_) {
+        for (const UrgentEntry& e : group.heap) {
+            const Vm& m = vms_[e.vm];
+            if (e.version != m.urgent_version || !m.alive || !urgent(m) || held(m)) continue;
+            const std::int64_t lag = res_lag_at(m, now_);
+            if (best >= 0 && (lag < best_lag || (lag == best_lag && e.vm > best_vm))) continue;
+            const std::int64_t pick = queued_with_earliest_deadline(m);
+            if (pick < 0) continue;
+            best = pick;
+            best_lag = lag;
+            best_vm = e.vm;
         }
-        urgent_[live++] = id;
-        if (held(m)) continue;
-        const std::int64_t lag = res_lag_at(m, now_);
-        if (best >= 0 && (lag < best_lag || (lag == best_lag && id > best_vm))) continue;
-        std::int64_t pick = -1;
-        for (std::uint32_t k = 0; k < m.vcpus; ++k) {
-            const std::uint32_t slot = m.first + k;
-            const Vcpu& v = vcpus_[slot];
-            if (v.state != kQueued) continue;
-            if (pick < 0 || v.deadline < vcpus_[pick].deadline) pick = slot;
-        }
-        if (pick < 0) continue;
-        best = pick;
-        best_lag = lag;
-        best_vm = id;
     }
-    urgent_.resize(live);
     return best;
 }
 

@@ -106,7 +106,8 @@ private:
         std::int64_t res_u = 0;                 // floor(min(reservation, demand) * 1e6) (rule 6)
         std::int64_t res_lag = 0, res_time = 0; // reserved service - received, as of res_time
         bool in_res_vms = false;                // listed in res_vms_
-        bool in_urgent = false;                 // listed in urgent_
+        bool in_urgent = false;                 // has a current entry in urgent_groups_
+        std::uint32_t urgent_version = 0;       // bumped when its lag line changes
     };
 
 
@@ -167,7 +168,26 @@ private:
     TwoLaneQueue<Key, Before> releases_;    // held VMs with parked vCPUs: (held_until, vm)
     std::vector<Entry> borrowed_;  // borrowed runs, max-heap on (eligible, deadline, slot)
     std::vector<std::uint32_t> res_vms_;  // VMs that ever had a reservation
-    std::vector<std::uint32_t> urgent_;   // reserved VMs that may be urgent now (a superset)
+    // Rule 6's urgent VMs, grouped by the slope of their reservation lag
+    // (res_u - running * 1e6). D(t) = intercept + slope * t between changes,
+    // so within a group the lines are parallel and their order never changes:
+    // a max-heap on (intercept, -vm) per group, and a pick compares only the
+    // group tops at now. Entries of an older urgent_version are stale.
+    struct UrgentEntry {
+        __int128 intercept;
+        std::uint32_t vm, version;
+    };
+    struct UrgentGroup {
+        std::int64_t slope;
+        std::vector<UrgentEntry> heap;
+    };
+    std::vector<UrgentGroup> urgent_groups_;    // non-empty groups only
+    std::vector<UrgentEntry> urgent_skipped_;   // scratch of urgent_pick()
+    std::size_t urgent_entries_ = 0;            // entries in all groups, stale included
+    void list_urgent(std::uint32_t vm_id);
+    void list_back(const UrgentEntry& e);
+    std::int64_t urgent_pick_by_scan();
+    std::int64_t queued_with_earliest_deadline(const Vm& m) const;
     TwoLaneQueue<Key, Before> res_events_;  // (time, vm): a VM may turn urgent / a protection
                                           // ends / a reserved VM is released (may be stale)
     std::int64_t reserved_active_ = 0;    // live VMs with res_u > 0
