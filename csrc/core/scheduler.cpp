@@ -573,16 +573,8 @@ void CpuScheduler::list_urgent(std::uint32_t vm_id) {
     const std::int64_t slope = m.res_u - m.running * MICRO;
     const UrgentEntry entry{static_cast<i128>(m.res_lag) - static_cast<i128>(slope) * m.res_time, vm_id,
                             m.urgent_version};
-    auto group = std::find_if(urgent_groups_.begin(), urgent_groups_.end(),
-                              [&](const UrgentGroup& g) { return g.slope == slope; });
-    if (group == urgent_groups_.end()) {
-        urgent_groups_.push_back(UrgentGroup{slope, {}});
-        group = urgent_groups_.end() - 1;
-    }
-    group->heap.push_back(entry);
-    std::push_heap(group->heap.begin(), group->heap.end(), UrgentBefore{});
+    push_urgent(slope, entry);
     m.in_urgent = true;
-    ++urgent_entries_;
     // Stale entries that never reach a top are dropped now and then: at most
     // one entry per VM is current, so this keeps a quarter or more.
     if (urgent_entries_ > 4 * vms_.size() + 64) {
@@ -677,7 +669,10 @@ std::int64_t CpuScheduler::urgent_pick() {
 // Puts an entry set aside by urgent_pick() back into its group.
 void CpuScheduler::list_back(const UrgentEntry& e) {
     const Vm& m = vms_[e.vm];
-    const std::int64_t slope = m.res_u - m.running * MICRO;  // current: e is current
+    push_urgent(m.res_u - m.running * MICRO, e);  // e is current: so is that slope
+}
+
+void CpuScheduler::push_urgent(std::int64_t slope, const UrgentEntry& e) {
     auto group = std::find_if(urgent_groups_.begin(), urgent_groups_.end(),
                               [&](const UrgentGroup& g) { return g.slope == slope; });
     if (group == urgent_groups_.end()) {

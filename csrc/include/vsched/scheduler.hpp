@@ -186,6 +186,7 @@ private:
     std::size_t urgent_entries_ = 0;            // entries in all groups, stale included
     void list_urgent(std::uint32_t vm_id);
     void list_back(const UrgentEntry& e);
+    void push_urgent(std::int64_t slope, const UrgentEntry& e);
     std::int64_t urgent_pick_by_scan();
     std::int64_t queued_with_earliest_deadline(const Vm& m) const;
     TwoLaneQueue<Key, Before> res_events_;  // (time, vm): a VM may turn urgent / a protection

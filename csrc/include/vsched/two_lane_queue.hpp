@@ -85,6 +85,18 @@ private:
         heap_[i] = e;
     }
 
+    // The first of node i's smallest children among heap_[0..n), or n if it has none.
+    std::size_t smallest_child(std::size_t i, std::size_t n) const {
+        const std::size_t first = i * kArity + 1;
+        if (first >= n) return n;
+        std::size_t best = first;
+        const std::size_t end = std::min(first + kArity, n);
+        for (std::size_t c = first + 1; c < end; ++c) {
+            if (Before{}(heap_[c], heap_[best])) best = c;
+        }
+        return best;
+    }
+
     void heap_push(const E& e) {
         heap_.push_back(e);
         sift_up(heap_.size() - 1, e);
@@ -102,17 +114,7 @@ private:
         const std::size_t n = heap_.size();
         if (n == 0) return top;
         std::size_t i = 0;
-        for (;;) {
-            const std::size_t first = i * kArity + 1;
-            if (first >= n) break;
-            std::size_t best = first;
-            const std::size_t end = std::min(first + kArity, n);
-            for (std::size_t c = first + 1; c < end; ++c) {
-                if (Before{}(heap_[c], heap_[best])) best = c;
-            }
-            heap_[i] = heap_[best];
-            i = best;
-        }
+        for (std::size_t best; (best = smallest_child(i, n)) < n; i = best) heap_[i] = heap_[best];
         sift_up(i, last);
         return top;
     }
@@ -130,17 +132,8 @@ void TwoLaneQueue<E, Before>::build() {
     for (std::size_t start = (n - 2) / kArity + 1; start-- > 0;) {
         const E e = heap_[start];
         std::size_t i = start;
-        for (;;) {
-            const std::size_t first = i * kArity + 1;
-            if (first >= n) break;
-            std::size_t best = first;
-            const std::size_t end = std::min(first + kArity, n);
-            for (std::size_t c = first + 1; c < end; ++c) {
-                if (Before{}(heap_[c], heap_[best])) best = c;
-            }
-            if (!Before{}(heap_[best], e)) break;
+        for (std::size_t best; (best = smallest_child(i, n)) < n && Before{}(heap_[best], e); i = best) {
             heap_[i] = heap_[best];
-            i = best;
         }
         heap_[i] = e;
     }
