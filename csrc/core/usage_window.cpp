@@ -48,11 +48,18 @@ constexpr double kNone = -std::numeric_limits<double>::infinity();  // max of no
 // numpy.percentile's default ('linear') from the samples of rank lo and
 // lo + 1 (below, above): h = (k - 1) * p, g = h - floor(h), lerp exactly as
 // numpy's _lerp does it (from the nearer end).
-inline double lerp_percentile(std::size_t count, double quantile, double below, double above) {
-    const double h = static_cast<double>(count - 1) * quantile;
-    const double gamma = h - std::floor(h);
+inline double lerp_at(double gamma, double below, double above) {
     const double diff = above - below;
     return gamma >= 0.5 ? above - diff * (1.0 - gamma) : below + diff * gamma;
+}
+
+inline double fraction_of_rank(std::size_t count, double quantile) {
+    const double h = static_cast<double>(count - 1) * quantile;
+    return h - std::floor(h);
+}
+
+inline double lerp_percentile(std::size_t count, double quantile, double below, double above) {
+    return lerp_at(fraction_of_rank(count, quantile), below, above);
 }
 
 // Short windows: the k samples kept sorted in a[0..k). Drops one copy of
@@ -65,7 +72,10 @@ inline double lerp_percentile(std::size_t count, double quantile, double below, 
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
-double push_sorted(double* a, std::size_t k, bool full, double evicted, double x, double quantile) {
+// full_lo and full_gamma: lower_rank and the lerp fraction of a full window,
+// computed once (the same operations, so the same doubles).
+inline double push_sorted(double* a, std::size_t k, bool full, double evicted, double x, double quantile,
+                          std::size_t full_lo, double full_gamma) {
     std::size_t at_most_x = 0;  // samples <= x
     for (std::size_t i = 0; i < k; ++i) at_most_x += a[i] <= x;
     if (!full) {
@@ -83,6 +93,7 @@ double push_sorted(double* a, std::size_t k, bool full, double evicted, double x
             for (std::size_t i = j; i > p; --i) a[i] = a[i - 1];
         }
         a[p] = x;
+        return lerp_at(full_gamma, a[full_lo], full_lo + 1 < k ? a[full_lo + 1] : a[full_lo]);
     }
     const std::size_t lo = lower_rank(k, quantile);
     return lerp_percentile(k, quantile, a[lo], lo + 1 < k ? a[lo + 1] : a[lo]);
@@ -275,6 +286,8 @@ void UsageWindows::push_row(const std::uint32_t* columns, const double* samples,
     double* sum = sum_.data();
     double* ewma = ewma_.data();
     double* prefix_max = prefix_max_.data();
+    const std::size_t full_lo = lower_rank(window, config_.quantile);
+    const double full_gamma = fraction_of_rank(window, config_.quantile);
     for (std::size_t i = 0; i < n; ++i) {
         const std::uint32_t c = columns[i];
         const double x = samples[i];
@@ -296,7 +309,7 @@ void UsageWindows::push_row(const std::uint32_t* columns, const double* samples,
         } else if constexpr (kind == Estimator::percentile) {
             if (sorted_lane()) {
                 percentile_[c] = push_sorted(sorted_.data() + static_cast<std::size_t>(c) * window, k, full,
-                                             evicted, x, config_.quantile);
+                                             evicted, x, config_.quantile, full_lo, full_gamma);
             } else {
                 PercentileHeaps heaps_of_c = heaps(c);
                 heaps_of_c.push(x, row, full, count[c], config_);
