@@ -232,3 +232,36 @@ def test_set_vm_keeps_unspecified_values_and_inf_removes_limit(impl):
     s.set_vm(a, limit=math.inf)
     s.run(400 * MS)
     assert abs(s.stats()["run_ns"][0] - 600 * MS) <= 3 * MS
+
+
+def test_admission_sum_in_id_order_through_adds_removals_and_changes():
+    """The admission sum is cached between changes (add_vm is O(1)): random
+    adds, removals and reservation changes near the boundary must admit and
+    refuse exactly as the reference, which sums in id order every time."""
+    import random
+
+    import vsched
+    import vsched.reference
+
+    rng = random.Random(5)
+    twins = (vsched.CpuScheduler(3), vsched.reference.CpuScheduler(3))
+    reservations = [0.0, 0.1, 0.2, 0.3, 0.7, 1.0, 0.1 + 0.2]
+    refused = admitted = 0
+    for _ in range(600):
+        kind, reservation, pick = rng.random(), rng.choice(reservations), rng.randrange(10**6)
+        results = []
+        for s in twins:
+            live = [int(v) for v in s.stats()["vm"]]
+            try:
+                if kind < 0.5 or not live:
+                    results.append(s.add_vm(1, reservation=reservation))
+                elif kind < 0.7:
+                    results.append(s.remove_vm(live[pick % len(live)]))
+                else:
+                    results.append(s.set_vm(live[pick % len(live)], reservation=reservation))
+            except vsched.AdmissionError:
+                results.append("refused")
+        assert results[0] == results[1]
+        refused += results[0] == "refused"
+        admitted += results[0] != "refused"
+    assert refused > 20 and admitted > 100  # the boundary was exercised both ways

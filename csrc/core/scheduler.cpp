@@ -151,6 +151,19 @@ CpuScheduler::Vm& CpuScheduler::vm_ref(std::int64_t vm) {
     return vms_[vm];
 }
 
+// Reservations of the live VMs summed in id order (cached between changes).
+double CpuScheduler::reserved_sum() const {
+    if (!reserved_sum_valid_) {
+        double total = 0.0;
+        for (const Vm& m : vms_) {
+            if (m.alive) total += m.reservation;
+        }
+        reserved_sum_ = total;
+        reserved_sum_valid_ = true;
+    }
+    return reserved_sum_;
+}
+
 void CpuScheduler::check_params(std::int64_t vcpus, std::int64_t shares, double reservation, double limit,
                                 std::int64_t skip) const {
     if (shares < 1 || shares > MAX_SHARES) {
@@ -173,12 +186,21 @@ void CpuScheduler::check_params(std::int64_t vcpus, std::int64_t shares, double 
                                      format_number(reservation)));
     }
     // Sum in VM id order, as the reference does, so both agree on the boundary.
+    // The sum of the live VMs never exceeds pcpus (every change that could
+    // raise it was checked; float addition of non-negative terms is monotone,
+    // so removals and lower reservations cannot), hence: a new VM adds its
+    // reservation to the cached ordered sum (it comes last in id order), and
+    // a changed VM needs the full sum only if its reservation grows.
     double total = 0.0;
-    for (std::size_t i = 0; i < vms_.size(); ++i) {
-        if (!vms_[i].alive) continue;
-        total += static_cast<std::int64_t>(i) == skip ? reservation : vms_[i].reservation;
+    if (skip < 0) {
+        total = reserved_sum() + reservation;
+    } else {
+        if (!(reservation > vms_[static_cast<std::size_t>(skip)].reservation)) return;
+        for (std::size_t i = 0; i < vms_.size(); ++i) {
+            if (!vms_[i].alive) continue;
+            total += static_cast<std::int64_t>(i) == skip ? reservation : vms_[i].reservation;
+        }
     }
-    if (skip < 0) total += reservation;
     if (total > static_cast<double>(pcpus_)) {
         throw AdmissionError(message("reservations would sum to ", format_number(total), " cores > ", pcpus_,
                                      " pCPUs (by ", format_number(total - static_cast<double>(pcpus_)), ")"));
@@ -207,6 +229,7 @@ std::int64_t CpuScheduler::add_vm(std::int64_t vcpus, std::int64_t shares, doubl
         res_vms_.push_back(id);
     }
     vms_.push_back(std::move(m));
+    if (reserved_sum_valid_) reserved_sum_ += reservation;  // the new VM is last in id order
     for (std::int64_t k = 0; k < vcpus; ++k) {
         Vcpu v;
         v.vm = id;
@@ -233,6 +256,7 @@ void CpuScheduler::set_vm(std::int64_t vm, std::optional<std::int64_t> shares, s
     if (new_shares == m.shares && new_reservation == m.reservation && new_limit == m.limit) return;
     m.shares = new_shares;
     if (new_reservation != m.reservation) {
+        reserved_sum_valid_ = false;
         // A new reservation starts a new account: neither owed nor ahead (rule 6).
         m.res_lag = 0;
         m.res_time = now_;
@@ -251,6 +275,7 @@ void CpuScheduler::set_vm(std::int64_t vm, std::optional<std::int64_t> shares, s
 
 void CpuScheduler::remove_vm(std::int64_t vm) {
     Vm& m = vm_ref(vm);
+    reserved_sum_valid_ = false;
     for (std::uint32_t k = 0; k < m.vcpus; ++k) {
         Vcpu& v = vcpus_[m.first + k];
         if (v.state == kRunning) {

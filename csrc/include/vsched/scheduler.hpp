@@ -112,6 +112,7 @@ private:
 
 
     Vm& vm_ref(std::int64_t vm);
+    double reserved_sum() const;
     void check_params(std::int64_t vcpus, std::int64_t shares, double reservation, double limit,
                       std::int64_t skip) const;
 
@@ -156,6 +157,8 @@ private:
     std::int64_t running_ = 0;
     std::int64_t borrowed_count_ = 0;
     std::int64_t decisions_ = 0;
+    mutable double reserved_sum_ = 0.0;      // see reserved_sum()
+    mutable bool reserved_sum_valid_ = true;
     bool dirty_ = false;
     std::size_t live_vms_ = 0, live_vcpus_ = 0;
     std::vector<Vm> vms_;
