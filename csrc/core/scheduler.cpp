@@ -548,7 +548,7 @@ bool CpuScheduler::dispatch_best() {
 
 std::int64_t CpuScheduler::res_lag_at(const Vm& m, std::int64_t t) const {
     const i128 lag = static_cast<i128>(m.res_lag) +
-                     static_cast<i128>(m.res_u - m.running * MICRO) * static_cast<i128>(t - m.res_time);
+                     static_cast<i128>(res_slope(m)) * static_cast<i128>(t - m.res_time);
     const i128 floor = -static_cast<i128>(res_floor());
     return static_cast<std::int64_t>(lag > LAG_MAX ? LAG_MAX : (lag < floor ? floor : lag));
 }
@@ -569,7 +569,7 @@ void CpuScheduler::res_changed(std::uint32_t vm_id) {
     ++m.urgent_version;
     m.in_urgent = false;
     if (urgent(m)) list_urgent(vm_id);
-    const std::int64_t slope = m.res_u - m.running * MICRO;
+    const std::int64_t slope = res_slope(m);
     if (slope > 0 && m.res_lag < 0) {
         res_events_.push(Key{min_never(now_ + ceil_div(-static_cast<i128>(m.res_lag), slope)), vm_id, 0});
     }
@@ -595,7 +595,7 @@ struct UrgentBefore {
 // Adds the current entry of VM vm_id (urgent now, not yet listed).
 void CpuScheduler::list_urgent(std::uint32_t vm_id) {
     Vm& m = vms_[vm_id];
-    const std::int64_t slope = m.res_u - m.running * MICRO;
+    const std::int64_t slope = res_slope(m);
     const UrgentEntry entry{static_cast<i128>(m.res_lag) - static_cast<i128>(slope) * m.res_time, vm_id,
                             m.urgent_version};
     push_urgent(slope, entry);
@@ -645,9 +645,7 @@ std::int64_t CpuScheduler::urgent_pick() {
                 Vm& m = vms_[top.vm];
                 if (top.version == m.urgent_version && m.alive && urgent(m)) break;
                 if (top.version == m.urgent_version) m.in_urgent = false;
-                std::pop_heap(group.heap.begin(), group.heap.end(), UrgentBefore{});
-                group.heap.pop_back();
-                --urgent_entries_;
+                drop_urgent_top(group);
             }
             if (group.heap.empty()) {
                 urgent_groups_.erase(urgent_groups_.begin() + static_cast<std::ptrdiff_t>(g));
@@ -658,8 +656,7 @@ std::int64_t CpuScheduler::urgent_pick() {
             // Clamped lags (at LAG_MAX) would tie where the lines do not: the
             // plain scan decides those (in practice never reached).
             if (lag >= LAG_MAX) {
-                for (const UrgentEntry& e : urgent_skipped_) list_back(e);
-                urgent_skipped_.clear();
+                put_back_skipped_urgent();
                 return urgent_pick_by_scan();
             }
             if (best_group == nullptr || lag > best_lag ||
@@ -678,23 +675,26 @@ std::int64_t CpuScheduler::urgent_pick() {
             break;
         }
         // Not pickable now: aside until this pick is done.
-        std::pop_heap(best_group->heap.begin(), best_group->heap.end(), UrgentBefore{});
-        best_group->heap.pop_back();
-        --urgent_entries_;
+        drop_urgent_top(*best_group);
         urgent_skipped_.push_back(top);
         if (best_group->heap.empty()) {
             urgent_groups_.erase(urgent_groups_.begin() + (best_group - urgent_groups_.data()));
         }
     }
-    for (const UrgentEntry& e : urgent_skipped_) list_back(e);
-    urgent_skipped_.clear();
+    put_back_skipped_urgent();
     return best;
 }
 
-// Puts an entry set aside by urgent_pick() back into its group.
-void CpuScheduler::list_back(const UrgentEntry& e) {
-    const Vm& m = vms_[e.vm];
-    push_urgent(m.res_u - m.running * MICRO, e);  // e is current: so is that slope
+void CpuScheduler::drop_urgent_top(UrgentGroup& group) {
+    std::pop_heap(group.heap.begin(), group.heap.end(), UrgentBefore{});
+    group.heap.pop_back();
+    --urgent_entries_;
+}
+
+// Puts the entries urgent_pick() set aside back into their groups.
+void CpuScheduler::put_back_skipped_urgent() {
+    for (const UrgentEntry& e : urgent_skipped_) push_urgent(res_slope(vms_[e.vm]), e);  // current: so is the slope
+    urgent_skipped_.clear();
 }
 
 void CpuScheduler::push_urgent(std::int64_t slope, const UrgentEntry& e) {
@@ -769,17 +769,21 @@ bool CpuScheduler::eligible_pickable() {
     while (!eligible_.empty()) {
         const Key& e = eligible_.front();
         const Vcpu& v = vcpus_[e.slot];
-        if (v.gen != e.gen || v.state != kQueued) {
-            eligible_.pop();
-            continue;
-        }
-        Vm& m = vms_[v.vm];
-        if (!held(m)) return true;
-        if (m.parked.empty() && m.held_until < NEVER) releases_.push(Key{m.held_until, v.vm, 0});
-        m.parked.push_back((static_cast<std::uint64_t>(e.slot) << 32) | e.gen);
+        if (v.gen == e.gen && v.state == kQueued && !park_if_held(e.slot, e.gen)) return true;
         eligible_.pop();
     }
     return false;
+}
+
+// If the queued vCPU (slot, gen)'s VM is held by its limit, parks it on the VM
+// (with a release event pending) and returns true.
+bool CpuScheduler::park_if_held(std::uint32_t slot, std::uint32_t gen) {
+    const std::uint32_t vm = vcpus_[slot].vm;
+    Vm& m = vms_[vm];
+    if (!held(m)) return false;
+    if (m.parked.empty() && m.held_until < NEVER) releases_.push(Key{m.held_until, vm, 0});
+    m.parked.push_back((static_cast<std::uint64_t>(slot) << 32) | gen);
+    return true;
 }
 
 // Unpark the vCPUs of VMs whose limit released them by now.
@@ -807,13 +811,7 @@ bool CpuScheduler::pick_from(TwoLaneQueue<E, Before>& queue) {
     while (!queue.empty()) {
         const E e = queue.pop();
         const Vcpu& v = vcpus_[e.slot];
-        if (v.gen != e.gen || v.state != kQueued) continue;
-        Vm& m = vms_[v.vm];
-        if (held(m)) {
-            if (m.parked.empty() && m.held_until < NEVER) releases_.push(Key{m.held_until, v.vm, 0});
-            m.parked.push_back((static_cast<std::uint64_t>(e.slot) << 32) | e.gen);
-            continue;
-        }
+        if (v.gen != e.gen || v.state != kQueued || park_if_held(e.slot, e.gen)) continue;
         dispatch(e.slot);
         return true;
     }

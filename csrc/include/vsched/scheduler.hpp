@@ -122,9 +122,11 @@ private:
     // Rule 6 (reservation).
     std::int64_t res_floor() const { return std::max<std::int64_t>(1, slice_ / 2) * 1000000; }
     std::int64_t res_protect() const { return std::max<std::int64_t>(1, slice_ / 4); }
+    // dD/dt of a VM's reservation lag D (rule 6): reserved rate minus service.
+    static std::int64_t res_slope(const Vm& m) { return m.res_u - m.running * 1000000; }
     std::int64_t res_lag_at(const Vm& m, std::int64_t t) const;
     void res_update(Vm& m, std::int64_t t) const;
-    bool urgent(const Vm& m) const { return m.running * 1000000 < m.res_u && res_lag_at(m, now_) >= 0; }
+    bool urgent(const Vm& m) const { return res_slope(m) > 0 && res_lag_at(m, now_) >= 0; }
     std::int64_t urgent_pick();
     void res_changed(std::uint32_t vm_id);
     std::int64_t urgency_victim() const;
@@ -132,6 +134,7 @@ private:
     bool pick_and_dispatch();
     template <class E>
     bool pick_from(TwoLaneQueue<E, Before>& queue);
+    bool park_if_held(std::uint32_t slot, std::uint32_t gen);
     bool eligible_pickable();
     void process_releases();
     void dispatch(std::uint32_t slot);
@@ -188,7 +191,8 @@ private:
     std::vector<UrgentEntry> urgent_skipped_;   // scratch of urgent_pick()
     std::size_t urgent_entries_ = 0;            // entries in all groups, stale included
     void list_urgent(std::uint32_t vm_id);
-    void list_back(const UrgentEntry& e);
+    void put_back_skipped_urgent();
+    void drop_urgent_top(UrgentGroup& group);
     void push_urgent(std::int64_t slope, const UrgentEntry& e);
     std::int64_t urgent_pick_by_scan();
     std::int64_t queued_with_earliest_deadline(const Vm& m) const;
