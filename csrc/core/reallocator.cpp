@@ -87,13 +87,14 @@ Reallocator::Reallocator(double capacity, std::int64_t window, double threshold,
     threshold_ = threshold;
     percentile_ = percentile;
     headroom_ = headroom;
-    config_.window = static_cast<std::size_t>(window);
-    config_.estimator = kind;
-    config_.quantile = percentile / 100.0;
+    WindowConfig config;
+    config.window = static_cast<std::size_t>(window);
+    config.estimator = kind;
+    config.quantile = percentile / 100.0;
     // EWMA with the span convention: its centre of mass, (W - 1) / 2 ticks
     // back, is the same as that of a plain mean over W samples.
-    config_.alpha = 2.0 / (static_cast<double>(window) + 1.0);
-    windows_ = UsageWindows(config_);
+    config.alpha = 2.0 / (static_cast<double>(window) + 1.0);
+    windows_ = UsageWindows(config);
 }
 
 Reallocator::Params Reallocator::check_params(double size, std::int64_t shares, double reservation,

@@ -68,12 +68,12 @@ inline double lerp_percentile(std::size_t count, double quantile, double below, 
 // the two positions move, one step: O(W) per sample, used for W <=
 // kSortedWindow only. Order statistics are values, so this gives exactly the
 // heaps' result. (The loops are kept as loops: GCC would otherwise call
-// memmove for these few bytes, which costs more than the moves.)
+// memmove for these few bytes, which costs more than the moves.) full_lo and
+// full_gamma: lower_rank and the lerp fraction of a full window, computed once
+// per tick by the caller (the same operations, so the same doubles).
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
-// full_lo and full_gamma: lower_rank and the lerp fraction of a full window,
-// computed once (the same operations, so the same doubles).
 inline double push_sorted(double* a, std::size_t k, bool full, double evicted, double x, double quantile,
                           std::size_t full_lo, double full_gamma) {
     std::size_t at_most_x = 0;  // samples <= x

@@ -49,11 +49,11 @@ public:
     bool lending();
 
     double capacity() const { return capacity_; }
-    std::size_t window() const { return config_.window; }
+    std::size_t window() const { return windows_.config().window; }
     double threshold() const { return threshold_; }
     double percentile() const { return percentile_; }
     double headroom() const { return headroom_; }
-    Estimator estimator() const { return config_.estimator; }
+    Estimator estimator() const { return windows_.config().estimator; }
 
 private:
     struct Params {
@@ -72,14 +72,13 @@ private:
     double threshold_;
     double percentile_;
     double headroom_;
-    WindowConfig config_;
 
     std::int64_t next_id_ = 0;
     std::vector<std::int64_t> ids_;
     std::unordered_map<std::int64_t, std::size_t> index_;
     std::vector<double> size_, shares_, reservation_, limit_;
     std::vector<double> ceiling_;              // min(size, limit)
-    UsageWindows windows_{WindowConfig{}};     // replaced once config_ is known
+    UsageWindows windows_{WindowConfig{}};     // replaced by the constructor (holds the config)
     std::vector<std::uint32_t> column_;        // VM index -> its column in windows_
     std::vector<std::uint8_t> saturated_;      // last sample reached the entitlement
     std::vector<double> samples_;              // scratch: the samples of one tick

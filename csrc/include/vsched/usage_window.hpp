@@ -153,7 +153,7 @@ private:
         return PercentileHeaps(heap_entries_.data() + column * w, heap_index_.data() + column * w,
                                heap_sizes_.data() + 2 * static_cast<std::size_t>(column), w);
     }
-    std::vector<double> percentile_;   // per column: the heaps' estimate after the last push
+    std::vector<double> percentile_;   // per column: the estimate after the last push
 };
 
 }  // namespace vsched
