@@ -142,3 +142,33 @@ def test_replay_with_many_vms_is_bit_identical():
                 r.add_vm(1.0, shares=(500, 1000, 2000)[i % 3], reservation=0.05 * (i % 2))
             runs.append(r.observe_many(demand, cap_at_entitlement=True))
         assert runs[0].tolist() == runs[1].tolist(), estimator
+
+
+def test_admission_sum_in_vm_order_through_adds_removals_and_changes():
+    """The admission sum is cached between changes (add_vm is O(1)): random
+    adds, removals and reservation changes near the capacity must admit and
+    refuse exactly as the reference, which sums in VM order every time."""
+    import random
+
+    rng = random.Random(7)
+    twins = (vsched.Reallocator(3.0), vsched.reference.Reallocator(3.0))
+    reservations = [0.0, 0.1, 0.2, 0.3, 0.7, 1.0, 0.1 + 0.2]
+    refused = admitted = 0
+    for _ in range(600):
+        kind, reservation, pick = rng.random(), rng.choice(reservations), rng.randrange(10**6)
+        results = []
+        for r in twins:
+            live = r.vms
+            try:
+                if kind < 0.5 or not live:
+                    results.append(r.add_vm(1.0, reservation=reservation))
+                elif kind < 0.7:
+                    results.append(r.remove_vm(live[pick % len(live)]))
+                else:
+                    results.append(r.set_vm(live[pick % len(live)], 1.0, reservation=reservation))
+            except vsched.AdmissionError:
+                results.append("refused")
+        assert results[0] == results[1]
+        refused += results[0] == "refused"
+        admitted += results[0] != "refused"
+    assert refused > 20 and admitted > 100  # the boundary was exercised both ways

@@ -131,9 +131,19 @@ void Reallocator::check_admission(std::size_t index, double reservation) const {
     // or appending a zero one cannot raise the sum computed in VM order.
     const double current = index < size() ? reservation_[index] : 0.0;
     if (!(reservation > current)) return;
-    double floors = 0.0;  // summed in VM order, as the fair-share kernel does
-    const std::size_t n = std::max(size(), index + 1);
-    for (std::size_t i = 0; i < n; ++i) floors += i == index ? reservation : reservation_[i];
+    // Summed in VM order, as the fair-share kernel does. A new VM comes last,
+    // so its floors are the cached ordered sum plus its reservation.
+    double floors = 0.0;
+    if (index == size()) {
+        floors = reservation_sum_.value([&] {
+                     double total = 0.0;
+                     for (const double r : reservation_) total += r;
+                     return total;
+                 }) +
+                 reservation;
+    } else {
+        for (std::size_t i = 0; i < size(); ++i) floors += i == index ? reservation : reservation_[i];
+    }
     if (floors > capacity_ + kFloorSlack * capacity_) {
         throw AdmissionError(message("reservations exceed capacity by ", format_number(floors - capacity_),
                                      ": they would sum to ", format_number(floors), " > capacity ",
@@ -183,6 +193,7 @@ std::int64_t Reallocator::add_vm(double size, std::int64_t shares, double reserv
     saturated_.push_back(0);
     ids_.push_back(id);
     store(index, p);
+    reservation_sum_.append(p.reservation);
     ++next_id_;
     return id;
 }
@@ -191,11 +202,13 @@ void Reallocator::set_vm(std::int64_t vm, double size, std::int64_t shares, doub
     const std::size_t index = index_of(vm);
     const Params p = check_params(size, shares, reservation, limit);
     check_admission(index, p.reservation);
+    if (p.reservation != reservation_[index]) reservation_sum_.invalidate();
     store(index, p);
 }
 
 void Reallocator::remove_vm(std::int64_t vm) {
     const std::size_t index = index_of(vm);
+    reservation_sum_.invalidate();
     index_.erase(vm);
     ids_.erase(ids_.begin() + index);
     size_.erase(size_.begin() + index);

@@ -153,15 +153,13 @@ CpuScheduler::Vm& CpuScheduler::vm_ref(std::int64_t vm) {
 
 // Reservations of the live VMs summed in id order (cached between changes).
 double CpuScheduler::reserved_sum() const {
-    if (!reserved_sum_valid_) {
+    return reserved_sum_.value([&] {
         double total = 0.0;
         for (const Vm& m : vms_) {
             if (m.alive) total += m.reservation;
         }
-        reserved_sum_ = total;
-        reserved_sum_valid_ = true;
-    }
-    return reserved_sum_;
+        return total;
+    });
 }
 
 void CpuScheduler::check_params(std::int64_t vcpus, std::int64_t shares, double reservation, double limit,
@@ -229,7 +227,7 @@ std::int64_t CpuScheduler::add_vm(std::int64_t vcpus, std::int64_t shares, doubl
         res_vms_.push_back(id);
     }
     vms_.push_back(std::move(m));
-    if (reserved_sum_valid_) reserved_sum_ += reservation;  // the new VM is last in id order
+    reserved_sum_.append(reservation);  // the new VM is last in id order
     for (std::int64_t k = 0; k < vcpus; ++k) {
         Vcpu v;
         v.vm = id;
@@ -256,7 +254,7 @@ void CpuScheduler::set_vm(std::int64_t vm, std::optional<std::int64_t> shares, s
     if (new_shares == m.shares && new_reservation == m.reservation && new_limit == m.limit) return;
     m.shares = new_shares;
     if (new_reservation != m.reservation) {
-        reserved_sum_valid_ = false;
+        reserved_sum_.invalidate();
         // A new reservation starts a new account: neither owed nor ahead (rule 6).
         m.res_lag = 0;
         m.res_time = now_;
@@ -275,7 +273,7 @@ void CpuScheduler::set_vm(std::int64_t vm, std::optional<std::int64_t> shares, s
 
 void CpuScheduler::remove_vm(std::int64_t vm) {
     Vm& m = vm_ref(vm);
-    reserved_sum_valid_ = false;
+    reserved_sum_.invalidate();
     for (std::uint32_t k = 0; k < m.vcpus; ++k) {
         Vcpu& v = vcpus_[m.first + k];
         if (v.state == kRunning) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "vsched/fair_share.hpp"
+#include "vsched/ordered_sum.hpp"
 #include "vsched/usage_window.hpp"
 #include "vsched/warm_fair_share.hpp"
 
@@ -78,6 +79,7 @@ private:
     std::unordered_map<std::int64_t, std::size_t> index_;
     std::vector<double> size_, shares_, reservation_, limit_;
     std::vector<double> ceiling_;              // min(size, limit)
+    CachedOrderedSum reservation_sum_;         // sum of reservation_ in VM order (admission)
     UsageWindows windows_{WindowConfig{}};     // replaced by the constructor (holds the config)
     std::vector<std::uint32_t> column_;        // VM index -> its column in windows_
     std::vector<std::uint8_t> saturated_;      // last sample reached the entitlement

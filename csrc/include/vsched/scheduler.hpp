@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "vsched/fair_share.hpp"
+#include "vsched/ordered_sum.hpp"
 #include "vsched/warm_fair_share.hpp"
 #include "vsched/two_lane_queue.hpp"
 
@@ -160,8 +161,7 @@ private:
     std::int64_t running_ = 0;
     std::int64_t borrowed_count_ = 0;
     std::int64_t decisions_ = 0;
-    mutable double reserved_sum_ = 0.0;      // see reserved_sum()
-    mutable bool reserved_sum_valid_ = true;
+    CachedOrderedSum reserved_sum_;  // see reserved_sum()
     bool dirty_ = false;
     std::size_t live_vms_ = 0, live_vcpus_ = 0;
     std::vector<Vm> vms_;
