@@ -9,6 +9,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+
+#include "vsched/exclusive_use.hpp"
+#include "vsched/interrupt.hpp"
 
 namespace py = pybind11;
 
@@ -19,6 +23,38 @@ namespace vsched::bindings {
 using DoubleArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using Int64Array = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
 using UInt64Array = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
+
+// The Interrupt hook of every long call: runs Python's pending signal
+// handlers (with the GIL, which the call released) and asks the core to stop
+// if one raised, e.g. KeyboardInterrupt on Ctrl-C (see vsched/interrupt.hpp).
+struct PythonSignals final : vsched::Interrupt {
+    bool requested() override {
+        py::gil_scoped_acquire acquire;
+        return PyErr_CheckSignals() != 0;
+    }
+};
+
+// Wraps a member function so that the call holds the object's
+// ExclusiveUse::Scope (see vsched/exclusive_use.hpp): `what` names the class
+// in the InUseError a concurrent call gets.
+template <class C, class R, class... A>
+auto guarded(R (C::*f)(A...), const char* what) {
+    return [f, what](C& self, A... args) -> R {
+        vsched::ExclusiveUse::Scope scope(self, what);
+        return (self.*f)(std::forward<A>(args)...);
+    };
+}
+template <class C, class R, class... A>
+auto guarded(R (C::*f)(A...) const, const char* what) {
+    return [f, what](const C& self, A... args) -> R {
+        vsched::ExclusiveUse::Scope scope(self, what);
+        return (self.*f)(std::forward<A>(args)...);
+    };
+}
+
+// A checkpoint (vsched/state_io.hpp) as Python bytes, and back.
+inline py::bytes to_bytes(const std::string& state) { return py::bytes(state); }
+inline std::string from_bytes(const py::bytes& state) { return std::string(state); }
 
 // Throws ValueError unless `array` is 1-D (and of length `expected` if given).
 void require_vector(const py::array& array, const char* name, std::optional<py::ssize_t> expected = {});

@@ -3,6 +3,8 @@
 // very same type.
 #include "vsched/errors.hpp"
 
+#include "vsched/interrupt.hpp"
+
 #include "bindings.hpp"
 
 namespace vsched::bindings {
@@ -31,6 +33,13 @@ void bind_errors(py::module_& m) {
             PyErr_SetString(PyExc_KeyError, e.what());
         } catch (const vsched::TypeError& e) {
             PyErr_SetString(PyExc_TypeError, e.what());
+        } catch (const vsched::InUseError& e) {
+            py::object cls = py::module_::import("vsched.errors").attr("InUseError");
+            PyErr_SetString(cls.ptr(), e.what());
+        } catch (const vsched::Interrupted&) {
+            // PythonSignals::requested() ran the signal handlers, which set
+            // the error (KeyboardInterrupt for Ctrl-C); keep it.
+            if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
         }
     });
 }

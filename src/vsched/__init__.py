@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import traces, workloads
 from .allocation import fair_share
-from .errors import AdmissionError
+from .errors import AdmissionError, InUseError
 from .host import Host, HostRun
 from .lruk import LRUK
 from .memory import MemoryManager, Outcome, PageState
@@ -32,6 +32,7 @@ __all__ = [
     "HostRun",
     "LRUK",
     "AdmissionError",
+    "InUseError",
     "MemoryManager",
     "Outcome",
     "PageState",

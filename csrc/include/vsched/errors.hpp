@@ -4,6 +4,8 @@
 //   std::out_of_range     -> IndexError   (index outside a valid range)
 //   vsched::KeyError      -> KeyError     (unknown id)
 //   vsched::AdmissionError-> vsched.AdmissionError (a ValueError subclass)
+//   vsched::InUseError    -> vsched.InUseError (a RuntimeError subclass; see exclusive_use.hpp)
+//   vsched::Interrupted   -> the KeyboardInterrupt a signal check raised (see interrupt.hpp)
 // Every throw happens before any state is modified, so a failed call leaves
 // its object unchanged.
 #pragma once
@@ -23,6 +25,10 @@ struct KeyError : std::runtime_error {
 };
 
 struct TypeError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct InUseError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 

@@ -7,7 +7,7 @@ are measured against. Slow by design: obviously correct first.
 from __future__ import annotations
 
 from .. import traces, workloads  # shared pure-Python readers, re-exported so both namespaces match
-from ..errors import AdmissionError
+from ..errors import AdmissionError, InUseError
 from ..host import HostRun
 from .allocation import fair_share
 from .host import Host
@@ -26,6 +26,7 @@ __all__ = [
     "HostRun",
     "LRUK",
     "AdmissionError",
+    "InUseError",
     "MemoryManager",
     "Outcome",
     "PageState",
