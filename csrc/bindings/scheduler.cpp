@@ -84,6 +84,12 @@ void add_work_py(CpuScheduler& s, const Int64Array& vm, const Int64Array& vcpu, 
     s.add_work(static_cast<std::size_t>(n), vm.data(), vcpu.data(), work_ns.data());
 }
 
+void set_limits_py(CpuScheduler& s, const Int64Array& vms, const DoubleArray& limits) {
+    require_vector(vms, "vms");
+    require_vector(limits, "limits", vms.shape(0));
+    s.set_limits(static_cast<std::size_t>(vms.shape(0)), vms.data(), limits.data());
+}
+
 void run_py(CpuScheduler& s, std::int64_t duration_ns) {
     py::gil_scoped_release release;
     s.run(duration_ns);
@@ -107,6 +113,8 @@ void bind_scheduler(py::module_& m) {
         .def("remove_vm", &CpuScheduler::remove_vm, py::arg("vm"))
         .def("add_work", &add_work_py, py::arg("vm"), py::arg("vcpu"), py::arg("work_ns"))
         .def("clear_work", &CpuScheduler::clear_work, py::arg("vm"), py::arg("vcpu"))
+        .def("clear_all_work", &CpuScheduler::clear_all_work)
+        .def("set_limits", &set_limits_py, py::arg("vms"), py::arg("limits"))
         .def("run", &run_py, py::arg("duration_ns"))
         .def("stats", &stats_py)
         .def("vcpu_stats", &vcpu_stats_py);

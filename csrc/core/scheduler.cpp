@@ -361,15 +361,51 @@ void CpuScheduler::clear_work(std::int64_t vm, std::optional<std::int64_t> vcpu)
         lo = static_cast<std::uint32_t>(*vcpu);
         hi = lo + 1;
     }
-    for (std::uint32_t k = lo; k < hi; ++k) {
-        const std::uint32_t slot = m.first + k;
-        if (vcpus_[slot].state == kRunning) stop(slot, now_);
-        Vcpu& v = vcpus_[slot];
-        if (v.state == kQueued) {
-            flush(v, now_);
-            to_wait(v, now_);
+    for (std::uint32_t k = lo; k < hi; ++k) clear_vcpu(m.first + k);
+}
+
+void CpuScheduler::clear_all_work() {
+    for (const Vm& m : vms_) {
+        if (!m.alive) continue;
+        for (std::uint32_t k = 0; k < m.vcpus; ++k) clear_vcpu(m.first + k);
+    }
+}
+
+// Drops the vCPU's queued work: a running one stops at now, a queued one waits.
+void CpuScheduler::clear_vcpu(std::uint32_t slot) {
+    if (vcpus_[slot].state == kRunning) stop(slot, now_);
+    Vcpu& v = vcpus_[slot];
+    if (v.state == kQueued) {
+        flush(v, now_);
+        to_wait(v, now_);
+    }
+    v.pending = 0;
+}
+
+void CpuScheduler::set_limits(std::size_t n, const std::int64_t* vm, const double* limit) {
+    // Validate every item first (the reservations they are checked against do
+    // not change within the batch), then apply.
+    for (std::size_t k = 0; k < n; ++k) {
+        if (vm[k] < 0 || vm[k] >= static_cast<std::int64_t>(vms_.size()) || !vms_[vm[k]].alive) {
+            throw KeyError(message("vms[", k, "] = ", vm[k], ": no such VM"));
         }
-        v.pending = 0;
+        const double l = limit[k];
+        if (std::isnan(l) || l < 0.0) {
+            throw std::invalid_argument(
+                message("limits[", k, "] = ", format_number(l), ": limit must be >= 0 (inf for no limit)"));
+        }
+        const Vm& m = vms_[vm[k]];
+        if (l < m.reservation) {
+            throw AdmissionError(message("limits[", k, "] = ", format_number(l), " is below VM ", vm[k],
+                                         "'s reservation ", format_number(m.reservation)));
+        }
+    }
+    for (std::size_t k = 0; k < n; ++k) {
+        Vm& m = vms_[vm[k]];
+        if (limit[k] == m.limit) continue;
+        m.limit = limit[k];
+        apply_limit(m);
+        dirty_ = true;
     }
 }
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import as_float, as_int
+from ._validate import as_float, as_int, as_vector
 
 # Work that never runs out: the vCPU is CPU-bound until clear_work().
 FOREVER: int = 2**63 - 1
@@ -54,3 +54,14 @@ def work_batch(vm: Any, vcpu: Any, work_ns: Any) -> tuple[np.ndarray, np.ndarray
                 raise ValueError(f"value {p} exceeds the int64 range")
             out.append(np.full(n, p, dtype=np.int64))
     return out[0], out[1], out[2]
+
+
+def limit_batch(vms: Any, limits: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(vms, limits) as equal-length 1-D int64 and float64 arrays (inf = no limit)."""
+    vm_array = int_batch("vms", vms)
+    if not isinstance(vm_array, np.ndarray):
+        raise TypeError(f"vms must be a 1-D integer array, got {type(vms).__name__}")
+    limit_array = as_vector("limits", limits)
+    if limit_array.shape[0] != vm_array.shape[0]:
+        raise ValueError(f"limits has length {limit_array.shape[0]}, expected {vm_array.shape[0]} (the length of vms)")
+    return vm_array, limit_array

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._sched_args import FOREVER, optional_limit, work_batch
+from ._sched_args import FOREVER, limit_batch, optional_limit, work_batch
 from ._validate import as_float, as_int
 
 __all__ = ["FOREVER", "CpuScheduler"]
@@ -138,6 +138,20 @@ class CpuScheduler:
         self._core.clear_work(
             _i64("vm", vm, KeyError), None if vcpu is None else _i64("vcpu", vcpu, IndexError)
         )
+
+    def clear_all_work(self) -> None:
+        """clear_work() of every vCPU of every VM: all queued work is dropped, running vCPUs stop now."""
+        self._core.clear_all_work()
+
+    def set_limits(self, vms: Any, limits: Any) -> None:
+        """Set the limit of each VM in ``vms`` (1-D integer array) to ``limits`` (cores, inf = none).
+
+        One call for many ``set_vm(vm, limit=...)``: the whole batch is validated
+        (unknown VM: KeyError; NaN or negative: ValueError; below the VM's
+        reservation: AdmissionError) before any limit changes.
+        """
+        vm_array, limit_array = limit_batch(vms, limits)
+        self._core.set_limits(vm_array, limit_array)
 
     def run(self, duration_ns: int) -> None:
         """Advance simulated time by duration_ns, scheduling as it goes."""

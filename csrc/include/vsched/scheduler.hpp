@@ -69,6 +69,12 @@ public:
     void add_work(std::size_t n, const std::int64_t* vm, const std::int64_t* vcpu, const std::int64_t* work_ns);
     // vcpu < 0: every vCPU of the VM.
     void clear_work(std::int64_t vm, std::optional<std::int64_t> vcpu);
+    // clear_work of every vCPU of every live VM, in id order.
+    void clear_all_work();
+    // Batch of n (vm, limit) (limit +inf for none): validated as a whole (unknown
+    // VM, NaN or negative limit, limit below the VM's reservation) before any is
+    // applied; then each is set_vm(vm, limit) in order (a repeated VM: the last wins).
+    void set_limits(std::size_t n, const std::int64_t* vm, const double* limit);
     void run(std::int64_t duration_ns);
 
     std::size_t live_vms() const { return live_vms_; }
@@ -141,6 +147,7 @@ private:
     void dispatch(std::uint32_t slot);
     void stop(std::uint32_t slot, std::int64_t t);
     void to_wait(Vcpu& v, std::int64_t t);
+    void clear_vcpu(std::uint32_t slot);
     void wake(Vcpu& v);
     void enqueue(std::uint32_t slot);
     void flush(Vcpu& v, std::int64_t t) const;

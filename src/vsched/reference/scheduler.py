@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .._sched_args import FOREVER, optional_limit, work_batch
+from .._sched_args import FOREVER, limit_batch, optional_limit, work_batch
 from .._validate import as_float, as_int
 from ..errors import AdmissionError
 from .allocation import fair_share
@@ -301,6 +301,30 @@ class CpuScheduler:
                 self._flush(v, self._now)
                 self._to_wait(v, self._now)
             v.pending = 0
+
+    def clear_all_work(self) -> None:
+        for record in self._vms.values():
+            self.clear_work(record.id)
+
+    def set_limits(self, vms: Any, limits: Any) -> None:
+        vm_array, limit_array = limit_batch(vms, limits)
+        items = list(zip(vm_array.tolist(), limit_array.tolist()))
+        for k, (vm_id, limit) in enumerate(items):  # validate the whole batch first
+            record = self._vms.get(vm_id)
+            if record is None:
+                raise KeyError(f"vms[{k}] = {vm_id}: no such VM")
+            if math.isnan(limit) or limit < 0.0:
+                raise ValueError(f"limits[{k}] = {limit!r}: limit must be >= 0 (inf for no limit)")
+            if limit < record.reservation:
+                raise AdmissionError(
+                    f"limits[{k}] = {limit!r} is below VM {vm_id}'s reservation {record.reservation!r}"
+                )
+        for vm_id, limit in items:
+            record = self._vms[vm_id]
+            if limit != record.limit:
+                record.limit = limit
+                self._apply_limit(record)
+                self._dirty = True
 
     # ---- simulation ---------------------------------------------------------------------
     def run(self, duration_ns: int) -> None:
