@@ -179,6 +179,26 @@ class NativeMatchesReference(RuleBasedStateMachine):
         outcome = self.both("write", vm, gpn, content) if is_write else self.both("read", vm, gpn)
         assert isinstance(outcome, Outcome)
 
+    @precondition(lambda self: self.pages)
+    @rule(data=st.data(), domain=st.one_of(st.none(), st.integers(0, 2)), cross=st.booleans())
+    def migrate(self, data, domain, cross):
+        """Export a VM (both twins give the same data) and import it back, possibly crossed
+        (native export into the reference and back), possibly refused when it cannot fit."""
+        vm = data.draw(st.sampled_from(sorted(self.pages)))
+        exported = [mm.export_vm(vm) for mm in self.pair]
+        assert same(exported[0], exported[1])
+        if cross:
+            exported.reverse()
+        ids = []
+        for mm, state in zip(self.pair, exported):
+            try:
+                ids.append(mm.import_vm(state, domain))
+            except vsched.AdmissionError:
+                ids.append(None)
+        assert ids[0] == ids[1]
+        if ids[0] is not None:
+            self.pages[ids[0]] = self.pages[vm]
+
     @rule(pages=st.integers(0, 12))
     def scan(self, pages):
         self.both("scan", pages)  # ValueError on both unless merge == "scan"

@@ -737,10 +737,10 @@ void MemoryManager::visit(std::uint32_t page) {
             join(page, other);
             return;
         }
-        it->second = Candidate{frame, frames_[frame].serial};  // stale candidate replaced
+        it->second = Candidate{frame, 0, frames_[frame].serial};  // stale candidate replaced
         return;
     }
-    unstable_.emplace(key, Candidate{frame, frames_[frame].serial});
+    unstable_.emplace(key, Candidate{frame, 0, frames_[frame].serial});
 }
 
 void MemoryManager::scan(std::int64_t pages) {

@@ -116,6 +116,7 @@ private:
         std::uint64_t hist_k;  // HIST(K) when pushed
         std::uint64_t last;    // LAST when pushed (tie-break, and identity)
         std::uint32_t slot;
+        std::uint32_t unused = 0;  // explicit padding: checkpoints hold no stray bytes
     };
     // Heap order: the entry with the smallest (HIST(K), LAST) = the largest
     // backward K-distance, ties by least recent LAST, is at the top.
@@ -194,6 +195,7 @@ private:
     struct RetainedEntry {
         std::uint64_t last;
         std::uint32_t slot;
+        std::uint32_t unused = 0;  // explicit padding: checkpoints hold no stray bytes
     };
     struct RetainedAfter {  // min-heap by LAST (LAST values are unique)
         bool operator()(const RetainedEntry& a, const RetainedEntry& b) const { return a.last > b.last; }

@@ -175,6 +175,7 @@ private:
         std::uint32_t refcount = 0;  // resident guest pages mapping it; 0 = free
         std::uint32_t mappers = kNoPage;  // head of the mapper list
         std::uint8_t stable = 0;          // scan mode: merged by the scanner, write-protected
+        std::uint8_t unused[7] = {};      // explicit padding: checkpoints hold no stray bytes
     };
     // A VM slot: `id` < 0 = free. Pages are the arena range [first, first + count).
     struct Vm {
@@ -186,6 +187,7 @@ private:
     struct OrderEntry {  // live VMs in id order (lazily compacted)
         std::int64_t id;
         std::uint32_t slot;
+        std::uint32_t unused = 0;
     };
     static constexpr std::uint8_t kScanned = 1, kVolatile = 2;
 
@@ -233,6 +235,7 @@ private:
     };
     struct Candidate {
         std::uint32_t frame;
+        std::uint32_t unused;
         std::uint64_t serial;
     };
     struct RetainedEntry {  // lazy min-heap entry by LAST
