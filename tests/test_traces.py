@@ -87,3 +87,68 @@ def test_shared_cache2k_and_cloudphysics(shared_data):
     blocks = traces.read_trace(cache / "cloudPhysicsIO.txt.gz")
     # figures from the data README: 113,872 requests over 48,974 blocks
     assert blocks.size == 113_872 and np.unique(blocks).size == 48_974
+
+
+# -- limits, streaming and mislabelled files ------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz", ".xz"])
+def test_limits(tmp_path, suffix):
+    path = write(tmp_path / f"t.trace{suffix}", b"5\n6\n*\n7\n")
+    bin_path = write(tmp_path / f"c.bin{suffix}", struct.pack(">3I", 5, 6, 7))
+    for reader, p in ((traces.read_lines, path), (traces.read_cache2k, bin_path)):
+        assert reader(p, limit=0).tolist() == [] and reader(p, limit=0).dtype == np.uint64
+        assert reader(p, limit=1).tolist() == [5]
+        assert reader(p, limit=3).tolist() == [5, 6, 7]
+        assert reader(p, limit=99).tolist() == [5, 6, 7]
+        for bad in (-1, -5):
+            with pytest.raises(ValueError, match="limit"):
+                reader(p, limit=bad)
+        with pytest.raises(TypeError, match="limit"):
+            reader(p, limit=1.5)
+    with pytest.raises(ValueError, match="limit"):
+        traces.read_trace(path, limit=-1)
+
+
+def test_lines_stream_and_stop_at_the_limit(tmp_path):
+    # Many blocks of keys followed by garbage: a reader that stops at the
+    # limit never reaches the garbage.
+    keys = b"".join(b"%d\n" % i for i in range(300_000))
+    path = write(tmp_path / "long.trace", keys + b"not a key\n")
+    assert traces.read_lines(path, limit=250_000).tolist() == list(range(250_000))
+    with pytest.raises(ValueError, match="line 300001"):
+        traces.read_lines(path)
+
+
+def test_lines_from_an_endless_file_with_a_limit_fail_promptly():
+    # /dev/zero has no line ends: refused once a line exceeds MAX_LINE_BYTES,
+    # after reading one block (not the 24 GB the unbounded read took).
+    with pytest.raises(ValueError, match="longer than"):
+        traces.read_lines("/dev/zero", limit=3)
+    assert traces.read_trace("/dev/zero", limit=3).tolist() == [0, 0, 0]  # auto: binary (NUL bytes)
+
+
+def test_a_line_longer_than_the_bound_is_refused(tmp_path):
+    path = write(tmp_path / "wide.trace", b"1\n" + b"7" * (traces.MAX_LINE_BYTES + 10) + b"\n")
+    with pytest.raises(ValueError, match="line 2"):
+        traces.read_lines(path)
+
+
+@pytest.mark.parametrize("suffix", [".xz", ".gz"])
+@pytest.mark.parametrize("data", [b"", b"1\n2\n3\n", b"\xfd7zXZ\0garbage"])
+def test_mislabelled_compressed_files_name_the_file(tmp_path, suffix, data):
+    path = tmp_path / f"plain{suffix}"
+    path.write_bytes(data)
+    if not data and suffix == ".gz":  # an empty file is an empty gzip stream (an error for xz)
+        assert traces.read_lines(path).tolist() == []
+        return
+    for reader in (traces.read_lines, traces.read_cache2k, traces.read_trace):
+        with pytest.raises(ValueError, match=f"plain\\{suffix}"):
+            reader(path)
+
+
+def test_a_truncated_compressed_file_is_a_value_error(tmp_path):
+    path = tmp_path / "cut.trace.xz"
+    path.write_bytes(lzma.compress(b"".join(b"%d\n" % i for i in range(10_000)))[:-20])
+    with pytest.raises(ValueError, match="cut.trace.xz"):
+        traces.read_lines(path)

@@ -1,4 +1,5 @@
-// Binds vsched::LruKCache as vsched._core.LRUK.
+// Binds vsched::LruKCache as vsched._core.LRUK. Every method holds the
+// object's ExclusiveUse scope (a concurrent call gets InUseError).
 #include "vsched/lruk.hpp"
 
 #include <limits>
@@ -9,6 +10,9 @@
 namespace vsched::bindings {
 
 namespace {
+
+constexpr const char* kName = "LRUK";
+using Scope = vsched::ExclusiveUse::Scope;
 
 // Converts one Python key without going through pybind's overload machinery
 // (the per-call access() path must stay cheap): exact ints fast, other
@@ -51,16 +55,31 @@ std::unique_ptr<LruKCache> make_lruk(std::int64_t capacity, std::int64_t k, std:
 }
 
 py::array_t<bool> access_many(LruKCache& cache, const UInt64Array& keys) {
+    Scope scope(cache, kName);
     require_vector(keys, "keys");
     const auto n = static_cast<std::size_t>(keys.shape(0));
+    // Copied with the GIL held: the loop never reads the caller's array, so
+    // another thread changing it meanwhile cannot change what is referenced.
+    const std::vector<std::uint64_t> own(keys.data(), keys.data() + n);
     py::array_t<bool> hits(static_cast<py::ssize_t>(n));
     bool* out = hits.mutable_data();
-    const std::uint64_t* in = keys.data();
+    PythonSignals signals;
     {
+        // Safe to release: `scope` keeps every other thread out of `cache`,
+        // and the loop touches only `own`, `out` and the cache.
         py::gil_scoped_release release;
-        cache.access_many(in, n, out);
+        cache.access_many(own.data(), n, out, &signals);
     }
     return hits;
+}
+
+// A read-only property that holds the object's scope.
+template <class F>
+auto locked(F f) {
+    return [f](const LruKCache& c) {
+        Scope scope(c, kName);
+        return f(c);
+    };
 }
 
 }  // namespace
@@ -69,23 +88,44 @@ void bind_lruk(py::module_& m) {
     py::class_<LruKCache>(m, "LRUK")
         .def(py::init(&make_lruk), py::arg("capacity"), py::arg("k"), py::arg("crp"), py::arg("rip"),
              py::arg("history"))
-        .def("access", [](LruKCache& c, py::handle key) { return c.access(key_from_python(key)); })
+        .def("access",
+             [](LruKCache& c, py::handle key) {
+                 const std::uint64_t value = key_from_python(key);
+                 Scope scope(c, kName);
+                 return c.access(value);
+             })
         .def("access_many", &access_many, py::arg("keys"))
-        .def("contains", [](const LruKCache& c, py::handle key) { return c.contains(key_from_python(key)); })
-        .def("history_of", [](const LruKCache& c, py::handle key) { return c.history_of(key_from_python(key)); })
-        .def_property_readonly("capacity", &LruKCache::capacity)
-        .def_property_readonly("k", &LruKCache::k)
-        .def_property_readonly("crp", &LruKCache::crp)
-        .def_property_readonly("rip", &LruKCache::rip)
-        .def_property_readonly("history", &LruKCache::history)
-        .def_property_readonly("time", &LruKCache::time)
-        .def_property_readonly("hits", &LruKCache::hits)
-        .def_property_readonly("misses", &LruKCache::misses)
-        .def_property_readonly("evictions", &LruKCache::evictions)
-        .def_property_readonly("retained", &LruKCache::retained)
-        .def_property_readonly("tracked", &LruKCache::tracked)
-        .def("__len__", &LruKCache::size)
-        .def("memory_bytes", &LruKCache::memory_bytes);
+        .def("contains",
+             [](const LruKCache& c, py::handle key) {
+                 const std::uint64_t value = key_from_python(key);
+                 Scope scope(c, kName);
+                 return c.contains(value);
+             })
+        .def("history_of",
+             [](const LruKCache& c, py::handle key) {
+                 const std::uint64_t value = key_from_python(key);
+                 Scope scope(c, kName);
+                 return c.history_of(value);
+             })
+        .def("_save",
+             [](const LruKCache& c) {
+                 Scope scope(c, kName);
+                 return to_bytes(c.save());
+             })
+        .def_static("_load", [](const py::bytes& state) { return LruKCache::load(from_bytes(state)); })
+        .def_property_readonly("capacity", locked([](const LruKCache& c) { return c.capacity(); }))
+        .def_property_readonly("k", locked([](const LruKCache& c) { return c.k(); }))
+        .def_property_readonly("crp", locked([](const LruKCache& c) { return c.crp(); }))
+        .def_property_readonly("rip", locked([](const LruKCache& c) { return c.rip(); }))
+        .def_property_readonly("history", locked([](const LruKCache& c) { return c.history(); }))
+        .def_property_readonly("time", locked([](const LruKCache& c) { return c.time(); }))
+        .def_property_readonly("hits", locked([](const LruKCache& c) { return c.hits(); }))
+        .def_property_readonly("misses", locked([](const LruKCache& c) { return c.misses(); }))
+        .def_property_readonly("evictions", locked([](const LruKCache& c) { return c.evictions(); }))
+        .def_property_readonly("retained", locked([](const LruKCache& c) { return c.retained(); }))
+        .def_property_readonly("tracked", locked([](const LruKCache& c) { return c.tracked(); }))
+        .def("__len__", guarded(&LruKCache::size, kName))
+        .def("memory_bytes", guarded(&LruKCache::memory_bytes, kName));
 }
 
 }  // namespace vsched::bindings

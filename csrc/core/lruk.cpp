@@ -5,6 +5,7 @@
 
 #include "vsched/errors.hpp"
 #include "vsched/hash_mix.hpp"
+#include "vsched/state_io.hpp"
 
 namespace vsched {
 
@@ -435,9 +436,11 @@ bool LruKCache::access(std::uint64_t key) {
 // i + kRecordAhead, so that several misses are in flight at once. Prefetches
 // are hints only: a stale guess (the table grew, the key moved) costs nothing
 // but the wasted load, and results do not depend on them.
-void LruKCache::access_many(const std::uint64_t* keys, std::size_t n, bool* hit_out) {
+void LruKCache::access_many(const std::uint64_t* keys, std::size_t n, bool* hit_out, Interrupt* interrupt) {
     constexpr std::size_t kBucketAhead = 16, kRecordAhead = 8;
+    InterruptPoll poll(interrupt);
     for (std::size_t i = 0; i < n; ++i) {
+        poll();  // a boundary: keys 0..i-1 referenced, i not yet
         if (i + kBucketAhead < n) {
             __builtin_prefetch(&buckets_[hash_mix(keys[i + kBucketAhead]) & (buckets_.size() - 1)]);
         }
@@ -468,6 +471,125 @@ std::vector<std::uint64_t> LruKCache::history_of(std::uint64_t key) const {
 std::size_t LruKCache::memory_bytes() const {
     return sizeof(*this) - sizeof(policy_) + policy_.memory_bytes() +
            buckets_.capacity() * sizeof(std::uint32_t) + retained_heap_.capacity() * sizeof(RetainedEntry);
+}
+
+}  // namespace vsched
+
+// ------------------------------------------------------------ checkpoints ---
+
+namespace vsched {
+
+void LruKPolicy::save(StateWriter& out) const {
+    out.put_vector(words_);
+    out.put(list_head_);
+    out.put(list_tail_);
+    out.put_vector(heap_);
+    out.put(static_cast<std::uint64_t>(heap_live_));
+    out.put(static_cast<std::uint64_t>(resident_count_));
+}
+
+void LruKPolicy::load(StateReader& in, std::size_t slots) {
+    auto words = in.get_vector<std::uint64_t, HugePageAllocator<std::uint64_t>>();
+    const auto head = in.get<std::uint32_t>(), tail = in.get<std::uint32_t>();
+    auto heap = in.get_vector<HeapEntry, HugePageAllocator<HeapEntry>>();
+    const auto heap_live = in.get<std::uint64_t>(), resident_count = in.get<std::uint64_t>();
+    auto bad = [](const char* what) { return std::invalid_argument(message("corrupt LRU-K checkpoint: ", what)); };
+    if (words.size() != slots * stride_) throw bad("record count");
+    if ((head != kNoSlot && head >= slots) || (tail != kNoSlot && tail >= slots)) throw bad("list ends");
+    if (resident_count > slots || heap_live > resident_count) throw bad("counts");
+    for (const HeapEntry& e : heap) {
+        if (e.slot >= slots) throw bad("heap entry");
+    }
+    for (std::size_t s = 0; s < slots; ++s) {
+        const std::uint64_t w = words[s * stride_ + kLast];
+        const std::uint64_t link = words[s * stride_ + kLink];
+        const bool infinite = words[s * stride_ + kHist + k_ - 1] == 0;
+        if ((w & kResidentBit) && infinite) {
+            const auto prev = std::uint32_t(link), next = std::uint32_t(link >> 32);
+            if ((prev != kNoSlot && prev >= slots) || (next != kNoSlot && next >= slots)) throw bad("list link");
+        }
+    }
+    words_ = std::move(words);
+    list_head_ = head;
+    list_tail_ = tail;
+    heap_ = std::move(heap);
+    heap_live_ = std::size_t(heap_live);
+    resident_count_ = std::size_t(resident_count);
+}
+
+namespace {
+constexpr const char* kLruKKind = "LRUK";
+constexpr std::uint32_t kLruKFormat = 1;
+}  // namespace
+
+std::string LruKCache::save() const {
+    StateWriter out(kLruKKind, kLruKFormat);
+    out.put(capacity_);
+    out.put(static_cast<std::int32_t>(policy_.k()));
+    out.put(policy_.crp());
+    out.put(static_cast<std::uint8_t>(rip_.has_value()));
+    out.put(rip_.value_or(0));
+    out.put(static_cast<std::uint8_t>(history_.has_value()));
+    out.put(history_.value_or(0));
+    out.put(t_);
+    out.put(hits_);
+    out.put(misses_);
+    out.put(evictions_);
+    out.put(static_cast<std::uint64_t>(retained_count_));
+    out.put(static_cast<std::int32_t>(slot_bits_));
+    out.put(free_head_);
+    out.put(static_cast<std::uint64_t>(used_slots_));
+    out.put_vector(buckets_);
+    out.put_vector(retained_heap_);
+    out.put(static_cast<std::uint64_t>(policy_.slot_count()));
+    policy_.save(out);
+    return out.take();
+}
+
+std::unique_ptr<LruKCache> LruKCache::load(const std::string& bytes) {
+    StateReader in(bytes, kLruKKind, kLruKFormat);
+    auto bad = [](const char* what) { return std::invalid_argument(message("corrupt LRUK checkpoint: ", what)); };
+    const auto capacity = in.get<std::uint64_t>();
+    const auto k = in.get<std::int32_t>();
+    const auto crp = in.get<std::uint64_t>();
+    const bool has_rip = in.get<std::uint8_t>() != 0;
+    const auto rip = in.get<std::uint64_t>();
+    const bool has_history = in.get<std::uint8_t>() != 0;
+    const auto history = in.get<std::uint64_t>();
+    if (capacity < 1 || k < 1 || k > LruKPolicy::kMaxK) throw bad("configuration");
+    auto cache = std::make_unique<LruKCache>(capacity, k, crp, has_rip ? std::optional<std::uint64_t>(rip) : std::nullopt,
+                                             has_history ? std::optional<std::uint64_t>(history) : std::nullopt);
+    LruKCache& c = *cache;
+    c.t_ = in.get<std::uint64_t>();
+    c.hits_ = in.get<std::uint64_t>();
+    c.misses_ = in.get<std::uint64_t>();
+    c.evictions_ = in.get<std::uint64_t>();
+    c.retained_count_ = std::size_t(in.get<std::uint64_t>());
+    c.slot_bits_ = in.get<std::int32_t>();
+    c.free_head_ = in.get<std::uint32_t>();
+    c.used_slots_ = std::size_t(in.get<std::uint64_t>());
+    c.buckets_ = in.get_vector<std::uint32_t, HugePageAllocator<std::uint32_t>>();
+    c.retained_heap_ = in.get_vector<RetainedEntry>();
+    const auto slots = in.get<std::uint64_t>();
+    if (c.slot_bits_ < kInitialBits || c.slot_bits_ > 31 || c.buckets_.size() != (std::size_t(1) << c.slot_bits_))
+        throw bad("hash table");
+    if (c.used_slots_ > slots || slots > c.buckets_.size()) throw bad("slot count");
+    if (c.free_head_ != LruKPolicy::kNoSlot && c.free_head_ >= slots) throw bad("free list");
+    const std::uint32_t slot_mask = (std::uint32_t(1) << c.slot_bits_) - 1;
+    for (const std::uint32_t v : c.buckets_) {
+        if (v != 0 && ((v & slot_mask) == 0 || (v & slot_mask) > slots)) throw bad("bucket");
+    }
+    for (const RetainedEntry& e : c.retained_heap_) {
+        if (e.slot >= slots) throw bad("retained entry");
+    }
+    c.policy_.load(in, std::size_t(slots));
+    if (c.policy_.resident_count() > capacity || c.retained_count_ > c.used_slots_) throw bad("counts");
+    std::size_t free_slots = 0;
+    for (std::uint32_t s = c.free_head_; s != LruKPolicy::kNoSlot; s = std::uint32_t(c.policy_.key(s))) {
+        if (s >= slots || ++free_slots > c.used_slots_) throw bad("free list");
+    }
+    in.expect_end();
+    return cache;
 }
 
 }  // namespace vsched

@@ -1,10 +1,22 @@
+// The memory manager (docs/engines/memory.md, rules M1-M12).
+//
+// Invariants between public calls:
+//   * a page is resident iff page.frame < kOut; then it is in the mapper list
+//     of that frame, whose refcount = the list's length >= 1;
+//   * frames_used = frames with refcount >= 1 = frames in the LRU-K policy;
+//   * immediate mode: the index holds every frame in use, and no two frames of
+//     a domain hold equal content; scan mode: it holds the stable frames;
+//   * each VM's counters.resident / shared / swapped = its pages in that state
+//     (shared = resident on a frame of refcount >= 2); the totals are the sums.
 #include "vsched/memory.hpp"
 
 #include <algorithm>
 #include <stdexcept>
+#include <unordered_set>
 
 #include "vsched/errors.hpp"
 #include "vsched/hash_mix.hpp"
+#include "vsched/state_io.hpp"
 
 namespace vsched {
 
@@ -73,142 +85,317 @@ std::size_t MemoryManager::ContentKeyHash::operator()(const ContentKey& k) const
     return static_cast<std::size_t>(content_hash(k.domain, k.content));
 }
 
+// --------------------------------------------------------------- IdIndex ---
+
+std::uint32_t MemoryManager::IdIndex::find(std::int64_t id) const {
+    const std::size_t mask = table_.size() - 1;
+    for (std::size_t i = hash_mix(static_cast<std::uint64_t>(id)) & mask;; i = (i + 1) & mask) {
+        if (table_[i].id == id) return table_[i].slot;
+        if (table_[i].id < 0) return kNoSlot;
+    }
+}
+
+void MemoryManager::IdIndex::insert(std::int64_t id, std::uint32_t slot) {
+    if (2 * (size_ + 1) > table_.size()) grow();
+    const std::size_t mask = table_.size() - 1;
+    std::size_t i = hash_mix(static_cast<std::uint64_t>(id)) & mask;
+    while (table_[i].id >= 0) i = (i + 1) & mask;
+    table_[i] = Entry{id, slot};
+    ++size_;
+}
+
+void MemoryManager::IdIndex::grow() {
+    std::vector<Entry> old(table_.size() * 2);
+    old.swap(table_);
+    size_ = 0;
+    for (const Entry& e : old) {
+        if (e.id >= 0) insert(e.id, e.slot);
+    }
+}
+
+void MemoryManager::IdIndex::erase(std::int64_t id) {
+    const std::size_t mask = table_.size() - 1;
+    std::size_t i = hash_mix(static_cast<std::uint64_t>(id)) & mask;
+    while (table_[i].id != id) i = (i + 1) & mask;
+    for (std::size_t j = (i + 1) & mask; table_[j].id >= 0; j = (j + 1) & mask) {
+        const std::size_t home = hash_mix(static_cast<std::uint64_t>(table_[j].id)) & mask;
+        const bool home_in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!home_in_range) {
+            table_[i] = table_[j];
+            i = j;
+        }
+    }
+    table_[i] = Entry{};
+    --size_;
+}
+
 // ------------------------------------------------------------ lifecycle ---
 
 MemoryManager::MemoryManager(std::uint64_t frames, int k, std::uint64_t crp, std::optional<std::uint64_t> rip,
                              std::optional<std::uint64_t> history, MergeMode merge)
     : merge_(merge), rip_(rip), history_(history), lruk_(k, crp) {
+    if (frames < 1 || frames > kMaxFrames) {
+        throw std::invalid_argument(message("frames = ", frames, ": frames must be in 1..", kMaxFrames));
+    }
     scratch_hist_.assign(std::size_t(k) + 1, 0);
     std::size_t filter = 1024;
     while (filter < 2 * frames && filter < (std::size_t(1) << 24)) filter *= 2;
     retained_filter_.assign(filter, 0);
-    if (frames < 1 || frames >= kNoFrame) {
-        throw std::invalid_argument(message("frames = ", frames, ": frames must be in 1..", kNoFrame - 1));
-    }
     frames_.resize(frames);
     lruk_.resize(frames);
     index_.init(frames);
 }
 
+// Rule M8: a removed VM's range of the page arena is reused, best fit
+// (smallest free range that holds it, lowest start among equals); a free
+// range at the end of the arena is extended rather than left behind.
+std::uint64_t MemoryManager::take_range(std::uint64_t pages) {
+    auto fit = free_by_size_.lower_bound({pages, 0});
+    if (fit != free_by_size_.end()) {
+        const auto [count, first] = *fit;
+        free_by_size_.erase(fit);
+        free_by_start_.erase(first);
+        if (count > pages) {
+            free_by_start_.emplace(first + pages, count - pages);
+            free_by_size_.emplace(count - pages, first + pages);
+        }
+        return first;
+    }
+    std::uint64_t first = pages_.size();
+    if (!free_by_start_.empty()) {
+        auto last = std::prev(free_by_start_.end());
+        if (last->first + last->second == pages_.size()) {  // the free tail grows into the new range
+            first = last->first;
+            free_by_size_.erase({last->second, last->first});
+            free_by_start_.erase(last);
+        }
+    }
+    const std::uint64_t needed = first + pages;
+    if (needed > pages_.capacity()) {
+        // Grow by 1/4: the arena is the bulk of the memory.
+        pages_.reserve(std::max<std::size_t>(needed, pages_.capacity() + pages_.capacity() / 4));
+    }
+    if (needed > pages_.size()) {
+        pages_.resize(needed);
+        if (merge_ == MergeMode::scan) {
+            seen_.resize(needed, 0);
+            scan_flags_.resize(needed, 0);
+        }
+    }
+    return first;
+}
+
+void MemoryManager::give_range(std::uint64_t first, std::uint64_t pages) {
+    if (pages == 0) return;
+    auto next = free_by_start_.lower_bound(first);
+    if (next != free_by_start_.end() && next->first == first + pages) {  // merge with the range after
+        pages += next->second;
+        free_by_size_.erase({next->second, next->first});
+        next = free_by_start_.erase(next);
+    }
+    if (next != free_by_start_.begin()) {
+        auto prev = std::prev(next);
+        if (prev->first + prev->second == first) {  // and with the one before
+            first = prev->first;
+            pages += prev->second;
+            free_by_size_.erase({prev->second, prev->first});
+            free_by_start_.erase(prev);
+        }
+    }
+    free_by_start_.emplace(first, pages);
+    free_by_size_.emplace(pages, first);
+}
+
+std::uint32_t MemoryManager::new_slot(std::int64_t id, std::int64_t domain, std::uint64_t pages) {
+    std::uint32_t slot;
+    if (!free_slots_.empty()) {
+        slot = free_slots_.back();
+        free_slots_.pop_back();
+    } else {
+        slot = std::uint32_t(vms_.size());
+        vms_.emplace_back();
+    }
+    Vm& v = vms_[slot];
+    v = Vm{};
+    v.id = id;
+    v.domain = domain;
+    v.count = pages;
+    v.first = pages == 0 ? 0 : take_range(pages);
+    for (std::uint64_t i = v.first; i < v.first + pages; ++i) {
+        pages_[i] = Page{};
+        pages_[i].vm = slot;
+    }
+    if (merge_ == MergeMode::scan) {
+        std::fill_n(seen_.begin() + std::ptrdiff_t(v.first), pages, 0);
+        std::fill_n(scan_flags_.begin() + std::ptrdiff_t(v.first), pages, 0);
+    }
+    ids_.insert(id, slot);
+    order_.push_back(OrderEntry{id, slot});  // ids only grow, so order_ stays sorted
+    ++live_vms_;
+    live_pages_ += pages;
+    return slot;
+}
+
 std::int64_t MemoryManager::add_vm(std::int64_t pages, std::int64_t domain) {
     if (pages < 0) throw std::invalid_argument(message("pages = ", pages, ": pages must be >= 0"));
     if (domain < 0) throw std::invalid_argument(message("domain = ", domain, ": domain must be >= 0"));
-    Vm v;
-    v.domain = domain;
-    v.pages.first = page_arena_.size();
-    v.pages.count = static_cast<std::size_t>(pages);
-    const std::size_t needed = page_arena_.size() + v.pages.count;
-    if (needed > page_arena_.capacity()) {
-        // Grow by 1/4: the arena is the bulk of the memory.
-        page_arena_.reserve(std::max(needed, page_arena_.capacity() + page_arena_.capacity() / 4));
+    if (std::uint64_t(pages) > kMaxPages - live_pages_) {
+        throw AdmissionError(message("pages = ", pages, ": live VMs would hold more than ", kMaxPages,
+                                     " guest pages in all (", live_pages_, " now)"));
     }
-    page_arena_.resize(needed);
-    if (merge_ == MergeMode::scan) {
-        v.seen.assign(static_cast<std::size_t>(pages), 0);
-        v.scan_flags.assign(static_cast<std::size_t>(pages), 0);
+    const std::int64_t id = next_id_++;
+    new_slot(id, domain, std::uint64_t(pages));
+    return id;
+}
+
+std::uint32_t MemoryManager::find_slot(std::int64_t vm) const { return vm < 0 ? kNoSlot : ids_.find(vm); }
+
+std::uint32_t MemoryManager::slot_of(std::int64_t vm) const {
+    const std::uint32_t slot = find_slot(vm);
+    if (slot == kNoSlot) throw KeyError(message("vm = ", vm, ": no such VM"));
+    return slot;
+}
+
+void MemoryManager::compact_order() {
+    std::size_t out = 0, cursor = order_.size();
+    for (std::size_t i = 0; i < order_.size(); ++i) {
+        if (i == cursor_pos_) {
+            cursor = out;
+            if (!order_live(order_[i])) cursor_gpn_ = 0;  // the scanner moves on to the next VM
+        }
+        if (order_live(order_[i])) order_[out++] = order_[i];
     }
-    vms_.push_back(std::move(v));
-    rebase_pages();
-    live_pages_ += static_cast<std::uint64_t>(pages);
-    return static_cast<std::int64_t>(vms_.size() - 1);
+    cursor_pos_ = cursor_pos_ >= order_.size() ? out : cursor;
+    order_.resize(out);
+    order_dead_ = 0;
 }
 
-void MemoryManager::rebase_pages() {
-    for (Vm& v : vms_) v.pages.ptr = page_arena_.data() + v.pages.first;
-}
-
-MemoryManager::Vm& MemoryManager::vm_ref(std::int64_t vm) {
-    if (vm < 0 || static_cast<std::uint64_t>(vm) >= vms_.size() || !vms_[std::size_t(vm)].live) {
-        throw KeyError(message("vm = ", vm, ": no such VM"));
-    }
-    return vms_[std::size_t(vm)];
-}
-
-const MemoryManager::Vm& MemoryManager::vm_ref(std::int64_t vm) const {
-    return const_cast<MemoryManager*>(this)->vm_ref(vm);
-}
-
+// Rule M7: pages leave in gpn order; a frame is freed when its last mapper
+// leaves. The VM's fault counters stay in the totals.
 void MemoryManager::remove_vm(std::int64_t vm) {
-    Vm& v = vm_ref(vm);
-    // Pages leave in gpn order; a frame is freed when its last mapper leaves.
-    for (Page& p : v.pages) {
-        if (resident(p)) unmap(p);
+    const std::uint32_t slot = slot_of(vm);
+    Vm& v = vms_[slot];
+    for (std::uint64_t i = v.first; i < v.first + v.count; ++i) {
+        if (resident(pages_[i])) unmap(std::uint32_t(i));
     }
     if (merge_ == MergeMode::scan) {
-        for (std::uint8_t flags : v.scan_flags) pages_volatile_ -= (flags & kVolatile) ? 1 : 0;
+        for (std::uint64_t i = v.first; i < v.first + v.count; ++i) {
+            pages_volatile_ -= (scan_flags_[i] & kVolatile) ? 1 : 0;
+        }
     }
-    live_pages_ -= v.pages.size();
-    v.live = false;
-    // Close the gap in the arena: later VMs' pages move down (pages are
-    // found through their VM, frames never point at pages, so moving is safe).
-    const std::size_t first = v.pages.first, count = v.pages.count;
-    page_arena_.erase(page_arena_.begin() + std::ptrdiff_t(first),
-                      page_arena_.begin() + std::ptrdiff_t(first + count));
-    for (Vm& other : vms_) {
-        if (other.pages.first > first) other.pages.first -= count;
-    }
-    v.pages.first = 0;
-    v.pages.count = 0;
-    rebase_pages();
-    std::vector<std::uint64_t>().swap(v.seen);
-    std::vector<std::uint8_t>().swap(v.scan_flags);
+    pages_swapped_ -= v.counters.swapped;
+    live_pages_ -= v.count;
+    give_range(v.first, v.count);
+    ids_.erase(vm);
+    v.id = -1;
+    free_slots_.push_back(slot);
+    --live_vms_;
+    if (++order_dead_ > live_vms_ + 64) compact_order();
 }
 
 void MemoryManager::check_page(std::int64_t vm, std::int64_t gpn, const char* where) const {
-    const Vm& v = vm_ref(vm);
-    if (gpn < 0 || static_cast<std::uint64_t>(gpn) >= v.pages.size()) {
+    const Vm& v = vms_[slot_of(vm)];
+    if (gpn < 0 || static_cast<std::uint64_t>(gpn) >= v.count) {
         throw std::out_of_range(
-            message(where, " = ", gpn, ": VM ", vm, " has ", v.pages.size(), " pages (gpn 0..", v.pages.size(), ")"));
+            message(where, " = ", gpn, ": VM ", vm, " has ", v.count, " pages (gpn 0..", v.count, ")"));
     }
 }
 
 // -------------------------------------------------------- frame helpers ---
 
-void MemoryManager::join(Page& p, std::uint32_t frame) {
+// Rule M9: shared = resident on a frame with refcount >= 2, so the second
+// mapper makes the first one shared too.
+void MemoryManager::join(std::uint32_t page, std::uint32_t frame) {
+    Page& p = pages_[page];
     Frame& f = frames_[frame];
     p.frame = frame;
-    p.gen = f.gen;
-    // pages_shared counts frames with refcount >= 2
-    if (++f.refcount == 2) ++shared_frames_;
+    p.prev = kNoPage;
+    p.next = f.mappers;
+    if (f.mappers != kNoPage) pages_[f.mappers].prev = page;
+    f.mappers = page;
+    VmCounters& c = vms_[p.vm].counters;
+    ++c.resident;
     ++pages_resident_;
-}
-
-void MemoryManager::unmap(Page& p) {
-    Frame& f = frames_[p.frame];
-    if (f.refcount-- == 2) --shared_frames_;
-    --pages_resident_;
-    if (f.refcount == 0) {
-        lruk_.remove(p.frame);
-        free_frame(p.frame);
+    if (++f.refcount == 2) {
+        ++shared_frames_;
+        ++c.shared;
+        ++vms_[pages_[p.next].vm].counters.shared;
+    } else if (f.refcount > 2) {
+        ++c.shared;
     }
 }
 
-// The frame's mappers (if any) are dropped by the caller; bumping the
-// generation turns every remaining mapping into a swapped page.
+void MemoryManager::unmap(std::uint32_t page) {
+    Page& p = pages_[page];
+    const std::uint32_t frame = p.frame;
+    Frame& f = frames_[frame];
+    if (p.prev != kNoPage) {
+        pages_[p.prev].next = p.next;
+    } else {
+        f.mappers = p.next;
+    }
+    if (p.next != kNoPage) pages_[p.next].prev = p.prev;
+    p.prev = p.next = kNoPage;
+    p.frame = kOut;  // the caller maps it again or drops it
+    VmCounters& c = vms_[p.vm].counters;
+    --c.resident;
+    --pages_resident_;
+    if (f.refcount == 2) {
+        --shared_frames_;
+        --c.shared;
+        --vms_[pages_[f.mappers].vm].counters.shared;  // the one mapper left
+    } else if (f.refcount > 2) {
+        --c.shared;
+    }
+    if (--f.refcount == 0) {
+        lruk_.remove(frame);
+        free_frame(frame);
+    }
+}
+
 void MemoryManager::free_frame(std::uint32_t frame) {
     Frame& f = frames_[frame];
     if (indexed(f)) index_.erase(frames_, frame);
-    f.stable = false;
+    f.stable = 0;
     f.refcount = 0;
-    ++f.gen;
+    f.mappers = kNoPage;
+    ++f.serial;
     free_stack_.push_back(frame);
     --frames_used_;
+}
+
+// Rule M3: out of frames, LRU-K picks the victim frame and every page mapping
+// it becomes swapped (keeping its content); the victim's history is retained
+// under its (domain, content).
+std::uint32_t MemoryManager::evict_one(std::uint64_t t) {
+    const std::uint32_t victim = lruk_.evict(t);
+    Frame& f = frames_[victim];
+    const bool shared = f.refcount >= 2;
+    for (std::uint32_t page = f.mappers; page != kNoPage;) {
+        Page& p = pages_[page];
+        const std::uint32_t next = p.next;
+        VmCounters& c = vms_[p.vm].counters;
+        --c.resident;
+        ++c.swapped;
+        if (shared) --c.shared;
+        p.frame = kOut;
+        p.prev = p.next = kNoPage;
+        page = next;
+    }
+    pages_resident_ -= f.refcount;
+    pages_swapped_ += f.refcount;
+    if (shared) --shared_frames_;
+    ++evictions_;
+    retain(victim);
+    free_frame(victim);  // keeps content and domain until the frame is reused
+    return victim;
 }
 
 std::uint32_t MemoryManager::allocate(std::int64_t domain, std::uint64_t content, std::uint64_t t) {
     // As in LRUK: the content's own retained history leaves the retained set
     // first, then the victim's history enters it, then the bound applies.
     const bool has_history = take_retained(domain, content);
-    if (frames_used_ == frames_.size()) {
-        // Out of frames: LRU-K picks the victim; all its mappers swap out.
-        const std::uint32_t victim = lruk_.evict(t);
-        Frame& v = frames_[victim];
-        pages_resident_ -= v.refcount;
-        if (v.refcount >= 2) --shared_frames_;
-        ++evictions_;
-        retain(victim);
-        free_frame(victim);
-    }
+    if (frames_used_ == frames_.size()) evict_one(t);
     std::uint32_t frame;
     if (!free_stack_.empty()) {
         frame = free_stack_.back();
@@ -220,6 +407,7 @@ std::uint32_t MemoryManager::allocate(std::int64_t domain, std::uint64_t content
     f.content = content;
     f.domain = domain;
     f.refcount = 0;
+    f.mappers = kNoPage;
     ++frames_used_;
     if (has_history) lruk_.set_history(frame, scratch_hist_.data(), scratch_hist_[std::size_t(lruk_.k())]);
     lruk_.admit(frame, t, has_history);  // retained history continues, else a fresh one
@@ -313,39 +501,48 @@ void MemoryManager::purge_expired(std::uint64_t t) {
     }
 }
 
-void MemoryManager::fault_in(Page& p, std::int64_t domain, std::uint64_t t) {
+// Rule M3: in immediate mode join the domain's frame holding the content,
+// else allocate one.
+void MemoryManager::fault_in(std::uint32_t page, std::int64_t domain, std::uint64_t t) {
+    const std::uint64_t content = pages_[page].content;
     if (merge_ == MergeMode::immediate) {
-        const std::uint32_t existing = index_.find(frames_, domain, p.content);
+        const std::uint32_t existing = index_.find(frames_, domain, content);
         if (existing != kNoFrame) {
-            join(p, existing);
+            join(page, existing);
             lruk_.reference(existing, t);  // a reference to a shared frame is a reference to it
             return;
         }
     }
-    join(p, allocate(domain, p.content, t));
+    join(page, allocate(domain, content, t));
 }
 
 // -------------------------------------------------------------- accesses ---
 
-Outcome MemoryManager::run(Vm& v, Page& p, bool write, std::uint64_t content) {
+// Rule M2 (one access at time t = ++time). Rule M9: a write dirties the page
+// when it changes the page's content or touches it first.
+Outcome MemoryManager::run(std::uint32_t page, bool write, std::uint64_t content) {
     const std::uint64_t t = ++t_;
     if (rip_) purge_expired(t);
+    Page& p = pages_[page];
+    Vm& v = vms_[p.vm];
     if (resident(p)) {
         const std::uint32_t frame = p.frame;
-        Frame& f = frames_[frame];
-        if (!write || f.content == content) {
+        if (!write || p.content == content) {
             ++hits_;
             lruk_.reference(frame, t);
             return kHit;
         }
+        ++v.counters.dirtied;
+        ++dirtied_;
+        Frame& f = frames_[frame];
         if (f.refcount > 1 || f.stable) {
             // Copy-on-write: the page leaves the shared (or write-protected
             // merged) frame and faults in its new content.
             ++cow_breaks_;
-            ++v.cow_breaks;
-            unmap(p);
+            ++v.counters.cow_breaks;
+            unmap(page);
             p.content = content;
-            fault_in(p, v.domain, t);
+            fault_in(page, v.domain, t);
             return kCowBreak;
         }
         if (merge_ == MergeMode::immediate) {
@@ -353,9 +550,9 @@ Outcome MemoryManager::run(Vm& v, Page& p, bool write, std::uint64_t content) {
             if (existing != kNoFrame) {
                 // Keeps "no two frames of a domain hold equal content".
                 ++merges_;
-                unmap(p);
+                unmap(page);
                 p.content = content;
-                join(p, existing);
+                join(page, existing);
                 lruk_.reference(existing, t);
                 return kMerged;
             }
@@ -372,74 +569,103 @@ Outcome MemoryManager::run(Vm& v, Page& p, bool write, std::uint64_t content) {
     }
     if (p.frame == kNoFrame) {
         ++first_touches_;
-        ++v.first_touches;
+        ++v.counters.first_touches;
+        if (write) {
+            ++v.counters.dirtied;
+            ++dirtied_;
+        }
         p.content = write ? content : 0;  // a first read sees the zero page
-        fault_in(p, v.domain, t);
+        fault_in(page, v.domain, t);
         return kFirstTouch;
     }
     ++major_faults_;
-    ++v.major_faults;
-    if (write) p.content = content;
-    fault_in(p, v.domain, t);
+    ++v.counters.major_faults;
+    --v.counters.swapped;
+    --pages_swapped_;
+    if (write && p.content != content) {
+        ++v.counters.dirtied;
+        ++dirtied_;
+        p.content = content;
+    }
+    fault_in(page, v.domain, t);
     return kMajorFault;
 }
 
 Outcome MemoryManager::access(std::int64_t vm, std::int64_t gpn, bool write, std::uint64_t content) {
     check_page(vm, gpn);
-    Vm& v = vms_[std::size_t(vm)];
-    return run(v, v.pages[std::size_t(gpn)], write, content);
+    const Vm& v = vms_[find_slot(vm)];
+    return run(std::uint32_t(v.first + std::uint64_t(gpn)), write, content);
 }
 
-void MemoryManager::validate_batch(const std::int64_t* vm, std::size_t vm_count, const std::int64_t* gpn,
-                                   std::size_t n) const {
+void MemoryManager::prepare_batch(const std::int64_t* vm, std::size_t vm_count, const std::int64_t* gpn,
+                                  std::size_t n, const std::uint64_t* content, const std::uint8_t* write,
+                                  Batch& out) const {
+    out.page.resize(n);
+    std::uint32_t slot = kNoSlot;
+    std::int64_t last_id = -1;
     for (std::size_t i = 0; i < n; ++i) {
         const std::int64_t id = vm[vm_count == 1 ? 0 : i];
-        if (id < 0 || static_cast<std::uint64_t>(id) >= vms_.size() || !vms_[std::size_t(id)].live) {
-            if (vm_count == 1) throw KeyError(message("vm = ", id, ": no such VM"));
-            throw KeyError(message("vm[", i, "] = ", id, ": no such VM"));
+        if (id != last_id || slot == kNoSlot) {
+            slot = find_slot(id);
+            last_id = id;
+            if (slot == kNoSlot) {
+                if (vm_count == 1) throw KeyError(message("vm = ", id, ": no such VM"));
+                throw KeyError(message("vm[", i, "] = ", id, ": no such VM"));
+            }
         }
-        const std::size_t pages = vms_[std::size_t(id)].pages.size();
-        if (gpn[i] < 0 || static_cast<std::uint64_t>(gpn[i]) >= pages) {
+        const Vm& v = vms_[slot];
+        const std::int64_t g = gpn[i];
+        if (g < 0 || static_cast<std::uint64_t>(g) >= v.count) {
             throw std::out_of_range(
-                message("gpn[", i, "] = ", gpn[i], ": VM ", id, " has ", pages, " pages (gpn 0..", pages, ")"));
+                message("gpn[", i, "] = ", g, ": VM ", id, " has ", v.count, " pages (gpn 0..", v.count, ")"));
         }
+        out.page[i] = std::uint32_t(v.first + std::uint64_t(g));
+    }
+    if (content != nullptr) {
+        out.content.assign(content, content + n);
+    } else {
+        out.content.clear();
+    }
+    if (content != nullptr && write != nullptr) {
+        out.write.assign(write, write + n);
+    } else {
+        out.write.clear();
     }
 }
 
-void MemoryManager::access_batch(const std::int64_t* vm, std::size_t vm_count, const std::int64_t* gpn,
-                                 std::size_t n, const std::uint64_t* content, const std::uint8_t* write,
-                                 std::int8_t* out) {
+void MemoryManager::run_batch(const Batch& batch, std::int8_t* out, Interrupt* interrupt) {
     // Software pipelining (hints only, results do not depend on them): a
-    // guest page record, then its frame and LRU-K record, then (for writes)
-    // the content index bucket are dependent cache misses over gigabytes of
+    // guest page record, then its frame and LRU-K record (and, for writes,
+    // the content index bucket) are dependent cache misses over gigabytes of
     // page tables; prefetching a few accesses ahead keeps several in flight.
     constexpr std::size_t kPageAhead = 24, kFrameAhead = 12;
+    const std::size_t n = batch.page.size();
+    const std::uint32_t* page = batch.page.data();
+    const std::uint64_t* content = batch.content.empty() ? nullptr : batch.content.data();
+    const std::uint8_t* write = batch.write.empty() ? nullptr : batch.write.data();
+    InterruptPoll poll(interrupt);
     for (std::size_t i = 0; i < n; ++i) {
-        if (i + kPageAhead < n) {
-            const std::size_t j = i + kPageAhead;
-            const Vm& ahead = vms_[std::size_t(vm[vm_count == 1 ? 0 : j])];
-            __builtin_prefetch(ahead.pages.data() + gpn[j]);
-            if (content != nullptr && (write == nullptr || write[j])) index_.prefetch(ahead.domain, content[j]);
-        }
+        poll();  // a boundary: accesses 0..i-1 are done, i not started
+        if (i + kPageAhead < n) __builtin_prefetch(&pages_[page[i + kPageAhead]]);
         if (i + kFrameAhead < n) {
             const std::size_t j = i + kFrameAhead;
-            const Vm& ahead = vms_[std::size_t(vm[vm_count == 1 ? 0 : j])];
-            const Page& p = ahead.pages[std::size_t(gpn[j])];
+            const Page& p = pages_[page[j]];
             if (content != nullptr && (write == nullptr || write[j])) {
-                const std::uint32_t known = index_.peek(ahead.domain, content[j]);
-                if (known != kNoFrame && known < frames_.size()) {
+                const std::int64_t domain = vms_[p.vm].domain;
+                index_.prefetch(domain, content[j]);
+                const std::uint32_t known = index_.peek(domain, content[j]);
+                if (known < frames_.size()) {
                     __builtin_prefetch(&frames_[known]);
                     lruk_.prefetch(known);
                 }
             }
-            if (p.frame != kNoFrame) {
+            if (resident(p)) {
                 __builtin_prefetch(&frames_[p.frame]);
                 lruk_.prefetch(p.frame);
             }
         }
-        Vm& v = vms_[std::size_t(vm[vm_count == 1 ? 0 : i])];
         const bool is_write = content != nullptr && (write == nullptr || write[i] != 0);
-        out[i] = run(v, v.pages[std::size_t(gpn[i])], is_write, is_write ? content[i] : 0);
+        out[i] = run(page[i], is_write, is_write ? content[i] : 0);
     }
 }
 
@@ -457,9 +683,11 @@ void MemoryManager::set_volatile(std::uint8_t& flags, bool value) {
     }
 }
 
-void MemoryManager::visit(Vm& v, std::size_t gpn) {
-    Page& p = v.pages[gpn];
-    std::uint8_t& flags = v.scan_flags[gpn];
+// Rule M6: a visited resident page merges only if its content is unchanged
+// since its previous visit.
+void MemoryManager::visit(std::uint32_t page) {
+    Page& p = pages_[page];
+    std::uint8_t& flags = scan_flags_[page];
     if (!resident(p)) {  // not in memory: nothing to merge, forget what was seen
         set_volatile(flags, false);
         flags = 0;
@@ -467,9 +695,10 @@ void MemoryManager::visit(Vm& v, std::size_t gpn) {
     }
     const std::uint32_t frame = p.frame;
     const std::uint64_t content = p.content;
+    const std::int64_t domain = vms_[p.vm].domain;
     const bool seen_before = (flags & kScanned) != 0;
-    const bool unchanged = seen_before && v.seen[gpn] == content;
-    v.seen[gpn] = content;
+    const bool unchanged = seen_before && seen_[page] == content;
+    seen_[page] = content;
     flags |= kScanned;
     if (frames_[frame].stable) {  // already merged
         set_volatile(flags, false);
@@ -484,31 +713,34 @@ void MemoryManager::visit(Vm& v, std::size_t gpn) {
     // Unchanged since the previous visit: merge with a stable frame of equal
     // content in the domain, else with an unstable candidate (which becomes
     // stable), else become a candidate.
-    const std::uint32_t stable = index_.find(frames_, v.domain, content);
+    const std::uint32_t stable = index_.find(frames_, domain, content);
     if (stable != kNoFrame) {
         ++merges_;
-        unmap(p);
-        join(p, stable);
+        unmap(page);
+        join(page, stable);
         return;
     }
-    const ContentKey key{v.domain, content};
+    const ContentKey key{domain, content};
     auto it = unstable_.find(key);
     if (it != unstable_.end()) {
         const std::uint32_t other = it->second.frame;
         const Frame& o = frames_[other];
-        if (other != frame && o.gen == it->second.gen && o.refcount > 0 && !o.stable && o.content == content) {
+        // The candidate frame must still be the one seen (same serial: not
+        // freed since), in use, unmerged and holding this domain's content.
+        if (other != frame && o.serial == it->second.serial && o.refcount > 0 && !o.stable &&
+            o.content == content && o.domain == domain) {
             unstable_.erase(it);
-            frames_[other].stable = true;
+            frames_[other].stable = 1;
             index_.insert(frames_, other);
             ++merges_;
-            unmap(p);
-            join(p, other);
+            unmap(page);
+            join(page, other);
             return;
         }
-        it->second = Candidate{frame, frames_[frame].gen};  // stale candidate replaced
+        it->second = Candidate{frame, 0, frames_[frame].serial};  // stale candidate replaced
         return;
     }
-    unstable_.emplace(key, Candidate{frame, frames_[frame].gen});
+    unstable_.emplace(key, Candidate{frame, 0, frames_[frame].serial});
 }
 
 void MemoryManager::scan(std::int64_t pages) {
@@ -516,19 +748,21 @@ void MemoryManager::scan(std::int64_t pages) {
     if (pages < 0) throw std::invalid_argument(message("pages = ", pages, ": pages must be >= 0"));
     if (live_pages_ == 0) return;
     for (std::int64_t done = 0; done < pages; ++done) {
-        // Advance to the next live page; passing the last VM completes a full
-        // scan, which (as in KSM) forgets the unstable candidates.
-        while (cursor_vm_ >= vms_.size() || !vms_[cursor_vm_].live || cursor_gpn_ >= vms_[cursor_vm_].pages.size()) {
-            if (cursor_vm_ >= vms_.size()) {
-                cursor_vm_ = 0;
+        // Advance to the next live page (VMs in id order); passing the last
+        // VM completes a full scan, which (as in KSM) forgets the unstable
+        // candidates.
+        while (cursor_pos_ >= order_.size() || !order_live(order_[cursor_pos_]) ||
+               cursor_gpn_ >= vms_[order_[cursor_pos_].slot].count) {
+            if (cursor_pos_ >= order_.size()) {
+                cursor_pos_ = 0;
                 ++full_scans_;
                 unstable_.clear();
             } else {
-                ++cursor_vm_;
+                ++cursor_pos_;
             }
             cursor_gpn_ = 0;
         }
-        visit(vms_[cursor_vm_], cursor_gpn_);
+        visit(std::uint32_t(vms_[order_[cursor_pos_].slot].first + cursor_gpn_));
         ++cursor_gpn_;
     }
 }
@@ -542,6 +776,7 @@ MemoryTotals MemoryManager::totals() const {
     s.pages_resident = pages_resident_;
     s.pages_shared = shared_frames_;
     s.pages_sharing = pages_resident_ - frames_used_;  // mappings that cost no frame
+    s.pages_swapped = pages_swapped_;
     s.pages_volatile = pages_volatile_;
     s.hits = hits_;
     s.first_touches = first_touches_;
@@ -552,53 +787,163 @@ MemoryTotals MemoryManager::totals() const {
     s.full_scans = full_scans_;
     s.time = t_;
     s.retained = retained_.size();
-    for (const Vm& v : vms_) {
-        for (const Page& p : v.pages) s.pages_swapped += (p.frame != kNoFrame && !resident(p)) ? 1 : 0;
-    }
+    s.dirtied = dirtied_;
+    s.imported = imported_;
     return s;
 }
 
-VmCounts MemoryManager::vm_counts() const {
-    VmCounts c;
-    const std::size_t n = vms_.size();
-    c.resident.assign(n, 0);
-    c.shared.assign(n, 0);
-    c.swapped.assign(n, 0);
-    c.major_faults.assign(n, 0);
-    c.cow_breaks.assign(n, 0);
-    c.first_touches.assign(n, 0);
-    c.live.assign(n, 0);
-    for (std::size_t i = 0; i < n; ++i) {
-        const Vm& v = vms_[i];
-        c.live[i] = v.live;
-        c.major_faults[i] = v.major_faults;
-        c.cow_breaks[i] = v.cow_breaks;
-        c.first_touches[i] = v.first_touches;
-        for (const Page& p : v.pages) {
-            if (p.frame == kNoFrame) continue;
-            if (resident(p)) {
-                ++c.resident[i];
-                if (frames_[p.frame].refcount >= 2) ++c.shared[i];
-            } else {
-                ++c.swapped[i];
-            }
-        }
+VmRows MemoryManager::vm_rows() const {
+    VmRows r;
+    for (auto* column : {&r.resident, &r.shared, &r.swapped, &r.major_faults, &r.cow_breaks, &r.first_touches,
+                         &r.dirtied}) {
+        column->reserve(live_vms_);
     }
-    return c;
+    r.vm.reserve(live_vms_);
+    for (const OrderEntry& e : order_) {
+        if (!order_live(e)) continue;
+        const VmCounters& c = vms_[e.slot].counters;
+        r.vm.push_back(e.id);
+        r.resident.push_back(c.resident);
+        r.shared.push_back(c.shared);
+        r.swapped.push_back(c.swapped);
+        r.major_faults.push_back(c.major_faults);
+        r.cow_breaks.push_back(c.cow_breaks);
+        r.first_touches.push_back(c.first_touches);
+        r.dirtied.push_back(c.dirtied);
+    }
+    return r;
 }
 
 void MemoryManager::mapping(std::int64_t vm, std::uint8_t* state, std::uint64_t* content,
                             std::int64_t* frame) const {
-    const Vm& v = vm_ref(vm);
-    for (std::size_t i = 0; i < v.pages.size(); ++i) {
-        const Page& p = v.pages[i];
-        state[i] = p.frame == kNoFrame ? 0 : resident(p) ? 1 : 2;
+    const Vm& v = vms_[slot_of(vm)];
+    for (std::uint64_t i = 0; i < v.count; ++i) {
+        const Page& p = pages_[v.first + i];
+        state[i] = p.frame == kNoFrame ? kUntouched : resident(p) ? kResident : kSwapped;
         content[i] = p.content;
-        frame[i] = state[i] == 1 ? std::int64_t(p.frame) : -1;
+        frame[i] = resident(p) ? std::int64_t(p.frame) : -1;
     }
 }
 
-std::uint64_t MemoryManager::vm_pages(std::int64_t vm) const { return vm_ref(vm).pages.size(); }
-std::int64_t MemoryManager::vm_domain(std::int64_t vm) const { return vm_ref(vm).domain; }
+std::size_t MemoryManager::memory_bytes() const {
+    constexpr std::size_t kMapEntry = 48;  // a node of std::map / std::set / std::unordered_map, roughly
+    return sizeof(*this) + lruk_.memory_bytes() + frames_.capacity() * sizeof(Frame) +
+           pages_.capacity() * sizeof(Page) + seen_.capacity() * sizeof(std::uint64_t) + scan_flags_.capacity() +
+           index_.buckets().capacity() * sizeof(std::uint32_t) + vms_.capacity() * sizeof(Vm) +
+           free_slots_.capacity() * sizeof(std::uint32_t) + ids_.bytes() + order_.capacity() * sizeof(OrderEntry) +
+           free_stack_.capacity() * sizeof(std::uint32_t) + retained_pool_.capacity() * sizeof(std::uint64_t) +
+           retained_free_.capacity() * sizeof(std::uint32_t) + retained_heap_.capacity() * sizeof(RetainedEntry) +
+           retained_filter_.capacity() + (retained_.size() + unstable_.size()) * kMapEntry +
+           (free_by_start_.size() + free_by_size_.size()) * kMapEntry;
+}
+
+std::uint64_t MemoryManager::vm_pages(std::int64_t vm) const { return vms_[slot_of(vm)].count; }
+std::int64_t MemoryManager::vm_domain(std::int64_t vm) const { return vms_[slot_of(vm)].domain; }
+
+// ------------------------------------------------------ export / import ---
+
+VmImage MemoryManager::export_vm(std::int64_t vm) const {
+    const Vm& v = vms_[slot_of(vm)];
+    VmImage image;
+    image.domain = v.domain;
+    image.state.resize(v.count);
+    image.content.resize(v.count);
+    for (std::uint64_t i = 0; i < v.count; ++i) {
+        const Page& p = pages_[v.first + i];
+        image.state[i] = p.frame == kNoFrame ? kUntouched : resident(p) ? kResident : kSwapped;
+        image.content[i] = p.content;
+    }
+    image.major_faults = v.counters.major_faults;
+    image.cow_breaks = v.counters.cow_breaks;
+    image.first_touches = v.counters.first_touches;
+    image.dirtied = v.counters.dirtied;
+    return image;
+}
+
+// Rule M10. Resident pages come in by content, in gpn order, one time step
+// each: in immediate mode a page joins the domain's frame of equal content,
+// else it gets a new frame (fresh LRU-K history, or the content's retained
+// one). Frames needed beyond the free ones are evicted first, all at the time
+// of the first imported page, by LRU-K as for a fault; an eviction of a frame
+// the import would have joined makes one more frame needed. Refused (nothing
+// changed) if the VM's distinct resident contents (immediate) or resident
+// pages (scan, off) outnumber the frames.
+std::int64_t MemoryManager::import_vm(const VmImage& image) {
+    const std::size_t n = image.state.size();
+    if (image.content.size() != n) {
+        throw std::invalid_argument(message("content has length ", image.content.size(), ", expected ", n));
+    }
+    if (image.domain < 0) {
+        throw std::invalid_argument(message("domain = ", image.domain, ": domain must be >= 0"));
+    }
+    std::uint64_t resident_pages = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (image.state[i] > kSwapped) {
+            throw std::invalid_argument(message("state[", i, "] = ", int(image.state[i]),
+                                                ": page states are 0 (untouched), 1 (resident), 2 (swapped)"));
+        }
+        if (image.state[i] == kUntouched && image.content[i] != 0) {
+            throw std::invalid_argument(
+                message("content[", i, "] = ", image.content[i], ": an untouched page holds content 0"));
+        }
+        resident_pages += image.state[i] == kResident ? 1 : 0;
+    }
+    if (std::uint64_t(n) > kMaxPages - live_pages_) {
+        throw AdmissionError(message("pages = ", n, ": live VMs would hold more than ", kMaxPages,
+                                     " guest pages in all (", live_pages_, " now)"));
+    }
+    std::unordered_set<std::uint64_t> contents;  // immediate mode: distinct resident contents
+    if (merge_ == MergeMode::immediate) {
+        for (std::size_t i = 0; i < n; ++i) {
+            if (image.state[i] == kResident) contents.insert(image.content[i]);
+        }
+    }
+    const std::uint64_t frames_needed_at_most =
+        merge_ == MergeMode::immediate ? std::uint64_t(contents.size()) : resident_pages;
+    if (frames_needed_at_most > frames_.size()) {
+        throw AdmissionError(message("import_vm: the VM has ", frames_needed_at_most,
+                                     merge_ == MergeMode::immediate ? " distinct resident contents"
+                                                                    : " resident pages",
+                                     ", more than the ", frames_.size(), " frames here"));
+    }
+    // Validated: from here on nothing fails.
+    const std::int64_t id = next_id_++;
+    const std::uint32_t slot = new_slot(id, image.domain, n);
+    Vm& v = vms_[slot];
+    v.counters.major_faults = image.major_faults;
+    v.counters.cow_breaks = image.cow_breaks;
+    v.counters.first_touches = image.first_touches;
+    v.counters.dirtied = image.dirtied;
+    for (std::size_t i = 0; i < n; ++i) {
+        Page& p = pages_[v.first + i];
+        p.content = image.content[i];
+        if (image.state[i] == kSwapped) {
+            p.frame = kOut;
+            ++v.counters.swapped;
+            ++pages_swapped_;
+        }
+    }
+    if (resident_pages == 0) return id;
+    const std::uint64_t first_t = t_ + 1;
+    if (rip_) purge_expired(first_t);
+    std::uint64_t needed = 0;  // new frames the resident pages need
+    if (merge_ == MergeMode::immediate) {
+        for (const std::uint64_t c : contents) needed += index_.find(frames_, image.domain, c) == kNoFrame ? 1 : 0;
+    } else {
+        needed = resident_pages;
+    }
+    while (frames_used_ + needed > frames_.size()) {
+        const Frame& f = frames_[evict_one(first_t)];
+        if (merge_ == MergeMode::immediate && f.domain == image.domain && contents.count(f.content)) ++needed;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        if (image.state[i] != kResident) continue;
+        const std::uint64_t t = ++t_;
+        if (rip_) purge_expired(t);
+        ++imported_;
+        fault_in(std::uint32_t(v.first + i), image.domain, t);
+    }
+    return id;
+}
 
 }  // namespace vsched

@@ -243,6 +243,7 @@ class Host:
         self._layout = _Layout.of([])
         # Cumulative per-VM fault counters (indexed by memory-manager VM id) as
         # of the previous tick, so each tick reports its own faults.
+        self._seen_ids = np.zeros(0, dtype=np.int64)
         self._seen_major = np.zeros(0, dtype=np.int64)
         self._seen_cow = np.zeros(0, dtype=np.int64)
 
@@ -537,16 +538,19 @@ class Host:
 
         vcpus = layout.vcpus.astype(float)
         memory = self.memory.stats()
-        # Per-VM memory counters are indexed by the memory manager's VM id.
-        rows = layout.memory_ids
-        major_all = np.asarray(memory["vm_major_faults"], dtype=np.int64)
-        cow_all = np.asarray(memory["vm_cow_breaks"], dtype=np.int64)
-        seen_major = np.zeros_like(major_all)
-        seen_major[: self._seen_major.size] = self._seen_major
-        seen_cow = np.zeros_like(cow_all)
-        seen_cow[: self._seen_cow.size] = self._seen_cow
-        self._seen_major, self._seen_cow = major_all, cow_all
-        major, cow = major_all[rows] - seen_major[rows], cow_all[rows] - seen_cow[rows]
+        # Memory stats have one row per live memory VM, in id order (the `vm` column).
+        rows = np.searchsorted(memory["vm"], layout.memory_ids)
+        major_now = np.asarray(memory["vm_major_faults"], dtype=np.int64)[rows]
+        cow_now = np.asarray(memory["vm_cow_breaks"], dtype=np.int64)[rows]
+        # counters seen at the previous step, matched by memory id (0 for new VMs)
+        at = np.minimum(np.searchsorted(self._seen_ids, layout.memory_ids), max(self._seen_ids.size - 1, 0))
+        known = self._seen_ids.size > 0
+        match = self._seen_ids[at] == layout.memory_ids if known else np.zeros(rows.size, dtype=bool)
+        major = major_now - np.where(match, self._seen_major[at] if known else 0, 0)
+        cow = cow_now - np.where(match, self._seen_cow[at] if known else 0, 0)
+        order = np.argsort(layout.memory_ids)
+        self._seen_ids = layout.memory_ids[order]
+        self._seen_major, self._seen_cow = major_now[order], cow_now[order]
         result = {
             "cpu_demand": demand,
             "cpu_used": used,

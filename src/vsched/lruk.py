@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._state import Checkpointable
 from ._validate import as_int
 
 __all__ = ["LRUK", "as_keys", "check_lruk_args"]
@@ -42,7 +43,7 @@ def as_keys(keys: Any, name: str = "keys") -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.uint64)
 
 
-class LRUK:
+class LRUK(Checkpointable):
     """LRU-K cache of 64-bit keys (O'Neil, O'Neil & Weikum, SIGMOD 1993).
 
     ``LRUK(capacity, k=2, crp=0, rip=None, history=None)``
@@ -127,6 +128,15 @@ class LRUK:
     def memory_bytes(self) -> int:
         """Bytes allocated by the native structures (records, hash table, heaps)."""
         return int(self._core.memory_bytes())
+
+    def _checkpoint(self) -> bytes:
+        return bytes(self._core._save())
+
+    def _restore(self, payload: Any) -> None:
+        if not isinstance(payload, (bytes, bytearray)):
+            raise ValueError("not a native LRUK checkpoint (expected bytes)")  # noqa: TRY004 - the documented type
+        self._core = _core.LRUK._load(bytes(payload))
+        self.access = self._core.access  # type: ignore[method-assign,assignment]
 
     capacity = property(lambda self: self._core.capacity, doc="Most resident keys.")
     k = property(lambda self: self._core.k, doc="K of LRU-K.")

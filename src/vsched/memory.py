@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._state import Checkpointable
 from ._validate import as_int
-from .pages import Outcome, PageState, as_content, batch_args
+from .pages import VM_STATE_FORMAT, Outcome, PageState, as_content, batch_args, vm_state_args
 
 __all__ = ["MemoryManager", "Outcome", "PageState"]
 
@@ -28,7 +29,7 @@ def check_manager_args(
     )
 
 
-class MemoryManager:
+class MemoryManager(Checkpointable):
     """Guest pages of many VMs on `frames` host frames, with content sharing and LRU-K.
 
     ``MemoryManager(frames, k=2, crp=0, rip=None, history=None, merge="immediate")``
@@ -99,18 +100,28 @@ class MemoryManager:
     break, even at refcount 1.
 
     ``remove_vm(vm)`` unmaps its pages in gpn order; a frame is freed when its
-    last mapper leaves. The VM id becomes unknown (KeyError) but its fault
-    counters stay in :meth:`stats` so per-VM sums equal the totals.
+    last mapper leaves. The VM id becomes unknown (KeyError); its slot and
+    pages are reused by later VMs, but ids are never reused. Its fault
+    counters stay in the totals of :meth:`stats`.
 
     **stats()** returns a dict: ``frames, frames_used, pages_resident``
     (resident guest pages), ``pages_shared`` (frames with refcount >= 2),
     ``pages_sharing`` (= pages_resident - frames_used: mappings that cost no
     frame), ``pages_swapped, pages_volatile, hits, first_touches,
-    major_faults, cow_breaks, merges, evictions, full_scans, time`` (ints) and
-    ``saving = pages_sharing / pages_resident`` (0.0 when nothing is
-    resident); and one entry per VM id ever created: ``vm_live`` (bool),
-    ``vm_resident, vm_shared`` (its resident pages on frames with refcount >=
-    2), ``vm_swapped, vm_major_faults, vm_cow_breaks, vm_first_touches``.
+    major_faults, cow_breaks, merges, evictions, full_scans, dirtied,
+    imported, time, retained`` (ints) and ``saving = pages_sharing /
+    pages_resident`` (0.0 when nothing is resident); and one row per *live*
+    VM, in id order: ``vm`` (the id), ``vm_resident, vm_shared`` (its resident
+    pages on frames with refcount >= 2), ``vm_swapped, vm_major_faults,
+    vm_cow_breaks, vm_first_touches, vm_dirtied``. Its cost is O(live VMs):
+    every counter is kept up to date as pages change state. ``vm_dirtied``
+    counts writes that changed a page's content or touched it first
+    (cumulative: take differences between calls for a rate).
+
+    **export_vm(vm)** / **import_vm(state, domain=None)** move a VM between
+    managers (native and reference alike, same plain-data schema): pages come
+    back by content in the destination's domain; see
+    ``docs/engines/memory.md``, rule M10.
 
     Errors (nothing is changed): unknown VM -> KeyError; gpn outside the VM
     -> IndexError; negative pages/domain/crp/rip/history, frames < 1, k outside 1..64,
@@ -160,7 +171,42 @@ class MemoryManager:
         self._core.scan(as_int("pages", pages))
 
     def stats(self) -> dict[str, Any]:
+        """Totals and one row per live VM (see the class docstring); O(live VMs)."""
         return dict(self._core.stats())
+
+    def export_vm(self, vm: int) -> dict[str, Any]:
+        """The VM's pages (state and content per gpn), domain and counters as plain data."""
+        domain, state, content, counters = self._core.export_vm(as_int("vm", vm))
+        return {
+            "format": VM_STATE_FORMAT,
+            "pages": int(state.shape[0]),
+            "domain": int(domain),
+            "state": state,
+            "content": content,
+            "counters": {name: int(value) for name, value in counters.items()},
+        }
+
+    def import_vm(self, state: Any, domain: int | None = None) -> int:
+        """Add a VM from :meth:`export_vm` data (in `domain`, default its own); returns its new id.
+
+        Resident pages become resident here (by content), swapped stay
+        swapped, untouched stay untouched. AdmissionError (nothing changed)
+        when its resident pages cannot all be resident here.
+        """
+        domain_, states, contents, counters = vm_state_args(state, domain)
+        return int(self._core.import_vm(domain_, states, contents, *counters))
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the native structures (page arena, frames, LRU-K records, indexes)."""
+        return int(self._core.memory_bytes())
+
+    def _checkpoint(self) -> bytes:
+        return bytes(self._core._save())
+
+    def _restore(self, payload: Any) -> None:
+        if not isinstance(payload, (bytes, bytearray)):
+            raise ValueError("not a native MemoryManager checkpoint (expected bytes)")  # noqa: TRY004 - documented
+        self._core = _core.MemoryManager._load(bytes(payload))
 
     def mapping(self, vm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per page of `vm`: state (:class:`PageState` codes), content, frame (-1 unless resident)."""

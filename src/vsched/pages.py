@@ -10,9 +10,22 @@ import numpy as np
 from ._validate import as_int
 from .lruk import as_keys
 
-__all__ = ["MERGE_MODES", "Outcome", "PageState", "as_content", "batch_args"]
+__all__ = [
+    "MERGE_MODES",
+    "VM_COUNTERS",
+    "VM_STATE_FORMAT",
+    "Outcome",
+    "PageState",
+    "as_content",
+    "batch_args",
+    "vm_state_args",
+]
 
 MERGE_MODES = ("immediate", "scan", "off")
+
+# export_vm / import_vm: the plain-data schema's version and its counters.
+VM_STATE_FORMAT = 1
+VM_COUNTERS = ("major_faults", "cow_breaks", "first_touches", "dirtied")
 
 
 class Outcome(IntEnum):
@@ -83,3 +96,46 @@ def batch_args(vm: Any, gpn: Any, content: Any, write: Any) -> tuple[np.ndarray,
             raise ValueError(f"write has shape {write_a.shape}, expected ({n},) (the length of gpn)")
         write_a = np.ascontiguousarray(write_a)
     return vm_a, gpn_a, content_a, write_a
+
+
+def vm_state_args(state: Any, domain: Any) -> tuple[int, np.ndarray, np.ndarray, tuple[int, ...]]:
+    """Types and shapes of an ``import_vm`` state (the dict ``export_vm`` returns).
+
+    Returns (domain, uint8 states, uint64 contents, counters in VM_COUNTERS
+    order). TypeError / ValueError naming the field; page states and contents
+    are checked by each implementation.
+    """
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict from export_vm, got {type(state).__name__}")
+    missing = [
+        key for key in ("format", "pages", "domain", "state", "content", "counters") if key not in state
+    ]
+    if missing:
+        raise ValueError(f"state lacks {', '.join(missing)} (not an export_vm result)")
+    if state["format"] != VM_STATE_FORMAT:
+        raise ValueError(f"state format {state['format']!r}; this vsched reads format {VM_STATE_FORMAT}")
+    pages = as_int("pages", state["pages"])
+    domain = as_int("domain", state["domain"] if domain is None else domain)
+    states = np.asarray(state["state"])
+    contents = np.asarray(state["content"])
+    if states.dtype.kind not in "iu" or contents.dtype.kind not in "iu":
+        raise TypeError("state and content must be integer arrays")
+    if states.ndim != 1 or contents.ndim != 1 or states.shape[0] != pages or contents.shape[0] != pages:
+        raise ValueError(f"state and content must be 1-D of length pages = {pages}")
+    if states.size and (int(states.min()) < 0 or int(states.max()) > 2):
+        raise ValueError("state values must be 0 (untouched), 1 (resident) or 2 (swapped)")
+    if contents.size and contents.dtype.kind == "i" and int(contents.min()) < 0:
+        raise ValueError("content must be in 0..2**64-1")
+    counters = state["counters"]
+    if not isinstance(counters, dict) or set(counters) != set(VM_COUNTERS):
+        raise ValueError(f"counters must be a dict of {', '.join(VM_COUNTERS)}")
+    values = tuple(as_int(f"counters[{name!r}]", counters[name]) for name in VM_COUNTERS)
+    for name, value in zip(VM_COUNTERS, values):
+        if not 0 <= value < 2**64:
+            raise ValueError(f"counters[{name!r}] = {value}: must be in 0..2**64-1")
+    return (
+        domain,
+        np.ascontiguousarray(states, dtype=np.uint8),
+        np.ascontiguousarray(contents, dtype=np.uint64),
+        values,
+    )

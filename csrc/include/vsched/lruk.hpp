@@ -15,12 +15,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
+#include "vsched/exclusive_use.hpp"
 #include "vsched/huge_pages.hpp"
+#include "vsched/interrupt.hpp"
 
 namespace vsched {
+
+class StateWriter;
+class StateReader;
 
 class LruKPolicy {
 public:
@@ -78,6 +85,12 @@ public:
     std::size_t resident_count() const { return resident_count_; }
     std::size_t memory_bytes() const;
 
+    // The whole policy state, for checkpoints (k and crp are the owner's to
+    // check). load() throws std::invalid_argument unless the records are
+    // `slots` slots and every link is in range.
+    void save(StateWriter& out) const;
+    void load(StateReader& in, std::size_t slots);
+
     // Hint: the slot's record will be needed soon (no effect on results).
     void prefetch(std::uint32_t slot) const {
         const std::size_t at = std::size_t(slot) * stride_;
@@ -103,6 +116,7 @@ private:
         std::uint64_t hist_k;  // HIST(K) when pushed
         std::uint64_t last;    // LAST when pushed (tie-break, and identity)
         std::uint32_t slot;
+        std::uint32_t unused = 0;  // explicit padding: checkpoints hold no stray bytes
     };
     // Heap order: the entry with the smallest (HIST(K), LAST) = the largest
     // backward K-distance, ties by least recent LAST, is at the top.
@@ -142,7 +156,7 @@ private:
     std::size_t resident_count_ = 0;
 };
 
-class LruKCache {
+class LruKCache : public ExclusiveUse {
 public:
     // Throws std::invalid_argument naming the bad argument: capacity >= 1,
     // 1 <= k <= 64. rip/history: nullopt = forever / unbounded.
@@ -150,7 +164,9 @@ public:
               std::optional<std::uint64_t> history);
 
     bool access(std::uint64_t key);
-    void access_many(const std::uint64_t* keys, std::size_t n, bool* hit_out);
+    // References keys[0..n) in order; polls `interrupt` between references:
+    // on Interrupted the first i keys are referenced, as if only they were given.
+    void access_many(const std::uint64_t* keys, std::size_t n, bool* hit_out, Interrupt* interrupt = nullptr);
     bool contains(std::uint64_t key) const;  // resident?
 
     std::uint64_t capacity() const { return capacity_; }
@@ -171,10 +187,15 @@ public:
     // key (resident or retained); empty if the key is not tracked.
     std::vector<std::uint64_t> history_of(std::uint64_t key) const;
 
+    // Checkpoint of the whole state (vsched/state_io.hpp) and back.
+    std::string save() const;
+    static std::unique_ptr<LruKCache> load(const std::string& bytes);
+
 private:
     struct RetainedEntry {
         std::uint64_t last;
         std::uint32_t slot;
+        std::uint32_t unused = 0;  // explicit padding: checkpoints hold no stray bytes
     };
     struct RetainedAfter {  // min-heap by LAST (LAST values are unique)
         bool operator()(const RetainedEntry& a, const RetainedEntry& b) const { return a.last > b.last; }

@@ -1,16 +1,30 @@
 // Host memory manager: guest pages of many VMs on a fixed number of host
 // frames, content-based sharing (immediate, KSM-like scan, or off) within
-// sharing domains, and LRU-K frame replacement. The rules are written in
-// src/vsched/memory.py (MemoryManager docstring); the formulas are commented
-// beside the code.
+// sharing domains, and LRU-K frame replacement. The rules are numbered in
+// docs/engines/memory.md; the formulas are commented beside the code.
+//
+// Residency is exact: a guest page records the frame it maps (or that it is
+// untouched / swapped), and every frame keeps the list of the pages mapping
+// it (an intrusive doubly linked list through the page records, as Linux's
+// reverse map). Evicting a frame walks its mappers and marks each swapped, so
+// a page can never come back onto a frame that was reused for other content
+// (or another domain), whatever the sequence; and the per-VM counters
+// (resident, shared, swapped) are updated at each change instead of being
+// recounted from the pages.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
+#include <set>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "vsched/exclusive_use.hpp"
+#include "vsched/interrupt.hpp"
 #include "vsched/lruk.hpp"
 
 namespace vsched {
@@ -26,29 +40,59 @@ enum Outcome : std::int8_t {
     kMerged = 4,      // write to a private page whose new content already has a frame: joined it
 };
 
+// Page states as reported by mapping() / export_vm() (vsched.PageState).
+enum PageState : std::uint8_t { kUntouched = 0, kResident = 1, kSwapped = 2 };
+
 struct MemoryTotals {
     std::uint64_t frames = 0, frames_used = 0, pages_resident = 0, pages_shared = 0, pages_sharing = 0,
                   pages_swapped = 0, pages_volatile = 0, hits = 0, first_touches = 0, major_faults = 0,
-                  cow_breaks = 0, merges = 0, evictions = 0, full_scans = 0, time = 0, retained = 0;
+                  cow_breaks = 0, merges = 0, evictions = 0, full_scans = 0, time = 0, retained = 0,
+                  dirtied = 0, imported = 0;
 };
 
-struct VmCounts {
-    std::vector<std::uint64_t> resident, shared, swapped, major_faults, cow_breaks, first_touches;
-    std::vector<std::uint8_t> live;
+// Per-VM counters. resident / shared / swapped are the VM's pages in that
+// state now; the others are cumulative event counts (rule 9 of the spec).
+struct VmCounters {
+    std::uint64_t resident = 0, shared = 0, swapped = 0;
+    std::uint64_t major_faults = 0, cow_breaks = 0, first_touches = 0, dirtied = 0;
 };
 
-class MemoryManager {
+// One row per live VM, in id order.
+struct VmRows {
+    std::vector<std::int64_t> vm;
+    std::vector<std::uint64_t> resident, shared, swapped, major_faults, cow_breaks, first_touches, dirtied;
+};
+
+// A VM's pages and counters in plain form (export_vm / import_vm).
+struct VmImage {
+    std::int64_t domain = 0;
+    std::vector<std::uint8_t> state;      // PageState per gpn
+    std::vector<std::uint64_t> content;   // the page's content (0 for untouched pages)
+    std::uint64_t major_faults = 0, cow_breaks = 0, first_touches = 0, dirtied = 0;
+};
+
+class MemoryManager : public ExclusiveUse {
 public:
-    static constexpr std::uint32_t kNoFrame = 0xFFFFFFFFu;
+    static constexpr std::uint32_t kMaxFrames = 0xFFFFFFFDu;  // frame numbers below the two markers
+    // Page indices are 32-bit: live VMs hold at most this many guest pages in all.
+    static constexpr std::uint64_t kMaxPages = 0xFFFFFFFEu;
 
-    // Throws std::invalid_argument: frames must be in 1..2**32-2, k in 1..64.
+    // A batch converted into the engine's own memory (see prepare_batch).
+    struct Batch {
+        std::vector<std::uint32_t> page;     // arena index of each access's page
+        std::vector<std::uint64_t> content;  // written content; empty = all reads
+        std::vector<std::uint8_t> write;     // empty = every access with content writes
+    };
+
+    // Throws std::invalid_argument: frames must be in 1..kMaxFrames, k in 1..64.
     // rip / history bound the LRU-K history retained for evicted content
     // (nullopt = forever / unbounded).
     MemoryManager(std::uint64_t frames, int k, std::uint64_t crp, std::optional<std::uint64_t> rip,
                   std::optional<std::uint64_t> history, MergeMode merge);
 
     // Returns the new VM's id (ids count up from 0 and are never reused).
-    // Throws std::invalid_argument for pages < 0 or domain < 0.
+    // Throws std::invalid_argument for pages < 0 or domain < 0, AdmissionError
+    // past kMaxPages live guest pages.
     std::int64_t add_vm(std::int64_t pages, std::int64_t domain);
     void remove_vm(std::int64_t vm);  // KeyError if unknown
 
@@ -59,26 +103,49 @@ public:
     Outcome access(std::int64_t vm, std::int64_t gpn, bool write, std::uint64_t content);
 
     // Batch: vm has n entries, or 1 (same VM for all); content and write may be
-    // null (all reads / all writes when content is given). Validates the whole
-    // batch before the first access.
-    void validate_batch(const std::int64_t* vm, std::size_t vm_count, const std::int64_t* gpn,
-                        std::size_t n) const;
-    void access_batch(const std::int64_t* vm, std::size_t vm_count, const std::int64_t* gpn, std::size_t n,
-                      const std::uint64_t* content, const std::uint8_t* write, std::int8_t* out);
+    // null (all reads / all writes when content is given). prepare_batch
+    // validates the whole batch and converts it into `out` (page indices, the
+    // content and write flags copied), so that run_batch uses exactly what was
+    // validated even if the caller's arrays change meanwhile. run_batch polls
+    // `interrupt` between accesses: on Interrupted the first i accesses are
+    // done, exactly as if the batch had been those i.
+    void prepare_batch(const std::int64_t* vm, std::size_t vm_count, const std::int64_t* gpn, std::size_t n,
+                       const std::uint64_t* content, const std::uint8_t* write, Batch& out) const;
+    void run_batch(const Batch& batch, std::int8_t* out, Interrupt* interrupt = nullptr);
 
     // KSM-like scanner: visits `pages` guest pages round-robin (std::invalid_argument
     // unless merge == scan and pages >= 0).
     void scan(std::int64_t pages);
 
-    MemoryTotals totals() const;
-    VmCounts vm_counts() const;
+    MemoryTotals totals() const;  // O(1)
+    VmRows vm_rows() const;       // O(live VMs)
 
-    // Per page of one VM: state (0 untouched, 1 resident, 2 swapped), content,
-    // frame (-1 unless resident).
+    // Per page of one VM: state (PageState), content, frame (-1 unless resident).
     void mapping(std::int64_t vm, std::uint8_t* state, std::uint64_t* content, std::int64_t* frame) const;
     std::uint64_t vm_pages(std::int64_t vm) const;
     std::int64_t vm_domain(std::int64_t vm) const;
-    std::size_t vm_count() const { return vms_.size(); }
+    std::size_t vm_count() const { return live_vms_; }
+    bool has_vm(std::int64_t vm) const { return find_slot(vm) != kNoSlot; }
+
+    // Export / import of one VM (rule 10 of the spec).
+    VmImage export_vm(std::int64_t vm) const;
+    // Throws (changing nothing) std::invalid_argument for a malformed image,
+    // AdmissionError if its resident pages cannot all be resident here.
+    std::int64_t import_vm(const VmImage& image);
+
+    // Checkpoint of the whole state (vsched/state_io.hpp) and back.
+    std::string save() const;
+    static std::unique_ptr<MemoryManager> load(const std::string& bytes);
+
+    // Bytes held by the native structures (arrays at their capacity, hash
+    // maps estimated per entry).
+    std::size_t memory_bytes() const;
+
+    // Test hooks: a frame's reuse serial (bumped each time it is freed; only
+    // the scanner's candidates use it). Setting it lets a test stage what a
+    // wrapped counter would look like without 2**64 evictions.
+    std::uint64_t frame_serial(std::uint32_t frame) const { return frames_.at(frame).serial; }
+    void set_frame_serial(std::uint32_t frame, std::uint64_t serial) { frames_.at(frame).serial = serial; }
 
     std::uint64_t frames() const { return frames_.size(); }
     MergeMode merge() const { return merge_; }
@@ -88,43 +155,39 @@ public:
     std::optional<std::uint64_t> history() const { return history_; }
 
 private:
-    // A guest page. frame == kNoFrame: never touched. Otherwise it was mapped
-    // to `frame` when the frame's generation was `gen`; it is still resident
-    // iff the frame's generation is unchanged. Evicting a frame bumps its
-    // generation, which swaps out every mapper at once in O(1); `content` is
-    // always the page's own content, so a swapped page keeps it.
+    static constexpr std::uint32_t kNoFrame = 0xFFFFFFFFu;  // Page::frame of an untouched page
+    static constexpr std::uint32_t kOut = 0xFFFFFFFEu;      // Page::frame of a swapped page
+    static constexpr std::uint32_t kNoPage = 0xFFFFFFFFu;
+    static constexpr std::uint32_t kNoSlot = 0xFFFFFFFFu;
+
+    // A guest page (24 bytes). Resident iff frame < kOut; then prev / next
+    // link it into its frame's mapper list.
     struct Page {
-        std::uint64_t content = 0;
+        std::uint64_t content = 0;  // the page's own content (kept while swapped)
         std::uint32_t frame = kNoFrame;
-        std::uint32_t gen = 0;
+        std::uint32_t vm = 0;  // slot of the owning VM
+        std::uint32_t prev = kNoPage, next = kNoPage;
     };
     struct Frame {
         std::uint64_t content = 0;
         std::int64_t domain = 0;
+        std::uint64_t serial = 0;    // bumped each time the frame is freed (64-bit: never wraps)
         std::uint32_t refcount = 0;  // resident guest pages mapping it; 0 = free
-        std::uint32_t gen = 0;       // bumped each time the frame is freed
-        bool stable = false;         // scan mode: merged by the scanner, write-protected
+        std::uint32_t mappers = kNoPage;  // head of the mapper list
+        std::uint8_t stable = 0;          // scan mode: merged by the scanner, write-protected
+        std::uint8_t unused[7] = {};      // explicit padding: checkpoints hold no stray bytes
     };
-    // A VM's pages: a range of the shared page arena (one huge-page-backed
-    // array for all VMs, see huge_pages.hpp). `ptr` is re-derived whenever
-    // the arena moves.
-    struct PageSpan {
-        Page* ptr = nullptr;
-        std::size_t first = 0, count = 0;
-        std::size_t size() const { return count; }
-        Page& operator[](std::size_t i) const { return ptr[i]; }
-        Page* data() const { return ptr; }
-        Page* begin() const { return ptr; }
-        Page* end() const { return ptr + count; }
-    };
+    // A VM slot: `id` < 0 = free. Pages are the arena range [first, first + count).
     struct Vm {
-        bool live = true;
+        std::int64_t id = -1;
         std::int64_t domain = 0;
-        PageSpan pages;
-        std::uint64_t major_faults = 0, cow_breaks = 0, first_touches = 0;
-        // scan mode only: content seen by the previous visit, and flags
-        std::vector<std::uint64_t> seen;
-        std::vector<std::uint8_t> scan_flags;
+        std::uint64_t first = 0, count = 0;
+        VmCounters counters;
+    };
+    struct OrderEntry {  // live VMs in id order (lazily compacted)
+        std::int64_t id;
+        std::uint32_t slot;
+        std::uint32_t unused = 0;
     };
     static constexpr std::uint8_t kScanned = 1, kVolatile = 2;
 
@@ -138,9 +201,29 @@ private:
         void erase(const HugeVector<Frame>& frames, std::uint32_t frame);
         void prefetch(std::int64_t domain, std::uint64_t content) const;
         std::uint32_t peek(std::int64_t domain, std::uint64_t content) const;
+        HugeVector<std::uint32_t>& buckets() { return buckets_; }
+        const HugeVector<std::uint32_t>& buckets() const { return buckets_; }
 
     private:
         HugeVector<std::uint32_t> buckets_;  // frame + 1, 0 = empty
+    };
+    // VM id -> slot: open addressing, linear probing, backward-shift deletion.
+    class IdIndex {
+    public:
+        std::uint32_t find(std::int64_t id) const;
+        void insert(std::int64_t id, std::uint32_t slot);
+        void erase(std::int64_t id);
+        std::size_t size() const { return size_; }
+        std::size_t bytes() const { return table_.capacity() * sizeof(Entry); }
+
+    private:
+        struct Entry {
+            std::int64_t id = -1;  // -1 = empty
+            std::uint32_t slot = 0;
+        };
+        void grow();
+        std::vector<Entry> table_ = std::vector<Entry>(16);
+        std::size_t size_ = 0;
     };
     struct ContentKey {
         std::int64_t domain;
@@ -151,7 +234,9 @@ private:
         std::size_t operator()(const ContentKey& k) const;
     };
     struct Candidate {
-        std::uint32_t frame, gen;
+        std::uint32_t frame;
+        std::uint32_t unused;
+        std::uint64_t serial;
     };
     struct RetainedEntry {  // lazy min-heap entry by LAST
         std::uint64_t last;
@@ -161,23 +246,31 @@ private:
         bool operator()(const RetainedEntry& a, const RetainedEntry& b) const { return a.last > b.last; }
     };
 
-    Vm& vm_ref(std::int64_t vm);
-    const Vm& vm_ref(std::int64_t vm) const;
-    bool resident(const Page& p) const { return p.frame != kNoFrame && frames_[p.frame].gen == p.gen; }
+    std::uint32_t find_slot(std::int64_t vm) const;
+    std::uint32_t slot_of(std::int64_t vm) const;  // KeyError if unknown
+    static bool resident(const Page& p) { return p.frame < kOut; }
     bool indexed(const Frame& f) const { return merge_ == MergeMode::immediate || f.stable; }
-    void join(Page& p, std::uint32_t frame);  // map p to a frame in use
-    void unmap(Page& p);                      // p resident; frees its frame at refcount 0
+    void join(std::uint32_t page, std::uint32_t frame);  // map a non-resident page to a frame in use
+    void unmap(std::uint32_t page);  // page resident: leaves its frame (freed at refcount 0)
     void free_frame(std::uint32_t frame);
+    std::uint32_t evict_one(std::uint64_t t);  // evicts the LRU-K victim (every mapper swaps out)
     std::uint32_t allocate(std::int64_t domain, std::uint64_t content, std::uint64_t t);
-    void fault_in(Page& p, std::int64_t domain, std::uint64_t t);  // p unmapped, p.content set
-    Outcome run(Vm& v, Page& p, bool write, std::uint64_t content);
-    void visit(Vm& v, std::size_t gpn);
-    // History retained by content: see the MemoryManager docstring.
+    void fault_in(std::uint32_t page, std::int64_t domain, std::uint64_t t);  // page not resident, content set
+    Outcome run(std::uint32_t page, bool write, std::uint64_t content);
+    void visit(std::uint32_t page);
+    // History retained by content: see the spec.
     void purge_expired(std::uint64_t t);
     bool take_retained(std::int64_t domain, std::uint64_t content);  // into scratch_hist_
     void retain(std::uint32_t frame);
     void drop_retained(const ContentKey& key);
     void set_volatile(std::uint8_t& flags, bool value);
+    // VM slots, arena ranges and the id order.
+    std::uint32_t new_slot(std::int64_t id, std::int64_t domain, std::uint64_t pages);
+    std::uint64_t take_range(std::uint64_t pages);
+    void give_range(std::uint64_t first, std::uint64_t pages);
+    bool order_live(const OrderEntry& e) const { return vms_[e.slot].id == e.id; }
+    void compact_order();
+    void validate_loaded() const;
 
     MergeMode merge_;
     std::optional<std::uint64_t> rip_, history_;
@@ -205,20 +298,34 @@ private:
         if (c != 255) --c;
     }
     HugeVector<Frame> frames_;
-    HugeVector<Page> page_arena_;  // pages of all live VMs, VM after VM
-    void rebase_pages();
+    // Pages of all live VMs; a removed VM's range is reused (best fit) by
+    // later VMs, so churn does not grow the arena.
+    HugeVector<Page> pages_;
+    std::map<std::uint64_t, std::uint64_t> free_by_start_;          // first -> count
+    std::set<std::pair<std::uint64_t, std::uint64_t>> free_by_size_;  // (count, first)
+    // Scan mode only, parallel to pages_: content at the previous visit, flags.
+    HugeVector<std::uint64_t> seen_;
+    std::vector<std::uint8_t> scan_flags_;
     std::vector<std::uint32_t> free_stack_;  // freed frames, reused last-in first-out
     std::uint32_t next_unused_ = 0;          // frames never used yet: next_unused_..frames-1
     FrameIndex index_;
     std::unordered_map<ContentKey, Candidate, ContentKeyHash> unstable_;
-    std::vector<Vm> vms_;
+    std::vector<Vm> vms_;                // slots, reused
+    std::vector<std::uint32_t> free_slots_;
+    IdIndex ids_;
+    std::vector<OrderEntry> order_;
+    std::size_t order_dead_ = 0;
+    std::int64_t next_id_ = 0;
+    std::size_t live_vms_ = 0;
 
     std::uint64_t t_ = 0;
-    std::uint64_t frames_used_ = 0, pages_resident_ = 0, shared_frames_ = 0, pages_volatile_ = 0;
+    std::uint64_t frames_used_ = 0, pages_resident_ = 0, shared_frames_ = 0, pages_swapped_ = 0,
+                  pages_volatile_ = 0;
     std::uint64_t hits_ = 0, first_touches_ = 0, major_faults_ = 0, cow_breaks_ = 0, merges_ = 0,
-                  evictions_ = 0, full_scans_ = 0;
+                  evictions_ = 0, full_scans_ = 0, dirtied_ = 0, imported_ = 0;
     std::uint64_t live_pages_ = 0;
-    std::size_t cursor_vm_ = 0, cursor_gpn_ = 0;  // next page the scanner visits
+    std::size_t cursor_pos_ = 0;  // scanner: position in order_ ...
+    std::uint64_t cursor_gpn_ = 0;  // ... and the next gpn it visits there
 };
 
 }  // namespace vsched

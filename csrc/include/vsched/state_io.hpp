@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -38,8 +39,8 @@ public:
         bytes_.append(reinterpret_cast<const char*>(&value), sizeof(T));
     }
 
-    template <class T>
-    void put_vector(const std::vector<T>& values) {
+    template <class T, class A>
+    void put_vector(const std::vector<T, A>& values) {
         static_assert(std::is_trivially_copyable_v<T>, "put_vector() takes trivially copyable elements");
         put(static_cast<std::uint64_t>(values.size()));
         if (!values.empty()) bytes_.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
@@ -96,8 +97,9 @@ public:
         return value;
     }
 
-    template <class T>
-    std::vector<T> get_vector() {
+    // A = the vector's allocator (e.g. a huge-page allocator for big arrays).
+    template <class T, class A = std::allocator<T>>
+    std::vector<T, A> get_vector() {
         const auto n = get<std::uint64_t>();
         if constexpr (std::is_same_v<T, bool>) {
             std::vector<bool> out(static_cast<std::size_t>(n));
@@ -107,7 +109,7 @@ public:
         } else {
             static_assert(std::is_trivially_copyable_v<T>, "get_vector() takes trivially copyable elements");
             if (n > (bytes_.size() - pos_) / sizeof(T)) throw std::invalid_argument("truncated vsched checkpoint");
-            std::vector<T> out(static_cast<std::size_t>(n));
+            std::vector<T, A> out(static_cast<std::size_t>(n));
             if (n) std::memcpy(out.data(), bytes_.data() + pos_, static_cast<std::size_t>(n) * sizeof(T));
             pos_ += static_cast<std::size_t>(n) * sizeof(T);
             return out;

@@ -7,11 +7,13 @@ names the rule it implements.
 
 from __future__ import annotations
 
+import copy
 import operator
 from typing import Any
 
 import numpy as np
 
+from .._state import Checkpointable
 from ..lruk import as_keys, check_lruk_args
 
 __all__ = ["LRUK", "choose_victim", "reference_resident"]
@@ -50,10 +52,14 @@ def choose_victim(resident: Any, hist: dict[int, list[int]], last: dict[int, int
     return min(eligible, key=lambda q: (hist[q][-1] != 0, hist[q][-1], last[q]))
 
 
-class LRUK:
+_LAYOUT = 1  # of the checkpoint payload; bump when the fields change
+
+
+class LRUK(Checkpointable):
     """Reference twin of :class:`vsched.LRUK` (same arguments, results, errors)."""
 
     IMPLEMENTATION = "reference"
+    _implementation = "reference"
 
     def __init__(
         self,
@@ -148,6 +154,14 @@ class LRUK:
     @property
     def retained(self) -> int:
         return len(self._retained)
+
+    def _checkpoint(self) -> dict[str, Any]:
+        return {"layout": _LAYOUT, "state": copy.deepcopy(self.__dict__)}
+
+    def _restore(self, payload: Any) -> None:
+        if not isinstance(payload, dict) or payload.get("layout") != _LAYOUT:
+            raise ValueError(f"reference LRUK checkpoint of another layout (this one reads {_LAYOUT})")
+        self.__dict__.update(copy.deepcopy(payload["state"]))
 
     def __repr__(self) -> str:
         return (

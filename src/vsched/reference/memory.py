@@ -1,21 +1,35 @@
 """Pure-Python memory manager: the oracle for :class:`vsched.MemoryManager`.
 
-Same rules (see the :class:`vsched.MemoryManager` docstring), written the
-plain way: every frame keeps the set of its mappers and eviction swaps them
-out one by one; the LRU-K victim is found by a scan (shared with the LRUK
-reference).
+Same rules (docs/engines/memory.md, M1-M12), written the plain way: every
+frame keeps the set of its mappers and eviction swaps them out one by one;
+the LRU-K victim is found by a scan (shared with the LRUK reference). Live
+VMs are a dict by id; per-VM counters change with each page's state, so
+``stats()`` costs O(live VMs) here too.
 """
 
 from __future__ import annotations
 
+import bisect
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .._state import Checkpointable
 from .._validate import as_int
+from ..errors import AdmissionError
 from ..memory import check_manager_args
-from ..pages import MERGE_MODES, Outcome, PageState, as_content, batch_args
+from ..pages import (
+    MERGE_MODES,
+    VM_COUNTERS,
+    VM_STATE_FORMAT,
+    Outcome,
+    PageState,
+    as_content,
+    batch_args,
+    vm_state_args,
+)
 from .lruk import choose_victim, reference_resident
 
 __all__ = ["MemoryManager", "Outcome", "PageState"]
@@ -39,18 +53,39 @@ class _Vm:
     state: list[int]
     content: list[int]
     frame: list[int]
-    live: bool = True
-    major_faults: int = 0
+    resident: int = 0  # pages in each state now (shared: resident on a frame with >= 2 mappers)
+    shared: int = 0
+    swapped: int = 0
+    major_faults: int = 0  # events
     cow_breaks: int = 0
     first_touches: int = 0
+    dirtied: int = 0
     seen: dict[int, int] = field(default_factory=dict)  # gpn -> content at its previous scan visit
     volatile: set[int] = field(default_factory=set)
 
 
-class MemoryManager:
+# Layout of the reference's checkpoint payload; bump when its fields change.
+_LAYOUT = 1
+_MAX_FRAMES = 2**32 - 3  # frame numbers below the native page record's two markers
+_MAX_PAGES = 2**32 - 2  # guest pages of live VMs in all (the native page index is 32-bit)
+_TOTALS = (
+    "hits",
+    "first_touches",
+    "major_faults",
+    "cow_breaks",
+    "merges",
+    "evictions",
+    "full_scans",
+    "dirtied",
+    "imported",
+)
+
+
+class MemoryManager(Checkpointable):
     """Reference twin of :class:`vsched.MemoryManager` (same arguments, results, errors)."""
 
     IMPLEMENTATION = "reference"
+    _implementation = "reference"
 
     def __init__(
         self,
@@ -62,8 +97,8 @@ class MemoryManager:
         merge: str = "immediate",
     ) -> None:
         frames, k, crp, rip, history, merge = check_manager_args(frames, k, crp, rip, history, merge)
-        if not 1 <= frames < 2**32 - 1:
-            raise ValueError(f"frames = {frames}: frames must be in 1..{2**32 - 2}")
+        if not 1 <= frames <= _MAX_FRAMES:
+            raise ValueError(f"frames = {frames}: frames must be in 1..{_MAX_FRAMES}")
         if not 1 <= k <= 64:
             raise ValueError(f"k = {k}: k must be in 1..64")
         if crp < 0:
@@ -86,11 +121,11 @@ class MemoryManager:
         self._last: dict[int, int] = {}
         self._index: dict[tuple[int, int], int] = {}  # immediate: every frame; scan: stable frames
         self._unstable: dict[tuple[int, int], tuple[int, int]] = {}  # (domain, content) -> (frame, serial)
-        self._vms: list[_Vm] = []
-        self._cursor = (0, 0)
-        self._count = dict.fromkeys(
-            ["hits", "first_touches", "major_faults", "cow_breaks", "merges", "evictions", "full_scans"], 0
-        )
+        self._vms: dict[int, _Vm] = {}  # live VMs by id (insertion order = id order)
+        self._next_id = 0
+        self._cursor = (0, 0)  # the scanner's next (vm id, gpn)
+        self._count = dict.fromkeys(_TOTALS, 0)
+        self._resident = self._swapped = self._shared_frames = self._live_pages = 0
 
     # -- VMs -------------------------------------------------------------------
     def add_vm(self, pages: int, domain: int = 0) -> int:
@@ -99,13 +134,28 @@ class MemoryManager:
             raise ValueError(f"pages = {pages}: pages must be >= 0")
         if domain < 0:
             raise ValueError(f"domain = {domain}: domain must be >= 0")
-        self._vms.append(_Vm(domain, [UNTOUCHED] * pages, [0] * pages, [-1] * pages))
-        return len(self._vms) - 1
+        self._check_room(pages)
+        return self._new_vm(pages, domain)
+
+    def _check_room(self, pages: int) -> None:
+        if pages > _MAX_PAGES - self._live_pages:
+            raise AdmissionError(
+                f"pages = {pages}: live VMs would hold more than {_MAX_PAGES} guest pages in all "
+                f"({self._live_pages} now)"
+            )
+
+    def _new_vm(self, pages: int, domain: int) -> int:
+        vm = self._next_id
+        self._next_id += 1
+        self._vms[vm] = _Vm(domain, [UNTOUCHED] * pages, [0] * pages, [-1] * pages)
+        self._live_pages += pages
+        return vm
 
     def _vm(self, vm: int, name: str = "vm") -> _Vm:
-        if not 0 <= vm < len(self._vms) or not self._vms[vm].live:
+        v = self._vms.get(vm)
+        if v is None:
             raise KeyError(f"{name} = {vm}: no such VM")
-        return self._vms[vm]
+        return v
 
     def remove_vm(self, vm: int) -> None:
         vm = as_int("vm", vm)
@@ -113,17 +163,24 @@ class MemoryManager:
         for gpn in range(len(v.state)):
             if v.state[gpn] == RESIDENT:
                 self._unmap(vm, gpn)
-        v.live = False
-        v.state, v.content, v.frame = [], [], []
-        v.seen.clear()
-        v.volatile.clear()
+        self._swapped -= v.swapped
+        self._live_pages -= len(v.state)
+        del self._vms[vm]
 
     # -- frames ----------------------------------------------------------------
     def _unmap(self, vm: int, gpn: int) -> None:
         v = self._vms[vm]
         f = v.frame[gpn]
         frame = self._frames[f]
+        if len(frame.mappers) == 2:  # the one left stops being shared
+            for other_vm, _ in frame.mappers:
+                self._vms[other_vm].shared -= 1
+            self._shared_frames -= 1
+        elif len(frame.mappers) > 2:
+            v.shared -= 1
         frame.mappers.remove((vm, gpn))
+        v.resident -= 1
+        self._resident -= 1
         v.state[gpn], v.frame[gpn] = SWAPPED, -1  # the caller sets the final state
         if not frame.mappers:
             del self._hist[f], self._last[f]
@@ -138,7 +195,16 @@ class MemoryManager:
     def _join(self, vm: int, gpn: int, f: int) -> None:
         v = self._vms[vm]
         v.state[gpn], v.frame[gpn] = RESIDENT, f
-        self._frames[f].mappers.add((vm, gpn))
+        mappers = self._frames[f].mappers
+        mappers.add((vm, gpn))
+        v.resident += 1
+        self._resident += 1
+        if len(mappers) == 2:  # both become shared
+            for other_vm, _ in mappers:
+                self._vms[other_vm].shared += 1
+            self._shared_frames += 1
+        elif len(mappers) > 2:
+            v.shared += 1
 
     def _touch(self, f: int, t: int) -> None:  # an LRU-K reference to a frame in use
         reference_resident(self._hist[f], self._last[f], t, self.crp)
@@ -147,21 +213,7 @@ class MemoryManager:
     def _allocate(self, domain: int, content: int, t: int) -> int:
         taken = self._retained.pop((domain, content), None)  # its own history first
         if len(self._frames) == self.frames:
-            victim = choose_victim(self._frames.keys(), self._hist, self._last, t, self.crp)
-            for vm, gpn in sorted(self._frames[victim].mappers):
-                v = self._vms[vm]
-                v.state[gpn], v.frame[gpn] = SWAPPED, -1
-            old = self._frames[victim]
-            key = (old.domain, old.content)
-            if key not in self._retained or self._retained[key][1] < self._last[victim]:
-                self._retained[key] = (self._hist[victim], self._last[victim])
-            if self.history is not None:
-                while len(self._retained) > self.history:
-                    oldest = min(self._retained, key=lambda q: self._retained[q][1])
-                    del self._retained[oldest]
-            del self._hist[victim], self._last[victim]
-            self._free_frame(victim)
-            self._count["evictions"] += 1
+            self._evict(t)
         if self._free:
             f = self._free.pop()
         else:
@@ -176,6 +228,33 @@ class MemoryManager:
             self._index[(domain, content)] = f
         return f
 
+    def _evict(self, t: int) -> _Frame:
+        """Evict the LRU-K victim at time t: every mapper swaps out (rule M3); returns the frame."""
+        victim = choose_victim(self._frames.keys(), self._hist, self._last, t, self.crp)
+        old = self._frames[victim]
+        shared = len(old.mappers) >= 2
+        for vm, gpn in sorted(old.mappers):
+            v = self._vms[vm]
+            v.state[gpn], v.frame[gpn] = SWAPPED, -1
+            v.resident -= 1
+            v.swapped += 1
+            v.shared -= 1 if shared else 0
+        self._resident -= len(old.mappers)
+        self._swapped += len(old.mappers)
+        self._shared_frames -= 1 if shared else 0
+        old.mappers.clear()
+        key = (old.domain, old.content)
+        if key not in self._retained or self._retained[key][1] < self._last[victim]:
+            self._retained[key] = (self._hist[victim], self._last[victim])
+        if self.history is not None:
+            while len(self._retained) > self.history:
+                oldest = min(self._retained, key=lambda q: self._retained[q][1])
+                del self._retained[oldest]
+        del self._hist[victim], self._last[victim]
+        self._free_frame(victim)
+        self._count["evictions"] += 1
+        return old
+
     def _fault_in(self, vm: int, gpn: int, t: int) -> None:
         v = self._vms[vm]
         key = (v.domain, v.content[gpn])
@@ -186,13 +265,16 @@ class MemoryManager:
             return
         self._join(vm, gpn, self._allocate(v.domain, v.content[gpn], t))
 
+    def _forget_expired(self, t: int) -> None:
+        if self.rip is not None:  # forget expired retained history
+            for key in [q for q, (_, last) in self._retained.items() if t - last > self.rip]:
+                del self._retained[key]
+
     # -- accesses ----------------------------------------------------------------
     def _run(self, vm: int, gpn: int, write: bool, content: int) -> int:
         self._time += 1
         t = self._time
-        if self.rip is not None:  # forget expired retained history
-            for key in [q for q, (_, last) in self._retained.items() if t - last > self.rip]:
-                del self._retained[key]
+        self._forget_expired(t)
         v = self._vms[vm]
         state = v.state[gpn]
         if state == RESIDENT:
@@ -202,6 +284,8 @@ class MemoryManager:
                 self._count["hits"] += 1
                 self._touch(f, t)
                 return HIT
+            v.dirtied += 1  # rule M9: new content written
+            self._count["dirtied"] += 1
             if len(frame.mappers) > 1 or frame.stable:
                 self._count["cow_breaks"] += 1
                 v.cow_breaks += 1
@@ -228,12 +312,19 @@ class MemoryManager:
         if state == UNTOUCHED:
             self._count["first_touches"] += 1
             v.first_touches += 1
+            if write:  # rule M9: first touched by a write
+                v.dirtied += 1
+                self._count["dirtied"] += 1
             v.content[gpn] = content if write else 0
             self._fault_in(vm, gpn, t)
             return FIRST_TOUCH
         self._count["major_faults"] += 1
         v.major_faults += 1
-        if write:
+        v.swapped -= 1
+        self._swapped -= 1
+        if write and v.content[gpn] != content:
+            v.dirtied += 1
+            self._count["dirtied"] += 1
             v.content[gpn] = content
         self._fault_in(vm, gpn, t)
         return MAJOR_FAULT
@@ -276,21 +367,25 @@ class MemoryManager:
             raise ValueError("scan() needs merge='scan'")
         if pages < 0:
             raise ValueError(f"pages = {pages}: pages must be >= 0")
-        if not any(v.live and v.state for v in self._vms):
+        if self._live_pages == 0:
             return
+        ids = list(self._vms)  # live VMs in id order
         vm, gpn = self._cursor
+        at = bisect.bisect_left(ids, vm)
+        if at == len(ids) or ids[at] != vm:  # the cursor's VM is gone: next VM, from gpn 0
+            gpn = 0
         for _ in range(pages):
-            while vm >= len(self._vms) or not self._vms[vm].live or gpn >= len(self._vms[vm].state):
-                if vm >= len(self._vms):  # a full scan is complete
-                    vm = 0
+            while at >= len(ids) or gpn >= len(self._vms[ids[at]].state):
+                if at >= len(ids):  # a full scan is complete
+                    at = 0
                     self._count["full_scans"] += 1
                     self._unstable.clear()
                 else:
-                    vm += 1
+                    at += 1
                 gpn = 0
-            self._visit(vm, gpn)
+            self._visit(ids[at], gpn)
             gpn += 1
-        self._cursor = (vm, gpn)
+        self._cursor = (ids[at] if at < len(ids) else self._next_id, gpn)
 
     def _visit(self, vm: int, gpn: int) -> None:
         v = self._vms[vm]
@@ -328,6 +423,7 @@ class MemoryManager:
                 and other.serial == serial
                 and not other.stable
                 and other.content == content
+                and other.domain == v.domain
             ):
                 del self._unstable[key]
                 other.stable = True
@@ -340,38 +436,102 @@ class MemoryManager:
 
     # -- inspection -------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        resident = sum(len(f.mappers) for f in self._frames.values())
         used = len(self._frames)
+        resident = self._resident
         out: dict[str, Any] = {
             "frames": self.frames,
             "frames_used": used,
             "pages_resident": resident,
-            "pages_shared": sum(1 for f in self._frames.values() if len(f.mappers) >= 2),
-            "pages_sharing": sum(len(f.mappers) - 1 for f in self._frames.values() if len(f.mappers) >= 2),
-            "pages_swapped": sum(v.state.count(SWAPPED) for v in self._vms),
-            "pages_volatile": sum(len(v.volatile) for v in self._vms),
-            **self._count,
+            "pages_shared": self._shared_frames,
+            "pages_sharing": resident - used,
+            "pages_swapped": self._swapped,
+            "pages_volatile": sum(len(v.volatile) for v in self._vms.values()),
+            **{name: self._count[name] for name in _TOTALS},
             "time": self._time,
             "retained": len(self._retained),
             "saving": 0.0 if resident == 0 else (resident - used) / resident,
+            "vm": np.array(list(self._vms), dtype=np.int64),
         }
-        for name in ("first_touches", "major_faults", "cow_breaks"):
-            out[f"vm_{name}"] = np.array([getattr(v, name) for v in self._vms], dtype=np.uint64)
-        out["vm_live"] = np.array([v.live for v in self._vms], dtype=bool)
-        out["vm_resident"] = np.array([v.state.count(RESIDENT) for v in self._vms], dtype=np.uint64)
-        out["vm_swapped"] = np.array([v.state.count(SWAPPED) for v in self._vms], dtype=np.uint64)
-        out["vm_shared"] = np.array(
-            [
-                sum(
-                    1
-                    for g, s in enumerate(v.state)
-                    if s == RESIDENT and len(self._frames[v.frame[g]].mappers) >= 2
-                )
-                for v in self._vms
-            ],
-            dtype=np.uint64,
-        )
+        for name in (
+            "resident",
+            "shared",
+            "swapped",
+            "major_faults",
+            "cow_breaks",
+            "first_touches",
+            "dirtied",
+        ):
+            out[f"vm_{name}"] = np.array([getattr(v, name) for v in self._vms.values()], dtype=np.uint64)
         return out
+
+    # -- export / import (rule M10) -------------------------------------------------
+    def export_vm(self, vm: int) -> dict[str, Any]:
+        v = self._vm(as_int("vm", vm))
+        return {
+            "format": VM_STATE_FORMAT,
+            "pages": len(v.state),
+            "domain": v.domain,
+            "state": np.array(v.state, dtype=np.uint8),
+            "content": np.array(v.content, dtype=np.uint64),
+            "counters": {name: getattr(v, name) for name in VM_COUNTERS},
+        }
+
+    def import_vm(self, state: Any, domain: int | None = None) -> int:
+        domain_, states_a, contents_a, counters = vm_state_args(state, domain)
+        if domain_ < 0:
+            raise ValueError(f"domain = {domain_}: domain must be >= 0")
+        states, contents = states_a.tolist(), contents_a.tolist()
+        for gpn, (s, c) in enumerate(zip(states, contents)):
+            if s == UNTOUCHED and c != 0:
+                raise ValueError(f"content[{gpn}] = {c}: an untouched page holds content 0")
+        self._check_room(len(states))
+        resident = [gpn for gpn, s in enumerate(states) if s == RESIDENT]
+        wanted = {contents[gpn] for gpn in resident}  # immediate mode: one frame per content
+        at_most = len(wanted) if self.merge == "immediate" else len(resident)
+        if at_most > self.frames:
+            what = "distinct resident contents" if self.merge == "immediate" else "resident pages"
+            raise AdmissionError(
+                f"import_vm: the VM has {at_most} {what}, more than the {self.frames} frames here"
+            )
+        vm = self._new_vm(len(states), domain_)
+        v = self._vms[vm]
+        for name, value in zip(VM_COUNTERS, counters):
+            setattr(v, name, value)
+        for gpn, s in enumerate(states):
+            v.content[gpn] = contents[gpn]
+            if s == SWAPPED:
+                v.state[gpn] = SWAPPED
+                v.swapped += 1
+                self._swapped += 1
+        if not resident:
+            return vm
+        first_t = self._time + 1
+        self._forget_expired(first_t)
+        if self.merge == "immediate":
+            needed = sum(1 for c in wanted if (domain_, c) not in self._index)
+        else:
+            needed = len(resident)
+        while len(self._frames) + needed > self.frames:
+            old = self._evict(first_t)
+            if self.merge == "immediate" and old.domain == domain_ and old.content in wanted:
+                needed += 1
+        for gpn in resident:
+            self._time += 1
+            self._forget_expired(self._time)
+            self._count["imported"] += 1
+            self._fault_in(vm, gpn, self._time)
+        return vm
+
+    # -- checkpoints --------------------------------------------------------------------
+    def _checkpoint(self) -> dict[str, Any]:
+        return {"layout": _LAYOUT, "state": copy.deepcopy(self.__dict__)}
+
+    def _restore(self, payload: Any) -> None:
+        if not isinstance(payload, dict) or payload.get("layout") != _LAYOUT:
+            raise ValueError(
+                f"reference MemoryManager checkpoint of another layout (this one reads {_LAYOUT})"
+            )
+        self.__dict__.update(copy.deepcopy(payload["state"]))
 
     def mapping(self, vm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         v = self._vm(as_int("vm", vm))
