@@ -4,6 +4,7 @@
 #include "vsched/reallocator.hpp"
 
 #include <limits>
+#include <vector>
 
 #include "bindings.hpp"
 
@@ -36,13 +37,19 @@ py::array_t<double> observe_many_py(Reallocator& self, const DoubleArray& usage,
             message("usage has ", usage.shape(1), " columns, expected ", n, " (one per VM)"));
     }
     const py::ssize_t ticks = usage.shape(0);
-    self.validate_usage(usage.data(), static_cast<std::size_t>(ticks * n));
+    // What is validated is what is used: the batch is copied into memory this
+    // call owns (with the GIL held, so nothing changes it meanwhile) and the
+    // copy is validated, so a thread that writes into the caller's array while
+    // the GIL is released below cannot reach the engine.
+    const std::vector<double> batch(usage.data(), usage.data() + ticks * n);
+    self.validate_usage(batch.data(), batch.size());
     py::array_t<double> out({ticks, n});
     double* out_data = out.mutable_data();
-    const double* in_data = usage.data();
     {
+        // Safe without the GIL: the loop reads only `batch` and writes only
+        // the engine and `out`, which no other thread has seen yet.
         py::gil_scoped_release release;
-        self.observe_many(in_data, static_cast<std::size_t>(ticks), cap_at_entitlement, out_data);
+        self.observe_many(batch.data(), static_cast<std::size_t>(ticks), cap_at_entitlement, out_data);
     }
     return out;
 }

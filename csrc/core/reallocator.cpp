@@ -48,10 +48,6 @@ constexpr std::int64_t kMaxShares = std::int64_t{1} << 53;  // exact as a double
 constexpr std::int64_t kMaxWindow = 1000000;
 // A sample this close below the entitlement counts as having reached it.
 constexpr double kSaturation = 1.0 - 1e-9;
-// Floors may exceed the capacity by this relative amount (rounding in how the
-// caller chose reservations that "exactly" fill the host, e.g. 3 x 0.1 on 0.3):
-// the same slack as the fair-share kernel, which then hands out the floors.
-constexpr double kFloorSlack = 1e-9;
 
 // Makes the next push_back unable to throw, growing geometrically.
 template <typename T>
@@ -144,7 +140,10 @@ void Reallocator::check_admission(std::size_t index, double reservation) const {
     } else {
         for (std::size_t i = 0; i < size(); ++i) floors += i == index ? reservation : reservation_[i];
     }
-    if (floors > capacity_ + kFloorSlack * capacity_) {
+    // Floors may exceed the capacity by a relative 1e-9 (rounding in how the
+    // caller chose reservations that "exactly" fill the host, e.g. 3 x 0.1 on
+    // 0.3): the kernel's own test, so computing b never fails.
+    if (floors_exceed(floors, capacity_)) {
         throw AdmissionError(message("reservations exceed capacity by ", format_number(floors - capacity_),
                                      ": they would sum to ", format_number(floors), " > capacity ",
                                      format_number(capacity_)));
