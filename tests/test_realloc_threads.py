@@ -7,6 +7,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 import vsched
 
@@ -78,3 +79,93 @@ def test_fair_share_uses_what_it_validated():
         assert got.tobytes() == clean.tobytes()
         completed += 1
     assert completed >= 1
+
+
+# ------------------------------------------------------------------ one object, one thread
+
+
+def _snapshot(r) -> tuple:
+    return (list(r.vms), r.entitlements().tolist(), r.base().tolist(), r.estimates().tolist(), r.load, r.lending,
+            [r.export_vm(vm) for vm in r.vms])
+
+
+def test_concurrent_calls_are_refused_and_change_nothing():
+    """One thread inside a long observe_many, another calling every public method:
+    each call either raises InUseError or runs (harmlessly: the calls are chosen so
+    that running them changes nothing), never a crash, and the object ends exactly
+    like a twin that only replayed the batch."""
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(5)
+    batch = np.minimum(rng.lognormal(-2.0, 1.0, (1500, 400)), 1.0)
+    r, twin = _host(400), _host(400)
+    state = r.export_vm(0)
+    inside = threading.Event()
+    result = {}
+
+    def replay() -> None:
+        inside.set()
+        result["out"] = r.observe_many(batch, cap_at_entitlement=True)
+
+    calls = [
+        lambda: r.add_vm(-1.0),  # ValueError when it runs
+        lambda: r.set_vm(0, 1.0, shares=500),  # the same parameters again
+        lambda: r.remove_vm(10**9),  # KeyError when it runs
+        lambda: r.observe([0.0]),  # wrong length: ValueError
+        lambda: r.observe_many(np.zeros((2, 3))),  # wrong shape: ValueError
+        lambda: r.import_vm({**state, "samples": [-1.0]}),  # ValueError
+        lambda: r.vms,
+        lambda: len(r),
+        r.entitlements,
+        r.base,
+        r.estimates,
+        lambda: r.load,
+        lambda: r.lending,
+        lambda: (r.capacity, r.window, r.threshold, r.estimator, r.percentile, r.headroom),
+        lambda: repr(r),
+        lambda: r.export_vm(0),
+        lambda: pickle.dumps(r),
+        lambda: copy.copy(r),
+    ]
+    refused = [0] * len(calls)
+    thread = threading.Thread(target=replay)
+    thread.start()
+    inside.wait()
+    while thread.is_alive():
+        for k, call in enumerate(calls):
+            try:
+                call()
+            except vsched.InUseError as error:
+                assert "in use by another thread" in str(error)
+                refused[k] += 1
+            except (ValueError, KeyError):
+                pass
+    thread.join()
+    assert min(refused) >= 1, refused  # every method met the busy object at least once
+    assert result["out"].tobytes() == twin.observe_many(batch, cap_at_entitlement=True).tobytes()
+    assert _snapshot(r) == _snapshot(twin)
+
+
+def test_ctrl_c_stops_observe_many_at_a_tick_boundary():
+    import _thread
+
+    rng = np.random.default_rng(6)
+    batch = np.minimum(rng.lognormal(-2.0, 1.0, (20000, 300)), 1.0)
+    r = _host(300)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        r.observe_many(batch, cap_at_entitlement=True)
+    late = time.monotonic() - start - 0.3
+    timer.join()
+    assert late < 1.0, late  # the poll runs every ~20 ms of work (generous: the machine may be shared)
+    done = r.export_vm(r.vms[0])["samples_seen"]
+    assert 0 < done < len(batch)
+    # Exactly as a fresh object fed that prefix, and it goes on alike.
+    fresh = _host(300)
+    fresh.observe_many(batch[:done], cap_at_entitlement=True)
+    assert _snapshot(r) == _snapshot(fresh)
+    rest = batch[done : done + 50]
+    assert r.observe_many(rest, True).tobytes() == fresh.observe_many(rest, True).tobytes()
