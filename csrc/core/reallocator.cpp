@@ -48,10 +48,6 @@ constexpr std::int64_t kMaxShares = std::int64_t{1} << 53;  // exact as a double
 constexpr std::int64_t kMaxWindow = 1000000;
 // A sample this close below the entitlement counts as having reached it.
 constexpr double kSaturation = 1.0 - 1e-9;
-// Floors may exceed the capacity by this relative amount (rounding in how the
-// caller chose reservations that "exactly" fill the host, e.g. 3 x 0.1 on 0.3):
-// the same slack as the fair-share kernel, which then hands out the floors.
-constexpr double kFloorSlack = 1e-9;
 
 // Makes the next push_back unable to throw, growing geometrically.
 template <typename T>
@@ -74,7 +70,10 @@ Reallocator::Reallocator(double capacity, std::int64_t window, double threshold,
         throw std::invalid_argument(
             message("threshold = ", format_number(threshold), ": threshold must be finite and >= 0"));
     }
-    const Estimator kind = parse_estimator(estimator);
+    const std::vector<std::string>& names = estimator_names();
+    if (std::find(names.begin(), names.end(), estimator) == names.end()) {
+        make_estimator(estimator, WindowConfig{});  // throws, naming the choices
+    }
     if (!(percentile >= 0.0 && percentile <= 100.0)) {
         throw std::invalid_argument(
             message("percentile = ", format_number(percentile), ": percentile must be in [0, 100]"));
@@ -89,12 +88,11 @@ Reallocator::Reallocator(double capacity, std::int64_t window, double threshold,
     headroom_ = headroom;
     WindowConfig config;
     config.window = static_cast<std::size_t>(window);
-    config.estimator = kind;
     config.quantile = percentile / 100.0;
     // EWMA with the span convention: its centre of mass, (W - 1) / 2 ticks
     // back, is the same as that of a plain mean over W samples.
     config.alpha = 2.0 / (static_cast<double>(window) + 1.0);
-    windows_ = UsageWindows(config);
+    windows_ = UsageWindows(estimator, config);
 }
 
 Reallocator::Params Reallocator::check_params(double size, std::int64_t shares, double reservation,
@@ -144,7 +142,10 @@ void Reallocator::check_admission(std::size_t index, double reservation) const {
     } else {
         for (std::size_t i = 0; i < size(); ++i) floors += i == index ? reservation : reservation_[i];
     }
-    if (floors > capacity_ + kFloorSlack * capacity_) {
+    // Floors may exceed the capacity by a relative 1e-9 (rounding in how the
+    // caller chose reservations that "exactly" fill the host, e.g. 3 x 0.1 on
+    // 0.3): the kernel's own test, so computing b never fails.
+    if (floors_exceed(floors, capacity_)) {
         throw AdmissionError(message("reservations exceed capacity by ", format_number(floors - capacity_),
                                      ": they would sum to ", format_number(floors), " > capacity ",
                                      format_number(capacity_)));
@@ -170,6 +171,10 @@ void Reallocator::store(std::size_t index, const Params& p) {
 std::int64_t Reallocator::add_vm(double size, std::int64_t shares, double reservation, double limit) {
     const Params p = check_params(size, shares, reservation, limit);
     check_admission(this->size(), p.reservation);
+    return admit(p, nullptr, false);
+}
+
+std::int64_t Reallocator::admit(const Params& p, const ColumnState* window, bool saturated) {
     const std::int64_t id = next_id_;
     const std::size_t index = this->size();
     // Every allocation before the first change, so that bad_alloc leaves the
@@ -188,14 +193,34 @@ std::int64_t Reallocator::add_vm(double size, std::int64_t shares, double reserv
         index_.erase(id);
         throw;
     }
+    if (window != nullptr) windows_.import_column(column, *window);  // checked before: cannot throw
     for (std::vector<double>* v : {&size_, &shares_, &reservation_, &limit_, &ceiling_}) v->push_back(0.0);
     column_.push_back(column);
-    saturated_.push_back(0);
+    saturated_.push_back(saturated ? 1 : 0);
     ids_.push_back(id);
     store(index, p);
     reservation_sum_.append(p.reservation);
     ++next_id_;
     return id;
+}
+
+VmState Reallocator::export_vm(std::int64_t vm) const {
+    const std::size_t index = index_of(vm);
+    VmState state;
+    state.size = size_[index];
+    state.shares = static_cast<std::int64_t>(shares_[index]);
+    state.reservation = reservation_[index];
+    state.limit = limit_[index];
+    state.saturated = saturated_[index] != 0;
+    state.window = windows_.export_column(column_[index]);
+    return state;
+}
+
+std::int64_t Reallocator::import_vm(const VmState& state) {
+    const Params p = check_params(state.size, state.shares, state.reservation, state.limit);
+    windows_.check_import(state.window);
+    check_admission(size(), p.reservation);
+    return admit(p, &state.window, state.saturated);
 }
 
 void Reallocator::set_vm(std::int64_t vm, double size, std::int64_t shares, double reservation, double limit) {
@@ -262,6 +287,7 @@ void Reallocator::refresh() {
     double mean_sum = 0.0;
     bool any_sample = false;
     estimates_.resize(n);
+    windows_.estimate(column_.data(), n, estimates_.data());  // the statistic of each window
     for (std::size_t i = 0; i < n; ++i) {
         const std::uint32_t column = column_[i];
         if (windows_.count(column) == 0) {
@@ -270,7 +296,7 @@ void Reallocator::refresh() {
         }
         any_sample = true;
         mean_sum += windows_.mean(column);
-        double e = windows_.estimate(column) * factor;
+        double e = estimates_[i] * factor;
         e = std::min(ceiling_[i], std::max(0.0, e));
         if (saturated_[i]) e = std::max(e, base_[i]);
         estimates_[i] = e;
@@ -348,14 +374,139 @@ void Reallocator::observe(const double* usage) {
     push_tick(usage, false);
 }
 
-void Reallocator::observe_many(const double* usage, std::size_t ticks, bool cap_at_entitlement, double* out) {
+void Reallocator::observe_many(const double* usage, std::size_t ticks, bool cap_at_entitlement, double* out,
+                               Interrupt* interrupt) {
     const std::size_t n = size();
     validate_usage(usage, ticks * n);
+    // Tick boundaries are decision boundaries: every invariant holds there.
+    // The poll reads the clock once every 1024 calls, so a boundary counts as
+    // one call per 256 VMs: a large host is polled every few ticks, a small
+    // one every thousand or so (each then lasts microseconds).
+    InterruptPoll poll(interrupt);
+    const std::size_t polls_per_tick = 1 + n / 256;
     for (std::size_t t = 0; t < ticks; ++t) {
+        for (std::size_t k = 0; k < polls_per_tick; ++k) poll();
         push_tick(usage + t * n, cap_at_entitlement);
         refresh();
         std::copy(entitlements_.begin(), entitlements_.end(), out + t * n);
     }
+}
+
+// ---- checkpoints -------------------------------------------------------------
+//
+// "Reallocator" format 1: one string holding the state (a "ReallocatorState"
+// record, below) and its FNV-1a hash, so that corrupt bytes are refused
+// rather than misread. Cached results are not stored: they are a pure
+// function of what is, and are recomputed on the first call.
+
+namespace {
+
+constexpr std::uint32_t kCheckpointFormat = 1;
+constexpr std::uint32_t kStateFormat = 1;
+
+std::uint64_t fnv1a(const std::string& bytes) {
+    std::uint64_t hash = 14695981039346656037ull;
+    for (const char c : bytes) {
+        hash ^= static_cast<unsigned char>(c);
+        hash *= 1099511628211ull;
+    }
+    return hash;
+}
+
+[[noreturn]] void corrupt(const char* what) {
+    throw std::invalid_argument(message("corrupt vsched checkpoint of a Reallocator: ", what));
+}
+
+}  // namespace
+
+std::string Reallocator::save() const {
+    StateWriter state("ReallocatorState", kStateFormat);
+    state.put(capacity_);
+    state.put(threshold_);
+    state.put(percentile_);
+    state.put(headroom_);
+    state.put(next_id_);
+    state.put_vector(ids_);
+    state.put_vector(size_);
+    state.put_vector(shares_);
+    state.put_vector(reservation_);
+    state.put_vector(limit_);
+    state.put_vector(column_);
+    state.put_vector(saturated_);
+    windows_.save(state);
+    state.put(first_pass_.level());
+    state.put(second_pass_.level());
+    StateWriter out("Reallocator", kCheckpointFormat);
+    out.put_string(state.bytes());
+    out.put(fnv1a(state.bytes()));
+    return out.take();
+}
+
+Reallocator Reallocator::restore(const std::string& bytes) {
+    StateReader outer(bytes, "Reallocator", kCheckpointFormat);
+    const std::string body = outer.get_string();
+    const auto hash = outer.get<std::uint64_t>();
+    outer.expect_end();
+    if (hash != fnv1a(body)) corrupt("its hash does not match");
+    StateReader in(body, "ReallocatorState", kStateFormat);
+    const auto capacity = in.get<double>();
+    const auto threshold = in.get<double>();
+    const auto percentile = in.get<double>();
+    const auto headroom = in.get<double>();
+    const auto next_id = in.get<std::int64_t>();
+    auto ids = in.get_vector<std::int64_t>();
+    auto size = in.get_vector<double>();
+    auto shares = in.get_vector<double>();
+    auto reservation = in.get_vector<double>();
+    auto limit = in.get_vector<double>();
+    auto column = in.get_vector<std::uint32_t>();
+    auto saturated = in.get_vector<std::uint8_t>();
+    UsageWindows windows = UsageWindows::load(in);
+    const auto first_level = in.get<double>();
+    const auto second_level = in.get<double>();
+    in.expect_end();
+
+    // The constructor checks the configuration; every VM is checked as add_vm
+    // would check it, in VM order, so the restored object keeps every rule.
+    const WindowConfig& config = windows.config();
+    Reallocator r(capacity, static_cast<std::int64_t>(config.window), threshold, windows.estimator_name(),
+                  percentile, headroom);
+    if (config.quantile != r.windows_.config().quantile || config.alpha != r.windows_.config().alpha) {
+        corrupt("window configuration");
+    }
+    const std::size_t n = ids.size();
+    if (size.size() != n || shares.size() != n || reservation.size() != n || limit.size() != n ||
+        column.size() != n || saturated.size() != n) {
+        corrupt("per-VM arrays of different lengths");
+    }
+    std::vector<std::uint8_t> taken(windows.columns_used(), 0);
+    for (const std::uint32_t c : windows.free_columns()) taken[c] = 1;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (ids[i] < 0 || ids[i] >= next_id || (i > 0 && ids[i] <= ids[i - 1])) corrupt("VM ids");
+        if (column[i] >= taken.size() || taken[column[i]]) corrupt("window columns");
+        taken[column[i]] = 1;
+        if (shares[i] != std::floor(shares[i])) corrupt("shares");
+        const Params p = r.check_params(size[i], static_cast<std::int64_t>(shares[i]), reservation[i], limit[i]);
+        r.check_admission(r.size(), p.reservation);
+        r.ids_.push_back(ids[i]);
+        r.index_.emplace(ids[i], i);
+        for (std::vector<double>* v : {&r.size_, &r.shares_, &r.reservation_, &r.limit_, &r.ceiling_}) {
+            v->push_back(0.0);
+        }
+        r.store(i, p);
+        r.reservation_sum_.append(p.reservation);
+    }
+    if (std::find(taken.begin(), taken.end(), std::uint8_t{0}) != taken.end()) corrupt("window columns");
+    if (!(std::isfinite(first_level) && std::isfinite(second_level))) corrupt("warm levels");
+    r.next_id_ = next_id;
+    r.column_ = std::move(column);
+    r.saturated_ = std::move(saturated);
+    r.windows_ = std::move(windows);
+    r.first_pass_.set_level(first_level);
+    r.second_pass_.set_level(second_level);
+    r.dirty_ = true;
+    r.base_dirty_ = true;
+    return r;
 }
 
 const std::vector<double>& Reallocator::entitlements() {

@@ -1,6 +1,6 @@
-// Windowed statistics of every VM's usage: a ring matrix, running sums, the
-// block (van Herk / Gil-Werman) sliding maximum, two indexed heaps split at a
-// rank for an exact percentile, EWMA.
+// Windowed statistics of every VM's usage: a ring matrix and running sums
+// shared by every estimator, and the estimators of the registry (block
+// maxima, sorted windows and indexed heaps for exact percentiles, EWMA).
 //
 // Every formula here is mirrored operation for operation by
 // src/vsched/reference/reallocation.py (which keeps each window as a plain
@@ -11,29 +11,11 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <utility>
 
 #include "vsched/errors.hpp"
 
 namespace vsched {
-
-Estimator parse_estimator(const std::string& name) {
-    if (name == "max") return Estimator::max;
-    if (name == "mean") return Estimator::mean;
-    if (name == "percentile") return Estimator::percentile;
-    if (name == "ewma") return Estimator::ewma;
-    throw std::invalid_argument(message("estimator = '", name,
-                                        "': estimator must be one of 'max', 'mean', 'percentile', 'ewma'"));
-}
-
-const char* estimator_name(Estimator estimator) {
-    switch (estimator) {
-        case Estimator::max: return "max";
-        case Estimator::mean: return "mean";
-        case Estimator::percentile: return "percentile";
-        case Estimator::ewma: return "ewma";
-    }
-    return "?";
-}
 
 namespace {
 
@@ -43,7 +25,7 @@ inline std::size_t lower_rank(std::size_t k, double quantile) {
     return static_cast<std::size_t>(std::floor(static_cast<double>(k - 1) * quantile));
 }
 
-constexpr double kNone = -std::numeric_limits<double>::infinity();  // max of no samples
+constexpr double kNone = MaxEstimator::kNone;
 
 // numpy.percentile's default ('linear') from the samples of rank lo and
 // lo + 1 (below, above): h = (k - 1) * p, g = h - floor(h), lerp exactly as
@@ -99,12 +81,124 @@ inline double push_sorted(double* a, std::size_t k, bool full, double evicted, d
     return lerp_percentile(k, quantile, a[lo], lo + 1 < k ? a[lo + 1] : a[lo]);
 }
 
+// A W x stride row-major matrix widened to `wider` columns (new ones `fill`).
+std::vector<double> widened(const std::vector<double>& matrix, std::size_t rows, std::size_t stride,
+                            std::size_t wider, double fill) {
+    std::vector<double> out(rows * wider, fill);
+    for (std::size_t row = 0; row < rows && stride > 0; ++row) {
+        std::copy(matrix.begin() + row * stride, matrix.begin() + (row + 1) * stride, out.begin() + row * wider);
+    }
+    return out;
+}
+
+template <class T>
+std::vector<T> load_sized(StateReader& in, std::size_t size, const char* what) {
+    std::vector<T> values = in.get_vector<T>();
+    if (values.size() != size) {
+        throw std::invalid_argument(message("corrupt vsched checkpoint: ", what, " has ", values.size(),
+                                            " entries, expected ", size));
+    }
+    return values;
+}
+
+const EstimatorField* find_field(const EstimatorFields& fields, const char* name) {
+    for (const EstimatorField& field : fields) {
+        if (field.name == name) return &field;
+    }
+    return nullptr;
+}
+
 }  // namespace
+
+// ---- max -------------------------------------------------------------------
+
+void MaxEstimator::resize(std::size_t old_stride, std::size_t stride) {
+    std::vector<double> suffix = widened(suffix_, window_, old_stride, stride, kNone);
+    prefix_.resize(stride, kNone);
+    suffix_.swap(suffix);
+}
+
+void MaxEstimator::wrap(const std::uint32_t* columns, std::size_t n, const WindowView& view) {
+    // suffix[j] = max of the valid rows j .. W - 1 (none: -inf), built from
+    // the last row up, with prefix_ as the running maximum; then the new
+    // block's prefix starts empty. A window of k samples is rows W - k .. W - 1.
+    const std::size_t window = window_;
+    for (std::size_t i = 0; i < n; ++i) prefix_[columns[i]] = kNone;
+    for (std::size_t row = window; row-- > 0;) {
+        const double* samples = view.ring + row * view.stride;
+        double* suffix = suffix_.data() + row * view.stride;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint32_t c = columns[i];
+            if (row + view.count[c] >= window) prefix_[c] = std::max(prefix_[c], samples[c]);
+            suffix[c] = prefix_[c];
+        }
+    }
+    for (std::size_t i = 0; i < n; ++i) prefix_[columns[i]] = kNone;
+}
+
+double MaxEstimator::estimate(std::uint32_t column, const WindowView& view) const {
+    // Rows 0 .. s-1 of this block (prefix) and rows s .. W-1 of the previous
+    // block (suffix[s]) if the window reaches back there.
+    const std::uint32_t s = view.next_row;
+    double best = prefix_[column];
+    if (view.count[column] > s) best = std::max(best, suffix_[static_cast<std::size_t>(s) * view.stride + column]);
+    return best;
+}
+
+void MaxEstimator::import_column(std::uint32_t column, const EstimatorFields&, const WindowView& view) {
+    // The window's k samples sit in the rows the last k ticks wrote: ages
+    // 0 .. s-1 in this block's rows s-1 .. 0, older ones in the previous
+    // block's rows W-1 .. s (see the class comment).
+    const std::size_t k = view.count[column];
+    const std::size_t s = view.next_row;
+    double prefix = kNone;
+    for (std::size_t age = 0; age < std::min(k, s); ++age) prefix = std::max(prefix, view.sample(s - 1 - age, column));
+    prefix_[column] = prefix;
+    double running = kNone;
+    for (std::size_t row = window_; row-- > 0;) {
+        if (row >= s) {
+            const std::size_t age = s - 1 + window_ - row;  // of the sample in this previous-block row
+            if (age < k) running = std::max(running, view.sample(row, column));
+            suffix_[row * view.stride + column] = running;
+        } else {
+            suffix_[row * view.stride + column] = kNone;  // this block's rows: rebuilt at the wrap
+        }
+    }
+}
+
+void MaxEstimator::save(StateWriter& out) const {
+    out.put_vector(prefix_);
+    out.put_vector(suffix_);
+}
+
+void MaxEstimator::load(StateReader& in, std::size_t stride) {
+    prefix_ = load_sized<double>(in, stride, "max prefix");
+    suffix_ = load_sized<double>(in, window_ * stride, "max suffix");
+}
+
+// ---- ewma ------------------------------------------------------------------
+
+void EwmaEstimator::load(StateReader& in, std::size_t stride) { ewma_ = load_sized<double>(in, stride, "ewma"); }
+
+void EwmaEstimator::check_import(const EstimatorFields& fields) {
+    const EstimatorField* ewma = find_field(fields, "ewma");
+    if (ewma == nullptr || ewma->values.size() != 1) {
+        throw std::invalid_argument("estimator_state must hold 'ewma' (a float) for the ewma estimator");
+    }
+    const double value = ewma->values[0];
+    if (!std::isfinite(value) || value < 0.0) {
+        throw std::invalid_argument(message("estimator_state['ewma'] = ", format_number(value),
+                                            ": it must be finite and >= 0"));
+    }
+}
+
+void EwmaEstimator::import_column(std::uint32_t column, const EstimatorFields& fields, const WindowView&) {
+    ewma_[column] = find_field(fields, "ewma")->values[0];
+}
 
 // ---- percentile ------------------------------------------------------------
 
-void PercentileHeaps::push(double sample, std::uint32_t slot, bool full, std::size_t count,
-                           const WindowConfig& config) {
+void PercentileHeaps::push(double sample, std::uint32_t slot, bool full, std::size_t count, double quantile) {
     // The side that keeps max(low) <= min(high): low below the high top.
     const bool to_low = size(false) == 0 || sample < at(false, 0).sample;
     if (full) {
@@ -127,14 +221,14 @@ void PercentileHeaps::push(double sample, std::uint32_t slot, bool full, std::si
     // Insert on the side that keeps max(low) <= min(high), then move tops
     // across until the low heap holds exactly the lo + 1 smallest samples.
     insert(size(false) == 0 || sample < at(false, 0).sample, Entry{sample, slot});
-    const std::size_t target = lower_rank(count, config.quantile) + 1;
+    const std::size_t target = lower_rank(count, quantile) + 1;
     while (size(true) > target) insert(false, remove(at(true, 0).slot));
     while (size(true) < target) insert(true, remove(at(false, 0).slot));
 }
 
-double PercentileHeaps::estimate(std::size_t count, const WindowConfig& config) const {
+double PercentileHeaps::estimate(std::size_t count, double quantile) const {
     const double below = at(true, 0).sample;
-    return lerp_percentile(count, config.quantile, below, size(false) == 0 ? below : at(false, 0).sample);
+    return lerp_percentile(count, quantile, below, size(false) == 0 ? below : at(false, 0).sample);
 }
 
 void PercentileHeaps::insert(bool low, Entry entry) {
@@ -188,55 +282,167 @@ void PercentileHeaps::sift_down(bool low, std::size_t i) {
     }
 }
 
-// ---- all windows ---------------------------------------------------------------
+void PercentileEstimator::resize(std::size_t, std::size_t stride) {
+    // Column blocks are contiguous, so the old ones are a prefix of the new.
+    if (sorted_lane()) {
+        sorted_.resize(window_ * stride, 0.0);
+    } else {
+        heap_entries_.resize(window_ * stride, PercentileHeaps::Entry{0.0, 0});
+        heap_index_.resize(window_ * stride, 0);
+        heap_sizes_.resize(2 * stride, 0);
+    }
+    percentile_.resize(stride, 0.0);
+}
+
+void PercentileEstimator::reset(std::uint32_t column) {
+    if (!sorted_lane()) {
+        heap_sizes_[2 * static_cast<std::size_t>(column)] = 0;
+        heap_sizes_[2 * static_cast<std::size_t>(column) + 1] = 0;
+    }
+}
+
+void PercentileEstimator::begin_tick(const WindowView&) {
+    full_lo_ = lower_rank(window_, quantile_);
+    full_gamma_ = fraction_of_rank(window_, quantile_);
+}
+
+void PercentileEstimator::push(const Push& p, const WindowView&) {
+    const std::uint32_t c = p.column;
+    if (sorted_lane()) {
+        percentile_[c] = push_sorted(sorted_.data() + static_cast<std::size_t>(c) * window_, p.count, p.full,
+                                     p.evicted, p.sample, quantile_, full_lo_, full_gamma_);
+    } else {
+        PercentileHeaps heaps_of_c = heaps(c);
+        const std::size_t count = p.full ? p.count : p.count + 1;
+        heaps_of_c.push(p.sample, p.row, p.full, count, quantile_);
+        // Read the two tops now, while their lines are in cache.
+        percentile_[c] = heaps_of_c.estimate(count, quantile_);
+    }
+}
+
+void PercentileEstimator::import_column(std::uint32_t column, const EstimatorFields&, const WindowView& view) {
+    const std::size_t k = view.count[column];
+    reset(column);
+    if (k == 0) return;
+    if (sorted_lane()) {
+        double* a = sorted_.data() + static_cast<std::size_t>(column) * window_;
+        for (std::size_t age = 0; age < k; ++age) a[age] = view.sample(view.row_of_age(age), column);
+        std::sort(a, a + k);
+        const std::size_t lo = lower_rank(k, quantile_);
+        percentile_[column] = lerp_percentile(k, quantile_, a[lo], lo + 1 < k ? a[lo + 1] : a[lo]);
+    } else {
+        PercentileHeaps heaps_of_c = heaps(column);
+        for (std::size_t j = 0; j < k; ++j) {  // oldest first, as if the window had filled here
+            const std::size_t row = view.row_of_age(k - 1 - j);
+            heaps_of_c.push(view.sample(row, column), static_cast<std::uint32_t>(row), false, j + 1, quantile_);
+        }
+        percentile_[column] = heaps_of_c.estimate(k, quantile_);
+    }
+}
+
+void PercentileEstimator::save(StateWriter& out) const {
+    out.put_vector(sorted_);
+    std::vector<double> samples(heap_entries_.size());
+    std::vector<std::uint32_t> slots(heap_entries_.size());
+    for (std::size_t i = 0; i < heap_entries_.size(); ++i) {
+        samples[i] = heap_entries_[i].sample;
+        slots[i] = heap_entries_[i].slot;
+    }
+    out.put_vector(samples);
+    out.put_vector(slots);
+    out.put_vector(heap_index_);
+    out.put_vector(heap_sizes_);
+    out.put_vector(percentile_);
+}
+
+void PercentileEstimator::load(StateReader& in, std::size_t stride) {
+    const bool sorted = sorted_lane();
+    const std::size_t blocks = window_ * stride;
+    sorted_ = load_sized<double>(in, sorted ? blocks : 0, "percentile sorted windows");
+    const auto samples = load_sized<double>(in, sorted ? 0 : blocks, "percentile heap samples");
+    const auto slots = load_sized<std::uint32_t>(in, sorted ? 0 : blocks, "percentile heap slots");
+    heap_index_ = load_sized<std::int32_t>(in, sorted ? 0 : blocks, "percentile heap index");
+    heap_sizes_ = load_sized<std::uint32_t>(in, sorted ? 0 : 2 * stride, "percentile heap sizes");
+    percentile_ = load_sized<double>(in, stride, "percentile estimates");
+    // Every index the heaps follow stays inside the column's block.
+    const auto w = static_cast<std::int64_t>(window_);
+    for (std::size_t c = 0; c < heap_sizes_.size() / 2; ++c) {
+        if (static_cast<std::uint64_t>(heap_sizes_[2 * c]) + heap_sizes_[2 * c + 1] > window_) {
+            throw std::invalid_argument("corrupt vsched checkpoint: percentile heaps larger than the window");
+        }
+    }
+    for (std::size_t i = 0; i < blocks && !sorted; ++i) {
+        if (slots[i] >= window_ || heap_index_[i] < -w || heap_index_[i] >= w) {
+            throw std::invalid_argument("corrupt vsched checkpoint: percentile heap index out of range");
+        }
+    }
+    heap_entries_.resize(samples.size());
+    for (std::size_t i = 0; i < samples.size(); ++i) heap_entries_[i] = PercentileHeaps::Entry{samples[i], slots[i]};
+}
+
+// ---- the registry ----------------------------------------------------------
+
+namespace {
+
+template <std::size_t I = 0>
+void collect_names(std::vector<std::string>& names) {
+    if constexpr (I < std::tuple_size_v<EstimatorRegistry>) {
+        names.emplace_back(std::tuple_element_t<I, EstimatorRegistry>::kName);
+        collect_names<I + 1>(names);
+    }
+}
+
+template <std::size_t I = 0>
+AnyEstimator make_at(const std::string& name, const WindowConfig& config) {
+    if constexpr (I == std::tuple_size_v<EstimatorRegistry>) {
+        std::string choices;
+        for (const std::string& known : estimator_names()) choices += (choices.empty() ? "'" : ", '") + known + "'";
+        throw std::invalid_argument(message("estimator = '", name, "': estimator must be one of ", choices));
+    } else {
+        using E = std::tuple_element_t<I, EstimatorRegistry>;
+        if (name == E::kName) return AnyEstimator(std::in_place_index<I>, config);
+        return make_at<I + 1>(name, config);
+    }
+}
+
+}  // namespace
+
+const std::vector<std::string>& estimator_names() {
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> out;
+        collect_names(out);
+        return out;
+    }();
+    return names;
+}
+
+AnyEstimator make_estimator(const std::string& name, const WindowConfig& config) { return make_at(name, config); }
+
+// ---- all windows -------------------------------------------------------------
+
+UsageWindows::UsageWindows(const std::string& estimator, const WindowConfig& config)
+    : config_(config), name_(estimator), estimator_(make_estimator(estimator, config)) {}
 
 void UsageWindows::grow() {
     const std::size_t window = config_.window;
-    const std::size_t wider = capacity_ == 0 ? 64 : 2 * capacity_;
-    const bool by_max = config_.estimator == Estimator::max;
+    const std::size_t wider = stride_ == 0 ? 64 : 2 * stride_;
     // Allocate everything first: on bad_alloc nothing has changed.
-    std::vector<double> ring(window * wider, 0.0);
-    std::vector<double> suffix(by_max ? window * wider : 0, kNone);
+    AnyEstimator estimator = estimator_;
+    std::visit([&](auto& e) { e.resize(stride_, wider); }, estimator);
+    std::vector<double> ring = widened(ring_, window, stride_, wider, 0.0);
     std::vector<std::uint32_t> count(count_);
-    std::vector<double> sum(sum_), ewma(ewma_), prefix(prefix_max_), percentile(percentile_);
+    std::vector<double> sum(sum_);
+    std::vector<std::uint64_t> seen(seen_);
     count.resize(wider, 0);
     sum.resize(wider, 0.0);
-    ewma.resize(wider, 0.0);
-    prefix.resize(wider, kNone);
-    percentile.resize(wider, 0.0);
-    const bool by_percentile = config_.estimator == Estimator::percentile;
-    // Column blocks are contiguous, so the old ones are a prefix of the new.
-    std::vector<PercentileHeaps::Entry> heap_entries(heap_entries_);
-    std::vector<std::int32_t> heap_index(heap_index_);
-    std::vector<std::uint32_t> heap_sizes(heap_sizes_);
-    std::vector<double> sorted(sorted_);
-    if (by_percentile && sorted_lane()) {
-        sorted.resize(window * wider, 0.0);
-    } else if (by_percentile) {
-        heap_entries.resize(window * wider, PercentileHeaps::Entry{0.0, 0});
-        heap_index.resize(window * wider, 0);
-        heap_sizes.resize(2 * wider, 0);
-    }
+    seen.resize(wider, 0);
     free_.reserve(wider);
-    for (std::size_t row = 0; row < window; ++row) {
-        std::copy(ring_.begin() + row * capacity_, ring_.begin() + (row + 1) * capacity_, ring.begin() + row * wider);
-        if (by_max) {
-            std::copy(suffix_max_.begin() + row * capacity_, suffix_max_.begin() + (row + 1) * capacity_,
-                      suffix.begin() + row * wider);
-        }
-    }
     ring_.swap(ring);
-    suffix_max_.swap(suffix);
     count_.swap(count);
     sum_.swap(sum);
-    ewma_.swap(ewma);
-    prefix_max_.swap(prefix);
-    percentile_.swap(percentile);
-    heap_entries_.swap(heap_entries);
-    heap_index_.swap(heap_index);
-    heap_sizes_.swap(heap_sizes);
-    sorted_.swap(sorted);
-    capacity_ = wider;
+    seen_.swap(seen);
+    estimator_ = std::move(estimator);
+    stride_ = wider;
 }
 
 std::uint32_t UsageWindows::add() {
@@ -245,18 +451,14 @@ std::uint32_t UsageWindows::add() {
         column = free_.back();
         free_.pop_back();
     } else {
-        if (used_ == capacity_) grow();
+        if (used_ == stride_) grow();
         column = used_++;
     }
     // A reused column's rows keep stale samples; count 0 makes them invalid.
     count_[column] = 0;
     sum_[column] = 0.0;
-    ewma_[column] = 0.0;
-    prefix_max_[column] = kNone;
-    if (config_.estimator == Estimator::percentile && !sorted_lane()) {
-        heap_sizes_[2 * static_cast<std::size_t>(column)] = 0;
-        heap_sizes_[2 * static_cast<std::size_t>(column) + 1] = 0;
-    }
+    seen_[column] = 0;
+    std::visit([&](auto& e) { e.reset(column); }, estimator_);
     return column;
 }
 
@@ -265,29 +467,26 @@ void UsageWindows::remove(std::uint32_t column) {
 }
 
 void UsageWindows::push(const std::uint32_t* columns, const double* samples, std::size_t n) {
-    switch (config_.estimator) {
-        case Estimator::max: push_row<Estimator::max>(columns, samples, n); break;
-        case Estimator::mean: push_row<Estimator::mean>(columns, samples, n); break;
-        case Estimator::percentile: push_row<Estimator::percentile>(columns, samples, n); break;
-        case Estimator::ewma: push_row<Estimator::ewma>(columns, samples, n); break;
-    }
+    std::visit([&](auto& e) { push_row(e, columns, samples, n); }, estimator_);
     const std::uint32_t window = static_cast<std::uint32_t>(config_.window);
     next_row_ = next_row_ + 1 == window ? 0 : next_row_ + 1;
-    if (next_row_ == 0) wrap(columns, n);
+    if (next_row_ == 0) {
+        wrap_sums(columns, n);
+        const WindowView v = view();
+        std::visit([&](auto& e) { e.wrap(columns, n, v); }, estimator_);
+    }
 }
 
-template <Estimator kind>
-void UsageWindows::push_row(const std::uint32_t* columns, const double* samples, std::size_t n) {
+template <class E>
+void UsageWindows::push_row(E& estimator, const std::uint32_t* columns, const double* samples, std::size_t n) {
     const std::uint32_t window = static_cast<std::uint32_t>(config_.window);
     const std::uint32_t row = next_row_;
-    const double alpha = config_.alpha;
-    double* ring = ring_.data() + static_cast<std::size_t>(row) * capacity_;
+    const WindowView v = view();
+    estimator.begin_tick(v);
+    double* ring = ring_.data() + static_cast<std::size_t>(row) * stride_;
     std::uint32_t* count = count_.data();
     double* sum = sum_.data();
-    double* ewma = ewma_.data();
-    double* prefix_max = prefix_max_.data();
-    const std::size_t full_lo = lower_rank(window, config_.quantile);
-    const double full_gamma = fraction_of_rank(window, config_.quantile);
+    std::uint64_t* seen = seen_.data();
     for (std::size_t i = 0; i < n; ++i) {
         const std::uint32_t c = columns[i];
         const double x = samples[i];
@@ -295,78 +494,156 @@ void UsageWindows::push_row(const std::uint32_t* columns, const double* samples,
         const bool full = k == window;
         // Running sum: sum' = (sum - evicted) + sample once the window is full
         // (the row being overwritten holds its oldest sample), sum + sample
-        // while it fills. The drift is wiped at every wrap (see wrap()).
+        // while it fills. The drift is wiped at every wrap (see wrap_sums()).
         const double evicted = ring[c];  // meaningful only when full
         const double kept = full ? sum[c] - evicted : sum[c];
         sum[c] = kept + x;
         ring[c] = x;
         count[c] = full ? k : k + 1;
-        if constexpr (kind == Estimator::max) {
-            prefix_max[c] = std::max(prefix_max[c], x);
-        } else if constexpr (kind == Estimator::ewma) {
-            // ewma_1 = x_1; ewma_t = ewma_{t-1} + alpha * (x_t - ewma_{t-1}).
-            ewma[c] = k == 0 ? x : ewma[c] + alpha * (x - ewma[c]);
-        } else if constexpr (kind == Estimator::percentile) {
-            if (sorted_lane()) {
-                percentile_[c] = push_sorted(sorted_.data() + static_cast<std::size_t>(c) * window, k, full,
-                                             evicted, x, config_.quantile, full_lo, full_gamma);
-            } else {
-                PercentileHeaps heaps_of_c = heaps(c);
-                heaps_of_c.push(x, row, full, count[c], config_);
-                // Read the two tops now, while their lines are in cache.
-                percentile_[c] = heaps_of_c.estimate(count[c], config_);
-            }
-        }
+        seen[c] += 1;
+        estimator.push(Push{c, row, x, evicted, k, full}, v);
     }
 }
 
-void UsageWindows::wrap(const std::uint32_t* columns, std::size_t n) {
+void UsageWindows::wrap_sums(const std::uint32_t* columns, std::size_t n) {
     const std::size_t window = config_.window;
     // Exact sums, oldest sample first: a window of k samples is rows
     // W - k .. W - 1 of the block that just ended.
     for (std::size_t i = 0; i < n; ++i) sum_[columns[i]] = 0.0;
     for (std::size_t row = 0; row < window; ++row) {
-        const double* samples = ring_.data() + row * capacity_;
+        const double* samples = ring_.data() + row * stride_;
         for (std::size_t i = 0; i < n; ++i) {
             const std::uint32_t c = columns[i];
             if (row + count_[c] >= window) sum_[c] += samples[c];
         }
     }
-    if (config_.estimator != Estimator::max) return;
-    // suffix[j] = max of the valid rows j .. W - 1 (none: -inf), built from
-    // the last row up, with prefix_max_ as the running maximum; then the new
-    // block's prefix starts empty.
-    for (std::size_t i = 0; i < n; ++i) prefix_max_[columns[i]] = kNone;
-    for (std::size_t row = window; row-- > 0;) {
-        const double* samples = ring_.data() + row * capacity_;
-        double* suffix = suffix_max_.data() + row * capacity_;
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::uint32_t c = columns[i];
-            if (row + count_[c] >= window) prefix_max_[c] = std::max(prefix_max_[c], samples[c]);
-            suffix[c] = prefix_max_[c];
-        }
-    }
-    for (std::size_t i = 0; i < n; ++i) prefix_max_[columns[i]] = kNone;
 }
 
-double UsageWindows::estimate(std::uint32_t column) const {
-    switch (config_.estimator) {
-        case Estimator::max: {
-            // Rows 0 .. s-1 of this block (prefix) and rows s .. W-1 of the
-            // previous block (suffix[s]) if the window reaches back there.
-            const std::uint32_t s = next_row_;
-            double best = prefix_max_[column];
-            if (count_[column] > s) best = std::max(best, suffix_max_[static_cast<std::size_t>(s) * capacity_ + column]);
-            return best;
+void UsageWindows::estimate(const std::uint32_t* columns, std::size_t n, double* out) const {
+    const WindowView v = view();
+    std::visit(
+        [&](const auto& e) {
+            for (std::size_t i = 0; i < n; ++i) out[i] = count_[columns[i]] == 0 ? 0.0 : e.estimate(columns[i], v);
+        },
+        estimator_);
+}
+
+ColumnState UsageWindows::export_column(std::uint32_t column) const {
+    ColumnState state;
+    const WindowView v = view();
+    const std::size_t k = count_[column];
+    state.samples.resize(k);
+    for (std::size_t age = 0; age < k; ++age) state.samples[k - 1 - age] = v.sample(v.row_of_age(age), column);
+    state.sum = sum_[column];
+    state.seen = seen_[column];
+    state.window = config_.window;
+    state.estimator = name_;
+    state.fields = std::visit([&](const auto& e) { return e.export_column(column); }, estimator_);
+    return state;
+}
+
+void UsageWindows::check_import(const ColumnState& state) const {
+    for (std::size_t i = 0; i < state.samples.size(); ++i) {
+        const double x = state.samples[i];
+        if (!std::isfinite(x) || x < 0.0) {
+            throw std::invalid_argument(
+                message("samples[", i, "] = ", format_number(x), ": samples must be finite and >= 0"));
         }
-        case Estimator::mean:
-            return mean(column);
-        case Estimator::ewma:
-            return ewma_[column];
-        case Estimator::percentile:
-            return percentile_[column];
     }
-    return 0.0;
+    if (std::isnan(state.sum) || state.sum < 0.0) {
+        throw std::invalid_argument(message("window_sum = ", format_number(state.sum), ": it must be >= 0"));
+    }
+    if (state.samples.size() > state.seen || (state.samples.empty() != (state.seen == 0))) {
+        throw std::invalid_argument(message("samples_seen = ", state.seen, " does not fit ", state.samples.size(),
+                                            " samples in the window"));
+    }
+    if (state.window < 1 || state.samples.size() > state.window) {
+        throw std::invalid_argument(message("window = ", state.window, " does not fit ", state.samples.size(),
+                                            " samples in the window"));
+    }
+    std::visit(
+        [&](const auto& e) {
+            using E = std::decay_t<decltype(e)>;
+            if constexpr (E::kKeepsState) {
+                if (state.estimator != E::kName) {
+                    throw std::invalid_argument(message(
+                        "cannot import into a '", E::kName, "' reallocator a VM exported from a '", state.estimator,
+                        "' one: its estimator state is not a function of the window and was not kept there"));
+                }
+                E::check_import(state.fields);
+            }
+        },
+        estimator_);
+}
+
+void UsageWindows::import_column(std::uint32_t column, const ColumnState& state) {
+    // The newest min(k, W) samples, written into the rows the last ticks wrote
+    // (the newest in the row before next_row_), as if the VM had been here.
+    const std::size_t total = state.samples.size();
+    const std::size_t k = std::min(total, config_.window);
+    for (std::size_t age = 0; age < k; ++age) {
+        const std::size_t row = view().row_of_age(age);
+        ring_[row * stride_ + column] = state.samples[total - 1 - age];
+    }
+    count_[column] = static_cast<std::uint32_t>(k);
+    seen_[column] = state.seen;
+    if (state.window == config_.window) {
+        sum_[column] = state.sum;  // the source's running sum, drift included
+    } else {
+        double exact = 0.0;  // summed oldest first, as a wrap does
+        for (std::size_t j = total - k; j < total; ++j) exact += state.samples[j];
+        sum_[column] = exact;
+    }
+    const WindowView v = view();
+    std::visit([&](auto& e) { e.import_column(column, state.fields, v); }, estimator_);
+}
+
+void UsageWindows::save(StateWriter& out) const {
+    out.put_string(name_);
+    out.put(static_cast<std::uint64_t>(config_.window));
+    out.put(config_.quantile);
+    out.put(config_.alpha);
+    out.put(next_row_);
+    out.put(static_cast<std::uint64_t>(stride_));
+    out.put(used_);
+    out.put_vector(free_);
+    out.put_vector(ring_);
+    out.put_vector(count_);
+    out.put_vector(sum_);
+    out.put_vector(seen_);
+    std::visit([&](const auto& e) { e.save(out); }, estimator_);
+}
+
+UsageWindows UsageWindows::load(StateReader& in) {
+    UsageWindows w;
+    w.name_ = in.get_string();
+    const auto window = in.get<std::uint64_t>();
+    w.config_.quantile = in.get<double>();
+    w.config_.alpha = in.get<double>();
+    w.next_row_ = in.get<std::uint32_t>();
+    const auto stride = in.get<std::uint64_t>();
+    w.used_ = in.get<std::uint32_t>();
+    if (window < 1 || window > 1000000 || stride > (std::uint64_t{1} << 32) || w.used_ > stride ||
+        w.next_row_ >= window || !(w.config_.quantile >= 0.0 && w.config_.quantile <= 1.0)) {
+        throw std::invalid_argument("corrupt vsched checkpoint: window layout out of range");
+    }
+    w.config_.window = static_cast<std::size_t>(window);
+    w.stride_ = static_cast<std::size_t>(stride);
+    w.estimator_ = make_estimator(w.name_, w.config_);
+    w.free_ = in.get_vector<std::uint32_t>();
+    w.ring_ = load_sized<double>(in, w.config_.window * w.stride_, "ring");
+    w.count_ = load_sized<std::uint32_t>(in, w.stride_, "window counts");
+    w.sum_ = load_sized<double>(in, w.stride_, "window sums");
+    w.seen_ = load_sized<std::uint64_t>(in, w.stride_, "samples seen");
+    for (const std::uint32_t column : w.free_) {
+        if (column >= w.used_) throw std::invalid_argument("corrupt vsched checkpoint: free column out of range");
+    }
+    for (const std::uint32_t k : w.count_) {
+        if (k > w.config_.window) throw std::invalid_argument("corrupt vsched checkpoint: window count above W");
+    }
+    w.free_.reserve(w.stride_);  // remove() relies on it
+    std::visit([&](auto& e) { e.load(in, w.stride_); }, w.estimator_);
+    return w;
 }
 
 }  // namespace vsched

@@ -49,6 +49,8 @@ void WarmFairShare::solve(const FairShareInput& in, double* out) {
     double sum_u = 0.0;
     double sum_f = 0.0;
     double sum_w = 0.0;
+    MagnitudeRange range;
+    range.amount(in.capacity);
     for (std::size_t i = 0; i < n; ++i) {
         const double limit = in.limit ? in.limit[i] : inf;
         const double reservation = in.reservation ? in.reservation[i] : 0.0;
@@ -57,14 +59,18 @@ void WarmFairShare::solve(const FairShareInput& in, double* out) {
         sum_u += u[i];
         sum_f += f[i];
         sum_w += w[i];
+        range.amount(u[i]);
+        range.amount(f[i]);
+        range.share(w[i]);
     }
     if (sum_u <= in.capacity) {  // uncontended: the kernel's first exit
         std::copy(u, u + n, out);
         return;
     }
-    if (sum_f >= in.capacity || n == 0) {
+    if (sum_f >= in.capacity || n == 0 || !range.doubles_suffice()) {
         // Floors fill the capacity (or overflow it): the kernel's own rule
         // (floors within its rounding slack, else AdmissionError) decides.
+        // Magnitudes beyond [2^-256, 2^256]: the kernel's wide levels.
         fallback_.solve(in, out);
         return;
     }
@@ -180,7 +186,8 @@ void WarmFairShare::solve(const FairShareInput& in, double* out) {
             growing_shares += w[i];
         }
     }
-    const double lambda = growing_shares > 0.0 ? (capacity - fixed) / growing_shares : lambda_lo;
+    const double solved = growing_shares > 0.0 ? (capacity - fixed) / growing_shares : lambda_lo;
+    const double lambda = std::min(lambda_hi, std::max(lambda_lo, solved));
     for (std::size_t i = 0; i < n; ++i) out[i] = clamp_to(lambda * w[i], f[i], u[i]);
     level_ = lambda;
 }

@@ -1,7 +1,8 @@
 // Differential fuzz: WarmFairShare must return exactly what the kernel
 // (FairShareSolver) returns, bit for bit, and throw when it throws, on random
 // divisions (ties, integer and decimal demands, reservations, limits, exact-fit
-// floors) solved one after another so the warm level is often far off.
+// floors, magnitudes far outside [2^-256, 2^256] where the kernel keeps wide
+// levels) solved one after another so the warm level is often far off.
 // Built and run by tests/test_warm_fair_share.py; prints one summary line and
 // exits non-zero on any difference.
 #include <cmath>
@@ -31,6 +32,20 @@ int main(int argc, char** argv) {
             shares[i] = mode == 2 ? 1000.0 : static_cast<double>(1 + rng() % 3000);
             reservation[i] = rng() % 3 == 0 ? std::min(demand[i], uniform() * 0.5) * static_cast<double>(rng() % 2) : 0.0;
             limit[i] = rng() % 4 == 0 ? std::max(reservation[i], uniform() * 2) : INFINITY;
+        }
+        if (c % 7 == 0) {
+            // Extreme magnitudes: amounts and shares scaled by powers of two far
+            // beyond the double path's range (exact scalings, subnormals included).
+            const int amount_scale = static_cast<int>(rng() % 1400) - 700;
+            const int share_scale = static_cast<int>(rng() % 1400) - 700;
+            for (std::size_t i = 0; i < n; ++i) {
+                demand[i] = std::ldexp(demand[i], amount_scale);
+                reservation[i] = std::min(demand[i], std::ldexp(reservation[i], amount_scale));
+                limit[i] = std::max(reservation[i], std::ldexp(limit[i], amount_scale));
+                shares[i] = std::ldexp(shares[i], share_scale + static_cast<int>(rng() % 3) * 200);
+                if (shares[i] == 0.0 || std::isinf(shares[i])) shares[i] = 1.0;
+                if (std::isinf(demand[i])) demand[i] = 1.0;
+            }
         }
         double floors = 0.0;
         for (double r : reservation) floors += r;

@@ -15,7 +15,7 @@ from .host import Host, HostRun
 from .lruk import LRUK
 from .memory import MemoryManager, Outcome, PageState
 from .scheduler import FOREVER, CpuScheduler
-from .reallocation import ReallocMetrics, Reallocator, realloc_metrics
+from .reallocation import ESTIMATORS, ReallocMetrics, Reallocator, realloc_metrics
 
 try:
     __version__ = version("vsched")
@@ -28,6 +28,7 @@ __all__ = [
     "FOREVER",
     "IMPLEMENTATION",
     "CpuScheduler",
+    "ESTIMATORS",
     "Host",
     "HostRun",
     "LRUK",

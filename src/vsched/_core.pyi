@@ -2,6 +2,7 @@
 vsched native core (C++). Use the typed wrappers in the vsched package.
 """
 from __future__ import annotations
+import collections.abc
 import numpy
 import numpy.typing
 import typing
@@ -118,9 +119,14 @@ class MemoryManager(metaclass=type):
     def vm_count(self) -> int:
         ...
 class Reallocator(metaclass=type):
+    @staticmethod
+    def _load(state: bytes) -> Reallocator:
+        ...
     def __init__(self, capacity: typing.SupportsFloat | typing.SupportsIndex, window: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsFloat | typing.SupportsIndex, estimator: str, percentile: typing.SupportsFloat | typing.SupportsIndex, headroom: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     def __len__(self) -> int:
+        ...
+    def _save(self) -> bytes:
         ...
     def add_vm(self, size: typing.SupportsFloat | typing.SupportsIndex, shares: typing.SupportsInt | typing.SupportsIndex, reservation: typing.SupportsFloat | typing.SupportsIndex, limit: typing.SupportsFloat | typing.SupportsIndex | None) -> int:
         ...
@@ -129,6 +135,10 @@ class Reallocator(metaclass=type):
     def entitlements(self) -> numpy.typing.NDArray[numpy.float64]:
         ...
     def estimates(self) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    def export_vm(self, vm: typing.SupportsInt | typing.SupportsIndex) -> dict:
+        ...
+    def import_vm(self, size: typing.SupportsFloat | typing.SupportsIndex, shares: typing.SupportsInt | typing.SupportsIndex, reservation: typing.SupportsFloat | typing.SupportsIndex, limit: typing.SupportsFloat | typing.SupportsIndex | None, samples: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], window_sum: typing.SupportsFloat | typing.SupportsIndex, samples_seen: typing.SupportsInt | typing.SupportsIndex, window: typing.SupportsInt | typing.SupportsIndex, saturated: bool, estimator: str, estimator_state: collections.abc.Mapping[str, collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]]) -> int:
         ...
     def lending(self) -> bool:
         ...
@@ -204,4 +214,5 @@ def fair_share(capacity: typing.SupportsFloat | typing.SupportsIndex, demand: ty
     """
     Weighted max-min fair division of `capacity` (see vsched.fair_share).
     """
+ESTIMATORS: tuple = ('max', 'mean', 'percentile', 'ewma')
 FOREVER: int = 9223372036854775807

@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from . import _core
-from ._validate import as_float, as_int
+from ._state import Checkpointable
+from ._validate import as_float, as_int, as_vector
 from .reallocation_metrics import ReallocMetrics, realloc_metrics
 
-__all__ = ["ReallocMetrics", "Reallocator", "realloc_metrics"]
+__all__ = ["ESTIMATORS", "ReallocMetrics", "Reallocator", "VmState", "realloc_metrics"]
+
+#: The usage estimators, in registry order (csrc/include/vsched/usage_window.hpp).
+ESTIMATORS: tuple[str, ...] = tuple(_core.ESTIMATORS)
+
+#: What ``export_vm`` returns and ``import_vm`` takes: plain data, the same for
+#: both implementations (docs/engines/reallocator.md, "Moving a VM").
+VmState = dict
+VM_STATE_FORMAT = 1
+_VM_STATE_KEYS = (
+    "size",
+    "shares",
+    "reservation",
+    "limit",
+    "samples",
+    "window_sum",
+    "samples_seen",
+    "window",
+    "saturated",
+    "estimator",
+    "estimator_state",
+)
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -88,7 +111,59 @@ def check_vm_types(
     )
 
 
-class Reallocator:
+def vm_state_args(state: Any) -> tuple:
+    """The fields of an exported VM, type-checked, in ``_VM_STATE_KEYS`` order (shared with the reference).
+
+    TypeError / ValueError naming the key; the values themselves are checked by each implementation.
+    """
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state must be a dict (from export_vm), got {type(state).__name__}")
+    if state.get("vsched_vm") != VM_STATE_FORMAT:
+        raise ValueError(
+            f"not a vsched VM state of format {VM_STATE_FORMAT} (vsched_vm = {state.get('vsched_vm')!r})"
+        )
+    missing = [key for key in _VM_STATE_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"VM state lacks {', '.join(missing)}")
+    size, shares, reservation, limit = check_vm_types(
+        state["size"], state["shares"], state["reservation"], state["limit"]
+    )
+    samples = as_vector("samples", state["samples"])
+    window_sum = as_float("window_sum", state["window_sum"])
+    samples_seen = as_int("samples_seen", state["samples_seen"])
+    if not 0 <= samples_seen < 2**64:
+        raise ValueError(f"samples_seen = {samples_seen}: it must be in [0, 2**64)")
+    window = _int64("window", state["window"], "an integer >= 1")
+    if not isinstance(state["saturated"], (bool, np.bool_)):
+        raise TypeError(f"saturated must be a bool, got {type(state['saturated']).__name__}")
+    if not isinstance(state["estimator"], str):
+        raise TypeError(f"estimator must be a str, got {type(state['estimator']).__name__}")
+    if not isinstance(state["estimator_state"], Mapping):
+        raise TypeError(f"estimator_state must be a dict, got {type(state['estimator_state']).__name__}")
+    fields: dict[str, list[float]] = {}
+    for name, value in state["estimator_state"].items():
+        if not isinstance(name, str):
+            raise TypeError(f"estimator_state keys must be str, got {type(name).__name__}")
+        if isinstance(value, (list, tuple, np.ndarray)):
+            fields[name] = as_vector(f"estimator_state[{name!r}]", value).tolist()
+        else:
+            fields[name] = [as_float(f"estimator_state[{name!r}]", value)]
+    return (
+        size,
+        shares,
+        reservation,
+        limit,
+        samples,
+        window_sum,
+        samples_seen,
+        window,
+        bool(state["saturated"]),
+        state["estimator"],
+        fields,
+    )
+
+
+class Reallocator(Checkpointable):
     """Lends the entitlement idle VMs leave unused while the host is lightly loaded.
 
     Resource-agnostic: capacity, sizes and usage share one unit (cores, pages).
@@ -135,10 +210,18 @@ class Reallocator:
     back at once); unchanged state gives unchanged results.
 
     ``observe(usage)`` validates the whole array (length = len(vms), finite,
-    >= 0) before touching any window; ``observe_many`` validates the whole
-    ticks x VMs batch first, then replays it without the GIL. One object must
-    not be used from two threads at once.
+    >= 0) before touching any window; ``observe_many`` copies and validates the
+    whole ticks x VMs batch first, then replays it without the GIL; Ctrl-C
+    stops it between two ticks, having observed the ticks before.
+
+    One object, one thread at a time: a call while another thread is inside
+    one raises :class:`vsched.InUseError` and changes nothing. ``pickle``,
+    ``copy.deepcopy`` and ``copy.copy`` give independent objects that continue
+    bit for bit; ``export_vm`` / ``import_vm`` move one VM with its window.
+    See docs/engines/reallocator.md.
     """
+
+    _implementation = "native"
 
     def __init__(
         self,
@@ -204,6 +287,30 @@ class Reallocator:
     def estimates(self) -> np.ndarray:
         """e: the clamped, saturation-raised estimates (b for an empty window)."""
         return self._core.estimates()
+
+    def export_vm(self, vm: int) -> VmState:
+        """VM `vm` as plain data (a dict): parameters, window samples oldest first, window sum,
+        samples seen, saturation flag and the estimator state the window cannot rebuild.
+
+        Nothing changes; KeyError if `vm` is not on this host.
+        """
+        return dict(self._core.export_vm(vm_key(vm)))
+
+    def import_vm(self, state: VmState) -> int:
+        """Admit the VM `state` (from ``export_vm`` of either implementation) as a new VM.
+
+        Same checks as ``add_vm`` (AdmissionError), plus the state's own
+        (ValueError): nothing changes if it cannot be imported. Returns its id.
+        """
+        return int(self._core.import_vm(*vm_state_args(state)))
+
+    def _checkpoint(self) -> Any:
+        return {"state": self._core._save()}
+
+    def _restore(self, payload: Any) -> None:
+        if not isinstance(payload, dict) or not isinstance(payload.get("state"), bytes):
+            raise ValueError("not a checkpoint of a native Reallocator (no state bytes)")
+        self._core = _core.Reallocator._load(payload["state"])
 
     @property
     def load(self) -> float:

@@ -9,14 +9,29 @@
 #include <unordered_map>
 #include <vector>
 
+#include "vsched/exclusive_use.hpp"
 #include "vsched/fair_share.hpp"
+#include "vsched/interrupt.hpp"
 #include "vsched/ordered_sum.hpp"
 #include "vsched/usage_window.hpp"
 #include "vsched/warm_fair_share.hpp"
 
 namespace vsched {
 
-class Reallocator {
+// One VM as plain data: its parameters, its window and the saturation flag
+// of its last sample (export_vm / import_vm).
+struct VmState {
+    double size = 0.0;
+    std::int64_t shares = 1000;
+    double reservation = 0.0;
+    double limit = 0.0;      // +inf: none
+    bool saturated = false;  // the last sample reached the entitlement then in force
+    ColumnState window;
+};
+
+// One object, one thread at a time (ExclusiveUse: the bindings hold its scope
+// for every call).
+class Reallocator : public ExclusiveUse {
 public:
     // Throws std::invalid_argument on a bad value (names the argument).
     Reallocator(double capacity, std::int64_t window, double threshold, const std::string& estimator,
@@ -41,7 +56,23 @@ public:
     // `ticks` rows of size() samples; writes the entitlements after each tick
     // to out (same shape). With cap_at_entitlement the rows are demands and
     // VM i is observed using min(demand_i, its entitlement in force).
-    void observe_many(const double* usage, std::size_t ticks, bool cap_at_entitlement, double* out);
+    // `interrupt` is polled between ticks: when it asks to stop, Interrupted
+    // is thrown there and the object has observed exactly the ticks before.
+    void observe_many(const double* usage, std::size_t ticks, bool cap_at_entitlement, double* out,
+                      Interrupt* interrupt = nullptr);
+
+    // VM `vm` as plain data (KeyError if unknown); nothing changes.
+    VmState export_vm(std::int64_t vm) const;
+    // Admits `state` as a new VM (the id add_vm would return) through the
+    // same checks as add_vm, then installs its window. invalid_argument /
+    // AdmissionError and nothing changed when it cannot be done.
+    std::int64_t import_vm(const VmState& state);
+
+    // The whole state as a checkpoint (vsched/state_io.hpp), and back:
+    // restore() throws invalid_argument on a checkpoint of another kind or
+    // format, or on truncated or corrupt bytes.
+    std::string save() const;
+    static Reallocator restore(const std::string& bytes);
 
     const std::vector<double>& entitlements();
     const std::vector<double>& base();
@@ -54,7 +85,7 @@ public:
     double threshold() const { return threshold_; }
     double percentile() const { return percentile_; }
     double headroom() const { return headroom_; }
-    Estimator estimator() const { return windows_.config().estimator; }
+    const std::string& estimator() const { return windows_.estimator_name(); }
 
 private:
     struct Params {
@@ -66,6 +97,9 @@ private:
     void check_admission(std::size_t index, double reservation) const;
     std::size_t index_of(std::int64_t vm) const;
     void store(std::size_t index, const Params& p);
+    // add_vm's second half, after every check: appends the VM (with its
+    // window from `window` if given) and returns its id.
+    std::int64_t admit(const Params& p, const ColumnState* window, bool saturated);
     void refresh();       // recomputes every cached result if the state changed
     void push_tick(const double* usage, bool cap_at_entitlement);
 
@@ -80,7 +114,7 @@ private:
     std::vector<double> size_, shares_, reservation_, limit_;
     std::vector<double> ceiling_;              // min(size, limit)
     CachedOrderedSum reservation_sum_;         // sum of reservation_ in VM order (admission)
-    UsageWindows windows_{WindowConfig{}};     // replaced by the constructor (holds the config)
+    UsageWindows windows_{"max", WindowConfig{}};  // replaced by the constructor (holds the config)
     std::vector<std::uint32_t> column_;        // VM index -> its column in windows_
     std::vector<std::uint8_t> saturated_;      // last sample reached the entitlement
     std::vector<double> samples_;              // scratch: the samples of one tick

@@ -1,28 +1,163 @@
-// The sliding windows of every VM's usage samples and the statistics the
-// reallocator estimates demand from. Python-free; see Reallocator for the rules.
+// The sliding windows of every VM's usage samples and the estimators the
+// reallocator estimates demand from. Python-free; see Reallocator for the rules
+// and docs/engines/reallocator.md for the estimators and how to add one.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <tuple>
+#include <variant>
 #include <vector>
+
+#include "vsched/state_io.hpp"
 
 namespace vsched {
 
-// How a VM's demand is estimated from its window (see Reallocator).
-enum class Estimator { max, mean, percentile, ewma };
-
-// Parses "max" | "mean" | "percentile" | "ewma"; std::invalid_argument otherwise.
-Estimator parse_estimator(const std::string& name);
-const char* estimator_name(Estimator estimator);
-
 // What every window of one reallocator shares.
 struct WindowConfig {
-    std::size_t window = 12;      // W: samples kept per VM
-    Estimator estimator = Estimator::max;
-    double quantile = 0.95;       // p = percentile / 100
-    double alpha = 2.0 / 13.0;    // EWMA weight of the newest sample, 2 / (W + 1)
+    std::size_t window = 12;    // W: samples kept per VM
+    double quantile = 0.95;     // p = percentile / 100
+    double alpha = 2.0 / 13.0;  // EWMA weight of the newest sample, 2 / (W + 1)
+};
+
+// The windows' shared storage as an estimator sees it (read only). Every
+// per-sample array is a matrix of W rows by `stride` columns, one column per
+// VM; tick t (counted since the windows were made) writes row t % W.
+struct WindowView {
+    std::size_t window = 0;        // W
+    std::size_t stride = 0;        // columns allocated: the row length of every matrix
+    std::uint32_t next_row = 0;    // the row the next tick writes
+    const double* ring = nullptr;  // W x stride samples
+    const std::uint32_t* count = nullptr;  // per column: samples in the window (<= W)
+    const double* sum = nullptr;           // per column: running sum of the window
+    const std::uint64_t* seen = nullptr;   // per column: samples pushed since the VM was added
+    double sample(std::size_t row, std::uint32_t column) const { return ring[row * stride + column]; }
+    // The row holding the sample `age` ticks old (0: the newest).
+    std::size_t row_of_age(std::size_t age) const { return (next_row + window - 1 - age % window) % window; }
+};
+
+// One push: the sample of `column` for the current tick.
+struct Push {
+    std::uint32_t column;
+    std::uint32_t row;       // the ring row written (and overwritten)
+    double sample;
+    double evicted;          // the sample it overwrites (meaningful only when full)
+    std::uint32_t count;     // samples in the window before the push
+    bool full;               // count == W: `evicted` leaves the window
+};
+
+// Estimator state that is not a function of the window (e.g. the EWMA), as
+// named lists of doubles: what export_vm carries besides the samples.
+struct EstimatorField {
+    std::string name;
+    std::vector<double> values;
+    bool scalar = true;  // one value (exported as a float), else a list
+};
+using EstimatorFields = std::vector<EstimatorField>;
+
+// ---- the estimators --------------------------------------------------------
+//
+// One struct per estimator, owning its per-column storage, with this shape
+// (UsageWindows calls nothing else; see docs/engines/reallocator.md):
+//   static constexpr const char* kName;            its name in the registry
+//   static constexpr bool kKeepsState;             export() returns state that
+//                                                  the window alone cannot rebuild
+//   explicit X(const WindowConfig&);
+//   void resize(std::size_t old_stride, std::size_t stride);  columns kept
+//   void reset(std::uint32_t column);              a new, empty window
+//   void begin_tick(const WindowView&);            before the pushes of a tick
+//   void push(const Push&, const WindowView&);     one sample (after the ring
+//                                                  row, count, sum were updated)
+//   void wrap(const std::uint32_t* columns, std::size_t n, const WindowView&);
+//                                                  end of a block of W ticks
+//   double estimate(std::uint32_t column, const WindowView&) const;   k >= 1
+//   void save(StateWriter&) const;  void load(StateReader&, std::size_t stride);
+//   EstimatorFields export_column(std::uint32_t column) const;
+//   static void check_import(const EstimatorFields&);  throws invalid_argument
+//   void import_column(std::uint32_t column, const EstimatorFields&, const WindowView&);
+//                                                  the window's samples are
+//                                                  already in the ring
+// Every formula is mirrored by src/vsched/reference/reallocation.py.
+
+// max: block (van Herk / Gil-Werman) prefix and suffix maxima. Blocks are the
+// W ticks from a tick writing row 0 to the next writing row W - 1. suffix[j]
+// = max of the valid rows j .. W - 1 of the block that ended last (built at
+// its end), prefix = max of this block's samples; with s = next_row the
+// window is rows 0 .. s - 1 of this block and s .. W - 1 of the previous one,
+// so max = max(prefix, suffix[s]): O(1) amortized, no branch on the data.
+struct MaxEstimator {
+    static constexpr const char* kName = "max";
+    static constexpr bool kKeepsState = false;
+    explicit MaxEstimator(const WindowConfig& config) : window_(config.window) {}
+    void resize(std::size_t old_stride, std::size_t stride);
+    void reset(std::uint32_t column) { prefix_[column] = kNone; }
+    void begin_tick(const WindowView&) {}
+    void push(const Push& p, const WindowView&) {
+        prefix_[p.column] = prefix_[p.column] < p.sample ? p.sample : prefix_[p.column];
+    }
+    void wrap(const std::uint32_t* columns, std::size_t n, const WindowView& view);
+    double estimate(std::uint32_t column, const WindowView& view) const;
+    void save(StateWriter& out) const;
+    void load(StateReader& in, std::size_t stride);
+    EstimatorFields export_column(std::uint32_t) const { return {}; }
+    static void check_import(const EstimatorFields&) {}
+    void import_column(std::uint32_t column, const EstimatorFields&, const WindowView& view);
+
+    static constexpr double kNone = -std::numeric_limits<double>::infinity();  // max of no samples
+
+private:
+    std::size_t window_;
+    std::vector<double> prefix_;  // per column
+    std::vector<double> suffix_;  // W x stride
+};
+
+// mean: the running sum (kept by UsageWindows for every estimator, since the
+// load needs it) over the window's count.
+struct MeanEstimator {
+    static constexpr const char* kName = "mean";
+    static constexpr bool kKeepsState = false;
+    explicit MeanEstimator(const WindowConfig&) {}
+    void resize(std::size_t, std::size_t) {}
+    void reset(std::uint32_t) {}
+    void begin_tick(const WindowView&) {}
+    void push(const Push&, const WindowView&) {}
+    void wrap(const std::uint32_t*, std::size_t, const WindowView&) {}
+    double estimate(std::uint32_t column, const WindowView& view) const {
+        return view.sum[column] / static_cast<double>(view.count[column]);
+    }
+    void save(StateWriter&) const {}
+    void load(StateReader&, std::size_t) {}
+    EstimatorFields export_column(std::uint32_t) const { return {}; }
+    static void check_import(const EstimatorFields&) {}
+    void import_column(std::uint32_t, const EstimatorFields&, const WindowView&) {}
+};
+
+// ewma over every sample since the VM was added:
+//   ewma_1 = x_1,  ewma_t = ewma_{t-1} + alpha * (x_t - ewma_{t-1}).
+struct EwmaEstimator {
+    static constexpr const char* kName = "ewma";
+    static constexpr bool kKeepsState = true;
+    explicit EwmaEstimator(const WindowConfig& config) : alpha_(config.alpha) {}
+    void resize(std::size_t, std::size_t stride) { ewma_.resize(stride, 0.0); }
+    void reset(std::uint32_t column) { ewma_[column] = 0.0; }
+    void begin_tick(const WindowView&) {}
+    void push(const Push& p, const WindowView&) {
+        double& e = ewma_[p.column];
+        e = p.count == 0 ? p.sample : e + alpha_ * (p.sample - e);
+    }
+    void wrap(const std::uint32_t*, std::size_t, const WindowView&) {}
+    double estimate(std::uint32_t column, const WindowView&) const { return ewma_[column]; }
+    void save(StateWriter& out) const { out.put_vector(ewma_); }
+    void load(StateReader& in, std::size_t stride);
+    EstimatorFields export_column(std::uint32_t column) const { return {{"ewma", {ewma_[column]}, true}}; }
+    static void check_import(const EstimatorFields& fields);
+    void import_column(std::uint32_t column, const EstimatorFields& fields, const WindowView&);
+
+private:
+    double alpha_;
+    std::vector<double> ewma_;  // per column
 };
 
 // Exact linear percentile of one window in O(log W) per sample: the window's
@@ -32,10 +167,9 @@ struct WindowConfig {
 // two tops. index[slot] says where the sample of a ring slot sits (i >= 0:
 // low[i]; i < 0: high[-i - 1]), so the evicted sample is removed in O(log W).
 //
-// A view of one VM's block of storage, owned by UsageWindows: W entries (the
-// low heap from the front, the high heap from the back: together they hold
-// the k <= W samples), W index slots and the two heap sizes. One block per
-// VM, side by side, instead of three allocations per VM.
+// A view of one VM's block of storage, owned by PercentileEstimator: W entries
+// (the low heap from the front, the high heap from the back: together they
+// hold the k <= W samples), W index slots and the two heap sizes.
 class PercentileHeaps {
 public:
     // Heap entries carry a copy of the sample, so that sifting never chases a
@@ -50,8 +184,8 @@ public:
 
     // Adds `sample` (ring slot `slot`), first removing the sample that slot
     // held if the window was full; `count` is the window size after the push.
-    void push(double sample, std::uint32_t slot, bool full, std::size_t count, const WindowConfig& config);
-    double estimate(std::size_t count, const WindowConfig& config) const;
+    void push(double sample, std::uint32_t slot, bool full, std::size_t count, double quantile);
+    double estimate(std::size_t count, double quantile) const;
 
 private:
     Entry& at(bool low, std::size_t i) const { return low ? entries_[i] : entries_[window_ - 1 - i]; }
@@ -73,9 +207,77 @@ private:
     std::size_t window_;
 };
 
+// percentile: numpy's default linear interpolation over the window,
+// h = (k - 1) * p, between the samples of rank floor(h) and floor(h) + 1.
+// Windows up to kSortedWindow long are kept sorted (an O(W) insertion beats
+// the heaps' O(log W) sifts on short windows); longer ones in PercentileHeaps.
+struct PercentileEstimator {
+    static constexpr const char* kName = "percentile";
+    static constexpr bool kKeepsState = false;
+    static constexpr std::size_t kSortedWindow = 64;
+    explicit PercentileEstimator(const WindowConfig& config) : window_(config.window), quantile_(config.quantile) {}
+    void resize(std::size_t old_stride, std::size_t stride);
+    void reset(std::uint32_t column);
+    void begin_tick(const WindowView& view);
+    void push(const Push& p, const WindowView& view);
+    void wrap(const std::uint32_t*, std::size_t, const WindowView&) {}
+    double estimate(std::uint32_t column, const WindowView&) const { return percentile_[column]; }
+    void save(StateWriter& out) const;
+    void load(StateReader& in, std::size_t stride);
+    EstimatorFields export_column(std::uint32_t) const { return {}; }
+    static void check_import(const EstimatorFields&) {}
+    void import_column(std::uint32_t column, const EstimatorFields&, const WindowView& view);
+
+private:
+    bool sorted_lane() const { return window_ <= kSortedWindow; }
+    PercentileHeaps heaps(std::uint32_t column) {
+        return PercentileHeaps(heap_entries_.data() + column * window_, heap_index_.data() + column * window_,
+                               heap_sizes_.data() + 2 * static_cast<std::size_t>(column), window_);
+    }
+
+    std::size_t window_;
+    double quantile_;
+    std::size_t full_lo_ = 0;     // lower rank of a full window (computed once per tick)
+    double full_gamma_ = 0.0;     // and its lerp fraction
+    std::vector<double> sorted_;  // sorted lane: stride x W (one sorted block per column)
+    std::vector<PercentileHeaps::Entry> heap_entries_;  // heaps: stride x W
+    std::vector<std::int32_t> heap_index_;               // stride x W
+    std::vector<std::uint32_t> heap_sizes_;              // stride x 2
+    std::vector<double> percentile_;  // per column: the estimate after the last push
+};
+
+// ---- the registry ----------------------------------------------------------
+// One line per estimator: its struct. The names (kName) feed the constructor's
+// choices, the binder's vsched.ESTIMATORS tuple and, through it, the CLI; the
+// reference keeps the same names (a test checks both tuples are equal).
+using EstimatorRegistry = std::tuple<MaxEstimator, MeanEstimator, PercentileEstimator, EwmaEstimator>;
+
+template <class Registry>
+struct VariantOf;
+template <class... E>
+struct VariantOf<std::tuple<E...>> {
+    using type = std::variant<E...>;
+};
+using AnyEstimator = VariantOf<EstimatorRegistry>::type;
+
+// The registered names, in registry order.
+const std::vector<std::string>& estimator_names();
+// invalid_argument naming the choices unless `name` is registered.
+AnyEstimator make_estimator(const std::string& name, const WindowConfig& config);
+
+// One VM's window as plain data (export_vm / import_vm).
+struct ColumnState {
+    std::vector<double> samples;  // oldest first, at most W
+    double sum = 0.0;             // the running sum of the window
+    std::uint64_t seen = 0;       // samples pushed since the VM was added
+    std::size_t window = 0;       // the W of the windows it came from
+    std::string estimator;        // the estimator that kept `fields`
+    EstimatorFields fields;       // its state that is not a function of the window
+};
+
 // The windows of all the VMs of one reallocator, stored by column: every VM
 // gets a column when added (a removed VM's column is reused), and every
-// per-sample array is a matrix of W rows by `capacity_` columns.
+// per-sample array is a matrix of W rows by `stride_` columns.
 //
 // All windows advance together: the reallocator pushes one sample per VM per
 // tick, and tick t (counted since the reallocator was made) writes ring row
@@ -85,19 +287,13 @@ private:
 // k = min(samples since added, W) says that its window is the last k rows
 // written.
 //
-// Blocks: the W ticks from a tick with row 0 to the next tick with row W - 1.
-// At the end of each block ("wrap"), for every VM:
-//   - the running sum is recomputed exactly, oldest sample first (rows
-//     W - k .. W - 1), wiping the drift of sum' = (sum - evicted) + sample;
-//   - max: suffix[j] = max(valid rows j .. W - 1) of the block just finished,
-//     and the prefix maximum of the new block restarts empty.
-// Then the maximum of the window, when row s is the next to be written, is
-// max(prefix, suffix[s]) (the window is rows 0 .. s-1 of this block and
-// rows s .. W-1 of the previous one): O(1) amortized per sample, no branch
-// on the data (the van Herk / Gil-Werman sliding maximum).
+// At the end of each block of W ticks ("wrap") the running sum of every VM is
+// recomputed exactly, oldest sample first (rows W - k .. W - 1), wiping the
+// drift of sum' = (sum - evicted) + sample; then the estimator's wrap runs.
 class UsageWindows {
 public:
-    explicit UsageWindows(const WindowConfig& config) : config_(config) {}
+    // invalid_argument unless `estimator` is registered.
+    UsageWindows(const std::string& estimator, const WindowConfig& config);
 
     // An empty window; returns its column. May allocate (strong guarantee).
     std::uint32_t add();
@@ -113,47 +309,48 @@ public:
         const std::uint32_t k = count_[column];
         return k == 0 ? 0.0 : sum_[column] / static_cast<double>(k);
     }
-    // The configured estimator over the window; the window must not be empty.
-    double estimate(std::uint32_t column) const;
+    // out[i] = the estimator over the window of columns[i] (which must not be empty).
+    void estimate(const std::uint32_t* columns, std::size_t n, double* out) const;
 
     const WindowConfig& config() const { return config_; }
+    const std::string& estimator_name() const { return name_; }
+    std::uint32_t columns_used() const { return used_; }  // columns ever handed out
+    const std::vector<std::uint32_t>& free_columns() const { return free_; }
 
-    // percentile: windows up to this long are kept sorted (see push_row).
-    static constexpr std::size_t kSortedWindow = 64;
+    // The window of `column` as plain data, and back into a fresh column.
+    ColumnState export_column(std::uint32_t column) const;
+    // invalid_argument unless `state` can be imported (samples finite and >= 0,
+    // the estimator's fields valid, the same estimator if it keeps state).
+    void check_import(const ColumnState& state) const;
+    // Fills column `column` (just returned by add()) with `state`, already checked.
+    void import_column(std::uint32_t column, const ColumnState& state);
+
+    void save(StateWriter& out) const;
+    // Throws invalid_argument on any inconsistency; `this` is unchanged then.
+    static UsageWindows load(StateReader& in);
 
 private:
-    template <Estimator kind>
-    void push_row(const std::uint32_t* columns, const double* samples, std::size_t n);
-    void grow();                       // doubles capacity_, keeping every column
-    void wrap(const std::uint32_t* columns, std::size_t n);  // end of a block
+    UsageWindows() = default;
+    template <class E>
+    void push_row(E& estimator, const std::uint32_t* columns, const double* samples, std::size_t n);
+    void grow();                       // doubles stride_, keeping every column
+    void wrap_sums(const std::uint32_t* columns, std::size_t n);  // end of a block
+    WindowView view() const {
+        return WindowView{config_.window, stride_, next_row_, ring_.data(), count_.data(), sum_.data(), seen_.data()};
+    }
 
     WindowConfig config_;
+    std::string name_;
+    AnyEstimator estimator_{std::in_place_index<0>, WindowConfig{}};
     std::uint32_t next_row_ = 0;       // row of the next tick, = ticks % W
-    std::size_t capacity_ = 0;         // columns allocated
+    std::size_t stride_ = 0;           // columns allocated
     std::uint32_t used_ = 0;           // columns ever handed out
     std::vector<std::uint32_t> free_;  // removed columns, reused last in first out
 
-    std::vector<double> ring_;         // W x capacity_ samples
-    std::vector<std::uint32_t> count_; // per column: samples in the window
-    std::vector<double> sum_;          // per column: running sum of the window
-    std::vector<double> ewma_;         // per column (ewma)
-    std::vector<double> prefix_max_;   // per column: max of this block's samples (max)
-    std::vector<double> suffix_max_;   // W x capacity_ (max), see the class comment
-    // percentile, W <= kSortedWindow: per column the window's samples sorted
-    // (an O(W) insertion beats the heaps' O(log W) sifts on short windows).
-    bool sorted_lane() const { return config_.window <= kSortedWindow; }
-    std::vector<double> sorted_;                          // capacity_ x W
-    // percentile, longer windows: per column a block of W heap entries, W index slots and
-    // two heap sizes (see PercentileHeaps).
-    std::vector<PercentileHeaps::Entry> heap_entries_;  // capacity_ x W
-    std::vector<std::int32_t> heap_index_;               // capacity_ x W
-    std::vector<std::uint32_t> heap_sizes_;              // capacity_ x 2
-    PercentileHeaps heaps(std::uint32_t column) {
-        const std::size_t w = config_.window;
-        return PercentileHeaps(heap_entries_.data() + column * w, heap_index_.data() + column * w,
-                               heap_sizes_.data() + 2 * static_cast<std::size_t>(column), w);
-    }
-    std::vector<double> percentile_;   // per column: the estimate after the last push
+    std::vector<double> ring_;          // W x stride_ samples
+    std::vector<std::uint32_t> count_;  // per column: samples in the window
+    std::vector<double> sum_;           // per column: running sum of the window
+    std::vector<std::uint64_t> seen_;   // per column: samples pushed since added
 };
 
 }  // namespace vsched

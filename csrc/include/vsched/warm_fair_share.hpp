@@ -14,6 +14,10 @@ public:
     // Same contract and result as FairShareSolver::solve (see fair_share.cpp).
     void solve(const FairShareInput& in, double* out);
 
+    // The warm start (a checkpoint keeps it; results never depend on it).
+    double level() const { return level_; }
+    void set_level(double level) { level_ = level; }
+
 private:
     double level_ = -1.0;  // water level of the previous contended call (< 0: none)
     FairShareSolver fallback_;

@@ -14,7 +14,7 @@ from .host import Host
 from .lruk import LRUK
 from .memory import MemoryManager, Outcome, PageState
 from .scheduler import FOREVER, CpuScheduler
-from .reallocation import ReallocMetrics, Reallocator, realloc_metrics
+from .reallocation import ESTIMATORS, ReallocMetrics, Reallocator, realloc_metrics
 
 IMPLEMENTATION = "reference"
 
@@ -22,6 +22,7 @@ __all__ = [
     "FOREVER",
     "IMPLEMENTATION",
     "CpuScheduler",
+    "ESTIMATORS",
     "Host",
     "HostRun",
     "LRUK",

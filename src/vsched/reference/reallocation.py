@@ -16,18 +16,26 @@ from typing import Any
 
 import numpy as np
 
+from .._state import Checkpointable
 from ..errors import AdmissionError
-from ..reallocation import check_types, check_vm_types, usage_matrix, usage_vector, vm_key
+from ..reallocation import (
+    VM_STATE_FORMAT,
+    VmState,
+    check_types,
+    check_vm_types,
+    usage_matrix,
+    usage_vector,
+    vm_key,
+    vm_state_args,
+)
 from ..reallocation_metrics import ReallocMetrics, realloc_metrics
-from .allocation import fair_share
+from .allocation import fair_share, floors_exceed
 
-__all__ = ["ReallocMetrics", "Reallocator", "realloc_metrics"]
+__all__ = ["ESTIMATORS", "ReallocMetrics", "Reallocator", "VmState", "realloc_metrics"]
 
-_ESTIMATORS = ("max", "mean", "percentile", "ewma")
 _MAX_WINDOW = 1_000_000
 _MAX_SHARES = 2**53
 _SATURATION = 1.0 - 1e-9  # a sample this close below the entitlement has reached it
-_FLOOR_SLACK = 1e-9  # floors may exceed the capacity by this relative rounding (as in fair_share)
 
 
 class _Vm:
@@ -48,6 +56,17 @@ class _Vm:
     def ceiling(self) -> float:
         return min(self.size, self.limit)
 
+    def plain(self) -> list:
+        """Everything as plain data (a checkpoint row)."""
+        return [self.size, self.shares, self.reservation, self.limit, list(self.window), self.total, self.sum,
+                self.ewma, self.saturated]
+
+    @classmethod
+    def from_plain(cls, row: list) -> _Vm:
+        state = cls(*row[:4])
+        state.window, state.total, state.sum, state.ewma, state.saturated = list(row[4]), *row[5:]
+        return state
+
 
 def _percentile(values: list[float], quantile: float) -> float:
     """numpy.percentile(values, 100 * quantile) with the default linear method."""
@@ -61,8 +80,77 @@ def _percentile(values: list[float], quantile: float) -> float:
     return above - diff * (1.0 - gamma) if gamma >= 0.5 else below + diff * gamma
 
 
-class Reallocator:
-    """Reference twin of :class:`vsched.Reallocator` (same arguments, results, errors)."""
+# -- the estimators ------------------------------------------------------------
+# One class per estimator (the native registry has one struct each, in the same
+# order: csrc/include/vsched/usage_window.hpp). ``statistic`` is computed from
+# scratch over the VM's window (oldest first) and state; an estimator whose
+# state is not a function of the window sets ``keeps_state`` and says how to
+# export and import it (``fields`` / ``check_fields`` / ``restore``).
+
+
+class _Max:
+    keeps_state = False
+
+    @staticmethod
+    def statistic(vm: _Vm, r: Reallocator) -> float:
+        return max(vm.window)
+
+
+class _Mean:
+    keeps_state = False
+
+    @staticmethod
+    def statistic(vm: _Vm, r: Reallocator) -> float:
+        return vm.sum / float(len(vm.window))
+
+
+class _Percentile:
+    keeps_state = False
+
+    @staticmethod
+    def statistic(vm: _Vm, r: Reallocator) -> float:
+        return _percentile(vm.window, r._quantile)
+
+
+class _Ewma:
+    """ewma_1 = x_1, ewma_t = ewma_{t-1} + alpha (x_t - ewma_{t-1}) (kept by _push for every VM)."""
+
+    keeps_state = True
+
+    @staticmethod
+    def statistic(vm: _Vm, r: Reallocator) -> float:
+        return vm.ewma
+
+    @staticmethod
+    def fields(vm: _Vm) -> dict:
+        return {"ewma": vm.ewma}
+
+    @staticmethod
+    def check_fields(fields: dict[str, list[float]]) -> None:
+        if "ewma" not in fields or len(fields["ewma"]) != 1:
+            raise ValueError("estimator_state must hold 'ewma' (a float) for the ewma estimator")
+        value = fields["ewma"][0]
+        if not math.isfinite(value) or value < 0.0:
+            raise ValueError(f"estimator_state['ewma'] = {value!r}: it must be finite and >= 0")
+
+    @staticmethod
+    def restore(vm: _Vm, fields: dict[str, list[float]]) -> None:
+        vm.ewma = fields["ewma"][0]
+
+
+_REGISTRY: dict[str, Any] = {"max": _Max, "mean": _Mean, "percentile": _Percentile, "ewma": _Ewma}
+#: The usage estimators, in registry order (the same tuple as ``vsched.ESTIMATORS``).
+ESTIMATORS: tuple[str, ...] = tuple(_REGISTRY)
+
+
+class Reallocator(Checkpointable):
+    """Reference twin of :class:`vsched.Reallocator` (same arguments, results, errors).
+
+    Pure Python: no InUseError (the GIL serialises calls), and Ctrl-C may stop
+    ``observe_many`` inside a tick (the native one stops between ticks).
+    """
+
+    _implementation = "reference"
 
     def __init__(
         self,
@@ -82,10 +170,9 @@ class Reallocator:
             raise ValueError(f"window = {window}: window must be in [1, {_MAX_WINDOW}]")
         if not math.isfinite(threshold) or threshold < 0.0:
             raise ValueError(f"threshold = {threshold!r}: threshold must be finite and >= 0")
-        if estimator not in _ESTIMATORS:
-            raise ValueError(
-                f"estimator = '{estimator}': estimator must be one of 'max', 'mean', 'percentile', 'ewma'"
-            )
+        if estimator not in _REGISTRY:
+            choices = ", ".join(f"'{name}'" for name in ESTIMATORS)
+            raise ValueError(f"estimator = '{estimator}': estimator must be one of {choices}")
         if not 0.0 <= percentile <= 100.0:
             raise ValueError(f"percentile = {percentile!r}: percentile must be in [0, 100]")
         if not math.isfinite(headroom) or headroom < 0.0:
@@ -143,7 +230,7 @@ class Reallocator:
             floors += reservation if key == vm else state.reservation
         if vm is None:
             floors += reservation
-        if floors > self._capacity + _FLOOR_SLACK * self._capacity:
+        if floors_exceed(floors, self._capacity):
             raise AdmissionError(
                 f"reservations exceed capacity by {floors - self._capacity!r}: they would sum to "
                 f"{floors!r} > capacity {self._capacity!r}"
@@ -155,11 +242,94 @@ class Reallocator:
         params = self._check_params(*check_vm_types(size, shares, reservation, limit))
         if params[2] > 0.0:  # a zero reservation cannot raise the sum
             self._check_admission(None, params[2])
+        return self._admit(_Vm(*params))
+
+    def _admit(self, state: _Vm) -> int:
         vm = self._next_id
-        self._vms[vm] = _Vm(*params)
+        self._vms[vm] = state
         self._next_id += 1
         self._changed(params=True)
         return vm
+
+    def export_vm(self, vm: int) -> VmState:
+        key = vm_key(vm)
+        if key not in self._vms:
+            raise KeyError(f"vm {key} is not on this host")
+        state = self._vms[key]
+        estimator = _REGISTRY[self._estimator]
+        return {
+            "vsched_vm": VM_STATE_FORMAT,
+            "size": state.size,
+            "shares": int(state.shares),
+            "reservation": state.reservation,
+            "limit": None if math.isinf(state.limit) else state.limit,
+            "samples": list(state.window),
+            "window_sum": state.sum,
+            "samples_seen": state.total,
+            "window": self._window,
+            "saturated": state.saturated,
+            "estimator": self._estimator,
+            "estimator_state": estimator.fields(state) if estimator.keeps_state else {},
+        }
+
+    def import_vm(self, state: VmState) -> int:
+        (size, shares, reservation, limit, samples, window_sum, seen, window, saturated, estimator,
+         fields) = vm_state_args(state)
+        params = self._check_params(size, shares, reservation, limit)
+        samples_list = samples.tolist()
+        for i, x in enumerate(samples_list):
+            if not math.isfinite(x) or x < 0.0:
+                raise ValueError(f"samples[{i}] = {x!r}: samples must be finite and >= 0")
+        if math.isnan(window_sum) or window_sum < 0.0:
+            raise ValueError(f"window_sum = {window_sum!r}: it must be >= 0")
+        if len(samples_list) > seen or (not samples_list) != (seen == 0):
+            raise ValueError(f"samples_seen = {seen} does not fit {len(samples_list)} samples in the window")
+        if window < 1 or len(samples_list) > window:
+            raise ValueError(f"window = {window} does not fit {len(samples_list)} samples in the window")
+        mine = _REGISTRY[self._estimator]
+        if mine.keeps_state:
+            if estimator != self._estimator:
+                raise ValueError(
+                    f"cannot import into a '{self._estimator}' reallocator a VM exported from a '{estimator}' "
+                    "one: its estimator state is not a function of the window and was not kept there"
+                )
+            mine.check_fields(fields)
+        if params[2] > 0.0:
+            self._check_admission(None, params[2])
+        vm = _Vm(*params)
+        vm.window = samples_list[-self._window :] if samples_list else []
+        vm.total = seen
+        vm.saturated = saturated
+        if window == self._window:
+            vm.sum = window_sum  # the source's running sum, drift included
+        else:
+            exact = 0.0  # summed oldest first, as at the end of a block
+            for value in vm.window:
+                exact += value
+            vm.sum = exact
+        if mine.keeps_state:
+            mine.restore(vm, fields)
+        return self._admit(vm)
+
+    # -- checkpoints -------------------------------------------------------------
+
+    def _checkpoint(self) -> Any:
+        return {
+            "config": [self._capacity, self._window, self._threshold, self._estimator, self._percentile,
+                       self._headroom],
+            "next_id": self._next_id,
+            "ticks": self._ticks,
+            "vms": [[vm, *state.plain()] for vm, state in self._vms.items()],
+        }
+
+    def _restore(self, payload: Any) -> None:
+        try:
+            self.__init__(*payload["config"])  # type: ignore[misc]  # validates the configuration
+            self._next_id = int(payload["next_id"])
+            self._ticks = int(payload["ticks"])
+            self._vms = {int(row[0]): _Vm.from_plain(row[1:]) for row in payload["vms"]}
+        except (KeyError, TypeError, IndexError) as error:
+            raise ValueError(f"corrupt checkpoint of a reference Reallocator: {error!r}") from None
 
     def set_vm(
         self, vm: int, size: float, shares: int = 1000, reservation: float = 0.0, limit: float | None = None
@@ -209,13 +379,7 @@ class Reallocator:
         state.ewma = sample if state.total == 1 else state.ewma + self._alpha * (sample - state.ewma)
 
     def _statistic(self, state: _Vm) -> float:
-        if self._estimator == "max":
-            return max(state.window)
-        if self._estimator == "mean":
-            return state.sum / float(len(state.window))
-        if self._estimator == "ewma":
-            return state.ewma
-        return _percentile(state.window, self._quantile)
+        return _REGISTRY[self._estimator].statistic(state, self)
 
     # -- the rules -------------------------------------------------------------
 
