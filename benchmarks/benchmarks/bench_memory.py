@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import numpy as np
-
 from .common import IMPLS, SMOKE, module
 from .page_workloads import cloned_vm_accesses
 
