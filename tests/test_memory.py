@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 
 import numpy as np
@@ -53,7 +54,7 @@ def check_invariants(mm) -> None:
     resident = swapped = 0
     for row, vm in enumerate(ids):
         state, content, frame = mm.mapping(vm)
-        domain = mm_domain[id(mm)].get(vm)
+        domain = mm_domain.get(mm, {}).get(vm)
         if domain is None:  # an imported VM: its domain as the manager reports it
             domain = mm.export_vm(vm)["domain"]
         vm_resident = int((state == PageState.RESIDENT).sum())
@@ -78,7 +79,7 @@ def check_invariants(mm) -> None:
     assert int(stats["vm_shared"].sum()) == sum(len(mappers[f]) for f in shared_frames)
     # removed VMs' event counters stay in the totals: live rows sum to at most the total (an
     # imported VM brings the counters of its life elsewhere, which the totals do not count)
-    if all(vm in mm_domain[id(mm)] for vm in ids):
+    if all(vm in mm_domain.get(mm, {}) for vm in ids):
         for name in ("major_faults", "cow_breaks", "first_touches", "dirtied"):
             assert int(stats[f"vm_{name}"].sum()) <= stats[name]
     assert stats["saving"] == (0.0 if resident == 0 else stats["pages_sharing"] / resident)
@@ -89,12 +90,13 @@ def check_invariants(mm) -> None:
         assert stats["pages_shared"] == 0
 
 
-mm_domain: dict[int, dict[int, int]] = defaultdict(dict)  # id(manager) -> vm -> domain (test bookkeeping)
+# manager -> vm -> domain of the VMs the tests added (weak: a dead manager's entry goes with it)
+mm_domain: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def add_vm(mm, pages, domain=0) -> int:
     vm = mm.add_vm(pages, domain)
-    mm_domain[id(mm)][vm] = domain
+    mm_domain.setdefault(mm, {})[vm] = domain
     return vm
 
 

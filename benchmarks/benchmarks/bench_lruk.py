@@ -78,6 +78,37 @@ class LRUKAccessPerCall:
             access(key)
 
 
+class LRUKThreads:
+    """Two caches fed the same trace, one after the other in one thread vs each in its own thread
+    (access_many releases the GIL): the ratio of the two times is the parallel speed-up."""
+
+    params = [sizes([1_000_000], [1_000])]
+    param_names = ["refs"]
+    timeout = 300
+    number = 1
+    repeat = 3
+    warmup_time = 0
+
+    def setup(self, refs):
+        import vsched
+
+        self.keys = zipf_keys(refs, refs // 10)
+        self.caches = [vsched.LRUK(refs // 100) for _ in range(2)]
+
+    def time_two_caches_one_thread(self, refs):
+        for cache in self.caches:
+            cache.access_many(self.keys)
+
+    def time_two_caches_two_threads(self, refs):
+        import threading
+
+        threads = [threading.Thread(target=c.access_many, args=(self.keys,)) for c in self.caches]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+
 class LibCacheSimSameTrace:
     """libCacheSim's LRU and LRUK on the same Zipf trace, only if `import libcachesim` works.
 

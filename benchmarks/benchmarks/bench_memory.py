@@ -7,6 +7,8 @@ and eviction both happen). The reference runs the smallest only.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .common import IMPLS, SMOKE, module
 from .page_workloads import cloned_vm_accesses
 
@@ -45,3 +47,43 @@ class MemoryManagerAccess:
         return self.mm.stats()["saving"]
 
     track_saving.unit = "ratio"
+
+
+class MemoryManagerChurn:
+    """Per-operation cost after N add/remove cycles: flat in N (removed VMs' slots and pages are
+    reused; stats() costs O(live VMs)). One live VM of 1,024 touched pages throughout."""
+
+    params = [IMPLS, [0, 1_000] if SMOKE else [0, 100_000]]
+    param_names = ["impl", "cycles_before"]
+    timeout = 900
+    number = 1
+    repeat = 3
+    warmup_time = 0
+
+    def setup(self, impl, cycles_before):
+        if impl == "reference" and cycles_before > 1_000:
+            raise NotImplementedError("reference runs the small churn only")
+        self.mm = module(impl).MemoryManager(4_096)
+        keep = self.mm.add_vm(1_024)
+        self.mm.access(keep, np.arange(1_024), np.arange(1_024, dtype=np.uint64))
+        self.gpn = np.arange(64)
+        self.content = np.arange(64, dtype=np.uint64)
+        self.cycle(cycles_before)
+
+    def cycle(self, count):
+        for _ in range(count):
+            vm = self.mm.add_vm(64)
+            self.mm.access(vm, self.gpn, self.content)
+            self.mm.remove_vm(vm)
+
+    def time_1000_cycles(self, impl, cycles_before):
+        """1,000 x (add_vm, access 64 pages, remove_vm): divide by 1,000 for the per-cycle cost."""
+        self.cycle(1_000)
+
+    def time_stats(self, impl, cycles_before):
+        self.mm.stats()
+
+    def track_memory_bytes(self, impl, cycles_before):
+        return self.mm.memory_bytes() if impl == "native" else 0
+
+    track_memory_bytes.unit = "bytes"

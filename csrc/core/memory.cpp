@@ -87,18 +87,10 @@ std::size_t MemoryManager::ContentKeyHash::operator()(const ContentKey& k) const
 
 // --------------------------------------------------------------- IdIndex ---
 
-std::uint32_t MemoryManager::IdIndex::find(std::int64_t id) const {
-    const std::size_t mask = table_.size() - 1;
-    for (std::size_t i = hash_mix(static_cast<std::uint64_t>(id)) & mask;; i = (i + 1) & mask) {
-        if (table_[i].id == id) return table_[i].slot;
-        if (table_[i].id < 0) return kNoSlot;
-    }
-}
-
 void MemoryManager::IdIndex::insert(std::int64_t id, std::uint32_t slot) {
     if (2 * (size_ + 1) > table_.size()) grow();
     const std::size_t mask = table_.size() - 1;
-    std::size_t i = hash_mix(static_cast<std::uint64_t>(id)) & mask;
+    std::size_t i = home(id);
     while (table_[i].id >= 0) i = (i + 1) & mask;
     table_[i] = Entry{id, slot};
     ++size_;
@@ -107,6 +99,7 @@ void MemoryManager::IdIndex::insert(std::int64_t id, std::uint32_t slot) {
 void MemoryManager::IdIndex::grow() {
     std::vector<Entry> old(table_.size() * 2);
     old.swap(table_);
+    --shift_;
     size_ = 0;
     for (const Entry& e : old) {
         if (e.id >= 0) insert(e.id, e.slot);
@@ -115,11 +108,11 @@ void MemoryManager::IdIndex::grow() {
 
 void MemoryManager::IdIndex::erase(std::int64_t id) {
     const std::size_t mask = table_.size() - 1;
-    std::size_t i = hash_mix(static_cast<std::uint64_t>(id)) & mask;
+    std::size_t i = home(id);
     while (table_[i].id != id) i = (i + 1) & mask;
     for (std::size_t j = (i + 1) & mask; table_[j].id >= 0; j = (j + 1) & mask) {
-        const std::size_t home = hash_mix(static_cast<std::uint64_t>(table_[j].id)) & mask;
-        const bool home_in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        const std::size_t h = home(table_[j].id);
+        const bool home_in_range = i <= j ? (h > i && h <= j) : (h > i || h <= j);
         if (!home_in_range) {
             table_[i] = table_[j];
             i = j;
@@ -601,17 +594,28 @@ void MemoryManager::prepare_batch(const std::int64_t* vm, std::size_t vm_count, 
                                   std::size_t n, const std::uint64_t* content, const std::uint8_t* write,
                                   Batch& out) const {
     out.page.resize(n);
+    if (vm_count == 1 && n > 0) {  // one VM for the whole batch: one lookup
+        const std::uint32_t only = find_slot(vm[0]);
+        if (only == kNoSlot) throw KeyError(message("vm = ", vm[0], ": no such VM"));
+        const Vm& v = vms_[only];
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::int64_t g = gpn[i];
+            if (g < 0 || static_cast<std::uint64_t>(g) >= v.count) {
+                throw std::out_of_range(message("gpn[", i, "] = ", g, ": VM ", vm[0], " has ", v.count,
+                                                " pages (gpn 0..", v.count, ")"));
+            }
+            out.page[i] = std::uint32_t(v.first + std::uint64_t(g));
+        }
+        vm_count = 0;  // done: skip the general loop
+    }
     std::uint32_t slot = kNoSlot;
     std::int64_t last_id = -1;
-    for (std::size_t i = 0; i < n; ++i) {
-        const std::int64_t id = vm[vm_count == 1 ? 0 : i];
+    for (std::size_t i = 0; i < (vm_count == 0 ? 0 : n); ++i) {
+        const std::int64_t id = vm[i];
         if (id != last_id || slot == kNoSlot) {
             slot = find_slot(id);
             last_id = id;
-            if (slot == kNoSlot) {
-                if (vm_count == 1) throw KeyError(message("vm = ", id, ": no such VM"));
-                throw KeyError(message("vm[", i, "] = ", id, ": no such VM"));
-            }
+            if (slot == kNoSlot) throw KeyError(message("vm[", i, "] = ", id, ": no such VM"));
         }
         const Vm& v = vms_[slot];
         const std::int64_t g = gpn[i];

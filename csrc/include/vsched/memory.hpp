@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "vsched/exclusive_use.hpp"
+#include "vsched/hash_mix.hpp"
 #include "vsched/interrupt.hpp"
 #include "vsched/lruk.hpp"
 
@@ -210,7 +211,13 @@ private:
     // VM id -> slot: open addressing, linear probing, backward-shift deletion.
     class IdIndex {
     public:
-        std::uint32_t find(std::int64_t id) const;
+        std::uint32_t find(std::int64_t id) const {  // inline: once per access of a batch
+            const std::size_t mask = table_.size() - 1;
+            for (std::size_t i = home(id);; i = (i + 1) & mask) {
+                if (table_[i].id == id) return table_[i].slot;
+                if (table_[i].id < 0) return kNoSlot;
+            }
+        }
         void insert(std::int64_t id, std::uint32_t slot);
         void erase(std::int64_t id);
         std::size_t size() const { return size_; }
@@ -222,7 +229,13 @@ private:
             std::uint32_t slot = 0;
         };
         void grow();
+        // Fibonacci hashing (one multiply): ids are mostly consecutive, and
+        // the top bits of the product spread any regular pattern of them.
+        std::size_t home(std::int64_t id) const {
+            return std::size_t((static_cast<std::uint64_t>(id) * 0x9E3779B97F4A7C15ULL) >> shift_);
+        }
         std::vector<Entry> table_ = std::vector<Entry>(16);
+        int shift_ = 64 - 4;  // 64 - log2(table size)
         std::size_t size_ = 0;
     };
     struct ContentKey {
