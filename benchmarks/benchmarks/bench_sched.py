@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from .common import IMPLS, module
+from .common import IMPLS, SMOKE, module
 
 MS = 1_000_000
 CPU_BOUND = {"small": (4, 100, 3_000 * MS), "full": (128, 3_000, 60_000 * MS)}
@@ -99,3 +99,51 @@ class BurstyHost:
         return (self.scheduler.decisions - before) / (time.perf_counter() - start)
 
     track_decisions_per_second.unit = "decisions/s"
+
+
+class SchedulerChurn:
+    """Per-operation cost after N add/remove cycles: flat in N (removed VMs' slots
+    are compacted away; no scan over every VM ever added). 100 live VMs with
+    CPU-bound work on 16 pCPUs throughout; each cycle adds a VM, gives it work,
+    runs one slice and removes it."""
+
+    params = [IMPLS, [0, 1_000] if SMOKE else [0, 100_000]]
+    param_names = ["impl", "cycles_before"]
+    timeout = 900
+    number = 1
+    repeat = 3
+    warmup_time = 0
+
+    def setup(self, impl, cycles_before):
+        if impl == "reference" and cycles_before > 1_000:
+            raise NotImplementedError("reference runs the small churn only")
+        mod = module(impl)
+        self.scheduler = mod.CpuScheduler(16, 1 * MS)
+        for i in range(100):
+            self.scheduler.add_vm(2, reservation=0.1 if i % 10 == 0 else 0.0)
+        self.scheduler.add_work(np.repeat(np.arange(100), 2), np.tile([0, 1], 100), mod.FOREVER)
+        self.forever = mod.FOREVER
+        self.cycle(cycles_before)
+
+    def cycle(self, count):
+        s = self.scheduler
+        for _ in range(count):
+            vm = s.add_vm(2, limit=1.5)
+            s.add_work(vm, 0, self.forever)
+            s.run(MS)
+            s.remove_vm(vm)
+
+    def time_1000_cycles(self, impl, cycles_before):
+        """1,000 x (add_vm, add_work, run 1 ms, remove_vm): divide by 1,000 for the per-cycle cost."""
+        self.cycle(1_000)
+
+    def time_1000_add_remove(self, impl, cycles_before):
+        """1,000 x (add_vm, remove_vm) alone."""
+        s = self.scheduler
+        for _ in range(1_000):
+            s.remove_vm(s.add_vm(2))
+
+    def track_memory_bytes(self, impl, cycles_before):
+        return self.scheduler.memory_bytes() if impl == "native" else 0
+
+    track_memory_bytes.unit = "bytes"

@@ -133,6 +133,7 @@ void bind_scheduler(py::module_& m) {
         .def("run", &run_py, py::arg("duration_ns"))
         .def("stats", &stats_py)
         .def("vcpu_stats", &vcpu_stats_py)
+        .def("memory_bytes", guarded(&CpuScheduler::memory_bytes, kName))
         .def("_save",
              [](const CpuScheduler& s) {
                  Scope scope(s, kName);

@@ -107,4 +107,20 @@ void CpuScheduler::compact_slots() {
     dead_vcpus_ = 0;
 }
 
+std::size_t CpuScheduler::memory_bytes() const {
+    std::size_t bytes = sizeof(*this) + vms_.capacity() * sizeof(Vm) + vcpus_.capacity() * sizeof(Vcpu) +
+                        ids_.capacity() * sizeof(std::int64_t) + borrowed_.capacity() * sizeof(Entry) +
+                        (res_vms_.capacity() + fs_vms_.capacity() + scratch_slots_.capacity()) * sizeof(std::uint32_t) +
+                        scratch_pending_.capacity() * sizeof(std::int64_t) +
+                        (fs_demand_.capacity() + fs_shares_.capacity() + fs_reservation_.capacity() +
+                         fs_limit_.capacity() + fs_out_.capacity()) * sizeof(double) +
+                        (urgent_groups_.capacity() * sizeof(UrgentGroup)) +
+                        urgent_skipped_.capacity() * sizeof(UrgentEntry);
+    for (const Vm& m : vms_) bytes += m.parked.capacity() * sizeof(std::uint64_t);
+    for (const UrgentGroup& g : urgent_groups_) bytes += g.heap.capacity() * sizeof(UrgentEntry);
+    bytes += eligible_.memory_bytes() + waiting_.memory_bytes() + busy_.memory_bytes() + releases_.memory_bytes() +
+             res_events_.memory_bytes();
+    return bytes;
+}
+
 }  // namespace vsched

@@ -167,6 +167,10 @@ class CpuScheduler(Checkpointable):
         """Advance simulated time by duration_ns, scheduling as it goes."""
         self._core.run(_i64("duration_ns", duration_ns))
 
+    def memory_bytes(self) -> int:
+        """Bytes the native object holds; follows the live VMs, not every VM ever added."""
+        return int(self._core.memory_bytes())
+
     def _checkpoint(self) -> Any:
         return {"state": self._core._save()}
 

@@ -92,6 +92,9 @@ public:
 
     std::size_t live_vms() const { return live_vms_; }
     std::size_t live_vcpus() const { return live_vcpus_; }
+    // Bytes this object holds (records, queues, scratch): follows the live VMs,
+    // not every VM ever added (scheduler_slots.cpp).
+    std::size_t memory_bytes() const;
     // Writes live_vcpus() rows, VMs in id order then vCPU index order.
     void vcpu_stats(VcpuRow* out) const;
 

@@ -66,6 +66,9 @@ public:
         for (const E& e : heap_) f(e);
     }
 
+    // Heap memory held by both lanes.
+    std::size_t memory_bytes() const { return (run_.capacity() + heap_.capacity()) * sizeof(E); }
+
     // Keeps the entries for which keep(e) is true, after it has rewritten
     // them; the rewrite must keep the order of the entries kept (e.g. slots
     // renumbered monotonically). O(n).
