@@ -209,3 +209,102 @@ def test_envelopes_of_other_kinds_formats_and_twins_are_refused(implementation):
         fresh = module.CpuScheduler.__new__(module.CpuScheduler)
         with pytest.raises(ValueError):
             fresh.__setstate__(bad)
+
+
+# ------------------------------------------------------------------ VM export / import
+
+
+def _vm_rows(s, vm) -> dict:
+    rows = s.vcpu_stats()
+    mine = rows["vm"] == vm
+    return {k: v[mine].tolist() for k, v in rows.items() if k not in ("vm",)}
+
+
+@pytest.mark.parametrize("source_impl", sorted(MODULES))
+@pytest.mark.parametrize("target_impl", sorted(MODULES))
+def test_exported_vm_carries_parameters_counters_and_work(source_impl, target_impl):
+    for seed in range(8):
+        source = busy(MODULES[source_impl], seed)
+        target = busy(MODULES[target_impl], seed + 50)
+        for vm in source.stats()["vm"].tolist():
+            state = source.export_vm(vm)
+            assert pickle.loads(pickle.dumps(state)) == state  # plain data
+            before = _vm_rows(source, vm)
+            assert before == {"vcpu": list(range(state["vcpus"])),
+                              **{k: state[k] for k in ("run_ns", "ready_ns", "limited_ns", "wait_ns",
+                                                       "pending_ns", "switches")}}
+            try:
+                moved = target.import_vm(state)
+            except vsched.AdmissionError:  # the target's reservations are full: nothing changed
+                continue
+            assert target.export_vm(moved) == state  # what was exported is what is there
+            now = target.now
+            target.run(2 * MS)
+            after = _vm_rows(target, moved)
+            for k in range(state["vcpus"]):
+                total = sum(after[c][k] - state[c][k] for c in ("run_ns", "ready_ns", "limited_ns", "wait_ns"))
+                assert total == target.now - now  # the counters continue from where they were
+                if state["pending_ns"][k] not in (0, vsched.FOREVER):
+                    assert after["pending_ns"][k] == state["pending_ns"][k] - (after["run_ns"][k] - state["run_ns"][k])
+
+
+def test_native_and_reference_exports_are_identical():
+    for seed in range(8):
+        native, reference = busy(vsched, seed), busy(vsched.reference, seed)
+        for vm in native.stats()["vm"].tolist():
+            assert native.export_vm(vm) == reference.export_vm(vm)
+
+
+def test_imported_vm_behaves_alike_on_both_twins():
+    source = busy(vsched, 4)
+    states = [source.export_vm(vm) for vm in source.stats()["vm"].tolist()]
+    native, reference = vsched.CpuScheduler(6, 2 * MS), vsched.reference.CpuScheduler(6, 2 * MS)
+    for state in states:
+        assert native.import_vm(state) == reference.import_vm(state)
+        native.run(MS + 3)
+        reference.run(MS + 3)
+    assert snapshot(native) == snapshot(reference)
+    assert continue_run(native, 7) == continue_run(reference, 7)
+
+
+def _state():
+    s = vsched.reference.CpuScheduler(2, MS)
+    vm = s.add_vm(2, shares=700, reservation=0.5, limit=1.5)
+    s.add_work(vm, [0, 1], [3 * MS, vsched.FOREVER])
+    s.run(2 * MS)
+    return s.export_vm(vm)
+
+
+BAD_STATES = [
+    (lambda s: "not a dict", TypeError),
+    (lambda s: {**s, "vsched_vm": 2}, ValueError),
+    (lambda s: {k: v for k, v in s.items() if k != "run_ns"}, ValueError),
+    (lambda s: {**s, "extra": 1}, ValueError),
+    (lambda s: {**s, "run_ns": [1]}, ValueError),
+    (lambda s: {**s, "run_ns": "12"}, TypeError),
+    (lambda s: {**s, "run_ns": [1.5, 2]}, TypeError),
+    (lambda s: {**s, "wait_ns": [-1, 0]}, ValueError),
+    (lambda s: {**s, "switches": [2**62, 0]}, ValueError),
+    (lambda s: {**s, "pending_ns": [2**62, 0]}, ValueError),
+    (lambda s: {**s, "run_ns": [2**61, 0], "ready_ns": [1, 0]}, ValueError),
+    (lambda s: {**s, "vcpus": 2.0}, TypeError),
+    (lambda s: {**s, "shares": 0}, ValueError),
+    (lambda s: {**s, "reservation": 3.0}, vsched.AdmissionError),  # more than its vCPUs
+    (lambda s: {**s, "limit": 0.1}, vsched.AdmissionError),  # below its reservation
+    (lambda s: {**s, "reservation": 2.0, "limit": None}, vsched.AdmissionError),  # host reservations full
+]
+
+
+@pytest.mark.parametrize("implementation", sorted(MODULES))
+@pytest.mark.parametrize("case", range(len(BAD_STATES)))
+def test_bad_states_are_refused_and_change_nothing(implementation, case):
+    make, error = BAD_STATES[case]
+    s = MODULES[implementation].CpuScheduler(2, MS)
+    s.add_vm(1, reservation=0.5)
+    s.add_work(0, 0, vsched.FOREVER)
+    s.run(MS)
+    before = snapshot(s)
+    with pytest.raises(error):
+        s.import_vm(make(_state()))
+    assert snapshot(s) == before
+    assert s.import_vm(_state()) == 1  # the next id was not used up

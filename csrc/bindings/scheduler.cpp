@@ -2,6 +2,7 @@
 // are checked by the Python wrapper (src/vsched/scheduler.py); values here.
 // Every method holds the object's ExclusiveUse scope (a concurrent call
 // raises InUseError); run() releases the GIL and stops on Ctrl-C.
+#include "vsched/errors.hpp"
 #include "vsched/scheduler.hpp"
 
 #include <vector>
@@ -110,6 +111,28 @@ void run_py(CpuScheduler& s, std::int64_t duration_ns) {
     s.run(duration_ns, &signals);
 }
 
+// counters: (vcpus x 6) int64 in VcpuCarry order (vsched._sched_vm_state.COUNTERS).
+std::int64_t import_vm_py(CpuScheduler& s, std::int64_t vcpus, std::int64_t shares, double reservation,
+                          double limit, const Int64Array& counters) {
+    Scope scope(s, kName);
+    if (counters.ndim() != 2 || counters.shape(1) != 6 || counters.shape(0) != vcpus) {
+        throw std::invalid_argument(message("counters must have shape (", vcpus, ", 6)"));
+    }
+    static_assert(sizeof(VcpuCarry) == 6 * sizeof(std::int64_t), "VcpuCarry is six int64 columns");
+    std::vector<VcpuCarry> carry(static_cast<std::size_t>(vcpus));
+    for (std::int64_t k = 0; k < vcpus; ++k) {
+        const std::int64_t* row = counters.data() + 6 * k;
+        carry[static_cast<std::size_t>(k)] = {row[0], row[1], row[2], row[3], row[4], row[5]};
+    }
+    return s.import_vm({vcpus, shares, reservation, limit}, carry.data());
+}
+
+py::tuple vm_params_py(const CpuScheduler& s, std::int64_t vm) {
+    Scope scope(s, kName);
+    const SchedVmParams p = s.vm_params(vm);
+    return py::make_tuple(p.vcpus, p.shares, p.reservation, p.limit);
+}
+
 }  // namespace
 
 void bind_scheduler(py::module_& m) {
@@ -134,6 +157,9 @@ void bind_scheduler(py::module_& m) {
         .def("stats", &stats_py)
         .def("vcpu_stats", &vcpu_stats_py)
         .def("memory_bytes", guarded(&CpuScheduler::memory_bytes, kName))
+        .def("vm_params", &vm_params_py, py::arg("vm"))
+        .def("import_vm", &import_vm_py, py::arg("vcpus"), py::arg("shares"), py::arg("reservation"),
+             py::arg("limit"), py::arg("counters"))
         .def("_save",
              [](const CpuScheduler& s) {
                  Scope scope(s, kName);

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _core
 from ._sched_args import FOREVER, limit_batch, optional_limit, work_batch
+from ._sched_vm_state import COUNTERS, vm_state, vm_state_args
 from ._state import Checkpointable
 from ._validate import as_float, as_int
 
@@ -166,6 +167,24 @@ class CpuScheduler(Checkpointable):
     def run(self, duration_ns: int) -> None:
         """Advance simulated time by duration_ns, scheduling as it goes."""
         self._core.run(_i64("duration_ns", duration_ns))
+
+    def export_vm(self, vm: int) -> dict[str, Any]:
+        """VM `vm` as plain data: parameters, and per vCPU its counters and queued work
+        (``stats`` columns). Nothing changes; KeyError if unknown. O(vCPUs of the host).
+        See docs/engines/scheduler.md, "Moving a VM"."""
+        vm_id = _i64("vm", vm, KeyError)
+        vcpus, shares, reservation, limit = self._core.vm_params(vm_id)
+        rows = self._core.vcpu_stats()
+        mine = rows["vm"] == vm_id
+        return vm_state(vcpus, shares, reservation, limit, np.column_stack([rows[c][mine] for c in COUNTERS]))
+
+    def import_vm(self, state: Any) -> int:
+        """Add the VM `state` (from ``export_vm`` of either implementation) as a new VM; returns its id.
+
+        Same checks as ``add_vm`` (AdmissionError) plus the state's own
+        (TypeError / ValueError); nothing changes if it cannot be imported.
+        """
+        return int(self._core.import_vm(*vm_state_args(state)))
 
     def memory_bytes(self) -> int:
         """Bytes the native object holds; follows the live VMs, not every VM ever added."""

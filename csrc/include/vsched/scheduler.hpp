@@ -27,6 +27,17 @@ struct VcpuRow {
 };
 
 // One thread at a time (ExclusiveUse): the bindings hold its scope in every call.
+// A VM's parameters (limit +inf for none).
+struct SchedVmParams {
+    std::int64_t vcpus, shares;
+    double reservation, limit;
+};
+
+// What travels with a moved VM, per vCPU (scheduler_vm_state.cpp).
+struct VcpuCarry {
+    std::int64_t run_ns, ready_ns, limited_ns, wait_ns, switches, pending_ns;
+};
+
 class CpuScheduler : public ExclusiveUse {
 public:
     // Heap entries; gen detects stale ones. Key is ordered by (a, slot), Entry
@@ -92,6 +103,13 @@ public:
 
     std::size_t live_vms() const { return live_vms_; }
     std::size_t live_vcpus() const { return live_vcpus_; }
+    // Moving a VM (scheduler_vm_state.cpp, docs/engines/scheduler.md "Moving a VM"):
+    // its parameters (KeyError if unknown), and a new VM with these parameters
+    // (add_vm's checks) whose vCPUs start with these counters and queued work;
+    // carry has params.vcpus rows, all checked before anything changes.
+    SchedVmParams vm_params(std::int64_t vm) const;
+    std::int64_t import_vm(const SchedVmParams& params, const VcpuCarry* carry);
+
     // Bytes this object holds (records, queues, scratch): follows the live VMs,
     // not every VM ever added (scheduler_slots.cpp).
     std::size_t memory_bytes() const;

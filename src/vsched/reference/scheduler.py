@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._sched_args import FOREVER, limit_batch, optional_limit, work_batch
+from .._sched_vm_state import vm_state, vm_state_args
 from .._state import Checkpointable
 from .._validate import as_float, as_int
 from ..errors import AdmissionError
@@ -716,6 +717,26 @@ class CpuScheduler(Checkpointable):
             )
             until = max(until, cap_time)
         record.held_until = min(NEVER, until)
+
+    # ---- moving a VM (docs/engines/scheduler.md, "Moving a VM") -------------------------------
+    def export_vm(self, vm: int) -> dict[str, Any]:
+        record = self._get_vm(vm)
+        rows = []
+        for v in record.vcpus:
+            run, ready, limited, wait, pending, switches = self._vcpu_row(v)
+            rows.append((run, ready, limited, wait, switches, pending))
+        return vm_state(len(record.vcpus), record.shares, record.reservation, record.limit, rows)
+
+    def import_vm(self, state: Any) -> int:
+        vcpus, shares, reservation, limit, counters = vm_state_args(state)
+        vm = self.add_vm(vcpus, shares=shares, reservation=reservation,
+                         limit=None if math.isinf(limit) else limit)  # nothing changed if it raises
+        record = self._vms[vm]
+        for v, row in zip(record.vcpus, counters.tolist()):
+            v.run_ns, v.ready_ns, v.limited_ns, v.wait_ns, v.switches, pending = row
+            if pending > 0:
+                self.add_work(vm, v.index, pending)
+        return vm
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def _checkpoint(self) -> Any:
