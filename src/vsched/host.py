@@ -43,8 +43,10 @@ and by how much, and is logged):
 * **CPU reservations**: reservations (default ``min_guarantee x vcpus`` cores)
   must sum to at most ``pcpus``.
 
-The same class runs on either set of engines: ``vsched.Host`` on the native
-ones, ``vsched.reference.Host`` on the pure-Python ones, with identical results.
+The same class runs on either set of engines (``engines=vsched`` by default,
+``engines=vsched.reference``, or ``vsched.reference.Host``), with identical
+results. The host's rules -- one VM identity, atomic changes, cost,
+checkpoints, moving a VM, threads, Ctrl-C -- are H1-H8 in docs/host.md.
 """
 
 from __future__ import annotations
