@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,8 @@ def observe(host: Any) -> dict[str, Any]:
         "sums": (host._layout.total_vcpus, host._layout.total_pages, host._layout.reserved_frames,
                  host._layout.reserved_cpu),
     }
+    # the engines' whole state, including what no public call shows (e.g. the next id to hand out)
+    snapshot["checkpoints"] = [pickle.dumps(engine.__getstate__()) for engine in (host.memory, host.reallocator)]
     if host.scheduler is not None:
         snapshot["scheduler"] = (_plain(host.scheduler.stats()), _plain(host.scheduler.vcpu_stats()),
                                  host.scheduler.now, host.scheduler.decisions)
