@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from .._sched_args import FOREVER, limit_batch, optional_limit, work_batch
+from .._state import Checkpointable
 from .._validate import as_float, as_int
 from ..errors import AdmissionError
+from ._scheduler_state import restore_scheduler, scheduler_payload
 from .allocation import fair_share
 
 __all__ = ["FOREVER", "CpuScheduler"]
@@ -141,8 +143,14 @@ class _Vm:
         self.res_time = 0  # res_lag is as of this time
 
 
-class CpuScheduler:
-    """Reference twin of :class:`vsched.CpuScheduler` (same API, rules and results)."""
+class CpuScheduler(Checkpointable):
+    """Reference twin of :class:`vsched.CpuScheduler` (same API, rules and results).
+
+    ``pickle`` / ``copy`` as the native one (vsched.reference._scheduler_state);
+    a checkpoint of one implementation is refused by the other.
+    """
+
+    _implementation = "reference"
 
     def __init__(self, pcpus: int, slice_ns: int = 3_000_000, strict_reservations: bool = True) -> None:
         if not isinstance(strict_reservations, bool):
@@ -708,6 +716,13 @@ class CpuScheduler:
             )
             until = max(until, cap_time)
         record.held_until = min(NEVER, until)
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def _checkpoint(self) -> Any:
+        return scheduler_payload(self)
+
+    def _restore(self, payload: Any) -> None:
+        restore_scheduler(self, payload, _Vm, _Vcpu)
 
     # ---- stats ---------------------------------------------------------------------------------
     def _get_vm(self, vm: Any) -> _Vm:
