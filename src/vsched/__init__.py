@@ -13,6 +13,7 @@ from .allocation import fair_share
 from .errors import AdmissionError, InUseError
 from .host import Host, HostRun
 from .lruk import LRUK
+from .net import NetGuard, NetScheduler, PacketRun
 from .memory import MemoryManager, Outcome, PageState
 from .scheduler import FOREVER, CpuScheduler
 from .reallocation import ESTIMATORS, ReallocMetrics, Reallocator, realloc_metrics
@@ -35,6 +36,9 @@ __all__ = [
     "AdmissionError",
     "InUseError",
     "MemoryManager",
+    "NetGuard",
+    "NetScheduler",
+    "PacketRun",
     "Outcome",
     "PageState",
     "ReallocMetrics",
