@@ -167,8 +167,10 @@ class NetScheduler(Checkpointable):
     def set_vm(
         self, vm: int, band: int = 0, shares: int = 1000, reservation: float = 0.0, limit: float | None = None
     ) -> None:
-        index = self._index(vm_key(vm))
-        p = self._check_params(*check_vm_types(band, shares, reservation, limit))
+        vm_id = vm_key(vm)
+        types = check_vm_types(band, shares, reservation, limit)  # types first, as the native wrapper
+        index = self._index(vm_id)
+        p = self._check_params(*types)
         self._check_admission(index, p)
         self._band[index], self._shares[index], self._reservation[index], self._limit[index] = p
 
