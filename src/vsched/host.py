@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -59,6 +58,7 @@ import numpy as np
 
 from ._validate import as_float, as_int
 from .errors import AdmissionError
+from .progress import progress as show_progress
 
 __all__ = ["Host", "HostRun", "VM_METRICS"]
 
@@ -579,11 +579,14 @@ class Host:
         self,
         cpu: np.ndarray,
         memory: Callable[[int], Iterable[dict[str, Any]] | None] | None = None,
-        progress: bool = False,
+        progress: Any = False,
     ) -> HostRun:
         """Replay a workload: ``cpu`` is ticks x VMs of cores demanded (VM
-        order); ``memory(t)`` gives tick t's access batches. Shows a progress
-        bar on stderr when ``progress`` is true."""
+        order); ``memory(t)`` gives tick t's access batches.
+
+        ``progress``: True shows a bar on stderr (:func:`vsched.progress.progress`);
+        an object with ``update(n)`` (a tqdm bar, say) is advanced once per tick
+        and left open for its owner to close."""
         cpu = np.asarray(cpu, dtype=float)
         if cpu.ndim != 2 or cpu.shape[1] != len(self._vms):
             raise ValueError(f"cpu has shape {cpu.shape}, expected (ticks, {len(self._vms)})")
@@ -591,36 +594,19 @@ class Host:
         vms = self.vms
         metrics = {name: np.zeros((ticks, len(vms))) for name in VM_METRICS}
         totals = {name: np.zeros(ticks) for name in HOST_TOTALS}
-        bar = _ProgressBar(ticks) if progress else None
+        owned = progress is True
+        bar = show_progress(ticks, "host run") if owned else (progress or None)
         first_event = len(self.events)
-        for t in range(ticks):
-            tick = self.step(cpu[t], memory(t) if memory is not None else None)
-            for name in VM_METRICS:
-                metrics[name][t] = tick[name]
-            for name in HOST_TOTALS:
-                totals[name][t] = tick[name]
-            if bar is not None:
-                bar.update(t + 1)
-        if bar is not None:
-            bar.close()
+        try:
+            for t in range(ticks):
+                tick = self.step(cpu[t], memory(t) if memory is not None else None)
+                for name in VM_METRICS:
+                    metrics[name][t] = tick[name]
+                for name in HOST_TOTALS:
+                    totals[name][t] = tick[name]
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if owned:
+                bar.close()
         return HostRun(vms=vms, metrics=metrics, totals=totals, events=self.events[first_event:])
-
-
-class _ProgressBar:
-    """A dependency-free progress bar on stderr."""
-
-    def __init__(self, total: int, width: int = 40) -> None:
-        self.total, self.width, self.shown = max(total, 1), width, -1
-
-    def update(self, done: int) -> None:
-        percent = int(100 * done / self.total)
-        if percent == self.shown:
-            return
-        self.shown = percent
-        filled = self.width * done // self.total
-        sys.stderr.write(f"\r  [{'#' * filled}{'.' * (self.width - filled)}] {percent:3d}% ({done}/{self.total} ticks)")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
-        sys.stderr.flush()
