@@ -143,6 +143,30 @@ class HostRun:
     totals: dict[str, np.ndarray]  # name -> ticks
     events: list[dict[str, Any]] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        ticks, vms = self.metrics["cpu_used"].shape if "cpu_used" in self.metrics else (0, len(self.vms))
+        return f"HostRun({ticks} ticks x {vms} VMs, {len(self.metrics)} per-VM metrics, {len(self.events)} events)"
+
+    def to_frame(self) -> Any:
+        """The per-VM metrics in long format: one row per (tick, VM), columns
+        ``tick``, ``vm`` (the host's VM id) and one per metric of ``VM_METRICS``.
+
+        A pandas DataFrame when pandas is installed, else a dict of 1-D numpy
+        arrays (the same columns). Host totals stay in ``totals`` (one per tick).
+        """
+        ticks, vms = self.metrics["cpu_used"].shape
+        columns: dict[str, np.ndarray] = {
+            "tick": np.repeat(np.arange(ticks, dtype=np.int64), vms),
+            "vm": np.tile(np.asarray(self.vms, dtype=np.int64), ticks),
+        }
+        for name, values in self.metrics.items():
+            columns[name] = np.asarray(values).reshape(-1)  # row-major: tick-major, VMs inside
+        try:
+            import pandas
+        except ImportError:
+            return columns
+        return pandas.DataFrame(columns)
+
     def summary(self) -> dict[str, float]:
         demand = self.metrics["cpu_demand"]
         used = self.metrics["cpu_used"]
@@ -248,6 +272,12 @@ class Host:
         self._seen_cow = np.zeros(0, dtype=np.int64)
 
     # ------------------------------------------------------------ admission
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(pcpus={self.pcpus}, memory_frames={self.memory_frames}, "
+            f"fidelity={self.fidelity!r}, reallocation={self.reallocation!r}; {len(self._vms)} VMs, tick {self.tick})"
+        )
 
     @property
     def vms(self) -> list[int]:
