@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .._repr import scheduler_repr
 from .._sched_args import FOREVER, limit_batch, optional_limit, work_batch
 from .._state import Checkpointable
 from .._validate import as_float, as_int
@@ -805,6 +806,9 @@ class CpuScheduler(Checkpointable):
                 totals[4] = FOREVER  # saturates: the VM has more queued work than int64 can count
             rows.append((record.id, *totals))
         return _columns(["vm", "run_ns", "ready_ns", "limited_ns", "wait_ns", "pending_ns", "switches"], rows)
+
+    def __repr__(self) -> str:
+        return scheduler_repr(self, lambda: len(self._vms))
 
 
 def _columns(names: list[str], rows: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
