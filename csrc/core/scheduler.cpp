@@ -511,11 +511,12 @@ void CpuScheduler::decide() {
     // or adds a reserved run still protected at this instant (rule 6; reserved
     // runs are never borrowed), so an instant has at most borrowed + pCPUs steps.
     for (;;) {
-        const bool has_urgent = urgent_entries_ > 0 && urgent_pick() >= 0;
+        const std::int64_t urgent_slot = urgent_entries_ > 0 ? urgent_pick_unless_overdue() : -1;
+        const bool has_urgent = urgent_slot >= 0;
         if (has_urgent) {
             // Rule 6: an urgent VM takes the pCPU of the unprotected run of a
             // non-urgent VM that is least behind its reservation.
-            const std::int64_t victim = urgency_victim();
+            const std::int64_t victim = urgency_victim(ahead_of_fluid(vms_[vcpus_[urgent_slot].vm]));
             if (victim >= 0) {
                 stop(static_cast<std::uint32_t>(victim), now_);
                 process_releases();  // the victim's refund may release its VM
@@ -551,7 +552,7 @@ void CpuScheduler::stop_least_deserving_borrowed() {
 // Rule 6 first (an urgent VM's vCPU), else rule 3. False if nothing is pickable.
 bool CpuScheduler::dispatch_best() {
     if (urgent_entries_ > 0) {
-        const std::int64_t slot = urgent_pick();
+        const std::int64_t slot = urgent_pick_unless_overdue();
         if (slot >= 0) {
             dispatch(static_cast<std::uint32_t>(slot));  // its heap entry goes stale (gen)
             return true;
@@ -763,7 +764,7 @@ std::int64_t CpuScheduler::urgent_pick_by_scan() {
 // The running vCPU an urgent VM may preempt, largest in (VM has no reservation,
 // -D if it has one, deadline, vm, vcpu); -1 if none. O(busy entries); urgent
 // preemptions are rare next to slice ends.
-std::int64_t CpuScheduler::urgency_victim() const {
+std::int64_t CpuScheduler::urgency_victim(bool spare_overdue) const {
     std::int64_t best = -1;
     bool best_free = false;
     std::int64_t best_neg_lag = 0;
@@ -774,6 +775,7 @@ std::int64_t CpuScheduler::urgency_victim() const {
         if (u.reserved && now_ < u.run_start + res_protect()) return;
         const Vm& m = vms_[u.vm];
         if (urgent(m)) return;
+        if (spare_overdue && lag_at(u, now_) >= m.request * MICRO) return;  // still overdue
         const bool free = m.res_u == 0;
         const std::int64_t neg_lag = free ? 0 : -res_lag_at(m, now_);
         if (best >= 0) {
@@ -793,6 +795,40 @@ std::int64_t CpuScheduler::urgency_victim() const {
         best_neg_lag = neg_lag;
     });
     return best;
+}
+
+// urgent_pick(), unless its VM is ahead of its fluid share and an overdue vCPU
+// waits: then -1 (the overdue vCPU goes first, rule 6).
+std::int64_t CpuScheduler::urgent_pick_unless_overdue() {
+    const std::int64_t slot = urgent_pick();
+    if (slot < 0) return slot;
+    if (ahead_of_fluid(vms_[vcpus_[slot].vm]) && overdue_pickable()) return -1;
+    return slot;
+}
+
+// Sum of the VM's vCPU lags at now < 0: it has received more than its fluid share.
+bool CpuScheduler::ahead_of_fluid(const Vm& m) const {
+    i128 total = 0;
+    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
+        const Vcpu& v = vcpus_[m.first + k];
+        if (v.state != kWait) total += lag_at(v, now_);
+    }
+    return total < 0;
+}
+
+// The vCPU's lag brought to t, without changing it.
+std::int64_t CpuScheduler::lag_at(const Vcpu& v, std::int64_t t) const {
+    const i128 dt = t - v.lag_time;
+    if (v.state == kQueued) return clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate) * dt);
+    if (v.state == kRunning) return clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate - MICRO) * dt);
+    return v.lag;
+}
+
+// Is a queued vCPU of an unheld VM a full request behind its fluid share
+// (deadline <= now)? The smallest deadline is on top of eligible_ (an
+// ineligible vCPU has lag < 0, so its deadline is in the future).
+bool CpuScheduler::overdue_pickable() {
+    return eligible_pickable() && eligible_.front().a <= now_;
 }
 
 // Is there a queued, eligible vCPU whose VM is not held? (Parks held ones met on top.)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._repr import scheduler_repr
 from ._sched_args import FOREVER, limit_batch, optional_limit, work_batch
 from ._sched_vm_state import COUNTERS, vm_state, vm_state_args
 from ._state import Checkpointable
@@ -205,3 +206,6 @@ class CpuScheduler(Checkpointable):
     def vcpu_stats(self) -> dict[str, np.ndarray]:
         """Like stats() but one row per vCPU, with vm and vcpu columns."""
         return dict(self._core.vcpu_stats())
+
+    def __repr__(self) -> str:
+        return scheduler_repr(self, lambda: len(self._core.stats()["vm"]))

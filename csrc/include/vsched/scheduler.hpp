@@ -179,7 +179,11 @@ private:
     bool urgent(const Vm& m) const { return res_slope(m) > 0 && res_lag_at(m, now_) >= 0; }
     std::int64_t urgent_pick();
     void res_changed(std::uint32_t vm_id);
-    std::int64_t urgency_victim() const;
+    std::int64_t urgency_victim(bool spare_overdue) const;
+    std::int64_t urgent_pick_unless_overdue();
+    bool ahead_of_fluid(const Vm& m) const;
+    bool overdue_pickable();
+    std::int64_t lag_at(const Vcpu& v, std::int64_t t) const;
     void recompute();
     bool pick_and_dispatch();
     template <class E>
