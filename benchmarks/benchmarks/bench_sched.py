@@ -15,6 +15,7 @@ mean 1 ms (about 3x overcommitted). ``track_*`` report decisions per second
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -147,3 +148,38 @@ class SchedulerChurn:
         return self.scheduler.memory_bytes() if impl == "native" else 0
 
     track_memory_bytes.unit = "bytes"
+
+
+class SchedulerThreads:
+    """Two native schedulers (16 pCPUs, 200 VMs x 2 CPU-bound vCPUs, 2 s simulated each) run
+    one after the other ("serial") or in two threads at once ("threads"): run releases the
+    GIL, and each object holds only its own one-thread-at-a-time guard, so on 2 free cores
+    "threads" takes about half of "serial"."""
+
+    params = [["serial", "threads"]]
+    param_names = ["mode"]
+    number = 1
+    repeat = 5
+    warmup_time = 0
+
+    def setup(self, mode):
+        mod = module("native")
+        self.schedulers = []
+        for _ in range(2):
+            s = mod.CpuScheduler(16, 1 * MS)
+            for i in range(200):
+                s.add_vm(2, shares=500 + 10 * i)
+            s.add_work(np.repeat(np.arange(200), 2), np.tile([0, 1], 200), mod.FOREVER)
+            self.schedulers.append(s)
+        self.duration = (200 if SMOKE else 2_000) * MS
+
+    def time_two_runs(self, mode):
+        if mode == "serial":
+            for s in self.schedulers:
+                s.run(self.duration)
+            return
+        threads = [threading.Thread(target=s.run, args=(self.duration,)) for s in self.schedulers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
