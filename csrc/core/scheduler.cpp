@@ -175,6 +175,12 @@ void CpuScheduler::check_params(std::int64_t vcpus, std::int64_t shares, double 
         throw std::invalid_argument(
             message("limit = ", format_number(limit), ": limit must be >= 0 (None for no limit)"));
     }
+    // A limited VM runs in quanta of slice // ceil(limit) ns (rule 5): at least 1 ns.
+    if (limit < static_cast<double>(vcpus) && limit > static_cast<double>(slice_)) {
+        throw std::invalid_argument(message("limit = ", format_number(limit), ": a limit below the VM's ", vcpus,
+                                            " vCPUs must be <= slice_ns = ", slice_,
+                                            " (it runs in quanta of slice_ns // ceil(limit) ns)"));
+    }
     if (reservation > static_cast<double>(vcpus)) {
         throw AdmissionError(
             message("reservation ", format_number(reservation), " exceeds the VM's ", vcpus, " vCPUs"));
@@ -395,6 +401,10 @@ void CpuScheduler::set_limits(std::size_t n, const std::int64_t* vm, const doubl
                 message("limits[", k, "] = ", format_number(l), ": limit must be >= 0 (inf for no limit)"));
         }
         const Vm& m = vms_[vm[k]];
+        if (l < static_cast<double>(m.vcpus) && l > static_cast<double>(slice_)) {  // rule 5's quantum >= 1 ns
+            throw std::invalid_argument(message("limits[", k, "] = ", format_number(l), ": a limit below VM ", vm[k],
+                                                "'s ", m.vcpus, " vCPUs must be <= slice_ns = ", slice_));
+        }
         if (l < m.reservation) {
             throw AdmissionError(message("limits[", k, "] = ", format_number(l), " is below VM ", vm[k],
                                          "'s reservation ", format_number(m.reservation)));

@@ -195,6 +195,11 @@ class CpuScheduler:
             raise ValueError(f"reservation = {reservation!r}: reservation must be finite and >= 0")
         if math.isnan(limit) or limit < 0.0:
             raise ValueError(f"limit = {limit!r}: limit must be >= 0 (None for no limit)")
+        if vcpus > limit > self._slice:  # rule 5's quantum slice // ceil(limit) must be >= 1 ns
+            raise ValueError(
+                f"limit = {limit!r}: a limit below the VM's {vcpus} vCPUs must be <= slice_ns = {self._slice}"
+                " (it runs in quanta of slice_ns // ceil(limit) ns)"
+            )
         if reservation > vcpus:
             raise AdmissionError(f"reservation {reservation!r} exceeds the VM's {vcpus} vCPUs")
         if limit < reservation:
@@ -316,6 +321,11 @@ class CpuScheduler:
                 raise KeyError(f"vms[{k}] = {vm_id}: no such VM")
             if math.isnan(limit) or limit < 0.0:
                 raise ValueError(f"limits[{k}] = {limit!r}: limit must be >= 0 (inf for no limit)")
+            if len(record.vcpus) > limit > self._slice:  # rule 5's quantum >= 1 ns
+                raise ValueError(
+                    f"limits[{k}] = {limit!r}: a limit below VM {vm_id}'s {len(record.vcpus)} vCPUs"
+                    f" must be <= slice_ns = {self._slice}"
+                )
             if limit < record.reservation:
                 raise AdmissionError(
                     f"limits[{k}] = {limit!r} is below VM {vm_id}'s reservation {record.reservation!r}"
@@ -780,15 +790,13 @@ class CpuScheduler:
         rows = []
         for record in self._vms.values():
             totals = [0, 0, 0, 0, 0, 0]
-            forever = False
             for v in record.vcpus:
                 row = self._vcpu_row(v)
                 for k in range(6):
                     totals[k] += row[k]
-                forever = forever or row[4] == FOREVER
-            if forever or totals[4] > FOREVER:
-                totals[4] = FOREVER  # saturates: the VM has more queued work than int64 can count
-            rows.append((record.id, *totals))
+            # Each sum saturates at 2**63 - 1 (FOREVER for pending_ns; a time column
+            # only past about 2**63 / vcpus ns of simulated time).
+            rows.append((record.id, *(min(x, FOREVER) for x in totals)))
         return _columns(["vm", "run_ns", "ready_ns", "limited_ns", "wait_ns", "pending_ns", "switches"], rows)
 
 
