@@ -1,73 +1,26 @@
 // vCPU fair-share scheduler: EEVDF over many pCPUs with shares, reservations
-// and limits. The pure-Python twin (src/vsched/reference/scheduler.py) follows
-// the same rules with plain scans; both must produce identical integer stats.
+// and limits. The rules are numbered once, in docs/engines/scheduler.md
+// ("Rules"); each function below carries the formula it computes and the rule
+// number. The pure-Python twin (src/vsched/reference/scheduler.py) follows the
+// same rules with plain scans; both must produce identical integer stats.
 //
 // Units. Time: integer ns. Rates: integer micro-cores (1 core = MICRO = 10^6).
 // Lag and limit credit: micro-core-ns (1 core running 1 ns = 10^6). Integers
-// everywhere below; the only float step is the fair-share kernel, which is
+// everywhere; the only float step is the fair-share kernel (rule 1), which is
 // bit-identical to its reference, and its result is floored to micro-cores.
 //
-// 1. Fluid target (recompute()). Whenever the set of vCPUs with work or a VM's
-//    parameters change ("dirty"), at the next decision point:
-//      a_i      = fair_share(pcpus, demand_i, shares_i, reservation_i, limit_i)
-//                 over the VMs with demand_i = (# vCPUs with work) > 0, in id order
-//      target_i = floor(a_i * 10^6)            (micro-cores)
-//      rate_j   = target_i / demand_i          (integer division; <= 10^6, one core)
-//    for every vCPU j of VM i that has work. Changes at one instant are
-//    coalesced into one recompute.
-//
-// 2. EEVDF per vCPU. Entitled service grows at rate_j while j has work (queued
-//    or running); received service grows at 10^6 while j runs. We keep
-//      lag_j = entitled - received              (micro-core-ns, kept directly)
-//    and bring it up to date lazily: dlag/dt = rate_j when queued,
-//    rate_j - 10^6 when running, 0 when waiting (saturating at +-10^18).
-//    Lag is kept in service units across re-weighting (no w_old/w_new scaling:
-//    service owed stays owed, at the new rate). When j is (re)queued or its
-//    rate changes at time t, its keys are
-//      eligible_j = t + ceil(-lag_j / rate_j)              (lag reaches 0)
-//      deadline_j = t + ceil((request_i * 10^6 - lag_j) / rate_j)
-//    i.e. the instants at which the fluid ideal would have given j its owed
-//    service, resp. that plus one request. rate 0: both are NEVER.
-//    j is eligible at now iff eligible_j <= now (lag >= 0).
-//
-// 3. Decisions happen at slice ends, on new work (next run()), when work runs
-//    out, and when a limit releases a VM while a pCPU is free. At a decision
-//    point at time t: (a) every run ending at t stops; (b) recompute if dirty;
-//    (c) each free pCPU in turn takes, among queued vCPUs whose VM is not held
-//    by its limit, the eligible one with the smallest (deadline, vm, vcpu);
-//    if none is eligible, the one with the smallest (eligible, deadline, vm,
-//    vcpu) anyway: work conserving, a pCPU idles only when every queued vCPU
-//    is held by its limit. The chosen vCPU runs for
-//      length = min(request_i, pending_j)       (request_i for FOREVER work)
-//    without preemption (new work never preempts).
-//
-// 4. Sleep. When j's work runs out its lag is clamped to [-request*10^6, 0]:
-//    no credit is banked while idle, and debt of at most one request is kept.
-//
-// 5. Limit (only when limit_i < vcpus_i, else the limit cannot bind). A token
-//    bucket in micro-core-ns: credit accrues at limit_u = floor(limit*10^6)
-//    while credit + unused grants <= B = slice*10^6. Dispatching a vCPU of the
-//    VM takes a grant of length*10^6 from the credit; the unused part of a
-//    grant is refunded if the run is cut short (clear_work). The VM is *held*
-//    while credit < request_i*10^6, with
-//      request_i = slice / max(1, ceil(limit_i))   (so ceil(limit) grants fit in B)
-//    Invariant credit + unused <= B gives run in any window T <= limit*T + slice.
-//    With k running grants ending at e_1..e_k, between two events
-//      credit(t) = min(credit0 + limit_u*(t - t0), B - 10^6*(sum e - k*t))
-//    and held_until = the first t with credit(t) >= request*10^6.
-//
-// 6. Accounting, per vCPU, lazily from timestamps: run (on a pCPU), ready
-//    (queued, VM not held), limited (queued, VM held), wait (no work). Every
-//    state change and every change of a VM's held_until first flushes the
-//    elapsed interval, so run+ready+limited+wait = time since the VM was added.
-//
-// 7. Reservation (README rule 6; the formulas and the bound are beside
-//    res_lag_at() below): besides being the floor of the fluid target, each VM
-//    keeps D = reserved - received service; a VM with D >= 0 running fewer
-//    vCPUs than its reserved rate needs is urgent: it picks first, and
-//    preempts an unprotected run of a non-urgent VM. Borrowed runs (not
-//    eligible at dispatch) also give way to eligible vCPUs.
-//    switches counts dispatches of a vCPU that was not running the instant before.
+// Where each rule lives here:
+//   1 fluid target          recompute()          rate_j = floor(a_i * 10^6) / demand_i
+//   2 EEVDF keys            set_keys(), bring_lag()
+//                           eligible = t + ceil(-lag / rate), deadline = t + ceil((request*10^6 - lag) / rate)
+//   3 decisions             decide(), dispatch_best(), pick_and_dispatch(); runs may be
+//                           preempted: borrowed runs by eligible vCPUs, unprotected runs by urgent VMs
+//   4 sleep                 to_wait()            lag in [-request*10^6, 0]
+//   5 limit bucket          apply_limit(), credit_at(), set_held_until()
+//                           request = slice / max(1, ceil(limit)) (>= 1: check_params),
+//                           held while credit < max(1, request/4) * 10^6
+//   6 reservation           res_lag_at(), urgent_pick_unless_overdue(), urgency_victim()
+//   7 accounting            flush(), vcpu_stats()
 #include "vsched/scheduler.hpp"
 
 #include <algorithm>
@@ -145,10 +98,9 @@ CpuScheduler::CpuScheduler(std::int64_t pcpus, std::int64_t slice_ns, bool stric
 // ---- configuration -------------------------------------------------------------------------
 
 CpuScheduler::Vm& CpuScheduler::vm_ref(std::int64_t vm) {
-    if (vm < 0 || vm >= static_cast<std::int64_t>(vms_.size()) || !vms_[vm].alive) {
-        throw KeyError(message("vm = ", vm, ": no such VM"));
-    }
-    return vms_[vm];
+    const std::int64_t slot = slot_of(vm);  // VM ids and slots: scheduler_slots.cpp
+    if (slot < 0) throw KeyError(message("vm = ", vm, ": no such VM"));
+    return vms_[static_cast<std::size_t>(slot)];
 }
 
 // Reservations of the live VMs summed in id order (cached between changes).
@@ -220,8 +172,9 @@ std::int64_t CpuScheduler::add_vm(std::int64_t vcpus, std::int64_t shares, doubl
         vcpus_.size() + static_cast<std::size_t>(vcpus) >= std::numeric_limits<std::uint32_t>::max()) {
         throw std::invalid_argument("too many VMs or vCPUs over the scheduler's lifetime");
     }
-    const auto id = static_cast<std::uint32_t>(vms_.size());
+    const auto id = static_cast<std::uint32_t>(vms_.size());  // the slot; the VM id is next_id_
     Vm m;
+    m.id = next_id_;
     m.first = static_cast<std::uint32_t>(vcpus_.size());
     m.vcpus = static_cast<std::uint32_t>(vcpus);
     m.shares = shares;
@@ -233,6 +186,7 @@ std::int64_t CpuScheduler::add_vm(std::int64_t vcpus, std::int64_t shares, doubl
         res_vms_.push_back(id);
     }
     vms_.push_back(std::move(m));
+    ids_.push_back(next_id_);
     reserved_sum_.append(reservation);  // the new VM is last in id order
     for (std::int64_t k = 0; k < vcpus; ++k) {
         Vcpu v;
@@ -247,16 +201,17 @@ std::int64_t CpuScheduler::add_vm(std::int64_t vcpus, std::int64_t shares, doubl
     ++live_vms_;
     live_vcpus_ += static_cast<std::size_t>(vcpus);
     apply_limit(vms_[id]);
-    return id;
+    return next_id_++;
 }
 
 void CpuScheduler::set_vm(std::int64_t vm, std::optional<std::int64_t> shares, std::optional<double> reservation,
                           std::optional<double> limit) {
     Vm& m = vm_ref(vm);
+    const std::int64_t slot = &m - vms_.data();
     const std::int64_t new_shares = shares.value_or(m.shares);
     const double new_reservation = reservation.value_or(m.reservation);
     const double new_limit = limit.value_or(m.limit);
-    check_params(m.vcpus, new_shares, new_reservation, new_limit, vm);
+    check_params(m.vcpus, new_shares, new_reservation, new_limit, slot);
     if (new_shares == m.shares && new_reservation == m.reservation && new_limit == m.limit) return;
     m.shares = new_shares;
     if (new_reservation != m.reservation) {
@@ -266,7 +221,7 @@ void CpuScheduler::set_vm(std::int64_t vm, std::optional<std::int64_t> shares, s
         m.res_time = now_;
         if (!m.in_res_vms) {
             m.in_res_vms = true;
-            res_vms_.push_back(static_cast<std::uint32_t>(vm));
+            res_vms_.push_back(static_cast<std::uint32_t>(slot));
         }
     }
     m.reservation = new_reservation;
@@ -297,6 +252,9 @@ void CpuScheduler::remove_vm(std::int64_t vm) {
     m.parked.shrink_to_fit();
     --live_vms_;
     live_vcpus_ -= m.vcpus;
+    ++dead_vms_;
+    dead_vcpus_ += m.vcpus;
+    compact_if_sparse();  // slots of removed VMs are reused (scheduler_slots.cpp)
 }
 
 // ---- work -----------------------------------------------------------------------------------
@@ -307,15 +265,17 @@ void CpuScheduler::add_work(std::size_t n, const std::int64_t* vm, const std::in
     // each touched vCPU would have (-1 = untouched), so repeated vCPUs in one
     // batch are checked against their running total. Reset on every exit.
     std::size_t touched = 0;
+    scratch_slots_.resize(n);  // the VM slot of each item (ids resolved once)
     auto reset = [&]() {
         for (std::size_t k = 0; k < touched; ++k) {
-            const Vm& m = vms_[vm[k]];
+            const Vm& m = vms_[scratch_slots_[k]];
             scratch_pending_[m.first + vcpu[k]] = -1;
         }
     };
     try {
         for (std::size_t k = 0; k < n; ++k) {
             const Vm& m = vm_ref(vm[k]);
+            scratch_slots_[k] = static_cast<std::uint32_t>(&m - vms_.data());
             if (vcpu[k] < 0 || vcpu[k] >= static_cast<std::int64_t>(m.vcpus)) {
                 throw std::out_of_range(
                     message("vcpu[", k, "] = ", vcpu[k], ": VM ", vm[k], " has ", m.vcpus, " vCPUs"));
@@ -350,7 +310,7 @@ void CpuScheduler::add_work(std::size_t n, const std::int64_t* vm, const std::in
     for (std::size_t k = 0; k < n; ++k) {
         const std::int64_t w = work_ns[k];
         if (w == 0) continue;
-        Vcpu& v = vcpus_[vms_[vm[k]].first + vcpu[k]];
+        Vcpu& v = vcpus_[vms_[scratch_slots_[k]].first + vcpu[k]];
         const bool was_idle = v.pending == 0;
         v.pending = (v.pending == kForever || w == kForever) ? kForever : v.pending + w;
         if (was_idle) wake(v);
@@ -391,16 +351,17 @@ void CpuScheduler::clear_vcpu(std::uint32_t slot) {
 void CpuScheduler::set_limits(std::size_t n, const std::int64_t* vm, const double* limit) {
     // Validate every item first (the reservations they are checked against do
     // not change within the batch), then apply.
+    scratch_slots_.resize(n);  // the VM slot of each item (ids resolved once)
     for (std::size_t k = 0; k < n; ++k) {
-        if (vm[k] < 0 || vm[k] >= static_cast<std::int64_t>(vms_.size()) || !vms_[vm[k]].alive) {
-            throw KeyError(message("vms[", k, "] = ", vm[k], ": no such VM"));
-        }
+        const std::int64_t slot = slot_of(vm[k]);
+        if (slot < 0) throw KeyError(message("vms[", k, "] = ", vm[k], ": no such VM"));
+        scratch_slots_[k] = static_cast<std::uint32_t>(slot);
         const double l = limit[k];
         if (std::isnan(l) || l < 0.0) {
             throw std::invalid_argument(
                 message("limits[", k, "] = ", format_number(l), ": limit must be >= 0 (inf for no limit)"));
         }
-        const Vm& m = vms_[vm[k]];
+        const Vm& m = vms_[scratch_slots_[k]];
         if (l < static_cast<double>(m.vcpus) && l > static_cast<double>(slice_)) {  // rule 5's quantum >= 1 ns
             throw std::invalid_argument(message("limits[", k, "] = ", format_number(l), ": a limit below VM ", vm[k],
                                                 "'s ", m.vcpus, " vCPUs must be <= slice_ns = ", slice_));
@@ -411,7 +372,7 @@ void CpuScheduler::set_limits(std::size_t n, const std::int64_t* vm, const doubl
         }
     }
     for (std::size_t k = 0; k < n; ++k) {
-        Vm& m = vms_[vm[k]];
+        Vm& m = vms_[scratch_slots_[k]];
         if (limit[k] == m.limit) continue;
         m.limit = limit[k];
         apply_limit(m);
@@ -421,7 +382,7 @@ void CpuScheduler::set_limits(std::size_t n, const std::int64_t* vm, const doubl
 
 // ---- simulation -----------------------------------------------------------------------------
 
-void CpuScheduler::run(std::int64_t duration_ns) {
+void CpuScheduler::run(std::int64_t duration_ns, Interrupt* interrupt) {
     if (duration_ns < 0) {
         throw std::invalid_argument(message("duration_ns = ", duration_ns, ": duration_ns must be >= 0"));
     }
@@ -430,10 +391,12 @@ void CpuScheduler::run(std::int64_t duration_ns) {
             message("duration_ns = ", duration_ns, ": simulated time would pass 2**61 ns"));
     }
     const std::int64_t end = now_ + duration_ns;
+    InterruptPoll poll(interrupt);
     decide();
     for (;;) {
         const std::int64_t t = next_event();
         if (t > end) break;
+        poll();  // between two instants: the state is exactly that of a run() that ended at now_
         now_ = t;
         // (a) every run ending at t stops (the order among them does not
         // matter: each brings its VM's credit to t before changing it).
@@ -563,33 +526,17 @@ bool CpuScheduler::dispatch_best() {
 
 // ---- reservation (rule 6) -----------------------------------------------------------------------
 //
-// Each VM keeps a reservation lag D = reserved service - received service
-// (micro-core-ns): dD/dt = res_u - running * 1e6, with res_u = floor(min(r,
-// demand) * 1e6), and D never below -F, F = max(1, slice/2) * 1e6 (service
-// ahead of the reservation counts for at most half a slice). The VM is
-// *urgent* while D >= 0 and running * 1e6 < res_u. An urgent VM's queued vCPU
-// is picked before any EEVDF pick, runs at most F/1e6 ns (so a run started
-// at D >= 0 cannot push D below -F: the floor never discards what the
-// reservation itself forced, and the VM is not over-served), and is
-// *reserved*: never borrowed, and protected from urgent preemption for
-// P = max(1, slice/4) ns. An urgent VM with no free pCPU preempts the run
-// (not a protected reserved run, not of an urgent VM) whose VM is largest in
-// (has no reservation, -D, deadline, vm, vcpu).
-//
-// Bound: over any window [t0, t1] of a CPU-bound VM, received = res_u*T/1e6
-// + D(t0) - D(t1) + (service the floor discarded) >= res_u*T/1e6 - F - D(t1).
-// When the urgent VM finds a pCPU at once, D(t1) <= 0 (D only grows while
-// urgent), so received >= r*T - slice/2 - T/1e6 (micro-core rounding). When
-// every pCPU holds a protected reserved run or a run of an urgent VM, it waits
-// (each turn at most P) and D exceeds 0 by r x its wait. That part is measured,
-// not proven: over 400 random mixes with reservations summing up to all pCPUs
-// the worst window was 0.71 slice short of r*T (D <= 0.21 slice), inside the
-// issue's r*T - slice (tests/test_scheduler_reservation.py).
+// Rule 6 of docs/engines/scheduler.md (the account, urgency, the overdue
+// exception and the bound are stated there):
+//   dD/dt = res_u - running * 10^6,  D >= -F,  F = max(1, slice/2) * 10^6
+//   urgent = D >= 0 && running * 10^6 < res_u
+//   reserved run <= F/10^6 ns, protected for P = max(1, slice/4) ns
 //
 // Termination of a decision: an urgent preemption adds a reserved run that is
-// protected for the rest of the instant (P >= 1) and never borrowed; a borrowed
-// preemption removes a borrowed run and adds none (the pick is eligible or
-// urgent). So an instant has at most borrowed + pCPUs preemptions.
+// protected for the rest of the instant (P >= 1) and never borrowed, or (its
+// VM ahead of its fluid share) starts an overdue vCPU, which that VM may not
+// preempt, so the overdue queued vCPUs decrease; a borrowed preemption removes
+// a borrowed run and adds none. So an instant has finitely many preemptions.
 
 std::int64_t CpuScheduler::res_lag_at(const Vm& m, std::int64_t t) const {
     const i128 lag = static_cast<i128>(m.res_lag) +
@@ -623,19 +570,6 @@ void CpuScheduler::res_changed(std::uint32_t vm_id) {
         res_events_.push(Key{m.held_until, vm_id, 0});
     }
 }
-
-namespace {
-
-// Heap order of an urgent group: larger intercept first, then smaller vm.
-struct UrgentBefore {
-    template <class U>
-    bool operator()(const U& x, const U& y) const {  // x below y in the max-heap
-        if (x.intercept != y.intercept) return x.intercept < y.intercept;
-        return x.vm > y.vm;
-    }
-};
-
-}  // namespace
 
 // Adds the current entry of VM vm_id (urgent now, not yet listed).
 void CpuScheduler::list_urgent(std::uint32_t vm_id) {
@@ -1241,7 +1175,7 @@ void CpuScheduler::vcpu_stats(VcpuRow* out) const {
         if (!m.alive) continue;
         for (std::uint32_t k = 0; k < m.vcpus; ++k) {
             const Vcpu& v = vcpus_[m.first + k];
-            VcpuRow r{static_cast<std::int64_t>(i), k, v.run_ns, v.ready_ns, v.limited_ns, v.wait_ns, v.pending,
+            VcpuRow r{m.id, k, v.run_ns, v.ready_ns, v.limited_ns, v.wait_ns, v.pending,
                       v.switches};
             const std::int64_t span = now_ - v.since;
             if (v.state == kRunning) {

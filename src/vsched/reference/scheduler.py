@@ -1,9 +1,9 @@
 """Pure-Python CpuScheduler: the oracle for ``vsched.CpuScheduler``.
 
-Same rules as the native core (``csrc/core/scheduler.cpp`` explains every
-formula beside the code; the README section "CPU scheduler" states them in
-one place). This version is deliberately simple: every pick scans all vCPUs
-and every event time is found by a scan, so it is O(vCPUs) per decision. It
+Same rules as the native core (numbered once in docs/engines/scheduler.md;
+``csrc/core/scheduler.cpp`` carries the formulas beside the code). This
+version is deliberately simple: every pick scans all vCPUs and every event
+time is found by a scan, so it is O(vCPUs) per decision. It
 shares no code with the native engine except the fair-share kernel (its own
 pure-Python twin), so the differential tests compare two independent
 implementations of the same rules.
@@ -20,9 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from .._repr import scheduler_repr
 from .._sched_args import FOREVER, limit_batch, optional_limit, work_batch
+from .._state import Checkpointable
 from .._validate import as_float, as_int
 from ..errors import AdmissionError
+from ._scheduler_state import restore_scheduler, scheduler_payload
 from .allocation import fair_share
 
 __all__ = ["FOREVER", "CpuScheduler"]
@@ -141,8 +144,14 @@ class _Vm:
         self.res_time = 0  # res_lag is as of this time
 
 
-class CpuScheduler:
-    """Reference twin of :class:`vsched.CpuScheduler` (same API, rules and results)."""
+class CpuScheduler(Checkpointable):
+    """Reference twin of :class:`vsched.CpuScheduler` (same API, rules and results).
+
+    ``pickle`` / ``copy`` as the native one (vsched.reference._scheduler_state);
+    a checkpoint of one implementation is refused by the other.
+    """
+
+    _implementation = "reference"
 
     def __init__(self, pcpus: int, slice_ns: int = 3_000_000, strict_reservations: bool = True) -> None:
         if not isinstance(strict_reservations, bool):
@@ -752,6 +761,13 @@ class CpuScheduler:
             until = max(until, cap_time)
         record.held_until = min(NEVER, until)
 
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def _checkpoint(self) -> Any:
+        return scheduler_payload(self)
+
+    def _restore(self, payload: Any) -> None:
+        restore_scheduler(self, payload, _Vm, _Vcpu)
+
     # ---- stats ---------------------------------------------------------------------------------
     def _get_vm(self, vm: Any) -> _Vm:
         vm_id = as_int("vm", vm)
@@ -798,6 +814,9 @@ class CpuScheduler:
             # only past about 2**63 / vcpus ns of simulated time).
             rows.append((record.id, *(min(x, FOREVER) for x in totals)))
         return _columns(["vm", "run_ns", "ready_ns", "limited_ns", "wait_ns", "pending_ns", "switches"], rows)
+
+    def __repr__(self) -> str:
+        return scheduler_repr(self, lambda: len(self._vms))
 
 
 def _columns(names: list[str], rows: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:
