@@ -6,6 +6,8 @@ tests; nothing here calls the engine to compute an expectation.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -216,3 +218,94 @@ def test_accounting_identities_with_churn(impl):
         for key in ("run_ns", "ready_ns", "limited_ns", "wait_ns", "switches"):
             sums = np.array([st[key][st["vm"] == v].sum() for v in vm_stats["vm"]])
             assert np.array_equal(vm_stats[key], sums)
+
+
+# ---- many random mixes (tests/sched_mixes.py), each short ------------------------------------
+# Lag, limit, reservation and work conservation on the same runs; VSCHED_LONG=1
+# runs the long profile (10,000 mixes of 60 s) instead.
+
+from sched_mixes import mixes  # noqa: E402
+from sched_profile import lag_ratio, run_mix  # noqa: E402
+
+LONG = os.environ.get("VSCHED_LONG") == "1"
+# Measured worst |received - fluid| / (2 x slice x vcpus) is 3.9 (docs/engines/scheduler.md,
+# "Guarantees"); the envelope below is what the tests hold every mix to.
+LAG_ENVELOPE = 4.0
+STEP = 50 * MS
+
+
+def _check_mix(impl, pcpus, vms, seconds, strict):
+    """Asserts the four guarantees on one mix; returns its worst lag ratio."""
+    ready: list = []
+    runs = run_mix(impl, pcpus, vms, seconds, strict, STEP, ready)
+    ratio = lag_ratio(pcpus, vms, runs, STEP)
+    assert ratio.max() <= LAG_ENVELOPE, (pcpus, vms, ratio.max())
+    n = np.array([v[0] for v in vms])
+    # Work conservation: no pCPU idles while a vCPU is ready, so in every step the
+    # instants with an idle pCPU (>= idle time / pcpus) and those at which a vCPU is
+    # ready (>= the VM's ready time / vcpus for one of its vCPUs) fit in the step.
+    idle = pcpus * STEP - np.diff(runs, axis=0).sum(axis=1)
+    ready_per_vcpu = (np.diff(np.array(ready), axis=0) / n[None, :]).max(axis=1)
+    assert np.all(idle / pcpus + ready_per_vcpu <= STEP), (pcpus, vms)
+    for received, length in zip(*_windows(runs, STEP, 100 * MS)):
+        for i, (vcpus, _w, r, limit) in enumerate(vms):
+            if limit is not None:
+                assert np.all(received[:, i] <= limit * length + SLICE), (pcpus, vms, i)
+            # Without rule 6 a reservation is the floor of the fluid share, kept within
+            # the lag envelope (a VM limited at its reservation is the worst: below).
+            if r > 0:
+                slack = SLICE if strict else LAG_ENVELOPE * 2 * SLICE * vcpus
+                assert np.all(received[:, i] >= r * length - slack), (pcpus, vms, i)
+    return ratio.max()
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "loose"])
+def test_guarantees_on_many_random_mixes(impl, strict):
+    native = impl.__name__ == "vsched"
+    count = (10_000 if LONG else 1000) if native else (200 if LONG else 24)
+    seconds = (60.0 if LONG else 1.0) if native else 1.0
+    worst = [_check_mix(impl, p, vms, seconds, strict) for p, vms in mixes(100 + strict, count)]
+    # The documented bound itself holds on the great majority of mixes.
+    assert np.quantile(worst, 0.9) <= 1.0, np.quantile(worst, 0.9)
+
+
+def test_worst_lag_does_not_grow_with_run_length(impl):
+    """Same mixes at 10 s and 60 s: the worst error stays put (it grew linearly before)."""
+    native = impl.__name__ == "vsched"
+    count = (400 if LONG else 24) if native else 2
+    chosen = mixes(7, count)
+    for strict in (True, False):
+        for pcpus, vms in chosen:
+            runs = run_mix(impl, pcpus, vms, 60.0 if native else 6.0, strict)
+            ratio = lag_ratio(pcpus, vms, runs, 100 * MS)
+            assert ratio.max() <= LAG_ENVELOPE, (strict, pcpus, vms, ratio.max())
+            # Without rule 6, a VM limited at its reservation keeps losing credit at its
+            # bucket's cap, more slowly as its lag grows (a documented deviation).
+            if not strict:
+                ratio = ratio[:, [v[3] is None or v[3] != v[2] for v in vms]]
+            ratio = ratio.max(axis=1)
+            first = ratio[: len(ratio) // 6].max()  # the first 10 s (1 s for the reference)
+            # (linear growth, as before the fix, gives 6x the first 10 s; noise adds a little)
+            assert ratio.max() <= first + 0.5, (strict, pcpus, vms, first, ratio.max())
+
+
+def test_limit_equal_to_reservation_needs_strict_reservations(impl):
+    """The boundary of the loose mode's reservation claim (docs/engines/scheduler.md, deviations).
+
+    A 7-vCPU VM limited at its reservation 3.939 among heavier VMs on 12 pCPUs:
+    with rule 6 it gets r*T - slice in every window; without it, its bucket
+    (capped at one slice of credit, for the limit guarantee) discards credit
+    while its vCPUs wait, and it falls below r*T - 2 x slice x vcpus.
+    """
+    pcpus = 12
+    vms = [(3, 886, 0.0, None), (7, 6, 0.0, None), (2, 6, 0.0, None), (7, 156, 3.939, 3.939), (5, 12, 3.723, None),
+           (1, 8990, 0.0, None), (4, 22118, 0.0, None), (4, 7, 0.0, None), (5, 28, 3.517, None), (5, 9684, 0.0, None)]
+    shortfall = {}
+    for strict in (True, False):
+        runs = run_mix(impl, pcpus, vms, 2.0, strict, STEP)
+        worst = min(
+            (received[:, 3] - 3.939 * length).min() for received, length in zip(*_windows(runs, STEP, 100 * MS))
+        )
+        shortfall[strict] = -worst
+    assert shortfall[True] <= SLICE
+    assert shortfall[False] > 2 * SLICE * 7, shortfall  # below the loose claim r*T - 2 x slice x vcpus

@@ -183,3 +183,25 @@ class SchedulerThreads:
             t.start()
         for t in threads:
             t.join()
+
+class ReservedHeavyHost:
+    """cpu_bound_host (full) with 1,000 of its VMs reserving 0.1 core (100 of 128 cores):
+    rule 6's worst case (half-slice reserved runs, urgent preemptions). Native only."""
+
+    params = [["native"]]
+    param_names = ["impl"]
+    number = 1
+    repeat = 3
+    warmup_time = 0
+    timeout = 900
+
+    def setup(self, impl):
+        mod = module(impl)
+        self.scheduler = mod.CpuScheduler(128, 3 * MS)
+        for k in range(3_000):
+            self.scheduler.add_vm(4, reservation=0.1 if k < 1_000 else 0.0)
+        self.scheduler.add_work(np.repeat(np.arange(3_000), 4), np.tile(np.arange(4), 3_000), mod.FOREVER)
+        self.duration = (300 if SMOKE else 60_000) * MS
+
+    def time_run(self, impl):
+        self.scheduler.run(self.duration)

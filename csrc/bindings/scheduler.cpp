@@ -55,8 +55,10 @@ py::dict vcpu_stats_py(const CpuScheduler& s) {
     return out;
 }
 
-// One row per live VM: sums over its vCPUs. pending_ns saturates at FOREVER
-// (a CPU-bound vCPU, or more queued work than int64 can count).
+// One row per live VM: sums over its vCPUs, each saturating at 2**63 - 1
+// (all values are >= 0): pending_ns is FOREVER for a CPU-bound vCPU or more
+// queued work than int64 counts; a time column saturates only past about
+// 2**63 / vcpus ns (104 days with 1024 vCPUs). docs/engines/scheduler.md, "stats".
 py::dict stats_py(const CpuScheduler& s) {
     Scope scope(s, kName);
     const std::vector<VcpuRow> rows = rows_of(s);
@@ -70,7 +72,7 @@ py::dict stats_py(const CpuScheduler& s) {
         for (int c = 0; c < 6; ++c) {
             std::int64_t& total = sums[c].back();
             const std::int64_t x = column(rows[i], c);
-            if (c == 4 && (x == kForever || total > kForever - x)) {
+            if (x == kForever || total > kForever - x) {
                 total = kForever;
             } else {
                 total += x;

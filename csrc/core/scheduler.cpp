@@ -1,73 +1,26 @@
 // vCPU fair-share scheduler: EEVDF over many pCPUs with shares, reservations
-// and limits. The pure-Python twin (src/vsched/reference/scheduler.py) follows
-// the same rules with plain scans; both must produce identical integer stats.
+// and limits. The rules are numbered once, in docs/engines/scheduler.md
+// ("Rules"); each function below carries the formula it computes and the rule
+// number. The pure-Python twin (src/vsched/reference/scheduler.py) follows the
+// same rules with plain scans; both must produce identical integer stats.
 //
 // Units. Time: integer ns. Rates: integer micro-cores (1 core = MICRO = 10^6).
 // Lag and limit credit: micro-core-ns (1 core running 1 ns = 10^6). Integers
-// everywhere below; the only float step is the fair-share kernel, which is
+// everywhere; the only float step is the fair-share kernel (rule 1), which is
 // bit-identical to its reference, and its result is floored to micro-cores.
 //
-// 1. Fluid target (recompute()). Whenever the set of vCPUs with work or a VM's
-//    parameters change ("dirty"), at the next decision point:
-//      a_i      = fair_share(pcpus, demand_i, shares_i, reservation_i, limit_i)
-//                 over the VMs with demand_i = (# vCPUs with work) > 0, in id order
-//      target_i = floor(a_i * 10^6)            (micro-cores)
-//      rate_j   = target_i / demand_i          (integer division; <= 10^6, one core)
-//    for every vCPU j of VM i that has work. Changes at one instant are
-//    coalesced into one recompute.
-//
-// 2. EEVDF per vCPU. Entitled service grows at rate_j while j has work (queued
-//    or running); received service grows at 10^6 while j runs. We keep
-//      lag_j = entitled - received              (micro-core-ns, kept directly)
-//    and bring it up to date lazily: dlag/dt = rate_j when queued,
-//    rate_j - 10^6 when running, 0 when waiting (saturating at +-10^18).
-//    Lag is kept in service units across re-weighting (no w_old/w_new scaling:
-//    service owed stays owed, at the new rate). When j is (re)queued or its
-//    rate changes at time t, its keys are
-//      eligible_j = t + ceil(-lag_j / rate_j)              (lag reaches 0)
-//      deadline_j = t + ceil((request_i * 10^6 - lag_j) / rate_j)
-//    i.e. the instants at which the fluid ideal would have given j its owed
-//    service, resp. that plus one request. rate 0: both are NEVER.
-//    j is eligible at now iff eligible_j <= now (lag >= 0).
-//
-// 3. Decisions happen at slice ends, on new work (next run()), when work runs
-//    out, and when a limit releases a VM while a pCPU is free. At a decision
-//    point at time t: (a) every run ending at t stops; (b) recompute if dirty;
-//    (c) each free pCPU in turn takes, among queued vCPUs whose VM is not held
-//    by its limit, the eligible one with the smallest (deadline, vm, vcpu);
-//    if none is eligible, the one with the smallest (eligible, deadline, vm,
-//    vcpu) anyway: work conserving, a pCPU idles only when every queued vCPU
-//    is held by its limit. The chosen vCPU runs for
-//      length = min(request_i, pending_j)       (request_i for FOREVER work)
-//    without preemption (new work never preempts).
-//
-// 4. Sleep. When j's work runs out its lag is clamped to [-request*10^6, 0]:
-//    no credit is banked while idle, and debt of at most one request is kept.
-//
-// 5. Limit (only when limit_i < vcpus_i, else the limit cannot bind). A token
-//    bucket in micro-core-ns: credit accrues at limit_u = floor(limit*10^6)
-//    while credit + unused grants <= B = slice*10^6. Dispatching a vCPU of the
-//    VM takes a grant of length*10^6 from the credit; the unused part of a
-//    grant is refunded if the run is cut short (clear_work). The VM is *held*
-//    while credit < request_i*10^6, with
-//      request_i = slice / max(1, ceil(limit_i))   (so ceil(limit) grants fit in B)
-//    Invariant credit + unused <= B gives run in any window T <= limit*T + slice.
-//    With k running grants ending at e_1..e_k, between two events
-//      credit(t) = min(credit0 + limit_u*(t - t0), B - 10^6*(sum e - k*t))
-//    and held_until = the first t with credit(t) >= request*10^6.
-//
-// 6. Accounting, per vCPU, lazily from timestamps: run (on a pCPU), ready
-//    (queued, VM not held), limited (queued, VM held), wait (no work). Every
-//    state change and every change of a VM's held_until first flushes the
-//    elapsed interval, so run+ready+limited+wait = time since the VM was added.
-//
-// 7. Reservation (README rule 6; the formulas and the bound are beside
-//    res_lag_at() below): besides being the floor of the fluid target, each VM
-//    keeps D = reserved - received service; a VM with D >= 0 running fewer
-//    vCPUs than its reserved rate needs is urgent: it picks first, and
-//    preempts an unprotected run of a non-urgent VM. Borrowed runs (not
-//    eligible at dispatch) also give way to eligible vCPUs.
-//    switches counts dispatches of a vCPU that was not running the instant before.
+// Where each rule lives here:
+//   1 fluid target          recompute()          rate_j = floor(a_i * 10^6) / demand_i
+//   2 EEVDF keys            set_keys(), bring_lag()
+//                           eligible = t + ceil(-lag / rate), deadline = t + ceil((request*10^6 - lag) / rate)
+//   3 decisions             decide(), dispatch_best(), pick_and_dispatch(); runs may be
+//                           preempted: borrowed runs by eligible vCPUs, unprotected runs by urgent VMs
+//   4 sleep                 to_wait()            lag in [-request*10^6, 0]
+//   5 limit bucket          apply_limit(), credit_at(), set_held_until()
+//                           request = slice / max(1, ceil(limit)) (>= 1: check_params),
+//                           held while credit < max(1, request/4) * 10^6
+//   6 reservation           res_lag_at(), urgent_pick_unless_overdue(), urgency_victim()
+//   7 accounting            flush(), vcpu_stats()
 #include "vsched/scheduler.hpp"
 
 #include <algorithm>
@@ -173,6 +126,12 @@ void CpuScheduler::check_params(std::int64_t vcpus, std::int64_t shares, double 
     if (std::isnan(limit) || limit < 0.0) {
         throw std::invalid_argument(
             message("limit = ", format_number(limit), ": limit must be >= 0 (None for no limit)"));
+    }
+    // A limited VM runs in quanta of slice // ceil(limit) ns (rule 5): at least 1 ns.
+    if (limit < static_cast<double>(vcpus) && limit > static_cast<double>(slice_)) {
+        throw std::invalid_argument(message("limit = ", format_number(limit), ": a limit below the VM's ", vcpus,
+                                            " vCPUs must be <= slice_ns = ", slice_,
+                                            " (it runs in quanta of slice_ns // ceil(limit) ns)"));
     }
     if (reservation > static_cast<double>(vcpus)) {
         throw AdmissionError(
@@ -403,6 +362,10 @@ void CpuScheduler::set_limits(std::size_t n, const std::int64_t* vm, const doubl
                 message("limits[", k, "] = ", format_number(l), ": limit must be >= 0 (inf for no limit)"));
         }
         const Vm& m = vms_[scratch_slots_[k]];
+        if (l < static_cast<double>(m.vcpus) && l > static_cast<double>(slice_)) {  // rule 5's quantum >= 1 ns
+            throw std::invalid_argument(message("limits[", k, "] = ", format_number(l), ": a limit below VM ", vm[k],
+                                                "'s ", m.vcpus, " vCPUs must be <= slice_ns = ", slice_));
+        }
         if (l < m.reservation) {
             throw AdmissionError(message("limits[", k, "] = ", format_number(l), " is below VM ", vm[k],
                                          "'s reservation ", format_number(m.reservation)));
@@ -563,33 +526,17 @@ bool CpuScheduler::dispatch_best() {
 
 // ---- reservation (rule 6) -----------------------------------------------------------------------
 //
-// Each VM keeps a reservation lag D = reserved service - received service
-// (micro-core-ns): dD/dt = res_u - running * 1e6, with res_u = floor(min(r,
-// demand) * 1e6), and D never below -F, F = max(1, slice/2) * 1e6 (service
-// ahead of the reservation counts for at most half a slice). The VM is
-// *urgent* while D >= 0 and running * 1e6 < res_u. An urgent VM's queued vCPU
-// is picked before any EEVDF pick, runs at most F/1e6 ns (so a run started
-// at D >= 0 cannot push D below -F: the floor never discards what the
-// reservation itself forced, and the VM is not over-served), and is
-// *reserved*: never borrowed, and protected from urgent preemption for
-// P = max(1, slice/4) ns. An urgent VM with no free pCPU preempts the run
-// (not a protected reserved run, not of an urgent VM) whose VM is largest in
-// (has no reservation, -D, deadline, vm, vcpu).
-//
-// Bound: over any window [t0, t1] of a CPU-bound VM, received = res_u*T/1e6
-// + D(t0) - D(t1) + (service the floor discarded) >= res_u*T/1e6 - F - D(t1).
-// When the urgent VM finds a pCPU at once, D(t1) <= 0 (D only grows while
-// urgent), so received >= r*T - slice/2 - T/1e6 (micro-core rounding). When
-// every pCPU holds a protected reserved run or a run of an urgent VM, it waits
-// (each turn at most P) and D exceeds 0 by r x its wait. That part is measured,
-// not proven: over 400 random mixes with reservations summing up to all pCPUs
-// the worst window was 0.71 slice short of r*T (D <= 0.21 slice), inside the
-// issue's r*T - slice (tests/test_scheduler_reservation.py).
+// Rule 6 of docs/engines/scheduler.md (the account, urgency, the overdue
+// exception and the bound are stated there):
+//   dD/dt = res_u - running * 10^6,  D >= -F,  F = max(1, slice/2) * 10^6
+//   urgent = D >= 0 && running * 10^6 < res_u
+//   reserved run <= F/10^6 ns, protected for P = max(1, slice/4) ns
 //
 // Termination of a decision: an urgent preemption adds a reserved run that is
-// protected for the rest of the instant (P >= 1) and never borrowed; a borrowed
-// preemption removes a borrowed run and adds none (the pick is eligible or
-// urgent). So an instant has at most borrowed + pCPUs preemptions.
+// protected for the rest of the instant (P >= 1) and never borrowed, or (its
+// VM ahead of its fluid share) starts an overdue vCPU, which that VM may not
+// preempt, so the overdue queued vCPUs decrease; a borrowed preemption removes
+// a borrowed run and adds none. So an instant has finitely many preemptions.
 
 std::int64_t CpuScheduler::res_lag_at(const Vm& m, std::int64_t t) const {
     const i128 lag = static_cast<i128>(m.res_lag) +

@@ -106,7 +106,9 @@ class CpuScheduler(Checkpointable):
 
         reservation and limit in cores (limit None = no limit). AdmissionError when
         the sum of reservations would exceed pcpus, reservation > vcpus, or
-        limit < reservation.
+        limit < reservation; ValueError for a limit below vcpus that is above
+        slice_ns (its run quantum slice_ns // ceil(limit) would be 0 ns; rule 5
+        of docs/engines/scheduler.md).
         """
         return int(
             self._core.add_vm(
@@ -200,7 +202,11 @@ class CpuScheduler(Checkpointable):
         self._core = _core.CpuScheduler._load(payload["state"])
 
     def stats(self) -> dict[str, np.ndarray]:
-        """One row per live VM in id order: vm, run_ns, ready_ns, limited_ns, wait_ns, pending_ns, switches."""
+        """One row per live VM in id order: vm, run_ns, ready_ns, limited_ns, wait_ns, pending_ns, switches.
+
+        Each column sums the VM's vCPUs and saturates at 2**63 - 1 (pending_ns: FOREVER
+        for a VM with a CPU-bound vCPU); see docs/engines/scheduler.md, "API".
+        """
         return dict(self._core.stats())
 
     def vcpu_stats(self) -> dict[str, np.ndarray]:

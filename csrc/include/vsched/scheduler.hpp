@@ -1,6 +1,6 @@
 // vCPU fair-share scheduler: EEVDF-style slices of vCPUs on the pCPUs of one
-// host, with shares, reservations and limits. Rules and formulas are in
-// csrc/core/scheduler.cpp beside the code (and in the README section).
+// host, with shares, reservations and limits. Rules: docs/engines/scheduler.md
+// (numbered once there); formulas beside the code in csrc/core/scheduler.cpp.
 #pragma once
 
 #include <cstddef>

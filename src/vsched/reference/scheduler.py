@@ -1,9 +1,9 @@
 """Pure-Python CpuScheduler: the oracle for ``vsched.CpuScheduler``.
 
-Same rules as the native core (``csrc/core/scheduler.cpp`` explains every
-formula beside the code; the README section "CPU scheduler" states them in
-one place). This version is deliberately simple: every pick scans all vCPUs
-and every event time is found by a scan, so it is O(vCPUs) per decision. It
+Same rules as the native core (numbered once in docs/engines/scheduler.md;
+``csrc/core/scheduler.cpp`` carries the formulas beside the code). This
+version is deliberately simple: every pick scans all vCPUs and every event
+time is found by a scan, so it is O(vCPUs) per decision. It
 shares no code with the native engine except the fair-share kernel (its own
 pure-Python twin), so the differential tests compare two independent
 implementations of the same rules.
@@ -205,6 +205,11 @@ class CpuScheduler(Checkpointable):
             raise ValueError(f"reservation = {reservation!r}: reservation must be finite and >= 0")
         if math.isnan(limit) or limit < 0.0:
             raise ValueError(f"limit = {limit!r}: limit must be >= 0 (None for no limit)")
+        if vcpus > limit > self._slice:  # rule 5's quantum slice // ceil(limit) must be >= 1 ns
+            raise ValueError(
+                f"limit = {limit!r}: a limit below the VM's {vcpus} vCPUs must be <= slice_ns = {self._slice}"
+                " (it runs in quanta of slice_ns // ceil(limit) ns)"
+            )
         if reservation > vcpus:
             raise AdmissionError(f"reservation {reservation!r} exceeds the VM's {vcpus} vCPUs")
         if limit < reservation:
@@ -326,6 +331,11 @@ class CpuScheduler(Checkpointable):
                 raise KeyError(f"vms[{k}] = {vm_id}: no such VM")
             if math.isnan(limit) or limit < 0.0:
                 raise ValueError(f"limits[{k}] = {limit!r}: limit must be >= 0 (inf for no limit)")
+            if len(record.vcpus) > limit > self._slice:  # rule 5's quantum >= 1 ns
+                raise ValueError(
+                    f"limits[{k}] = {limit!r}: a limit below VM {vm_id}'s {len(record.vcpus)} vCPUs"
+                    f" must be <= slice_ns = {self._slice}"
+                )
             if limit < record.reservation:
                 raise AdmissionError(
                     f"limits[{k}] = {limit!r} is below VM {vm_id}'s reservation {record.reservation!r}"
@@ -817,15 +827,13 @@ class CpuScheduler(Checkpointable):
         rows = []
         for record in self._vms.values():
             totals = [0, 0, 0, 0, 0, 0]
-            forever = False
             for v in record.vcpus:
                 row = self._vcpu_row(v)
                 for k in range(6):
                     totals[k] += row[k]
-                forever = forever or row[4] == FOREVER
-            if forever or totals[4] > FOREVER:
-                totals[4] = FOREVER  # saturates: the VM has more queued work than int64 can count
-            rows.append((record.id, *totals))
+            # Each sum saturates at 2**63 - 1 (FOREVER for pending_ns; a time column
+            # only past about 2**63 / vcpus ns of simulated time).
+            rows.append((record.id, *(min(x, FOREVER) for x in totals)))
         return _columns(["vm", "run_ns", "ready_ns", "limited_ns", "wait_ns", "pending_ns", "switches"], rows)
 
     def __repr__(self) -> str:
