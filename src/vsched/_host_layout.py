@@ -11,12 +11,19 @@ Imports no ``_core``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-__all__ = ["VmRecord", "VmLayout"]
+__all__ = ["VmRecord", "VmLayout", "exact"]
+
+_EXACT_SCALE = 1074  # every finite float times 2**1074 is an integer
+
+
+def exact(value: float) -> int:
+    """`value` * 2**1074 as an int: floats summed this way have no rounding at all."""
+    numerator, denominator = float(value).as_integer_ratio()
+    return numerator * ((1 << _EXACT_SCALE) // denominator)
 
 
 @dataclass
@@ -33,6 +40,7 @@ class VmRecord:
     memory_reservation: int
     memory_id: int
     sched_id: int  # -1 on a fluid host
+    realloc_id: int = -1
 
     @property
     def own_cap(self) -> float:
@@ -65,7 +73,7 @@ class VmLayout:
         self.total_vcpus = 0
         self.total_pages = 0
         self.reserved_frames = 0
-        self.reserved_cpu = Fraction(0)  # exact: no drift however many VMs come and go
+        self.reserved_cpu = 0  # exact (see `exact`): no drift however many VMs come and go
         self._vcpu_map: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -105,7 +113,7 @@ class VmLayout:
         self.total_vcpus += sign * record.vcpus
         self.total_pages += sign * record.memory_pages
         self.reserved_frames += sign * record.memory_reservation
-        self.reserved_cpu += sign * Fraction(record.reservation)
+        self.reserved_cpu += sign * exact(record.reservation)
         self._vcpu_map = None
 
     def append(self, vm: int, record: VmRecord, major: int = 0, cow: int = 0) -> None:
