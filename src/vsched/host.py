@@ -582,13 +582,14 @@ class Host(Checkpointable):
         realloc_state.update(size=float(record.vcpus), shares=record.shares, reservation=record.reservation,
                              limit=record.limit)
         # Validate the window against a scratch reallocator of this host's kind before anything changes.
+        realloc = self.reallocator
         self._engines.Reallocator(
-            self.reallocator.capacity, window=self.reallocator.window, threshold=self.reallocator.threshold,
-            estimator=self.reallocator.estimator,
+            realloc.capacity, window=realloc.window, threshold=realloc.threshold, estimator=realloc.estimator,
+            percentile=realloc.percentile, headroom=realloc.headroom,
         ).import_vm(realloc_state)
-        if not isinstance(state.memory, dict) or state.memory.get("pages") != record.memory_pages:
-            raise ValueError(f"VM state: memory holds {getattr(state.memory, 'get', dict().get)('pages')} pages, "
-                             f"memory_pages = {record.memory_pages}")
+        memory_pages = state.memory.get("pages") if isinstance(state.memory, dict) else None
+        if memory_pages != record.memory_pages:
+            raise ValueError(f"VM state: memory holds {memory_pages!r} pages, memory_pages = {record.memory_pages}")
         self._attach(record, lambda: self.reallocator.import_vm(realloc_state),
                      lambda: self.memory.import_vm(state.memory, domain=record.domain))
         counters = state.memory["counters"]
