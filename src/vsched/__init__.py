@@ -24,6 +24,7 @@ try:
     from .host import Host, HostRun
     from .lruk import LRUK
     from .memory import MemoryManager
+    from .net import NetGuard, NetScheduler, PacketRun
     from .scheduler import CpuScheduler
     from .reallocation import ESTIMATORS, Reallocator
 except ImportError as _native_error:  # the extension is missing or broken
@@ -31,7 +32,7 @@ except ImportError as _native_error:  # the extension is missing or broken
     from .host import HostRun
 
     def __getattr__(name: str) -> Any:
-        if name in {"fair_share", "Host", "LRUK", "MemoryManager", "CpuScheduler", "ESTIMATORS", "Reallocator"}:
+        if name in {"fair_share", "Host", "LRUK", "MemoryManager", "CpuScheduler", "ESTIMATORS", "Reallocator", "NetGuard", "NetScheduler", "PacketRun"}:
             raise ImportError(
                 f"vsched.{name} needs the native extension vsched._core, which failed to import "
                 f"({_NATIVE_ERROR}); vsched.reference has the same engines in pure Python"
@@ -58,6 +59,9 @@ __all__ = [
     "AdmissionError",
     "InUseError",
     "MemoryManager",
+    "NetGuard",
+    "NetScheduler",
+    "PacketRun",
     "Outcome",
     "PageState",
     "ReallocMetrics",

@@ -71,6 +71,7 @@ from ._vm_state import VM_STATE_FORMAT, VmState
 from .engines import EngineSet
 from .errors import AdmissionError, InUseError
 from .pages import batch_args
+from .progress import progress as show_progress
 
 __all__ = ["Host", "HostRun", "VM_METRICS", "VmState"]
 
@@ -120,6 +121,30 @@ class HostRun:
     metrics: dict[str, np.ndarray]  # name -> ticks x VMs
     totals: dict[str, np.ndarray]  # name -> ticks
     events: list[dict[str, Any]] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        ticks, vms = self.metrics["cpu_used"].shape if "cpu_used" in self.metrics else (0, len(self.vms))
+        return f"HostRun({ticks} ticks x {vms} VMs, {len(self.metrics)} per-VM metrics, {len(self.events)} events)"
+
+    def to_frame(self) -> Any:
+        """The per-VM metrics in long format: one row per (tick, VM), columns
+        ``tick``, ``vm`` (the host's VM id) and one per metric of ``VM_METRICS``.
+
+        A pandas DataFrame when pandas is installed, else a dict of 1-D numpy
+        arrays (the same columns). Host totals stay in ``totals`` (one per tick).
+        """
+        ticks, vms = self.metrics["cpu_used"].shape
+        columns: dict[str, np.ndarray] = {
+            "tick": np.repeat(np.arange(ticks, dtype=np.int64), vms),
+            "vm": np.tile(np.asarray(self.vms, dtype=np.int64), ticks),
+        }
+        for name, values in self.metrics.items():
+            columns[name] = np.asarray(values).reshape(-1)  # row-major: tick-major, VMs inside
+        try:
+            import pandas
+        except ImportError:
+            return columns
+        return pandas.DataFrame(columns)
 
     def summary(self) -> dict[str, float]:
         demand = self.metrics["cpu_demand"]
@@ -300,6 +325,12 @@ class Host(Checkpointable):
         return self._engines
 
     # ------------------------------------------------------------ admission
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(pcpus={self.pcpus}, memory_frames={self.memory_frames}, "
+            f"fidelity={self.fidelity!r}, reallocation={self.reallocation!r}; {len(self._layout)} VMs, tick {self.tick})"
+        )
 
     @property
     def vms(self) -> list[int]:
@@ -804,11 +835,14 @@ class Host(Checkpointable):
         self,
         cpu: np.ndarray,
         memory: Callable[[int], Iterable[dict[str, Any]] | None] | None = None,
-        progress: bool = False,
+        progress: Any = False,
     ) -> HostRun:
         """Replay a workload: ``cpu`` is ticks x VMs of cores demanded (VM
-        order); ``memory(t)`` gives tick t's access batches. Shows a progress
-        bar on stderr when ``progress`` is true.
+        order); ``memory(t)`` gives tick t's access batches.
+
+        ``progress``: True shows a bar on stderr (:func:`vsched.progress.progress`);
+        an object with ``update(n)`` (a tqdm bar, say) is advanced once per tick
+        and left open for its owner to close.
 
         Ctrl-C stops the run after the tick in progress (rule H8): the host
         has run whole ticks only, and the ``KeyboardInterrupt`` carries the
@@ -821,7 +855,8 @@ class Host(Checkpointable):
         vms = self.vms
         metrics = {name: np.zeros((ticks, len(vms))) for name in VM_METRICS}
         totals = {name: np.zeros(ticks) for name in HOST_TOTALS}
-        bar = _ProgressBar(ticks) if progress else None
+        owned = progress is True
+        bar = show_progress(ticks, "host run") if owned else (progress or None)
         first_event = len(self.events)
         done = 0
         try:
@@ -834,11 +869,11 @@ class Host(Checkpointable):
                         totals[name][t] = tick[name]
                     done = t + 1
                     if bar is not None:
-                        bar.update(done)
+                        bar.update(1)
                     if interrupt.pending:
                         break
         finally:
-            if bar is not None:
+            if owned:
                 bar.close()
         result = HostRun(vms=vms, metrics=metrics, totals=totals, events=self.events[first_event:])
         if done < ticks:
@@ -852,22 +887,3 @@ class Host(Checkpointable):
             raise stopped
         return result
 
-
-class _ProgressBar:
-    """A dependency-free progress bar on stderr."""
-
-    def __init__(self, total: int, width: int = 40) -> None:
-        self.total, self.width, self.shown = max(total, 1), width, -1
-
-    def update(self, done: int) -> None:
-        percent = int(100 * done / self.total)
-        if percent == self.shown:
-            return
-        self.shown = percent
-        filled = self.width * done // self.total
-        sys.stderr.write(f"\r  [{'#' * filled}{'.' * (self.width - filled)}] {percent:3d}% ({done}/{self.total} ticks)")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
-        sys.stderr.flush()

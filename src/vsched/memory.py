@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._repr import memory_repr
 from ._state import Checkpointable
 from ._validate import as_int
 from .pages import VM_STATE_FORMAT, check_manager_args, Outcome, PageState, as_content, batch_args, vm_state_args
@@ -210,3 +211,6 @@ class MemoryManager(Checkpointable):
     rip = property(lambda self: self._core.rip)
     history = property(lambda self: self._core.history)
     merge = property(lambda self: str(self._core.merge))
+
+    def __repr__(self) -> str:
+        return memory_repr(self, lambda: len(self.stats()["vm"]), lambda: int(self.stats()["frames_used"]))
