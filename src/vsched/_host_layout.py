@@ -11,12 +11,19 @@ Imports no ``_core``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-__all__ = ["VmRecord", "VmLayout"]
+__all__ = ["VmRecord", "VmLayout", "exact"]
+
+_EXACT_SCALE = 1074  # every finite float times 2**1074 is an integer
+
+
+def exact(value: float) -> int:
+    """`value` * 2**1074 as an int: floats summed this way have no rounding at all."""
+    numerator, denominator = float(value).as_integer_ratio()
+    return numerator * ((1 << _EXACT_SCALE) // denominator)
 
 
 @dataclass
@@ -33,6 +40,7 @@ class VmRecord:
     memory_reservation: int
     memory_id: int
     sched_id: int  # -1 on a fluid host
+    realloc_id: int = -1
 
     @property
     def own_cap(self) -> float:
@@ -65,8 +73,9 @@ class VmLayout:
         self.total_vcpus = 0
         self.total_pages = 0
         self.reserved_frames = 0
-        self.reserved_cpu = Fraction(0)  # exact: no drift however many VMs come and go
+        self.reserved_cpu = 0  # exact (see `exact`): no drift however many VMs come and go
         self._vcpu_map: tuple[np.ndarray, np.ndarray] | None = None
+        self._lookup: np.ndarray | None = None  # id -> position (-1: not here), built when asked
 
     def __len__(self) -> int:
         return self._size
@@ -80,11 +89,16 @@ class VmLayout:
         return int(np.searchsorted(self.column("ids"), vm))
 
     def positions(self, vms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(positions, found) of many ids: found[i] says vms[i] is a live VM."""
-        ids = self.column("ids")
-        at = np.searchsorted(ids, vms)
-        found = at < ids.size
-        found[found] = ids[at[found]] == vms[found]
+        """(positions, found) of many ids: found[i] says vms[i] is a live VM. O(len(vms)):
+        a table from id to position, rebuilt (O(VMs), in numpy) after a change."""
+        if self._lookup is None:
+            ids = self.column("ids")
+            self._lookup = np.full(int(ids[-1]) + 2 if ids.size else 1, -1, dtype=np.int64)
+            self._lookup[ids] = np.arange(ids.size, dtype=np.int64)
+        table = self._lookup
+        inside = (vms >= 0) & (vms < table.size)
+        at = table[np.where(inside, vms, table.size - 1)]  # the last entry is always -1
+        found = at >= 0
         return np.where(found, at, 0), found
 
     def _row(self, vm: int, record: VmRecord, major: int, cow: int) -> dict[str, Any]:
@@ -105,8 +119,9 @@ class VmLayout:
         self.total_vcpus += sign * record.vcpus
         self.total_pages += sign * record.memory_pages
         self.reserved_frames += sign * record.memory_reservation
-        self.reserved_cpu += sign * Fraction(record.reservation)
+        self.reserved_cpu += sign * exact(record.reservation)
         self._vcpu_map = None
+        self._lookup = None
 
     def append(self, vm: int, record: VmRecord, major: int = 0, cow: int = 0) -> None:
         """Add VM `vm` (larger than every id here) at the end of VM order."""
@@ -150,7 +165,7 @@ class VmLayout:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_columns"] = {name: self.column(name).copy() for name in self._columns}
-        state["_vcpu_map"] = None
+        state["_vcpu_map"] = state["_lookup"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

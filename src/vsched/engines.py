@@ -12,7 +12,7 @@ Imports no ``_core``.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -102,6 +102,14 @@ class ReallocatorEngine(Protocol):
     def capacity(self) -> float: ...
     @property
     def window(self) -> int: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def estimator(self) -> str: ...
+    @property
+    def percentile(self) -> float: ...
+    @property
+    def headroom(self) -> float: ...
 
     def add_vm(self, size: float, shares: int = ..., reservation: float = ..., limit: float | None = ...) -> int: ...
     def set_vm(
@@ -129,9 +137,10 @@ class EngineSet(Protocol):
 
     @property
     def fair_share(self) -> FairShare: ...
+    # The classes, as constructors (their arguments: docs/engines/*.md).
     @property
-    def CpuScheduler(self) -> type[CpuSchedulerEngine]: ...  # noqa: N802 - the class's name
+    def CpuScheduler(self) -> Callable[..., CpuSchedulerEngine]: ...  # noqa: N802 - the class's name
     @property
-    def MemoryManager(self) -> type[MemoryManagerEngine]: ...  # noqa: N802
+    def MemoryManager(self) -> Callable[..., MemoryManagerEngine]: ...  # noqa: N802
     @property
-    def Reallocator(self) -> type[ReallocatorEngine]: ...  # noqa: N802
+    def Reallocator(self) -> Callable[..., ReallocatorEngine]: ...  # noqa: N802

@@ -60,12 +60,11 @@ import sys
 import threading
 import types
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any, Callable, Iterable, TypeVar
 
 import numpy as np
 
-from ._host_layout import VmLayout, VmRecord
+from ._host_layout import VmLayout, VmRecord, exact
 from ._state import Checkpointable
 from ._validate import as_float, as_int
 from ._vm_state import VM_STATE_FORMAT, VmState
@@ -297,6 +296,8 @@ class Host(Checkpointable):
         self.reallocation = reallocation
         self.sample_ns = _check_positive_int("sample_ns", sample_ns)
         self.tick_seconds = _check_positive_int("tick_seconds", tick_seconds)
+        # pCPUs x (1 + slack), exactly (scaled as `exact`): the CPU reservation bound (rule H3)
+        self._exact_bound = exact(self.pcpus) + self.pcpus * exact(_RESERVATION_SLACK)
 
         self._engines = self._default_engines() if engines is None else engines
         for name in ("fair_share", "CpuScheduler", "MemoryManager", "Reallocator"):
@@ -401,25 +402,23 @@ class Host(Checkpointable):
         total_pages = layout.total_pages - (old.memory_pages if old else 0) + new.memory_pages
         if total_pages > MAX_GUEST_PAGES:
             raise AdmissionError(f"guest pages: {total_pages} pages on one host > {MAX_GUEST_PAGES}")
-        reserved = layout.reserved_cpu - (Fraction(old.reservation) if old else 0) + Fraction(new.reservation)
-        if reserved > self.pcpus * (1 + Fraction(_RESERVATION_SLACK)) or not self._engines_admit(
-            reserved, new.reservation, replacing
-        ):
-            reserved_cpu = float(reserved)
+        reserved = layout.reserved_cpu - (exact(old.reservation) if old else 0) + exact(new.reservation)
+        if reserved > self._exact_bound or not self._engines_admit(reserved, new.reservation, replacing):
+            reserved_cpu = reserved / 2**1074
             raise AdmissionError(
                 f"CPU reservations: {reserved_cpu!r} cores reserved > {self.pcpus} pCPUs "
                 f"(over by {reserved_cpu - self.pcpus:.3g} cores)"
             )
 
-    def _engines_admit(self, exact_sum: Fraction, reservation: float, replacing: int | None) -> bool:
+    def _engines_admit(self, exact_sum: int, reservation: float, replacing: int | None) -> bool:
         """The engines add reservations in floats, left to right, each in its own VM order: the
         reallocator in VM order with the same slack, the scheduler (sliced) in its id order and
         without slack. Far from the bound the float sum cannot cross it; near it, add as they do."""
         n = len(self._layout) + 1
-        margin = 1 - Fraction(2 * n, 2**52)  # the float sum is within (n-1) units of rounding of the exact one
-        tolerant = self.pcpus * (1 + Fraction(_RESERVATION_SLACK))
         strict = self.scheduler is not None
-        if exact_sum <= (self.pcpus if strict else tolerant) * margin:
+        bound = exact(self.pcpus) if strict else self._exact_bound
+        # the float sum is within (n-1) units of rounding of the exact one
+        if exact_sum * 2**52 <= bound * (2**52 - 2 * n):
             return True
         reservations = self._layout.column("reservations").copy()
         position = self._layout.position(replacing) if replacing is not None else None
@@ -483,7 +482,7 @@ class Host(Checkpointable):
                     record.vcpus, shares=record.shares, reservation=record.reservation, limit=record.limit
                 )
                 undo.append(lambda: self.scheduler.remove_vm(record.sched_id))  # type: ignore[union-attr]
-            add_realloc()
+            record.realloc_id = add_realloc()
         except BaseException:
             for step in reversed(undo):
                 step()
@@ -504,8 +503,7 @@ class Host(Checkpointable):
         self._log("removed", vm=key)
 
     def _detach(self, key: int, record: VmRecord) -> None:
-        position = self._layout.position(key)
-        self.reallocator.remove_vm(self.reallocator.vms[position])
+        self.reallocator.remove_vm(record.realloc_id)
         self.memory.remove_vm(record.memory_id)
         if self.scheduler is not None:
             self.scheduler.remove_vm(record.sched_id)
@@ -547,7 +545,7 @@ class Host(Checkpointable):
         position = self._layout.position(key)
         major = int(self._layout.column("major_seen")[position])
         cow = int(self._layout.column("cow_seen")[position])
-        new.memory_id, new.sched_id = old.memory_id, old.sched_id
+        new.memory_id, new.sched_id, new.realloc_id = old.memory_id, old.sched_id, old.realloc_id
         if self.scheduler is not None:
             if new.vcpus != old.vcpus:
                 # The vCPUs are re-created; the old VM leaves first so its reservation is not counted twice.
@@ -558,7 +556,7 @@ class Host(Checkpointable):
             else:
                 self.scheduler.set_vm(old.sched_id, shares=new.shares, reservation=new.reservation)
         self.reallocator.set_vm(
-            self.reallocator.vms[position], size=float(new.vcpus), shares=new.shares,
+            old.realloc_id, size=float(new.vcpus), shares=new.shares,
             reservation=new.reservation, limit=new.limit,
         )
         if new.memory_pages != old.memory_pages:
@@ -576,7 +574,6 @@ class Host(Checkpointable):
         """VM `vm` as a :class:`VmState`: its parameters, reallocator window, guest
         pages (state and content) and counters. Nothing changes (rule H6)."""
         key, record = self._get(vm)
-        position = self._layout.position(key)
         return VmState(
             format=VM_STATE_FORMAT,
             vcpus=record.vcpus,
@@ -585,7 +582,7 @@ class Host(Checkpointable):
             reservation=None if record.reservation_is_default else record.reservation,
             limit=record.limit,
             domain=record.domain,
-            realloc=self.reallocator.export_vm(self.reallocator.vms[position]),
+            realloc=self.reallocator.export_vm(record.realloc_id),
             memory=self.memory.export_vm(record.memory_id),
         )
 
@@ -616,13 +613,14 @@ class Host(Checkpointable):
         realloc_state.update(size=float(record.vcpus), shares=record.shares, reservation=record.reservation,
                              limit=record.limit)
         # Validate the window against a scratch reallocator of this host's kind before anything changes.
+        realloc = self.reallocator
         self._engines.Reallocator(
-            self.reallocator.capacity, window=self.reallocator.window, threshold=self.reallocator.threshold,
-            estimator=self.reallocator.estimator,
+            realloc.capacity, window=realloc.window, threshold=realloc.threshold, estimator=realloc.estimator,
+            percentile=realloc.percentile, headroom=realloc.headroom,
         ).import_vm(realloc_state)
-        if not isinstance(state.memory, dict) or state.memory.get("pages") != record.memory_pages:
-            raise ValueError(f"VM state: memory holds {getattr(state.memory, 'get', dict().get)('pages')} pages, "
-                             f"memory_pages = {record.memory_pages}")
+        memory_pages = state.memory.get("pages") if isinstance(state.memory, dict) else None
+        if memory_pages != record.memory_pages:
+            raise ValueError(f"VM state: memory holds {memory_pages!r} pages, memory_pages = {record.memory_pages}")
         self._attach(record, lambda: self.reallocator.import_vm(realloc_state),
                      lambda: self.memory.import_vm(state.memory, domain=record.domain))
         counters = state.memory["counters"]
