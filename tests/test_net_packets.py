@@ -253,22 +253,22 @@ def python_handles_sigint():
 
 
 def test_ctrl_c_stops_a_long_packet_run_and_changes_nothing(python_handles_sigint):
-    net, vm, arrival, size = long_batch(30_000_000)
+    net, vm, arrival, size = long_batch(8_000_000)  # seconds of work on a shared machine
     before = pickle.dumps(net)
-    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer = threading.Timer(0.05, _thread.interrupt_main)
     timer.start()
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         net.simulate_packets(vm, arrival, size)
         print("not interrupted after", time.monotonic() - start, "s")
     timer.join()
-    assert time.monotonic() - start < 5.0
+    assert time.monotonic() - start < 10.0
     assert pickle.dumps(net) == before
     assert net.simulate_packets(vm[:100], arrival[:100], size[:100]).sent_packets.sum() > 0
 
 
 def test_a_second_thread_is_refused_while_a_packet_run_is_inside():
-    net, vm, arrival, size = long_batch(4_000_000)
+    net, vm, arrival, size = long_batch(2_000_000)
     inside = threading.Event()
     outcome = {}
 
@@ -289,6 +289,6 @@ def test_a_second_thread_is_refused_while_a_packet_run_is_inside():
         time.sleep(0.001)
     thread.join()
     assert refused > 0
-    twin = long_batch(4_000_000)[0]
+    twin = long_batch(2_000_000)[0]
     twin.allocate(np.zeros(len(twin)))
     assert outcome["run"].start_ns.tobytes() == twin.simulate_packets(vm, arrival, size).start_ns.tobytes()
