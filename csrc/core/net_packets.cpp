@@ -46,12 +46,9 @@ struct Bucket {
         const std::int64_t dt = now - last;
         last = now;
         if (dt <= 0 || rate == 0) return;
-        const std::int64_t room = depth - tokens;  // >= 0
-        if (dt >= (room + rate - 1) / rate) {
-            tokens = depth;
-        } else {
-            tokens += rate * dt;
-        }
+        // min(depth, tokens + rate * dt), the product in 128 bits (no division on this hot path).
+        const __int128 filled = static_cast<__int128>(tokens) + static_cast<__int128>(rate) * dt;
+        tokens = filled >= depth ? depth : static_cast<std::int64_t>(filled);
     }
 };
 
@@ -73,6 +70,7 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
     // queued, DRR deficit and turn, link in its band's active list.
     std::vector<std::int64_t> next_packet(n, -1);
     std::vector<std::int64_t> head(vms, -1), tail(vms, -1), queued(vms, 0), deficit(vms, 0);
+    std::vector<std::int64_t> head_size(vms, 0);  // size of the head packet: DRR reads it on every visit
     std::vector<std::uint8_t> in_turn(vms, 0);
     std::vector<std::int32_t> next_active(vms, -1);
     // Per band: active list (VMs with a backlog, in DRR order) and buckets.
@@ -131,6 +129,7 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
             queued[i] += size[p];
             if (head[i] < 0) {
                 head[i] = static_cast<std::int64_t>(p);
+                head_size[i] = size[p];
                 push_active(static_cast<std::size_t>(config.band[i]), static_cast<std::int32_t>(i));
             } else {
                 next_packet[static_cast<std::size_t>(tail[i])] = static_cast<std::int64_t>(p);
@@ -184,13 +183,15 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
                 deficit[i] += config.quantum[i];
                 in_turn[i] = 1;
             }
-            const std::int64_t s = size[head[i]];
+            const std::int64_t s = head_size[i];
             if (s <= deficit[i]) {
                 deficit[i] -= s;
                 p = head[i];
                 head[i] = next_packet[static_cast<std::size_t>(p)];
                 queued[i] -= s;
-                if (head[i] < 0) {
+                if (head[i] >= 0) {
+                    head_size[i] = size[head[i]];
+                } else {
                     tail[i] = -1;
                     deficit[i] = 0;
                     in_turn[i] = 0;
@@ -205,7 +206,7 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
                 std::int64_t rounds = std::numeric_limits<std::int64_t>::max();
                 for (std::int32_t j = first[band]; j >= 0; j = next_active[static_cast<std::size_t>(j)]) {
                     const auto v = static_cast<std::size_t>(j);
-                    const std::int64_t need = size[head[v]] - deficit[v];
+                    const std::int64_t need = head_size[v] - deficit[v];
                     rounds = std::min(rounds, (need + config.quantum[v] - 1) / config.quantum[v]);
                 }
                 for (std::int32_t j = first[band]; j >= 0; j = next_active[static_cast<std::size_t>(j)]) {

@@ -56,11 +56,7 @@ class _Bucket:
         self.last = now
         if dt <= 0 or self.rate == 0:
             return
-        room = depth - self.tokens
-        if dt >= (room + self.rate - 1) // self.rate:
-            self.tokens = depth
-        else:
-            self.tokens += self.rate * dt
+        self.tokens = min(depth, self.tokens + self.rate * dt)
 
 
 def _quantile(x: list, q: float) -> float:
