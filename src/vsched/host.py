@@ -103,6 +103,7 @@ class _Vm:
     realloc_id: int
     memory_id: int
     sched_id: int | None = None
+    net_id: int | None = None
 
 
 @dataclass
@@ -204,6 +205,8 @@ class Host:
         reallocation: str = "lend",
         lruk_k: int = 2,
         strict_reservations: bool = False,
+        nic_bps: float | None = None,
+        nic_bands: int = 3,
     ) -> None:
         self.pcpus = _check_positive_int("pcpus", pcpus)
         self.memory_frames = _check_positive_int("memory_frames", memory_frames)
@@ -233,6 +236,8 @@ class Host:
             if fidelity == "sliced"
             else None
         )
+        # The NIC (docs/engines/network.md): strict-priority bands, fluid per tick.
+        self.network = None if nic_bps is None else engines.NetScheduler(nic_bps, nic_bands)
 
         self._vms: dict[int, _Vm] = {}
         self._next_id = 0
@@ -314,18 +319,31 @@ class Host:
         reservation: float | None = None,
         limit: float | None = None,
         domain: int = 0,
+        *,
+        net_band: int = 0,
+        net_shares: int = 1000,
+        net_reservation: float = 0.0,
+        net_limit: float | None = None,
     ) -> int:
         """Admit a VM; returns its id. Shares default to 1000 per vCPU (ESXi
-        "normal"), the reservation to ``min_guarantee x vcpus`` cores.
+        "normal"), the reservation to ``min_guarantee x vcpus`` cores. The
+        ``net_*`` parameters are its NIC band, shares, reservation and limit
+        (bps; only on a host with ``nic_bps``).
 
         Raises AdmissionError (logged as a refusal) when a rule would break.
         """
+        net_given = (net_band, net_shares, net_reservation, net_limit) != (0, 1000, 0.0, None)
+        if self.network is None and net_given:
+            raise ValueError("net_band / net_shares / net_reservation / net_limit need a host with nic_bps")
+        net_id = None
         try:
             vcpus, memory_pages, shares, reservation, is_default, limit = self._vm_arguments(
                 vcpus, memory_pages, shares, reservation, limit
             )
             domain = as_int("domain", domain)
             self._admit(vcpus, memory_pages, reservation)
+            if self.network is not None:  # last check, first change: refused reservations change nothing
+                net_id = self.network.add_vm(net_band, net_shares, net_reservation, net_limit)
         except AdmissionError as refusal:
             self._log("refused", vcpus=vcpus, memory_pages=memory_pages, reason=str(refusal))
             raise
@@ -337,6 +355,7 @@ class Host:
         )
         if self.scheduler is not None:
             vm.sched_id = self.scheduler.add_vm(vcpus, shares=shares, reservation=reservation, limit=limit)
+        vm.net_id = net_id
         vm_id = self._next_id
         self._next_id += 1
         self._vms[vm_id] = vm
@@ -358,6 +377,8 @@ class Host:
         self.memory.remove_vm(record.memory_id)
         if self.scheduler is not None and record.sched_id is not None:
             self.scheduler.remove_vm(record.sched_id)
+        if self.network is not None and record.net_id is not None:
+            self.network.remove_vm(record.net_id)
         del self._vms[int(vm)]
         self._log("removed", vm=int(vm))
         self._refresh_caps()
@@ -514,7 +535,12 @@ class Host:
             batches.append((memory_ids[vm_index], gpn, batch.get("content"), batch.get("write")))
         return batches
 
-    def step(self, cpu_demand: Any, memory_accesses: Iterable[dict[str, Any]] | None = None) -> dict[str, np.ndarray]:
+    def step(
+        self,
+        cpu_demand: Any,
+        memory_accesses: Iterable[dict[str, Any]] | None = None,
+        net_demand: Any = None,
+    ) -> dict[str, np.ndarray]:
         """Run one tick; returns this tick's per-VM metrics (see VM_METRICS) and
         host totals (see HOST_TOTALS) in one dict of arrays.
 
@@ -522,9 +548,23 @@ class Host:
         ``memory_accesses``: an iterable of batches, each a dict with ``vm``
         (VM index in VM order), ``gpn`` and optionally ``content`` (given =
         writes), applied in order after the CPU part.
+        ``net_demand``: bps offered per VM (VM order; None = nothing), on a host
+        with ``nic_bps``; adds ``net_demand``, ``net_used``, ``net_unmet`` and
+        ``net_starved`` per VM and the total ``net_link_used`` (share of the NIC).
         """
         demand = self._validated_demand(cpu_demand)
         batches = self._validated_memory(memory_accesses)
+        if net_demand is not None and self.network is None:
+            raise ValueError("net_demand needs a host with nic_bps")
+        offered = None
+        if self.network is not None:
+            offered = np.zeros(len(self._vms)) if net_demand is None else np.asarray(net_demand, dtype=float)
+            if offered.shape != (len(self._vms),):
+                raise ValueError(f"net_demand has shape {offered.shape}, expected ({len(self._vms)},)")
+            bad = ~np.isfinite(offered) | (offered < 0)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"net_demand[{i}] = {offered[i]!r}: must be finite and >= 0")
         layout = self._layout
         caps = self._caps.copy()
         if self.fidelity == "fluid":
@@ -569,6 +609,14 @@ class Host:
             "frames_used": np.array(float(memory["frames_used"])),
             "saving": np.array(float(memory["saving"])),
         }
+        if self.network is not None:
+            # Host VM order is id order, and so is the NIC's: VMs join and leave both together.
+            net_used = self.network.allocate(offered)
+            result["net_demand"] = offered
+            result["net_used"] = net_used
+            result["net_unmet"] = np.maximum(offered - net_used, 0.0)
+            result["net_starved"] = self.network.starved().astype(float)
+            result["net_link_used"] = np.array(float(net_used.sum()) / self.network.link_bps)
         self._refresh_caps(layout_changed=False)
         if self.reallocation == "lend" and bool(self.reallocator.lending) != lending:
             self._log("lending" if self.reallocator.lending else "lending_stopped", load=float(self.reallocator.load))
