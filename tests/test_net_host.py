@@ -18,7 +18,7 @@ def host(impl, **extra):
 
 
 def test_critical_vm_keeps_its_bandwidth_through_a_peak_and_best_effort_shares_the_rest(impl):
-    h, critical, best = host(impl)
+    h, _, _ = host(impl)
     calm = h.step(np.full(4, 1.0), net_demand=[2e9, 1e9, 1e9, 1e9])
     assert calm["net_used"].tolist() == [2e9, 1e9, 1e9, 1e9]
     peak = h.step(np.full(4, 1.0), net_demand=[6e9, 9e9, 9e9, 9e9])
@@ -31,7 +31,7 @@ def test_critical_vm_keeps_its_bandwidth_through_a_peak_and_best_effort_shares_t
 
 
 def test_nic_admission_and_removal(impl):
-    h, critical, best = host(impl)
+    h, _, best = host(impl)
     with pytest.raises(vsched.AdmissionError):
         h.add_vm(1, 128, net_band=1, net_reservation=9.5e9)  # 1 + 9.5 Gbps > the 10 Gbps link
     assert len(h) == 4 and h.events[-1]["event"] == "refused"

@@ -44,7 +44,7 @@ def transmission_ns(size: int, link: int) -> int:
 
 
 class _Bucket:
-    __slots__ = ("rate", "tokens", "last")
+    __slots__ = ("last", "rate", "tokens")
 
     def __init__(self, rate: int, depth: int) -> None:
         self.rate = rate
