@@ -1,7 +1,7 @@
 // The packet-level network engine: per-VM FIFO queues with tail drop, strict
 // priority across bands, deficit round robin within a band, the bands' guard
 // as token buckets; one non-preemptive link; integer nanoseconds and bytes.
-// Python-free. Rules: docs/engines/network.md (N6-N10); the formulas are
+// Python-free. Rules: docs/engines/network.md (N6-N11); the formulas are
 // beside run_packets (csrc/core/net_packets.cpp).
 #pragma once
 
