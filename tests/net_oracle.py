@@ -8,8 +8,8 @@ rather than by the kernel's bisection.
 
 from __future__ import annotations
 
-from fractions import Fraction
 import math
+from fractions import Fraction
 
 
 def water_fill(capacity: Fraction, ceiling: list, floor: list, shares: list) -> list:

@@ -43,6 +43,13 @@ py::array_t<double> allocate_py(NetScheduler& self, const DoubleArray& demand) {
     return out;
 }
 
+template <class T>
+py::array_t<T> as_array(const std::vector<T>& values) {
+    py::array_t<T> out(static_cast<py::ssize_t>(values.size()));
+    std::copy(values.begin(), values.end(), out.mutable_data());
+    return out;
+}
+
 py::tuple simulate_packets_py(const NetScheduler& self, const Int64Array& vm, const Int64Array& arrival_ns,
                               const Int64Array& size_bytes, std::int64_t queue_bytes, std::int64_t quantum_bytes,
                               std::int64_t burst_bytes) {
@@ -70,13 +77,17 @@ py::tuple simulate_packets_py(const NetScheduler& self, const Int64Array& vm, co
     std::int64_t* start_data = start.mutable_data();
     std::int64_t* finish_data = finish.mutable_data();
     PythonSignals signals;  // Ctrl-C stops the run (nothing changes: it is a pure function)
+    PacketStats stats;
     {
         // Safe without the GIL: reads the copies and the engine (kept to this
-        // thread by the scope), writes only the two new arrays.
+        // thread by the scope), writes only the two new arrays and `stats`.
         py::gil_scoped_release release;
-        self.simulate_packets(batch, index, start_data, finish_data, &signals);
+        stats = self.simulate_packets(batch, index, start_data, finish_data, &signals);
     }
-    return py::make_tuple(start, finish);
+    return py::make_tuple(start, finish, stats.duration_ns, as_array(stats.sent_packets),
+                          as_array(stats.sent_bytes), as_array(stats.dropped_packets),
+                          as_array(stats.throughput_bps), as_array(stats.delay_p50_ns),
+                          as_array(stats.delay_p99_ns), as_array(stats.delay_max_ns));
 }
 
 NetGuard guard_of(const std::vector<double>& caps, const std::vector<double>& minimums) {

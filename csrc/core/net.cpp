@@ -313,10 +313,12 @@ void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::i
     }
     vm_index.resize(batch.n);
     const auto link = static_cast<std::int64_t>(link_bps_);
-    // Every packet finishes by: the last arrival + the sum over packets of its
-    // transmission + the wait for its band's cap to refill (N10); refused if
-    // that could pass 2**62 ns.
-    std::int64_t horizon = 0;
+    // Every packet finishes by the last arrival plus, summed over packets, its
+    // transmission and the wait for its band's cap to refill (N10), each at
+    // most one ns above its exact quotient: H = floor(8e9 S / L) +
+    // sum_k floor(8e9 S_k / slowest_k) + 3n, S = bytes in all, S_k in band k,
+    // slowest_k = min(L, floor(cap_k)). Refused if that could pass 2**62 ns.
+    std::vector<std::int64_t> band_bytes(bands(), 0);
     std::int64_t previous = 0;
     for (std::size_t p = 0; p < batch.n; ++p) {
         const std::int64_t vm = batch.vm[p];
@@ -344,18 +346,24 @@ void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::i
             throw std::invalid_argument(
                 message("size_bytes[", p, "] = ", bytes, ": size_bytes must be an integer in [1, 2**24]"));
         }
-        const double cap = caps_[static_cast<std::size_t>(band_[static_cast<std::size_t>(index)])];
-        const std::int64_t slowest = std::isinf(cap) ? link : std::min(link, static_cast<std::int64_t>(cap));
-        // Saturated, so that every packet is still checked in order first.
-        horizon = std::min(kMaxTimeNs + 1, horizon + transmission_ns(bytes, link) + transmission_ns(bytes, slowest) + 1);
+        band_bytes[static_cast<std::size_t>(band_[static_cast<std::size_t>(index)])] += bytes;  // < 2**63: n < 2**39
     }
-    if (horizon > kMaxTimeNs || previous > kMaxTimeNs - horizon) {
+    using Wide = unsigned __int128;
+    Wide total_bytes = 0;
+    Wide horizon = 3 * static_cast<Wide>(batch.n);
+    for (std::size_t k = 0; k < bands(); ++k) {
+        total_bytes += static_cast<Wide>(band_bytes[k]);
+        const std::int64_t slowest = std::isinf(caps_[k]) ? link : std::min(link, static_cast<std::int64_t>(caps_[k]));
+        horizon += static_cast<Wide>(band_bytes[k]) * 8'000'000'000u / static_cast<Wide>(slowest);
+    }
+    horizon += total_bytes * 8'000'000'000u / static_cast<Wide>(link);
+    if (horizon > static_cast<Wide>(kMaxTimeNs - previous)) {
         throw std::invalid_argument("the packets would keep the link busy past 2**62 ns: use a faster link "
                                     "or fewer, smaller packets");
     }
 }
 
-void NetScheduler::simulate_packets(const PacketBatch& batch, const std::vector<std::int32_t>& vm_index,
+PacketStats NetScheduler::simulate_packets(const PacketBatch& batch, const std::vector<std::int32_t>& vm_index,
                                     std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt) const {
     PacketConfig config;
     config.link_bps = static_cast<std::int64_t>(link_bps_);
@@ -377,6 +385,7 @@ void NetScheduler::simulate_packets(const PacketBatch& batch, const std::vector<
     }
     config.burst_bytes = burst;
     run_packets(config, batch, vm_index.data(), start_ns, finish_ns, interrupt);
+    return packet_stats(size(), batch, vm_index.data(), start_ns, finish_ns);
 }
 
 std::string NetScheduler::save() const {

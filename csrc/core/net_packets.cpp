@@ -28,6 +28,7 @@
 #include "vsched/net_packets.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace vsched {
@@ -45,12 +46,9 @@ struct Bucket {
         const std::int64_t dt = now - last;
         last = now;
         if (dt <= 0 || rate == 0) return;
-        const std::int64_t room = depth - tokens;  // >= 0
-        if (dt >= (room + rate - 1) / rate) {
-            tokens = depth;
-        } else {
-            tokens += rate * dt;
-        }
+        // min(depth, tokens + rate * dt), the product in 128 bits (no division on this hot path).
+        const __int128 filled = static_cast<__int128>(tokens) + static_cast<__int128>(rate) * dt;
+        tokens = filled >= depth ? depth : static_cast<std::int64_t>(filled);
     }
 };
 
@@ -72,6 +70,7 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
     // queued, DRR deficit and turn, link in its band's active list.
     std::vector<std::int64_t> next_packet(n, -1);
     std::vector<std::int64_t> head(vms, -1), tail(vms, -1), queued(vms, 0), deficit(vms, 0);
+    std::vector<std::int64_t> head_size(vms, 0);  // size of the head packet: DRR reads it on every visit
     std::vector<std::uint8_t> in_turn(vms, 0);
     std::vector<std::int32_t> next_active(vms, -1);
     // Per band: active list (VMs with a backlog, in DRR order) and buckets.
@@ -103,6 +102,16 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
         return i;
     };
 
+    // tx(s) of the common sizes, computed once (N6).
+    std::int64_t largest = 0;
+    for (std::size_t p = 0; p < n; ++p) largest = std::max(largest, size[p]);
+    std::vector<std::int64_t> tx(static_cast<std::size_t>(std::min<std::int64_t>(largest, 16384) + 1));
+    for (std::size_t s = 0; s < tx.size(); ++s) tx[s] = transmission_ns(static_cast<std::int64_t>(s), config.link_bps);
+    auto tx_of = [&](std::int64_t s) {
+        return s < static_cast<std::int64_t>(tx.size()) ? tx[static_cast<std::size_t>(s)]
+                                                          : transmission_ns(s, config.link_bps);
+    };
+
     InterruptPoll poll(interrupt);
     std::int64_t now = 0;
     std::size_t next_arrival = 0;
@@ -120,6 +129,7 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
             queued[i] += size[p];
             if (head[i] < 0) {
                 head[i] = static_cast<std::int64_t>(p);
+                head_size[i] = size[p];
                 push_active(static_cast<std::size_t>(config.band[i]), static_cast<std::int32_t>(i));
             } else {
                 next_packet[static_cast<std::size_t>(tail[i])] = static_cast<std::int64_t>(p);
@@ -173,13 +183,15 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
                 deficit[i] += config.quantum[i];
                 in_turn[i] = 1;
             }
-            const std::int64_t s = size[head[i]];
+            const std::int64_t s = head_size[i];
             if (s <= deficit[i]) {
                 deficit[i] -= s;
                 p = head[i];
                 head[i] = next_packet[static_cast<std::size_t>(p)];
                 queued[i] -= s;
-                if (head[i] < 0) {
+                if (head[i] >= 0) {
+                    head_size[i] = size[head[i]];
+                } else {
                     tail[i] = -1;
                     deficit[i] = 0;
                     in_turn[i] = 0;
@@ -194,7 +206,7 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
                 std::int64_t rounds = std::numeric_limits<std::int64_t>::max();
                 for (std::int32_t j = first[band]; j >= 0; j = next_active[static_cast<std::size_t>(j)]) {
                     const auto v = static_cast<std::size_t>(j);
-                    const std::int64_t need = size[head[v]] - deficit[v];
+                    const std::int64_t need = head_size[v] - deficit[v];
                     rounds = std::min(rounds, (need + config.quantum[v] - 1) / config.quantum[v]);
                 }
                 for (std::int32_t j = first[band]; j >= 0; j = next_active[static_cast<std::size_t>(j)]) {
@@ -213,10 +225,67 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
             minimum[band].tokens = by_minimum ? tokens - cost : std::max(std::min<std::int64_t>(tokens, 0), tokens - cost);
         }
         start_ns[pk] = now;
-        now += transmission_ns(size[pk], config.link_bps);
+        now += tx_of(size[pk]);
         finish_ns[pk] = now;
         poll();
     }
+}
+
+// N11: per VM, the delays (start - arrival) of its sent packets grouped by a
+// counting sort; quantile q of c sorted delays x: h = (c - 1) * q, lo = floor(h),
+// x[lo] + (h - lo) * (x[min(lo + 1, c - 1)] - x[lo]), found by selection.
+PacketStats packet_stats(std::size_t vms, const PacketBatch& batch, const std::int32_t* vm_index,
+                         const std::int64_t* start_ns, const std::int64_t* finish_ns) {
+    const std::size_t n = batch.n;
+    PacketStats st;
+    st.sent_packets.assign(vms, 0);
+    st.sent_bytes.assign(vms, 0);
+    st.dropped_packets.assign(vms, 0);
+    std::int64_t first = std::numeric_limits<std::int64_t>::max();
+    std::int64_t last = -1;
+    for (std::size_t p = 0; p < n; ++p) {
+        const auto i = static_cast<std::size_t>(vm_index[p]);
+        first = std::min(first, batch.arrival_ns[p]);
+        if (start_ns[p] < 0) {
+            ++st.dropped_packets[i];
+            continue;
+        }
+        ++st.sent_packets[i];
+        st.sent_bytes[i] += batch.size_bytes[p];
+        last = std::max(last, finish_ns[p]);
+    }
+    st.duration_ns = last < 0 ? 0 : last - first;
+    std::vector<std::size_t> offset(vms + 1, 0);
+    for (std::size_t i = 0; i < vms; ++i) offset[i + 1] = offset[i] + static_cast<std::size_t>(st.sent_packets[i]);
+    std::vector<double> delay(offset[vms]);
+    std::vector<std::size_t> fill(offset.begin(), offset.end() - 1);
+    for (std::size_t p = 0; p < n; ++p) {
+        if (start_ns[p] < 0) continue;
+        delay[fill[static_cast<std::size_t>(vm_index[p])]++] = static_cast<double>(start_ns[p] - batch.arrival_ns[p]);
+    }
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    st.throughput_bps.assign(vms, 0.0);
+    st.delay_p50_ns.assign(vms, nan);
+    st.delay_p99_ns.assign(vms, nan);
+    st.delay_max_ns.assign(vms, nan);
+    auto quantile = [](double* x, std::size_t c, double q) {
+        const double h = static_cast<double>(c - 1) * q;
+        const auto lo = static_cast<std::size_t>(std::floor(h));
+        std::nth_element(x, x + lo, x + c);
+        const double a = x[lo];
+        const double b = lo + 1 < c ? *std::min_element(x + lo + 1, x + c) : a;
+        return a + (h - static_cast<double>(lo)) * (b - a);
+    };
+    for (std::size_t i = 0; i < vms; ++i) {
+        if (st.duration_ns > 0) st.throughput_bps[i] = static_cast<double>(st.sent_bytes[i]) * 8e9 / static_cast<double>(st.duration_ns);
+        const std::size_t c = offset[i + 1] - offset[i];
+        if (c == 0) continue;
+        double* x = delay.data() + offset[i];
+        st.delay_max_ns[i] = *std::max_element(x, x + c);
+        st.delay_p50_ns[i] = quantile(x, c, 0.5);
+        st.delay_p99_ns[i] = quantile(x, c, 0.99);
+    }
+    return st;
 }
 
 }  // namespace vsched

@@ -126,7 +126,7 @@ class PacketRun:
     order): packets and bytes sent, packets dropped, throughput over the run
     (bytes sent · 8e9 / ``duration_ns``, the span from the first arrival to
     the last finish), and queueing delay (start − arrival, ns) median, 99th
-    percentile (numpy's linear interpolation) and maximum (NaN: none sent).
+    percentile (linear interpolation between ranks) and maximum (NaN: none sent).
     """
 
     vms: list
@@ -142,47 +142,20 @@ class PacketRun:
     delay_max_ns: np.ndarray
 
 
-def _grouped_quantile(sorted_values: np.ndarray, offsets: np.ndarray, counts: np.ndarray, q: float) -> np.ndarray:
-    """numpy.percentile's linear interpolation within each group of an array sorted by (group, value)."""
-    out = np.full(counts.shape[0], np.nan)
-    has = counts > 0
-    h = (counts[has] - 1) * q
-    lo = np.floor(h).astype(np.int64)
-    hi = np.minimum(lo + 1, counts[has] - 1)
-    a = sorted_values[offsets[has] + lo]
-    b = sorted_values[offsets[has] + hi]
-    out[has] = a + (h - lo) * (b - a)
-    return out
-
-
-def packet_run(vms: list, vm: np.ndarray, arrival_ns: np.ndarray, size_bytes: np.ndarray,
-               start_ns: np.ndarray, finish_ns: np.ndarray) -> PacketRun:
-    """Statistics of a run from the engine's per-packet times (shared by both twins)."""
-    ids = np.asarray(vms, dtype=np.int64)
-    index = np.searchsorted(ids, vm)
-    n_vms = ids.shape[0]
-    sent = start_ns >= 0
-    sent_packets = np.bincount(index[sent], minlength=n_vms).astype(np.int64)
-    dropped = np.bincount(index[~sent], minlength=n_vms).astype(np.int64)
-    sent_bytes = np.bincount(index[sent], weights=size_bytes[sent], minlength=n_vms).astype(np.int64)
-    duration = int(finish_ns[sent].max() - arrival_ns.min()) if sent.any() else 0
-    throughput = sent_bytes * 8e9 / duration if duration > 0 else np.zeros(n_vms)
-    delay = (start_ns[sent] - arrival_ns[sent]).astype(np.float64)
-    group = index[sent]
-    order = np.lexsort((delay, group))
-    sorted_delay = delay[order]
-    offsets = np.concatenate(([0], np.cumsum(sent_packets)[:-1])) if n_vms else np.zeros(0, np.int64)
-    quantile = {q: _grouped_quantile(sorted_delay, offsets, sent_packets, q) for q in (0.5, 0.99, 1.0)}
+def packet_run(vms: list, start_ns: np.ndarray, finish_ns: np.ndarray, duration_ns: int, sent_packets: Any,
+               sent_bytes: Any, dropped_packets: Any, throughput_bps: Any, delay_p50_ns: Any, delay_p99_ns: Any,
+               delay_max_ns: Any) -> PacketRun:
+    """A PacketRun from what an engine computed (docs/engines/network.md, N11)."""
     return PacketRun(
         vms=list(vms),
-        start_ns=start_ns,
-        finish_ns=finish_ns,
-        duration_ns=duration,
-        sent_packets=sent_packets,
-        sent_bytes=sent_bytes,
-        dropped_packets=dropped,
-        throughput_bps=np.asarray(throughput, dtype=np.float64),
-        delay_p50_ns=quantile[0.5],
-        delay_p99_ns=quantile[0.99],
-        delay_max_ns=quantile[1.0],
+        start_ns=np.asarray(start_ns, dtype=np.int64),
+        finish_ns=np.asarray(finish_ns, dtype=np.int64),
+        duration_ns=int(duration_ns),
+        sent_packets=np.asarray(sent_packets, dtype=np.int64),
+        sent_bytes=np.asarray(sent_bytes, dtype=np.int64),
+        dropped_packets=np.asarray(dropped_packets, dtype=np.int64),
+        throughput_bps=np.asarray(throughput_bps, dtype=np.float64),
+        delay_p50_ns=np.asarray(delay_p50_ns, dtype=np.float64),
+        delay_p99_ns=np.asarray(delay_p99_ns, dtype=np.float64),
+        delay_max_ns=np.asarray(delay_max_ns, dtype=np.float64),
     )

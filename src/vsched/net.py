@@ -113,8 +113,7 @@ class NetScheduler(Checkpointable):
         """
         vm_a, arrival_a, size_a = packet_arrays(vm, arrival_ns, size_bytes)
         options = packet_options(queue_bytes, quantum_bytes, burst_bytes)
-        start, finish = self._core.simulate_packets(vm_a, arrival_a, size_a, *options)
-        return packet_run(self.vms, vm_a, arrival_a, size_a, start, finish)
+        return packet_run(self.vms, *self._core.simulate_packets(vm_a, arrival_a, size_a, *options))
 
     def _checkpoint(self) -> Any:
         return {"state": self._core._save()}

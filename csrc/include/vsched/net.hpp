@@ -59,8 +59,8 @@ public:
     // packets: nothing changes). Throws before anything runs on bad input;
     // Interrupted when `interrupt` asks to stop.
     void validate_packets(const PacketBatch& batch, std::vector<std::int32_t>& vm_index) const;
-    void simulate_packets(const PacketBatch& batch, const std::vector<std::int32_t>& vm_index,
-                          std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt) const;
+    PacketStats simulate_packets(const PacketBatch& batch, const std::vector<std::int32_t>& vm_index,
+                                 std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt) const;
 
     std::string save() const;
     static NetScheduler restore(const std::string& bytes);

@@ -1,7 +1,7 @@
 // The packet-level network engine: per-VM FIFO queues with tail drop, strict
 // priority across bands, deficit round robin within a band, the bands' guard
 // as token buckets; one non-preemptive link; integer nanoseconds and bytes.
-// Python-free. Rules: docs/engines/network.md (N6-N10); the formulas are
+// Python-free. Rules: docs/engines/network.md (N6-N11); the formulas are
 // beside run_packets (csrc/core/net_packets.cpp).
 #pragma once
 
@@ -48,5 +48,16 @@ std::int64_t transmission_ns(std::int64_t bytes, std::int64_t link_bps);
 // dropped. Polls `interrupt` once per decision (throws Interrupted).
 void run_packets(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
                  std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt);
+
+// What a run did, per VM index (docs/engines/network.md, N11).
+struct PacketStats {
+    std::int64_t duration_ns = 0;  // last finish - first arrival (0: nothing sent)
+    std::vector<std::int64_t> sent_packets, sent_bytes, dropped_packets;
+    std::vector<double> throughput_bps, delay_p50_ns, delay_p99_ns, delay_max_ns;  // NaN delays: none sent
+};
+
+// Per-VM totals and queueing-delay quantiles of a finished run.
+PacketStats packet_stats(std::size_t vms, const PacketBatch& batch, const std::int32_t* vm_index,
+                         const std::int64_t* start_ns, const std::int64_t* finish_ns);
 
 }  // namespace vsched

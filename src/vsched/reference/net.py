@@ -44,7 +44,7 @@ def transmission_ns(size: int, link: int) -> int:
 
 
 class _Bucket:
-    __slots__ = ("rate", "tokens", "last")
+    __slots__ = ("last", "rate", "tokens")
 
     def __init__(self, rate: int, depth: int) -> None:
         self.rate = rate
@@ -56,11 +56,43 @@ class _Bucket:
         self.last = now
         if dt <= 0 or self.rate == 0:
             return
-        room = depth - self.tokens
-        if dt >= (room + self.rate - 1) // self.rate:
-            self.tokens = depth
-        else:
-            self.tokens += self.rate * dt
+        self.tokens = min(depth, self.tokens + self.rate * dt)
+
+
+def _quantile(x: list, q: float) -> float:
+    """Of sorted x: h = (c - 1)·q, lo = floor(h), x[lo] + (h - lo)·(x[lo + 1] - x[lo]) (N11)."""
+    c = len(x)
+    h = (c - 1) * q
+    lo = math.floor(h)
+    a = x[lo]
+    b = x[lo + 1] if lo + 1 < c else a
+    return a + (h - lo) * (b - a)
+
+
+def _stats(vms: int, index: list, arrival: list, size: list, start: list, finish: list) -> tuple:
+    """Per-VM totals, throughput and delay quantiles of a run (N11)."""
+    sent = [0] * vms
+    sent_bytes = [0] * vms
+    dropped = [0] * vms
+    delays: list[list[float]] = [[] for _ in range(vms)]
+    for p, i in enumerate(index):
+        if start[p] < 0:
+            dropped[i] += 1
+            continue
+        sent[i] += 1
+        sent_bytes[i] += size[p]
+        delays[i].append(float(start[p] - arrival[p]))
+    finished = [f for f in finish if f >= 0]
+    duration = max(finished) - min(arrival) if finished else 0
+    throughput = [float(b) * 8e9 / float(duration) if duration > 0 else 0.0 for b in sent_bytes]
+    nan = math.nan
+    p50, p99, top = [], [], []
+    for x in delays:
+        x.sort()
+        p50.append(_quantile(x, 0.5) if x else nan)
+        p99.append(_quantile(x, 0.99) if x else nan)
+        top.append(x[-1] if x else nan)
+    return duration, sent, sent_bytes, dropped, throughput, p50, p99, top
 
 
 def _fmt(x: float) -> str:
@@ -256,7 +288,7 @@ class NetScheduler(Checkpointable):
         position = {v: i for i, v in enumerate(self._ids)}
         link = int(self._link)
         index = []
-        horizon = 0
+        band_bytes = [0] * len(self._caps)
         previous = 0
         for p in range(len(vm)):
             i = position.get(vm[p])
@@ -274,10 +306,14 @@ class NetScheduler(Checkpointable):
             s = size[p]
             if not 1 <= s <= MAX_PACKET:
                 raise ValueError(f"size_bytes[{p}] = {s}: size_bytes must be an integer in [1, 2**24]")
-            cap = self._caps[self._band[i]]
+            band_bytes[self._band[i]] += s
+        # The finish-time bound of N6/N10 (csrc/core/net.cpp, validate_packets).
+        horizon = 3 * len(vm) + sum(band_bytes) * BIT_NS // link
+        for k, b in enumerate(band_bytes):
+            cap = self._caps[k]
             slowest = link if math.isinf(cap) else min(link, int(cap))
-            horizon = min(MAX_TIME + 1, horizon + transmission_ns(s, link) + transmission_ns(s, slowest) + 1)
-        if horizon > MAX_TIME or previous > MAX_TIME - horizon:
+            horizon += b * BIT_NS // slowest
+        if horizon > MAX_TIME - previous:
             raise ValueError(
                 "the packets would keep the link busy past 2**62 ns: use a faster link or fewer, smaller packets"
             )
@@ -300,8 +336,7 @@ class NetScheduler(Checkpointable):
         if burst == 0:
             burst = max([1, *size])
         start, finish = self._run(index, arrival, size, queue, quantum_unit, burst)
-        return packet_run(self.vms, vm_a, arrival_a, size_a, np.array(start, dtype=np.int64),
-                          np.array(finish, dtype=np.int64))
+        return packet_run(self.vms, start, finish, *_stats(len(self._ids), index, arrival, size, start, finish))
 
     def _run(self, vm_index: list, arrival: list, size: list, queue_bytes: int, quantum_unit: int,
              burst: int) -> tuple[list, list]:
