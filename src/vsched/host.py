@@ -203,8 +203,8 @@ def _check_fraction(name: str, value: Any, upper_inclusive: bool = True) -> floa
 class Host:
     """One virtualization host: admission control plus the three engines in one loop.
 
-    See the module docstring for the loop, the fidelities, the reallocation
-    policies and the admission rules.
+    The loop, the fidelities, the reallocation policies, the admission rules
+    and the metrics are specified in the manual's host page (``docs/host.md``).
     """
 
     _engines_module = "vsched"
