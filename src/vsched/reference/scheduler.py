@@ -1,7 +1,7 @@
 """Pure-Python CpuScheduler: the oracle for ``vsched.CpuScheduler``.
 
 Same rules as the native core (``csrc/core/scheduler.cpp`` explains every
-formula beside the code; the README section "CPU scheduler" states them in
+formula beside the code; ``docs/engines/scheduler.md`` states them in
 one place). This version is deliberately simple: every pick scans all vCPUs
 and every event time is found by a scan, so it is O(vCPUs) per decision. It
 shares no code with the native engine except the fair-share kernel (its own
