@@ -92,6 +92,7 @@ def test_refusals_are_totalled_per_rule_with_what_to_change():
     assert set(admission["refused_by_rule"]) <= set(advice)  # every rule that bites, and any behind it
     # follow the advice: it must admit every VM
     flag = str(max(int(text.split("--pcpus ")[1].split()[0]) for text in advice.values()))
+    assert admission["pcpus_to_admit_all"] == int(flag)
     again = checked("--vms", "300", "--pcpus", flag, "--hours", "1", "--pages", "64")
     assert again["admission"]["refused"] == 0
 

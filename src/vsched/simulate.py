@@ -43,6 +43,7 @@ DEFAULT_DEMAND_SCALE = 1.0
 
 UNITS = {
     "vms": "count",
+    "pcpus_to_admit_all": "pCPUs on which both CPU rules admit every offered VM",
     "unmet_demand": "fraction of the demanded core-seconds not delivered",
     "ready_mean": "fraction of vCPU time runnable but waiting for a pCPU (esxtop %RDY / 100), mean over VMs and ticks",
     "ready_p99": "fraction of vCPU time waiting for a pCPU, 99th percentile over VM-ticks",
@@ -211,6 +212,7 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
             "refused": trace.vms - len(admitted),
             "refused_by_rule": refused_by_rule,
             "to_admit_all": advice,
+            "pcpus_to_admit_all": scenario.pcpus_to_admit_all(offered, args.max_vcpu_ratio),
             "vcpus_admitted": int(vcpus.sum()),
             "critical_admitted": int(critical.sum()),
             "refusal_examples": examples,

@@ -45,6 +45,9 @@ def print_summary(result: dict[str, Any], out: TextIO) -> None:
         say(f"              {count} refused by the {rule} rule")
     for advice in adm["to_admit_all"].values():
         say(f"              {advice}")
+    cpu_rules = {"vCPU ratio", "CPU reservations"} & set(adm["to_admit_all"])
+    if len(cpu_rules) > 1:
+        say(f"              --pcpus {adm['pcpus_to_admit_all']} alone satisfies both CPU rules")
     lend = cpu["lend"]
     say(f"  CPU load    demand / pCPUs: mean {_pct(lend['mean_load'])}, peak {_pct(lend['peak_load'])}; "
         f"the reallocator lent during {lend['lending_ticks']} of {sc['ticks']} ticks")
