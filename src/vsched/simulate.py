@@ -43,6 +43,7 @@ DEFAULT_DEMAND_SCALE = 1.0
 
 UNITS = {
     "vms": "count",
+    "reserved_cores": "cores: the admitted VMs' CPU reservations, summed",
     "pcpus_to_admit_all": "pCPUs on which both CPU rules admit every offered VM",
     "unmet_demand": "fraction of the demanded core-seconds not delivered",
     "ready_mean": "fraction of vCPU time runnable but waiting for a pCPU (esxtop %RDY / 100), mean over VMs and ticks",
@@ -214,6 +215,7 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
             "to_admit_all": advice,
             "pcpus_to_admit_all": scenario.pcpus_to_admit_all(offered, args.max_vcpu_ratio),
             "vcpus_admitted": int(vcpus.sum()),
+            "reserved_cores": float(reservations.sum()),
             "critical_admitted": int(critical.sum()),
             "refusal_examples": examples,
         },
