@@ -222,3 +222,42 @@ def test_the_built_in_day():
     summary = checked()
     assert summary["admission"]["admitted"] >= 2000 * 0.95
     assert summary["cpu"]["lend"]["peak_load"] > 1.0 and summary["memory"]["pressure_ticks"] > 0
+
+
+def test_a_terminal_gets_a_tqdm_bar_with_an_eta():
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(main, 65536)
+            except OSError:  # the terminal's other end is closed
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        process = subprocess.run(
+            [sys.executable, "-m", "vsched", "simulate", "--vms", "60", "--pcpus", "12", "--hours", "2"],
+            stdout=subprocess.PIPE, stderr=child, text=True, timeout=300,
+        )
+    finally:
+        os.close(child)
+    reader.join(timeout=30)
+    os.close(main)
+    assert process.returncode == 0
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    for phase in ("admitting VMs", "day, with reallocation", "day, static entitlements", "day, no caps"):
+        assert phase in screen, phase
+    assert "100%|" in screen and "<00:00" in screen  # tqdm's bar, with its time-left estimate
