@@ -42,6 +42,23 @@ DEFAULT_FRAMES = 600_000
 DEFAULT_DEMAND_SCALE = 1.0
 
 UNITS = {
+    "vms_offered": "count",
+    "critical_offered": "count",
+    "vcpus_offered": "count",
+    "pcpus": "count",
+    "pages_per_vm": "pages",
+    "ticks": "count",
+    "tick_seconds": "seconds",
+    "max_vcpu_ratio": "vCPUs per pCPU",
+    "memory_reserve": "fraction of the frames kept unreserved",
+    "min_guarantee": "cores reserved per vCPU of a best-effort VM",
+    "critical_reservation": "cores reserved per vCPU of a critical VM",
+    "seed": "integer",
+    "admitted": "count of VMs",
+    "refused": "count of VMs",
+    "vcpus_admitted": "count",
+    "critical_admitted": "count of VMs",
+    "refused_by_rule": "count of VMs per admission rule",
     "vms": "count",
     "reserved_cores": "cores: the admitted VMs' CPU reservations, summed",
     "pcpus_to_admit_all": "pCPUs on which both CPU rules admit every offered VM",
