@@ -20,7 +20,7 @@ from .._repr import memory_repr
 from .._state import Checkpointable
 from .._validate import as_int
 from ..errors import AdmissionError
-from ..memory import check_manager_args
+from ..pages import check_manager_args
 from ..pages import (
     MERGE_MODES,
     VM_COUNTERS,
