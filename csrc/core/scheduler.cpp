@@ -61,7 +61,7 @@
 //    state change and every change of a VM's held_until first flushes the
 //    elapsed interval, so run+ready+limited+wait = time since the VM was added.
 //
-// 7. Reservation (README rule 6; the formulas and the bound are beside
+// 7. Reservation (docs/engines/scheduler.md rule 6; the formulas and the bound are beside
 //    res_lag_at() below): besides being the floor of the fluid target, each VM
 //    keeps D = reserved - received service; a VM with D >= 0 running fewer
 //    vCPUs than its reserved rate needs is urgent: it picks first, and

@@ -1,6 +1,6 @@
 // vCPU fair-share scheduler: EEVDF-style slices of vCPUs on the pCPUs of one
 // host, with shares, reservations and limits. Rules and formulas are in
-// csrc/core/scheduler.cpp beside the code (and in the README section).
+// csrc/core/scheduler.cpp beside the code; the spec is docs/engines/scheduler.md.
 #pragma once
 
 #include <cstddef>
