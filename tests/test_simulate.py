@@ -118,6 +118,7 @@ def test_unmet_comparison_never_divides_by_zero():
     assert "with reallocation no demand is left unmet" in _unmet_comparison(0.0, 0.25)
     assert "static entitlements leave no demand unmet" in _unmet_comparison(0.1, 0.0)
     assert "2.0x" in _unmet_comparison(0.1, 0.2)
+    assert "about the same" in _unmet_comparison(0.42, 0.421)
 
 
 def test_planetlab_trace(shared_data):

@@ -19,6 +19,9 @@ def _unmet_comparison(lend: float, static: float) -> str:
         return f"with reallocation no demand is left unmet (static entitlements: {_pct(static)})"
     if static == 0:
         return f"static entitlements leave no demand unmet, reallocation leaves {_pct(lend)}"
+    if abs(static - lend) <= 0.05 * max(static, lend):
+        return (f"reallocation and static entitlements leave about the same unmet demand "
+                f"({_pct(lend)} and {_pct(static)})")
     if lend < static:
         return f"reallocation cuts unmet demand {static / lend:.1f}x against static entitlements"
     return f"reallocation leaves {lend / static:.2f}x the unmet demand of static entitlements"
