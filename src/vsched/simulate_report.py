@@ -53,7 +53,8 @@ def print_summary(result: dict[str, Any], out: TextIO) -> None:
         say(f"              --pcpus {adm['pcpus_to_admit_all']} alone satisfies both CPU rules")
     reserved = adm["reserved_cores"] / sc["pcpus"]
     say(f"              reservations hold {_pct(reserved)} of the pCPUs: lending can move at most the other "
-        f"{_pct(max(0.0, 1 - reserved))}")
+        f"{_pct(max(0.0, 1 - reserved))}" + (" (a lower --min-guarantee or more --pcpus leaves more to lend)"
+                                              if reserved > 0.8 else ""))
     lend = cpu["lend"]
     say(f"  CPU load    demand / pCPUs: mean {_pct(lend['mean_load'])}, peak {_pct(lend['peak_load'])}; "
         f"the reallocator lent during {lend['lending_ticks']} of {sc['ticks']} ticks")
