@@ -86,10 +86,6 @@ UNITS = {
 }
 
 
-class Interrupted(Exception):
-    """Ctrl-C during the run."""
-
-
 def _engines(name: str) -> type[Host]:
     if name == "native":
         return Host
@@ -99,7 +95,7 @@ def _engines(name: str) -> type[Host]:
 
 
 def build_workload(args: argparse.Namespace) -> tuple[workloads.Trace, int]:
-    ticks = max(1, int(round(args.hours * 3600 / workloads.TICK_SECONDS)))
+    ticks = max(1, round(args.hours * 3600 / workloads.TICK_SECONDS))
     if args.trace:
         trace = workloads.load_trace(args.trace)
         if args.vms is not None:
