@@ -38,5 +38,5 @@ def impl(request):
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
+        pytest.skip(f"shared data not found at {SHARED_DATA} (point VSCHED_SHARED_DATA at it)")
     return SHARED_DATA

@@ -12,10 +12,10 @@ from vsched.host import VM_METRICS
 
 def day(impl, vms: int = 6, ticks: int = 5):
     host = impl.Host(8 + vms // 4, 64 * vms)
-    ids = [host.add_vm(1 + i % 2, 64) for i in range(vms)]
-    host.remove_vm(ids[1])  # ids are no longer 0..n-1
+    sizes = {host.add_vm(1 + i % 2, 64): 1 + i % 2 for i in range(vms)}
+    host.remove_vm(1)  # ids are no longer 0..n-1
     rng = np.random.default_rng(3)
-    demand = rng.uniform(0, 1, (ticks, len(host))) * np.array([host._vms[v].vcpus for v in host.vms])
+    demand = rng.uniform(0, 1, (ticks, len(host))) * np.array([sizes[v] for v in host.vms])
     return host, host.run(demand)
 
 

@@ -73,3 +73,20 @@ def test_committed_stub_matches_the_extension():
 
 def test_py_typed_shipped():
     assert Path(vsched.__file__).with_name("py.typed").exists()
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_is_a_front_door():
+    text = README.read_text(encoding="utf-8")
+    assert len(text.encode("utf-8")) < 8 * 1024
+    first_block = text.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert "venv" in first_block[0] and "vsched simulate" in first_block[0]
+    assert "venv" in first_block[1] and "pytest" in first_block[1]
+
+
+def test_readme_tour_runs():
+    text = README.read_text(encoding="utf-8")
+    tour = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(tour, "README.md tour", "exec"), {})

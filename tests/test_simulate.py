@@ -18,7 +18,7 @@ SMALL_DAY = ("--vms", "400", "--pcpus", "100", "--memory", "100000")
 
 def simulate(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "vsched", "simulate", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "vsched", "simulate", *args], capture_output=True, text=True, timeout=timeout, check=False
     )
 
 
@@ -73,8 +73,12 @@ def test_the_day_has_contention_pressure_and_two_classes():
 def test_every_metric_has_a_unit_and_shares_are_fractions():
     summary = checked("--vms", "60", "--pcpus", "12", "--hours", "2")
     units = summary["units"]
-    for part in ("cpu", "memory", "checks"):
+    for part in ("scenario", "admission", "cpu", "memory", "checks"):
         for path, key, value in leaves(summary[part]):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue  # names, notes, examples and advice are text
+            if key not in units:  # a dict keyed by names (rules) has its unit on the dict
+                key = next((name for name in reversed(path.split(".")) if name in units), key)
             assert key in units, f"{part}.{path} has no unit"
             if "fraction" in units[key] and not units[key].startswith("fraction:"):
                 assert 0.0 <= value <= 1.0, f"{part}.{path} = {value} is not a fraction"
@@ -92,6 +96,7 @@ def test_refusals_are_totalled_per_rule_with_what_to_change():
     assert set(admission["refused_by_rule"]) <= set(advice)  # every rule that bites, and any behind it
     # follow the advice: it must admit every VM
     flag = str(max(int(text.split("--pcpus ")[1].split()[0]) for text in advice.values()))
+    assert admission["pcpus_to_admit_all"] == int(flag)
     again = checked("--vms", "300", "--pcpus", flag, "--hours", "1", "--pages", "64")
     assert again["admission"]["refused"] == 0
 
@@ -113,6 +118,7 @@ def test_unmet_comparison_never_divides_by_zero():
     assert "with reallocation no demand is left unmet" in _unmet_comparison(0.0, 0.25)
     assert "static entitlements leave no demand unmet" in _unmet_comparison(0.1, 0.0)
     assert "2.0x" in _unmet_comparison(0.1, 0.2)
+    assert "about the same" in _unmet_comparison(0.42, 0.421)
 
 
 def test_planetlab_trace(shared_data):
@@ -221,3 +227,42 @@ def test_the_built_in_day():
     summary = checked()
     assert summary["admission"]["admitted"] >= 2000 * 0.95
     assert summary["cpu"]["lend"]["peak_load"] > 1.0 and summary["memory"]["pressure_ticks"] > 0
+
+
+def test_a_terminal_gets_a_tqdm_bar_with_an_eta():
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(main, 65536)
+            except OSError:  # the terminal's other end is closed
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        process = subprocess.run(
+            [sys.executable, "-m", "vsched", "simulate", "--vms", "60", "--pcpus", "12", "--hours", "2"],
+            stdout=subprocess.PIPE, stderr=child, text=True, timeout=300, check=False,
+        )
+    finally:
+        os.close(child)
+    reader.join(timeout=30)
+    os.close(main)
+    assert process.returncode == 0
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    for phase in ("admitting VMs", "day, with reallocation", "day, static entitlements", "day, no caps"):
+        assert phase in screen, phase
+    assert "100%|" in screen and "<00:00" in screen  # tqdm's bar, with its time-left estimate

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from vsched.workloads import load_planetlab
 
-from .common import IMPLS, SMOKE, module, sizes, skip_reference_above
+from .common import IMPLS, SHARED_DATA, SMOKE, module, sizes, skip_reference_above
 
-PLANETLAB_DAY = Path(__file__).resolve().parents[3] / "shared" / "data" / "planetlab" / "20110303"
+PLANETLAB_DAY = SHARED_DATA / "planetlab" / "20110303"
 
 
 def _host(impl: str, vms: int, ratio: float, **config):

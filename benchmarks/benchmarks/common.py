@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import vsched
 import vsched.reference
 
 IMPLS = ["native", "reference"]
+
+# Real traces: shared/data beside the checkout, or wherever VSCHED_SHARED_DATA points (as for the tests).
+SHARED_DATA = Path(os.environ.get("VSCHED_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 
 # CI sets VSCHED_BENCH_SMOKE=1 to run every suite once at toy sizes, so the
 # suite cannot rot without costing minutes; real measurements never set it.

@@ -131,6 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "simulate":
+        return _run_simulate(args)
+    parser.error(f"unknown command {args.command!r}")
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
     from .simulate import simulate
     from .simulate_report import print_summary
     from .workloads import TraceError
@@ -146,8 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError, TraceError) as error:
         print(f"vsched simulate: error: {error}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_summary(result, sys.stdout)
+    try:
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print_summary(result, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

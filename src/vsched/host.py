@@ -56,7 +56,6 @@ import functools
 import importlib
 import math
 import signal
-import sys
 import threading
 import types
 from dataclasses import dataclass, field
@@ -244,9 +243,10 @@ def _native_engines() -> EngineSet:
 class Host(Checkpointable):
     """One virtualization host: admission control plus the three engines in one loop.
 
-    See the module docstring for the loop, the fidelities, the reallocation
-    policies and the admission rules, and docs/host.md for the rules (H1-H8):
-    one VM identity, atomic changes, checkpoints, moving a VM, threads, Ctrl-C.
+    The loop, the fidelities, the reallocation policies, the admission rules,
+    the metrics and the host's rules (H1-H8: one VM identity, atomic changes,
+    checkpoints, moving a VM, threads, Ctrl-C) are specified in the manual's
+    host page (``docs/host.md``).
 
     ``engines``: the engine set (``vsched`` or ``vsched.reference``, or any
     object of the :class:`vsched.engines.EngineSet` contract); default the

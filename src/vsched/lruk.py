@@ -1,4 +1,4 @@
-"""LRU-K page replacement (native core). Rules: see :class:`LRUK`."""
+"""LRU-K page replacement (native core). Rules: docs/engines/memory.md, section ``LRUK``."""
 
 from __future__ import annotations
 
@@ -15,51 +15,19 @@ __all__ = ["LRUK", "as_keys", "check_lruk_args"]
 
 
 class LRUK(Checkpointable):
-    """LRU-K cache of 64-bit keys (O'Neil, O'Neil & Weikum, SIGMOD 1993).
+    """LRU-K cache of 64-bit keys (O'Neil, O'Neil & Weikum, SIGMOD 1993), with a
+    correlated reference period and retained history of evicted keys.
 
-    ``LRUK(capacity, k=2, crp=0, rip=None, history=None)``
+    ``LRUK(capacity, k=2, crp=0, rip=None, history=None)``; :meth:`access` one key
+    or :meth:`access_many` an array of keys, each a hit or a miss that may evict
+    the LRU-K victim. The defaults keep the history of every evicted key (the
+    paper's RIP = infinity): memory grows with the distinct keys (see
+    :meth:`memory_bytes`); bound it with ``history`` for unbounded key spaces.
 
-    **Time** is the number of references: the n-th call of :meth:`access`
-    (hit or miss) happens at ``t = n``. For every tracked key p the cache keeps
-    ``HIST(p, 1..K)``, the times of the K most recent *uncorrelated* references
-    (0 = none), and ``LAST(p)``, the time of the most recent reference of any
-    kind. The backward K-distance of p at time t is ``t - HIST(p, K)``, infinite
-    when ``HIST(p, K)`` is none.
-
-    A reference to key p at time t:
-
-    1. Expired history is dropped first: a non-resident key q with
-       ``t - LAST(q) > rip`` is forgotten (``rip=None``: never).
-    2. **Hit** (p resident). If ``t - LAST(p) <= crp`` the reference is
-       *correlated*: only ``LAST(p) = t``. Otherwise the correlated period that
-       just ended counts as one reference: ``HIST(p, i) = HIST(p, i-1) +
-       (LAST(p) - HIST(p, 1))`` for i = K..2 (none stays none), then
-       ``HIST(p, 1) = LAST(p) = t``.
-    3. **Miss**. If p has retained history it leaves the retained set. If
-       ``capacity`` keys are resident a victim is evicted: among resident keys
-       q that are *eligible* (``t - LAST(q) > crp``), the one with the largest
-       backward K-distance (smallest ``HIST(q, K)``); keys with fewer than K
-       uncorrelated references (infinite distance) go first; every tie is
-       broken by the least recent ``LAST`` (LAST values are unique, so the
-       victim is unique). If **no resident key is eligible** (possible only
-       when ``capacity <= crp``) the resident key with the least recent LAST is
-       evicted anyway: the cache never refuses a page. The victim's history is
-       retained; then, if more than ``history`` keys are retained, the one(s)
-       with the least recent LAST are forgotten (``history=None``: unbounded).
-       Finally p becomes resident: with retained history it is shifted by one
-       (``HIST(p, i) = HIST(p, i-1)``, i = K..2), otherwise it starts empty;
-       then ``HIST(p, 1) = LAST(p) = t``.
-
-    With ``k=1`` and ``crp=0`` this is exactly LRU. ``rip=0`` or
-    ``history=0`` keeps no history of evicted keys (LRU-K then degenerates
-    towards LFU without aging on shifting workloads; the retained history is
-    what makes it adaptive). Defaults: ``rip=None, history=None`` (the paper's
-    RIP = infinity): memory grows with the number of distinct keys (about 56
-    bytes per key at k=2, see :meth:`memory_bytes`); bound it with ``history``
-    (e.g. a few times ``capacity``) for unbounded key spaces.
-
-    Raises ValueError for capacity < 1, k outside 1..64, negative crp, rip or
-    history, or keys outside 0..2**64-1; TypeError for non-integer arguments.
+    The rules (time, HIST and LAST, the victim, CRP, RIP, retained history) are
+    specified once, in the manual's memory page (``docs/engines/memory.md``,
+    section ``LRUK``). ``vsched.reference.LRUK`` follows them with identical
+    results. Bad input raises (ValueError / TypeError) and changes nothing.
     """
 
     IMPLEMENTATION = "native"

@@ -73,3 +73,10 @@ def what_admits_all(offered: OfferedVms, pages: int, pcpus: int, frames: int, ma
             f"{math.ceil(reserved_frames / (1 - memory_reserve))} would admit them all"
         )
     return advice
+
+
+def pcpus_to_admit_all(offered: OfferedVms, max_vcpu_ratio: float) -> int:
+    """The fewest pCPUs on which both CPU rules admit every offered VM (memory aside)."""
+    by_ratio = math.ceil(int(offered.vcpus.sum()) / max_vcpu_ratio)
+    by_reservations = math.ceil(float(offered.reservations.sum()) - 1e-9)
+    return max(1, by_ratio, by_reservations)

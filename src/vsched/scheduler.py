@@ -57,7 +57,7 @@ class CpuScheduler(Checkpointable):
       ``D >= 0`` and it runs fewer vCPUs than its reservation needs it is *urgent*:
       its vCPUs pick first (runs of at most half a slice) and take the pCPU of an
       unprotected run of a non-urgent VM, so a CPU-bound VM gets at least
-      ``r*T - slice`` in every window (README "CPU scheduler", rule 6).
+      ``r*T - slice`` in every window (``docs/engines/scheduler.md``, rule 6).
     * Stats per vCPU: run + ready + limited + wait = time since the VM was added.
 
     ``decisions`` counts dispatches (vCPU put on a pCPU).

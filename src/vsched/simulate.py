@@ -42,7 +42,26 @@ DEFAULT_FRAMES = 600_000
 DEFAULT_DEMAND_SCALE = 1.0
 
 UNITS = {
+    "vms_offered": "count",
+    "critical_offered": "count",
+    "vcpus_offered": "count",
+    "pcpus": "count",
+    "pages_per_vm": "pages",
+    "ticks": "count",
+    "tick_seconds": "seconds",
+    "max_vcpu_ratio": "vCPUs per pCPU",
+    "memory_reserve": "fraction of the frames kept unreserved",
+    "min_guarantee": "cores reserved per vCPU of a best-effort VM",
+    "critical_reservation": "cores reserved per vCPU of a critical VM",
+    "seed": "integer",
+    "admitted": "count of VMs",
+    "refused": "count of VMs",
+    "vcpus_admitted": "count",
+    "critical_admitted": "count of VMs",
+    "refused_by_rule": "count of VMs per admission rule",
     "vms": "count",
+    "reserved_cores": "cores: the admitted VMs' CPU reservations, summed",
+    "pcpus_to_admit_all": "pCPUs on which both CPU rules admit every offered VM",
     "unmet_demand": "fraction of the demanded core-seconds not delivered",
     "ready_mean": "fraction of vCPU time runnable but waiting for a pCPU (esxtop %RDY / 100), mean over VMs and ticks",
     "ready_p99": "fraction of vCPU time waiting for a pCPU, 99th percentile over VM-ticks",
@@ -67,10 +86,6 @@ UNITS = {
 }
 
 
-class Interrupted(Exception):
-    """Ctrl-C during the run."""
-
-
 def _engines(name: str) -> type[Host]:
     if name == "native":
         return Host
@@ -80,7 +95,7 @@ def _engines(name: str) -> type[Host]:
 
 
 def build_workload(args: argparse.Namespace) -> tuple[workloads.Trace, int]:
-    ticks = max(1, int(round(args.hours * 3600 / workloads.TICK_SECONDS)))
+    ticks = max(1, round(args.hours * 3600 / workloads.TICK_SECONDS))
     if args.trace:
         trace = workloads.load_trace(args.trace)
         if args.vms is not None:
@@ -211,7 +226,9 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
             "refused": trace.vms - len(admitted),
             "refused_by_rule": refused_by_rule,
             "to_admit_all": advice,
+            "pcpus_to_admit_all": scenario.pcpus_to_admit_all(offered, args.max_vcpu_ratio),
             "vcpus_admitted": int(vcpus.sum()),
+            "reserved_cores": float(reservations.sum()),
             "critical_admitted": int(critical.sum()),
             "refusal_examples": examples,
         },

@@ -19,6 +19,9 @@ def _unmet_comparison(lend: float, static: float) -> str:
         return f"with reallocation no demand is left unmet (static entitlements: {_pct(static)})"
     if static == 0:
         return f"static entitlements leave no demand unmet, reallocation leaves {_pct(lend)}"
+    if abs(static - lend) <= 0.05 * max(static, lend):
+        return (f"reallocation and static entitlements leave about the same unmet demand "
+                f"({_pct(lend)} and {_pct(static)})")
     if lend < static:
         return f"reallocation cuts unmet demand {static / lend:.1f}x against static entitlements"
     return f"reallocation leaves {lend / static:.2f}x the unmet demand of static entitlements"
@@ -45,6 +48,13 @@ def print_summary(result: dict[str, Any], out: TextIO) -> None:
         say(f"              {count} refused by the {rule} rule")
     for advice in adm["to_admit_all"].values():
         say(f"              {advice}")
+    cpu_rules = {"vCPU ratio", "CPU reservations"} & set(adm["to_admit_all"])
+    if len(cpu_rules) > 1:
+        say(f"              --pcpus {adm['pcpus_to_admit_all']} alone satisfies both CPU rules")
+    reserved = adm["reserved_cores"] / sc["pcpus"]
+    say(f"              reservations hold {_pct(reserved)} of the pCPUs: lending can move at most the other "
+        f"{_pct(max(0.0, 1 - reserved))}" + (" (a lower --min-guarantee or more --pcpus leaves more to lend)"
+                                              if reserved > 0.8 else ""))
     lend = cpu["lend"]
     say(f"  CPU load    demand / pCPUs: mean {_pct(lend['mean_load'])}, peak {_pct(lend['peak_load'])}; "
         f"the reallocator lent during {lend['lending_ticks']} of {sc['ticks']} ticks")

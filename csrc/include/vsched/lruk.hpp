@@ -10,7 +10,7 @@
 //
 // Time is the number of references made so far: the n-th reference happens at
 // t = n (t starts at 1), so a time value of 0 means "no such reference".
-// The exact rules are written in src/vsched/lruk.py (LRUK docstring).
+// The rules are specified once, in docs/engines/memory.md (section `LRUK`).
 #pragma once
 
 #include <cstddef>
