@@ -1,0 +1,133 @@
+"""The DRS-like balancing pass (``docs/fleet.md``, rules F8-F9), vectorised over
+host summaries and candidate VMs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .placement import HostSummaries
+from .spec import BalancePolicy
+
+__all__ = ["Candidates", "Move", "drs_pass", "host_loads", "imbalance"]
+
+
+@dataclass
+class Candidates:
+    """The VMs a pass may consider (one entry per VM, any order).
+
+    ``load``: entitled demand in cores (rule F8); ``badness``: the VM score,
+    ready % / 100 + swapped share of its pages (higher = worse off);
+    ``movable``: False for VMs already migrating; ``cost``: the migration's
+    duration as a fraction of the pass interval (inf = would not converge).
+    """
+
+    vm: np.ndarray  # fleet VM ids
+    host: np.ndarray  # host index
+    load: np.ndarray
+    badness: np.ndarray
+    movable: np.ndarray
+    cost: np.ndarray
+    vcpus: np.ndarray
+    pages: np.ndarray
+    reservation: np.ndarray  # NaN = the host's default (min_guarantee x vcpus)
+    limit: np.ndarray  # NaN = no limit
+    domain: np.ndarray
+
+
+@dataclass(frozen=True)
+class Move:
+    vm: int
+    source: int
+    destination: int
+    goodness: float  # imbalance before - after
+
+
+def host_loads(s: HostSummaries, host: np.ndarray, load: np.ndarray) -> np.ndarray:
+    """Rule F8: per host, sum of its VMs' entitled demand / pCPUs."""
+    return np.bincount(host, weights=load, minlength=len(s.up)) / s.pcpus
+
+
+def imbalance(loads: np.ndarray, up: np.ndarray) -> float:
+    """Rule F8: population standard deviation of the up hosts' loads."""
+    return float(np.std(loads[up])) if up.any() else 0.0
+
+
+def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Move]:
+    """Greedy moves until the imbalance is at most the target, no move is good
+    enough, or ``max_moves`` (rule F9). Updates ``s`` (claims) and ``c.host``
+    as if each move had happened; returns the moves in the order chosen."""
+    up = s.up
+    n = int(up.sum())
+    moves: list[Move] = []
+    if n < 2 or policy.max_moves == 0:
+        return moves
+    loads = host_loads(s, c.host, c.load)
+    s1, s2 = float(loads[up].sum()), float((loads[up] ** 2).sum())
+    current = imbalance(loads, up)
+    movable = c.movable.copy()
+    up_index = np.flatnonzero(up)
+    while len(moves) < policy.max_moves and current > policy.target:
+        order = up_index[np.argsort(loads[up_index], kind="stable")]
+        sources = order[::-1][: policy.source_hosts]
+        dests = order[: policy.destination_hosts]
+        cand = np.flatnonzero(movable & np.isin(c.host, sources))
+        if cand.size == 0:
+            break
+        src = c.host[cand]
+        # load shift per candidate (rows) and destination (columns)
+        d_src = (c.load[cand] / s.pcpus[src])[:, None]
+        d_dst = c.load[cand][:, None] / s.pcpus[dests][None, :]
+        la, lb = loads[src][:, None], loads[dests][None, :]
+        new_s1 = s1 - d_src + d_dst
+        new_s2 = s2 - la**2 + (la - d_src) ** 2 - lb**2 + (lb + d_dst) ** 2
+        new_std = np.sqrt(np.maximum(new_s2 / n - (new_s1 / n) ** 2, 0.0))
+        goodness = current - new_std
+        ok = _fits(s, c, cand, dests) & (src[:, None] != dests[None, :])
+        # cost-benefit: a move costing a fraction `cost` of the interval must buy (1 + cost) x min_goodness
+        needed = policy.min_goodness * (1.0 + c.cost[cand])[:, None]
+        ok &= (goodness > 0) & (goodness >= needed) & np.isfinite(c.cost[cand])[:, None]
+        if not ok.any():
+            break
+        rank = np.where(ok, goodness * (1.0 + policy.score_weight * c.badness[cand])[:, None], -np.inf)
+        row, col = np.unravel_index(int(np.argmax(rank)), rank.shape)
+        i, a, b = int(cand[row]), int(src[row]), int(dests[col])
+        loads[a] -= float(d_src[row, 0])
+        loads[b] += float(d_dst[row, col])
+        s1, s2 = float(loads[up].sum()), float((loads[up] ** 2).sum())
+        before, current = current, imbalance(loads, up)
+        moves.append(Move(int(c.vm[i]), a, b, before - current))
+        _claim(s, c, i, b)
+        c.host[i] = b
+        movable[i] = False
+    return moves
+
+
+def _reservations(s: HostSummaries, c: Candidates, cand: np.ndarray, hosts: np.ndarray) -> np.ndarray:
+    given = c.reservation[cand][:, None]
+    default = s.min_guarantee[hosts][None, :] * c.vcpus[cand][:, None]
+    return np.where(np.isnan(given), default, given)
+
+
+def _fits(s: HostSummaries, c: Candidates, cand: np.ndarray, hosts: np.ndarray) -> np.ndarray:
+    """Rule F1 for every (candidate, destination) pair."""
+    frames = np.ceil(s.min_guarantee[hosts][None, :] * c.pages[cand][:, None]).astype(np.int64)
+    reservation = _reservations(s, c, cand, hosts)
+    ok = (s.vcpus_used[hosts][None, :] + c.vcpus[cand][:, None]) <= s.vcpu_capacity[hosts][None, :]
+    ok &= (s.frames_reserved[hosts][None, :] + frames) <= s.frame_capacity[hosts][None, :]
+    ok &= (s.cpu_reserved[hosts][None, :] + reservation) <= (s.pcpus[hosts] * (1 + 1e-9))[None, :]
+    ok &= reservation <= c.vcpus[cand][:, None]
+    limit = c.limit[cand][:, None]
+    ok &= np.isnan(limit) | (limit >= reservation)
+    return ok
+
+
+def _claim(s: HostSummaries, c: Candidates, i: int, host: int) -> None:
+    one = np.array([i])
+    h = np.array([host])
+    s.vcpus_used[host] += int(c.vcpus[i])
+    s.frames_reserved[host] += int(np.ceil(s.min_guarantee[host] * c.pages[i]))
+    s.cpu_reserved[host] += float(_reservations(s, c, one, h)[0, 0])
+    s.ensure_domain(int(c.domain[i]))
+    s.domain_vms[host, int(c.domain[i])] += 1
