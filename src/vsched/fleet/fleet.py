@@ -149,7 +149,7 @@ class Fleet:
         self.vms = _VmTable()
         self.tick = 0
         self.events: list[dict[str, Any]] = []
-        self._cpu = np.zeros((0, 0))
+        self._cpu: np.ndarray | None = None  # ticks x columns of utilisation
         self._arrivals: dict[int, list[int]] = {}
         self._departures: dict[int, list[int]] = {}
         self._offered: dict[int, tuple[VmSpec, int]] = {}  # workload column -> (spec, departure)
@@ -172,10 +172,10 @@ class Fleet:
         """Schedule a workload's arrivals and departures (its CPU series become VM columns)."""
         if not isinstance(workload, FleetWorkload):
             raise TypeError(f"workload must be a FleetWorkload, got {type(workload).__name__}")
-        if self._cpu.size and workload.ticks != self._cpu.shape[0]:
+        if self._cpu is not None and workload.ticks != self._cpu.shape[0]:
             raise ValueError(f"workload has {workload.ticks} ticks, the fleet's series have {self._cpu.shape[0]}")
-        base = self._cpu.shape[1] if self._cpu.size else 0
-        self._cpu = workload.cpu.copy() if not base else np.hstack([self._cpu, workload.cpu])
+        base = 0 if self._cpu is None else self._cpu.shape[1]
+        self._cpu = workload.cpu.copy() if self._cpu is None else np.hstack([self._cpu, workload.cpu])
         for i, (start, end) in enumerate(zip(workload.arrival.tolist(), workload.departure.tolist())):
             if start < self.tick:
                 raise ValueError(f"workload vm {i} arrives at tick {start}, the fleet is at tick {self.tick}")
@@ -188,9 +188,11 @@ class Fleet:
         placed (event ``placed``) or refused (``refused``) at once."""
         if not isinstance(vm, VmSpec):
             raise TypeError(f"vm must be a VmSpec, got {type(vm).__name__}")
-        ticks = self._cpu.shape[0] if self._cpu.size else max(self.tick + 1, 1)
-        series = np.zeros(ticks)
         values = np.asarray(cpu, dtype=float)
+        if self._cpu is None and values.ndim != 1:
+            raise ValueError("cpu: one fraction needs the run's length: attach a workload first or give one value per tick")
+        ticks = self.tick + values.shape[0] if self._cpu is None else self._cpu.shape[0]
+        series = np.zeros(ticks)
         if values.ndim == 0:
             series[:] = float(values)
         elif values.shape == (ticks - self.tick,):
@@ -202,10 +204,7 @@ class Fleet:
         end = NEVER if departure is None else int(departure)
         if end <= self.tick:
             raise ValueError(f"departure = {departure}: must be after the current tick {self.tick}")
-        if not self._cpu.size:
-            self._cpu = series[:, None]
-        else:
-            self._cpu = np.hstack([self._cpu, series[:, None]])
+        self._cpu = series[:, None] if self._cpu is None else np.hstack([self._cpu, series[:, None]])
         return self._admit_new(vm, self._cpu.shape[1] - 1, end)
 
     def _admit_new(self, spec: VmSpec, column: int, departure: int) -> int:
@@ -225,7 +224,8 @@ class Fleet:
         """Place VM `fid` (rules F1-F4); the host's own admission has the last word."""
         v = self.vms
         spec = v.specs[fid]
-        needs = VmNeeds.of(spec, self.summaries)
+        t = min(self.tick, self._cpu.shape[0] - 1)
+        needs = VmNeeds.of(spec, self.summaries, float(self._cpu[t, v.column[fid]]) * spec.vcpus)
         exclude = np.zeros(len(self.hosts), dtype=bool)
         while True:
             h = place(self.summaries, needs, self.placement, self.weights, exclude)
@@ -333,7 +333,7 @@ class Fleet:
     def step(self) -> None:
         """Run one tick of the whole fleet (rule F13)."""
         t = self.tick
-        if not self._cpu.size or t >= self._cpu.shape[0]:
+        if self._cpu is None or t >= self._cpu.shape[0]:
             raise ValueError(f"tick {t}: no CPU series for it (attach a workload or submit VMs with series)")
         v = self.vms
         for h in np.flatnonzero(self.repair_at == t).tolist():
@@ -568,6 +568,8 @@ class Fleet:
         """Attach `workload` (if given) and step to the end of the series (or `ticks` more ticks)."""
         if workload is not None:
             self.attach(workload)
+        if self._cpu is None:
+            raise ValueError("workload: nothing to run (attach a workload or submit VMs with series)")
         end = self._cpu.shape[0] if ticks is None else self.tick + ticks
         if ticks is not None and (ticks < 0 or end > self._cpu.shape[0]):
             raise ValueError(f"ticks = {ticks}: the series end at tick {self._cpu.shape[0]}, the fleet is at {self.tick}")

@@ -29,8 +29,9 @@ class HostSummaries:
 
     Capacities come from the specs; the ``*_used`` counters include VMs being
     migrated *to* the host (their claims) as well as those on it; ``load`` and
-    ``frames_in_use`` are the last tick's measurements; ``domain_vms[h, d]``
-    counts VMs of sharing domain d on host h.
+    ``frames_in_use`` are the last tick's measurements plus, until the next
+    one, the expected demand and the pages of VMs placed since (rule F3);
+    ``domain_vms[h, d]`` counts VMs of sharing domain d on host h.
     """
 
     up: np.ndarray  # bool
@@ -75,6 +76,10 @@ class HostSummaries:
         self.vcpus_used[host] += sign * needs.vcpus
         self.frames_reserved[host] += sign * int(needs.frames[host])
         self.cpu_reserved[host] += sign * float(needs.reservation[host])
+        # until the next measurement, the host's load and frames include the VM's expectation
+        if sign > 0:  # (a departure shows in the next measurement)
+            self.load[host] += needs.expected_cores / self.pcpus[host]
+            self.frames_in_use[host] += needs.pages
         self.ensure_domain(needs.domain)
         self.domain_vms[host, needs.domain] += sign
 
@@ -97,9 +102,10 @@ class VmNeeds:
     reservation: np.ndarray  # cores per host
     limit: float | None
     domain: int
+    expected_cores: float = 0.0  # demand expected on the host until it is measured
 
     @classmethod
-    def of(cls, vm: VmSpec, summaries: HostSummaries) -> VmNeeds:
+    def of(cls, vm: VmSpec, summaries: HostSummaries, expected_cores: float = 0.0) -> VmNeeds:
         guarantee = summaries.min_guarantee
         # the host's own formula, ceil(min_guarantee x pages), in the same float arithmetic
         frames = np.ceil(guarantee * vm.memory_pages).astype(np.int64)
@@ -107,7 +113,7 @@ class VmNeeds:
             reservation = guarantee * vm.vcpus
         else:
             reservation = np.full(guarantee.shape, float(vm.reservation))
-        return cls(vm.vcpus, vm.memory_pages, frames, reservation, vm.limit, vm.domain)
+        return cls(vm.vcpus, vm.memory_pages, frames, reservation, vm.limit, vm.domain, float(expected_cores))
 
 
 def rule_masks(s: HostSummaries, needs: VmNeeds) -> dict[str, np.ndarray]:
