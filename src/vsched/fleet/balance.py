@@ -86,8 +86,9 @@ def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Mov
         goodness = current - new_std
         ok = _fits(s, c, cand, dests) & (src[:, None] != dests[None, :])
         # cost-benefit: a move costing a fraction `cost` of the interval must buy (1 + cost) x min_goodness
-        needed = policy.min_goodness * (1.0 + c.cost[cand])[:, None]
-        ok &= (goodness > 0) & (goodness >= needed) & np.isfinite(c.cost[cand])[:, None]
+        finite = np.isfinite(c.cost[cand])
+        needed = policy.min_goodness * (1.0 + np.where(finite, c.cost[cand], 0.0))[:, None]
+        ok &= (goodness > 0) & (goodness >= needed) & finite[:, None]
         if not ok.any():
             break
         rank = np.where(ok, goodness * (1.0 + policy.score_weight * c.badness[cand])[:, None], -np.inf)
