@@ -51,6 +51,9 @@ def _build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--plot", default=None, metavar="FILE.png", help="time series plot (needs matplotlib)")
     simulate.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                           help="progress bar on stderr (default: when stderr is a terminal)")
+    from .fleet.command import add_parser as add_fleet_parser
+
+    add_fleet_parser(commands)
     return parser
 
 
@@ -70,5 +73,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_simulate(args)
         except (ValueError, OSError, TraceError) as error:
             print(f"vsched simulate: error: {error}", file=sys.stderr)
+            return 2
+    if args.command == "fleet":
+        from .fleet.command import run_fleet
+        from .workloads import TraceError
+
+        if args.progress is None:
+            args.progress = sys.stderr.isatty() and not args.json
+        try:
+            return run_fleet(args)
+        except (ValueError, OSError, TraceError) as error:
+            print(f"vsched fleet: error: {error}", file=sys.stderr)
             return 2
     parser.error(f"unknown command {args.command!r}")
