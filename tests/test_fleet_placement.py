@@ -49,12 +49,18 @@ def _oracle_scores(fleet: Fleet, vm: VmSpec) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"headroom": [], "cpu": [], "memory": [], "affinity": []}
     for h, spec in enumerate(fleet.specs):
         mine = [fleet.vms.specs[f] for f in fleet.members[h]]
-        vcpus = sum(x.vcpus for x in mine) + vm.vcpus
-        frames = sum(math.ceil(spec.min_guarantee * x.memory_pages) for x in mine) + math.ceil(spec.min_guarantee * vm.memory_pages)
-        cores = sum(x.reservation_on(spec) for x in mine) + vm.reservation_on(spec)
+        cores = 0.0
+        for x in mine:  # in placement order, as the host adds them up
+            cores += x.reservation_on(spec)
         cap_v = spec.max_vcpu_ratio * spec.pcpus
         cap_f = (1 - spec.memory_reserve) * spec.memory_frames
-        out["headroom"].append(min((cap_v - vcpus) / cap_v, (cap_f - frames) / cap_f, (spec.pcpus - cores) / spec.pcpus))
+        free_v = cap_v - sum(x.vcpus for x in mine)
+        free_f = cap_f - sum(math.ceil(spec.min_guarantee * x.memory_pages) for x in mine)
+        free_c = spec.pcpus + 1e-9 * spec.pcpus - cores
+        frames = math.ceil(spec.min_guarantee * vm.memory_pages)
+        out["headroom"].append(min(free_v * (1 / cap_v) - vm.vcpus * (1 / cap_v),
+                                   free_f * (1 / cap_f) - frames * (1 / cap_f),
+                                   free_c * (1 / spec.pcpus) - vm.reservation_on(spec) * (1 / spec.pcpus)))
         out["cpu"].append(spec.pcpus * (1 - float(fleet.summaries.load[h])))
         out["memory"].append(spec.memory_frames - float(fleet.summaries.frames_in_use[h]))
         out["affinity"].append(float(sum(x.domain == vm.domain for x in mine)))
@@ -73,12 +79,14 @@ def _oracle(fleet: Fleet, vm: VmSpec, policy: str) -> int:
         return min(hosts, key=lambda h: (scores["headroom"][h], h))
     if policy == "worst-fit":
         return min(hosts, key=lambda h: (-scores["headroom"][h], h))
+    # sum of weight x value / span over the feasible hosts (the offset min-max
+    # normalisation subtracts is the same for every host and cannot change the choice)
     total = {h: 0.0 for h in hosts}
     for name in ("cpu", "memory", "affinity"):
         values = [scores[name][h] for h in hosts]
-        low, high = min(values), max(values)
+        span = max(values) - min(values)
         for h in hosts:
-            total[h] += (scores[name][h] - low) / (high - low) if high > low else 0.0
+            total[h] += (1.0 / span if span > 0 else 0.0) * scores[name][h]
     return min(hosts, key=lambda h: (-total[h], h))
 
 

@@ -316,14 +316,14 @@ class Fleet:
         self.members[h], self._boots[h] = [], []
         self.hosts[h] = None
         self.summaries.clear(h)
-        self.summaries.up[h] = False
+        self.summaries.set_up(h, False)
         repair = self.failure_model.repair_ticks if self.failure_model else 1
         self.repair_at[h] = self.tick + repair
         self._log("host_failed", host=h, vms=len(lost), repair_tick=int(self.repair_at[h]))
 
     def _repair_host(self, h: int) -> None:
         self.hosts[h] = self._new_host(h)
-        self.summaries.up[h] = True
+        self.summaries.set_up(h, True)
         self.repair_at[h] = -1
         self.failure_clock.host_up(h, self.tick)
         self._log("host_repaired", host=h)
@@ -467,8 +467,7 @@ class Fleet:
             ids = np.asarray(self.members[h], dtype=np.int64)
             entitled = np.minimum(summary.demand, summary.entitlement)
             pcpus = float(s.pcpus[h])
-            s.load[h] = float(entitled.sum()) / pcpus
-            s.frames_in_use[h] = summary.frames_used
+            row["load"][h] = float(entitled.sum()) / pcpus
             unmet = np.maximum(summary.demand - summary.used, 0.0)
             if ids.size:
                 v.demand_sum[ids] += summary.demand
@@ -486,7 +485,6 @@ class Fleet:
                 v.dirtied_prev[ids] = summary.dirtied
                 v.dirtied_valid[ids] = True
             used = float(summary.used.sum())
-            row["load"][h] = s.load[h]
             row["used"][h] = used / pcpus
             row["frames_used"][h] = summary.frames_used
             row["saving"][h] = summary.saving
@@ -497,6 +495,7 @@ class Fleet:
                 row["power"][h] = self.power.idle_watts + (self.power.peak_watts - self.power.idle_watts) * min(1.0, used / pcpus)
             resident += summary.pages_resident
             sharing += summary.pages_sharing
+        s.measured(row["load"], row["frames_used"])
         states = np.bincount(v.state[: v.size], minlength=len(STATES))
         fleet = {
             "imbalance": imbalance(s.load, s.up),
