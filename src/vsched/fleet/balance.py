@@ -68,11 +68,16 @@ def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Mov
     current = imbalance(loads, up)
     movable = c.movable.copy()
     up_index = np.flatnonzero(up)
+    # VMs grouped by host once (a moved VM is no longer movable, so the grouping stays valid)
+    small = c.host.astype(np.int16) if len(up) < 32768 else c.host  # 16-bit keys: numpy's radix sort
+    by_host = np.argsort(small, kind="stable")
+    bounds = np.searchsorted(c.host[by_host], np.arange(len(up) + 1))
     while len(moves) < policy.max_moves and current > policy.target:
         order = up_index[np.argsort(loads[up_index], kind="stable")]
         sources = order[::-1][: policy.source_hosts]
         dests = order[: policy.destination_hosts]
-        cand = np.flatnonzero(movable & np.isin(c.host, sources))
+        cand = np.concatenate([by_host[bounds[h]:bounds[h + 1]] for h in sources.tolist()])
+        cand = cand[movable[cand]]
         if cand.size == 0:
             break
         src = c.host[cand]
@@ -132,3 +137,4 @@ def _claim(s: HostSummaries, c: Candidates, i: int, host: int) -> None:
     s.cpu_reserved[host] += float(_reservations(s, c, one, h)[0, 0])
     s.ensure_domain(int(c.domain[i]))
     s.domain_vms[host, int(c.domain[i])] += 1
+    s.refresh_host(host)  # placement reads the free capacities kept from these counters

@@ -533,6 +533,15 @@ class Fleet:
                 continue
             if host.vms != v.local[np.asarray(self.members[h], dtype=np.int64)].tolist():
                 raise FleetInvariantError(f"tick {self.tick}: host {h}'s VMs differ from the fleet's record")
+        migrating = placed[state[placed] == MIGRATING]
+        hosts = len(self.hosts)
+        claimed = np.bincount(v.host[placed], weights=v.vcpus[placed], minlength=hosts) + np.bincount(
+            v.target[migrating], weights=v.vcpus[migrating], minlength=hosts)
+        if not np.array_equal(claimed.astype(np.int64), s.vcpus_used):
+            raise FleetInvariantError(f"tick {self.tick}: host summaries' vCPU claims differ from the VMs placed")
+        free = s.vcpu_capacity - s.vcpus_used + np.where(s.up, 0.0, -np.inf)
+        if not np.array_equal(free, s.vcpu_free):
+            raise FleetInvariantError(f"tick {self.tick}: placement's free vCPUs are stale")
         over = (s.vcpus_used > s.vcpu_capacity) | (s.frames_reserved > s.frame_capacity) | (s.cpu_reserved > s.pcpus * (1 + 1e-9))
         if over.any():
             raise FleetInvariantError(f"tick {self.tick}: host {int(np.argmax(over))} over its admission rules")

@@ -101,7 +101,7 @@ class HostSummaries:
         self.frames_frac = self.frames_free * self.inv_frame_capacity
         self.cpu_frac = self.cpu_free * self.inv_pcpus
 
-    def _refresh_host(self, h: int) -> None:
+    def refresh_host(self, h: int) -> None:
         down = 0.0 if self.up[h] else -math.inf
         self.vcpu_free[h] = self.vcpu_capacity[h] - self.vcpus_used[h] + down
         self.frames_free[h] = self.frame_capacity[h] - self.frames_reserved[h] + down
@@ -128,7 +128,7 @@ class HostSummaries:
             self.frames_in_use[host] += needs.pages
         self.ensure_domain(needs.domain)
         self.domain_vms[host, needs.domain] += sign
-        self._refresh_host(host)
+        self.refresh_host(host)
 
     def clear(self, host: int) -> None:
         self.vcpus_used[host] = 0
@@ -137,11 +137,11 @@ class HostSummaries:
         self.domain_vms[host] = 0
         self.load[host] = 0.0
         self.frames_in_use[host] = 0.0
-        self._refresh_host(host)
+        self.refresh_host(host)
 
     def set_up(self, host: int, up: bool) -> None:
         self.up[host] = up
-        self._refresh_host(host)
+        self.refresh_host(host)
 
     def measured(self, load: np.ndarray, frames_in_use: np.ndarray) -> None:
         """This tick's measurements replace the estimates (hosts that are down: 0)."""
