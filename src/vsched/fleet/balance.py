@@ -89,15 +89,19 @@ def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Mov
         new_s2 = s2 - la**2 + (la - d_src) ** 2 - lb**2 + (lb + d_dst) ** 2
         new_std = np.sqrt(np.maximum(new_s2 / n - (new_s1 / n) ** 2, 0.0))
         goodness = current - new_std
-        ok = _fits(s, c, cand, dests) & (src[:, None] != dests[None, :])
         # cost-benefit: a move costing a fraction `cost` of the interval must buy (1 + cost) x min_goodness
         finite = np.isfinite(c.cost[cand])
         needed = policy.min_goodness * (1.0 + np.where(finite, c.cost[cand], 0.0))[:, None]
-        ok &= (goodness > 0) & (goodness >= needed) & finite[:, None]
-        if not ok.any():
-            break
+        ok = (goodness > 0) & (goodness >= needed) & finite[:, None] & (src[:, None] != dests[None, :])
         rank = np.where(ok, goodness * (1.0 + policy.score_weight * c.badness[cand])[:, None], -np.inf)
-        row, col = np.unravel_index(int(np.argmax(rank)), rank.shape)
+        # the best-ranked pair that passes F1: checked lazily (the best usually fits),
+        # then for all pairs at once if it does not
+        row, col = divmod(int(np.argmax(rank)), rank.shape[1])
+        if rank[row, col] > -np.inf and not _fits_one(s, c, int(cand[row]), int(dests[col])):
+            rank[~_fits(s, c, cand, dests)] = -np.inf
+            row, col = divmod(int(np.argmax(rank)), rank.shape[1])
+        if rank[row, col] == -np.inf:
+            break
         i, a, b = int(cand[row]), int(src[row]), int(dests[col])
         loads[a] -= float(d_src[row, 0])
         loads[b] += float(d_dst[row, col])
@@ -116,16 +120,31 @@ def _reservations(s: HostSummaries, c: Candidates, cand: np.ndarray, hosts: np.n
     return np.where(np.isnan(given), default, given)
 
 
+def _fits_one(s: HostSummaries, c: Candidates, i: int, h: int) -> bool:
+    """Rule F1 for candidate i on host h (the host's own formulas)."""
+    reservation = float(_reservations(s, c, np.array([i]), np.array([h]))[0, 0])
+    limit = float(c.limit[i])
+    return bool(
+        s.up[h]
+        and s.vcpus_used[h] + int(c.vcpus[i]) <= s.vcpu_capacity[h]
+        and s.frames_reserved[h] + int(np.ceil(s.min_guarantee[h] * c.pages[i])) <= s.frame_capacity[h]
+        and s.cpu_reserved[h] + reservation <= s.pcpus[h] + 1e-9 * s.pcpus[h]
+        and reservation <= c.vcpus[i]
+        and (np.isnan(limit) or limit >= reservation)
+    )
+
+
 def _fits(s: HostSummaries, c: Candidates, cand: np.ndarray, hosts: np.ndarray) -> np.ndarray:
     """Rule F1 for every (candidate, destination) pair."""
     frames = np.ceil(s.min_guarantee[hosts][None, :] * c.pages[cand][:, None]).astype(np.int64)
     reservation = _reservations(s, c, cand, hosts)
     ok = (s.vcpus_used[hosts][None, :] + c.vcpus[cand][:, None]) <= s.vcpu_capacity[hosts][None, :]
     ok &= (s.frames_reserved[hosts][None, :] + frames) <= s.frame_capacity[hosts][None, :]
-    ok &= (s.cpu_reserved[hosts][None, :] + reservation) <= (s.pcpus[hosts] * (1 + 1e-9))[None, :]
+    ok &= (s.cpu_reserved[hosts][None, :] + reservation) <= (s.pcpus[hosts] + 1e-9 * s.pcpus[hosts])[None, :]
     ok &= reservation <= c.vcpus[cand][:, None]
     limit = c.limit[cand][:, None]
     ok &= np.isnan(limit) | (limit >= reservation)
+    ok &= s.up[hosts][None, :]
     return ok
 
 
