@@ -349,9 +349,9 @@ class Fleet:
         self._restart_due()
         if self.balance is not None and t > 0 and t % self.balance.interval == 0:
             self._balance()
-        inputs = self._inputs(t)
-        summaries = step_hosts(self.hosts, inputs)
-        self._collect(t, summaries)
+        ids, sizes = self._layout()
+        summaries = step_hosts(self.hosts, self._inputs(t, ids, sizes))
+        self._collect(t, summaries, ids, sizes)
         for fid in [f for f, _ in sorted(self._migrations.items()) if v.finish[f] == t]:
             self._finish_migration(fid)
         if self.check:
@@ -413,88 +413,86 @@ class Fleet:
         self._log("balance", imbalance=before, predicted=after, moves=len(moves), target=self.balance.target)
         v.ent_sum[:n], v.ent_n[:n] = 0.0, 0
 
-    def _inputs(self, t: int) -> list[HostInput | None]:
+    def _layout(self) -> tuple[np.ndarray, np.ndarray]:
+        """All VMs on hosts in host order then host VM order, and each host's count."""
+        sizes = np.array([len(m) for m in self.members], dtype=np.int64)
+        ids = np.fromiter((fid for m in self.members for fid in m), dtype=np.int64, count=int(sizes.sum()))
+        return ids, sizes
+
+    def _inputs(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> list[HostInput | None]:
         v = self.vms
+        vcpus = v.vcpus[ids]
+        # pre-copy CPU overhead is charged to the migrating VM on its source (rule F7)
+        demand = np.minimum(self._cpu[t][v.column[ids]] * vcpus + v.overhead[ids], vcpus)
+        per_host = np.split(demand, np.cumsum(sizes)[:-1])
+        batches = self._memory_batches(t, ids, sizes) if self.memory is not None else None
         inputs: list[HostInput | None] = []
-        util_all = self._cpu[t]
-        batches = self._memory_batches(t) if self.memory is not None else None
         for h, host in enumerate(self.hosts):
             if host is None:
                 inputs.append(None)
                 continue
-            ids = np.asarray(self.members[h], dtype=np.int64)
-            demand = util_all[v.column[ids]] * v.vcpus[ids]
-            # pre-copy CPU overhead is charged to the migrating VM on its source (rule F7)
-            demand = np.minimum(demand + v.overhead[ids], v.vcpus[ids])
             memory = None
-            if self.memory is not None:
-                position = {fid: i for i, fid in enumerate(self.members[h])}
-                memory = [self.memory.boot(self.seed, fid, int(v.pages[fid]), int(v.domain[fid]), position[fid])
+            if batches is not None:
+                members = self.members[h]
+                memory = [self.memory.boot(self.seed, fid, int(v.pages[fid]), int(v.domain[fid]), members.index(fid))
                           for fid in self._boots[h]]
                 memory.append(batches[h])
                 self._boots[h] = []
-            inputs.append(HostInput(demand, memory))
+            inputs.append(HostInput(per_host[h], memory))
         return inputs
 
-    def _memory_batches(self, t: int) -> list[dict[str, np.ndarray] | None]:
+    def _memory_batches(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> list[dict[str, np.ndarray]]:
         """This tick's references of all running VMs, split per host (VM indices in host order)."""
         v = self.vms
         hosts = len(self.hosts)
-        order = [fid for h in range(hosts) for fid in self.members[h]]
-        ids = np.asarray(order, dtype=np.int64)
-        sizes = np.array([len(m) for m in self.members], dtype=np.int64)
         position = np.arange(ids.size, dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         batch = self.memory.tick(self.seed, t, ids, v.pages[ids], self._cpu[t][v.column[ids]])
-        host_of_ref = np.repeat(np.arange(hosts), sizes)[batch["vm"]]
-        by_host = np.argsort(host_of_ref, kind="stable")
-        counts = np.bincount(host_of_ref, minlength=hosts)
-        split = np.split(by_host, np.cumsum(counts)[:-1])
-        out: list[dict[str, np.ndarray] | None] = []
-        for h in range(hosts):
-            pick = split[h]
-            out.append({"vm": position[batch["vm"][pick]], "gpn": batch["gpn"][pick],
-                        "content": batch["content"][pick], "write": batch["write"][pick]})
-        return out
+        # references come out grouped by VM, hence by host: split at each host's first reference
+        ends = np.searchsorted(batch["vm"], np.cumsum(sizes))
+        starts = np.concatenate([[0], ends[:-1]])
+        vm = position[batch["vm"]]
+        return [{"vm": vm[a:b], "gpn": batch["gpn"][a:b], "content": batch["content"][a:b], "write": batch["write"][a:b]}
+                for a, b in zip(starts.tolist(), ends.tolist())]
 
-    def _collect(self, t: int, summaries: list[HostSummary | None]) -> None:
+    def _collect(self, t: int, summaries: list[HostSummary | None], ids: np.ndarray, sizes: np.ndarray) -> None:
         v, s = self.vms, self.summaries
         hosts = len(self.hosts)
         row = {name: np.zeros(hosts) for name in ("load", "used", "frames_used", "saving", "vms", "power", "demand", "unmet")}
-        resident = sharing = 0.0
+        live = [x for x in summaries if x is not None]
+        resident = sum(x.pages_resident for x in live)
+        sharing = sum(x.pages_sharing for x in live)
+        if ids.size:
+            pick = lambda name: np.concatenate([getattr(x, name) for x in live])  # noqa: E731
+            demand, used, ready, entitlement = pick("demand"), pick("used"), pick("ready_pct"), pick("entitlement")
+            swapped, dirtied = pick("swapped"), pick("dirtied")
+            entitled = np.minimum(demand, entitlement)
+            unmet = np.maximum(demand - used, 0.0)
+            v.demand_sum[ids] += demand
+            v.used_sum[ids] += used
+            v.unmet_sum[ids] += unmet
+            v.ready_sum[ids] += ready
+            v.ticks_running[ids] += 1
+            v.ent_sum[ids] += entitled
+            v.ent_n[ids] += 1
+            v.last_ready[ids] = ready
+            v.last_swapped[ids] = swapped
+            valid = v.dirtied_valid[ids]
+            v.dirty_rate[ids] = np.where(valid, (dirtied - v.dirtied_prev[ids]) / self.tick_seconds, v.dirty_rate[ids])
+            v.dirtied_prev[ids] = dirtied
+            v.dirtied_valid[ids] = True
+            host_of = np.repeat(np.arange(hosts), sizes)
+            row["load"] = np.bincount(host_of, weights=entitled, minlength=hosts) / s.pcpus
+            row["used"] = np.bincount(host_of, weights=used, minlength=hosts) / s.pcpus
+            row["demand"] = np.bincount(host_of, weights=demand, minlength=hosts)
+            row["unmet"] = np.bincount(host_of, weights=unmet, minlength=hosts)
+        row["vms"] = sizes.astype(float)
         for h, summary in enumerate(summaries):
-            if summary is None:
-                continue
-            ids = np.asarray(self.members[h], dtype=np.int64)
-            entitled = np.minimum(summary.demand, summary.entitlement)
-            pcpus = float(s.pcpus[h])
-            row["load"][h] = float(entitled.sum()) / pcpus
-            unmet = np.maximum(summary.demand - summary.used, 0.0)
-            if ids.size:
-                v.demand_sum[ids] += summary.demand
-                v.used_sum[ids] += summary.used
-                v.unmet_sum[ids] += unmet
-                v.ready_sum[ids] += summary.ready_pct
-                v.ticks_running[ids] += 1
-                v.ent_sum[ids] += entitled
-                v.ent_n[ids] += 1
-                v.last_ready[ids] = summary.ready_pct
-                v.last_swapped[ids] = summary.swapped
-                valid = v.dirtied_valid[ids]
-                delta = summary.dirtied - v.dirtied_prev[ids]
-                v.dirty_rate[ids] = np.where(valid, delta / self.tick_seconds, v.dirty_rate[ids])
-                v.dirtied_prev[ids] = summary.dirtied
-                v.dirtied_valid[ids] = True
-            used = float(summary.used.sum())
-            row["used"][h] = used / pcpus
-            row["frames_used"][h] = summary.frames_used
-            row["saving"][h] = summary.saving
-            row["vms"][h] = ids.size
-            row["demand"][h] = float(summary.demand.sum())
-            row["unmet"][h] = float(unmet.sum())
-            if self.power is not None:
-                row["power"][h] = self.power.idle_watts + (self.power.peak_watts - self.power.idle_watts) * min(1.0, used / pcpus)
-            resident += summary.pages_resident
-            sharing += summary.pages_sharing
+            if summary is not None:
+                row["frames_used"][h] = summary.frames_used
+                row["saving"][h] = summary.saving
+        if self.power is not None:
+            p = self.power
+            row["power"] = np.where(s.up, p.idle_watts + (p.peak_watts - p.idle_watts) * np.minimum(row["used"], 1.0), 0.0)
         s.measured(row["load"], row["frames_used"])
         states = np.bincount(v.state[: v.size], minlength=len(STATES))
         fleet = {
