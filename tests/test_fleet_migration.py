@@ -4,6 +4,7 @@ constant dirty rate, and the rate the fleet measures from the memory manager."""
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -14,6 +15,9 @@ from vsched.fleet import (
 )
 
 MIB = 1 << 20
+
+
+LONG = os.environ.get("VSCHED_LONG") == "1"  # the long profile
 
 
 def _random_case(rng):
@@ -31,7 +35,7 @@ def test_precopy_matches_closed_form_for_constant_rate():
     rng = np.random.default_rng(12)
     margins = []
     checked = 0
-    for _ in range(3000):
+    for _ in range(100_000 if LONG else 3000):
         model, pages, rate = _random_case(rng)
         bandwidth = model.bandwidth / model.page_bytes
         budget = bandwidth * model.max_downtime
@@ -47,7 +51,8 @@ def test_precopy_matches_closed_form_for_constant_rate():
             assert a == pytest.approx(b, rel=1e-9, abs=1e-12), name
             margins.append(abs(a - b) / max(abs(b), 1e-300))
         checked += 1
-    assert checked > 2500
+    assert checked > 0.8 * (100_000 if LONG else 3000)
+    print(f"pre-copy vs closed form, relative gap: median {np.median(margins):.1e}, p99 {np.percentile(margins, 99):.1e}, worst {max(margins):.1e}")
     assert np.percentile(margins, 99) < 1e-11
 
 

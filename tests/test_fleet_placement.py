@@ -7,6 +7,7 @@ the policy under test works on the vectorised host summaries."""
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ import pytest
 from vsched.errors import AdmissionError
 from vsched.fleet import Fleet, HostSpec, VmNeeds, VmSpec, place, synthetic_fleet
 
-CASES = 150
+LONG = os.environ.get("VSCHED_LONG") == "1"  # the long profile: 20x the cases
+CASES = 3000 if LONG else 150
 
 
 def _random_fleet(rng: np.random.Generator, placement: str) -> Fleet:
