@@ -44,3 +44,11 @@ def test_bad_flags_exit_2_with_one_line(flags, word):
     result = fleet(*flags)
     assert result.returncode == 2
     assert word in result.stderr and len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
+
+
+def test_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "fleet.png"
+    result = fleet("--hosts", "3", "--vms", "60", "--hours", "2", "--pcpus", "8", "--plot", str(target), "--json")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -94,19 +94,33 @@ def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Mov
         needed = policy.min_goodness * (1.0 + np.where(finite, c.cost[cand], 0.0))[:, None]
         ok = (goodness > 0) & (goodness >= needed) & finite[:, None] & (src[:, None] != dests[None, :])
         rank = np.where(ok, goodness * (1.0 + policy.score_weight * c.badness[cand])[:, None], -np.inf)
-        # the best-ranked pair that passes F1: checked lazily (the best usually fits),
-        # then for all pairs at once if it does not
-        row, col = divmod(int(np.argmax(rank)), rank.shape[1])
-        if rank[row, col] > -np.inf and not _fits_one(s, c, int(cand[row]), int(dests[col])):
-            rank[~_fits(s, c, cand, dests)] = -np.inf
+        # The best-ranked pair that passes F1 (checked lazily: the best usually fits; for all
+        # pairs at once if it does not) and whose exact imbalance after the move still gains
+        # enough (the variance update above can round a null move to a tiny gain).
+        checked_all, chosen = False, None
+        for _ in range(16):
             row, col = divmod(int(np.argmax(rank)), rank.shape[1])
-        if rank[row, col] == -np.inf:
+            if rank[row, col] == -np.inf:
+                break
+            if not checked_all and not _fits_one(s, c, int(cand[row]), int(dests[col])):
+                rank[~_fits(s, c, cand, dests)] = -np.inf
+                checked_all = True
+                continue
+            a, b = int(src[row]), int(dests[col])
+            trial = loads.copy()
+            trial[a] -= float(d_src[row, 0])
+            trial[b] += float(d_dst[row, col])
+            after = imbalance(trial, up)
+            if current - after > 0 and current - after >= float(needed[row, 0]):
+                chosen = (row, col, trial, after)
+                break
+            rank[row, col] = -np.inf
+        if chosen is None:
             break
+        row, col, loads, after = chosen
         i, a, b = int(cand[row]), int(src[row]), int(dests[col])
-        loads[a] -= float(d_src[row, 0])
-        loads[b] += float(d_dst[row, col])
         s1, s2 = float(loads[up].sum()), float((loads[up] ** 2).sum())
-        before, current = current, imbalance(loads, up)
+        before, current = current, after
         moves.append(Move(int(c.vm[i]), a, b, before - current))
         _claim(s, c, i, b)
         c.host[i] = b
