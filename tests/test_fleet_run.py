@@ -117,3 +117,22 @@ def test_bad_specs_and_submissions_change_nothing():
     assert fleet.vms.size == 0 and fleet.events == [] and all(len(h) == 0 for h in fleet.hosts)
     with pytest.raises(ValueError, match="host 9"):
         Fleet(2, failures=FailureModel(schedule=((1, 9),)))
+
+
+def test_trace_fleet_shuffles_real_vms_deterministically(shared_data):
+    from vsched.workloads import load_trace
+
+    folder = shared_data / "gcd"
+    if not folder.is_dir():
+        pytest.skip("Google-derived traces not present")
+    trace = load_trace(f"gcd:{folder}")
+    from vsched.fleet import trace_fleet
+
+    work = trace_fleet(trace, vms=2 * trace.vms, ticks=12, seed=3)
+    again = trace_fleet(trace, vms=2 * trace.vms, ticks=12, seed=3)
+    assert np.array_equal(work.cpu, again.cpu) and work.cpu.shape == (12, 2 * trace.vms)
+    # every column is some trace VM's series (shifted in time when reused)
+    first = work.cpu[:, : trace.vms]
+    assert all(any(np.array_equal(first[:, j], trace.cpu[:12, k]) for k in range(trace.vms)) for j in range(5))
+    run = Fleet(4, host=HostSpec(pcpus=16, memory_frames=40_000), seed=3).run(work)
+    assert run.summary()["placed"] + run.summary()["refused"] == 2 * trace.vms
