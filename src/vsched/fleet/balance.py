@@ -3,6 +3,7 @@ host summaries and candidate VMs."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,15 +69,24 @@ def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Mov
     current = imbalance(loads, up)
     movable = c.movable.copy()
     up_index = np.flatnonzero(up)
-    # VMs grouped by host once (a moved VM is no longer movable, so the grouping stays valid)
-    small = c.host.astype(np.int16) if len(up) < 32768 else c.host  # 16-bit keys: numpy's radix sort
-    by_host = np.argsort(small, kind="stable")
-    bounds = np.searchsorted(c.host[by_host], np.arange(len(up) + 1))
+    # The VMs of the hosts that can be sources: at most `max_moves` sources lose load during the
+    # pass, so the sources always lie among the first source_hosts + max_moves hosts by load;
+    # any other host is looked up when needed. (A moved VM is no longer movable.)
+    pool_hosts = up_index[np.argsort(-loads[up_index], kind="stable")][: policy.source_hosts + policy.max_moves]
+    in_pool = np.zeros(len(up), dtype=bool)
+    in_pool[pool_hosts] = True
+    pool = np.flatnonzero(in_pool[c.host])
+    groups = {h: pool[c.host[pool] == h] for h in pool_hosts.tolist()}
+
+    def vms_of(h: int) -> np.ndarray:
+        if h not in groups:
+            groups[h] = np.flatnonzero(c.host == h)
+        return groups[h]
     while len(moves) < policy.max_moves and current > policy.target:
         order = up_index[np.argsort(loads[up_index], kind="stable")]
         sources = order[::-1][: policy.source_hosts]
         dests = order[: policy.destination_hosts]
-        cand = np.concatenate([by_host[bounds[h]:bounds[h + 1]] for h in sources.tolist()])
+        cand = np.concatenate([vms_of(h) for h in sources.tolist()])
         cand = cand[movable[cand]]
         if cand.size == 0:
             break
@@ -134,9 +144,14 @@ def _reservations(s: HostSummaries, c: Candidates, cand: np.ndarray, hosts: np.n
     return np.where(np.isnan(given), default, given)
 
 
+def _reservation_one(s: HostSummaries, c: Candidates, i: int, h: int) -> float:
+    given = float(c.reservation[i])
+    return float(s.min_guarantee[h]) * int(c.vcpus[i]) if math.isnan(given) else given
+
+
 def _fits_one(s: HostSummaries, c: Candidates, i: int, h: int) -> bool:
     """Rule F1 for candidate i on host h (the host's own formulas)."""
-    reservation = float(_reservations(s, c, np.array([i]), np.array([h]))[0, 0])
+    reservation = _reservation_one(s, c, i, h)
     limit = float(c.limit[i])
     return bool(
         s.up[h]
@@ -163,11 +178,9 @@ def _fits(s: HostSummaries, c: Candidates, cand: np.ndarray, hosts: np.ndarray) 
 
 
 def _claim(s: HostSummaries, c: Candidates, i: int, host: int) -> None:
-    one = np.array([i])
-    h = np.array([host])
     s.vcpus_used[host] += int(c.vcpus[i])
     s.frames_reserved[host] += int(np.ceil(s.min_guarantee[host] * c.pages[i]))
-    s.cpu_reserved[host] += float(_reservations(s, c, one, h)[0, 0])
+    s.cpu_reserved[host] += _reservation_one(s, c, i, host)
     s.ensure_domain(int(c.domain[i]))
     s.domain_vms[host, int(c.domain[i])] += 1
     s.refresh_host(host)  # placement reads the free capacities kept from these counters

@@ -173,7 +173,7 @@ class BalancePolicy:
     max_moves: int = 8
     min_goodness: float = 0.0001
     source_hosts: int = 8  # most loaded hosts whose VMs are candidates
-    destination_hosts: int = 16  # least loaded hosts tried as destinations
+    destination_hosts: int = 4  # least loaded hosts tried as destinations
     score_weight: float = 1.0  # how much a VM's ready % / swapped memory favours moving it
 
     def __post_init__(self) -> None:
