@@ -10,7 +10,6 @@ import pytest
 
 from vsched.fleet import BalancePolicy, Candidates, HostSpec, HostSummaries, drs_pass, host_loads, imbalance
 
-
 LONG = os.environ.get("VSCHED_LONG") == "1"  # the long profile
 
 

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from vsched.fleet import (
-    Fleet, GuestMemory, HostSpec, MigrationModel, VmSpec, precopy, precopy_closed_form, precopy_estimate,
+    Fleet,
+    GuestMemory,
+    HostSpec,
+    MigrationModel,
+    VmSpec,
+    precopy,
+    precopy_closed_form,
+    precopy_estimate,
     synthetic_fleet,
 )
 

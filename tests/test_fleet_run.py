@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from vsched.fleet import (
-    FailureModel, Fleet, FleetWorkload, HostSpec, MigrationModel, VmSpec, synthetic_fleet,
+    FailureModel,
+    Fleet,
+    FleetWorkload,
+    HostSpec,
+    MigrationModel,
+    VmSpec,
+    synthetic_fleet,
 )
 
 HOST = HostSpec(pcpus=16, memory_frames=20_000)

@@ -13,8 +13,19 @@ import copy
 import numpy as np
 
 from vsched.fleet import (
-    POLICIES, BalancePolicy, Candidates, FailureModel, Fleet, HostSpec, HostSummaries, MigrationModel, VmNeeds,
-    VmSpec, drs_pass, place, synthetic_fleet,
+    POLICIES,
+    BalancePolicy,
+    Candidates,
+    FailureModel,
+    Fleet,
+    HostSpec,
+    HostSummaries,
+    MigrationModel,
+    VmNeeds,
+    VmSpec,
+    drs_pass,
+    place,
+    synthetic_fleet,
 )
 
 from .common import IMPLS, SMOKE, sizes, skip_reference_above

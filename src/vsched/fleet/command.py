@@ -79,7 +79,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def build(args: argparse.Namespace) -> tuple[Fleet, Any]:
     _check(args)
-    ticks = max(1, int(round(args.hours * 3600 / workloads.TICK_SECONDS)))
+    ticks = max(1, round(args.hours * 3600 / workloads.TICK_SECONDS))
     vms = 100 * args.hosts if args.vms is None else args.vms
     if args.trace:
         work = trace_fleet(workloads.load_trace(args.trace), vms=vms, ticks=ticks, seed=args.seed, pages=args.pages)
@@ -88,7 +88,7 @@ def build(args: argparse.Namespace) -> tuple[Fleet, Any]:
     rng = np.random.default_rng([args.seed, 9])
     schedule = tuple(zip(np.sort(rng.integers(ticks // 4 if ticks >= 4 else 0, max(ticks, 1), args.failures)).tolist(),
                          rng.integers(0, args.hosts, args.failures).tolist()))
-    repair = max(1, int(round(args.repair_hours * 3600 / workloads.TICK_SECONDS)))
+    repair = max(1, round(args.repair_hours * 3600 / workloads.TICK_SECONDS))
     failures = FailureModel(mtbf_hours=args.mtbf_hours, repair_ticks=repair, restart_delay_ticks=1, schedule=schedule) \
         if schedule or args.mtbf_hours else None
     fleet = Fleet(

@@ -19,16 +19,19 @@ from .balance import Candidates, drs_pass, host_loads, imbalance
 from .failures import FailureClock
 from .hosts import HostInput, HostSummary, step_hosts
 from .migration import move_vm, precopy, precopy_estimate
-from .run import FLEET_SERIES, HOST_SERIES, FleetRun
 from .placement import HostSummaries, VmNeeds, check_policy, place, refusal_rule
+from .run import FLEET_SERIES, HOST_SERIES, FleetRun
 from .spec import BalancePolicy, FailureModel, HostSpec, MigrationModel, PowerModel, VmSpec
 from .workload import NEVER, FleetWorkload, GuestMemory
 
-__all__ = ["Fleet", "FleetInvariantError", "STATES"]
+__all__ = ["STATES", "Fleet", "FleetInvariantError"]
 
 # Every VM is in exactly one of these states at every tick (rule F12).
 PENDING, RUNNING, MIGRATING, REFUSED, DEPARTED = range(5)
 STATES = ("pending", "running", "migrating", "refused", "departed")
+
+
+_DEFAULT_MEMORY, _DEFAULT_POWER = GuestMemory(), PowerModel()  # frozen: safe to share
 
 
 class FleetInvariantError(RuntimeError):
@@ -97,8 +100,8 @@ class Fleet:
         *,
         weights: dict[str, float] | None = None,
         drs: BalancePolicy | None = None,
-        memory: GuestMemory | None = GuestMemory(),
-        power: PowerModel | None = PowerModel(),
+        memory: GuestMemory | None = _DEFAULT_MEMORY,
+        power: PowerModel | None = _DEFAULT_POWER,
         engines: str = "native",
         tick_seconds: int = 300,
         check: bool = True,
@@ -444,7 +447,6 @@ class Fleet:
     def _memory_batches(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> list[dict[str, np.ndarray]]:
         """This tick's references of all running VMs, split per host (VM indices in host order)."""
         v = self.vms
-        hosts = len(self.hosts)
         position = np.arange(ids.size, dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         batch = self.memory.tick(self.seed, t, ids, v.pages[ids], self._cpu[t][v.column[ids]])
         # references come out grouped by VM, hence by host: split at each host's first reference
@@ -462,7 +464,7 @@ class Fleet:
         resident = sum(x.pages_resident for x in live)
         sharing = sum(x.pages_sharing for x in live)
         if ids.size:
-            pick = lambda name: np.concatenate([getattr(x, name) for x in live])  # noqa: E731
+            pick = lambda name: np.concatenate([getattr(x, name) for x in live])
             demand, used, ready, entitlement = pick("demand"), pick("used"), pick("ready_pct"), pick("entitlement")
             swapped, dirtied = pick("swapped"), pick("dirtied")
             entitled = np.minimum(demand, entitlement)

@@ -9,8 +9,9 @@ balancing, migration, failures) happens between ticks in the coordinator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

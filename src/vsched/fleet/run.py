@@ -29,7 +29,7 @@ class FleetRun:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FleetRun):
             return NotImplemented
-        same = lambda a, b: a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)  # noqa: E731
+        same = lambda a, b: a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
         return (same(self.hosts, other.hosts) and same(self.fleet, other.fleet) and same(self.vms, other.vms)
                 and self.events == other.events and self.tick_seconds == other.tick_seconds)
 
@@ -45,7 +45,7 @@ class FleetRun:
         for e in self.events:
             if e["event"] == "refused":
                 refusals[e["rule"]] = refusals.get(e["rule"], 0) + 1
-        pct = lambda a, q: float(np.percentile(a, q)) if a.size else 0.0  # noqa: E731
+        pct = lambda a, q: float(np.percentile(a, q)) if a.size else 0.0
         downtimes = np.array([e["downtime"] for e in migrated])
         return {
             "vms": int(vms["state"].size),

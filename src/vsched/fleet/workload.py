@@ -3,7 +3,6 @@ the guest memory behaviour each VM shows wherever it is placed."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
