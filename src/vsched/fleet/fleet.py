@@ -436,8 +436,7 @@ class Fleet:
                 continue
             memory = None
             if batches is not None:
-                members = self.members[h]
-                memory = [self.memory.boot(self.seed, fid, int(v.pages[fid]), int(v.domain[fid]), members.index(fid))
+                memory = [self.memory.boot(self.seed, fid, int(v.pages[fid]), int(v.domain[fid]), int(v.local[fid]))
                           for fid in self._boots[h]]
                 memory.append(batches[h])
                 self._boots[h] = []
@@ -445,14 +444,13 @@ class Fleet:
         return inputs
 
     def _memory_batches(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> list[dict[str, np.ndarray]]:
-        """This tick's references of all running VMs, split per host (VM indices in host order)."""
+        """This tick's references of all running VMs, split per host (``vm`` = the host's VM ids)."""
         v = self.vms
-        position = np.arange(ids.size, dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         batch = self.memory.tick(self.seed, t, ids, v.pages[ids], self._cpu[t][v.column[ids]])
         # references come out grouped by VM, hence by host: split at each host's first reference
         ends = np.searchsorted(batch["vm"], np.cumsum(sizes))
         starts = np.concatenate([[0], ends[:-1]])
-        vm = position[batch["vm"]]
+        vm = v.local[ids][batch["vm"]]  # the hosts' own VM ids
         return [{"vm": vm[a:b], "gpn": batch["gpn"][a:b], "content": batch["content"][a:b], "write": batch["write"][a:b]}
                 for a, b in zip(starts.tolist(), ends.tolist())]
 
@@ -592,22 +590,6 @@ class Fleet:
 
 
 def _progress(total: int) -> Any:
-    try:
-        from tqdm import tqdm
+    from ..progress import progress
 
-        return tqdm(total=total, unit="tick", desc="fleet", leave=False)
-    except ImportError:
-        from ..host import _ProgressBar
-
-        class _Bar:
-            def __init__(self) -> None:
-                self.bar, self.done = _ProgressBar(total), 0
-
-            def update(self, n: int) -> None:
-                self.done += n
-                self.bar.update(self.done)
-
-            def close(self) -> None:
-                self.bar.close()
-
-        return _Bar()
+    return progress(total, "fleet", unit="ticks")

@@ -20,7 +20,7 @@ __all__ = ["HostInput", "HostSummary", "step_hosts", "vm_dirtied"]
 
 @dataclass
 class HostInput:
-    """One host's tick: CPU demand per VM (host VM order) and memory batches."""
+    """One host's tick: CPU demand per VM (host VM order) and memory batches (``vm`` = host VM ids)."""
 
     demand: np.ndarray
     memory: list[dict[str, np.ndarray]] | None = None
@@ -46,7 +46,7 @@ def vm_dirtied(host: Any, stats: dict[str, Any] | None = None) -> np.ndarray:
     """Cumulative pages dirtied by each VM of `host` (host VM order), from its
     memory manager's ``vm_dirtied`` counter (``stats``: its stats() if at hand)."""
     stats = host.memory.stats() if stats is None else stats
-    memory_ids = np.asarray(host._layout.memory_ids, dtype=np.int64)  # the host's VM -> memory id map
+    memory_ids = np.asarray(host._layout.column("memory_ids"), dtype=np.int64)  # the host's VM -> memory id map
     rows = np.searchsorted(stats["vm"], memory_ids)
     return np.asarray(stats["vm_dirtied"], dtype=np.int64)[rows] if memory_ids.size else np.zeros(0, np.int64)
 

@@ -85,41 +85,11 @@ def precopy_closed_form(model: MigrationModel, pages: int, dirty_rate: float) ->
 
 
 def move_vm(src: Any, dst: Any, vm: int) -> int:
-    """Move VM `vm` from host `src` to host `dst`; returns its id on `dst`.
-
-    Nothing changes if the destination refuses (AdmissionError from its
-    admission rules or its memory). Uses ``Host.export_vm``/``import_vm``
-    when the host has them; otherwise rebuilds the VM from its parameters
-    and imports its guest pages into the destination's memory manager
-    (page sharing is rebuilt there by content, rule M10; the reallocator's
-    usage window starts afresh).
-    """
-    if hasattr(src, "export_vm") and hasattr(dst, "import_vm"):
-        state = src.export_vm(vm)
-        new_id = dst.import_vm(state)
-        src.remove_vm(vm)
-        return int(new_id)
-    return _move_vm_by_parts(src, dst, vm)
-
-
-def _move_vm_by_parts(src: Any, dst: Any, vm: int) -> int:
-    # Until the host exports whole VMs: the one place that reads host internals.
-    record = src._vms[int(vm)]
-    pages = src.memory.export_vm(record.memory_id)
-    memory_id = dst.memory.import_vm(pages, domain=record.domain)  # may refuse: nothing changed yet
-    try:
-        new_id = dst.add_vm(
-            record.vcpus, record.memory_pages, shares=record.shares,
-            reservation=None if record.reservation_is_default else record.reservation,
-            limit=record.limit, domain=record.domain,
-        )
-    except Exception:
-        dst.memory.remove_vm(memory_id)
-        raise
-    fresh = dst._vms[new_id]
-    dst.memory.remove_vm(fresh.memory_id)
-    fresh.memory_id = memory_id
-    dst._refresh_caps()
+    """Move VM `vm` from host `src` to host `dst` with ``Host.export_vm`` /
+    ``import_vm``; returns its id on `dst`. The destination re-shares its pages
+    by content within its domain and continues its reallocator window. Nothing
+    changes if the destination refuses (AdmissionError)."""
+    new_id = dst.import_vm(src.export_vm(vm))
     src.remove_vm(vm)
     return int(new_id)
 

@@ -127,8 +127,8 @@ class GuestMemory:
             if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
                 raise ValueError(f"{name} = {value!r}: must be in [0, 1]")
 
-    def boot(self, seed: int, vm: int, pages: int, domain: int, index: int) -> dict[str, np.ndarray]:
-        """The boot image of fleet VM `vm` as one batch (VM index `index` on its host)."""
+    def boot(self, seed: int, vm: int, pages: int, domain: int, host_vm: int) -> dict[str, np.ndarray]:
+        """The boot image of fleet VM `vm` as one batch (`host_vm`: its id on its host)."""
         rng = np.random.default_rng([seed, 3, vm])
         gpn = np.arange(pages, dtype=np.int64)
         kind = rng.random(pages)
@@ -136,7 +136,7 @@ class GuestMemory:
         own = fingerprint((np.uint64(1) << np.uint64(63)) | (np.uint64(vm) << np.uint64(24)) | gpn.astype(np.uint64))
         content = np.where(kind < self.zero_fraction, np.uint64(0), template)
         content = np.where((kind >= self.zero_fraction) & (kind < self.zero_fraction + self.unique_fraction), own, content)
-        return {"vm": np.full(pages, index, dtype=np.int64), "gpn": gpn, "content": content}
+        return {"vm": np.full(pages, host_vm, dtype=np.int64), "gpn": gpn, "content": content}
 
     def tick(self, seed: int, t: int, vms: np.ndarray, pages: np.ndarray, activity: np.ndarray) -> dict[str, np.ndarray]:
         """Tick t's references of fleet VMs `vms` (with their page counts and
