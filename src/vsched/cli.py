@@ -105,6 +105,9 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--plot", default=None, metavar="FILE.png", help="time series plot (needs matplotlib)")
     add("--progress", action=argparse.BooleanOptionalAction, default=True,
         help="progress on stderr: a bar on a terminal, plain lines otherwise (default on)")
+    from .fleet.command import add_parser as add_fleet_parser
+
+    add_fleet_parser(commands)
     return parser
 
 
@@ -131,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "fleet":
+        return _fleet(args)
     if args.command == "simulate":
         return _run_simulate(args)
     parser.error(f"unknown command {args.command!r}")
@@ -161,3 +166,19 @@ def _run_simulate(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from .fleet.command import run_fleet
+    from .workloads import TraceError
+
+    if args.progress is None:
+        args.progress = sys.stderr.isatty() and not args.json
+    try:
+        return run_fleet(args)
+    except KeyboardInterrupt:
+        print("vsched fleet: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, TraceError) as error:
+        print(f"vsched fleet: error: {error}", file=sys.stderr)
+        return 2

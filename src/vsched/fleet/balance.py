@@ -1,0 +1,186 @@
+"""The DRS-like balancing pass (``docs/fleet.md``, rules F8-F9), vectorised over
+host summaries and candidate VMs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .placement import HostSummaries
+from .spec import BalancePolicy
+
+__all__ = ["Candidates", "Move", "drs_pass", "host_loads", "imbalance"]
+
+
+@dataclass
+class Candidates:
+    """The VMs a pass may consider (one entry per VM, any order).
+
+    ``load``: entitled demand in cores (rule F8); ``badness``: the VM score,
+    ready % / 100 + swapped share of its pages (higher = worse off);
+    ``movable``: False for VMs already migrating; ``cost``: the migration's
+    duration as a fraction of the pass interval (inf = would not converge).
+    """
+
+    vm: np.ndarray  # fleet VM ids
+    host: np.ndarray  # host index
+    load: np.ndarray
+    badness: np.ndarray
+    movable: np.ndarray
+    cost: np.ndarray
+    vcpus: np.ndarray
+    pages: np.ndarray
+    reservation: np.ndarray  # NaN = the host's default (min_guarantee x vcpus)
+    limit: np.ndarray  # NaN = no limit
+    domain: np.ndarray
+
+
+@dataclass(frozen=True)
+class Move:
+    vm: int
+    source: int
+    destination: int
+    goodness: float  # imbalance before - after
+
+
+def host_loads(s: HostSummaries, host: np.ndarray, load: np.ndarray) -> np.ndarray:
+    """Rule F8: per host, sum of its VMs' entitled demand / pCPUs."""
+    return np.bincount(host, weights=load, minlength=len(s.up)) / s.pcpus
+
+
+def imbalance(loads: np.ndarray, up: np.ndarray) -> float:
+    """Rule F8: population standard deviation of the up hosts' loads."""
+    return float(np.std(loads[up])) if up.any() else 0.0
+
+
+def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Move]:
+    """Greedy moves until the imbalance is at most the target, no move is good
+    enough, or ``max_moves`` (rule F9). Updates ``s`` (claims) and ``c.host``
+    as if each move had happened; returns the moves in the order chosen."""
+    up = s.up
+    n = int(up.sum())
+    moves: list[Move] = []
+    if n < 2 or policy.max_moves == 0:
+        return moves
+    loads = host_loads(s, c.host, c.load)
+    s1, s2 = float(loads[up].sum()), float((loads[up] ** 2).sum())
+    current = imbalance(loads, up)
+    movable = c.movable.copy()
+    up_index = np.flatnonzero(up)
+    # The VMs of the hosts that can be sources: at most `max_moves` sources lose load during the
+    # pass, so the sources always lie among the first source_hosts + max_moves hosts by load;
+    # any other host is looked up when needed. (A moved VM is no longer movable.)
+    pool_hosts = up_index[np.argsort(-loads[up_index], kind="stable")][: policy.source_hosts + policy.max_moves]
+    in_pool = np.zeros(len(up), dtype=bool)
+    in_pool[pool_hosts] = True
+    pool = np.flatnonzero(in_pool[c.host])
+    groups = {h: pool[c.host[pool] == h] for h in pool_hosts.tolist()}
+
+    def vms_of(h: int) -> np.ndarray:
+        if h not in groups:
+            groups[h] = np.flatnonzero(c.host == h)
+        return groups[h]
+    while len(moves) < policy.max_moves and current > policy.target:
+        order = up_index[np.argsort(loads[up_index], kind="stable")]
+        sources = order[::-1][: policy.source_hosts]
+        dests = order[: policy.destination_hosts]
+        cand = np.concatenate([vms_of(h) for h in sources.tolist()])
+        cand = cand[movable[cand]]
+        if cand.size == 0:
+            break
+        src = c.host[cand]
+        # load shift per candidate (rows) and destination (columns)
+        d_src = (c.load[cand] / s.pcpus[src])[:, None]
+        d_dst = c.load[cand][:, None] / s.pcpus[dests][None, :]
+        la, lb = loads[src][:, None], loads[dests][None, :]
+        new_s1 = s1 - d_src + d_dst
+        new_s2 = s2 - la**2 + (la - d_src) ** 2 - lb**2 + (lb + d_dst) ** 2
+        new_std = np.sqrt(np.maximum(new_s2 / n - (new_s1 / n) ** 2, 0.0))
+        goodness = current - new_std
+        # cost-benefit: a move costing a fraction `cost` of the interval must buy (1 + cost) x min_goodness
+        finite = np.isfinite(c.cost[cand])
+        needed = policy.min_goodness * (1.0 + np.where(finite, c.cost[cand], 0.0))[:, None]
+        ok = (goodness > 0) & (goodness >= needed) & finite[:, None] & (src[:, None] != dests[None, :])
+        rank = np.where(ok, goodness * (1.0 + policy.score_weight * c.badness[cand])[:, None], -np.inf)
+        # The best-ranked pair that passes F1 (checked lazily: the best usually fits; for all
+        # pairs at once if it does not) and whose exact imbalance after the move still gains
+        # enough (the variance update above can round a null move to a tiny gain).
+        checked_all, chosen = False, None
+        for _ in range(16):
+            row, col = divmod(int(np.argmax(rank)), rank.shape[1])
+            if rank[row, col] == -np.inf:
+                break
+            if not checked_all and not _fits_one(s, c, int(cand[row]), int(dests[col])):
+                rank[~_fits(s, c, cand, dests)] = -np.inf
+                checked_all = True
+                continue
+            a, b = int(src[row]), int(dests[col])
+            trial = loads.copy()
+            trial[a] -= float(d_src[row, 0])
+            trial[b] += float(d_dst[row, col])
+            after = imbalance(trial, up)
+            if current - after > 0 and current - after >= float(needed[row, 0]):
+                chosen = (row, col, trial, after)
+                break
+            rank[row, col] = -np.inf
+        if chosen is None:
+            break
+        row, col, loads, after = chosen
+        i, a, b = int(cand[row]), int(src[row]), int(dests[col])
+        s1, s2 = float(loads[up].sum()), float((loads[up] ** 2).sum())
+        before, current = current, after
+        moves.append(Move(int(c.vm[i]), a, b, before - current))
+        _claim(s, c, i, b)
+        c.host[i] = b
+        movable[i] = False
+    return moves
+
+
+def _reservations(s: HostSummaries, c: Candidates, cand: np.ndarray, hosts: np.ndarray) -> np.ndarray:
+    given = c.reservation[cand][:, None]
+    default = s.min_guarantee[hosts][None, :] * c.vcpus[cand][:, None]
+    return np.where(np.isnan(given), default, given)
+
+
+def _reservation_one(s: HostSummaries, c: Candidates, i: int, h: int) -> float:
+    given = float(c.reservation[i])
+    return float(s.min_guarantee[h]) * int(c.vcpus[i]) if math.isnan(given) else given
+
+
+def _fits_one(s: HostSummaries, c: Candidates, i: int, h: int) -> bool:
+    """Rule F1 for candidate i on host h (the host's own formulas)."""
+    reservation = _reservation_one(s, c, i, h)
+    limit = float(c.limit[i])
+    return bool(
+        s.up[h]
+        and s.vcpus_used[h] + int(c.vcpus[i]) <= s.vcpu_capacity[h]
+        and s.frames_reserved[h] + int(np.ceil(s.min_guarantee[h] * c.pages[i])) <= s.frame_capacity[h]
+        and s.cpu_reserved[h] + reservation <= s.pcpus[h] + 1e-9 * s.pcpus[h]
+        and reservation <= c.vcpus[i]
+        and (np.isnan(limit) or limit >= reservation)
+    )
+
+
+def _fits(s: HostSummaries, c: Candidates, cand: np.ndarray, hosts: np.ndarray) -> np.ndarray:
+    """Rule F1 for every (candidate, destination) pair."""
+    frames = np.ceil(s.min_guarantee[hosts][None, :] * c.pages[cand][:, None]).astype(np.int64)
+    reservation = _reservations(s, c, cand, hosts)
+    ok = (s.vcpus_used[hosts][None, :] + c.vcpus[cand][:, None]) <= s.vcpu_capacity[hosts][None, :]
+    ok &= (s.frames_reserved[hosts][None, :] + frames) <= s.frame_capacity[hosts][None, :]
+    ok &= (s.cpu_reserved[hosts][None, :] + reservation) <= (s.pcpus[hosts] + 1e-9 * s.pcpus[hosts])[None, :]
+    ok &= reservation <= c.vcpus[cand][:, None]
+    limit = c.limit[cand][:, None]
+    ok &= np.isnan(limit) | (limit >= reservation)
+    ok &= s.up[hosts][None, :]
+    return ok
+
+
+def _claim(s: HostSummaries, c: Candidates, i: int, host: int) -> None:
+    s.vcpus_used[host] += int(c.vcpus[i])
+    s.frames_reserved[host] += int(np.ceil(s.min_guarantee[host] * c.pages[i]))
+    s.cpu_reserved[host] += _reservation_one(s, c, i, host)
+    s.ensure_domain(int(c.domain[i]))
+    s.domain_vms[host, int(c.domain[i])] += 1
+    s.refresh_host(host)  # placement reads the free capacities kept from these counters

@@ -1,0 +1,595 @@
+"""The fleet coordinator: hosts, VM accounting and the tick loop (``docs/fleet.md``).
+
+Every tick, in this order (rule F13): repairs, failures, departures,
+arrivals, restarts, a balancing pass (every ``interval`` ticks), one tick of
+every up host through :func:`step_hosts`, migrations that complete, the
+accounting check. Global decisions use only :class:`HostSummaries` and the
+per-VM arrays held here; the hosts are stepped independently.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import AdmissionError
+from .balance import Candidates, drs_pass, host_loads, imbalance
+from .failures import FailureClock
+from .hosts import HostInput, HostSummary, step_hosts
+from .migration import move_vm, precopy, precopy_estimate
+from .placement import HostSummaries, VmNeeds, check_policy, place, refusal_rule
+from .run import FLEET_SERIES, HOST_SERIES, FleetRun
+from .spec import BalancePolicy, FailureModel, HostSpec, MigrationModel, PowerModel, VmSpec
+from .workload import NEVER, FleetWorkload, GuestMemory
+
+__all__ = ["STATES", "Fleet", "FleetInvariantError"]
+
+# Every VM is in exactly one of these states at every tick (rule F12).
+PENDING, RUNNING, MIGRATING, REFUSED, DEPARTED = range(5)
+STATES = ("pending", "running", "migrating", "refused", "departed")
+
+
+_DEFAULT_MEMORY, _DEFAULT_POWER = GuestMemory(), PowerModel()  # frozen: safe to share
+
+
+class FleetInvariantError(RuntimeError):
+    """The accounting check found a VM lost, duplicated or a host over its rules (a bug)."""
+
+
+class _VmTable:
+    """Per-VM arrays indexed by fleet VM id, grown by doubling."""
+
+    INT = ("state", "host", "local", "vcpus", "pages", "domain", "column", "departure", "restart_at",
+           "down_since", "target", "finish", "ticks_running", "lost_ticks", "dirtied_prev", "ent_n")
+    FLOAT = ("reservation", "limit", "demand_sum", "used_sum", "unmet_sum", "ready_sum", "ent_sum",
+             "last_ready", "last_swapped", "dirty_rate", "overhead")
+    BOOL = ("dirtied_valid",)
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.specs: list[VmSpec] = []
+        self._capacity = 0
+        self._grow(64)
+
+    def _grow(self, capacity: int) -> None:
+        for names, dtype in ((self.INT, np.int64), (self.FLOAT, float), (self.BOOL, bool)):
+            for name in names:
+                array = np.zeros(capacity, dtype=dtype)
+                if self._capacity:
+                    array[: self._capacity] = getattr(self, name)
+                setattr(self, name, array)
+        self._capacity = capacity
+
+    def add(self, spec: VmSpec, column: int, departure: int) -> int:
+        if self.size == self._capacity:
+            self._grow(2 * self._capacity)
+        i = self.size
+        self.size += 1
+        self.specs.append(spec)
+        self.state[i], self.host[i], self.local[i] = PENDING, -1, -1
+        self.vcpus[i], self.pages[i], self.domain[i] = spec.vcpus, spec.memory_pages, spec.domain
+        self.reservation[i] = math.nan if spec.reservation is None else spec.reservation
+        self.limit[i] = math.nan if spec.limit is None else spec.limit
+        self.column[i], self.departure[i] = column, departure
+        self.restart_at[i], self.down_since[i], self.target[i], self.finish[i] = -1, -1, -1, -1
+        return i
+
+
+class Fleet:
+    """Hosts running the three engines (``vsched.Host``), with placement,
+    DRS-like balancing over pre-copy live migration, and host failures.
+
+    ``Fleet(hosts, host=HostSpec(), placement="best-fit", balance="drs",
+    migration=MigrationModel(), failures=None, seed=0, *, weights=None,
+    drs=BalancePolicy(), memory=GuestMemory(), power=PowerModel(),
+    engines="native", tick_seconds=300, check=True)``. ``hosts`` is a count
+    (all of spec ``host``) or a list of :class:`HostSpec`. See ``docs/fleet.md``.
+    """
+
+    def __init__(
+        self,
+        hosts: int | list[HostSpec],
+        host: HostSpec | None = None,
+        placement: str = "best-fit",
+        balance: str | None = "drs",
+        migration: MigrationModel | None = None,
+        failures: FailureModel | None = None,
+        seed: int = 0,
+        *,
+        weights: dict[str, float] | None = None,
+        drs: BalancePolicy | None = None,
+        memory: GuestMemory | None = _DEFAULT_MEMORY,
+        power: PowerModel | None = _DEFAULT_POWER,
+        engines: str = "native",
+        tick_seconds: int = 300,
+        check: bool = True,
+    ) -> None:
+        host = HostSpec() if host is None else host
+        if isinstance(hosts, bool) or not isinstance(hosts, (int, list, tuple)):
+            raise TypeError(f"hosts must be a count or a list of HostSpec, got {type(hosts).__name__}")
+        specs = [host] * hosts if isinstance(hosts, int) else list(hosts)
+        if not specs:
+            raise ValueError("hosts: a fleet needs at least one host")
+        for number, spec in enumerate(specs):
+            if not isinstance(spec, HostSpec):
+                raise TypeError(f"hosts[{number}] must be a HostSpec, got {type(spec).__name__}")
+        if balance not in ("drs", None):
+            raise ValueError(f"balance = {balance!r}: expected 'drs' or None")
+        if engines not in ("native", "reference"):
+            raise ValueError(f"engines = {engines!r}: expected 'native' or 'reference'")
+        for name, value, kind in (("migration", migration, MigrationModel), ("failures", failures, FailureModel),
+                                  ("drs", drs, BalancePolicy), ("memory", memory, GuestMemory),
+                                  ("power", power, PowerModel)):
+            if value is not None and not isinstance(value, kind):
+                raise TypeError(f"{name} must be a {kind.__name__} or None, got {type(value).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed = {seed!r}: must be an integer >= 0")
+        self.weights = check_policy(placement, weights)
+        if engines == "native":
+            from ..host import Host
+        else:
+            from ..reference import Host  # type: ignore[assignment]
+        self._host_class = Host
+        self.specs = specs
+        self.placement = placement
+        self.balance = BalancePolicy() if balance == "drs" and drs is None else (drs if balance == "drs" else None)
+        self.migration = MigrationModel() if migration is None else migration
+        self.failure_model = failures
+        self.memory = memory
+        self.power = power
+        self.seed = seed
+        self.engines = engines
+        self.tick_seconds = tick_seconds
+        self.check = check
+        self.hosts: list[Any] = [self._new_host(h) for h in range(len(specs))]  # built first: bad specs fail here
+        self.summaries = HostSummaries.of(specs)
+        self.members: list[list[int]] = [[] for _ in specs]  # fleet VM ids in each host's VM order
+        self._boots: list[list[int]] = [[] for _ in specs]  # VMs whose boot image the next tick writes
+        self.repair_at = np.full(len(specs), -1, dtype=np.int64)
+        self.failure_clock = FailureClock(failures, len(specs), tick_seconds, seed)
+        self.vms = _VmTable()
+        self.tick = 0
+        self.events: list[dict[str, Any]] = []
+        self._cpu: np.ndarray | None = None  # ticks x columns of utilisation
+        self._arrivals: dict[int, list[int]] = {}
+        self._departures: dict[int, list[int]] = {}
+        self._offered: dict[int, tuple[VmSpec, int]] = {}  # workload column -> (spec, departure)
+        self._migrations: dict[int, Any] = {}  # fleet VM id -> its MigrationCost, while it migrates
+        self._restarts: list[int] = []  # VMs waiting for a restart, in the order they went down
+        self.series: dict[str, list[Any]] = {}
+
+    # ------------------------------------------------------------ hosts
+
+    def _new_host(self, h: int) -> Any:
+        spec = self.specs[h]
+        return self._host_class(spec.pcpus, spec.memory_frames, tick_seconds=self.tick_seconds, **spec.host_kwargs())
+
+    def _log(self, kind: str, **detail: Any) -> None:
+        self.events.append({"tick": self.tick, "event": kind, **detail})
+
+    # ------------------------------------------------------------ VMs
+
+    def attach(self, workload: FleetWorkload) -> None:
+        """Schedule a workload's arrivals and departures (its CPU series become VM columns)."""
+        if not isinstance(workload, FleetWorkload):
+            raise TypeError(f"workload must be a FleetWorkload, got {type(workload).__name__}")
+        if self._cpu is not None and workload.ticks != self._cpu.shape[0]:
+            raise ValueError(f"workload has {workload.ticks} ticks, the fleet's series have {self._cpu.shape[0]}")
+        base = 0 if self._cpu is None else self._cpu.shape[1]
+        self._cpu = workload.cpu.copy() if self._cpu is None else np.hstack([self._cpu, workload.cpu])
+        for i, (start, end) in enumerate(zip(workload.arrival.tolist(), workload.departure.tolist())):
+            if start < self.tick:
+                raise ValueError(f"workload vm {i} arrives at tick {start}, the fleet is at tick {self.tick}")
+            self._arrivals.setdefault(start, []).append(base + i)
+            self._offered[base + i] = (workload.vms[i], end)
+
+    def submit(self, vm: VmSpec, cpu: Any = 0.1, departure: int | None = None) -> int:
+        """Offer a VM now: ``cpu`` its utilisation (a fraction, or one per
+        remaining tick of the attached series). Returns its fleet id; it is
+        placed (event ``placed``) or refused (``refused``) at once."""
+        if not isinstance(vm, VmSpec):
+            raise TypeError(f"vm must be a VmSpec, got {type(vm).__name__}")
+        values = np.asarray(cpu, dtype=float)
+        if self._cpu is None and values.ndim != 1:
+            raise ValueError("cpu: one fraction needs the run's length: attach a workload first or give one value per tick")
+        ticks = self.tick + values.shape[0] if self._cpu is None else self._cpu.shape[0]
+        series = np.zeros(ticks)
+        if values.ndim == 0:
+            series[:] = float(values)
+        elif values.shape == (ticks - self.tick,):
+            series[self.tick:] = values
+        else:
+            raise ValueError(f"cpu has shape {values.shape}, expected a fraction or ({ticks - self.tick},)")
+        if not np.all(np.isfinite(series)) or np.any((series < 0) | (series > 1)):
+            raise ValueError("cpu must hold utilisation fractions in [0, 1]")
+        end = NEVER if departure is None else int(departure)
+        if end <= self.tick:
+            raise ValueError(f"departure = {departure}: must be after the current tick {self.tick}")
+        self._cpu = series[:, None] if self._cpu is None else np.hstack([self._cpu, series[:, None]])
+        return self._admit_new(vm, self._cpu.shape[1] - 1, end)
+
+    def _admit_new(self, spec: VmSpec, column: int, departure: int) -> int:
+        fid = self.vms.add(spec, column, departure)
+        if departure != NEVER:
+            self._departures.setdefault(departure, []).append(fid)
+        host = self._place(fid)
+        if host < 0:
+            self.vms.state[fid] = REFUSED
+            rule = refusal_rule(self.summaries, VmNeeds.of(spec, self.summaries))
+            self._log("refused", vm=fid, rule=rule)
+        else:
+            self._log("placed", vm=fid, host=host)
+        return fid
+
+    def _place(self, fid: int) -> int:
+        """Place VM `fid` (rules F1-F4); the host's own admission has the last word."""
+        v = self.vms
+        spec = v.specs[fid]
+        t = min(self.tick, self._cpu.shape[0] - 1)
+        needs = VmNeeds.of(spec, self.summaries, float(self._cpu[t, v.column[fid]]) * spec.vcpus)
+        exclude = np.zeros(len(self.hosts), dtype=bool)
+        while True:
+            h = place(self.summaries, needs, self.placement, self.weights, exclude)
+            if h < 0:
+                return -1
+            try:
+                local = self.hosts[h].add_vm(spec.vcpus, spec.memory_pages, **spec.add_kwargs())
+            except AdmissionError:
+                exclude[h] = True
+                continue
+            self.summaries.claim(h, needs)
+            v.state[fid], v.host[fid], v.local[fid] = RUNNING, h, local
+            v.dirtied_valid[fid] = False
+            self.members[h].append(fid)
+            if self.memory is not None:
+                self._boots[h].append(fid)
+            return h
+
+    def _unplace(self, fid: int) -> None:
+        """Take VM `fid` off its host (it departs or its host failed)."""
+        v = self.vms
+        h = int(v.host[fid])
+        self.hosts[h].remove_vm(int(v.local[fid]))
+        self.members[h].remove(fid)
+        if fid in self._boots[h]:
+            self._boots[h].remove(fid)
+        self.summaries.claim(h, VmNeeds.of(v.specs[fid], self.summaries), -1)
+        v.host[fid], v.local[fid] = -1, -1
+
+    # ------------------------------------------------------------ migration
+
+    def _start_migration(self, fid: int, dst: int, claimed: bool) -> None:
+        v = self.vms
+        rate = float(v.dirty_rate[fid])
+        cost = precopy(self.migration, int(v.pages[fid]), rate)
+        if not claimed:
+            self.summaries.claim(dst, VmNeeds.of(v.specs[fid], self.summaries))
+        v.state[fid], v.target[fid] = MIGRATING, dst
+        v.finish[fid] = self.tick + max(1, math.ceil(cost.duration / self.tick_seconds)) - 1
+        v.overhead[fid] = self.migration.cpu_overhead * min(1.0, cost.duration / self.tick_seconds)
+        self._migrations[fid] = cost
+        self._log("migration_started", vm=fid, source=int(v.host[fid]), destination=dst,
+                  dirty_rate=rate, duration=cost.duration)
+
+    def _abort_migration(self, fid: int, reason: str) -> None:
+        v = self.vms
+        dst = int(v.target[fid])
+        if self.summaries.up[dst]:
+            self.summaries.claim(dst, VmNeeds.of(v.specs[fid], self.summaries), -1)
+        self._migrations.pop(fid, None)
+        v.state[fid], v.target[fid], v.finish[fid], v.overhead[fid] = RUNNING, -1, -1, 0.0
+        self._log("migration_aborted", vm=fid, destination=dst, reason=reason)
+
+    def _finish_migration(self, fid: int) -> None:
+        v = self.vms
+        src, dst = int(v.host[fid]), int(v.target[fid])
+        cost = self._migrations.pop(fid)
+        try:
+            local = move_vm(self.hosts[src], self.hosts[dst], int(v.local[fid]))
+        except AdmissionError as refusal:
+            self.summaries.claim(dst, VmNeeds.of(v.specs[fid], self.summaries), -1)
+            v.state[fid], v.target[fid], v.finish[fid], v.overhead[fid] = RUNNING, -1, -1, 0.0
+            self._log("migration_failed", vm=fid, source=src, destination=dst, reason=str(refusal))
+            return
+        self.members[src].remove(fid)
+        self.members[dst].append(fid)
+        self.summaries.claim(src, VmNeeds.of(v.specs[fid], self.summaries), -1)
+        v.state[fid], v.host[fid], v.local[fid] = RUNNING, dst, local
+        v.target[fid], v.finish[fid], v.overhead[fid] = -1, -1, 0.0
+        v.dirtied_valid[fid] = False
+        self._log("migrated", vm=fid, source=src, destination=dst, bytes=cost.bytes, rounds=cost.rounds,
+                  duration=cost.duration, downtime=cost.downtime, converged=cost.converged)
+
+    # ------------------------------------------------------------ failures
+
+    def _fail_host(self, h: int) -> None:
+        v = self.vms
+        lost = list(self.members[h])
+        for fid in np.flatnonzero((v.state[: v.size] == MIGRATING) & (v.target[: v.size] == h)).tolist():
+            self._abort_migration(fid, "destination failed")
+        for fid in lost:
+            if v.state[fid] == MIGRATING:
+                self._abort_migration(fid, "source failed")
+            v.state[fid], v.host[fid], v.local[fid] = PENDING, -1, -1
+            v.restart_at[fid] = self.tick + self.failure_model.restart_delay_ticks if self.failure_model else self.tick
+            v.down_since[fid] = self.tick
+            self._restarts.append(fid)
+        self.members[h], self._boots[h] = [], []
+        self.hosts[h] = None
+        self.summaries.clear(h)
+        self.summaries.set_up(h, False)
+        repair = self.failure_model.repair_ticks if self.failure_model else 1
+        self.repair_at[h] = self.tick + repair
+        self._log("host_failed", host=h, vms=len(lost), repair_tick=int(self.repair_at[h]))
+
+    def _repair_host(self, h: int) -> None:
+        self.hosts[h] = self._new_host(h)
+        self.summaries.set_up(h, True)
+        self.repair_at[h] = -1
+        self.failure_clock.host_up(h, self.tick)
+        self._log("host_repaired", host=h)
+
+    # ------------------------------------------------------------ the tick
+
+    def step(self) -> None:
+        """Run one tick of the whole fleet (rule F13)."""
+        t = self.tick
+        if self._cpu is None or t >= self._cpu.shape[0]:
+            raise ValueError(f"tick {t}: no CPU series for it (attach a workload or submit VMs with series)")
+        v = self.vms
+        for h in np.flatnonzero(self.repair_at == t).tolist():
+            self._repair_host(h)
+        for h in self.failure_clock.failing(t):
+            if self.summaries.up[h]:
+                self._fail_host(h)
+        for fid in self._departures.pop(t, []):
+            self._depart(fid)
+        for column in self._arrivals.pop(t, []):
+            spec, departure = self._offered.pop(column)
+            self._admit_new(spec, column, departure)
+        self._restart_due()
+        if self.balance is not None and t > 0 and t % self.balance.interval == 0:
+            self._balance()
+        ids, sizes = self._layout()
+        summaries = step_hosts(self.hosts, self._inputs(t, ids, sizes))
+        self._collect(t, summaries, ids, sizes)
+        for fid in [f for f, _ in sorted(self._migrations.items()) if v.finish[f] == t]:
+            self._finish_migration(fid)
+        if self.check:
+            self.check_accounting()
+        self.tick += 1
+
+    def _depart(self, fid: int) -> None:
+        v = self.vms
+        state = int(v.state[fid])
+        if state in (REFUSED, DEPARTED):
+            return
+        if state == MIGRATING:
+            self._abort_migration(fid, "departed")
+        if v.host[fid] >= 0:
+            self._unplace(fid)
+        if fid in self._restarts:
+            self._restarts.remove(fid)
+            v.lost_ticks[fid] += self.tick - v.down_since[fid]
+        v.state[fid] = DEPARTED
+        self._log("departed", vm=fid)
+
+    def _restart_due(self) -> None:
+        v = self.vms
+        waiting = []
+        for fid in self._restarts:
+            if v.restart_at[fid] > self.tick:
+                waiting.append(fid)
+                continue
+            host = self._place(fid)
+            if host < 0:
+                waiting.append(fid)
+                continue
+            lost = self.tick - int(v.down_since[fid])
+            v.lost_ticks[fid] += lost
+            self._log("vm_restarted", vm=fid, host=host, lost_minutes=lost * self.tick_seconds / 60)
+        self._restarts = waiting
+
+    def _balance(self) -> None:
+        v, n = self.vms, self.vms.size
+        live = np.flatnonzero((v.state[:n] == RUNNING) | (v.state[:n] == MIGRATING))
+        if live.size == 0:
+            return
+        load = np.where(v.ent_n[live] > 0, v.ent_sum[live] / np.maximum(v.ent_n[live], 1), 0.0)
+        duration, converged = precopy_estimate(self.migration, v.pages[live], v.dirty_rate[live])
+        window = self.balance.interval * self.tick_seconds
+        candidates = Candidates(
+            vm=live, host=v.host[live].copy(), load=load,
+            badness=v.last_ready[live] / 100.0 + v.last_swapped[live] / np.maximum(v.pages[live], 1),
+            movable=(v.state[live] == RUNNING) & (v.ent_n[live] > 0),
+            cost=np.where(converged & (duration <= window), duration / window, np.inf),
+            vcpus=v.vcpus[live], pages=v.pages[live], reservation=v.reservation[live], limit=v.limit[live],
+            domain=v.domain[live],
+        )
+        before = imbalance(host_loads(self.summaries, v.host[live], load), self.summaries.up)
+        moves = drs_pass(self.summaries, candidates, self.balance)
+        for move in moves:
+            self._start_migration(move.vm, move.destination, claimed=True)
+        after = imbalance(host_loads(self.summaries, candidates.host, load), self.summaries.up)
+        self._log("balance", imbalance=before, predicted=after, moves=len(moves), target=self.balance.target)
+        v.ent_sum[:n], v.ent_n[:n] = 0.0, 0
+
+    def _layout(self) -> tuple[np.ndarray, np.ndarray]:
+        """All VMs on hosts in host order then host VM order, and each host's count."""
+        sizes = np.array([len(m) for m in self.members], dtype=np.int64)
+        ids = np.fromiter((fid for m in self.members for fid in m), dtype=np.int64, count=int(sizes.sum()))
+        return ids, sizes
+
+    def _inputs(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> list[HostInput | None]:
+        v = self.vms
+        vcpus = v.vcpus[ids]
+        # pre-copy CPU overhead is charged to the migrating VM on its source (rule F7)
+        demand = np.minimum(self._cpu[t][v.column[ids]] * vcpus + v.overhead[ids], vcpus)
+        per_host = np.split(demand, np.cumsum(sizes)[:-1])
+        batches = self._memory_batches(t, ids, sizes) if self.memory is not None else None
+        inputs: list[HostInput | None] = []
+        for h, host in enumerate(self.hosts):
+            if host is None:
+                inputs.append(None)
+                continue
+            memory = None
+            if batches is not None:
+                memory = [self.memory.boot(self.seed, fid, int(v.pages[fid]), int(v.domain[fid]), int(v.local[fid]))
+                          for fid in self._boots[h]]
+                memory.append(batches[h])
+                self._boots[h] = []
+            inputs.append(HostInput(per_host[h], memory))
+        return inputs
+
+    def _memory_batches(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """This tick's references of all running VMs, split per host (``vm`` = the host's VM ids)."""
+        v = self.vms
+        batch = self.memory.tick(self.seed, t, ids, v.pages[ids], self._cpu[t][v.column[ids]])
+        # references come out grouped by VM, hence by host: split at each host's first reference
+        ends = np.searchsorted(batch["vm"], np.cumsum(sizes))
+        starts = np.concatenate([[0], ends[:-1]])
+        vm = v.local[ids][batch["vm"]]  # the hosts' own VM ids
+        return [{"vm": vm[a:b], "gpn": batch["gpn"][a:b], "content": batch["content"][a:b], "write": batch["write"][a:b]}
+                for a, b in zip(starts.tolist(), ends.tolist())]
+
+    def _collect(self, t: int, summaries: list[HostSummary | None], ids: np.ndarray, sizes: np.ndarray) -> None:
+        v, s = self.vms, self.summaries
+        hosts = len(self.hosts)
+        row = {name: np.zeros(hosts) for name in ("load", "used", "frames_used", "saving", "vms", "power", "demand", "unmet")}
+        live = [x for x in summaries if x is not None]
+        resident = sum(x.pages_resident for x in live)
+        sharing = sum(x.pages_sharing for x in live)
+        if ids.size:
+            pick = lambda name: np.concatenate([getattr(x, name) for x in live])
+            demand, used, ready, entitlement = pick("demand"), pick("used"), pick("ready_pct"), pick("entitlement")
+            swapped, dirtied = pick("swapped"), pick("dirtied")
+            entitled = np.minimum(demand, entitlement)
+            unmet = np.maximum(demand - used, 0.0)
+            v.demand_sum[ids] += demand
+            v.used_sum[ids] += used
+            v.unmet_sum[ids] += unmet
+            v.ready_sum[ids] += ready
+            v.ticks_running[ids] += 1
+            v.ent_sum[ids] += entitled
+            v.ent_n[ids] += 1
+            v.last_ready[ids] = ready
+            v.last_swapped[ids] = swapped
+            valid = v.dirtied_valid[ids]
+            v.dirty_rate[ids] = np.where(valid, (dirtied - v.dirtied_prev[ids]) / self.tick_seconds, v.dirty_rate[ids])
+            v.dirtied_prev[ids] = dirtied
+            v.dirtied_valid[ids] = True
+            host_of = np.repeat(np.arange(hosts), sizes)
+            row["load"] = np.bincount(host_of, weights=entitled, minlength=hosts) / s.pcpus
+            row["used"] = np.bincount(host_of, weights=used, minlength=hosts) / s.pcpus
+            row["demand"] = np.bincount(host_of, weights=demand, minlength=hosts)
+            row["unmet"] = np.bincount(host_of, weights=unmet, minlength=hosts)
+        row["vms"] = sizes.astype(float)
+        for h, summary in enumerate(summaries):
+            if summary is not None:
+                row["frames_used"][h] = summary.frames_used
+                row["saving"][h] = summary.saving
+        if self.power is not None:
+            p = self.power
+            row["power"] = np.where(s.up, p.idle_watts + (p.peak_watts - p.idle_watts) * np.minimum(row["used"], 1.0), 0.0)
+        s.measured(row["load"], row["frames_used"])
+        states = np.bincount(v.state[: v.size], minlength=len(STATES))
+        fleet = {
+            "imbalance": imbalance(s.load, s.up),
+            "active_hosts": int(s.up.sum()),
+            "demand": float(row["demand"].sum()),
+            "unmet": float(row["unmet"].sum()),
+            "energy_wh": float(row["power"].sum()) * self.tick_seconds / 3600.0,
+            "memory_saving": sharing / resident if resident else 0.0,
+            **{name: int(states[i]) for i, name in enumerate(STATES)},
+        }
+        for name, value in row.items():
+            self.series.setdefault("host_" + name, []).append(value)
+        self.series.setdefault("host_up", []).append(s.up.copy())
+        for name, value in fleet.items():
+            self.series.setdefault(name, []).append(value)
+
+    # ------------------------------------------------------------ accounting
+
+    def check_accounting(self) -> None:
+        """Rule F12: every VM in one state; each running or migrating VM on
+        exactly one up host, in that host's VM order; no host over its
+        admission rules or its frames. Raises FleetInvariantError."""
+        v, s, n = self.vms, self.summaries, self.vms.size
+        state = v.state[:n]
+        placed = np.flatnonzero((state == RUNNING) | (state == MIGRATING))
+        on_hosts = sorted(fid for m in self.members for fid in m)
+        if on_hosts != placed.tolist():
+            raise FleetInvariantError(f"tick {self.tick}: VMs on hosts {len(on_hosts)} != running or migrating {placed.size}")
+        if np.any(~s.up[v.host[placed]]):
+            raise FleetInvariantError(f"tick {self.tick}: a running VM is on a failed host")
+        if len(self._restarts) != int((state == PENDING).sum()):
+            raise FleetInvariantError(f"tick {self.tick}: {len(self._restarts)} restarts queued, {(state == PENDING).sum()} pending")
+        for h, host in enumerate(self.hosts):
+            if host is None:
+                continue
+            if host.vms != v.local[np.asarray(self.members[h], dtype=np.int64)].tolist():
+                raise FleetInvariantError(f"tick {self.tick}: host {h}'s VMs differ from the fleet's record")
+        migrating = placed[state[placed] == MIGRATING]
+        hosts = len(self.hosts)
+        claimed = np.bincount(v.host[placed], weights=v.vcpus[placed], minlength=hosts) + np.bincount(
+            v.target[migrating], weights=v.vcpus[migrating], minlength=hosts)
+        if not np.array_equal(claimed.astype(np.int64), s.vcpus_used):
+            raise FleetInvariantError(f"tick {self.tick}: host summaries' vCPU claims differ from the VMs placed")
+        free = s.vcpu_capacity - s.vcpus_used + np.where(s.up, 0.0, -np.inf)
+        if not np.array_equal(free, s.vcpu_free):
+            raise FleetInvariantError(f"tick {self.tick}: placement's free vCPUs are stale")
+        over = (s.vcpus_used > s.vcpu_capacity) | (s.frames_reserved > s.frame_capacity) | (s.cpu_reserved > s.pcpus * (1 + 1e-9))
+        if over.any():
+            raise FleetInvariantError(f"tick {self.tick}: host {int(np.argmax(over))} over its admission rules")
+        if self.series.get("host_frames_used") and np.any(self.series["host_frames_used"][-1] > s.memory_frames):
+            raise FleetInvariantError(f"tick {self.tick}: a host uses more frames than it has")
+        if self.series.get("host_used") and np.any(self.series["host_used"][-1] > 1 + 1e-9):
+            raise FleetInvariantError(f"tick {self.tick}: a host delivered more CPU than its pCPUs")
+
+    # ------------------------------------------------------------ runs
+
+    def result(self) -> FleetRun:
+        """Everything recorded so far as a :class:`FleetRun`."""
+        v, n = self.vms, self.vms.size
+        hosts = {name: np.array(self.series.get("host_" + name, []), dtype=bool if name == "up" else float).T.copy()
+                 for name in HOST_SERIES}
+        fleet = {name: np.array(self.series.get(name, [])) for name in FLEET_SERIES}
+        running = np.maximum(v.ticks_running[:n], 1)
+        vms = {
+            "state": v.state[:n].copy(),
+            "host": v.host[:n].copy(),
+            "vcpus": v.vcpus[:n].copy(),
+            "ticks_running": v.ticks_running[:n].copy(),
+            "demand": v.demand_sum[:n].copy(),
+            "used": v.used_sum[:n].copy(),
+            "unmet": v.unmet_sum[:n].copy(),
+            "ready_pct_mean": np.where(v.ticks_running[:n] > 0, v.ready_sum[:n] / running, 0.0),
+            "lost_ticks": v.lost_ticks[:n].copy(),
+        }
+        return FleetRun(hosts, fleet, vms, list(self.events), self.tick_seconds)
+
+    def run(self, workload: FleetWorkload | None = None, ticks: int | None = None, progress: bool = False) -> FleetRun:
+        """Attach `workload` (if given) and step to the end of the series (or `ticks` more ticks)."""
+        if workload is not None:
+            self.attach(workload)
+        if self._cpu is None:
+            raise ValueError("workload: nothing to run (attach a workload or submit VMs with series)")
+        end = self._cpu.shape[0] if ticks is None else self.tick + ticks
+        if ticks is not None and (ticks < 0 or end > self._cpu.shape[0]):
+            raise ValueError(f"ticks = {ticks}: the series end at tick {self._cpu.shape[0]}, the fleet is at {self.tick}")
+        bar = _progress(end - self.tick) if progress else None
+        while self.tick < end:
+            self.step()
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return self.result()
+
+
+def _progress(total: int) -> Any:
+    from ..progress import progress
+
+    return progress(total, "fleet", unit="ticks")

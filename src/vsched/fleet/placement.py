@@ -1,0 +1,320 @@
+"""Placement over host summaries, vectorised (``docs/fleet.md``, rules F1-F4).
+
+A :class:`HostSummaries` holds one entry per host (numpy arrays); a policy
+turns a VM's needs into one host index in a dozen numpy operations and no
+Python loop over hosts. The hosts' own admission rules stay authoritative:
+the fleet asks the chosen host and, if it still refuses, masks it and asks
+again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .spec import HostSpec, VmSpec
+
+__all__ = ["POLICIES", "RULES", "HostSummaries", "VmNeeds", "feasible", "headroom", "place"]
+
+RULES = ("host down", "vCPU ratio", "memory reserve", "CPU reservations", "per VM")
+DEFAULT_WEIGHTS = {"cpu": 1.0, "memory": 1.0, "affinity": 1.0}
+
+
+@dataclass
+class HostSummaries:
+    """What the coordinator knows of every host (index = host id).
+
+    Capacities come from the specs; the ``*_used`` / ``*_reserved`` counters
+    include VMs being migrated *to* the host (their claims) as well as those
+    on it; ``load`` and ``frames_in_use`` are the last tick's measurements
+    plus, until the next one, the expected demand and the pages of VMs placed
+    since (rule F3); ``domain_vms[h, d]`` counts VMs of sharing domain d on h.
+
+    Change them through :meth:`claim`, :meth:`clear`, :meth:`set_up` and
+    :meth:`measured` (or call :meth:`refresh` after editing the arrays): the
+    free capacities that placement reads are kept from them.
+    """
+
+    up: np.ndarray  # bool
+    pcpus: np.ndarray
+    vcpu_capacity: np.ndarray  # max_vcpu_ratio x pcpus
+    frame_capacity: np.ndarray  # (1 - memory_reserve) x memory_frames
+    memory_frames: np.ndarray
+    min_guarantee: np.ndarray
+    vcpus_used: np.ndarray  # int64
+    frames_reserved: np.ndarray  # int64
+    cpu_reserved: np.ndarray
+    load: np.ndarray  # entitled demand / pCPUs
+    frames_in_use: np.ndarray
+    domain_vms: np.ndarray  # hosts x domains, int64
+    uniform_guarantee: float | None = None  # the one min_guarantee of all hosts, if they share it
+    # kept from the above (rule F1's free capacities; -inf on a host that is down)
+    vcpu_free: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    frames_free: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cpu_free: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    weigh: np.ndarray = field(default_factory=lambda: np.zeros((3, 0)))  # rows: free CPU, free memory, affinity
+    vcpu_frac: np.ndarray = field(default_factory=lambda: np.zeros(0))  # free / capacity (rule F2)
+    frames_frac: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cpu_frac: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    inv_vcpu_capacity: Any = 0.0  # 1 / capacity: one number when all hosts share it
+    inv_frame_capacity: Any = 0.0
+    inv_pcpus: Any = 0.0
+
+    @classmethod
+    def of(cls, specs: list[HostSpec], domains: int = 1) -> HostSummaries:
+        n = len(specs)
+        guarantees = {s.min_guarantee for s in specs}
+        summaries = cls(
+            up=np.ones(n, dtype=bool),
+            pcpus=np.array([s.pcpus for s in specs], dtype=float),
+            vcpu_capacity=np.array([s.vcpu_capacity for s in specs], dtype=float),
+            frame_capacity=np.array([s.frame_capacity for s in specs], dtype=float),
+            memory_frames=np.array([s.memory_frames for s in specs], dtype=float),
+            min_guarantee=np.array([s.min_guarantee for s in specs], dtype=float),
+            vcpus_used=np.zeros(n, dtype=np.int64),
+            frames_reserved=np.zeros(n, dtype=np.int64),
+            cpu_reserved=np.zeros(n),
+            load=np.zeros(n),
+            frames_in_use=np.zeros(n),
+            domain_vms=np.zeros((n, max(1, domains)), dtype=np.int64),
+            uniform_guarantee=guarantees.pop() if len(guarantees) == 1 else None,
+        )
+        summaries.refresh()
+        return summaries
+
+    def refresh(self) -> None:
+        """Recompute the free capacities of every host (rule F1)."""
+        down = np.where(self.up, 0.0, -np.inf)
+        self.vcpu_free = self.vcpu_capacity - self.vcpus_used + down
+        self.frames_free = self.frame_capacity - self.frames_reserved + down
+        self.cpu_free = self.pcpus + 1e-9 * self.pcpus - self.cpu_reserved + down
+        self.weigh = np.zeros((3, len(self.up)))
+        self.weigh[0] = self.pcpus * (1.0 - self.load)
+        self.weigh[1] = self.memory_frames - self.frames_in_use
+        self.inv_vcpu_capacity = _one_or_all(1.0 / self.vcpu_capacity)
+        self.inv_frame_capacity = _one_or_all(1.0 / np.maximum(self.frame_capacity, 1e-300))
+        self.inv_pcpus = _one_or_all(1.0 / self.pcpus)
+        self.vcpu_frac = self.vcpu_free * self.inv_vcpu_capacity
+        self.frames_frac = self.frames_free * self.inv_frame_capacity
+        self.cpu_frac = self.cpu_free * self.inv_pcpus
+
+    def refresh_host(self, h: int) -> None:
+        down = 0.0 if self.up[h] else -math.inf
+        self.vcpu_free[h] = self.vcpu_capacity[h] - self.vcpus_used[h] + down
+        self.frames_free[h] = self.frame_capacity[h] - self.frames_reserved[h] + down
+        self.cpu_free[h] = self.pcpus[h] + 1e-9 * self.pcpus[h] - self.cpu_reserved[h] + down
+        self.weigh[0, h] = self.pcpus[h] * (1.0 - self.load[h])
+        self.weigh[1, h] = self.memory_frames[h] - self.frames_in_use[h]
+        self.vcpu_frac[h] = self.vcpu_free[h] * _at(self.inv_vcpu_capacity, h)
+        self.frames_frac[h] = self.frames_free[h] * _at(self.inv_frame_capacity, h)
+        self.cpu_frac[h] = self.cpu_free[h] * _at(self.inv_pcpus, h)
+
+    def ensure_domain(self, domain: int) -> None:
+        if domain >= self.domain_vms.shape[1]:
+            grown = np.zeros((self.domain_vms.shape[0], max(domain + 1, 2 * self.domain_vms.shape[1])), dtype=np.int64)
+            grown[:, : self.domain_vms.shape[1]] = self.domain_vms
+            self.domain_vms = grown
+
+    def claim(self, host: int, needs: VmNeeds, sign: int = 1) -> None:
+        """Count (sign=+1) or release (-1) a VM's admission claims on `host`."""
+        self.vcpus_used[host] += sign * needs.vcpus
+        self.frames_reserved[host] += sign * int(needs.frames_on(host))
+        self.cpu_reserved[host] += sign * float(needs.reservation_on(host))
+        if sign > 0:  # until the next measurement the host's load and frames include the VM's expectation
+            self.load[host] += needs.expected_cores / self.pcpus[host]
+            self.frames_in_use[host] += needs.pages
+        self.ensure_domain(needs.domain)
+        self.domain_vms[host, needs.domain] += sign
+        self.refresh_host(host)
+
+    def clear(self, host: int) -> None:
+        self.vcpus_used[host] = 0
+        self.frames_reserved[host] = 0
+        self.cpu_reserved[host] = 0.0
+        self.domain_vms[host] = 0
+        self.load[host] = 0.0
+        self.frames_in_use[host] = 0.0
+        self.refresh_host(host)
+
+    def set_up(self, host: int, up: bool) -> None:
+        self.up[host] = up
+        self.refresh_host(host)
+
+    def measured(self, load: np.ndarray, frames_in_use: np.ndarray) -> None:
+        """This tick's measurements replace the estimates (hosts that are down: 0)."""
+        self.load[:] = load
+        self.frames_in_use[:] = frames_in_use
+        self.weigh[0] = self.pcpus * (1.0 - self.load)
+        self.weigh[1] = self.memory_frames - self.frames_in_use
+
+
+def _one_or_all(values: np.ndarray) -> Any:
+    """One float when every host has the same value (cheaper broadcasts), else the array."""
+    return float(values[0]) if values.size and np.all(values == values[0]) else values
+
+
+def _at(value: Any, h: int) -> float:
+    return float(value if np.ndim(value) == 0 else value[h])
+
+
+@dataclass
+class VmNeeds:
+    """A VM's admission needs; ``frames`` and ``reservation`` are one number
+    when every host has the same min_guarantee, else one per host."""
+
+    vcpus: int
+    pages: int
+    frames: Any  # int, or int64 per host: ceil(min_guarantee x pages)
+    reservation: Any  # cores, or cores per host
+    limit: float | None
+    domain: int
+    expected_cores: float = 0.0  # demand expected on the host until it is measured
+
+    @classmethod
+    def of(cls, vm: VmSpec, summaries: HostSummaries, expected_cores: float = 0.0) -> VmNeeds:
+        g = summaries.uniform_guarantee
+        if g is not None:
+            # the host's own formulas, in the same float arithmetic
+            frames: Any = math.ceil(g * vm.memory_pages)
+            reservation: Any = g * vm.vcpus if vm.reservation is None else float(vm.reservation)
+        else:
+            guarantee = summaries.min_guarantee
+            frames = np.ceil(guarantee * vm.memory_pages).astype(np.int64)
+            reservation = guarantee * vm.vcpus if vm.reservation is None else np.full(guarantee.shape, float(vm.reservation))
+        return cls(vm.vcpus, vm.memory_pages, frames, reservation, vm.limit, vm.domain, float(expected_cores))
+
+    def frames_on(self, host: int) -> int:
+        return int(self.frames if np.ndim(self.frames) == 0 else self.frames[host])
+
+    def reservation_on(self, host: int) -> float:
+        return float(self.reservation if np.ndim(self.reservation) == 0 else self.reservation[host])
+
+    def per_vm_ok(self) -> Any:
+        """Rule F1's per-VM rule: reservation <= vCPUs and limit >= reservation (bool or per host)."""
+        ok = np.asarray(self.reservation) <= self.vcpus
+        if self.limit is not None:
+            ok = ok & (self.limit >= np.asarray(self.reservation))
+        return ok
+
+
+def rule_masks(s: HostSummaries, needs: VmNeeds) -> dict[str, np.ndarray]:
+    """Rule F1: per rule, the hosts that refuse the VM (the host's admission rules, vectorised)."""
+    return {
+        "host down": ~s.up,
+        "vCPU ratio": s.up & (s.vcpus_used + needs.vcpus > s.vcpu_capacity),
+        "memory reserve": s.up & (s.frames_reserved + needs.frames > s.frame_capacity),
+        "CPU reservations": s.up & (s.cpu_reserved + needs.reservation > s.pcpus + 1e-9 * s.pcpus),
+        "per VM": s.up & ~np.broadcast_to(needs.per_vm_ok(), s.up.shape),
+    }
+
+
+def feasible(s: HostSummaries, needs: VmNeeds, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Hosts that would admit the VM (rule F1), from the kept free capacities."""
+    ok = s.vcpu_free >= needs.vcpus
+    ok &= s.frames_free >= needs.frames
+    ok &= s.cpu_free >= needs.reservation
+    per_vm = needs.per_vm_ok()
+    if np.ndim(per_vm):
+        ok &= per_vm
+    elif not per_vm:
+        ok[:] = False
+    if exclude is not None:
+        ok &= ~exclude
+    return ok
+
+
+def headroom(s: HostSummaries, needs: VmNeeds) -> np.ndarray:
+    """Rule F2: the tightest resource left after placing the VM, as a fraction
+    of its capacity: min over (vCPU slots, reserved frames, CPU reservations)
+    of ``free / capacity - need / capacity``."""
+    room = s.vcpu_frac - needs.vcpus * s.inv_vcpu_capacity
+    np.minimum(room, s.frames_frac - needs.frames * s.inv_frame_capacity, out=room)
+    np.minimum(room, s.cpu_frac - needs.reservation * s.inv_pcpus, out=room)
+    return room
+
+
+def _first_fit(s: HostSummaries, needs: VmNeeds, ok: np.ndarray, weights: dict[str, float]) -> int:
+    return int(np.argmax(ok))
+
+
+def _best_fit(s: HostSummaries, needs: VmNeeds, ok: np.ndarray, weights: dict[str, float]) -> int:
+    room = headroom(s, needs)
+    room[~ok] = np.inf
+    return int(np.argmin(room))
+
+
+def _worst_fit(s: HostSummaries, needs: VmNeeds, ok: np.ndarray, weights: dict[str, float]) -> int:
+    room = headroom(s, needs)
+    room[~ok] = -np.inf
+    return int(np.argmax(room))
+
+
+def weigher_values(s: HostSummaries, needs: VmNeeds) -> np.ndarray:
+    """Rule F3's raw weighers, rows: free CPU entitlement (pcpus x (1 - load)),
+    free memory (frames not in use), sharing affinity (VMs of the VM's domain there)."""
+    s.ensure_domain(needs.domain)
+    s.weigh[2] = s.domain_vms[:, needs.domain]
+    return s.weigh
+
+
+def _weighed(s: HostSummaries, needs: VmNeeds, ok: np.ndarray, weights: dict[str, float]) -> int:
+    raw = weigher_values(s, needs)
+    low = raw.min(axis=1, where=ok, initial=np.inf)
+    span = (raw.max(axis=1, where=ok, initial=-np.inf) - low).tolist()
+    # min-max normalised over the feasible hosts (Nova's weighers); a constant weigher counts 0.
+    # The offset (low) is the same for every host and cannot change the choice: left out.
+    score = None
+    for row, name in enumerate(("cpu", "memory", "affinity")):
+        weight = weights.get(name, 0.0)
+        if weight and span[row] > 0:
+            term = (weight / span[row]) * raw[row]
+            score = term if score is None else score + term
+    if score is None:
+        return int(np.argmax(ok))
+    np.putmask(score, ~ok, -np.inf)
+    return int(np.argmax(score))
+
+
+POLICIES: dict[str, Callable[[HostSummaries, VmNeeds, np.ndarray, dict[str, float]], int]] = {
+    "first-fit": _first_fit,
+    "best-fit": _best_fit,
+    "worst-fit": _worst_fit,
+    "filter-weigher": _weighed,
+}
+
+
+def check_policy(policy: str, weights: dict[str, float] | None) -> dict[str, float]:
+    if policy not in POLICIES:
+        raise ValueError(f"placement = {policy!r}: expected one of {tuple(POLICIES)}")
+    weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
+    for name, weight in weights.items():
+        if name not in DEFAULT_WEIGHTS:
+            raise ValueError(f"weights: unknown weigher {name!r}, expected some of {tuple(DEFAULT_WEIGHTS)}")
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not math.isfinite(weight):
+            raise ValueError(f"weights[{name!r}] = {weight!r}: must be a finite number")
+    return weights
+
+
+def place(
+    s: HostSummaries, needs: VmNeeds, policy: str = "best-fit", weights: dict[str, float] | None = None,
+    exclude: np.ndarray | None = None,
+) -> int:
+    """Rule F4: the host the policy picks among the feasible ones (ties: lowest
+    host id), or -1 when none is feasible."""
+    ok = feasible(s, needs, exclude)
+    first = int(np.argmax(ok))
+    if not ok[first]:
+        return -1
+    if policy == "first-fit":
+        return first
+    return POLICIES[policy](s, needs, ok, DEFAULT_WEIGHTS if weights is None else weights)
+
+
+def refusal_rule(s: HostSummaries, needs: VmNeeds) -> str:
+    """The rule that refuses the VM on the most up hosts (ties: the order of RULES)."""
+    masks = rule_masks(s, needs)
+    counts = [int(masks[name].sum()) for name in RULES]
+    return RULES[int(np.argmax(counts))]
