@@ -2,8 +2,8 @@
 
 Same rules (see the docstring of :class:`vsched.Reallocator`). Each VM's window
 is a plain list, oldest sample first; ``max`` and ``percentile`` are computed
-from scratch over it (the native core keeps block prefix/suffix maxima and rank-split
-multisets instead), so agreement checks those structures. The running sum and
+from scratch over it (the native core keeps block prefix/suffix maxima, sorted windows
+and rank bands instead), so agreement checks those structures. The running sum and
 the EWMA do the same float operations in the same order as the core, and the
 divisions use ``vsched.reference.allocation.fair_share``, so native and
 reference agree bit for bit.
