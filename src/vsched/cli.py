@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import NoReturn, Sequence
 
-from . import __version__
+from . import ESTIMATORS, __version__
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,7 +41,7 @@ def _build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     simulate.add_argument("--trace", default=None, metavar="KIND:DIR", help="planetlab:DIR (a day folder) or gcd:DIR")
     simulate.add_argument("--fidelity", choices=["fluid", "sliced"], default="fluid", help="CPU model (default fluid)")
-    simulate.add_argument("--estimator", choices=["max", "mean", "percentile", "ewma"], default="max",
+    simulate.add_argument("--estimator", choices=list(ESTIMATORS), default="max",
                           help="reallocator's usage estimator (default max)")
     simulate.add_argument("--domains", type=int, default=4, help="memory sharing domains (default 4)")
     simulate.add_argument("--accesses", type=int, default=64, help="memory references per VM per tick (default 64)")
