@@ -42,6 +42,31 @@ class Observe:
         self.k += 1
 
 
+class ObserveTrend:
+    """The percentile's worst case: every VM's usage rising steadily, so the rank
+    leaves its band every few samples and the band is rebuilt from the window
+    (native only; compare with Observe at the same size and window)."""
+
+    params = [sizes([10_000], [50]), sizes([288], [80]), [50.0, 95.0]]
+    param_names = ["vms", "window", "percentile"]
+    timeout = 600
+
+    def setup(self, vms, window, percentile):
+        rng = np.random.default_rng(7)
+        ticks = window + 64 * 8
+        rising = np.arange(ticks, dtype=np.float64)[:, None] / ticks
+        self.usage = 0.2 * rising + 0.01 * rng.random((ticks, vms))
+        self.r = _host("native", vms, 4.0, window=window, estimator="percentile", percentile=percentile)
+        self.r.observe_many(self.usage[:window])
+        self.rows = [np.ascontiguousarray(row) for row in self.usage[window:]]
+        self.k = 0
+
+    def time_observe_tick(self, vms, window, percentile):
+        self.r.observe(self.rows[self.k % len(self.rows)])
+        self.r.entitlements()
+        self.k += 1
+
+
 class ReplayPlanetLab:
     """observe_many over one PlanetLab day (288 ticks x all VMs), closed loop, packed 4:1."""
 

@@ -402,7 +402,7 @@ void Reallocator::observe_many(const double* usage, std::size_t ticks, bool cap_
 namespace {
 
 constexpr std::uint32_t kCheckpointFormat = 1;
-constexpr std::uint32_t kStateFormat = 1;
+constexpr std::uint32_t kStateFormat = 2;  // 2: percentile rank bands
 
 [[noreturn]] void corrupt(const char* what) {
     throw std::invalid_argument(message("corrupt vsched checkpoint of a Reallocator: ", what));

@@ -1,6 +1,6 @@
 // Windowed statistics of every VM's usage: a ring matrix and running sums
 // shared by every estimator, and the estimators of the registry (block
-// maxima, sorted windows and indexed heaps for exact percentiles, EWMA).
+// maxima, sorted windows and rank bands for exact percentiles, EWMA).
 //
 // Every formula here is mirrored operation for operation by
 // src/vsched/reference/reallocation.py (which keeps each window as a plain
@@ -11,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 #include "vsched/errors.hpp"
@@ -49,7 +50,7 @@ inline double lerp_percentile(std::size_t count, double quantile, double below, 
 // positions are counts (no branch on the data) and only the samples between
 // the two positions move, one step: O(W) per sample, used for W <=
 // kSortedWindow only. Order statistics are values, so this gives exactly the
-// heaps' result. (The loops are kept as loops: GCC would otherwise call
+// rank bands' result. (The loops are kept as loops: GCC would otherwise call
 // memmove for these few bytes, which costs more than the moves.) full_lo and
 // full_gamma: lower_rank and the lerp fraction of a full window, computed once
 // per tick by the caller (the same operations, so the same doubles).
@@ -198,107 +199,19 @@ void EwmaEstimator::import_column(std::uint32_t column, const EstimatorFields& f
 
 // ---- percentile ------------------------------------------------------------
 
-void PercentileHeaps::push(double sample, std::uint32_t slot, bool full, std::size_t count, double quantile) {
-    // The side that keeps max(low) <= min(high): low below the high top.
-    const bool to_low = size(false) == 0 || sample < at(false, 0).sample;
-    if (full) {
-        const std::int32_t where = index_[slot];
-        if ((where >= 0) == to_low) {
-            // The common case: the new sample joins the side the evicted one
-            // leaves, so it takes its place (one sift instead of a removal and
-            // an insertion) and the sizes, hence the split, do not change.
-            // Ties may land on either side; the estimate depends only on the
-            // values at ranks lo and lo + 1, so it is the same either way.
-            const std::size_t i = to_low ? static_cast<std::size_t>(where) : static_cast<std::size_t>(-where - 1);
-            at(to_low, i) = Entry{sample, slot};
-            sift_up(to_low, i);
-            const std::int32_t moved = index_[slot];
-            sift_down(to_low, static_cast<std::size_t>(to_low ? moved : -moved - 1));
-            return;
-        }
-        remove(slot);
-    }
-    // Insert on the side that keeps max(low) <= min(high), then move tops
-    // across until the low heap holds exactly the lo + 1 smallest samples.
-    insert(size(false) == 0 || sample < at(false, 0).sample, Entry{sample, slot});
-    const std::size_t target = lower_rank(count, quantile) + 1;
-    while (size(true) > target) insert(false, remove(at(true, 0).slot));
-    while (size(true) < target) insert(true, remove(at(false, 0).slot));
-}
-
-double PercentileHeaps::estimate(std::size_t count, double quantile) const {
-    const double below = at(true, 0).sample;
-    return lerp_percentile(count, quantile, below, size(false) == 0 ? below : at(false, 0).sample);
-}
-
-void PercentileHeaps::insert(bool low, Entry entry) {
-    const std::size_t i = size(low)++;
-    at(low, i) = entry;
-    place(low, i);
-    sift_up(low, i);
-}
-
-PercentileHeaps::Entry PercentileHeaps::remove(std::uint32_t slot) {
-    const std::int32_t where = index_[slot];
-    const bool low = where >= 0;
-    const std::size_t i = low ? static_cast<std::size_t>(where) : static_cast<std::size_t>(-where - 1);
-    const Entry removed = at(low, i);
-    const std::size_t last_index = --size(low);
-    if (i == last_index) return removed;  // it was the last element
-    const Entry last = at(low, last_index);
-    at(low, i) = last;
-    place(low, i);
-    // The moved element may belong above or below position i.
-    sift_up(low, i);
-    const std::int32_t moved = index_[last.slot];
-    sift_down(low, static_cast<std::size_t>(low ? moved : -moved - 1));
-    return removed;
-}
-
-void PercentileHeaps::sift_up(bool low, std::size_t i) {
-    while (i > 0) {
-        const std::size_t parent = (i - 1) / 2;
-        if (!before(low, at(low, i), at(low, parent))) break;
-        std::swap(at(low, i), at(low, parent));
-        place(low, i);
-        place(low, parent);
-        i = parent;
-    }
-}
-
-void PercentileHeaps::sift_down(bool low, std::size_t i) {
-    const std::size_t n = size(low);
-    for (;;) {
-        std::size_t best = i;
-        const std::size_t left = 2 * i + 1;
-        const std::size_t right = left + 1;
-        if (left < n && before(low, at(low, left), at(low, best))) best = left;
-        if (right < n && before(low, at(low, right), at(low, best))) best = right;
-        if (best == i) return;
-        std::swap(at(low, i), at(low, best));
-        place(low, i);
-        place(low, best);
-        i = best;
-    }
-}
-
 void PercentileEstimator::resize(std::size_t, std::size_t stride) {
     // Column blocks are contiguous, so the old ones are a prefix of the new.
     if (sorted_lane()) {
         sorted_.resize(window_ * stride, 0.0);
     } else {
-        heap_entries_.resize(window_ * stride, PercentileHeaps::Entry{0.0, 0});
-        heap_index_.resize(window_ * stride, 0);
-        heap_sizes_.resize(2 * stride, 0);
+        band_heads_.resize(stride, RankBandHead{});
+        bands_.resize(RankBand::kSlots * stride, 0.0);
     }
     percentile_.resize(stride, 0.0);
 }
 
 void PercentileEstimator::reset(std::uint32_t column) {
-    if (!sorted_lane()) {
-        heap_sizes_[2 * static_cast<std::size_t>(column)] = 0;
-        heap_sizes_[2 * static_cast<std::size_t>(column) + 1] = 0;
-    }
+    if (!sorted_lane()) band_heads_[column] = RankBandHead{};  // size 0: rebuilt at the first push
 }
 
 void PercentileEstimator::begin_tick(const WindowView&) {
@@ -306,18 +219,48 @@ void PercentileEstimator::begin_tick(const WindowView&) {
     full_gamma_ = fraction_of_rank(window_, quantile_);
 }
 
-void PercentileEstimator::push(const Push& p, const WindowView&) {
+double PercentileEstimator::rebuild(std::uint32_t column, std::size_t count, std::size_t newest, int drift,
+                                    const WindowView& view) {
+    double* samples = scratch_.data();
+    std::size_t row = newest;
+    for (std::size_t age = 0; age < count; ++age) {
+        samples[age] = view.sample(row, column);
+        row = row == 0 ? window_ - 1 : row - 1;
+    }
+    const std::size_t lo = lower_rank(count, quantile_);
+    const std::size_t hi = lo + 1 < count ? lo + 1 : lo;
+    RankBand b = band(column);
+    b.rebuild(samples, count, lo, hi, drift);
+    return lerp_percentile(count, quantile_, b.at(lo), b.at(hi));
+}
+
+void PercentileEstimator::push(const Push& p, const WindowView& view) {
     const std::uint32_t c = p.column;
     if (sorted_lane()) {
         percentile_[c] = push_sorted(sorted_.data() + static_cast<std::size_t>(c) * window_, p.count, p.full,
                                      p.evicted, p.sample, quantile_, full_lo_, full_gamma_);
-    } else {
-        PercentileHeaps heaps_of_c = heaps(c);
-        const std::size_t count = p.full ? p.count : p.count + 1;
-        heaps_of_c.push(p.sample, p.row, p.full, count, quantile_);
-        // Read the two tops now, while their lines are in cache.
-        percentile_[c] = heaps_of_c.estimate(count, quantile_);
+        return;
     }
+    const std::size_t count = p.full ? p.count : p.count + 1;  // after the push
+    RankBand b = band(c);
+    const std::uint32_t below = band_heads_[c].below;
+    bool changed = !p.full;  // a growing window moves the ranks
+    if (band_heads_[c].size > 0 && p.full && b.remove(p.evicted)) changed = true;
+    if (band_heads_[c].size == 0) {  // new, or emptied by the eviction
+        percentile_[c] = rebuild(c, count, p.row, 0, view);
+        return;
+    }
+    changed = b.insert(p.sample, count) || changed || band_heads_[c].below != below;
+    if (!changed) return;  // same ranks, same band, same count under it: same estimate
+    const std::size_t lo = p.full ? full_lo_ : lower_rank(count, quantile_);
+    const std::size_t hi = lo + 1 < count ? lo + 1 : lo;
+    if (!b.covers(lo, hi)) {
+        percentile_[c] = rebuild(c, count, p.row, band_heads_[c].below > lo ? -1 : 1, view);
+        return;
+    }
+    if (band_heads_[c].size > RankBand::kKept) b.trim(lo, hi);
+    const double gamma = p.full ? full_gamma_ : fraction_of_rank(count, quantile_);
+    percentile_[c] = lerp_at(gamma, b.at(lo), b.at(hi));
 }
 
 void PercentileEstimator::import_column(std::uint32_t column, const EstimatorFields&, const WindowView& view) {
@@ -331,53 +274,43 @@ void PercentileEstimator::import_column(std::uint32_t column, const EstimatorFie
         const std::size_t lo = lower_rank(k, quantile_);
         percentile_[column] = lerp_percentile(k, quantile_, a[lo], lo + 1 < k ? a[lo + 1] : a[lo]);
     } else {
-        PercentileHeaps heaps_of_c = heaps(column);
-        for (std::size_t j = 0; j < k; ++j) {  // oldest first, as if the window had filled here
-            const std::size_t row = view.row_of_age(k - 1 - j);
-            heaps_of_c.push(view.sample(row, column), static_cast<std::uint32_t>(row), false, j + 1, quantile_);
-        }
-        percentile_[column] = heaps_of_c.estimate(k, quantile_);
+        percentile_[column] = rebuild(column, k, view.row_of_age(0), 0, view);
     }
 }
 
 void PercentileEstimator::save(StateWriter& out) const {
     out.put_vector(sorted_);
-    std::vector<double> samples(heap_entries_.size());
-    std::vector<std::uint32_t> slots(heap_entries_.size());
-    for (std::size_t i = 0; i < heap_entries_.size(); ++i) {
-        samples[i] = heap_entries_[i].sample;
-        slots[i] = heap_entries_[i].slot;
+    std::vector<double> ends(2 * band_heads_.size());
+    std::vector<std::uint32_t> ranks(2 * band_heads_.size());
+    for (std::size_t c = 0; c < band_heads_.size(); ++c) {
+        ends[2 * c] = band_heads_[c].first;
+        ends[2 * c + 1] = band_heads_[c].last;
+        ranks[2 * c] = band_heads_[c].below;
+        ranks[2 * c + 1] = band_heads_[c].size;
     }
-    out.put_vector(samples);
-    out.put_vector(slots);
-    out.put_vector(heap_index_);
-    out.put_vector(heap_sizes_);
+    out.put_vector(ends);
+    out.put_vector(ranks);
+    out.put_vector(bands_);
     out.put_vector(percentile_);
 }
 
 void PercentileEstimator::load(StateReader& in, std::size_t stride) {
     const bool sorted = sorted_lane();
-    const std::size_t blocks = window_ * stride;
-    sorted_ = load_sized<double>(in, sorted ? blocks : 0, "percentile sorted windows");
-    const auto samples = load_sized<double>(in, sorted ? 0 : blocks, "percentile heap samples");
-    const auto slots = load_sized<std::uint32_t>(in, sorted ? 0 : blocks, "percentile heap slots");
-    heap_index_ = load_sized<std::int32_t>(in, sorted ? 0 : blocks, "percentile heap index");
-    heap_sizes_ = load_sized<std::uint32_t>(in, sorted ? 0 : 2 * stride, "percentile heap sizes");
+    sorted_ = load_sized<double>(in, sorted ? window_ * stride : 0, "percentile sorted windows");
+    const auto ends = load_sized<double>(in, sorted ? 0 : 2 * stride, "percentile band ends");
+    const auto ranks = load_sized<std::uint32_t>(in, sorted ? 0 : 2 * stride, "percentile band ranks");
+    bands_ = load_sized<double>(in, sorted ? 0 : RankBand::kSlots * stride, "percentile bands");
     percentile_ = load_sized<double>(in, stride, "percentile estimates");
-    // Every index the heaps follow stays inside the column's block.
-    const auto w = static_cast<std::int64_t>(window_);
-    for (std::size_t c = 0; c < heap_sizes_.size() / 2; ++c) {
-        if (static_cast<std::uint64_t>(heap_sizes_[2 * c]) + heap_sizes_[2 * c + 1] > window_) {
-            throw std::invalid_argument("corrupt vsched checkpoint: percentile heaps larger than the window");
+    // Every rank the bands follow stays inside the band and the window.
+    band_heads_.resize(ranks.size() / 2);
+    for (std::size_t c = 0; c < band_heads_.size(); ++c) {
+        const std::uint32_t below = ranks[2 * c];
+        const std::uint32_t size = ranks[2 * c + 1];
+        if (size > RankBand::kKept || static_cast<std::uint64_t>(below) + size > window_) {
+            throw std::invalid_argument("corrupt vsched checkpoint: percentile band out of range");
         }
+        band_heads_[c] = RankBandHead{ends[2 * c], ends[2 * c + 1], below, size};
     }
-    for (std::size_t i = 0; i < blocks && !sorted; ++i) {
-        if (slots[i] >= window_ || heap_index_[i] < -w || heap_index_[i] >= w) {
-            throw std::invalid_argument("corrupt vsched checkpoint: percentile heap index out of range");
-        }
-    }
-    heap_entries_.resize(samples.size());
-    for (std::size_t i = 0; i < samples.size(); ++i) heap_entries_[i] = PercentileHeaps::Entry{samples[i], slots[i]};
 }
 
 // ---- the registry ----------------------------------------------------------
@@ -477,6 +410,19 @@ void UsageWindows::push(const std::uint32_t* columns, const double* samples, std
     }
 }
 
+namespace {
+
+// An estimator may define prefetch(column, sample, evicted, full), called
+// kPrefetchAhead pushes before push() for the same column.
+template <class E, class = void>
+struct Prefetches : std::false_type {};
+template <class E>
+struct Prefetches<E, std::void_t<decltype(std::declval<const E&>().prefetch(std::uint32_t{}, 0.0, 0.0, false))>>
+    : std::true_type {};
+constexpr std::size_t kPrefetchAhead = 8;
+
+}  // namespace
+
 template <class E>
 void UsageWindows::push_row(E& estimator, const std::uint32_t* columns, const double* samples, std::size_t n) {
     const std::uint32_t window = static_cast<std::uint32_t>(config_.window);
@@ -492,6 +438,14 @@ void UsageWindows::push_row(E& estimator, const std::uint32_t* columns, const do
         const double x = samples[i];
         const std::uint32_t k = count[c];
         const bool full = k == window;
+        if constexpr (Prefetches<E>::value) {
+            // Estimators whose per-VM state is cold say, a few VMs ahead, which
+            // lines the push will touch, so that those misses overlap.
+            if (i + kPrefetchAhead < n) {
+                const std::uint32_t ahead = columns[i + kPrefetchAhead];
+                estimator.prefetch(ahead, samples[i + kPrefetchAhead], ring[ahead], count[ahead] == window);
+            }
+        }
         // Running sum: sum' = (sum - evicted) + sample once the window is full
         // (the row being overwritten holds its oldest sample), sum + sample
         // while it fills. The drift is wiped at every wrap (see wrap_sums()).

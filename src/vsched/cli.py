@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
-from . import __version__
+from . import ESTIMATORS, __version__
 
 MAX_HOURS = 168.0  # a week of five-minute ticks; longer days would not fit in memory at the default size
 
@@ -95,7 +95,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--seed", type=_integer(0), default=1, help="random seed, >= 0 (default 1)")
     add("--trace", default=None, metavar="KIND:DIR", help="planetlab:DIR (a day folder) or gcd:DIR")
     add("--fidelity", choices=["fluid", "sliced"], default="fluid", help="CPU model (default fluid)")
-    add("--estimator", choices=["max", "mean", "percentile", "ewma"], default="max",
+    add("--estimator", choices=list(ESTIMATORS), default="max",
         help="reallocator's usage estimator (default max)")
     add("--domains", type=_integer(1), default=4, help="memory sharing domains (default 4)")
     add("--accesses", type=_integer(0), default=64, help="memory references per VM per tick (default 64)")

@@ -46,7 +46,11 @@ class Reallocator(Checkpointable):
     = numpy.percentile's default linear interpolation at ``percentile``
     (h = (k-1)·p/100, between the samples of rank floor(h) and floor(h)+1);
     ``ewma`` over every sample since the VM was added, alpha = 2/(W+1),
-    ewma_1 = x_1, ewma_t = ewma_{t-1} + alpha·(x_t - ewma_{t-1}).
+    ewma_1 = x_1, ewma_t = ewma_{t-1} + alpha·(x_t - ewma_{t-1});
+    ``decayed_histogram`` = the ``percentile`` of an exponentially decayed
+    histogram of every sample since the VM was added (half-life W ticks), as
+    Kubernetes' Vertical Pod Autoscaler recommender keeps one. ``ESTIMATORS``
+    lists them; the rules are in docs/engines/reallocator.md.
 
     Per tick (all results are a pure function of the parameters, windows and
     saturation flags, recomputed whenever one changes):

@@ -3,6 +3,7 @@
 // and docs/engines/reallocator.md for the estimators and how to add one.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -11,75 +12,15 @@
 #include <variant>
 #include <vector>
 
+#include "vsched/decayed_histogram.hpp"
+#include "vsched/estimator_api.hpp"
+#include "vsched/rank_band.hpp"
 #include "vsched/state_io.hpp"
 
 namespace vsched {
 
-// What every window of one reallocator shares.
-struct WindowConfig {
-    std::size_t window = 12;    // W: samples kept per VM
-    double quantile = 0.95;     // p = percentile / 100
-    double alpha = 2.0 / 13.0;  // EWMA weight of the newest sample, 2 / (W + 1)
-};
-
-// The windows' shared storage as an estimator sees it (read only). Every
-// per-sample array is a matrix of W rows by `stride` columns, one column per
-// VM; tick t (counted since the windows were made) writes row t % W.
-struct WindowView {
-    std::size_t window = 0;        // W
-    std::size_t stride = 0;        // columns allocated: the row length of every matrix
-    std::uint32_t next_row = 0;    // the row the next tick writes
-    const double* ring = nullptr;  // W x stride samples
-    const std::uint32_t* count = nullptr;  // per column: samples in the window (<= W)
-    const double* sum = nullptr;           // per column: running sum of the window
-    const std::uint64_t* seen = nullptr;   // per column: samples pushed since the VM was added
-    double sample(std::size_t row, std::uint32_t column) const { return ring[row * stride + column]; }
-    // The row holding the sample `age` ticks old (0: the newest).
-    std::size_t row_of_age(std::size_t age) const { return (next_row + window - 1 - age % window) % window; }
-};
-
-// One push: the sample of `column` for the current tick.
-struct Push {
-    std::uint32_t column;
-    std::uint32_t row;       // the ring row written (and overwritten)
-    double sample;
-    double evicted;          // the sample it overwrites (meaningful only when full)
-    std::uint32_t count;     // samples in the window before the push
-    bool full;               // count == W: `evicted` leaves the window
-};
-
-// Estimator state that is not a function of the window (e.g. the EWMA), as
-// named lists of doubles: what export_vm carries besides the samples.
-struct EstimatorField {
-    std::string name;
-    std::vector<double> values;
-    bool scalar = true;  // one value (exported as a float), else a list
-};
-using EstimatorFields = std::vector<EstimatorField>;
-
 // ---- the estimators --------------------------------------------------------
-//
-// One struct per estimator, owning its per-column storage, with this shape
-// (UsageWindows calls nothing else; see docs/engines/reallocator.md):
-//   static constexpr const char* kName;            its name in the registry
-//   static constexpr bool kKeepsState;             export() returns state that
-//                                                  the window alone cannot rebuild
-//   explicit X(const WindowConfig&);
-//   void resize(std::size_t old_stride, std::size_t stride);  columns kept
-//   void reset(std::uint32_t column);              a new, empty window
-//   void begin_tick(const WindowView&);            before the pushes of a tick
-//   void push(const Push&, const WindowView&);     one sample (after the ring
-//                                                  row, count, sum were updated)
-//   void wrap(const std::uint32_t* columns, std::size_t n, const WindowView&);
-//                                                  end of a block of W ticks
-//   double estimate(std::uint32_t column, const WindowView&) const;   k >= 1
-//   void save(StateWriter&) const;  void load(StateReader&, std::size_t stride);
-//   EstimatorFields export_column(std::uint32_t column) const;
-//   static void check_import(const EstimatorFields&);  throws invalid_argument
-//   void import_column(std::uint32_t column, const EstimatorFields&, const WindowView&);
-//                                                  the window's samples are
-//                                                  already in the ring
-// Every formula is mirrored by src/vsched/reference/reallocation.py.
+// The shape every estimator has is in vsched/estimator_api.hpp.
 
 // max: block (van Herk / Gil-Werman) prefix and suffix maxima. Blocks are the
 // W ticks from a tick writing row 0 to the next writing row W - 1. suffix[j]
@@ -160,66 +101,38 @@ private:
     std::vector<double> ewma_;  // per column
 };
 
-// Exact linear percentile of one window in O(log W) per sample: the window's
-// samples in two binary heaps split at rank lo = floor((k - 1) * p). The low
-// heap (a max-heap) holds the lo + 1 smallest, the high heap (a min-heap) the
-// others, so max(low) <= min(high) and the two interpolation points are the
-// two tops. index[slot] says where the sample of a ring slot sits (i >= 0:
-// low[i]; i < 0: high[-i - 1]), so the evicted sample is removed in O(log W).
-//
-// A view of one VM's block of storage, owned by PercentileEstimator: W entries
-// (the low heap from the front, the high heap from the back: together they
-// hold the k <= W samples), W index slots and the two heap sizes.
-class PercentileHeaps {
-public:
-    // Heap entries carry a copy of the sample, so that sifting never chases a
-    // slot into the ring (whose lines are cold with long windows).
-    struct Entry {
-        double sample;
-        std::uint32_t slot;
-    };
-
-    PercentileHeaps(Entry* entries, std::int32_t* index, std::uint32_t* sizes, std::size_t window)
-        : entries_(entries), index_(index), sizes_(sizes), window_(window) {}
-
-    // Adds `sample` (ring slot `slot`), first removing the sample that slot
-    // held if the window was full; `count` is the window size after the push.
-    void push(double sample, std::uint32_t slot, bool full, std::size_t count, double quantile);
-    double estimate(std::size_t count, double quantile) const;
-
-private:
-    Entry& at(bool low, std::size_t i) const { return low ? entries_[i] : entries_[window_ - 1 - i]; }
-    std::uint32_t& size(bool low) const { return sizes_[low ? 0 : 1]; }
-    void insert(bool low, Entry entry);
-    Entry remove(std::uint32_t slot);
-    void sift_up(bool low, std::size_t i);
-    void sift_down(bool low, std::size_t i);
-    static bool before(bool low, const Entry& a, const Entry& b) {
-        return low ? a.sample > b.sample : a.sample < b.sample;
-    }
-    void place(bool low, std::size_t i) const {
-        index_[at(low, i).slot] = low ? static_cast<std::int32_t>(i) : -static_cast<std::int32_t>(i) - 1;
-    }
-
-    Entry* entries_;
-    std::int32_t* index_;
-    std::uint32_t* sizes_;  // [0]: low heap, [1]: high heap
-    std::size_t window_;
-};
-
 // percentile: numpy's default linear interpolation over the window,
 // h = (k - 1) * p, between the samples of rank floor(h) and floor(h) + 1.
-// Windows up to kSortedWindow long are kept sorted (an O(W) insertion beats
-// the heaps' O(log W) sifts on short windows); longer ones in PercentileHeaps.
+// Windows up to kSortedWindow long are kept sorted (an O(W) insertion that
+// touches one short block); longer ones keep a RankBand per VM: the sorted
+// samples around those two ranks and a count of those under them, so a sample
+// far from the rank costs a comparison with the band's two ends.
 struct PercentileEstimator {
     static constexpr const char* kName = "percentile";
     static constexpr bool kKeepsState = false;
     static constexpr std::size_t kSortedWindow = 64;
-    explicit PercentileEstimator(const WindowConfig& config) : window_(config.window), quantile_(config.quantile) {}
+    explicit PercentileEstimator(const WindowConfig& config)
+        : window_(config.window), quantile_(config.quantile), scratch_(config.window) {}
     void resize(std::size_t old_stride, std::size_t stride);
     void reset(std::uint32_t column);
     void begin_tick(const WindowView& view);
     void push(const Push& p, const WindowView& view);
+    // Called a few VMs ahead: the band's lines if the push of `sample` will
+    // touch them, else the line the estimate reads if the count under the
+    // band will change (the sample and the evicted one on different sides).
+    void prefetch(std::uint32_t column, double sample, double evicted, bool full) const {
+        if (sorted_lane()) return;
+        const RankBandHead& head = band_heads_[column];
+        const double* band = bands_.data() + static_cast<std::size_t>(column) * RankBand::kSlots;
+        if (RankBand::touches(head, sample, evicted, full)) {
+            for (std::size_t i = 0; i < RankBand::kSlots; i += 8) prefetch_line(band + i);
+            prefetch_line(band + RankBand::kSlots - 1);
+        } else if (full && (sample < head.first) != (evicted < head.first)) {
+            const std::size_t at = full_lo_ > head.below ? full_lo_ - head.below : 0;
+            prefetch_line(band + std::min(at, RankBand::kSlots - 2));
+            prefetch_line(band + std::min(at, RankBand::kSlots - 2) + 2);
+        }
+    }
     void wrap(const std::uint32_t*, std::size_t, const WindowView&) {}
     double estimate(std::uint32_t column, const WindowView&) const { return percentile_[column]; }
     void save(StateWriter& out) const;
@@ -230,19 +143,21 @@ struct PercentileEstimator {
 
 private:
     bool sorted_lane() const { return window_ <= kSortedWindow; }
-    PercentileHeaps heaps(std::uint32_t column) {
-        return PercentileHeaps(heap_entries_.data() + column * window_, heap_index_.data() + column * window_,
-                               heap_sizes_.data() + 2 * static_cast<std::size_t>(column), window_);
+    RankBand band(std::uint32_t column) {
+        return RankBand(band_heads_[column], bands_.data() + static_cast<std::size_t>(column) * RankBand::kSlots);
     }
+    // Rebuilds the band of `column` from its `count` samples, the newest in
+    // ring row `newest`, around the ranks of `count`; the new estimate.
+    double rebuild(std::uint32_t column, std::size_t count, std::size_t newest, int drift, const WindowView& view);
 
     std::size_t window_;
     double quantile_;
     std::size_t full_lo_ = 0;     // lower rank of a full window (computed once per tick)
     double full_gamma_ = 0.0;     // and its lerp fraction
     std::vector<double> sorted_;  // sorted lane: stride x W (one sorted block per column)
-    std::vector<PercentileHeaps::Entry> heap_entries_;  // heaps: stride x W
-    std::vector<std::int32_t> heap_index_;               // stride x W
-    std::vector<std::uint32_t> heap_sizes_;              // stride x 2
+    std::vector<RankBandHead> band_heads_;  // band lane: per column
+    std::vector<double> bands_;             // band lane: stride x RankBand::kSlots
+    std::vector<double> scratch_;           // W: one window, reordered by a rebuild
     std::vector<double> percentile_;  // per column: the estimate after the last push
 };
 
@@ -250,7 +165,8 @@ private:
 // One line per estimator: its struct. The names (kName) feed the constructor's
 // choices, the binder's vsched.ESTIMATORS tuple and, through it, the CLI; the
 // reference keeps the same names (a test checks both tuples are equal).
-using EstimatorRegistry = std::tuple<MaxEstimator, MeanEstimator, PercentileEstimator, EwmaEstimator>;
+using EstimatorRegistry =
+    std::tuple<MaxEstimator, MeanEstimator, PercentileEstimator, EwmaEstimator, DecayedHistogramEstimator>;
 
 template <class Registry>
 struct VariantOf;

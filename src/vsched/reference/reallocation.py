@@ -2,8 +2,8 @@
 
 Same rules (see the docstring of :class:`vsched.Reallocator`). Each VM's window
 is a plain list, oldest sample first; ``max`` and ``percentile`` are computed
-from scratch over it (the native core keeps block prefix/suffix maxima and rank-split
-multisets instead), so agreement checks those structures. The running sum and
+from scratch over it (the native core keeps block prefix/suffix maxima, sorted windows
+and rank bands instead), so agreement checks those structures. The running sum and
 the EWMA do the same float operations in the same order as the core, and the
 divisions use ``vsched.reference.allocation.fair_share``, so native and
 reference agree bit for bit.
@@ -11,6 +11,7 @@ reference agree bit for bit.
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -51,6 +52,7 @@ class _Vm:
         self.sum = 0.0  # running sum of the window
         self.ewma = 0.0
         self.saturated = False
+        self.extra: dict[str, Any] = {}  # state of an estimator with a push hook
 
     @property
     def ceiling(self) -> float:
@@ -59,12 +61,14 @@ class _Vm:
     def plain(self) -> list:
         """Everything as plain data (a checkpoint row)."""
         return [self.size, self.shares, self.reservation, self.limit, list(self.window), self.total, self.sum,
-                self.ewma, self.saturated]
+                self.ewma, self.saturated, {k: list(v) if isinstance(v, list) else v for k, v in self.extra.items()}]
 
     @classmethod
     def from_plain(cls, row: list) -> _Vm:
         state = cls(*row[:4])
-        state.window, state.total, state.sum, state.ewma, state.saturated = list(row[4]), *row[5:]
+        state.window, state.total, state.sum, state.ewma, state.saturated = list(row[4]), *row[5:9]
+        extra = row[9] if len(row) > 9 else {}
+        state.extra = {k: list(v) if isinstance(v, list) else v for k, v in dict(extra).items()}
         return state
 
 
@@ -138,7 +142,98 @@ class _Ewma:
         vm.ewma = fields["ewma"][0]
 
 
-_REGISTRY: dict[str, Any] = {"max": _Max, "mean": _Mean, "percentile": _Percentile, "ewma": _Ewma}
+class _DecayedHistogram:
+    """Percentile of an exponentially decayed histogram (the rule: docs/engines/reallocator.md).
+
+    Mirrors csrc/core/decayed_histogram.cpp operation for operation: 200
+    buckets, width_0 = 0.01, width_{i+1} = 1.05 width_i; sample weights
+    w_t = w_{t-1} 2^(1/W) (the first 1), everything times 2^-64 once w_t > 2^64;
+    the statistic is the upper edge of the lowest weighted bucket whose
+    cumulative weight reaches p * total.
+    """
+
+    keeps_state = True
+    buckets = 200
+    _edges_cache: list[float] | None = None
+
+    @classmethod
+    def edges(cls) -> list[float]:
+        if cls._edges_cache is None:
+            edges, width = [0.0], 0.01
+            for _ in range(cls.buckets):
+                edges.append(edges[-1] + width)
+                width = width * 1.05
+            cls._edges_cache = edges
+        return cls._edges_cache
+
+    @classmethod
+    def empty(cls) -> dict:
+        return {"histogram": [0.0] * cls.buckets, "total": 0.0, "weight": 0.0}
+
+    @classmethod
+    def push(cls, vm: _Vm, sample: float, r: Reallocator) -> None:
+        state = vm.extra or cls.empty()
+        vm.extra = state
+        hist = state["histogram"]
+        w = 1.0 if state["weight"] == 0.0 else state["weight"] * r._growth
+        if w > 2.0**64:
+            for i in range(cls.buckets):
+                hist[i] = hist[i] * 2.0**-64
+            state["total"] = state["total"] * 2.0**-64
+            w = w * 2.0**-64
+        i = min(bisect.bisect_right(cls.edges(), sample) - 1, cls.buckets - 1)
+        hist[i] = hist[i] + w
+        state["total"] = state["total"] + w
+        state["weight"] = w
+
+    @classmethod
+    def statistic(cls, vm: _Vm, r: Reallocator) -> float:
+        state = vm.extra or cls.empty()
+        hist = state["histogram"]
+        weighted = [i for i, x in enumerate(hist) if x > 0.0]
+        if not weighted:
+            return 0.0
+        threshold = r._quantile * state["total"]
+        cumulative = 0.0
+        for i in range(cls.buckets):
+            cumulative = cumulative + hist[i]
+            if hist[i] > 0.0 and cumulative >= threshold:
+                return cls.edges()[i + 1]
+        return cls.edges()[weighted[-1] + 1]
+
+    @classmethod
+    def fields(cls, vm: _Vm) -> dict:
+        state = vm.extra or cls.empty()
+        return {"histogram": list(state["histogram"]), "total": state["total"], "weight": state["weight"]}
+
+    @classmethod
+    def check_fields(cls, fields: dict[str, list[float]]) -> None:
+        if (len(fields.get("histogram", ())) != cls.buckets or len(fields.get("total", ())) != 1
+                or len(fields.get("weight", ())) != 1):
+            raise ValueError(f"estimator_state must hold 'histogram' ({cls.buckets} floats), 'total' and 'weight' "
+                             "for the decayed_histogram estimator")
+        for x in fields["histogram"]:
+            if not math.isfinite(x) or x < 0.0:
+                raise ValueError(f"estimator_state['histogram'] holds {x!r}: weights must be finite and >= 0")
+        for name in ("total", "weight"):
+            x = fields[name][0]
+            if not math.isfinite(x) or x < 0.0:
+                raise ValueError(f"estimator_state['{name}'] = {x!r}: it must be finite and >= 0")
+
+    @classmethod
+    def restore(cls, vm: _Vm, fields: dict[str, list[float]]) -> None:
+        vm.extra = {"histogram": [float(x) for x in fields["histogram"]], "total": fields["total"][0],
+                    "weight": fields["weight"][0]}
+
+
+# The registry: one line per estimator, in the native registry's order.
+_REGISTRY: dict[str, Any] = {
+    "max": _Max,
+    "mean": _Mean,
+    "percentile": _Percentile,
+    "ewma": _Ewma,
+    "decayed_histogram": _DecayedHistogram,
+}
 #: The usage estimators, in registry order (the same tuple as ``vsched.ESTIMATORS``).
 ESTIMATORS: tuple[str, ...] = tuple(_REGISTRY)
 
@@ -185,6 +280,7 @@ class Reallocator(Checkpointable):
         self._headroom = headroom
         self._quantile = percentile / 100.0
         self._alpha = 2.0 / (float(window) + 1.0)  # EWMA span convention
+        self._growth = 2.0 ** (1.0 / float(window))  # decayed_histogram: half-life W (libm pow, as the core)
         self._vms: dict[int, _Vm] = {}  # insertion order = vms order
         self._next_id = 0
         self._ticks = 0  # observed ticks: every W of them the sums are recomputed
@@ -377,6 +473,9 @@ class Reallocator(Checkpointable):
         else:
             state.sum = state.sum + sample
         state.ewma = sample if state.total == 1 else state.ewma + self._alpha * (sample - state.ewma)
+        push = getattr(_REGISTRY[self._estimator], "push", None)
+        if push is not None:
+            push(state, sample, self)
 
     def _statistic(self, state: _Vm) -> float:
         return _REGISTRY[self._estimator].statistic(state, self)
