@@ -91,20 +91,25 @@ def test_two_hosts_in_two_threads_both_finish_like_alone():
 def test_ctrl_c_stops_a_run_after_a_whole_tick(fidelity):
     host, vcpus = busy_host(fidelity, vms=400 if fidelity == "fluid" else 60)
     twin = copy.deepcopy(host) if fidelity == "fluid" else None
-    ticks = 20_000 if fidelity == "fluid" else 400
+    ticks = 400
     cpu = workloads.synthetic_cpu(len(vcpus), ticks, seed=3).cpu * vcpus
-    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
+
+    def interrupt_at_tick_3(t):
+        # The signal arrives while tick 3 is in progress, whatever the machine's speed.
+        if t == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
     started = time.perf_counter()
     with pytest.raises(KeyboardInterrupt) as stopped:
-        host.run(cpu)
+        host.run(cpu, interrupt_at_tick_3)
     waited = time.perf_counter() - started
-    timer.join()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     partial = stopped.value.run
     done = host.tick
     assert 0 < done < ticks and partial.metrics["cpu_used"].shape == (done, len(vcpus))
-    assert waited < 0.5 + 2.0  # one tick after the signal, not the whole run
+    assert done == 4  # the tick in progress is finished, then the run stops
+    assert waited < 60.0  # loose: a loaded machine is slow; the stop itself is the claim
     assert len(host.reallocator) == len(host.memory.stats()["vm"]) == len(host)
     if twin is not None:  # the stopped host is exactly a host that ran `done` ticks
         same_runs(partial, twin.run(cpu[:done]))
