@@ -15,7 +15,7 @@ def day(impl, vms: int = 6, ticks: int = 5):
     ids = [host.add_vm(1 + i % 2, 64) for i in range(vms)]
     host.remove_vm(ids[1])  # ids are no longer 0..n-1
     rng = np.random.default_rng(3)
-    demand = rng.uniform(0, 1, (ticks, len(host))) * np.array([host._vms[v].vcpus for v in host.vms])
+    demand = rng.uniform(0, 1, (ticks, len(host))) * np.array([host.export_vm(v).vcpus for v in host.vms])
     return host, host.run(demand)
 
 
