@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._state import Checkpointable
-from .._validate import as_int
+from .._validate import as_int, as_int64
 from ..errors import AdmissionError
 from ..memory import check_manager_args
 from ..pages import (
@@ -129,7 +129,7 @@ class MemoryManager(Checkpointable):
 
     # -- VMs -------------------------------------------------------------------
     def add_vm(self, pages: int, domain: int = 0) -> int:
-        pages, domain = as_int("pages", pages), as_int("domain", domain)
+        pages, domain = as_int64("pages", pages), as_int64("domain", domain)
         if pages < 0:
             raise ValueError(f"pages = {pages}: pages must be >= 0")
         if domain < 0:
@@ -362,7 +362,7 @@ class MemoryManager(Checkpointable):
 
     # -- KSM-like scanner -----------------------------------------------------------
     def scan(self, pages: int) -> None:
-        pages = as_int("pages", pages)
+        pages = as_int64("pages", pages)
         if self.merge != "scan":
             raise ValueError("scan() needs merge='scan'")
         if pages < 0:
