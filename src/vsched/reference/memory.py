@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._state import Checkpointable
-from .._validate import as_int, as_int64
+from .._validate import as_int64
 from ..errors import AdmissionError
 from ..memory import check_manager_args
 from ..pages import (
@@ -158,7 +158,7 @@ class MemoryManager(Checkpointable):
         return v
 
     def remove_vm(self, vm: int) -> None:
-        vm = as_int("vm", vm)
+        vm = as_int64("vm", vm, KeyError)
         v = self._vm(vm)
         for gpn in range(len(v.state)):
             if v.state[gpn] == RESIDENT:
@@ -335,13 +335,13 @@ class MemoryManager(Checkpointable):
             raise IndexError(f"{gpn_name} = {gpn}: VM {vm} has {len(v.state)} pages (gpn 0..{len(v.state)})")
 
     def read(self, vm: int, gpn: int) -> Outcome:
-        vm, gpn = as_int("vm", vm), as_int("gpn", gpn)
+        vm, gpn = as_int64("vm", vm, KeyError), as_int64("gpn", gpn, IndexError)
         self._check_page(vm, gpn, "vm", "gpn")
         return Outcome(self._run(vm, gpn, False, 0))
 
     def write(self, vm: int, gpn: int, content: int) -> Outcome:
         content = as_content(content)
-        vm, gpn = as_int("vm", vm), as_int("gpn", gpn)
+        vm, gpn = as_int64("vm", vm, KeyError), as_int64("gpn", gpn, IndexError)
         self._check_page(vm, gpn, "vm", "gpn")
         return Outcome(self._run(vm, gpn, True, content))
 
@@ -466,7 +466,7 @@ class MemoryManager(Checkpointable):
 
     # -- export / import (rule M10) -------------------------------------------------
     def export_vm(self, vm: int) -> dict[str, Any]:
-        v = self._vm(as_int("vm", vm))
+        v = self._vm(as_int64("vm", vm, KeyError))
         return {
             "format": VM_STATE_FORMAT,
             "pages": len(v.state),
@@ -534,7 +534,7 @@ class MemoryManager(Checkpointable):
         self.__dict__.update(copy.deepcopy(payload["state"]))
 
     def mapping(self, vm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        v = self._vm(as_int("vm", vm))
+        v = self._vm(as_int64("vm", vm, KeyError))
         return (
             np.array(v.state, dtype=np.uint8),
             np.array(v.content, dtype=np.uint64),
@@ -542,7 +542,7 @@ class MemoryManager(Checkpointable):
         )
 
     def page(self, vm: int, gpn: int) -> tuple[PageState, int, int]:
-        vm, gpn = as_int("vm", vm), as_int("gpn", gpn)
+        vm, gpn = as_int64("vm", vm, KeyError), as_int64("gpn", gpn, IndexError)
         self._check_page(vm, gpn, "vm", "gpn")
         v = self._vms[vm]
         return PageState(v.state[gpn]), v.content[gpn], v.frame[gpn]

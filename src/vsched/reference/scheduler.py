@@ -230,10 +230,14 @@ class CpuScheduler:
         self, vm: int, *, shares: int | None = None, reservation: float | None = None, limit: Any = None
     ) -> None:
         """Change parameters; None keeps a value. ``limit=float('inf')`` removes the limit."""
+        # Types first, then values (docs/design.md, "Errors"): like the native wrapper.
+        shares_arg = None if shares is None else as_int("shares", shares)
+        reservation_arg = None if reservation is None else as_float("reservation", reservation)
+        limit_arg = None if limit is None else as_float("limit", limit)
         record = self._get_vm(vm)
-        new_shares = record.shares if shares is None else as_int("shares", shares)
-        new_reservation = record.reservation if reservation is None else as_float("reservation", reservation)
-        new_limit = record.limit if limit is None else as_float("limit", limit)
+        new_shares = record.shares if shares_arg is None else shares_arg
+        new_reservation = record.reservation if reservation_arg is None else reservation_arg
+        new_limit = record.limit if limit_arg is None else limit_arg
         self._check_params(len(record.vcpus), new_shares, new_reservation, new_limit, record.id)
         if (new_shares, new_reservation, new_limit) == (record.shares, record.reservation, record.limit):
             return
@@ -286,11 +290,11 @@ class CpuScheduler:
                 self._wake(v)
 
     def clear_work(self, vm: int, vcpu: int | None = None) -> None:
+        index = None if vcpu is None else as_int("vcpu", vcpu)  # types first, then values
         record = self._get_vm(vm)
-        if vcpu is None:
+        if index is None:
             targets = record.vcpus
         else:
-            index = as_int("vcpu", vcpu)
             if not 0 <= index < len(record.vcpus):
                 raise IndexError(f"vcpu = {index}: VM {record.id} has {len(record.vcpus)} vCPUs")
             targets = [record.vcpus[index]]
