@@ -27,6 +27,7 @@ NEW, CHECKPOINT = "<new>", "<checkpoint>"
 # green while they are open; ``--include-known`` (campaign.py) draws them too.
 KNOWN = {
     "realloc-window-1e6": "native Reallocator.add_vm takes seconds per VM at window = 10**6 (the documented max)",
+    "sched-zero-request": "CpuScheduler.run never returns when slice_ns // ceil(limit) is 0 (time cannot advance)",
     "memory-scan-huge": "MemoryManager.scan(pages) is linear in pages and ignores Ctrl-C: scan(2**63-1) never ends",
 }
 AVOID: set[str] = set(KNOWN)
@@ -50,8 +51,10 @@ class Call:
 
 
 def _literal(value: Any) -> str:
+    if isinstance(value, list):
+        return f"[{', '.join(_literal(item) for item in value)}]"
     if isinstance(value, np.ndarray):
-        return f"np.array({value.tolist()!r}, dtype=np.{value.dtype})"
+        return f"np.array({_literal(value.tolist())}, dtype=np.{value.dtype})"
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return f"float({str(value)!r})"
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
@@ -107,7 +110,9 @@ class Scheduler(Engine):
 
     def new(self, d: Draw) -> Call:
         self.pcpus = d.integer(1, 1 << 16, (2, 3, 4, 8), BAD_INTEGERS) if d.chance(0.5) else d.pick([1, 2, 4])
-        self.slice_ns = d.integer(1, self.MAX_SLICE, (1000, 3_000_000), BAD_INTEGERS)
+        # Limits are drawn up to 2048 cores: slices above that keep slice // ceil(limit) >= 1.
+        low = 2049 if "sched-zero-request" in AVOID else 1
+        self.slice_ns = d.integer(low, self.MAX_SLICE, (1000, 3_000_000), BAD_INTEGERS)
         return Call(NEW, (self.pcpus, self.slice_ns), {"strict_reservations": d.chance(0.5)})
 
     def _vcpus(self, d: Draw) -> Any:
