@@ -71,7 +71,7 @@ def test_bad_step_leaves_host_unchanged(impl):
             host.step(demand)
         assert host.tick == 0 and np.array_equal(host.caps(), caps)
     for batch, error in [
-        ({"vm": np.array([2]), "gpn": np.array([0]), "content": np.array([1], np.uint64)}, IndexError),
+        ({"vm": np.array([2]), "gpn": np.array([0]), "content": np.array([1], np.uint64)}, KeyError),  # no VM 2: batches name VMs by id
         ({"vm": np.array([1]), "gpn": np.array([10])}, IndexError),  # the VM has 10 pages
         ({"vm": np.array([0, 1]), "gpn": np.array([0])}, ValueError),
         ({"vm": np.array([0.5]), "gpn": np.array([0])}, TypeError),

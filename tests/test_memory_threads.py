@@ -159,7 +159,9 @@ def test_ctrl_c_stops_lruk_access_many_at_a_reference_boundary():
     timer.join()
     done = cache.time
     assert 0 < done < keys.size
-    assert elapsed < 2.0, elapsed
+    # The work takes seconds; stopping early is the claim (done < size above).
+    # The bound here is loose on purpose: a shared, loaded machine is slow.
+    assert elapsed < 10.0, elapsed
     fresh = vsched.LRUK(20_000, k=2, history=50_000)
     fresh.access_many(keys[:done])
     assert cache._core._save() == fresh._core._save()  # exactly the prefix, bit for bit
@@ -180,7 +182,9 @@ def test_ctrl_c_stops_memory_access_at_an_access_boundary():
     timer.join()
     done = mm.stats()["time"]
     assert 0 < done < vm.size
-    assert elapsed < 2.0, elapsed
+    # The work takes seconds; stopping early is the claim (done < size above).
+    # The bound here is loose on purpose: a shared, loaded machine is slow.
+    assert elapsed < 10.0, elapsed
     fresh = make_manager()
     fresh.access(vm[:done], gpn[:done], content[:done])
     assert mm._core._save() == fresh._core._save()

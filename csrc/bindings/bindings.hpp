@@ -63,6 +63,7 @@ void bind_errors(py::module_& m);
 void bind_fair_share(py::module_& m);
 void bind_lruk(py::module_& m);
 void bind_memory(py::module_& m);
+void bind_net(py::module_& m);
 void bind_reallocator(py::module_& m);
 void bind_scheduler(py::module_& m);
 

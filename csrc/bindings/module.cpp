@@ -7,6 +7,7 @@ PYBIND11_MODULE(_core, m) {
     vsched::bindings::bind_fair_share(m);
     vsched::bindings::bind_lruk(m);
     vsched::bindings::bind_memory(m);
+    vsched::bindings::bind_net(m);
     vsched::bindings::bind_reallocator(m);
     vsched::bindings::bind_scheduler(m);
 }

@@ -1,5 +1,7 @@
 // Binds vsched::CpuScheduler as vsched._core.CpuScheduler. Types and shapes
 // are checked by the Python wrapper (src/vsched/scheduler.py); values here.
+// Every method holds the object's ExclusiveUse scope (a concurrent call
+// raises InUseError); run() releases the GIL and stops on Ctrl-C.
 #include "vsched/scheduler.hpp"
 
 #include <vector>
@@ -9,6 +11,9 @@
 namespace vsched::bindings {
 
 namespace {
+
+constexpr const char* kName = "CpuScheduler";
+using Scope = vsched::ExclusiveUse::Scope;
 
 const char* const kColumns[] = {"run_ns", "ready_ns", "limited_ns", "wait_ns", "pending_ns", "switches"};
 
@@ -30,6 +35,7 @@ std::int64_t column(const VcpuRow& r, int c) {
 }
 
 py::dict vcpu_stats_py(const CpuScheduler& s) {
+    Scope scope(s, kName);
     const std::vector<VcpuRow> rows = rows_of(s);
     const auto n = static_cast<py::ssize_t>(rows.size());
     py::dict out;
@@ -51,6 +57,7 @@ py::dict vcpu_stats_py(const CpuScheduler& s) {
 // One row per live VM: sums over its vCPUs. pending_ns saturates at FOREVER
 // (a CPU-bound vCPU, or more queued work than int64 can count).
 py::dict stats_py(const CpuScheduler& s) {
+    Scope scope(s, kName);
     const std::vector<VcpuRow> rows = rows_of(s);
     std::vector<std::int64_t> vm_ids;
     std::vector<std::int64_t> sums[6];
@@ -76,7 +83,10 @@ py::dict stats_py(const CpuScheduler& s) {
     return out;
 }
 
+// The GIL is held throughout add_work and set_limits: nothing changes the
+// arrays between validation and use.
 void add_work_py(CpuScheduler& s, const Int64Array& vm, const Int64Array& vcpu, const Int64Array& work_ns) {
+    Scope scope(s, kName);
     require_vector(vm, "vm");
     const py::ssize_t n = vm.shape(0);
     require_vector(vcpu, "vcpu", n);
@@ -85,14 +95,19 @@ void add_work_py(CpuScheduler& s, const Int64Array& vm, const Int64Array& vcpu, 
 }
 
 void set_limits_py(CpuScheduler& s, const Int64Array& vms, const DoubleArray& limits) {
+    Scope scope(s, kName);
     require_vector(vms, "vms");
     require_vector(limits, "limits", vms.shape(0));
     s.set_limits(static_cast<std::size_t>(vms.shape(0)), vms.data(), limits.data());
 }
 
 void run_py(CpuScheduler& s, std::int64_t duration_ns) {
+    Scope scope(s, kName);
+    PythonSignals signals;  // Ctrl-C stops the run at a decision instant
+    // Safe without the GIL: run reads no Python object and writes only the
+    // engine, which the scope keeps to this thread.
     py::gil_scoped_release release;
-    s.run(duration_ns);
+    s.run(duration_ns, &signals);
 }
 
 }  // namespace
@@ -101,23 +116,30 @@ void bind_scheduler(py::module_& m) {
     py::class_<CpuScheduler>(m, "CpuScheduler")
         .def(py::init<std::int64_t, std::int64_t, bool>(), py::arg("pcpus"), py::arg("slice_ns"),
              py::arg("strict_reservations") = true)
-        .def_property_readonly("strict_reservations", &CpuScheduler::strict_reservations)
-        .def_property_readonly("now", &CpuScheduler::now)
-        .def_property_readonly("pcpus", &CpuScheduler::pcpus)
-        .def_property_readonly("slice_ns", &CpuScheduler::slice_ns)
-        .def_property_readonly("decisions", &CpuScheduler::decisions)
-        .def("add_vm", &CpuScheduler::add_vm, py::arg("vcpus"), py::arg("shares"), py::arg("reservation"),
-             py::arg("limit"))
-        .def("set_vm", &CpuScheduler::set_vm, py::arg("vm"), py::arg("shares"), py::arg("reservation"),
-             py::arg("limit"))
-        .def("remove_vm", &CpuScheduler::remove_vm, py::arg("vm"))
+        .def_property_readonly("strict_reservations", guarded(&CpuScheduler::strict_reservations, kName))
+        .def_property_readonly("now", guarded(&CpuScheduler::now, kName))
+        .def_property_readonly("pcpus", guarded(&CpuScheduler::pcpus, kName))
+        .def_property_readonly("slice_ns", guarded(&CpuScheduler::slice_ns, kName))
+        .def_property_readonly("decisions", guarded(&CpuScheduler::decisions, kName))
+        .def("add_vm", guarded(&CpuScheduler::add_vm, kName), py::arg("vcpus"), py::arg("shares"),
+             py::arg("reservation"), py::arg("limit"))
+        .def("set_vm", guarded(&CpuScheduler::set_vm, kName), py::arg("vm"), py::arg("shares"),
+             py::arg("reservation"), py::arg("limit"))
+        .def("remove_vm", guarded(&CpuScheduler::remove_vm, kName), py::arg("vm"))
         .def("add_work", &add_work_py, py::arg("vm"), py::arg("vcpu"), py::arg("work_ns"))
-        .def("clear_work", &CpuScheduler::clear_work, py::arg("vm"), py::arg("vcpu"))
-        .def("clear_all_work", &CpuScheduler::clear_all_work)
+        .def("clear_work", guarded(&CpuScheduler::clear_work, kName), py::arg("vm"), py::arg("vcpu"))
+        .def("clear_all_work", guarded(&CpuScheduler::clear_all_work, kName))
         .def("set_limits", &set_limits_py, py::arg("vms"), py::arg("limits"))
         .def("run", &run_py, py::arg("duration_ns"))
         .def("stats", &stats_py)
-        .def("vcpu_stats", &vcpu_stats_py);
+        .def("vcpu_stats", &vcpu_stats_py)
+        .def("_save",
+             [](const CpuScheduler& s) {
+                 Scope scope(s, kName);
+                 return to_bytes(s.save());
+             })
+        .def_static("_load", [](const py::bytes& state) { return CpuScheduler::load(from_bytes(state)); },
+                    py::arg("state"));
     m.attr("FOREVER") = kForever;
 }
 

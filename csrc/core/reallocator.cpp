@@ -404,15 +404,6 @@ namespace {
 constexpr std::uint32_t kCheckpointFormat = 1;
 constexpr std::uint32_t kStateFormat = 1;
 
-std::uint64_t fnv1a(const std::string& bytes) {
-    std::uint64_t hash = 14695981039346656037ull;
-    for (const char c : bytes) {
-        hash ^= static_cast<unsigned char>(c);
-        hash *= 1099511628211ull;
-    }
-    return hash;
-}
-
 [[noreturn]] void corrupt(const char* what) {
     throw std::invalid_argument(message("corrupt vsched checkpoint of a Reallocator: ", what));
 }
@@ -438,7 +429,7 @@ std::string Reallocator::save() const {
     state.put(second_pass_.level());
     StateWriter out("Reallocator", kCheckpointFormat);
     out.put_string(state.bytes());
-    out.put(fnv1a(state.bytes()));
+    out.put(state_hash(state.bytes()));
     return out.take();
 }
 
@@ -447,7 +438,7 @@ Reallocator Reallocator::restore(const std::string& bytes) {
     const std::string body = outer.get_string();
     const auto hash = outer.get<std::uint64_t>();
     outer.expect_end();
-    if (hash != fnv1a(body)) corrupt("its hash does not match");
+    if (hash != state_hash(body)) corrupt("its hash does not match");
     StateReader in(body, "ReallocatorState", kStateFormat);
     const auto capacity = in.get<double>();
     const auto threshold = in.get<double>();

@@ -145,10 +145,9 @@ CpuScheduler::CpuScheduler(std::int64_t pcpus, std::int64_t slice_ns, bool stric
 // ---- configuration -------------------------------------------------------------------------
 
 CpuScheduler::Vm& CpuScheduler::vm_ref(std::int64_t vm) {
-    if (vm < 0 || vm >= static_cast<std::int64_t>(vms_.size()) || !vms_[vm].alive) {
-        throw KeyError(message("vm = ", vm, ": no such VM"));
-    }
-    return vms_[vm];
+    const std::int64_t slot = slot_of(vm);  // VM ids and slots: scheduler_slots.cpp
+    if (slot < 0) throw KeyError(message("vm = ", vm, ": no such VM"));
+    return vms_[static_cast<std::size_t>(slot)];
 }
 
 // Reservations of the live VMs summed in id order (cached between changes).
@@ -214,8 +213,9 @@ std::int64_t CpuScheduler::add_vm(std::int64_t vcpus, std::int64_t shares, doubl
         vcpus_.size() + static_cast<std::size_t>(vcpus) >= std::numeric_limits<std::uint32_t>::max()) {
         throw std::invalid_argument("too many VMs or vCPUs over the scheduler's lifetime");
     }
-    const auto id = static_cast<std::uint32_t>(vms_.size());
+    const auto id = static_cast<std::uint32_t>(vms_.size());  // the slot; the VM id is next_id_
     Vm m;
+    m.id = next_id_;
     m.first = static_cast<std::uint32_t>(vcpus_.size());
     m.vcpus = static_cast<std::uint32_t>(vcpus);
     m.shares = shares;
@@ -227,6 +227,7 @@ std::int64_t CpuScheduler::add_vm(std::int64_t vcpus, std::int64_t shares, doubl
         res_vms_.push_back(id);
     }
     vms_.push_back(std::move(m));
+    ids_.push_back(next_id_);
     reserved_sum_.append(reservation);  // the new VM is last in id order
     for (std::int64_t k = 0; k < vcpus; ++k) {
         Vcpu v;
@@ -241,16 +242,17 @@ std::int64_t CpuScheduler::add_vm(std::int64_t vcpus, std::int64_t shares, doubl
     ++live_vms_;
     live_vcpus_ += static_cast<std::size_t>(vcpus);
     apply_limit(vms_[id]);
-    return id;
+    return next_id_++;
 }
 
 void CpuScheduler::set_vm(std::int64_t vm, std::optional<std::int64_t> shares, std::optional<double> reservation,
                           std::optional<double> limit) {
     Vm& m = vm_ref(vm);
+    const std::int64_t slot = &m - vms_.data();
     const std::int64_t new_shares = shares.value_or(m.shares);
     const double new_reservation = reservation.value_or(m.reservation);
     const double new_limit = limit.value_or(m.limit);
-    check_params(m.vcpus, new_shares, new_reservation, new_limit, vm);
+    check_params(m.vcpus, new_shares, new_reservation, new_limit, slot);
     if (new_shares == m.shares && new_reservation == m.reservation && new_limit == m.limit) return;
     m.shares = new_shares;
     if (new_reservation != m.reservation) {
@@ -260,7 +262,7 @@ void CpuScheduler::set_vm(std::int64_t vm, std::optional<std::int64_t> shares, s
         m.res_time = now_;
         if (!m.in_res_vms) {
             m.in_res_vms = true;
-            res_vms_.push_back(static_cast<std::uint32_t>(vm));
+            res_vms_.push_back(static_cast<std::uint32_t>(slot));
         }
     }
     m.reservation = new_reservation;
@@ -291,6 +293,9 @@ void CpuScheduler::remove_vm(std::int64_t vm) {
     m.parked.shrink_to_fit();
     --live_vms_;
     live_vcpus_ -= m.vcpus;
+    ++dead_vms_;
+    dead_vcpus_ += m.vcpus;
+    compact_if_sparse();  // slots of removed VMs are reused (scheduler_slots.cpp)
 }
 
 // ---- work -----------------------------------------------------------------------------------
@@ -301,15 +306,17 @@ void CpuScheduler::add_work(std::size_t n, const std::int64_t* vm, const std::in
     // each touched vCPU would have (-1 = untouched), so repeated vCPUs in one
     // batch are checked against their running total. Reset on every exit.
     std::size_t touched = 0;
+    scratch_slots_.resize(n);  // the VM slot of each item (ids resolved once)
     auto reset = [&]() {
         for (std::size_t k = 0; k < touched; ++k) {
-            const Vm& m = vms_[vm[k]];
+            const Vm& m = vms_[scratch_slots_[k]];
             scratch_pending_[m.first + vcpu[k]] = -1;
         }
     };
     try {
         for (std::size_t k = 0; k < n; ++k) {
             const Vm& m = vm_ref(vm[k]);
+            scratch_slots_[k] = static_cast<std::uint32_t>(&m - vms_.data());
             if (vcpu[k] < 0 || vcpu[k] >= static_cast<std::int64_t>(m.vcpus)) {
                 throw std::out_of_range(
                     message("vcpu[", k, "] = ", vcpu[k], ": VM ", vm[k], " has ", m.vcpus, " vCPUs"));
@@ -344,7 +351,7 @@ void CpuScheduler::add_work(std::size_t n, const std::int64_t* vm, const std::in
     for (std::size_t k = 0; k < n; ++k) {
         const std::int64_t w = work_ns[k];
         if (w == 0) continue;
-        Vcpu& v = vcpus_[vms_[vm[k]].first + vcpu[k]];
+        Vcpu& v = vcpus_[vms_[scratch_slots_[k]].first + vcpu[k]];
         const bool was_idle = v.pending == 0;
         v.pending = (v.pending == kForever || w == kForever) ? kForever : v.pending + w;
         if (was_idle) wake(v);
@@ -385,23 +392,24 @@ void CpuScheduler::clear_vcpu(std::uint32_t slot) {
 void CpuScheduler::set_limits(std::size_t n, const std::int64_t* vm, const double* limit) {
     // Validate every item first (the reservations they are checked against do
     // not change within the batch), then apply.
+    scratch_slots_.resize(n);  // the VM slot of each item (ids resolved once)
     for (std::size_t k = 0; k < n; ++k) {
-        if (vm[k] < 0 || vm[k] >= static_cast<std::int64_t>(vms_.size()) || !vms_[vm[k]].alive) {
-            throw KeyError(message("vms[", k, "] = ", vm[k], ": no such VM"));
-        }
+        const std::int64_t slot = slot_of(vm[k]);
+        if (slot < 0) throw KeyError(message("vms[", k, "] = ", vm[k], ": no such VM"));
+        scratch_slots_[k] = static_cast<std::uint32_t>(slot);
         const double l = limit[k];
         if (std::isnan(l) || l < 0.0) {
             throw std::invalid_argument(
                 message("limits[", k, "] = ", format_number(l), ": limit must be >= 0 (inf for no limit)"));
         }
-        const Vm& m = vms_[vm[k]];
+        const Vm& m = vms_[scratch_slots_[k]];
         if (l < m.reservation) {
             throw AdmissionError(message("limits[", k, "] = ", format_number(l), " is below VM ", vm[k],
                                          "'s reservation ", format_number(m.reservation)));
         }
     }
     for (std::size_t k = 0; k < n; ++k) {
-        Vm& m = vms_[vm[k]];
+        Vm& m = vms_[scratch_slots_[k]];
         if (limit[k] == m.limit) continue;
         m.limit = limit[k];
         apply_limit(m);
@@ -411,7 +419,7 @@ void CpuScheduler::set_limits(std::size_t n, const std::int64_t* vm, const doubl
 
 // ---- simulation -----------------------------------------------------------------------------
 
-void CpuScheduler::run(std::int64_t duration_ns) {
+void CpuScheduler::run(std::int64_t duration_ns, Interrupt* interrupt) {
     if (duration_ns < 0) {
         throw std::invalid_argument(message("duration_ns = ", duration_ns, ": duration_ns must be >= 0"));
     }
@@ -420,10 +428,12 @@ void CpuScheduler::run(std::int64_t duration_ns) {
             message("duration_ns = ", duration_ns, ": simulated time would pass 2**61 ns"));
     }
     const std::int64_t end = now_ + duration_ns;
+    InterruptPoll poll(interrupt);
     decide();
     for (;;) {
         const std::int64_t t = next_event();
         if (t > end) break;
+        poll();  // between two instants: the state is exactly that of a run() that ended at now_
         now_ = t;
         // (a) every run ending at t stops (the order among them does not
         // matter: each brings its VM's credit to t before changing it).
@@ -501,11 +511,12 @@ void CpuScheduler::decide() {
     // or adds a reserved run still protected at this instant (rule 6; reserved
     // runs are never borrowed), so an instant has at most borrowed + pCPUs steps.
     for (;;) {
-        const bool has_urgent = urgent_entries_ > 0 && urgent_pick() >= 0;
+        const std::int64_t urgent_slot = urgent_entries_ > 0 ? urgent_pick_unless_overdue() : -1;
+        const bool has_urgent = urgent_slot >= 0;
         if (has_urgent) {
             // Rule 6: an urgent VM takes the pCPU of the unprotected run of a
             // non-urgent VM that is least behind its reservation.
-            const std::int64_t victim = urgency_victim();
+            const std::int64_t victim = urgency_victim(ahead_of_fluid(vms_[vcpus_[urgent_slot].vm]));
             if (victim >= 0) {
                 stop(static_cast<std::uint32_t>(victim), now_);
                 process_releases();  // the victim's refund may release its VM
@@ -541,7 +552,7 @@ void CpuScheduler::stop_least_deserving_borrowed() {
 // Rule 6 first (an urgent VM's vCPU), else rule 3. False if nothing is pickable.
 bool CpuScheduler::dispatch_best() {
     if (urgent_entries_ > 0) {
-        const std::int64_t slot = urgent_pick();
+        const std::int64_t slot = urgent_pick_unless_overdue();
         if (slot >= 0) {
             dispatch(static_cast<std::uint32_t>(slot));  // its heap entry goes stale (gen)
             return true;
@@ -612,19 +623,6 @@ void CpuScheduler::res_changed(std::uint32_t vm_id) {
         res_events_.push(Key{m.held_until, vm_id, 0});
     }
 }
-
-namespace {
-
-// Heap order of an urgent group: larger intercept first, then smaller vm.
-struct UrgentBefore {
-    template <class U>
-    bool operator()(const U& x, const U& y) const {  // x below y in the max-heap
-        if (x.intercept != y.intercept) return x.intercept < y.intercept;
-        return x.vm > y.vm;
-    }
-};
-
-}  // namespace
 
 // Adds the current entry of VM vm_id (urgent now, not yet listed).
 void CpuScheduler::list_urgent(std::uint32_t vm_id) {
@@ -766,7 +764,7 @@ std::int64_t CpuScheduler::urgent_pick_by_scan() {
 // The running vCPU an urgent VM may preempt, largest in (VM has no reservation,
 // -D if it has one, deadline, vm, vcpu); -1 if none. O(busy entries); urgent
 // preemptions are rare next to slice ends.
-std::int64_t CpuScheduler::urgency_victim() const {
+std::int64_t CpuScheduler::urgency_victim(bool spare_overdue) const {
     std::int64_t best = -1;
     bool best_free = false;
     std::int64_t best_neg_lag = 0;
@@ -777,6 +775,7 @@ std::int64_t CpuScheduler::urgency_victim() const {
         if (u.reserved && now_ < u.run_start + res_protect()) return;
         const Vm& m = vms_[u.vm];
         if (urgent(m)) return;
+        if (spare_overdue && lag_at(u, now_) >= m.request * MICRO) return;  // still overdue
         const bool free = m.res_u == 0;
         const std::int64_t neg_lag = free ? 0 : -res_lag_at(m, now_);
         if (best >= 0) {
@@ -796,6 +795,40 @@ std::int64_t CpuScheduler::urgency_victim() const {
         best_neg_lag = neg_lag;
     });
     return best;
+}
+
+// urgent_pick(), unless its VM is ahead of its fluid share and an overdue vCPU
+// waits: then -1 (the overdue vCPU goes first, rule 6).
+std::int64_t CpuScheduler::urgent_pick_unless_overdue() {
+    const std::int64_t slot = urgent_pick();
+    if (slot < 0) return slot;
+    if (ahead_of_fluid(vms_[vcpus_[slot].vm]) && overdue_pickable()) return -1;
+    return slot;
+}
+
+// Sum of the VM's vCPU lags at now < 0: it has received more than its fluid share.
+bool CpuScheduler::ahead_of_fluid(const Vm& m) const {
+    i128 total = 0;
+    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
+        const Vcpu& v = vcpus_[m.first + k];
+        if (v.state != kWait) total += lag_at(v, now_);
+    }
+    return total < 0;
+}
+
+// The vCPU's lag brought to t, without changing it.
+std::int64_t CpuScheduler::lag_at(const Vcpu& v, std::int64_t t) const {
+    const i128 dt = t - v.lag_time;
+    if (v.state == kQueued) return clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate) * dt);
+    if (v.state == kRunning) return clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate - MICRO) * dt);
+    return v.lag;
+}
+
+// Is a queued vCPU of an unheld VM a full request behind its fluid share
+// (deadline <= now)? The smallest deadline is on top of eligible_ (an
+// ineligible vCPU has lag < 0, so its deadline is in the future).
+bool CpuScheduler::overdue_pickable() {
+    return eligible_pickable() && eligible_.front().a <= now_;
 }
 
 // Is there a queued, eligible vCPU whose VM is not held? (Parks held ones met on top.)
@@ -1195,7 +1228,7 @@ void CpuScheduler::vcpu_stats(VcpuRow* out) const {
         if (!m.alive) continue;
         for (std::uint32_t k = 0; k < m.vcpus; ++k) {
             const Vcpu& v = vcpus_[m.first + k];
-            VcpuRow r{static_cast<std::int64_t>(i), k, v.run_ns, v.ready_ns, v.limited_ns, v.wait_ns, v.pending,
+            VcpuRow r{m.id, k, v.run_ns, v.ready_ns, v.limited_ns, v.wait_ns, v.pending,
                       v.switches};
             const std::int64_t span = now_ - v.since;
             if (v.state == kRunning) {

@@ -8,14 +8,38 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from typing import Any
+
 from . import traces, workloads
-from .allocation import fair_share
 from .errors import AdmissionError, InUseError
-from .host import Host, HostRun
-from .lruk import LRUK
-from .memory import MemoryManager, Outcome, PageState
-from .scheduler import FOREVER, CpuScheduler
-from .reallocation import ESTIMATORS, ReallocMetrics, Reallocator, realloc_metrics
+from .pages import Outcome, PageState
+from .reallocation_metrics import ReallocMetrics, realloc_metrics
+from ._sched_args import FOREVER
+
+# The native engines need the extension module. If it cannot be loaded, the
+# package still imports (so that vsched.reference, the oracle, works without
+# it) and each native name raises ImportError, with the cause, when used.
+try:
+    from .allocation import fair_share
+    from .host import Host, HostRun
+    from .lruk import LRUK
+    from .memory import MemoryManager
+    from .net import NetGuard, NetScheduler, PacketRun
+    from .scheduler import CpuScheduler
+    from .reallocation import ESTIMATORS, Reallocator
+except ImportError as _native_error:  # the extension is missing or broken
+    _NATIVE_ERROR: ImportError | None = _native_error
+    from .host import HostRun
+
+    def __getattr__(name: str) -> Any:
+        if name in {"fair_share", "Host", "LRUK", "MemoryManager", "CpuScheduler", "ESTIMATORS", "Reallocator", "NetGuard", "NetScheduler", "PacketRun"}:
+            raise ImportError(
+                f"vsched.{name} needs the native extension vsched._core, which failed to import "
+                f"({_NATIVE_ERROR}); vsched.reference has the same engines in pure Python"
+            ) from _NATIVE_ERROR
+        raise AttributeError(f"module 'vsched' has no attribute {name!r}")
+else:
+    _NATIVE_ERROR = None
 
 try:
     __version__ = version("vsched")
@@ -35,6 +59,9 @@ __all__ = [
     "AdmissionError",
     "InUseError",
     "MemoryManager",
+    "NetGuard",
+    "NetScheduler",
+    "PacketRun",
     "Outcome",
     "PageState",
     "ReallocMetrics",

@@ -43,27 +43,48 @@ and by how much, and is logged):
 * **CPU reservations**: reservations (default ``min_guarantee x vcpus`` cores)
   must sum to at most ``pcpus``.
 
-The same class runs on either set of engines: ``vsched.Host`` on the native
-ones, ``vsched.reference.Host`` on the pure-Python ones, with identical results.
+The same class runs on either set of engines (``engines=vsched`` by default,
+``engines=vsched.reference``, or ``vsched.reference.Host``), with identical
+results. The host's rules -- one VM identity, atomic changes, cost,
+checkpoints, moving a VM, threads, Ctrl-C -- are H1-H8 in docs/host.md.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib
 import math
+import signal
 import sys
+import threading
+import types
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from fractions import Fraction
+from typing import Any, Callable, Iterable, TypeVar
 
 import numpy as np
 
+from ._host_layout import VmLayout, VmRecord
+from ._state import Checkpointable
 from ._validate import as_float, as_int
-from .errors import AdmissionError
+from ._vm_state import VM_STATE_FORMAT, VmState
+from .engines import EngineSet
+from .errors import AdmissionError, InUseError
+from .pages import batch_args
+from .progress import progress as show_progress
 
-__all__ = ["Host", "HostRun", "VM_METRICS"]
+__all__ = ["Host", "HostRun", "VM_METRICS", "VmState"]
 
 FIDELITIES = ("fluid", "sliced")
 REALLOCATION_POLICIES = ("lend", "static", "off")
+
+# Per-VM bounds every host applies, so that a VM admitted on one host fits the
+# engines of any other (the scheduler's bounds are the tightest).
+MAX_VCPUS = 1024
+MAX_SHARES = 1_000_000
+MAX_GUEST_PAGES = 2**32 - 2  # guest pages of live VMs in all (the memory manager's 32-bit page index)
+_RESERVATION_SLACK = 1e-9  # relative: the fair-share kernel's rounding slack (docs/host.md, rule H3)
 
 # Per-VM metrics recorded every tick (ticks x VMs arrays in HostRun.metrics).
 VM_METRICS = {
@@ -91,57 +112,40 @@ HOST_TOTALS = {
 
 
 @dataclass
-class _Vm:
-    vcpus: int
-    memory_pages: int
-    shares: int
-    reservation: float
-    reservation_is_default: bool
-    limit: float | None
-    domain: int
-    memory_reservation: int
-    realloc_id: int
-    memory_id: int
-    sched_id: int | None = None
-
-
-@dataclass
-class _Layout:
-    """Per-VM parameters as arrays in VM order, rebuilt only when VMs come, go or resize."""
-
-    vcpus: np.ndarray
-    shares: np.ndarray
-    reservations: np.ndarray
-    own_caps: np.ndarray  # min(limit, vcpus): the cap when the reallocator does not cap
-    memory_ids: np.ndarray
-    sched_ids: np.ndarray
-    vm_of_vcpu: np.ndarray  # scheduler VM id of every vCPU
-    vcpu_index: np.ndarray  # index of every vCPU within its VM
-
-    @classmethod
-    def of(cls, records: list[_Vm]) -> _Layout:
-        vcpus = np.array([vm.vcpus for vm in records], dtype=np.int64)
-        sched_ids = np.array([-1 if vm.sched_id is None else vm.sched_id for vm in records], dtype=np.int64)
-        return cls(
-            vcpus=vcpus,
-            shares=np.array([vm.shares for vm in records], dtype=float),
-            reservations=np.array([vm.reservation for vm in records], dtype=float),
-            own_caps=np.array([vm.vcpus if vm.limit is None else min(vm.limit, vm.vcpus) for vm in records], dtype=float),
-            memory_ids=np.array([vm.memory_id for vm in records], dtype=np.int64),
-            sched_ids=sched_ids,
-            vm_of_vcpu=np.repeat(sched_ids, vcpus),
-            vcpu_index=np.concatenate([np.arange(v) for v in vcpus]) if len(records) else np.zeros(0, np.int64),
-        )
-
-
-@dataclass
 class HostRun:
-    """What :meth:`Host.run` returns: per-tick, per-VM metrics and host totals."""
+    """What :meth:`Host.run` returns: per-tick, per-VM metrics and host totals.
+
+    ``vms`` is the VM id of each column of every ``metrics`` array.
+    """
 
     vms: list[int]
     metrics: dict[str, np.ndarray]  # name -> ticks x VMs
     totals: dict[str, np.ndarray]  # name -> ticks
     events: list[dict[str, Any]] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        ticks, vms = self.metrics["cpu_used"].shape if "cpu_used" in self.metrics else (0, len(self.vms))
+        return f"HostRun({ticks} ticks x {vms} VMs, {len(self.metrics)} per-VM metrics, {len(self.events)} events)"
+
+    def to_frame(self) -> Any:
+        """The per-VM metrics in long format: one row per (tick, VM), columns
+        ``tick``, ``vm`` (the host's VM id) and one per metric of ``VM_METRICS``.
+
+        A pandas DataFrame when pandas is installed, else a dict of 1-D numpy
+        arrays (the same columns). Host totals stay in ``totals`` (one per tick).
+        """
+        ticks, vms = self.metrics["cpu_used"].shape
+        columns: dict[str, np.ndarray] = {
+            "tick": np.repeat(np.arange(ticks, dtype=np.int64), vms),
+            "vm": np.tile(np.asarray(self.vms, dtype=np.int64), ticks),
+        }
+        for name, values in self.metrics.items():
+            columns[name] = np.asarray(values).reshape(-1)  # row-major: tick-major, VMs inside
+        try:
+            import pandas
+        except ImportError:
+            return columns
+        return pandas.DataFrame(columns)
 
     def summary(self) -> dict[str, float]:
         demand = self.metrics["cpu_demand"]
@@ -176,14 +180,85 @@ def _check_fraction(name: str, value: Any, upper_inclusive: bool = True) -> floa
     return value
 
 
-class Host:
+def _sequential_sum(values: Iterable[float]) -> float:
+    """Left-to-right float sum, as the engines add reservations."""
+    total = 0.0
+    for value in values:
+        total += value
+    return total
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _exclusive(method: _Method) -> _Method:
+    """One thread at a time in a Host: a second thread gets InUseError at once, nothing changed."""
+
+    @functools.wraps(method)
+    def guarded(self: Host, *args: Any, **kwargs: Any) -> Any:
+        if not self._busy.acquire(blocking=False):
+            raise InUseError(
+                f"Host.{method.__name__}: this Host is in use by another thread; one Host must not be "
+                "used by two threads at once (give each thread its own, e.g. a copy.deepcopy)"
+            )
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._busy.release()
+
+    return guarded  # type: ignore[return-value]
+
+
+class _DeferredInterrupt:
+    """Ctrl-C during a tick is held until the tick ends (main thread only), so
+    the host is never left with half a tick applied. Nested uses share one."""
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> _DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            handler = signal.getsignal(signal.SIGINT)
+            if handler is signal.default_int_handler:
+                self._previous = handler
+                signal.signal(signal.SIGINT, self._hold)
+                self._installed = True
+        return self
+
+    def _hold(self, signum: int, frame: Any) -> None:
+        self.pending = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+            self._installed = False
+
+
+def _native_engines() -> EngineSet:
+    import vsched  # the package; its native names need the extension
+
+    return vsched  # type: ignore[return-value]
+
+
+class Host(Checkpointable):
     """One virtualization host: admission control plus the three engines in one loop.
 
     See the module docstring for the loop, the fidelities, the reallocation
-    policies and the admission rules.
+    policies and the admission rules, and docs/host.md for the rules (H1-H8):
+    one VM identity, atomic changes, checkpoints, moving a VM, threads, Ctrl-C.
+
+    ``engines``: the engine set (``vsched`` or ``vsched.reference``, or any
+    object of the :class:`vsched.engines.EngineSet` contract); default the
+    native engines (``vsched.reference.Host`` defaults to the reference ones).
     """
 
-    _engines_module = "vsched"
+    _implementation = "host"
+
+    @staticmethod
+    def _default_engines() -> EngineSet:
+        return _native_engines()
 
     def __init__(
         self,
@@ -204,6 +279,7 @@ class Host:
         reallocation: str = "lend",
         lruk_k: int = 2,
         strict_reservations: bool = False,
+        engines: EngineSet | None = None,
     ) -> None:
         self.pcpus = _check_positive_int("pcpus", pcpus)
         self.memory_frames = _check_positive_int("memory_frames", memory_frames)
@@ -222,76 +298,64 @@ class Host:
         self.sample_ns = _check_positive_int("sample_ns", sample_ns)
         self.tick_seconds = _check_positive_int("tick_seconds", tick_seconds)
 
-        engines = importlib.import_module(self._engines_module)
-        self._fair_share: Callable[..., np.ndarray] = engines.fair_share
-        self.reallocator = engines.Reallocator(
+        self._engines = self._default_engines() if engines is None else engines
+        for name in ("fair_share", "CpuScheduler", "MemoryManager", "Reallocator"):
+            if not hasattr(self._engines, name):
+                raise TypeError(f"engines has no {name}: expected vsched, vsched.reference or a look-alike")
+        self.reallocator = self._engines.Reallocator(
             float(self.pcpus), window=realloc_window, threshold=realloc_threshold, estimator=realloc_estimator
         )
-        self.memory = engines.MemoryManager(self.memory_frames, k=lruk_k, merge=merge)
+        self.memory = self._engines.MemoryManager(self.memory_frames, k=lruk_k, merge=merge)
         self.scheduler = (
-            engines.CpuScheduler(self.pcpus, self.slice_ns, strict_reservations=strict_reservations)
+            self._engines.CpuScheduler(self.pcpus, self.slice_ns, strict_reservations=strict_reservations)
             if fidelity == "sliced"
             else None
         )
-
-        self._vms: dict[int, _Vm] = {}
+        self._layout = VmLayout()
         self._next_id = 0
         self.tick = 0
         self.events: list[dict[str, Any]] = []
-        # Caps for the coming tick, in VM order; refreshed after every change.
-        self._caps = np.zeros(0)
-        self._layout = _Layout.of([])
-        # Cumulative per-VM fault counters (indexed by memory-manager VM id) as
-        # of the previous tick, so each tick reports its own faults.
-        self._seen_ids = np.zeros(0, dtype=np.int64)
-        self._seen_major = np.zeros(0, dtype=np.int64)
-        self._seen_cow = np.zeros(0, dtype=np.int64)
+        self._caps: np.ndarray | None = None  # caps for the coming tick; None = recompute when asked
+        self._busy = threading.Lock()
+
+    @property
+    def engines(self) -> EngineSet:
+        """The engine set this host runs on."""
+        return self._engines
 
     # ------------------------------------------------------------ admission
 
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(pcpus={self.pcpus}, memory_frames={self.memory_frames}, "
+            f"fidelity={self.fidelity!r}, reallocation={self.reallocation!r}; {len(self._layout)} VMs, tick {self.tick})"
+        )
+
     @property
     def vms(self) -> list[int]:
-        """Live VM ids in the order used by every per-VM array."""
-        return list(self._vms)
+        """Live VM ids, ascending: the order of every per-VM array in and out (rule H1)."""
+        return self._layout.column("ids").tolist()
 
     def __len__(self) -> int:
-        return len(self._vms)
+        return len(self._layout)
 
     def _log(self, kind: str, **detail: Any) -> None:
         self.events.append({"tick": self.tick, "event": kind, **detail})
 
-    def _admit(self, vcpus: int, memory_pages: int, reservation: float, exclude: int | None = None) -> None:
-        """Raise AdmissionError if a VM of this size (replacing `exclude`) breaks a rule."""
-        others = [vm for vid, vm in self._vms.items() if vid != exclude]
-        total_vcpus = sum(vm.vcpus for vm in others) + vcpus
-        if total_vcpus > self.max_vcpu_ratio * self.pcpus:
-            over = total_vcpus - self.max_vcpu_ratio * self.pcpus
-            raise AdmissionError(
-                f"vCPU ratio: {total_vcpus} vCPUs on {self.pcpus} pCPUs is {total_vcpus / self.pcpus:.3g} per pCPU "
-                f"> max_vcpu_ratio {self.max_vcpu_ratio:g} (over by {over:g} vCPUs)"
-            )
-        reserved_frames = sum(vm.memory_reservation for vm in others) + self._memory_reservation(memory_pages)
-        allowed_frames = (1.0 - self.memory_reserve) * self.memory_frames
-        if reserved_frames > allowed_frames:
-            raise AdmissionError(
-                f"memory reserve: {reserved_frames} reserved frames would leave less than "
-                f"{self.memory_reserve:.0%} of {self.memory_frames} frames unreserved "
-                f"(over by {reserved_frames - allowed_frames:g} frames)"
-            )
-        reserved_cpu = sum(vm.reservation for vm in others) + reservation
-        if reserved_cpu > self.pcpus + 1e-9 * self.pcpus:
-            raise AdmissionError(
-                f"CPU reservations: {reserved_cpu:g} cores reserved > {self.pcpus} pCPUs "
-                f"(over by {reserved_cpu - self.pcpus:g} cores)"
-            )
-
     def _memory_reservation(self, memory_pages: int) -> int:
         return math.ceil(self.min_guarantee * memory_pages)
 
-    def _vm_arguments(self, vcpus: Any, memory_pages: Any, shares: Any, reservation: Any, limit: Any):
-        vcpus = _check_positive_int("vcpus", vcpus)
+    def _record(
+        self, vcpus: Any, memory_pages: Any, shares: Any, reservation: Any, limit: Any, domain: Any
+    ) -> VmRecord:
+        """A VM's parameters checked against every per-VM rule of every engine (rule H3); nothing changes."""
+        vcpus = as_int("vcpus", vcpus)
+        if not 1 <= vcpus <= MAX_VCPUS:
+            raise ValueError(f"vcpus = {vcpus}: vcpus must be in [1, {MAX_VCPUS}]")
         memory_pages = _check_positive_int("memory_pages", memory_pages)
-        shares = 1000 * vcpus if shares is None else _check_positive_int("shares", shares)
+        shares = 1000 * vcpus if shares is None else as_int("shares", shares)
+        if not 1 <= shares <= MAX_SHARES:
+            raise ValueError(f"shares = {shares}: shares must be in [1, {MAX_SHARES}]")
         reservation_is_default = reservation is None
         reservation = self.min_guarantee * vcpus if reservation is None else as_float("reservation", reservation)
         if not (math.isfinite(reservation) and 0.0 <= reservation):
@@ -304,8 +368,77 @@ class Host:
                 raise ValueError(f"limit = {limit!r}: must be >= 0 (None for no limit)")
             if limit < reservation:
                 raise AdmissionError(f"limit {limit:g} is below the reservation {reservation:g} by {reservation - limit:g}")
-        return vcpus, memory_pages, shares, reservation, reservation_is_default, limit
+        domain = as_int("domain", domain)
+        if domain < 0:
+            raise ValueError(f"domain = {domain}: domain must be >= 0")
+        return VmRecord(
+            vcpus, memory_pages, shares, reservation, reservation_is_default, limit, domain,
+            self._memory_reservation(memory_pages), memory_id=-1, sched_id=-1,
+        )
 
+    def _admit(self, new: VmRecord, replacing: int | None = None) -> None:
+        """Raise AdmissionError if VM `new` (in place of VM `replacing`) breaks a host rule (H3).
+
+        O(1): the sums are kept by the layout (exactly, for the reservations).
+        """
+        layout = self._layout
+        old = layout.records[replacing] if replacing is not None else None
+        total_vcpus = layout.total_vcpus - (old.vcpus if old else 0) + new.vcpus
+        if total_vcpus > self.max_vcpu_ratio * self.pcpus:
+            over = total_vcpus - self.max_vcpu_ratio * self.pcpus
+            raise AdmissionError(
+                f"vCPU ratio: {total_vcpus} vCPUs on {self.pcpus} pCPUs is {total_vcpus / self.pcpus:.3g} per pCPU "
+                f"> max_vcpu_ratio {self.max_vcpu_ratio:g} (over by {over:g} vCPUs)"
+            )
+        reserved_frames = layout.reserved_frames - (old.memory_reservation if old else 0) + new.memory_reservation
+        allowed_frames = (1.0 - self.memory_reserve) * self.memory_frames
+        if reserved_frames > allowed_frames:
+            raise AdmissionError(
+                f"memory reserve: {reserved_frames} reserved frames would leave less than "
+                f"{self.memory_reserve:.0%} of {self.memory_frames} frames unreserved "
+                f"(over by {reserved_frames - allowed_frames:g} frames)"
+            )
+        total_pages = layout.total_pages - (old.memory_pages if old else 0) + new.memory_pages
+        if total_pages > MAX_GUEST_PAGES:
+            raise AdmissionError(f"guest pages: {total_pages} pages on one host > {MAX_GUEST_PAGES}")
+        reserved = layout.reserved_cpu - (Fraction(old.reservation) if old else 0) + Fraction(new.reservation)
+        if reserved > self.pcpus * (1 + Fraction(_RESERVATION_SLACK)) or not self._engines_admit(
+            reserved, new.reservation, replacing
+        ):
+            reserved_cpu = float(reserved)
+            raise AdmissionError(
+                f"CPU reservations: {reserved_cpu!r} cores reserved > {self.pcpus} pCPUs "
+                f"(over by {reserved_cpu - self.pcpus:.3g} cores)"
+            )
+
+    def _engines_admit(self, exact_sum: Fraction, reservation: float, replacing: int | None) -> bool:
+        """The engines add reservations in floats, left to right, each in its own VM order: the
+        reallocator in VM order with the same slack, the scheduler (sliced) in its id order and
+        without slack. Far from the bound the float sum cannot cross it; near it, add as they do."""
+        n = len(self._layout) + 1
+        margin = 1 - Fraction(2 * n, 2**52)  # the float sum is within (n-1) units of rounding of the exact one
+        tolerant = self.pcpus * (1 + Fraction(_RESERVATION_SLACK))
+        strict = self.scheduler is not None
+        if exact_sum <= (self.pcpus if strict else tolerant) * margin:
+            return True
+        reservations = self._layout.column("reservations").copy()
+        position = self._layout.position(replacing) if replacing is not None else None
+        if position is not None:
+            reservations[position] = reservation
+            in_vm_order = reservations.tolist()
+        else:
+            in_vm_order = reservations.tolist() + [reservation]
+        if _sequential_sum(in_vm_order) > self.pcpus * (1 + _RESERVATION_SLACK):
+            return False
+        if strict:
+            sched_ids = self._layout.column("sched_ids")
+            order = np.argsort(sched_ids, kind="stable")
+            in_sched_order = reservations[order].tolist() + ([] if position is not None else [reservation])
+            if _sequential_sum(in_sched_order) > self.pcpus:
+                return False
+        return True
+
+    @_exclusive
     def add_vm(
         self,
         vcpus: int,
@@ -315,53 +448,71 @@ class Host:
         limit: float | None = None,
         domain: int = 0,
     ) -> int:
-        """Admit a VM; returns its id. Shares default to 1000 per vCPU (ESXi
-        "normal"), the reservation to ``min_guarantee x vcpus`` cores.
+        """Admit a VM; returns its id (0, 1, 2, ... never reused: rule H1). Shares
+        default to 1000 per vCPU (ESXi "normal"), the reservation to
+        ``min_guarantee x vcpus`` cores.
 
-        Raises AdmissionError (logged as a refusal) when a rule would break.
+        Raises AdmissionError (logged as a refusal) when a rule would break;
+        on any error nothing changes (rule H2).
         """
         try:
-            vcpus, memory_pages, shares, reservation, is_default, limit = self._vm_arguments(
-                vcpus, memory_pages, shares, reservation, limit
-            )
-            domain = as_int("domain", domain)
-            self._admit(vcpus, memory_pages, reservation)
+            record = self._record(vcpus, memory_pages, shares, reservation, limit, domain)
+            self._admit(record)
         except AdmissionError as refusal:
             self._log("refused", vcpus=vcpus, memory_pages=memory_pages, reason=str(refusal))
             raise
-        realloc_id = self.reallocator.add_vm(float(vcpus), shares=shares, reservation=reservation, limit=limit)
-        memory_id = self.memory.add_vm(memory_pages, domain=domain)
-        vm = _Vm(
-            vcpus, memory_pages, shares, reservation, is_default, limit, domain,
-            self._memory_reservation(memory_pages), realloc_id, memory_id,
-        )
-        if self.scheduler is not None:
-            vm.sched_id = self.scheduler.add_vm(vcpus, shares=shares, reservation=reservation, limit=limit)
+        self._attach(record, lambda: self.reallocator.add_vm(
+            float(record.vcpus), shares=record.shares, reservation=record.reservation, limit=record.limit
+        ), lambda: self.memory.add_vm(record.memory_pages, domain=record.domain))
         vm_id = self._next_id
         self._next_id += 1
-        self._vms[vm_id] = vm
-        self._log("admitted", vm=vm_id, vcpus=vcpus, memory_pages=memory_pages, shares=shares,
-                  reservation=reservation, limit=limit, domain=domain)
-        self._refresh_caps()
+        self._layout.append(vm_id, record)
+        self._caps = None
+        self._log("admitted", vm=vm_id, vcpus=record.vcpus, memory_pages=record.memory_pages, shares=record.shares,
+                  reservation=record.reservation, limit=record.limit, domain=record.domain)
         return vm_id
 
-    def _get(self, vm: Any) -> _Vm:
-        key = as_int("vm", vm)
-        if key not in self._vms:
-            raise KeyError(f"vm {key} is not on this host")
-        return self._vms[key]
+    def _attach(self, record: VmRecord, add_realloc: Callable[[], int], add_memory: Callable[[], int]) -> None:
+        """Add a checked VM to every engine; if one still refuses, undo the ones done before."""
+        undo: list[Callable[[], None]] = []
+        try:
+            record.memory_id = add_memory()
+            undo.append(lambda: self.memory.remove_vm(record.memory_id))
+            if self.scheduler is not None:
+                record.sched_id = self.scheduler.add_vm(
+                    record.vcpus, shares=record.shares, reservation=record.reservation, limit=record.limit
+                )
+                undo.append(lambda: self.scheduler.remove_vm(record.sched_id))  # type: ignore[union-attr]
+            add_realloc()
+        except BaseException:
+            for step in reversed(undo):
+                step()
+            raise
 
+    def _get(self, vm: Any) -> tuple[int, VmRecord]:
+        key = as_int("vm", vm)
+        record = self._layout.records.get(key)
+        if record is None:
+            raise KeyError(f"vm {key} is not on this host")
+        return key, record
+
+    @_exclusive
     def remove_vm(self, vm: int) -> None:
         """Remove a VM: its frames are released or un-shared, its CPU returns to the others."""
-        record = self._get(vm)
-        self.reallocator.remove_vm(record.realloc_id)
-        self.memory.remove_vm(record.memory_id)
-        if self.scheduler is not None and record.sched_id is not None:
-            self.scheduler.remove_vm(record.sched_id)
-        del self._vms[int(vm)]
-        self._log("removed", vm=int(vm))
-        self._refresh_caps()
+        key, record = self._get(vm)
+        self._detach(key, record)
+        self._log("removed", vm=key)
 
+    def _detach(self, key: int, record: VmRecord) -> None:
+        position = self._layout.position(key)
+        self.reallocator.remove_vm(self.reallocator.vms[position])
+        self.memory.remove_vm(record.memory_id)
+        if self.scheduler is not None:
+            self.scheduler.remove_vm(record.sched_id)
+        self._layout.remove(key)
+        self._caps = None
+
+    @_exclusive
     def resize(
         self,
         vm: int,
@@ -376,104 +527,206 @@ class Host:
         A default reservation follows the vCPU count. Changing the memory size
         re-creates the VM's memory (its pages start untouched again, like a
         guest re-ballooned from scratch); changing vCPUs re-creates its vCPUs
-        in the scheduler (cumulative host metrics are unaffected).
+        in the scheduler (cumulative host metrics are unaffected). On any
+        error nothing changes (rule H2).
         """
-        record = self._get(vm)
-        new_vcpus = record.vcpus if vcpus is None else vcpus
-        new_pages = record.memory_pages if memory_pages is None else memory_pages
-        new_shares = record.shares if shares is None else shares
-        new_reservation = None if record.reservation_is_default else record.reservation
-        new_limit = record.limit if limit is None else limit
+        key, old = self._get(vm)
         try:
-            checked = self._vm_arguments(new_vcpus, new_pages, new_shares, new_reservation, new_limit)
-            new_vcpus, new_pages, new_shares, new_reservation, _, new_limit = checked
-            self._admit(new_vcpus, new_pages, new_reservation, exclude=int(vm))
+            new = self._record(
+                old.vcpus if vcpus is None else vcpus,
+                old.memory_pages if memory_pages is None else memory_pages,
+                old.shares if shares is None else shares,
+                None if old.reservation_is_default else old.reservation,
+                old.limit if limit is None else limit,
+                old.domain,
+            )
+            self._admit(new, replacing=key)
         except AdmissionError as refusal:
-            self._log("resize_refused", vm=int(vm), reason=str(refusal))
+            self._log("resize_refused", vm=key, reason=str(refusal))
             raise
-        self.reallocator.set_vm(
-            record.realloc_id, size=float(new_vcpus), shares=new_shares, reservation=new_reservation, limit=new_limit
-        )
-        if new_pages != record.memory_pages:
-            self.memory.remove_vm(record.memory_id)
-            record.memory_id = self.memory.add_vm(new_pages, domain=record.domain)
+        position = self._layout.position(key)
+        major = int(self._layout.column("major_seen")[position])
+        cow = int(self._layout.column("cow_seen")[position])
+        new.memory_id, new.sched_id = old.memory_id, old.sched_id
         if self.scheduler is not None:
-            if new_vcpus != record.vcpus:
-                self.scheduler.remove_vm(record.sched_id)
-                record.sched_id = self.scheduler.add_vm(
-                    new_vcpus, shares=new_shares, reservation=new_reservation, limit=new_limit
+            if new.vcpus != old.vcpus:
+                # The vCPUs are re-created; the old VM leaves first so its reservation is not counted twice.
+                self.scheduler.remove_vm(old.sched_id)
+                new.sched_id = self.scheduler.add_vm(
+                    new.vcpus, shares=new.shares, reservation=new.reservation, limit=new.limit
                 )
             else:
-                self.scheduler.set_vm(record.sched_id, shares=new_shares, reservation=new_reservation)
-        self._log("resized", vm=int(vm), vcpus=new_vcpus, memory_pages=new_pages, shares=new_shares, limit=new_limit)
-        record.vcpus, record.memory_pages, record.shares = new_vcpus, new_pages, new_shares
-        record.reservation, record.limit = new_reservation, new_limit
-        record.memory_reservation = self._memory_reservation(new_pages)
-        self._refresh_caps()
+                self.scheduler.set_vm(old.sched_id, shares=new.shares, reservation=new.reservation)
+        self.reallocator.set_vm(
+            self.reallocator.vms[position], size=float(new.vcpus), shares=new.shares,
+            reservation=new.reservation, limit=new.limit,
+        )
+        if new.memory_pages != old.memory_pages:
+            self.memory.remove_vm(old.memory_id)
+            new.memory_id = self.memory.add_vm(new.memory_pages, domain=new.domain)
+            major = cow = 0
+        self._layout.replace(key, new, major, cow)
+        self._caps = None
+        self._log("resized", vm=key, vcpus=new.vcpus, memory_pages=new.memory_pages, shares=new.shares, limit=new.limit)
+
+    # ------------------------------------------------------------ moving a VM
+
+    @_exclusive
+    def export_vm(self, vm: int) -> VmState:
+        """VM `vm` as a :class:`VmState`: its parameters, reallocator window, guest
+        pages (state and content) and counters. Nothing changes (rule H6)."""
+        key, record = self._get(vm)
+        position = self._layout.position(key)
+        return VmState(
+            format=VM_STATE_FORMAT,
+            vcpus=record.vcpus,
+            memory_pages=record.memory_pages,
+            shares=record.shares,
+            reservation=None if record.reservation_is_default else record.reservation,
+            limit=record.limit,
+            domain=record.domain,
+            realloc=self.reallocator.export_vm(self.reallocator.vms[position]),
+            memory=self.memory.export_vm(record.memory_id),
+        )
+
+    @_exclusive
+    def import_vm(self, state: VmState, domain: int | None = None) -> int:
+        """Admit the VM `state` (from :meth:`export_vm` of any host) with its history; returns its new id.
+
+        Goes through this host's admission; its pages come back by content in
+        `domain` (default: the one it had), sharing with this host's pages of
+        that domain; its reallocator window continues. A default reservation
+        is re-derived from this host's ``min_guarantee``. On any error nothing
+        changes (rule H6).
+        """
+        if not isinstance(state, VmState):
+            raise TypeError(f"state must be a VmState (from Host.export_vm), got {type(state).__name__}")
+        if state.format != VM_STATE_FORMAT:
+            raise ValueError(f"VM state format {state.format!r}; this vsched reads format {VM_STATE_FORMAT}")
+        try:
+            record = self._record(
+                state.vcpus, state.memory_pages, state.shares, state.reservation, state.limit,
+                state.domain if domain is None else domain,
+            )
+            self._admit(record)
+        except AdmissionError as refusal:
+            self._log("import_refused", vcpus=state.vcpus, memory_pages=state.memory_pages, reason=str(refusal))
+            raise
+        realloc_state = dict(state.realloc)
+        realloc_state.update(size=float(record.vcpus), shares=record.shares, reservation=record.reservation,
+                             limit=record.limit)
+        # Validate the window against a scratch reallocator of this host's kind before anything changes.
+        self._engines.Reallocator(
+            self.reallocator.capacity, window=self.reallocator.window, threshold=self.reallocator.threshold,
+            estimator=self.reallocator.estimator,
+        ).import_vm(realloc_state)
+        if not isinstance(state.memory, dict) or state.memory.get("pages") != record.memory_pages:
+            raise ValueError(f"VM state: memory holds {getattr(state.memory, 'get', dict().get)('pages')} pages, "
+                             f"memory_pages = {record.memory_pages}")
+        self._attach(record, lambda: self.reallocator.import_vm(realloc_state),
+                     lambda: self.memory.import_vm(state.memory, domain=record.domain))
+        counters = state.memory["counters"]
+        vm_id = self._next_id
+        self._next_id += 1
+        self._layout.append(vm_id, record, major=int(counters["major_faults"]), cow=int(counters["cow_breaks"]))
+        self._caps = None
+        self._log("imported", vm=vm_id, vcpus=record.vcpus, memory_pages=record.memory_pages, domain=record.domain)
+        return vm_id
+
+    # ------------------------------------------------------------ checkpoints
+
+    def _checkpoint(self) -> dict[str, Any]:
+        scheduler = self.scheduler
+        if scheduler is not None and hasattr(scheduler, "_core") and not isinstance(scheduler, Checkpointable):
+            raise TypeError(
+                "a sliced Host on these engines cannot be checkpointed: its CpuScheduler has no "
+                "checkpoint support (a fluid Host, or the reference engines, can be)"
+            )
+        if not self._busy.acquire(blocking=False):
+            raise InUseError("Host: this Host is in use by another thread; it cannot be checkpointed now")
+        try:
+            state = {name: value for name, value in self.__dict__.items() if name != "_busy"}
+        finally:
+            self._busy.release()
+        if isinstance(self._engines, types.ModuleType):
+            state["_engines"] = self._engines.__name__
+        return state
+
+    def _restore(self, payload: Any) -> None:
+        if not isinstance(payload, dict) or "_layout" not in payload:
+            raise ValueError("not a Host checkpoint")
+        state = dict(payload)
+        if isinstance(state["_engines"], str):
+            state["_engines"] = importlib.import_module(state["_engines"])
+        self.__dict__.update(state)
+        self._busy = threading.Lock()
 
     # ------------------------------------------------------------ the loop
 
-    def _refresh_caps(self, layout_changed: bool = True) -> None:
-        """The CPU caps for the next tick, by policy (see module docstring)."""
-        if layout_changed:
-            self._layout = _Layout.of(list(self._vms.values()))
-        if self.reallocation == "lend":
-            caps = np.asarray(self.reallocator.entitlements(), dtype=float)
-        elif self.reallocation == "static":
-            caps = np.asarray(self.reallocator.base(), dtype=float)
-        else:
-            caps = self._layout.own_caps
-        # A cap never undercuts a reservation (the reallocator guarantees it up to rounding).
-        self._caps = np.maximum(caps, self._layout.reservations)
+    def _current_caps(self) -> np.ndarray:
+        """The CPU caps for the next tick, by policy (see module docstring); cached until a change."""
+        if self._caps is None:
+            if self.reallocation == "lend":
+                caps = np.asarray(self.reallocator.entitlements(), dtype=float)
+            elif self.reallocation == "static":
+                caps = np.asarray(self.reallocator.base(), dtype=float)
+            else:
+                caps = self._layout.column("own_caps").copy()
+            # A cap never undercuts a reservation (the reallocator guarantees it up to rounding).
+            self._caps = np.maximum(caps, self._layout.column("reservations"))
+        return self._caps
 
+    @_exclusive
     def caps(self) -> np.ndarray:
         """CPU caps (cores) that the next tick will apply, in VM order."""
-        return self._caps.copy()
+        return self._current_caps().copy()
 
     def _validated_demand(self, cpu_demand: Any) -> np.ndarray:
-        n = len(self._vms)
+        n = len(self._layout)
         demand = np.asarray(cpu_demand)
         if demand.dtype.kind not in "iuf":
             raise TypeError(f"cpu_demand must be a numeric array, got dtype {demand.dtype}")
         if demand.shape != (n,):
-            raise ValueError(f"cpu_demand has shape {demand.shape}, expected ({n},) (one entry per VM)")
-        demand = demand.astype(float)
+            raise ValueError(f"cpu_demand has shape {demand.shape}, expected ({n},) (one entry per VM, in VM order)")
+        demand = demand.astype(float)  # a copy: the caller's array is never read again
         if not np.all(np.isfinite(demand)) or np.any(demand < 0):
             bad = int(np.flatnonzero(~np.isfinite(demand) | (demand < 0))[0])
             raise ValueError(f"cpu_demand[{bad}] = {demand[bad]!r}: must be finite and >= 0")
-        vcpus = self._layout.vcpus
+        vcpus = self._layout.column("vcpus")
         over = np.flatnonzero(demand > vcpus)
         if over.size:
             i = int(over[0])
             raise ValueError(f"cpu_demand[{i}] = {demand[i]!r} cores exceeds the VM's {int(vcpus[i])} vCPUs")
         return demand
 
-    def _cpu_fluid(self, demand: np.ndarray, caps: np.ndarray, reservations: np.ndarray, shares: np.ndarray):
-        used = self._fair_share(float(self.pcpus), demand, shares, reservations, caps)
+    def _cpu_fluid(self, demand: np.ndarray, caps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        layout = self._layout
+        used = self._engines.fair_share(
+            float(self.pcpus), demand, layout.column("shares"), layout.column("reservations"), caps
+        )
         capped = np.minimum(demand, caps)
         ready = np.maximum(capped - used, 0.0)
         limited = np.maximum(demand - caps, 0.0)
         return used, ready, limited
 
-    def _cpu_sliced(self, demand: np.ndarray, caps: np.ndarray):
+    def _cpu_sliced(self, demand: np.ndarray, caps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         assert self.scheduler is not None
         scheduler, layout = self.scheduler, self._layout
-        # The scheduler has no batch calls for limits and clearing: one call per VM per tick.
-        for sched_id, cap in zip(layout.sched_ids.tolist(), caps.tolist()):
-            scheduler.set_vm(sched_id, limit=cap)
-        per_vcpu = np.repeat(demand / np.maximum(layout.vcpus, 1), layout.vcpus)
+        sched_ids, vcpus = layout.column("sched_ids").copy(), layout.column("vcpus")
+        scheduler.set_limits(sched_ids, caps)  # one call for every VM's cap
+        vm_of_vcpu, vcpu_index = layout.vcpu_map()
+        per_vcpu = np.repeat(demand / np.maximum(vcpus, 1), vcpus)
         work = np.round(per_vcpu * self.sample_ns).astype(np.int64)
         busy = work > 0
         before = scheduler.stats()
         if busy.any():
-            scheduler.add_work(layout.vm_of_vcpu[busy], layout.vcpu_index[busy], work[busy])
+            scheduler.add_work(vm_of_vcpu[busy], vcpu_index[busy], work[busy])
         scheduler.run(self.sample_ns)
         after = scheduler.stats()
-        for sched_id in layout.sched_ids.tolist():
-            scheduler.clear_work(sched_id)
-        # stats() rows are live VMs in id order; find ours in each snapshot.
-        rows_before = np.searchsorted(before["vm"], layout.sched_ids)
-        rows_after = np.searchsorted(after["vm"], layout.sched_ids)
+        scheduler.clear_all_work()  # unmet work is dropped: demand is re-expressed every tick
+        # stats() rows are live VMs in scheduler-id order; find ours in each snapshot.
+        rows_before = np.searchsorted(before["vm"], sched_ids)
+        rows_after = np.searchsorted(after["vm"], sched_ids)
 
         def delta(key: str) -> np.ndarray:
             return (after[key][rows_after] - before[key][rows_before]).astype(float) / float(self.sample_ns)
@@ -481,54 +734,63 @@ class Host:
         return delta("run_ns"), delta("ready_ns"), delta("limited_ns")
 
     def _validated_memory(self, accesses: Any) -> list[tuple[np.ndarray, np.ndarray, Any, Any]]:
-        """Check every access batch ({"vm": VM indices in VM order, "gpn", optional
-        "content" and "write" mask}) before the tick changes anything; returns
-        them with VM indices translated to memory-manager ids."""
+        """Check every access batch ({"vm": VM ids, "gpn", optional "content" and
+        "write" mask}) before the tick changes anything (rule H2); returns them
+        converted, with VM ids translated to the memory manager's."""
         if accesses is None:
             return []
-        memory_ids = self._layout.memory_ids
-        pages = np.array([vm.memory_pages for vm in self._vms.values()], dtype=np.int64)
+        layout = self._layout
+        memory_ids, pages = layout.column("memory_ids"), layout.column("pages")
         batches = []
         for number, batch in enumerate(accesses):
-            vm_index, gpn = np.asarray(batch["vm"]), np.asarray(batch["gpn"])
-            for name, array in (("vm", vm_index), ("gpn", gpn)):
-                if array.dtype.kind not in "iu" or array.ndim != 1:
-                    raise TypeError(f"memory batch {number}: '{name}' must be a 1-D integer array, got {array.dtype}")
-            if gpn.shape != vm_index.shape:
-                raise ValueError(f"memory batch {number}: 'gpn' has length {gpn.size}, 'vm' {vm_index.size}")
-            if vm_index.size == 0:
+            if not isinstance(batch, dict) or "vm" not in batch or "gpn" not in batch:
+                raise TypeError(f"memory batch {number}: expected a dict with 'vm' and 'gpn'")
+            try:
+                vm, gpn, content, write = batch_args(batch["vm"], batch["gpn"], batch.get("content"), batch.get("write"))
+            except (TypeError, ValueError, IndexError) as error:
+                raise type(error)(f"memory batch {number}: {error}") from None
+            if gpn.size == 0:
                 continue
-            if vm_index.min() < 0 or vm_index.max() >= len(memory_ids):
-                bad = int(vm_index.max() if vm_index.max() >= len(memory_ids) else vm_index.min())
-                raise IndexError(f"memory batch {number}: VM index {bad}, the host has {len(memory_ids)} VMs")
-            outside = np.flatnonzero((gpn < 0) | (gpn >= pages[vm_index]))
+            if vm.shape[0] != gpn.shape[0]:
+                vm = np.full(gpn.shape[0], vm[0], dtype=np.int64)
+            at, found = layout.positions(vm)
+            if not found.all():
+                bad = int(vm[np.flatnonzero(~found)[0]])
+                raise KeyError(f"memory batch {number}: vm {bad} is not on this host")
+            outside = np.flatnonzero((gpn < 0) | (gpn >= pages[at]))
             if outside.size:
                 i = int(outside[0])
                 raise IndexError(
-                    f"memory batch {number}: gpn {int(gpn[i])} outside VM index {int(vm_index[i])}'s "
-                    f"{int(pages[vm_index[i]])} pages"
+                    f"memory batch {number}: gpn {int(gpn[i])} outside VM {int(vm[i])}'s {int(pages[at[i]])} pages"
                 )
-            for name in ("content", "write"):
-                if batch.get(name) is not None and np.shape(batch[name]) != vm_index.shape:
-                    raise ValueError(f"memory batch {number}: '{name}' has shape {np.shape(batch[name])}, expected {vm_index.shape}")
-            batches.append((memory_ids[vm_index], gpn, batch.get("content"), batch.get("write")))
+            batches.append((memory_ids[at], gpn, content, write))
         return batches
 
+    @_exclusive
     def step(self, cpu_demand: Any, memory_accesses: Iterable[dict[str, Any]] | None = None) -> dict[str, np.ndarray]:
-        """Run one tick; returns this tick's per-VM metrics (see VM_METRICS) and
-        host totals (see HOST_TOTALS) in one dict of arrays.
+        """Run one tick; returns this tick's per-VM metrics (see VM_METRICS), the
+        ``vm`` column (the id of each entry) and host totals (see HOST_TOTALS).
 
         ``cpu_demand``: cores wanted per VM (VM order, each <= its vCPUs).
         ``memory_accesses``: an iterable of batches, each a dict with ``vm``
-        (VM index in VM order), ``gpn`` and optionally ``content`` (given =
-        writes), applied in order after the CPU part.
+        (VM ids, as ``add_vm`` returned them), ``gpn`` and optionally
+        ``content`` (given = writes) and ``write``, applied in order after the
+        CPU part. Everything is validated before anything changes (rule H2).
+        Ctrl-C during the tick is held until the tick is complete (rule H8).
         """
+        with _DeferredInterrupt() as interrupt:
+            result = self._step(cpu_demand, memory_accesses)
+        if interrupt.pending:
+            raise KeyboardInterrupt
+        return result
+
+    def _step(self, cpu_demand: Any, memory_accesses: Any) -> dict[str, np.ndarray]:
         demand = self._validated_demand(cpu_demand)
         batches = self._validated_memory(memory_accesses)
         layout = self._layout
-        caps = self._caps.copy()
+        caps = self._current_caps().copy()
         if self.fidelity == "fluid":
-            used, ready, limited = self._cpu_fluid(demand, caps, layout.reservations, layout.shares)
+            used, ready, limited = self._cpu_fluid(demand, caps)
         else:
             used, ready, limited = self._cpu_sliced(demand, caps)
         lending = bool(self.reallocator.lending)
@@ -536,22 +798,17 @@ class Host:
         for memory_ids, gpn, content, write in batches:
             self.memory.access(memory_ids, gpn, content, write)
 
-        vcpus = layout.vcpus.astype(float)
+        vcpus = layout.column("vcpus").astype(float)
         memory = self.memory.stats()
-        # Memory stats have one row per live memory VM, in id order (the `vm` column).
-        rows = np.searchsorted(memory["vm"], layout.memory_ids)
+        # Memory stats have one row per live memory VM, in memory-id order (the `vm` column).
+        rows = np.searchsorted(memory["vm"], layout.column("memory_ids"))
         major_now = np.asarray(memory["vm_major_faults"], dtype=np.int64)[rows]
         cow_now = np.asarray(memory["vm_cow_breaks"], dtype=np.int64)[rows]
-        # counters seen at the previous step, matched by memory id (0 for new VMs)
-        at = np.minimum(np.searchsorted(self._seen_ids, layout.memory_ids), max(self._seen_ids.size - 1, 0))
-        known = self._seen_ids.size > 0
-        match = self._seen_ids[at] == layout.memory_ids if known else np.zeros(rows.size, dtype=bool)
-        major = major_now - np.where(match, self._seen_major[at] if known else 0, 0)
-        cow = cow_now - np.where(match, self._seen_cow[at] if known else 0, 0)
-        order = np.argsort(layout.memory_ids)
-        self._seen_ids = layout.memory_ids[order]
-        self._seen_major, self._seen_cow = major_now[order], cow_now[order]
+        major_seen, cow_seen = layout.column("major_seen"), layout.column("cow_seen")
+        major, cow = major_now - major_seen, cow_now - cow_seen
+        major_seen[:], cow_seen[:] = major_now, cow_now
         result = {
+            "vm": layout.column("ids").copy(),
             "cpu_demand": demand,
             "cpu_used": used,
             "ready_pct": 100.0 * ready / np.maximum(vcpus, 1),
@@ -569,58 +826,66 @@ class Host:
             "frames_used": np.array(float(memory["frames_used"])),
             "saving": np.array(float(memory["saving"])),
         }
-        self._refresh_caps(layout_changed=False)
+        self._caps = None
         if self.reallocation == "lend" and bool(self.reallocator.lending) != lending:
             self._log("lending" if self.reallocator.lending else "lending_stopped", load=float(self.reallocator.load))
         self.tick += 1
         return result
 
+    @_exclusive
     def run(
         self,
         cpu: np.ndarray,
         memory: Callable[[int], Iterable[dict[str, Any]] | None] | None = None,
-        progress: bool = False,
+        progress: Any = False,
     ) -> HostRun:
         """Replay a workload: ``cpu`` is ticks x VMs of cores demanded (VM
-        order); ``memory(t)`` gives tick t's access batches. Shows a progress
-        bar on stderr when ``progress`` is true."""
-        cpu = np.asarray(cpu, dtype=float)
-        if cpu.ndim != 2 or cpu.shape[1] != len(self._vms):
-            raise ValueError(f"cpu has shape {cpu.shape}, expected (ticks, {len(self._vms)})")
+        order); ``memory(t)`` gives tick t's access batches.
+
+        ``progress``: True shows a bar on stderr (:func:`vsched.progress.progress`);
+        an object with ``update(n)`` (a tqdm bar, say) is advanced once per tick
+        and left open for its owner to close.
+
+        Ctrl-C stops the run after the tick in progress (rule H8): the host
+        has run whole ticks only, and the ``KeyboardInterrupt`` carries the
+        ticks done as ``.run`` (a :class:`HostRun`).
+        """
+        cpu = np.array(cpu, dtype=float)  # a copy: read tick by tick
+        if cpu.ndim != 2 or cpu.shape[1] != len(self._layout):
+            raise ValueError(f"cpu has shape {cpu.shape}, expected (ticks, {len(self._layout)})")
         ticks = cpu.shape[0]
         vms = self.vms
         metrics = {name: np.zeros((ticks, len(vms))) for name in VM_METRICS}
         totals = {name: np.zeros(ticks) for name in HOST_TOTALS}
-        bar = _ProgressBar(ticks) if progress else None
+        owned = progress is True
+        bar = show_progress(ticks, "host run") if owned else (progress or None)
         first_event = len(self.events)
-        for t in range(ticks):
-            tick = self.step(cpu[t], memory(t) if memory is not None else None)
-            for name in VM_METRICS:
-                metrics[name][t] = tick[name]
-            for name in HOST_TOTALS:
-                totals[name][t] = tick[name]
-            if bar is not None:
-                bar.update(t + 1)
-        if bar is not None:
-            bar.close()
-        return HostRun(vms=vms, metrics=metrics, totals=totals, events=self.events[first_event:])
+        done = 0
+        try:
+            with _DeferredInterrupt() as interrupt:
+                for t in range(ticks):
+                    tick = self._step(cpu[t], memory(t) if memory is not None else None)
+                    for name in VM_METRICS:
+                        metrics[name][t] = tick[name]
+                    for name in HOST_TOTALS:
+                        totals[name][t] = tick[name]
+                    done = t + 1
+                    if bar is not None:
+                        bar.update(1)
+                    if interrupt.pending:
+                        break
+        finally:
+            if owned:
+                bar.close()
+        result = HostRun(vms=vms, metrics=metrics, totals=totals, events=self.events[first_event:])
+        if done < ticks:
+            stopped = KeyboardInterrupt(f"Host.run stopped after {done} of {ticks} ticks")
+            stopped.run = HostRun(  # type: ignore[attr-defined]
+                vms=vms,
+                metrics={name: array[:done] for name, array in metrics.items()},
+                totals={name: array[:done] for name, array in totals.items()},
+                events=result.events,
+            )
+            raise stopped
+        return result
 
-
-class _ProgressBar:
-    """A dependency-free progress bar on stderr."""
-
-    def __init__(self, total: int, width: int = 40) -> None:
-        self.total, self.width, self.shown = max(total, 1), width, -1
-
-    def update(self, done: int) -> None:
-        percent = int(100 * done / self.total)
-        if percent == self.shown:
-            return
-        self.shown = percent
-        filled = self.width * done // self.total
-        sys.stderr.write(f"\r  [{'#' * filled}{'.' * (self.width - filled)}] {percent:3d}% ({done}/{self.total} ticks)")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
-        sys.stderr.flush()

@@ -8,31 +8,10 @@ import numpy as np
 
 from . import _core
 from ._state import Checkpointable
-from ._validate import as_int64, as_int_vector
+from ._lruk_args import as_keys, check_lruk_args
+from ._validate import as_int
 
 __all__ = ["LRUK", "as_keys", "check_lruk_args"]
-
-
-def check_lruk_args(
-    capacity: Any, k: Any, crp: Any, rip: Any, history: Any
-) -> tuple[int, int, int, int | None, int | None]:
-    """Type conversion shared by both implementations (values are checked by each)."""
-    return (
-        as_int64("capacity", capacity),
-        as_int64("k", k),
-        as_int64("crp", crp),
-        None if rip is None else as_int64("rip", rip),
-        None if history is None else as_int64("history", history),
-    )
-
-
-def as_keys(keys: Any, name: str = "keys") -> np.ndarray:
-    """`keys` as a contiguous 1-D uint64 array.
-
-    TypeError unless it is an integer array (bool and float refused); ValueError
-    if it is not 1-D or holds a value outside 0..2**64-1.
-    """
-    return as_int_vector(name, keys, unsigned=True)
 
 
 class LRUK(Checkpointable):

@@ -7,26 +7,12 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._repr import memory_repr
 from ._state import Checkpointable
 from ._validate import as_int64
-from .pages import VM_STATE_FORMAT, Outcome, PageState, as_content, batch_args, vm_state_args
+from .pages import VM_STATE_FORMAT, check_manager_args, Outcome, PageState, as_content, batch_args, vm_state_args
 
 __all__ = ["MemoryManager", "Outcome", "PageState"]
-
-
-def check_manager_args(
-    frames: Any, k: Any, crp: Any, rip: Any, history: Any, merge: Any
-) -> tuple[int, int, int, int | None, int | None, str]:
-    if not isinstance(merge, str):
-        raise TypeError(f"merge must be a str, got {type(merge).__name__}")
-    return (
-        as_int64("frames", frames),
-        as_int64("k", k),
-        as_int64("crp", crp),
-        None if rip is None else as_int64("rip", rip),
-        None if history is None else as_int64("history", history),
-        merge,
-    )
 
 
 def _vm_id(value: Any) -> int:
@@ -235,3 +221,6 @@ class MemoryManager(Checkpointable):
     rip = property(lambda self: self._core.rip)
     history = property(lambda self: self._core.history)
     merge = property(lambda self: str(self._core.merge))
+
+    def __repr__(self) -> str:
+        return memory_repr(self, lambda: len(self.stats()["vm"]), lambda: int(self.stats()["frames_used"]))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ._validate import as_int, as_int64, as_int_vector
-from .lruk import as_keys
+from ._lruk_args import as_keys
 
 __all__ = [
     "MERGE_MODES",
@@ -18,6 +18,7 @@ __all__ = [
     "PageState",
     "as_content",
     "batch_args",
+    "check_manager_args",
     "vm_state_args",
 ]
 
@@ -127,4 +128,19 @@ def vm_state_args(state: Any, domain: Any) -> tuple[int, np.ndarray, np.ndarray,
         np.ascontiguousarray(states, dtype=np.uint8),
         np.ascontiguousarray(contents, dtype=np.uint64),
         values,
+    )
+
+
+def check_manager_args(
+    frames: Any, k: Any, crp: Any, rip: Any, history: Any, merge: Any
+) -> tuple[int, int, int, int | None, int | None, str]:
+    if not isinstance(merge, str):
+        raise TypeError(f"merge must be a str, got {type(merge).__name__}")
+    return (
+        as_int64("frames", frames),
+        as_int64("k", k),
+        as_int64("crp", crp),
+        None if rip is None else as_int64("rip", rip),
+        None if history is None else as_int64("history", history),
+        merge,
     )

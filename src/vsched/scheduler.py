@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._repr import scheduler_repr
 from ._sched_args import FOREVER, limit_batch, optional_limit, work_batch
+from ._state import Checkpointable
 from ._validate import as_float, as_int
 
 __all__ = ["FOREVER", "CpuScheduler"]
@@ -28,7 +30,7 @@ def _i64(name: str, value: Any, error: type[Exception] = ValueError) -> int:
     return number
 
 
-class CpuScheduler:
+class CpuScheduler(Checkpointable):
     """Time-sliced scheduler of vCPUs on ``pcpus`` pCPUs (EEVDF with shares, reservations, limits).
 
     Time is in integer ns, rates in micro-cores (10**6 per core).
@@ -58,7 +60,16 @@ class CpuScheduler:
     * Stats per vCPU: run + ready + limited + wait = time since the VM was added.
 
     ``decisions`` counts dispatches (vCPU put on a pCPU).
+
+    One object, one thread at a time: a call while another thread is inside
+    one (``run`` releases the GIL) raises :class:`vsched.InUseError` and
+    changes nothing. Ctrl-C stops ``run`` at a decision instant (``now`` is
+    that instant; the object is as after a shorter run). ``pickle``,
+    ``copy.deepcopy`` and ``copy.copy`` give independent objects that continue
+    bit for bit. See docs/engines/scheduler.md, "State, threads, Ctrl-C".
     """
+
+    _implementation = "native"
 
     def __init__(self, pcpus: int, slice_ns: int = 3_000_000, strict_reservations: bool = True) -> None:
         if not isinstance(strict_reservations, bool):
@@ -157,6 +168,14 @@ class CpuScheduler:
         """Advance simulated time by duration_ns, scheduling as it goes."""
         self._core.run(_i64("duration_ns", duration_ns))
 
+    def _checkpoint(self) -> Any:
+        return {"state": self._core._save()}
+
+    def _restore(self, payload: Any) -> None:
+        if not isinstance(payload, dict) or not isinstance(payload.get("state"), bytes):
+            raise ValueError("not a checkpoint of a native CpuScheduler (no state bytes)")
+        self._core = _core.CpuScheduler._load(payload["state"])
+
     def stats(self) -> dict[str, np.ndarray]:
         """One row per live VM in id order: vm, run_ns, ready_ns, limited_ns, wait_ns, pending_ns, switches."""
         return dict(self._core.stats())
@@ -164,3 +183,6 @@ class CpuScheduler:
     def vcpu_stats(self) -> dict[str, np.ndarray]:
         """Like stats() but one row per vCPU, with vm and vcpu columns."""
         return dict(self._core.vcpu_stats())
+
+    def __repr__(self) -> str:
+        return scheduler_repr(self, lambda: len(self._core.stats()["vm"]))

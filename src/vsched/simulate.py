@@ -1,34 +1,74 @@
-"""``vsched simulate``: one host, a day of VMs, and what reallocation buys.
+"""``vsched simulate``: one dense host, a diurnal day, and what reallocation buys.
 
-The built-in scenario admits VMs of 1, 2 or 4 vCPUs (60/30/10 %) with
-synthetic PlanetLab-like CPU demand and template-cloned memory onto one host,
-replays the day in five-minute ticks three times -- with lending (the
-reallocator's entitlements as caps), with static base entitlements, and
-without caps -- and prints admission results, CPU unmet demand and ready %,
-memory saved by sharing and faults. ``--trace planetlab:DIR`` / ``gcd:DIR``
-replaces the synthetic CPU (and, for gcd, scales each VM's memory activity).
+The built-in scenario (see :mod:`vsched.scenario`) offers 2,000 VMs to a host of
+512 pCPUs and 600,000 memory frames with the host's default admission rules
+(at most 8 vCPUs per pCPU, 15 % of the frames kept unreserved, a 15 % minimum
+CPU guarantee). Synthetic PlanetLab-like demand swings over the day so that
+the afternoon peak asks for more than the pCPUs, and the VMs' memory, cloned
+from templates, outgrows the frames as writes break sharing. The day is
+replayed three times -- with lending (the reallocator's entitlements as caps),
+with static base entitlements, and without caps -- and the result reports, per
+class (critical / best-effort), unmet demand, ready and limited time and
+whether the reservations held, then memory saved by sharing and the cost of the
+memory pressure. ``--trace planetlab:DIR`` / ``gcd:DIR`` replaces the
+synthetic CPU (and, for gcd, scales each VM's memory activity).
+
+The JSON result (``--json``) states its ``schema_version``, the
+``vsched_version`` and the unit of every metric (``units``): shares of time or
+of demand are fractions in [0, 1], CPU amounts are cores, memory amounts are
+pages or frames, durations are seconds.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from typing import Any
 
 import numpy as np
 
-from . import workloads
+from . import __version__, scenario, workloads
 from .errors import AdmissionError
 from .host import Host, HostRun
+from .progress import progress
 
+SCHEMA_VERSION = 2
 POLICIES = ("lend", "static", "off")
+POLICY_LABELS = {"lend": "with reallocation", "static": "static entitlements", "off": "no caps"}
+DEFAULT_VMS = 2000
+DEFAULT_PCPUS = 512
+DEFAULT_FRAMES = 600_000
+DEFAULT_DEMAND_SCALE = 1.0
+
+UNITS = {
+    "vms": "count",
+    "unmet_demand": "fraction of the demanded core-seconds not delivered",
+    "ready_mean": "fraction of vCPU time runnable but waiting for a pCPU (esxtop %RDY / 100), mean over VMs and ticks",
+    "ready_p99": "fraction of vCPU time waiting for a pCPU, 99th percentile over VM-ticks",
+    "limited_mean": "fraction of vCPU time held back by the VM's cap (esxtop %MLMTD / 100), mean over VMs and ticks",
+    "reservation_met": "fraction of VM-ticks that received min(demand, reservation)",
+    "mean_load": "fraction: demanded cores / pCPUs, mean over ticks",
+    "peak_load": "fraction: demanded cores / pCPUs, highest tick",
+    "lending_ticks": "count of ticks the reallocator was lending (lend policy only)",
+    "saving_mean": "fraction of resident guest pages that cost no frame, mean over ticks",
+    "saving_final": "fraction of resident guest pages that cost no frame, last tick",
+    "frames_used_max": "frames",
+    "pressure_ticks": "count of ticks with every frame in use",
+    "major_faults": "count of swap-ins over the day",
+    "cow_breaks": "count of copy-on-write breaks over the day",
+    "swapped_final": "pages swapped out at the last tick",
+    "max_over_cap": "cores",
+    "max_over_vcpus": "cores",
+    "max_reservation_shortfall": "cores",
+    "max_used_cores": "cores",
+    "frames": "frames",
+    "seconds": "seconds of wall time",
+}
 
 
-def _positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"--{name} must be > 0, got {value}")
+class Interrupted(Exception):
+    """Ctrl-C during the run."""
 
 
 def _engines(name: str) -> type[Host]:
@@ -53,75 +93,114 @@ def build_workload(args: argparse.Namespace) -> tuple[workloads.Trace, int]:
         if trace.memory is not None:
             trace.memory = np.tile(trace.memory, (repeats, 1))[:ticks]
         return trace, ticks
-    vms = 300 if args.vms is None else args.vms
-    return workloads.synthetic_cpu(vms, ticks, seed=args.seed, diurnal=True), ticks
+    vms = DEFAULT_VMS if args.vms is None else args.vms
+    trace = workloads.synthetic_cpu(vms, ticks, seed=args.seed, diurnal=True)
+    if args.demand_scale != 1.0:
+        trace.cpu = np.minimum(trace.cpu * args.demand_scale, 1.0)
+        trace.source += f" x {args.demand_scale:g}"
+    return trace, ticks
+
+
+class NothingAdmitted(ValueError):
+    """Admission refused every offered VM: there is nothing to simulate."""
 
 
 def simulate(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the scenario described by the parsed command line; returns the result dict."""
-    if args.vms is not None and args.vms < 1:
-        raise ValueError(f"--vms must be >= 1, got {args.vms}")
-    _positive("pcpus", args.pcpus)
-    _positive("hours", args.hours)
-    _positive("pages", args.pages)
+    """Run the scenario described by the parsed (and checked) command line; returns the result dict."""
     trace, ticks = build_workload(args)
-    rng = np.random.default_rng([args.seed, 7])
-    vcpus = rng.choice([1, 2, 4], size=trace.vms, p=[0.6, 0.3, 0.1])
-    domains = rng.integers(0, args.domains, trace.vms)
-    frames = args.memory if args.memory is not None else max(1, int(0.4 * trace.vms * args.pages))
-    _positive("memory", frames)
+    offered = scenario.offer(trace.vms, args.seed, args.domains, args.critical, args.critical_reservation,
+                             args.min_guarantee)
+    frames = args.memory
+    one_vm_frames = math.ceil(args.min_guarantee * args.pages)
+    if one_vm_frames > (1 - args.memory_reserve) * frames:
+        raise ValueError(
+            f"--memory {frames} frames cannot hold one VM's reservation of {one_vm_frames} frames and keep "
+            f"{args.memory_reserve:.0%} unreserved (at least {math.ceil(one_vm_frames / (1 - args.memory_reserve))})"
+        )
     host_class = _engines(args.engines)
+    show = args.progress
 
-    def make_host(policy: str) -> tuple[Host, list[int], list[dict[str, Any]]]:
+    hosts: dict[str, Host] = {}
+    refused_by_rule: dict[str, int] = {}
+    examples: list[dict[str, Any]] = []
+    admitted: list[int] = []
+    bar = progress(len(POLICIES) * trace.vms, "admitting VMs", "VMs") if show else None
+    for policy in POLICIES:
         host = host_class(
-            args.pcpus,
-            frames,
-            max_vcpu_ratio=args.max_vcpu_ratio,
-            min_guarantee=args.min_guarantee,
-            fidelity=args.fidelity,
-            reallocation=policy,
+            args.pcpus, frames, max_vcpu_ratio=args.max_vcpu_ratio, memory_reserve=args.memory_reserve,
+            min_guarantee=args.min_guarantee, fidelity=args.fidelity, reallocation=policy,
             realloc_estimator=args.estimator,
         )
-        admitted, refusals = [], []
+        first = policy == POLICIES[0]
         for i in range(trace.vms):
             try:
-                host.add_vm(int(vcpus[i]), args.pages, domain=int(domains[i]))
-                admitted.append(i)
+                host.add_vm(int(offered.vcpus[i]), args.pages, shares=int(offered.shares[i]),
+                            reservation=float(offered.reservations[i]), domain=int(offered.domains[i]))
+                if first:
+                    admitted.append(i)
             except AdmissionError as refusal:
-                refusals.append({"vm": trace.names[i], "vcpus": int(vcpus[i]), "reason": str(refusal)})
-        return host, admitted, refusals
+                if first:
+                    rule = str(refusal).split(":")[0]
+                    refused_by_rule[rule] = refused_by_rule.get(rule, 0) + 1
+                    if len(examples) < 20:
+                        examples.append({"vm": trace.names[i], "vcpus": int(offered.vcpus[i]), "reason": str(refusal)})
+            if bar is not None:
+                bar.update(1)
+        hosts[policy] = host
+    if bar is not None:
+        bar.close()
+    advice = scenario.what_admits_all(offered, args.pages, args.pcpus, frames, args.max_vcpu_ratio,
+                                      args.memory_reserve, args.min_guarantee) if refused_by_rule else {}
+    if not admitted:
+        rules = ", ".join(f"{rule} ({count})" for rule, count in refused_by_rule.items())
+        hint = "; ".join(advice.values())
+        raise NothingAdmitted(f"no VM admitted, refused by {rules}{': ' + hint if hint else ''}")
 
+    cols = np.array(admitted)
+    vcpus = offered.vcpus[cols]
+    critical = offered.critical[cols]
+    reservations = offered.reservations[cols]
+    demand = trace.cpu[:, cols] * vcpus[None, :]
     runs: dict[str, HostRun] = {}
     seconds: dict[str, float] = {}
-    admitted: list[int] = []
-    refusals: list[dict[str, Any]] = []
     for policy in POLICIES:
-        host, admitted, refusals = make_host(policy)
-        demand = trace.cpu[:, admitted] * vcpus[admitted][None, :]
         memory = None
         if policy == "lend":  # memory does not depend on the CPU policy: simulate it once
             load = workloads.MemoryWorkload(len(admitted), args.pages, seed=args.seed, accesses=args.accesses)
-            activity = trace.memory[:, admitted] if trace.memory is not None else None
+            activity = trace.memory[:, cols] if trace.memory is not None else None
 
             def memory(t: int, load=load, activity=activity):
                 batches = load.tick(t, None if activity is None else activity[t])
                 return load.boot() + batches if t == 0 else batches
 
         started = time.perf_counter()
-        runs[policy] = host.run(demand, memory, progress=args.progress and policy == "lend")
+        bar = progress(ticks, f"day, {POLICY_LABELS[policy]}") if show else False
+        try:
+            runs[policy] = hosts[policy].run(demand, memory, progress=bar)
+        finally:
+            if bar:
+                bar.close()
         seconds[policy] = time.perf_counter() - started
 
     lend = runs["lend"]
-    per_vm = _per_vm_checks(lend, np.asarray(vcpus[admitted]), frames, args.min_guarantee)
     result = {
+        "schema_version": SCHEMA_VERSION,
+        "vsched_version": __version__,
+        "units": UNITS,
         "scenario": {
             "source": trace.source,
             "vms_offered": trace.vms,
+            "critical_offered": int(offered.critical.sum()),
+            "vcpus_offered": int(offered.vcpus.sum()),
             "pcpus": args.pcpus,
             "frames": frames,
             "pages_per_vm": args.pages,
             "ticks": ticks,
             "tick_seconds": workloads.TICK_SECONDS,
+            "max_vcpu_ratio": args.max_vcpu_ratio,
+            "memory_reserve": args.memory_reserve,
+            "min_guarantee": args.min_guarantee,
+            "critical_reservation": args.critical_reservation,
             "fidelity": args.fidelity,
             "engines": args.engines,
             "seed": args.seed,
@@ -129,13 +208,16 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
         },
         "admission": {
             "admitted": len(admitted),
-            "refused": len(refusals),
-            "vcpus_admitted": int(vcpus[admitted].sum()),
-            "refusals": refusals[:20],
+            "refused": trace.vms - len(admitted),
+            "refused_by_rule": refused_by_rule,
+            "to_admit_all": advice,
+            "vcpus_admitted": int(vcpus.sum()),
+            "critical_admitted": int(critical.sum()),
+            "refusal_examples": examples,
         },
-        "cpu": {policy: _cpu_summary(run) for policy, run in runs.items()},
-        "memory": _memory_summary(lend),
-        "checks": per_vm,
+        "cpu": {policy: _cpu_summary(run, critical, reservations, policy) for policy, run in runs.items()},
+        "memory": _memory_summary(lend, frames),
+        "checks": _per_vm_checks(lend, vcpus, reservations, frames),
         "seconds": seconds,
     }
     if args.plot:
@@ -143,30 +225,65 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _cpu_summary(run: HostRun) -> dict[str, float]:
-    s = run.summary()
-    return {k: s[k] for k in ("unmet_demand", "ready_pct_mean", "ready_pct_p95", "limited_pct_mean", "mean_load", "lending_ticks")}
+def _ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, 0 when there is nothing to divide (0 of 0 is none)."""
+    return float(numerator / denominator) if denominator > 0 else 0.0
 
 
-def _memory_summary(run: HostRun) -> dict[str, float]:
+def _class_summary(run: HostRun, columns: np.ndarray, reservations: np.ndarray) -> dict[str, Any]:
+    m = run.metrics
+    if columns.size == 0 or m["cpu_used"].shape[0] == 0:
+        return {"vms": int(columns.size), "unmet_demand": 0.0, "ready_mean": 0.0, "ready_p99": 0.0,
+                "limited_mean": 0.0, "reservation_met": 1.0}
+    demand, used = m["cpu_demand"][:, columns], m["cpu_used"][:, columns]
+    ready = m["ready_pct"][:, columns] / 100.0
+    owed = np.minimum(demand, reservations[columns][None, :])
+    return {
+        "vms": int(columns.size),
+        "unmet_demand": _ratio(float(np.maximum(demand - used, 0).sum()), float(demand.sum())),
+        "ready_mean": float(ready.mean()),
+        "ready_p99": float(np.percentile(ready, 99)),
+        "limited_mean": float((m["limited_pct"][:, columns] / 100.0).mean()),
+        "reservation_met": float(np.mean(used >= owed - 1e-9)),
+    }
+
+
+def _cpu_summary(run: HostRun, critical: np.ndarray, reservations: np.ndarray, policy: str) -> dict[str, Any]:
+    everyone = np.arange(critical.size)
+    load = run.totals["load"]
+    summary: dict[str, Any] = {
+        "all": _class_summary(run, everyone, reservations),
+        "critical": _class_summary(run, everyone[critical], reservations),
+        "best_effort": _class_summary(run, everyone[~critical], reservations),
+        "mean_load": float(load.mean()) if load.size else 0.0,
+        "peak_load": float(load.max()) if load.size else 0.0,
+    }
+    if policy == "lend":  # only the lending policy lends; the others never use the reallocator's caps
+        summary["lending_ticks"] = int(run.totals["lending"].sum())
+    return summary
+
+
+def _memory_summary(run: HostRun, frames: int) -> dict[str, Any]:
     s = run.summary()
+    used = run.totals["frames_used"]
     return {
         "saving_mean": s["memory_saving_mean"],
         "saving_final": float(run.totals["saving"][-1]) if run.totals["saving"].size else 0.0,
         "frames_used_max": s["frames_used_max"],
+        "pressure_ticks": int((used >= frames).sum()),
         "major_faults": s["major_faults"],
         "cow_breaks": s["cow_breaks"],
-        "swapped_final": float(run.metrics["mem_swapped"][-1].sum()) if run.metrics["mem_swapped"].size else 0.0,
+        "swapped_final": int(run.metrics["mem_swapped"][-1].sum()) if run.metrics["mem_swapped"].size else 0,
     }
 
 
-def _per_vm_checks(run: HostRun, vcpus: np.ndarray, frames: int, min_guarantee: float) -> dict[str, float]:
+def _per_vm_checks(run: HostRun, vcpus: np.ndarray, reservations: np.ndarray, frames: int) -> dict[str, Any]:
     """The invariants a reader can verify from the JSON (and the tests do)."""
     m = run.metrics
     if m["cpu_used"].size == 0:
-        return {"max_over_cap": 0.0, "max_reservation_shortfall": 0.0, "frames_used_max": 0, "frames": frames}
-    reservation = min_guarantee * vcpus
-    wanted_reserved = np.minimum(m["cpu_demand"], reservation[None, :])
+        return {"max_over_cap": 0.0, "max_over_vcpus": 0.0, "max_reservation_shortfall": 0.0,
+                "max_used_cores": 0.0, "frames_used_max": 0, "frames": frames}
+    wanted_reserved = np.minimum(m["cpu_demand"], reservations[None, :])
     return {
         "max_over_cap": float((m["cpu_used"] - m["entitlement"]).max()),
         "max_over_vcpus": float((m["cpu_used"] - vcpus[None, :]).max()),
@@ -178,13 +295,11 @@ def _per_vm_checks(run: HostRun, vcpus: np.ndarray, frames: int, min_guarantee: 
 
 
 def _plot(lend: HostRun, static: HostRun, path: str) -> None:
-    try:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ValueError("--plot needs matplotlib: pip install 'vsched[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     hours = np.arange(lend.totals["load"].size) * workloads.TICK_SECONDS / 3600
     fig, axes = plt.subplots(4, 1, figsize=(10, 11), sharex=True)
     axes[0].plot(hours, 100 * lend.totals["load"], label="demand / pCPUs")
@@ -210,44 +325,3 @@ def _plot(lend: HostRun, static: HostRun, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def print_summary(result: dict[str, Any]) -> None:
-    sc, adm, cpu, mem = result["scenario"], result["admission"], result["cpu"], result["memory"]
-    print(f"vsched simulate: {sc['source']}")
-    print(f"  host        {sc['pcpus']} pCPUs, {sc['frames']} frames; {sc['ticks']} ticks of {sc['tick_seconds']} s, "
-          f"{sc['fidelity']} fidelity, {sc['engines']} engines")
-    for note in sc["notes"]:
-        print(f"  note        {note}")
-    print(f"  admission   {adm['admitted']} of {sc['vms_offered']} VMs admitted ({adm['vcpus_admitted']} vCPUs), "
-          f"{adm['refused']} refused")
-    reasons: dict[str, int] = {}
-    for refusal in adm["refusals"]:
-        rule = refusal["reason"].split(":")[0]
-        reasons[rule] = reasons.get(rule, 0) + 1
-    for rule, count in reasons.items():
-        print(f"              refused by {rule} (first {count} shown in --json)")
-    print("  CPU                       unmet demand   ready % (mean / p95)   limited %   lending ticks")
-    labels = {"lend": "with reallocation", "static": "static entitlements", "off": "no caps (reference)"}
-    for policy in POLICIES:
-        c = cpu[policy]
-        print(f"    {labels[policy]:<22} {c['unmet_demand']:>10.3%}   {c['ready_pct_mean']:>8.2f} / {c['ready_pct_p95']:<8.2f}"
-              f"   {c['limited_pct_mean']:>8.2f}   {c['lending_ticks']:>6}")
-    print(f"    mean host load {cpu['lend']['mean_load']:.1%}")
-    if cpu["static"]["unmet_demand"] > 0:
-        gain = cpu["static"]["unmet_demand"] / max(cpu["lend"]["unmet_demand"], 1e-12)
-        print(f"    reallocation cuts unmet demand {gain:.1f}x against static entitlements")
-    print(f"  memory      saved by sharing: {mem['saving_mean']:.1%} of resident pages on average "
-          f"({mem['saving_final']:.1%} at the end); frames used at most {mem['frames_used_max']} of {sc['frames']}")
-    print(f"              major faults {mem['major_faults']}, COW breaks {mem['cow_breaks']}, "
-          f"pages swapped at the end {int(mem['swapped_final'])}")
-    print(f"  wall time   " + ", ".join(f"{p} {s:.2f} s" for p, s in result["seconds"].items()))
-
-
-def run_simulate(args: argparse.Namespace) -> int:
-    result = simulate(args)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_summary(result)
-    return 0

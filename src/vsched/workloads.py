@@ -201,9 +201,10 @@ class MemoryWorkload:
     * **Writes that break sharing**: ``write_fraction`` of the references are
       writes of fresh content (a copy-on-write break where the page was shared).
 
-    Batches are dicts ``{"vm", "gpn", "content", "write"}`` with VM *indices*
-    in host order (``write`` absent = all writes), as :meth:`vsched.Host.step`
-    and :meth:`vsched.MemoryManager.access` take them.
+    Batches are dicts ``{"vm", "gpn", "content", "write"}`` with VMs
+    0 .. vms-1 (``write`` absent = all writes): the ids a fresh
+    :class:`vsched.Host` gives its first VMs, as :meth:`vsched.Host.step` and
+    :meth:`vsched.MemoryManager.access` take them.
     Deterministic for a seed.
     """
 

@@ -6,9 +6,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
+#include "vsched/exclusive_use.hpp"
 #include "vsched/fair_share.hpp"
+#include "vsched/interrupt.hpp"
 #include "vsched/ordered_sum.hpp"
 #include "vsched/warm_fair_share.hpp"
 #include "vsched/two_lane_queue.hpp"
@@ -23,7 +26,8 @@ struct VcpuRow {
     std::int64_t vm, vcpu, run_ns, ready_ns, limited_ns, wait_ns, pending_ns, switches;
 };
 
-class CpuScheduler {
+// One thread at a time (ExclusiveUse): the bindings hold its scope in every call.
+class CpuScheduler : public ExclusiveUse {
 public:
     // Heap entries; gen detects stale ones. Key is ordered by (a, slot), Entry
     // by (a, b, slot) (only the heaps that need a second key pay for it).
@@ -75,7 +79,16 @@ public:
     // VM, NaN or negative limit, limit below the VM's reservation) before any is
     // applied; then each is set_vm(vm, limit) in order (a repeated VM: the last wins).
     void set_limits(std::size_t n, const std::int64_t* vm, const double* limit);
-    void run(std::int64_t duration_ns);
+    // interrupt (optional) is polled between decision instants; when it asks
+    // to stop, run throws Interrupted with now() at the last instant decided,
+    // in exactly the state of a run() asked to end there.
+    void run(std::int64_t duration_ns, Interrupt* interrupt = nullptr);
+
+    // Checkpoint (csrc/core/scheduler_state.cpp, docs/engines/scheduler.md):
+    // the whole state as versioned bytes; load() refuses (invalid_argument)
+    // bytes of another kind or format, corrupt or inconsistent ones.
+    std::string save() const;
+    static CpuScheduler load(const std::string& bytes);
 
     std::size_t live_vms() const { return live_vms_; }
     std::size_t live_vcpus() const { return live_vcpus_; }
@@ -100,6 +113,7 @@ private:
     };
 
     struct Vm {
+        std::int64_t id = 0;  // the public VM id (slots are reused, ids never)
         std::uint32_t first = 0, vcpus = 0;
         std::int64_t shares = 0;
         double reservation = 0.0, limit = 0.0;
@@ -117,6 +131,14 @@ private:
         std::uint32_t urgent_version = 0;       // bumped when its lag line changes
     };
 
+
+    // VM ids and slots (scheduler_slots.cpp): the slot of live VM `vm`, or -1.
+    std::int64_t slot_of(std::int64_t vm) const;
+    void compact_if_sparse();
+    void compact_slots();
+
+    // Checkpoint helpers (scheduler_state.cpp).
+    void validate_loaded();  // also sets the live counts
 
     Vm& vm_ref(std::int64_t vm);
     double reserved_sum() const;
@@ -136,7 +158,11 @@ private:
     bool urgent(const Vm& m) const { return res_slope(m) > 0 && res_lag_at(m, now_) >= 0; }
     std::int64_t urgent_pick();
     void res_changed(std::uint32_t vm_id);
-    std::int64_t urgency_victim() const;
+    std::int64_t urgency_victim(bool spare_overdue) const;
+    std::int64_t urgent_pick_unless_overdue();
+    bool ahead_of_fluid(const Vm& m) const;
+    bool overdue_pickable();
+    std::int64_t lag_at(const Vcpu& v, std::int64_t t) const;
     void recompute();
     bool pick_and_dispatch();
     template <class E>
@@ -171,8 +197,12 @@ private:
     CachedOrderedSum reserved_sum_;  // see reserved_sum()
     bool dirty_ = false;
     std::size_t live_vms_ = 0, live_vcpus_ = 0;
-    std::vector<Vm> vms_;
-    std::vector<Vcpu> vcpus_;
+    std::vector<Vm> vms_;       // by slot; slot order is VM id order (scheduler_slots.cpp)
+    std::vector<Vcpu> vcpus_;   // by slot; each VM's vCPUs side by side, in VM order
+    std::vector<std::int64_t> ids_;  // ids_[slot] = vms_[slot].id, ascending
+    std::int64_t next_id_ = 0;
+    std::size_t dead_vms_ = 0, dead_vcpus_ = 0;  // slots of removed VMs not yet compacted
+    std::vector<std::uint32_t> scratch_slots_;   // add_work / set_limits: VM slot of each item
 
     // Priority queues (entries may be stale: checked by gen when they come out).
     TwoLaneQueue<Key, Before> eligible_;    // queued, eligible: (deadline, slot)
@@ -189,6 +219,13 @@ private:
     struct UrgentEntry {
         __int128 intercept;
         std::uint32_t vm, version;
+    };
+    // Heap order of an urgent group: larger intercept first, then smaller vm.
+    struct UrgentBefore {
+        bool operator()(const UrgentEntry& x, const UrgentEntry& y) const {  // x below y in the max-heap
+            if (x.intercept != y.intercept) return x.intercept < y.intercept;
+            return x.vm > y.vm;
+        }
     };
     struct UrgentGroup {
         std::int64_t slope;

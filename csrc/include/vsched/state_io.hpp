@@ -25,6 +25,17 @@
 
 namespace vsched {
 
+// FNV-1a of a checkpoint body: engines that store it beside the body refuse
+// damaged bytes instead of misreading them.
+inline std::uint64_t state_hash(const std::string& bytes) {
+    std::uint64_t hash = 14695981039346656037ull;
+    for (const char c : bytes) {
+        hash ^= static_cast<unsigned char>(c);
+        hash *= 1099511628211ull;
+    }
+    return hash;
+}
+
 class StateWriter {
 public:
     StateWriter(const char* kind, std::uint32_t format) {

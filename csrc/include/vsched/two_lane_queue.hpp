@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 namespace vsched {
@@ -62,6 +64,55 @@ public:
     void for_each(F f) const {
         for (std::size_t i = head_; i < run_.size(); ++i) f(run_[i]);
         for (const E& e : heap_) f(e);
+    }
+
+    // Keeps the entries for which keep(e) is true, after it has rewritten
+    // them; the rewrite must keep the order of the entries kept (e.g. slots
+    // renumbered monotonically). O(n).
+    template <class Keep>
+    void filter_map(Keep keep) {
+        std::size_t out = 0;
+        for (std::size_t i = head_; i < run_.size(); ++i) {
+            E e = run_[i];
+            if (keep(e)) run_[out++] = e;
+        }
+        run_.resize(out);
+        head_ = 0;
+        out = 0;
+        for (std::size_t i = 0; i < heap_.size(); ++i) {
+            E e = heap_[i];
+            if (keep(e)) heap_[out++] = e;
+        }
+        heap_.resize(out);
+        build();
+    }
+
+    // Checkpoint: both lanes exactly as they are (Writer/Reader: vsched/state_io.hpp).
+    template <class Writer>
+    void save(Writer& out) const {
+        out.put_vector(run_);
+        out.put(static_cast<std::uint64_t>(head_));
+        out.put_vector(heap_);
+    }
+    // Throws std::invalid_argument unless the lanes read are a valid queue
+    // (run sorted from head, heap ordered); entries are the caller's to check.
+    template <class Reader>
+    void load(Reader& in) {
+        std::vector<E> run = in.template get_vector<E>();
+        const auto head = in.template get<std::uint64_t>();
+        std::vector<E> heap = in.template get_vector<E>();
+        if (head > run.size()) throw std::invalid_argument("corrupt queue in a vsched checkpoint: head");
+        for (std::size_t i = static_cast<std::size_t>(head) + 1; i < run.size(); ++i) {
+            if (Before{}(run[i], run[i - 1])) throw std::invalid_argument("corrupt queue in a vsched checkpoint: run");
+        }
+        for (std::size_t i = 1; i < heap.size(); ++i) {
+            if (Before{}(heap[i], heap[(i - 1) / kArity])) {
+                throw std::invalid_argument("corrupt queue in a vsched checkpoint: heap");
+            }
+        }
+        run_ = std::move(run);
+        head_ = static_cast<std::size_t>(head);
+        heap_ = std::move(heap);
     }
 
 private:

@@ -12,6 +12,7 @@ from ..host import HostRun
 from .allocation import fair_share
 from .host import Host
 from .lruk import LRUK
+from .net import NetGuard, NetScheduler, PacketRun
 from .memory import MemoryManager, Outcome, PageState
 from .scheduler import FOREVER, CpuScheduler
 from .reallocation import ESTIMATORS, ReallocMetrics, Reallocator, realloc_metrics
@@ -29,6 +30,9 @@ __all__ = [
     "AdmissionError",
     "InUseError",
     "MemoryManager",
+    "NetGuard",
+    "NetScheduler",
+    "PacketRun",
     "Outcome",
     "PageState",
     "ReallocMetrics",

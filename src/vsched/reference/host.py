@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from ..host import Host as _NativeHost
+from ..engines import EngineSet
+from ..host import Host as _Host
 
 __all__ = ["Host"]
 
 
-class Host(_NativeHost):
-    __doc__ = _NativeHost.__doc__
-    _engines_module = "vsched.reference"
+class Host(_Host):
+    __doc__ = _Host.__doc__
+
+    @staticmethod
+    def _default_engines() -> EngineSet:
+        from .. import reference
+
+        return reference  # type: ignore[return-value]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._state import Checkpointable
-from ..lruk import as_keys, check_lruk_args
+from .._lruk_args import as_keys, check_lruk_args
 
 __all__ = ["LRUK", "choose_victim", "reference_resident"]
 

@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from .._repr import memory_repr
 from .._state import Checkpointable
 from .._validate import as_int64
 from ..errors import AdmissionError
-from ..memory import check_manager_args
+from ..pages import check_manager_args
 from ..pages import (
     MERGE_MODES,
     VM_COUNTERS,
@@ -435,6 +436,9 @@ class MemoryManager(Checkpointable):
         self._unstable[key] = (f, self._frames[f].serial)
 
     # -- inspection -------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return memory_repr(self, lambda: len(self._vms), lambda: len(self._frames))
+
     def stats(self) -> dict[str, Any]:
         used = len(self._frames)
         resident = self._resident

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._state import Checkpointable
 from ..errors import AdmissionError
-from ..reallocation import (
+from .._realloc_args import (
     VM_STATE_FORMAT,
     VmState,
     check_types,

@@ -20,9 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from .._repr import scheduler_repr
 from .._sched_args import FOREVER, limit_batch, optional_limit, work_batch
+from .._state import Checkpointable
 from .._validate import as_float, as_int
 from ..errors import AdmissionError
+from ._scheduler_state import restore_scheduler, scheduler_payload
 from .allocation import fair_share
 
 __all__ = ["FOREVER", "CpuScheduler"]
@@ -141,8 +144,14 @@ class _Vm:
         self.res_time = 0  # res_lag is as of this time
 
 
-class CpuScheduler:
-    """Reference twin of :class:`vsched.CpuScheduler` (same API, rules and results)."""
+class CpuScheduler(Checkpointable):
+    """Reference twin of :class:`vsched.CpuScheduler` (same API, rules and results).
+
+    ``pickle`` / ``copy`` as the native one (vsched.reference._scheduler_state);
+    a checkpoint of one implementation is refused by the other.
+    """
+
+    _implementation = "reference"
 
     def __init__(self, pcpus: int, slice_ns: int = 3_000_000, strict_reservations: bool = True) -> None:
         if not isinstance(strict_reservations, bool):
@@ -163,6 +172,7 @@ class CpuScheduler:
         self._borrowed = 0
         self._dirty = False
         self._decisions = 0
+        self._picked_urgent = False  # the last _pick() took an urgent VM's vCPU (rule 6)
 
     # ---- properties -------------------------------------------------------------------
     @property
@@ -403,11 +413,11 @@ class CpuScheduler:
             v = self._pick()
             if v is None:
                 break
-            urgent = self._urgent(v.vm)
+            urgent = self._picked_urgent
             if urgent:
                 # Rule 6: an urgent VM takes the pCPU of the unprotected run of a
                 # non-urgent VM that is least behind its reservation.
-                victim = self._urgency_victim()
+                victim = self._urgency_victim(self._ahead_of_fluid(v.vm))
                 if victim is not None:
                     self._stop(victim, self._now)
                     self._dispatch_pick()
@@ -428,7 +438,7 @@ class CpuScheduler:
         assert chosen is not None  # the vCPU found before the preemption is still pickable
         self._dispatch(chosen)
 
-    def _urgency_victim(self) -> _Vcpu | None:
+    def _urgency_victim(self, spare_overdue: bool) -> _Vcpu | None:
         """The running vCPU an urgent VM may preempt (rule 6), or None.
 
         Not a reserved run younger than the protection time, not of an urgent VM;
@@ -443,6 +453,8 @@ class CpuScheduler:
             lag = self._res_lag_at(record, now)
             for u in record.vcpus:
                 if u.state != RUNNING or (u.reserved and now < u.run_start + self._res_protect()):
+                    continue
+                if spare_overdue and self._overdue_running(u):
                     continue
                 key = (
                     int(record.res_u == 0),
@@ -469,7 +481,11 @@ class CpuScheduler:
                     ukey = (-lag, record.id, v.deadline, v.index)
                     if best_urgent is None or ukey < best_urgent:
                         best_urgent, chosen_urgent = ukey, v
-        if chosen_urgent is not None:
+        # An urgent VM ahead of its fluid share does not go before an overdue vCPU.
+        self._picked_urgent = chosen_urgent is not None and not (
+            self._ahead_of_fluid(chosen_urgent.vm) and self._overdue_queued_exists()
+        )
+        if self._picked_urgent:
             return chosen_urgent
         best_eligible: tuple[int, int, int] | None = None
         best_any: tuple[int, int, int, int] | None = None
@@ -649,6 +665,32 @@ class CpuScheduler:
         record.res_lag = self._res_lag_at(record, t)
         record.res_time = t
 
+    def _ahead_of_fluid(self, record: _Vm) -> bool:
+        """The VM has received more than its fluid share: the sum of its vCPUs' lags is < 0."""
+        now = self._now
+        total = 0
+        for v in record.vcpus:
+            if v.state == QUEUED:
+                total += _clamp_lag(v.lag + v.rate * (now - v.lag_time))
+            elif v.state == RUNNING:
+                total += _clamp_lag(v.lag + (v.rate - MICRO) * (now - v.lag_time))
+        return total < 0
+
+    def _overdue_queued_exists(self) -> bool:
+        """A queued vCPU of an unheld VM is a full request behind its fluid share (deadline <= now)."""
+        now = self._now
+        return any(
+            v.state == QUEUED and v.deadline <= now
+            for record in self._vms.values()
+            if not (record.bound and record.held_until > now)
+            for v in record.vcpus
+        )
+
+    def _overdue_running(self, v: _Vcpu) -> bool:
+        """A running vCPU still a full request behind its fluid share."""
+        lag = _clamp_lag(v.lag + (v.rate - MICRO) * (self._now - v.lag_time))
+        return lag >= v.vm.request * MICRO
+
     def _urgent(self, record: _Vm) -> bool:
         """Behind its reservation and running fewer vCPUs than its reserved rate needs."""
         return record.running * MICRO < record.res_u and self._res_lag_at(record, self._now) >= 0
@@ -713,6 +755,13 @@ class CpuScheduler:
             until = max(until, cap_time)
         record.held_until = min(NEVER, until)
 
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def _checkpoint(self) -> Any:
+        return scheduler_payload(self)
+
+    def _restore(self, payload: Any) -> None:
+        restore_scheduler(self, payload, _Vm, _Vcpu)
+
     # ---- stats ---------------------------------------------------------------------------------
     def _get_vm(self, vm: Any) -> _Vm:
         vm_id = as_int("vm", vm)
@@ -761,6 +810,9 @@ class CpuScheduler:
                 totals[4] = FOREVER  # saturates: the VM has more queued work than int64 can count
             rows.append((record.id, *totals))
         return _columns(["vm", "run_ns", "ready_ns", "limited_ns", "wait_ns", "pending_ns", "switches"], rows)
+
+    def __repr__(self) -> str:
+        return scheduler_repr(self, lambda: len(self._vms))
 
 
 def _columns(names: list[str], rows: Sequence[tuple[int, ...]]) -> dict[str, np.ndarray]:

@@ -1,0 +1,52 @@
+// The packet-level network engine: per-VM FIFO queues with tail drop, strict
+// priority across bands, deficit round robin within a band, the bands' guard
+// as token buckets; one non-preemptive link; integer nanoseconds and bytes.
+// Python-free. Rules: docs/engines/network.md (N6-N10); the formulas are
+// beside run_packets (csrc/core/net_packets.cpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "vsched/interrupt.hpp"
+
+namespace vsched {
+
+// Largest packet (bytes) and quantum; with it every bit count * 1e9 fits int64.
+constexpr std::int64_t kMaxPacketBytes = std::int64_t{1} << 24;
+// Latest arrival and latest finish time (ns).
+constexpr std::int64_t kMaxTimeNs = std::int64_t{1} << 62;
+
+// One batch of packets as borrowed pointers to n values each, in arrival
+// order (arrival_ns non-decreasing).
+struct PacketBatch {
+    std::size_t n = 0;
+    const std::int64_t* vm = nullptr;          // VM ids
+    const std::int64_t* arrival_ns = nullptr;
+    const std::int64_t* size_bytes = nullptr;
+    std::int64_t queue_bytes = 0;    // per-VM queue limit (tail drop)
+    std::int64_t quantum_bytes = 0;  // DRR quantum of a VM with 1000 shares
+    std::int64_t burst_bytes = 0;    // token-bucket depth; 0: the largest packet of the batch
+};
+
+// The configuration the engine runs with, per VM index and per band.
+struct PacketConfig {
+    std::int64_t link_bps = 0;                  // floor(link_bps) >= 1
+    std::vector<std::int32_t> band;             // per VM
+    std::vector<std::int64_t> quantum;          // per VM: ceil(shares * quantum_bytes / 1000)
+    std::vector<std::int64_t> cap_bps;          // per band: floor(cap), -1 = none
+    std::vector<std::int64_t> minimum_bps;      // per band: floor(minimum), 0 = none
+    std::int64_t burst_bytes = 0;               // resolved (> 0)
+};
+
+// Transmission time of `bytes` on the link: ceil(bytes * 8e9 / link_bps) ns.
+std::int64_t transmission_ns(std::int64_t bytes, std::int64_t link_bps);
+
+// Runs the batch (vm_index[p] = the VM index of packet p); writes for each
+// packet its start of transmission and its finish, or -1 for both if it was
+// dropped. Polls `interrupt` once per decision (throws Interrupted).
+void run_packets(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
+                 std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt);
+
+}  // namespace vsched
