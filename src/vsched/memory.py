@@ -209,7 +209,7 @@ class MemoryManager(Checkpointable):
         return tuple(self._core.mapping(_vm_id(vm)))  # type: ignore[return-value]
 
     def page(self, vm: int, gpn: int) -> tuple[PageState, int, int]:
-        gpn = _gpn(gpn)  # types first, then values (docs/design.md, "Errors")
+        vm, gpn = _vm_id(vm), _gpn(gpn)  # types in argument order, then values (docs/design.md, "Errors")
         state, content, frame = self.mapping(vm)
         if not 0 <= gpn < state.shape[0]:
             raise IndexError(f"gpn = {gpn}: VM {vm} has {state.shape[0]} pages (gpn 0..{state.shape[0]})")

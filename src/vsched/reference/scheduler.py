@@ -23,7 +23,7 @@ import numpy as np
 from .._repr import scheduler_repr
 from .._sched_args import FOREVER, limit_batch, optional_limit, work_batch
 from .._state import Checkpointable
-from .._validate import as_float, as_int
+from .._validate import as_float, as_int, as_int64
 from ..errors import AdmissionError
 from ._scheduler_state import restore_scheduler, scheduler_payload
 from .allocation import fair_share
@@ -240,7 +240,8 @@ class CpuScheduler(Checkpointable):
         self, vm: int, *, shares: int | None = None, reservation: float | None = None, limit: Any = None
     ) -> None:
         """Change parameters; None keeps a value. ``limit=float('inf')`` removes the limit."""
-        # Types first, then values (docs/design.md, "Errors"): like the native wrapper.
+        # Types in argument order, then values (docs/design.md, "Errors"): like the native wrapper.
+        vm = as_int64("vm", vm, KeyError)
         shares_arg = None if shares is None else as_int("shares", shares)
         reservation_arg = None if reservation is None else as_float("reservation", reservation)
         limit_arg = None if limit is None else as_float("limit", limit)
