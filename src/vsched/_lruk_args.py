@@ -1,6 +1,6 @@
 """Argument conversion for LRUK, shared by the native wrapper and the reference (imports no ``_core``).
 
-Types and shapes only; each implementation checks values itself.
+Types, shapes and representability (int64, keys uint64) only; each implementation checks values itself.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import as_int
+from ._validate import as_int64, as_int_vector
 
 __all__ = ["as_keys", "check_lruk_args"]
 
@@ -19,11 +19,11 @@ def check_lruk_args(
 ) -> tuple[int, int, int, int | None, int | None]:
     """Type conversion shared by both implementations (values are checked by each)."""
     return (
-        as_int("capacity", capacity),
-        as_int("k", k),
-        as_int("crp", crp),
-        None if rip is None else as_int("rip", rip),
-        None if history is None else as_int("history", history),
+        as_int64("capacity", capacity),
+        as_int64("k", k),
+        as_int64("crp", crp),
+        None if rip is None else as_int64("rip", rip),
+        None if history is None else as_int64("history", history),
     )
 
 
@@ -31,14 +31,6 @@ def as_keys(keys: Any, name: str = "keys") -> np.ndarray:
     """`keys` as a contiguous 1-D uint64 array.
 
     TypeError unless it is an integer array (bool and float refused); ValueError
-    if it is not 1-D or holds a negative value.
+    if it is not 1-D or holds a value outside 0..2**64-1.
     """
-    array = np.asarray(keys)
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer array, got dtype {array.dtype}")
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
-    if array.dtype.kind == "i" and array.size and int(array.min()) < 0:
-        i = int(np.argmin(array))
-        raise ValueError(f"{name}[{i}] = {int(array[i])}: {name} must be in 0..2**64-1")
-    return np.ascontiguousarray(array, dtype=np.uint64)
+    return as_int_vector(name, keys, unsigned=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import as_float, as_int, as_vector
+from ._validate import as_float, as_int, as_real_array, as_vector
 
 __all__ = [
     "VM_STATE_FORMAT",
@@ -67,9 +67,7 @@ def _limit(value: Any) -> float | None:
 
 def usage_vector(value: Any, n: int) -> np.ndarray:
     """One usage sample per VM: a numeric 1-D array of length `n` (types and shape only)."""
-    array = np.asarray(value)
-    if array.dtype.kind not in "iuf":
-        raise TypeError(f"usage must be a numeric array, got dtype {array.dtype}")
+    array = as_real_array("usage", value)
     if array.ndim != 1:
         raise ValueError(f"usage must be 1-D, got shape {array.shape}")
     if array.shape[0] != n:
@@ -79,9 +77,7 @@ def usage_vector(value: Any, n: int) -> np.ndarray:
 
 def usage_matrix(value: Any, n: int) -> np.ndarray:
     """A ticks x VMs numeric 2-D array with `n` columns (types and shape only)."""
-    array = np.asarray(value)
-    if array.dtype.kind not in "iuf":
-        raise TypeError(f"usage must be a numeric array, got dtype {array.dtype}")
+    array = as_real_array("usage", value)
     if array.ndim != 2:
         raise ValueError(f"usage must be 2-D (ticks x VMs), got shape {array.shape}")
     if array.shape[1] != n:

@@ -1,8 +1,8 @@
 """Argument *type/shape* conversion for CpuScheduler (native wrapper and reference).
 
-Only types and shapes are checked here; each implementation checks values
-itself (ranges, unknown VMs, admission), so the reference stays an independent
-oracle for the native checks.
+Only types, shapes and representability (int64) are checked here; each
+implementation checks values itself (ranges, unknown VMs, admission), so the
+reference stays an independent oracle for the native checks.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import as_float, as_int, as_vector
+from ._validate import as_float, as_int64, as_int_vector, as_vector
 
 # Work that never runs out: the vCPU is CPU-bound until clear_work().
 FOREVER: int = 2**63 - 1
@@ -22,20 +22,20 @@ def optional_limit(value: Any) -> float:
     return float("inf") if value is None else as_float("limit", value)
 
 
+# The exception for a value no VM / vCPU can have (docs/design.md, "Errors").
+_OUT_OF_RANGE = {"vm": KeyError, "vms": KeyError, "vcpu": IndexError}
+
+
 def int_batch(name: str, value: Any) -> np.ndarray | int:
-    """An int scalar, or a 1-D integer array (int64). Floats and bools are TypeError."""
+    """An int scalar, or a 1-D integer array (int64), either within int64.
+
+    Floats and bools are TypeError; outside int64: KeyError for VM ids,
+    IndexError for vCPU indexes, ValueError otherwise.
+    """
+    error = _OUT_OF_RANGE.get(name, ValueError)
     if isinstance(value, (np.ndarray, list, tuple)):
-        array = np.asarray(value)
-        if array.size == 0 and array.dtype.kind == "f":
-            array = array.astype(np.int64)  # an empty list has dtype float
-        if array.dtype.kind not in "iu":
-            raise TypeError(f"{name} must be an integer array, got dtype {array.dtype}")
-        if array.ndim != 1:
-            raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
-        if array.dtype.kind == "u" and array.size and int(array.max()) > FOREVER:
-            raise ValueError(f"{name} = {int(array.max())}: exceeds the int64 range")
-        return np.ascontiguousarray(array, dtype=np.int64)
-    return as_int(name, value)
+        return as_int_vector(name, value, error)
+    return as_int64(name, value, error)
 
 
 def work_batch(vm: Any, vcpu: Any, work_ns: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -45,14 +45,7 @@ def work_batch(vm: Any, vcpu: Any, work_ns: Any) -> tuple[np.ndarray, np.ndarray
     if len(lengths) > 1:
         raise ValueError(f"vm, vcpu and work_ns arrays differ in length: {sorted(lengths)}")
     n = lengths.pop() if lengths else 1
-    out = []
-    for p in parts:
-        if isinstance(p, np.ndarray):
-            out.append(p)
-        else:
-            if not -(2**63) <= p < 2**63:
-                raise ValueError(f"value {p} exceeds the int64 range")
-            out.append(np.full(n, p, dtype=np.int64))
+    out = [p if isinstance(p, np.ndarray) else np.full(n, p, dtype=np.int64) for p in parts]
     return out[0], out[1], out[2]
 
 

@@ -9,10 +9,20 @@ import numpy as np
 from . import _core
 from ._repr import memory_repr
 from ._state import Checkpointable
-from ._validate import as_int
+from ._validate import as_int64
 from .pages import VM_STATE_FORMAT, check_manager_args, Outcome, PageState, as_content, batch_args, vm_state_args
 
 __all__ = ["MemoryManager", "Outcome", "PageState"]
+
+
+def _vm_id(value: Any) -> int:
+    """A VM id: TypeError unless an integer; outside int64 no VM has it (KeyError)."""
+    return as_int64("vm", value, KeyError)
+
+
+def _gpn(value: Any) -> int:
+    """A page number: TypeError unless an integer; outside int64 no VM has it (IndexError)."""
+    return as_int64("gpn", value, IndexError)
 
 
 class MemoryManager(Checkpointable):
@@ -48,18 +58,18 @@ class MemoryManager(Checkpointable):
 
     def add_vm(self, pages: int, domain: int = 0) -> int:
         """Add a VM of `pages` untouched pages in sharing `domain`; returns its id."""
-        return int(self._core.add_vm(as_int("pages", pages), as_int("domain", domain)))
+        return int(self._core.add_vm(as_int64("pages", pages), as_int64("domain", domain)))
 
     def remove_vm(self, vm: int) -> None:
         """Remove a VM: its frames are released (or un-shared)."""
-        self._core.remove_vm(as_int("vm", vm))
+        self._core.remove_vm(_vm_id(vm))
 
     def read(self, vm: int, gpn: int) -> Outcome:
-        return Outcome(self._core.access_one(as_int("vm", vm), as_int("gpn", gpn), False, 0))
+        return Outcome(self._core.access_one(_vm_id(vm), _gpn(gpn), False, 0))
 
     def write(self, vm: int, gpn: int, content: int) -> Outcome:
         content = as_content(content)
-        return Outcome(self._core.access_one(as_int("vm", vm), as_int("gpn", gpn), True, content))
+        return Outcome(self._core.access_one(_vm_id(vm), _gpn(gpn), True, content))
 
     def access(self, vm: Any, gpn: Any, content: Any = None, write: Any = None) -> np.ndarray:
         """A batch of accesses in order; returns the :class:`Outcome` codes (int8 array).
@@ -71,7 +81,7 @@ class MemoryManager(Checkpointable):
 
     def scan(self, pages: int) -> None:
         """KSM-like scanner step: visit `pages` guest pages (merge="scan" only)."""
-        self._core.scan(as_int("pages", pages))
+        self._core.scan(as_int64("pages", pages))
 
     def stats(self) -> dict[str, Any]:
         """Totals and one row per live VM (see the class docstring); O(live VMs)."""
@@ -79,7 +89,7 @@ class MemoryManager(Checkpointable):
 
     def export_vm(self, vm: int) -> dict[str, Any]:
         """The VM's pages (state and content per gpn), domain and counters as plain data."""
-        domain, state, content, counters = self._core.export_vm(as_int("vm", vm))
+        domain, state, content, counters = self._core.export_vm(_vm_id(vm))
         return {
             "format": VM_STATE_FORMAT,
             "pages": int(state.shape[0]),
@@ -113,11 +123,11 @@ class MemoryManager(Checkpointable):
 
     def mapping(self, vm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per page of `vm`: state (:class:`PageState` codes), content, frame (-1 unless resident)."""
-        return tuple(self._core.mapping(as_int("vm", vm)))  # type: ignore[return-value]
+        return tuple(self._core.mapping(_vm_id(vm)))  # type: ignore[return-value]
 
     def page(self, vm: int, gpn: int) -> tuple[PageState, int, int]:
+        vm, gpn = _vm_id(vm), _gpn(gpn)  # types in argument order, then values (docs/design.md, "Errors")
         state, content, frame = self.mapping(vm)
-        gpn = as_int("gpn", gpn)
         if not 0 <= gpn < state.shape[0]:
             raise IndexError(f"gpn = {gpn}: VM {vm} has {state.shape[0]} pages (gpn 0..{state.shape[0]})")
         return PageState(int(state[gpn])), int(content[gpn]), int(frame[gpn])

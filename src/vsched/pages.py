@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import as_int
+from ._validate import as_int, as_int64, as_int_vector
 from ._lruk_args import as_keys
 
 __all__ = [
@@ -52,18 +52,6 @@ def as_content(value: Any) -> int:
     return content
 
 
-def _int_vector(name: str, value: Any) -> np.ndarray:
-    array = np.asarray(value)
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer array, got dtype {array.dtype}")
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
-    if array.dtype == np.uint64 and array.size and int(array.max()) >= 2**63:
-        i = int(np.argmax(array))
-        raise IndexError(f"{name}[{i}] = {int(array[i])}: out of range")
-    return np.ascontiguousarray(array, dtype=np.int64)
-
-
 def batch_args(vm: Any, gpn: Any, content: Any, write: Any) -> tuple[np.ndarray, np.ndarray, Any, Any]:
     """Types and shapes of a batch: vm (int or int array of len(gpn)), gpn, content, write.
 
@@ -72,10 +60,11 @@ def batch_args(vm: Any, gpn: Any, content: Any, write: Any) -> tuple[np.ndarray,
     implementation.
     """
     if np.ndim(vm) == 0:
-        vm_a = np.array([as_int("vm", vm if not isinstance(vm, np.ndarray) else vm.item())], dtype=np.int64)
+        scalar = vm if not isinstance(vm, np.ndarray) else vm.item()
+        vm_a = np.array([as_int64("vm", scalar, KeyError)], dtype=np.int64)
     else:
-        vm_a = _int_vector("vm", vm)
-    gpn_a = _int_vector("gpn", gpn)
+        vm_a = as_int_vector("vm", vm, KeyError)
+    gpn_a = as_int_vector("gpn", gpn, IndexError)
     n = gpn_a.shape[0]
     if vm_a.shape[0] != n and np.ndim(vm) != 0:
         raise ValueError(f"vm has length {vm_a.shape[0]}, expected {n} (the length of gpn)")
@@ -115,8 +104,8 @@ def vm_state_args(state: Any, domain: Any) -> tuple[int, np.ndarray, np.ndarray,
         raise ValueError(f"state lacks {', '.join(missing)} (not an export_vm result)")
     if state["format"] != VM_STATE_FORMAT:
         raise ValueError(f"state format {state['format']!r}; this vsched reads format {VM_STATE_FORMAT}")
-    pages = as_int("pages", state["pages"])
-    domain = as_int("domain", state["domain"] if domain is None else domain)
+    pages = as_int64("pages", state["pages"])
+    domain = as_int64("domain", state["domain"] if domain is None else domain)
     states = np.asarray(state["state"])
     contents = np.asarray(state["content"])
     if states.dtype.kind not in "iu" or contents.dtype.kind not in "iu":
@@ -148,10 +137,10 @@ def check_manager_args(
     if not isinstance(merge, str):
         raise TypeError(f"merge must be a str, got {type(merge).__name__}")
     return (
-        as_int("frames", frames),
-        as_int("k", k),
-        as_int("crp", crp),
-        None if rip is None else as_int("rip", rip),
-        None if history is None else as_int("history", history),
+        as_int64("frames", frames),
+        as_int64("k", k),
+        as_int64("crp", crp),
+        None if rip is None else as_int64("rip", rip),
+        None if history is None else as_int64("history", history),
         merge,
     )

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._repr import memory_repr
 from .._state import Checkpointable
-from .._validate import as_int
+from .._validate import as_int64
 from ..errors import AdmissionError
 from ..pages import check_manager_args
 from ..pages import (
@@ -130,7 +130,7 @@ class MemoryManager(Checkpointable):
 
     # -- VMs -------------------------------------------------------------------
     def add_vm(self, pages: int, domain: int = 0) -> int:
-        pages, domain = as_int("pages", pages), as_int("domain", domain)
+        pages, domain = as_int64("pages", pages), as_int64("domain", domain)
         if pages < 0:
             raise ValueError(f"pages = {pages}: pages must be >= 0")
         if domain < 0:
@@ -159,7 +159,7 @@ class MemoryManager(Checkpointable):
         return v
 
     def remove_vm(self, vm: int) -> None:
-        vm = as_int("vm", vm)
+        vm = as_int64("vm", vm, KeyError)
         v = self._vm(vm)
         for gpn in range(len(v.state)):
             if v.state[gpn] == RESIDENT:
@@ -336,13 +336,13 @@ class MemoryManager(Checkpointable):
             raise IndexError(f"{gpn_name} = {gpn}: VM {vm} has {len(v.state)} pages (gpn 0..{len(v.state)})")
 
     def read(self, vm: int, gpn: int) -> Outcome:
-        vm, gpn = as_int("vm", vm), as_int("gpn", gpn)
+        vm, gpn = as_int64("vm", vm, KeyError), as_int64("gpn", gpn, IndexError)
         self._check_page(vm, gpn, "vm", "gpn")
         return Outcome(self._run(vm, gpn, False, 0))
 
     def write(self, vm: int, gpn: int, content: int) -> Outcome:
         content = as_content(content)
-        vm, gpn = as_int("vm", vm), as_int("gpn", gpn)
+        vm, gpn = as_int64("vm", vm, KeyError), as_int64("gpn", gpn, IndexError)
         self._check_page(vm, gpn, "vm", "gpn")
         return Outcome(self._run(vm, gpn, True, content))
 
@@ -363,7 +363,7 @@ class MemoryManager(Checkpointable):
 
     # -- KSM-like scanner -----------------------------------------------------------
     def scan(self, pages: int) -> None:
-        pages = as_int("pages", pages)
+        pages = as_int64("pages", pages)
         if self.merge != "scan":
             raise ValueError("scan() needs merge='scan'")
         if pages < 0:
@@ -470,7 +470,7 @@ class MemoryManager(Checkpointable):
 
     # -- export / import (rule M10) -------------------------------------------------
     def export_vm(self, vm: int) -> dict[str, Any]:
-        v = self._vm(as_int("vm", vm))
+        v = self._vm(as_int64("vm", vm, KeyError))
         return {
             "format": VM_STATE_FORMAT,
             "pages": len(v.state),
@@ -538,7 +538,7 @@ class MemoryManager(Checkpointable):
         self.__dict__.update(copy.deepcopy(payload["state"]))
 
     def mapping(self, vm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        v = self._vm(as_int("vm", vm))
+        v = self._vm(as_int64("vm", vm, KeyError))
         return (
             np.array(v.state, dtype=np.uint8),
             np.array(v.content, dtype=np.uint64),
@@ -546,7 +546,7 @@ class MemoryManager(Checkpointable):
         )
 
     def page(self, vm: int, gpn: int) -> tuple[PageState, int, int]:
-        vm, gpn = as_int("vm", vm), as_int("gpn", gpn)
+        vm, gpn = as_int64("vm", vm, KeyError), as_int64("gpn", gpn, IndexError)
         self._check_page(vm, gpn, "vm", "gpn")
         v = self._vms[vm]
         return PageState(v.state[gpn]), v.content[gpn], v.frame[gpn]

@@ -431,12 +431,11 @@ class Reallocator(Checkpointable):
         self, vm: int, size: float, shares: int = 1000, reservation: float = 0.0, limit: float | None = None
     ) -> None:
         key = vm_key(vm)
+        types = check_vm_types(size, shares, reservation, limit)  # types first, then values
         if key not in self._vms:
             raise KeyError(f"vm {key} is not on this host")
         state = self._vms[key]
-        new_size, new_shares, new_reservation, new_limit = self._check_params(
-            *check_vm_types(size, shares, reservation, limit)
-        )
+        new_size, new_shares, new_reservation, new_limit = self._check_params(*types)
         if new_reservation > state.reservation:  # only a growing reservation can break the sum
             self._check_admission(key, new_reservation)
         state.size, state.shares, state.reservation, state.limit = (

@@ -24,7 +24,7 @@ from .._repr import scheduler_repr
 from .._sched_args import FOREVER, limit_batch, optional_limit, work_batch
 from .._sched_vm_state import vm_state, vm_state_args
 from .._state import Checkpointable
-from .._validate import as_float, as_int
+from .._validate import as_float, as_int, as_int64
 from ..errors import AdmissionError
 from ._scheduler_state import restore_scheduler, scheduler_payload
 from .allocation import fair_share
@@ -246,10 +246,15 @@ class CpuScheduler(Checkpointable):
         self, vm: int, *, shares: int | None = None, reservation: float | None = None, limit: Any = None
     ) -> None:
         """Change parameters; None keeps a value. ``limit=float('inf')`` removes the limit."""
+        # Types in argument order, then values (docs/design.md, "Errors"): like the native wrapper.
+        vm = as_int64("vm", vm, KeyError)
+        shares_arg = None if shares is None else as_int("shares", shares)
+        reservation_arg = None if reservation is None else as_float("reservation", reservation)
+        limit_arg = None if limit is None else as_float("limit", limit)
         record = self._get_vm(vm)
-        new_shares = record.shares if shares is None else as_int("shares", shares)
-        new_reservation = record.reservation if reservation is None else as_float("reservation", reservation)
-        new_limit = record.limit if limit is None else as_float("limit", limit)
+        new_shares = record.shares if shares_arg is None else shares_arg
+        new_reservation = record.reservation if reservation_arg is None else reservation_arg
+        new_limit = record.limit if limit_arg is None else limit_arg
         self._check_params(len(record.vcpus), new_shares, new_reservation, new_limit, record.id)
         if (new_shares, new_reservation, new_limit) == (record.shares, record.reservation, record.limit):
             return
@@ -302,11 +307,11 @@ class CpuScheduler(Checkpointable):
                 self._wake(v)
 
     def clear_work(self, vm: int, vcpu: int | None = None) -> None:
+        index = None if vcpu is None else as_int("vcpu", vcpu)  # types first, then values
         record = self._get_vm(vm)
-        if vcpu is None:
+        if index is None:
             targets = record.vcpus
         else:
-            index = as_int("vcpu", vcpu)
             if not 0 <= index < len(record.vcpus):
                 raise IndexError(f"vcpu = {index}: VM {record.id} has {len(record.vcpus)} vCPUs")
             targets = [record.vcpus[index]]
