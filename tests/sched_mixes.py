@@ -15,12 +15,13 @@ from __future__ import annotations
 import numpy as np
 
 
-def narrow_mix(rng: np.random.Generator) -> tuple[int, list]:
-    pcpus = 4
+def random_vms(rng: np.random.Generator, count: int, pcpus: int, max_vcpus: int) -> list:
+    """`count` CPU-bound VMs of 1..max_vcpus vCPUs, shares 250-4000, 30 % reserved (up to
+    0.8 x pcpus in all), 30 % limited (limit >= reservation)."""
     vms = []
     reserved = 0.0
-    for _ in range(8):
-        n = int(rng.integers(1, 4))
+    for _ in range(count):
+        n = int(rng.integers(1, max_vcpus + 1))
         shares = int(rng.choice([250, 500, 1000, 2000, 4000]))
         r = 0.0
         if rng.random() < 0.3:
@@ -32,7 +33,12 @@ def narrow_mix(rng: np.random.Generator) -> tuple[int, list]:
         if rng.random() < 0.3:
             limit = float(max(r, rng.uniform(0.2, n)))
         vms.append((n, shares, r, limit))
-    return pcpus, vms
+    return vms
+
+
+def narrow_mix(rng: np.random.Generator) -> tuple[int, list]:
+    pcpus = 4
+    return pcpus, random_vms(rng, 8, pcpus, 3)
 
 
 def wide_mix(rng: np.random.Generator) -> tuple[int, list]:

@@ -11,6 +11,7 @@ import os
 import numpy as np
 import pytest
 
+from sched_mixes import random_vms
 from sched_oracle import fluid_share
 
 SLICE = 3_000_000
@@ -33,25 +34,6 @@ def _oracle_rates(pcpus, vms):
     )
 
 
-def _random_vms(rng, count, pcpus, max_vcpus):
-    vms = []
-    reserved = 0.0
-    for _ in range(count):
-        n = int(rng.integers(1, max_vcpus + 1))
-        shares = int(rng.choice([250, 500, 1000, 2000, 4000]))
-        r = 0.0
-        if rng.random() < 0.3:
-            r = float(min(n, rng.uniform(0.1, 0.8 * n)))
-            if reserved + r > 0.8 * pcpus:
-                r = 0.0
-            reserved += r
-        limit = None
-        if rng.random() < 0.3:
-            limit = float(max(r, rng.uniform(0.2, n)))
-        vms.append((n, shares, r, limit))
-    return vms
-
-
 def _trajectory(s, steps, step_ns):
     """run_ns per VM after each step, shape (steps + 1, vms)."""
     out = [s.stats()["run_ns"].copy()]
@@ -65,7 +47,7 @@ def _trajectory(s, steps, step_ns):
 def test_lag_bound_many_pcpus(impl, seed):
     rng = np.random.default_rng(seed)
     pcpus = 4
-    vms = _random_vms(rng, 8, pcpus, 3)
+    vms = random_vms(rng, 8, pcpus, 3)
     s = _cpu_bound_scheduler(impl, pcpus, vms)
     rates = _oracle_rates(pcpus, vms)
     seconds = 10
