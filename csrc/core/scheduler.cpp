@@ -238,7 +238,6 @@ void CpuScheduler::remove_vm(std::int64_t vm) {
     for (std::uint32_t k = 0; k < m.vcpus; ++k) {
         Vcpu& v = vcpus_[m.first + k];
         if (v.state == kRunning) {
-            unlist_running(m.first + k);
             --running_;
             borrowed_count_ -= v.borrowed;
         }
@@ -484,12 +483,13 @@ void CpuScheduler::decide() {
             // spares runs that started overdue, so another urgent VM that is
             // not ahead may act for it.
             std::int64_t victim = -1;
+            const Victims found = urgency_victims();
             if (!ahead_of_fluid(vms_[vcpus_[urgent_slot].vm])) {
-                victim = urgency_victim(false);
-            } else {
-                victim = urgency_victim(true);
-                // No run it may take: an urgent VM not ahead takes the best one.
-                if (victim < 0 && urgent_pick(true) >= 0) victim = urgency_victim(false);
+                victim = found.any;
+            } else if (found.spare >= 0) {
+                victim = found.spare;
+            } else if (found.any >= 0 && urgent_pick(true) >= 0) {
+                victim = found.any;  // an urgent VM not ahead takes it
             }
             if (victim >= 0) {
                 stop(static_cast<std::uint32_t>(victim), now_);
@@ -724,128 +724,45 @@ std::int64_t CpuScheduler::urgent_pick_by_scan(bool skip_ahead) {
     return best;
 }
 
-// The running vCPU an urgent VM may preempt, largest in (VM has no
-// reservation, -D if it has one, deadline, vm, vcpu), among the unprotected
-// runs of non-urgent VMs; with `spare`, runs that started overdue (deadline
-// <= run start: a running vCPU keeps the keys of its dispatch) are left out.
-// -1 if none. Runs of VMs without a reserved rate come first in that order and
-// sit in heaps (O(log n)); the reserved ones are scanned only when no such run
-// qualifies.
-std::int64_t CpuScheduler::urgency_victim(bool spare) {
-    std::int64_t best = top_free_run(free_runs_fresh_);
-    if (!spare) {
-        const std::int64_t other = top_free_run(free_runs_overdue_);
-        if (other >= 0 && (best < 0 || vcpus_[other].deadline > vcpus_[best].deadline ||
-                           (vcpus_[other].deadline == vcpus_[best].deadline && other > best))) {
-            best = other;
+// The running vCPUs an urgent VM may preempt, largest in (VM has no
+// reservation, -D if it has one, deadline, vm, vcpu): among every unprotected
+// run of a non-urgent VM (any), and among those that did not start overdue
+// (spare: deadline <= run start at dispatch; a running vCPU's keys stay those
+// of its dispatch). -1 if none. O(busy entries); urgent preemptions are rare
+// next to slice ends.
+CpuScheduler::Victims CpuScheduler::urgency_victims() const {
+    struct Best {
+        std::int64_t slot = -1;
+        bool free = false;
+        std::int64_t neg_lag = 0;
+        std::int64_t deadline = 0;
+        // Is (free, neg_lag, deadline, slot) larger than the best so far?
+        bool beaten_by(bool f, std::int64_t n, std::int64_t d, std::int64_t s) const {
+            if (slot < 0) return true;
+            if (f != free) return f;
+            if (n != neg_lag) return n > neg_lag;
+            if (d != deadline) return d > deadline;
+            return s > slot;
         }
-    }
-    return best >= 0 ? best : reserved_victim_by_scan(spare);
-}
-
-namespace {
-// Max-heap order on (deadline, slot) for the free runs.
-struct KeyEarlier {
-    bool operator()(const CpuScheduler::Key& x, const CpuScheduler::Key& y) const {
-        return CpuScheduler::Before{}(x, y);
-    }
-};
-}  // namespace
-
-// The top current entry of a free-run heap, or -1: stale entries (run over,
-// VM now with a reserved rate) are dropped; protected reserved runs (a VM that
-// lost its rate while such a run lasts) are set aside for this call.
-std::int64_t CpuScheduler::top_free_run(std::vector<Key>& heap) {
-    std::int64_t found = -1;
-    while (!heap.empty()) {
-        const Key e = heap.front();
+    };
+    Best any, spare;
+    // The choice is a maximum under a total order: the visiting order is moot.
+    busy_.for_each([&](const Key& e) {
         const Vcpu& u = vcpus_[e.slot];
-        const bool current = u.gen == e.gen && u.state == kRunning && vms_[u.vm].res_u == 0;
-        if (current && !(u.reserved && now_ < u.run_start + res_protect())) {
-            found = e.slot;
-            break;
-        }
-        std::pop_heap(heap.begin(), heap.end(), KeyEarlier{});
-        heap.pop_back();
-        if (current) free_runs_aside_.push_back(e);
-    }
-    for (const Key& e : free_runs_aside_) {
-        heap.push_back(e);
-        std::push_heap(heap.begin(), heap.end(), KeyEarlier{});
-    }
-    free_runs_aside_.clear();
-    return found;
-}
-
-// A run of a VM without a reserved rate becomes a possible victim (rule 6).
-void CpuScheduler::push_free_run(std::uint32_t slot) {
-    const Vcpu& v = vcpus_[slot];
-    std::vector<Key>& heap = v.deadline <= v.run_start ? free_runs_overdue_ : free_runs_fresh_;
-    heap.push_back(Key{v.deadline, slot, v.gen});
-    std::push_heap(heap.begin(), heap.end(), KeyEarlier{});
-    // Stale entries that never reach the top are dropped now and then.
-    if (heap.size() > 4 * static_cast<std::size_t>(pcpus_) + 64) {
-        heap.erase(std::remove_if(heap.begin(), heap.end(),
-                                  [&](const Key& e) {
-                                      const Vcpu& u = vcpus_[e.slot];
-                                      return !(u.gen == e.gen && u.state == kRunning && vms_[u.vm].res_u == 0);
-                                  }),
-                   heap.end());
-        std::make_heap(heap.begin(), heap.end(), KeyEarlier{});
-    }
-}
-
-// Also rebuilds running_slots_ (after a compaction or a restore).
-void CpuScheduler::rebuild_free_runs() {
-    free_runs_fresh_.clear();
-    free_runs_overdue_.clear();
-    running_slots_.clear();
-    for (std::size_t slot = 0; slot < vcpus_.size(); ++slot) {
-        Vcpu& v = vcpus_[slot];
-        if (v.state != kRunning || !vms_[v.vm].alive) continue;
-        v.run_pos = static_cast<std::uint32_t>(running_slots_.size());
-        running_slots_.push_back(static_cast<std::uint32_t>(slot));
-        if (vms_[v.vm].res_u == 0) push_free_run(static_cast<std::uint32_t>(slot));
-    }
-}
-
-void CpuScheduler::unlist_running(std::uint32_t slot) {
-    const std::uint32_t pos = vcpus_[slot].run_pos;
-    const std::uint32_t last = running_slots_.back();
-    running_slots_[pos] = last;
-    vcpus_[last].run_pos = pos;
-    running_slots_.pop_back();
-}
-
-// urgency_victim() among the runs of VMs with a reserved rate: a scan of the
-// running vCPUs, O(pCPUs). The choice is a maximum under a total order: the
-// visiting order is moot.
-std::int64_t CpuScheduler::reserved_victim_by_scan(bool spare) const {
-    std::int64_t best = -1, best_neg_lag = 0, best_deadline = 0;
-    const std::int64_t protect = res_protect();
-    for (const std::uint32_t slot : running_slots_) {
-        const Vcpu& u = vcpus_[slot];
-        if (u.reserved && now_ < u.run_start + protect) continue;
-        if (spare && u.deadline <= u.run_start) continue;
+        if (u.gen != e.gen || u.state != kRunning) return;
+        if (u.reserved && now_ < u.run_start + res_protect()) return;
         const Vm& m = vms_[u.vm];
-        if (m.res_u == 0) continue;
-        const std::int64_t lag = res_lag_at(m, now_);
-        if (res_slope(m) > 0 && lag >= 0) continue;  // urgent
-        const std::int64_t neg_lag = -lag;
-        if (best >= 0) {
-            if (neg_lag != best_neg_lag) {
-                if (neg_lag < best_neg_lag) continue;
-            } else if (u.deadline != best_deadline) {
-                if (u.deadline < best_deadline) continue;
-            } else if (slot < best) {
-                continue;
-            }
+        if (urgent(m)) return;
+        const bool free = m.res_u == 0;
+        const std::int64_t neg_lag = free ? 0 : -res_lag_at(m, now_);
+        const std::int64_t slot = e.slot;
+        if (any.beaten_by(free, neg_lag, u.deadline, slot)) any = Best{slot, free, neg_lag, u.deadline};
+        const bool started_overdue = u.deadline <= u.run_start;
+        if (!started_overdue && spare.beaten_by(free, neg_lag, u.deadline, slot)) {
+            spare = Best{slot, free, neg_lag, u.deadline};
         }
-        best = slot;
-        best_neg_lag = neg_lag;
-        best_deadline = u.deadline;
-    }
-    return best;
+    });
+    return Victims{any.slot, spare.slot};
 }
 
 // Rule 6's pick: the best urgent VM's vCPU, skipping VMs ahead of their fluid
@@ -1000,7 +917,6 @@ void CpuScheduler::recompute() {
         if (!m.alive) continue;
         res_vms_[live_res++] = id;
         res_update(m, now_);
-        const bool had_rate = m.res_u > 0;
         if (m.demand == 0) {
             m.res_u = 0;
             m.res_lag = std::min<std::int64_t>(m.res_lag, 0);  // no reservation banked while idle
@@ -1011,11 +927,6 @@ void CpuScheduler::recompute() {
                 std::min(m.reservation, static_cast<double>(m.demand)) * static_cast<double>(MICRO)));
         }
         reserved_active_ += m.res_u > 0;
-        if (had_rate && m.res_u == 0) {  // its runs are victims of the free kind now
-            for (std::uint32_t k = 0; k < m.vcpus; ++k) {
-                if (vcpus_[m.first + k].state == kRunning) push_free_run(m.first + k);
-            }
-        }
     }
     res_vms_.resize(live_res);
     eligible_.clear();
@@ -1147,9 +1058,6 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     ++decisions_;
     ++running_;
     busy_.push(Key{v.run_end, slot, v.gen});
-    v.run_pos = static_cast<std::uint32_t>(running_slots_.size());
-    running_slots_.push_back(slot);
-    if (m.res_u == 0) push_free_run(slot);
     v.borrowed = v.eligible > now_ && !v.reserved;
     if (v.borrowed) {
         ++borrowed_count_;
@@ -1172,7 +1080,6 @@ void CpuScheduler::stop(std::uint32_t slot, std::int64_t t) {
     if (v.pending != kForever) v.pending -= ran;
     bring_lag(v, t);
     v.stopped_at = t;
-    unlist_running(slot);
     --running_;
     borrowed_count_ -= v.borrowed;
     v.borrowed = false;

@@ -101,7 +101,6 @@ void CpuScheduler::compact_slots() {
     urgent_groups_.erase(std::remove_if(urgent_groups_.begin(), urgent_groups_.end(),
                                         [](const UrgentGroup& g) { return g.heap.empty(); }),
                          urgent_groups_.end());
-    rebuild_free_runs();
     fs_vms_.clear();  // scratch of recompute(), refilled there
     scratch_pending_.assign(vcpus_.size(), -1);
     dead_vms_ = 0;
@@ -111,8 +110,6 @@ void CpuScheduler::compact_slots() {
 std::size_t CpuScheduler::memory_bytes() const {
     std::size_t bytes = sizeof(*this) + vms_.capacity() * sizeof(Vm) + vcpus_.capacity() * sizeof(Vcpu) +
                         ids_.capacity() * sizeof(std::int64_t) + borrowed_.capacity() * sizeof(Entry) +
-                        (free_runs_fresh_.capacity() + free_runs_overdue_.capacity() +
-                         free_runs_aside_.capacity()) * sizeof(Key) + running_slots_.capacity() * sizeof(std::uint32_t) +
                         (res_vms_.capacity() + fs_vms_.capacity() + scratch_slots_.capacity()) * sizeof(std::uint32_t) +
                         scratch_pending_.capacity() * sizeof(std::int64_t) +
                         (fs_demand_.capacity() + fs_shares_.capacity() + fs_reservation_.capacity() +

@@ -184,7 +184,6 @@ CpuScheduler CpuScheduler::load(const std::string& bytes) {
     s.reserved_sum_.invalidate();
     s.scratch_pending_.assign(s.vcpus_.size(), -1);
     s.validate_loaded();
-    s.rebuild_free_runs();  // derived from the running vCPUs (not saved)
     return s;
 }
 

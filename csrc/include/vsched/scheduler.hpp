@@ -131,7 +131,6 @@ private:
         bool granted = false;
         bool borrowed = false;  // running although not eligible at dispatch (preemptible)
         bool reserved = false;  // running because its VM was urgent at dispatch (rule 6)
-        std::uint32_t run_pos = 0;  // its index in running_slots_ while running (derived)
     };
 
     struct Vm {
@@ -180,11 +179,11 @@ private:
     bool urgent(const Vm& m) const { return res_slope(m) > 0 && res_lag_at(m, now_) >= 0; }
     std::int64_t urgent_pick(bool skip_ahead);
     void res_changed(std::uint32_t vm_id);
-    std::int64_t urgency_victim(bool spare);
-    std::int64_t top_free_run(std::vector<Key>& heap);
-    std::int64_t reserved_victim_by_scan(bool spare) const;
-    void push_free_run(std::uint32_t slot);
-    void rebuild_free_runs();
+    struct Victims {
+        std::int64_t any = -1;    // the victim of an urgent VM not ahead of its fluid share
+        std::int64_t spare = -1;  // ... of one ahead of it (runs that started overdue spared)
+    };
+    Victims urgency_victims() const;
     std::int64_t urgent_pick_now();
     bool ahead_of_fluid(const Vm& m) const;
     void push_ahead_event(std::uint32_t vm_id);
@@ -238,16 +237,6 @@ private:
     TwoLaneQueue<Key, Before> releases_;    // held VMs with parked vCPUs: (held_until, vm)
     std::vector<Entry> borrowed_;  // borrowed runs, max-heap on (eligible, deadline, slot)
     std::vector<std::uint32_t> res_vms_;  // VMs that ever had a reservation
-    // Rule 6's victims among runs of VMs without a reserved rate (res_u == 0),
-    // max-heaps on (deadline, slot): those that started overdue and the others.
-    // Entries go stale by gen, or when their VM gains a reserved rate (such
-    // runs are found by reserved_victim_by_scan()); a VM that loses its rate
-    // pushes its running vCPUs again (recompute). Derived state: rebuilt from
-    // the running vCPUs after a compaction or a restore, never saved.
-    std::vector<Key> free_runs_fresh_, free_runs_overdue_, free_runs_aside_;
-    // The running vCPUs' slots, in no particular order (derived, like the above).
-    std::vector<std::uint32_t> running_slots_;
-    void unlist_running(std::uint32_t slot);
     // Rule 6's urgent VMs, grouped by the slope of their reservation lag
     // (res_u - running * 1e6). D(t) = intercept + slope * t between changes,
     // so within a group the lines are parallel and their order never changes:
