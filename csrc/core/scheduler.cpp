@@ -13,14 +13,18 @@
 //   1 fluid target          recompute()          rate_j = floor(a_i * 10^6) / demand_i
 //   2 EEVDF keys            set_keys(), bring_lag()
 //                           eligible = t + ceil(-lag / rate), deadline = t + ceil((request*10^6 - lag) / rate)
-//   3 decisions             decide(), dispatch_best(), pick_and_dispatch(); runs may be
+//   3 decisions             decide(), dispatch_best(), pick_and_dispatch(), next_event(); runs may be
 //                           preempted: borrowed runs by eligible vCPUs, unprotected runs by urgent VMs
 //   4 sleep                 to_wait()            lag in [-request*10^6, 0]
 //   5 limit bucket          apply_limit(), credit_at(), set_held_until()
 //                           request = slice / max(1, ceil(limit)) (>= 1: check_params),
 //                           held while credit < max(1, request/4) * 10^6
-//   6 reservation           res_lag_at(), urgent_pick_unless_overdue(), urgency_victim()
+//   6 reservation           res_lag_at(), urgent_pick_now(), urgency_victim(), push_ahead_event()
 //   7 accounting            flush(), vcpu_stats()
+//
+// Every condition a decision reads is constant between decision points or has
+// one where it turns (rule 3), so a decision point with nothing due (a run()
+// call's start, a stale queue entry) changes nothing: run() steps do not matter.
 #include "vsched/scheduler.hpp"
 
 #include <algorithm>
@@ -545,11 +549,14 @@ bool CpuScheduler::dispatch_best() {
 //   urgent = D >= 0 && running * 10^6 < res_u
 //   reserved run <= F/10^6 ns, protected for P = max(1, slice/4) ns
 //
-// Termination of a decision: an urgent preemption adds a reserved run that is
-// protected for the rest of the instant (P >= 1) and never borrowed, or (its
-// VM ahead of its fluid share) starts an overdue vCPU, which that VM may not
-// preempt, so the overdue queued vCPUs decrease; a borrowed preemption removes
-// a borrowed run and adds none. So an instant has finitely many preemptions.
+// Termination of a decision. Count, among the unprotected runs, 2 for each
+// that did not start overdue and 1 for each that did (psi). An urgent
+// preemption removes such a run and adds a protected reserved run (the pick
+// is an urgent VM's vCPU), or — its VM ahead, every urgent VM skipped — the
+// EEVDF pick, an overdue vCPU, whose run an ahead VM may not take: psi drops
+// by 1 or more and no borrowed run is added. A borrowed preemption removes a
+// borrowed run (worth 2) and adds at most 2. So an instant has at most
+// borrowed + 2 x pCPUs preemptions.
 
 std::int64_t CpuScheduler::res_lag_at(const Vm& m, std::int64_t t) const {
     const i128 lag = static_cast<i128>(m.res_lag) +
