@@ -65,7 +65,7 @@ import numpy as np
 
 from ._host_layout import VmLayout, VmRecord, exact
 from ._state import Checkpointable
-from ._validate import as_float, as_int
+from ._validate import as_float, as_int, as_int64, as_real_array
 from ._vm_state import VM_STATE_FORMAT, VmState
 from .engines import EngineSet
 from .errors import AdmissionError, InUseError
@@ -164,7 +164,7 @@ class HostRun:
 
 
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    value = as_int(name, value)
+    value = as_int64(name, value)  # beyond int64: ValueError, as every count (docs/design.md, "Errors")
     if value < minimum:
         raise ValueError(f"{name} = {value}: {name} must be >= {minimum}")
     return value
@@ -288,6 +288,9 @@ class Host(Checkpointable):
             raise ValueError(f"max_vcpu_ratio = {max_vcpu_ratio!r}: must be finite and > 0")
         self.memory_reserve = _check_fraction("memory_reserve", memory_reserve, upper_inclusive=False)
         self.min_guarantee = _check_fraction("min_guarantee", min_guarantee)
+        for name, value in (("fidelity", fidelity), ("reallocation", reallocation)):
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a str, got {type(value).__name__}")
         if fidelity not in FIDELITIES:
             raise ValueError(f"fidelity = {fidelity!r}: expected one of {FIDELITIES}")
         if reallocation not in REALLOCATION_POLICIES:
@@ -681,9 +684,7 @@ class Host(Checkpointable):
 
     def _validated_demand(self, cpu_demand: Any) -> np.ndarray:
         n = len(self._layout)
-        demand = np.asarray(cpu_demand)
-        if demand.dtype.kind not in "iuf":
-            raise TypeError(f"cpu_demand must be a numeric array, got dtype {demand.dtype}")
+        demand = as_real_array("cpu_demand", cpu_demand)  # TypeError unless numeric; ints no float holds: ValueError
         if demand.shape != (n,):
             raise ValueError(f"cpu_demand has shape {demand.shape}, expected ({n},) (one entry per VM, in VM order)")
         demand = demand.astype(float)  # a copy: the caller's array is never read again
@@ -848,7 +849,7 @@ class Host(Checkpointable):
         has run whole ticks only, and the ``KeyboardInterrupt`` carries the
         ticks done as ``.run`` (a :class:`HostRun`).
         """
-        cpu = np.array(cpu, dtype=float)  # a copy: read tick by tick
+        cpu = np.array(as_real_array("cpu", cpu), dtype=float)  # a copy: read tick by tick
         if cpu.ndim != 2 or cpu.shape[1] != len(self._layout):
             raise ValueError(f"cpu has shape {cpu.shape}, expected (ticks, {len(self._layout)})")
         ticks = cpu.shape[0]
