@@ -20,16 +20,19 @@ class LruK(EvictionPolicy):
                  history: int | None = None) -> None:
         super().__init__(capacity)
         self.cache = LRUK(capacity, k, crp, rip, history)
-        self._missed = False
+        self._pending: int | None = None  # the key access() just missed (and admitted)
 
     def access(self, key: int) -> bool:
-        # LRUK makes one reference of hit and admission; the miss is replayed by admit()
-        if key in self.cache:
-            return self.cache.access(key)
-        return False
+        # LRUK makes hit and admission one reference: access() makes it whole,
+        # and the admit() that follows a miss has nothing left to do
+        hit = self.cache.access(key)
+        self._pending = None if hit else key
+        return hit
 
     def admit(self, key: int) -> None:
-        self.cache.access(key)
+        if self._pending != key:
+            self.cache.access(key)
+        self._pending = None
 
     @property
     def evictions(self) -> int:  # type: ignore[override]
@@ -52,7 +55,8 @@ class LruK(EvictionPolicy):
         return len(self.cache)
 
     def save(self) -> dict[str, Any]:
-        return {"cache": self.cache._checkpoint()}
+        return {"cache": self.cache._checkpoint(), "pending": self._pending}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.cache._restore(state["cache"])
+        self._pending = state["pending"]
