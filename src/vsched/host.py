@@ -277,6 +277,7 @@ class Host(Checkpointable):
         tick_seconds: int = 300,
         reallocation: str = "lend",
         lruk_k: int = 2,
+        memory_policy: str = "lruk",
         strict_reservations: bool = False,
         engines: EngineSet | None = None,
     ) -> None:
@@ -309,7 +310,10 @@ class Host(Checkpointable):
         self.reallocator = self._engines.Reallocator(
             float(self.pcpus), window=realloc_window, threshold=realloc_threshold, estimator=realloc_estimator
         )
-        self.memory = self._engines.MemoryManager(self.memory_frames, k=lruk_k, merge=merge)
+        # the frame eviction policy (rule M4); passed only when not the default, so that look-alike
+        # engine sets without policies keep working
+        policy_arg = {} if memory_policy == "lruk" else {"policy": memory_policy}
+        self.memory = self._engines.MemoryManager(self.memory_frames, k=lruk_k, merge=merge, **policy_arg)
         self.scheduler = (
             self._engines.CpuScheduler(self.pcpus, self.slice_ns, strict_reservations=strict_reservations)
             if fidelity == "sliced"

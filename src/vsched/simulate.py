@@ -144,7 +144,7 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
         host = host_class(
             args.pcpus, frames, max_vcpu_ratio=args.max_vcpu_ratio, memory_reserve=args.memory_reserve,
             min_guarantee=args.min_guarantee, fidelity=args.fidelity, reallocation=policy,
-            realloc_estimator=args.estimator,
+            realloc_estimator=args.estimator, memory_policy=getattr(args, "memory_policy", "lruk"),
         )
         first = policy == POLICIES[0]
         for i in range(trace.vms):
@@ -217,6 +217,7 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
             "min_guarantee": args.min_guarantee,
             "critical_reservation": args.critical_reservation,
             "fidelity": args.fidelity,
+            "memory_policy": getattr(args, "memory_policy", "lruk"),
             "engines": args.engines,
             "seed": args.seed,
             "notes": trace.notes,

@@ -10,6 +10,7 @@ from .. import traces, workloads  # shared pure-Python readers, re-exported so b
 from ..errors import AdmissionError, InUseError
 from ..host import HostRun
 from .allocation import fair_share
+from .cache import Cache
 from .host import Host
 from .lruk import LRUK
 from .net import NetGuard, NetScheduler, PacketRun
@@ -22,6 +23,7 @@ IMPLEMENTATION = "reference"
 __all__ = [
     "FOREVER",
     "IMPLEMENTATION",
+    "Cache",
     "CpuScheduler",
     "ESTIMATORS",
     "Host",
