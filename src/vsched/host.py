@@ -778,6 +778,10 @@ class Host(Checkpointable):
             return []
         layout = self._layout
         memory_ids, pages = layout.column("memory_ids"), layout.column("pages")
+        # Two O(VMs) facts that spare a gather per access: every VM has the same
+        # number of pages, and the memory manager's ids are the host's (no removal yet).
+        same_pages = int(pages[0]) if pages.size and int(pages.min()) == int(pages.max()) else None
+        same_ids = bool(np.array_equal(memory_ids, layout.column("ids")))
         batches = []
         for number, batch in enumerate(accesses):
             if not isinstance(batch, dict) or "vm" not in batch or "gpn" not in batch:
@@ -790,17 +794,16 @@ class Host(Checkpointable):
                 continue
             if vm.shape[0] != gpn.shape[0]:
                 vm = np.full(gpn.shape[0], vm[0], dtype=np.int64)
-            at, found = layout.positions(vm)
-            if not found.all():
-                bad = int(vm[np.flatnonzero(~found)[0]])
-                raise KeyError(f"memory batch {number}: vm {bad} is not on this host")
-            outside = np.flatnonzero((gpn < 0) | (gpn >= pages[at]))
-            if outside.size:
-                i = int(outside[0])
+            at, missing = layout.positions(vm)
+            if missing >= 0:
+                raise KeyError(f"memory batch {number}: vm {int(vm[missing])} is not on this host")
+            limit = same_pages if same_pages is not None else pages.take(at)
+            if int(gpn.min()) < 0 or bool((gpn >= limit).any()):
+                i = int(np.flatnonzero((gpn < 0) | (gpn >= pages.take(at)))[0])
                 raise IndexError(
                     f"memory batch {number}: gpn {int(gpn[i])} outside VM {int(vm[i])}'s {int(pages[at[i]])} pages"
                 )
-            batches.append((memory_ids[at], gpn, content, write))
+            batches.append((vm if same_ids else memory_ids.take(at), gpn, content, write))
         return batches
 
     @_exclusive
