@@ -23,6 +23,8 @@ class VmState:
     destination); ``realloc`` is the reallocator's ``export_vm`` (window
     samples, saturation, estimator state) and ``memory`` the memory
     manager's (each guest page's state and content, the VM's counters).
+    ``net`` is the VM's network parameters (``band``, ``shares``,
+    ``reservation``, ``limit`` in bps) on a host with a NIC, else None.
     """
 
     format: int
@@ -34,3 +36,4 @@ class VmState:
     domain: int
     realloc: dict[str, Any]
     memory: dict[str, Any]
+    net: dict[str, Any] | None = None
