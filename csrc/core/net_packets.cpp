@@ -1,4 +1,4 @@
-// Network QoS, packet engine (docs/engines/network.md, rules N6-N10).
+// Network QoS, packet engine (docs/engines/network.md, rules N6-N10, N12).
 //
 // One link of L = floor(link_bps) bps sends one packet at a time, never
 // preempted: a packet of s bytes takes tx(s) = ceil(s * 8e9 / L) ns (N6).
@@ -25,6 +25,13 @@
 // When every backlogged band is over its cap the link idles until the first
 // of the next arrival and the earliest time a cap bucket is positive again,
 // t + floor(-tokens / rate) + 1.
+// Per VM (N12): limit bucket, rate floor(l_i) when l_i < link (< 1 bps: every
+// packet dropped); DRR puts a VM whose bucket is <= 0 to sleep until
+// t + floor(-tokens / rate) + 1, then it rejoins its band's list at the tail.
+// Reservation bucket, rate min(floor(r_i), L): phase 0, before phase 1, sends
+// the head packet of the first listed VM by (band, index) with reservation
+// and limit buckets > 0 and its band not over its cap (tokens -= cost); any
+// other send: tokens = max(tokens - cost, min(tokens, -D)).
 #include "vsched/net_packets.hpp"
 
 #include <algorithm>

@@ -66,8 +66,6 @@ class HostNic:
         if not self.packet_bytes <= self.queue_bytes <= 2**40:
             raise ValueError(f"net_queue_bytes = {self.queue_bytes}: must be in [net_packet_bytes, 2**40]")
         self.net = engines.NetScheduler(nic_bps, bands=bands, guard=guard)
-        self._limits: dict[int, float] = {}  # net id -> limit (inf: none), for the packet sample
-        self._limit_array: np.ndarray | None = None
 
     # ------------------------------------------------------------ VMs
 
@@ -87,14 +85,10 @@ class HostNic:
             raise AdmissionError(f"network: {refusal}") from None
         except (TypeError, ValueError) as error:
             raise type(error)(f"network: {error}") from None
-        self._limits[net_id] = math.inf if p.limit is None else p.limit
-        self._limit_array = None
         return int(net_id)
 
     def remove(self, net_id: int) -> None:
         self.net.remove_vm(net_id)
-        del self._limits[net_id]
-        self._limit_array = None
 
     # ------------------------------------------------------------ the tick
 
@@ -114,17 +108,12 @@ class HostNic:
             raise ValueError(f"net_demand[{i}] = {demand[i]!r}: must be finite and >= 0 (bps)")
         return demand
 
-    def _limits_in_order(self) -> np.ndarray:
-        if self._limit_array is None:
-            self._limit_array = np.array([self._limits[i] for i in self.net.vms], dtype=float)
-        return self._limit_array
-
     def sample_packets(self, ids: np.ndarray, demand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The sampled window's packets (rule H10) as (VM position, arrival, size): VM j offers
-        o_j = min(d_j, limit_j, NIC) as packets of S bytes every P_j = min(floor(S·8e9 / o_j), 2^31) ns
+        o_j = min(d_j, NIC) as packets of S bytes every P_j = min(floor(S·8e9 / o_j), 2^31) ns
         from phase_j = floor(h_j·P_j / 2^32), h_j = id_j·2654435761 mod 2^32; arrivals phase_j + k·P_j
         below W, merged in arrival order (ties: VM order)."""
-        offered = np.minimum(np.minimum(demand, self._limits_in_order()), self.net.link_bps)
+        offered = np.minimum(demand, self.net.link_bps)  # the engine applies limits and reservations (N12)
         sending = np.flatnonzero(offered > 0)
         if sending.size == 0 or self.sample_ns == 0:
             empty = np.zeros(0, dtype=np.int64)
