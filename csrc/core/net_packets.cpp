@@ -34,6 +34,8 @@
 // other send: tokens = max(tokens - cost, min(tokens, -D)).
 #include "vsched/net_packets.hpp"
 
+#include "vsched/scratch.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -78,7 +80,9 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
 
     // Per VM: FIFO of packet indices (linked through next_packet), bytes
     // queued, DRR deficit and turn, links in its band's active list.
-    std::vector<std::int64_t> next_packet(n, -1);
+    Scratch<std::int64_t, 0> next_packet_buffer;  // reused: a fresh one costs its page faults
+    std::vector<std::int64_t>& next_packet = next_packet_buffer.get();
+    next_packet.assign(n, -1);
     std::vector<std::int64_t> head(vms, -1), tail(vms, -1), queued(vms, 0), deficit(vms, 0);
     std::vector<std::int64_t> head_size(vms, 0);  // size of the head packet: DRR reads it on every visit
     std::vector<std::uint8_t> in_turn(vms, 0);
@@ -113,6 +117,10 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
     using Sleeper = std::pair<std::int64_t, std::int32_t>;
     std::priority_queue<Sleeper, std::vector<Sleeper>, std::greater<Sleeper>> sleeping;
     std::vector<std::uint8_t> in_ring(vms, 0);
+    // Phase 0 finds nobody before this time unless a reserved VM joins a list: every reserved
+    // VM's failing condition (band over cap, reservation or limit bucket <= 0) only turns at a
+    // known refill time, and sends only take tokens away. Skipping the scan until then is exact.
+    std::int64_t phase0_after = 0;
 
     auto push_active = [&](std::size_t k, std::int32_t i) {
         const auto v = static_cast<std::size_t>(i);
@@ -170,6 +178,7 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
                 head[i] = static_cast<std::int64_t>(p);
                 head_size[i] = size[p];
                 push_active(static_cast<std::size_t>(config.band[i]), static_cast<std::int32_t>(i));
+                if (reserving && reservation[i].rate > 0) phase0_after = 0;
             } else {
                 next_packet[static_cast<std::size_t>(tail[i])] = static_cast<std::int64_t>(p);
             }
@@ -181,6 +190,7 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
             const std::int32_t i = sleeping.top().second;
             sleeping.pop();
             push_active(static_cast<std::size_t>(config.band[static_cast<std::size_t>(i)]), i);
+            if (reserving && reservation[static_cast<std::size_t>(i)].rate > 0) phase0_after = 0;
         }
         if (backlog == 0) {
             if (next_arrival == n) break;
@@ -196,18 +206,33 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
         // Phase 0 (N12): the first VM by (band, index) that is in its band's list, has a positive
         // reservation bucket and limit bucket, and whose band is not over its cap.
         std::int64_t chosen = -1;
-        for (const std::int32_t r : reserved) {
-            const auto v = static_cast<std::size_t>(r);
-            const auto k = static_cast<std::size_t>(config.band[v]);
-            if (!in_ring[v] || (cap[k].rate > 0 && cap[k].tokens <= 0)) continue;
-            reservation[v].refill(now, depth);
-            if (reservation[v].tokens <= 0) continue;
-            if (limited && limit[v].rate > 0) {
-                limit[v].refill(now, depth);
-                if (limit[v].tokens <= 0) continue;
+        if (now >= phase0_after && !reserved.empty()) {
+            auto positive_at = [&](const Bucket& b) { return now + (-b.tokens) / b.rate + 1; };
+            std::int64_t retry = std::numeric_limits<std::int64_t>::max();
+            for (const std::int32_t r : reserved) {
+                const auto v = static_cast<std::size_t>(r);
+                const auto k = static_cast<std::size_t>(config.band[v]);
+                if (!in_ring[v]) continue;
+                if (cap[k].rate > 0 && cap[k].tokens <= 0) {
+                    retry = std::min(retry, positive_at(cap[k]));
+                    continue;
+                }
+                reservation[v].refill(now, depth);
+                if (reservation[v].tokens <= 0) {
+                    retry = std::min(retry, positive_at(reservation[v]));
+                    continue;
+                }
+                if (limited && limit[v].rate > 0) {
+                    limit[v].refill(now, depth);
+                    if (limit[v].tokens <= 0) {
+                        retry = std::min(retry, positive_at(limit[v]));
+                        continue;
+                    }
+                }
+                chosen = r;
+                break;
             }
-            chosen = r;
-            break;
+            phase0_after = chosen >= 0 ? 0 : retry;
         }
         // Choose the band (N8, N10).
         std::size_t band = nb;
@@ -320,8 +345,12 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
             minimum[band].tokens = by_minimum ? tokens - cost : std::max(std::min<std::int64_t>(tokens, 0), tokens - cost);
         }
         const auto owner = static_cast<std::size_t>(vm_index[pk]);
-        if (limited && limit[owner].rate > 0) limit[owner].tokens -= cost;
+        if (limited && limit[owner].rate > 0) {
+            limit[owner].refill(now, depth);  // a no-op unless phase 0 skipped it (refills compose)
+            limit[owner].tokens -= cost;
+        }
         if (reserving && reservation[owner].rate > 0) {
+            reservation[owner].refill(now, depth);
             const std::int64_t tokens = reservation[owner].tokens;
             // A DRR send counts towards the reservation, down to a debt of one depth (N12).
             reservation[owner].tokens =
@@ -360,7 +389,9 @@ PacketStats packet_stats(std::size_t vms, const PacketBatch& batch, const std::i
     st.duration_ns = last < 0 ? 0 : last - first;
     std::vector<std::size_t> offset(vms + 1, 0);
     for (std::size_t i = 0; i < vms; ++i) offset[i + 1] = offset[i] + static_cast<std::size_t>(st.sent_packets[i]);
-    std::vector<double> delay(offset[vms]);
+    Scratch<double, 0> delay_buffer;
+    std::vector<double>& delay = delay_buffer.get();
+    delay.resize(offset[vms]);
     std::vector<std::size_t> fill(offset.begin(), offset.end() - 1);
     for (std::size_t p = 0; p < n; ++p) {
         if (start_ns[p] < 0) continue;

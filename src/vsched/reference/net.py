@@ -374,6 +374,7 @@ class NetScheduler(Checkpointable):
         reserved = sorted((i for i in range(nv) if reserving and reservation[i].rate > 0), key=lambda i: band_of[i])
         sleeping: list[tuple[int, int]] = []  # heap of (wake, VM)
         in_ring = [False] * nv
+        phase0_after = 0  # phase 0 finds nobody before this time unless a reserved VM joins a list
         start = [-1] * n
         finish = [-1] * n
         now = 0
@@ -403,11 +404,15 @@ class NetScheduler(Checkpointable):
                 queued[i] += size[p]
                 if heads[i] == len(queues[i]):
                     push(band_of[i], i)
+                    if reserving and reservation[i].rate > 0:
+                        phase0_after = 0
                 queues[i].append(p)
                 backlog += 1
             while sleeping and sleeping[0][0] <= now:
                 _, i = heapq.heappop(sleeping)
                 push(band_of[i], i)
+                if reserving and reservation[i].rate > 0:
+                    phase0_after = 0
             if backlog == 0:
                 if nxt == n:
                     break
@@ -418,19 +423,27 @@ class NetScheduler(Checkpointable):
                     cap[k].refill(now, depth)
                     minimum[k].refill(now, depth)
             chosen = -1
-            for r in reserved:
-                k = band_of[r]
-                if not in_ring[r] or (cap[k].rate > 0 and cap[k].tokens <= 0):
-                    continue
-                reservation[r].refill(now, depth)
-                if reservation[r].tokens <= 0:
-                    continue
-                if limited and limit[r].rate > 0:
-                    limit[r].refill(now, depth)
-                    if limit[r].tokens <= 0:
+            if now >= phase0_after and reserved:
+                retry = math.inf
+                for r in reserved:
+                    k = band_of[r]
+                    if not in_ring[r]:
                         continue
-                chosen = r
-                break
+                    if cap[k].rate > 0 and cap[k].tokens <= 0:
+                        retry = min(retry, now + (-cap[k].tokens) // cap[k].rate + 1)
+                        continue
+                    reservation[r].refill(now, depth)
+                    if reservation[r].tokens <= 0:
+                        retry = min(retry, now + (-reservation[r].tokens) // reservation[r].rate + 1)
+                        continue
+                    if limited and limit[r].rate > 0:
+                        limit[r].refill(now, depth)
+                        if limit[r].tokens <= 0:
+                            retry = min(retry, now + (-limit[r].tokens) // limit[r].rate + 1)
+                            continue
+                    chosen = r
+                    break
+                phase0_after = 0 if chosen >= 0 else retry
             band = -1
             by_minimum = False
             p = -1
@@ -519,8 +532,10 @@ class NetScheduler(Checkpointable):
                 minimum[band].tokens = tokens - cost if by_minimum else max(min(tokens, 0), tokens - cost)
             owner = vm_index[p]
             if limited and limit[owner].rate > 0:
+                limit[owner].refill(now, depth)  # a no-op unless phase 0 skipped it (refills compose)
                 limit[owner].tokens -= cost
             if reserving and reservation[owner].rate > 0:
+                reservation[owner].refill(now, depth)
                 tokens = reservation[owner].tokens
                 reservation[owner].tokens = tokens - cost if chosen >= 0 else max(min(tokens, -depth), tokens - cost)
             start[p] = now
