@@ -64,6 +64,22 @@ def test_a_host_without_a_nic_is_as_before():
         assert_same(before, observe(host))
 
 
+def test_a_nic_needs_an_engine_set_with_a_net_scheduler():
+    import types
+
+    look_alike = types.SimpleNamespace(
+        IMPLEMENTATION="reference", fair_share=vsched.reference.fair_share, CpuScheduler=vsched.reference.CpuScheduler,
+        MemoryManager=vsched.reference.MemoryManager, Reallocator=vsched.reference.Reallocator,
+    )
+    vsched.Host(4, 1000, engines=look_alike)  # no NIC: no NetScheduler needed
+    with pytest.raises(TypeError, match="NetScheduler"):
+        vsched.Host(4, 1000, engines=look_alike, nic_bps=1e9)
+    with pytest.raises(ValueError, match="link_bps"):
+        vsched.Host(4, 1000, nic_bps=0.5)
+    with pytest.raises(ValueError, match="net_sample_ns"):
+        vsched.Host(4, 1000, nic_bps=1e9, net_sample_ns=-1)
+
+
 @pytest.mark.parametrize("impl", IMPLS, ids=IDS)
 def test_the_fluid_part_is_strict_priority_water_filling(impl):
     """net_used = the exact oracle of tests/net_oracle.py (N4) for the VMs' parameters, every tick."""

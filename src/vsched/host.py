@@ -43,6 +43,11 @@ and by how much, and is logged):
 * **CPU reservations**: reservations (default ``min_guarantee x vcpus`` cores)
   must sum to at most ``pcpus``.
 
+With ``nic_bps`` the host also divides its NIC among the VMs with a
+:class:`NetScheduler` (strict-priority bands, shares, reservations and limits
+in bps; ``net_*`` arguments of ``add_vm``, ``net_demand`` per tick, rules
+H9-H11); without it (the default) there is no network model at all.
+
 The same class runs on either set of engines (``engines=vsched`` by default,
 ``engines=vsched.reference``, or ``vsched.reference.Host``), with identical
 results. The host's rules -- one VM identity, atomic changes, cost,
