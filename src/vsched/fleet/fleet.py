@@ -229,7 +229,7 @@ class Fleet:
         spec = v.specs[fid]
         t = min(self.tick, self._cpu.shape[0] - 1)
         needs = VmNeeds.of(spec, self.summaries, float(self._cpu[t, v.column[fid]]) * spec.vcpus)
-        exclude = np.zeros(len(self.hosts), dtype=bool)
+        exclude = None  # hosts whose own admission refused the VM (rare: made on the first refusal)
         while True:
             h = place(self.summaries, needs, self.placement, self.weights, exclude)
             if h < 0:
@@ -237,6 +237,8 @@ class Fleet:
             try:
                 local = self.hosts[h].add_vm(spec.vcpus, spec.memory_pages, **spec.add_kwargs())
             except AdmissionError:
+                if exclude is None:
+                    exclude = np.zeros(len(self.hosts), dtype=bool)
                 exclude[h] = True
                 continue
             self.summaries.claim(h, needs)
