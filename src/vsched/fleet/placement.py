@@ -51,6 +51,8 @@ class HostSummaries:
     frames_in_use: np.ndarray
     domain_vms: np.ndarray  # hosts x domains, int64
     uniform_guarantee: float | None = None  # the one min_guarantee of all hosts, if they share it
+    # hosts that are up but take no new VM (being evacuated to be powered off, rule F16)
+    closed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     # kept from the above, updated host by host (never rebuilt per placement): rule F1's free
     # capacities (-inf on a host that is down), rows vCPU slots / reserved frames / CPU reservations,
     # and the same as fractions of capacity (rule F2); the *_free / *_frac names are row views.
@@ -93,7 +95,9 @@ class HostSummaries:
     def refresh(self) -> None:
         """Recompute the free capacities of every host (rule F1)."""
         n = len(self.up)
-        down = np.where(self.up, 0.0, -np.inf)
+        if self.closed.shape != self.up.shape:
+            self.closed = np.zeros(n, dtype=bool)
+        down = np.where(self.up & ~self.closed, 0.0, -np.inf)
         self.free = np.empty((3, n))
         self.free[0] = self.vcpu_capacity - self.vcpus_used + down
         self.free[1] = self.frame_capacity - self.frames_reserved + down
@@ -113,7 +117,7 @@ class HostSummaries:
         self.room = np.empty(n)
 
     def refresh_host(self, h: int) -> None:
-        down = 0.0 if self.up[h] else -math.inf
+        down = 0.0 if self.up[h] and not self.closed[h] else -math.inf
         self.vcpu_free[h] = self.vcpu_capacity[h] - self.vcpus_used[h] + down
         self.frames_free[h] = self.frame_capacity[h] - self.frames_reserved[h] + down
         self.cpu_free[h] = self.pcpus[h] + 1e-9 * self.pcpus[h] - self.cpu_reserved[h] + down
@@ -152,6 +156,11 @@ class HostSummaries:
 
     def set_up(self, host: int, up: bool) -> None:
         self.up[host] = up
+        self.refresh_host(host)
+
+    def set_closed(self, host: int, closed: bool) -> None:
+        """A closed host keeps its VMs but takes no new one (placement and balancing skip it)."""
+        self.closed[host] = closed
         self.refresh_host(host)
 
     def measured(self, load: np.ndarray, frames_in_use: np.ndarray) -> None:
@@ -228,12 +237,13 @@ class VmNeeds:
 
 def rule_masks(s: HostSummaries, needs: VmNeeds) -> dict[str, np.ndarray]:
     """Rule F1: per rule, the hosts that refuse the VM (the host's admission rules, vectorised)."""
+    open_ = s.up & ~s.closed  # a closed host (being evacuated) refuses as a host that is down
     return {
-        "host down": ~s.up,
-        "vCPU ratio": s.up & (s.vcpus_used + needs.vcpus > s.vcpu_capacity),
-        "memory reserve": s.up & (s.frames_reserved + needs.frames > s.frame_capacity),
-        "CPU reservations": s.up & (s.cpu_reserved + needs.reservation > s.pcpus + 1e-9 * s.pcpus),
-        "per VM": s.up & ~np.broadcast_to(needs.per_vm_ok(), s.up.shape),
+        "host down": ~open_,
+        "vCPU ratio": open_ & (s.vcpus_used + needs.vcpus > s.vcpu_capacity),
+        "memory reserve": open_ & (s.frames_reserved + needs.frames > s.frame_capacity),
+        "CPU reservations": open_ & (s.cpu_reserved + needs.reservation > s.pcpus + 1e-9 * s.pcpus),
+        "per VM": open_ & ~np.broadcast_to(needs.per_vm_ok(), s.up.shape),
     }
 
 
