@@ -99,6 +99,17 @@ class BalancePass:
         drs_pass(self.s, self.c, BalancePolicy(threshold=5))
 
 
+def fleet_day(vms: int, hosts: int, impl: str = "native", ticks: int = 288) -> tuple[Fleet, object]:
+    """The fleet day's fleet and workload (also run at larger sizes by ``fleet_day.py``)."""
+    work = synthetic_fleet(vms, ticks, seed=1)
+    fleet = Fleet(
+        hosts, host=HostSpec(pcpus=24, memory_frames=40_000, max_vcpu_ratio=8), engines=impl,
+        migration=MigrationModel(page_bytes=1 << 20), seed=1, check=False,
+        failures=FailureModel(schedule=((ticks // 3, 0), (2 * ticks // 3, hosts - 1)), repair_ticks=24),
+    )
+    return fleet, work
+
+
 class FleetDay:
     """A simulated day (288 ticks; 12 in smoke runs): synthetic diurnal VMs, 80 % at the start,
     the rest arriving, 12 h mean lifetimes, two host failures, best-fit, DRS every tick."""
@@ -112,13 +123,7 @@ class FleetDay:
     def setup(self, impl, vms_hosts):
         vms, hosts = vms_hosts
         skip_reference_above(impl, vms, 200)
-        ticks = 12 if SMOKE else 288
-        self.work = synthetic_fleet(vms, ticks, seed=1)
-        self.fleet = Fleet(
-            hosts, host=HostSpec(pcpus=24, memory_frames=40_000, max_vcpu_ratio=8), engines=impl,
-            migration=MigrationModel(page_bytes=1 << 20), seed=1, check=False,
-            failures=FailureModel(schedule=((ticks // 3, 0), (2 * ticks // 3, hosts - 1)), repair_ticks=24),
-        )
+        self.fleet, self.work = fleet_day(vms, hosts, impl, 12 if SMOKE else 288)
 
     def time_day(self, impl, vms_hosts):
         self.fleet.run(self.work)
