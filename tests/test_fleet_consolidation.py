@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from vsched.fleet import (
-    Candidates, ConsolidationPolicy, Fleet, FleetWorkload, HostSpec, HostSummaries, PowerModel, VmSpec,
-    consolidation_pass,
+    Candidates, ConsolidationPolicy, FailureModel, Fleet, FleetWorkload, HostSpec, HostSummaries, MigrationModel,
+    PowerModel, VmSpec, consolidation_pass,
 )
 
 POLICY = ConsolidationPolicy(interval=1, low=0.25, high=0.8)
@@ -126,6 +126,26 @@ def test_a_day_powers_hosts_off_then_on_and_saves_energy():
     assert np.all(run.hosts["power"][powered_off] == 5.0)
     again = _day(ConsolidationPolicy(interval=2, low=0.3, high=0.8))
     assert again.events == run.events and np.array_equal(again.hosts["power"], run.hosts["power"])
+
+
+def test_a_host_failing_while_evacuated_loses_no_vm_and_reopens():
+    # 8 VMs of 64 pages of 1 GiB: 512 s per move at 128 MiB/s, 2 ticks; worst-fit puts 2 per host.
+    # At tick 2 host 0 (lightest, lowest id) is evacuated; it fails at tick 3, mid-move.
+    ticks, vms = 40, 8
+    work = FleetWorkload([VmSpec(1, 64) for _ in range(vms)], np.full((ticks, vms), 0.1),
+                         np.zeros(vms, dtype=np.int64), np.full(vms, 10**9, dtype=np.int64))
+    fleet = Fleet(4, host=HostSpec(pcpus=4, memory_frames=4_000), placement="worst-fit", balance=None,
+                  migration=MigrationModel(page_bytes=1 << 30), consolidation=ConsolidationPolicy(interval=2),
+                  failures=FailureModel(schedule=((3, 0),), repair_ticks=4), seed=1)
+    run = fleet.run(work, ticks=8)  # accounting checked every tick
+    events = [(e["tick"], e["event"], e.get("host", e.get("vm"))) for e in run.events
+              if e["event"] in ("evacuation", "host_failed", "host_powered_off", "host_repaired")]
+    assert events[:2] == [(2, "evacuation", 0), (3, "host_failed", 0)]
+    assert sum(e["event"] == "migration_aborted" and e["reason"] == "source failed" for e in run.events) == 2
+    assert (3, "host_powered_off", 0) not in events and not fleet.summaries.closed.any()
+    assert sum(e["event"] == "vm_restarted" for e in run.events) == 2
+    fleet.run(ticks=4)  # repaired at tick 7, open again: the pass may evacuate it (empty) once more
+    assert np.isin(fleet.result().vms["state"], [1, 2]).all()
 
 
 def test_bad_consolidation_parameters_are_refused():

@@ -407,15 +407,16 @@ class Fleet:
             self._log("vm_restarted", vm=fid, host=host, lost_minutes=lost * self.tick_seconds / 60)
         self._restarts = waiting
 
-    def _candidates(self) -> Candidates | None:
-        """The VMs on hosts as the passes see them (rules F8, F9, F16)."""
+    def _candidates(self, interval: int) -> Candidates | None:
+        """The VMs on hosts as the passes see them (rules F8, F9, F16); a move must finish
+        within the pass's `interval` ticks."""
         v, n = self.vms, self.vms.size
         live = np.flatnonzero((v.state[:n] == RUNNING) | (v.state[:n] == MIGRATING))
         if live.size == 0:
             return None
         load = np.where(v.ent_n[live] > 0, v.ent_sum[live] / np.maximum(v.ent_n[live], 1), 0.0)
         duration, converged = precopy_estimate(self.migration, v.pages[live], v.dirty_rate[live])
-        window = self.balance.interval * self.tick_seconds if self.balance is not None else self.tick_seconds
+        window = interval * self.tick_seconds
         return Candidates(
             vm=live, host=v.host[live].copy(), load=load,
             badness=v.last_ready[live] / 100.0 + v.last_swapped[live] / np.maximum(v.pages[live], 1),
@@ -426,7 +427,7 @@ class Fleet:
         )
 
     def _balance(self) -> None:
-        candidates = self._candidates()
+        candidates = self._candidates(self.balance.interval)
         if candidates is None:
             return
         v, load = self.vms, candidates.load
@@ -441,7 +442,7 @@ class Fleet:
 
     def _consolidate(self) -> None:
         """Rules F14-F16: power hosts on, or start evacuating one host to power it off."""
-        candidates = self._candidates()
+        candidates = self._candidates(self.consolidation.interval)
         if candidates is None:  # no VM on any host: every host but `min_hosts` may be powered off
             candidates = Candidates.empty()
         measured = self.series.get("host_demand")
