@@ -17,6 +17,7 @@ from vsched.fleet import (
     POLICIES,
     BalancePolicy,
     Candidates,
+    ConsolidationPolicy,
     FailureModel,
     Fleet,
     HostSpec,
@@ -24,6 +25,7 @@ from vsched.fleet import (
     MigrationModel,
     VmNeeds,
     VmSpec,
+    consolidation_pass,
     drs_pass,
     place,
     synthetic_fleet,
@@ -97,6 +99,36 @@ class BalancePass:
 
     def time_pass(self, hosts):
         drs_pass(self.s, self.c, BalancePolicy(threshold=5))
+
+
+class ConsolidationPass:
+    """One consolidation pass over hosts x 20 VMs, one host light enough to be evacuated (CPU time)."""
+
+    timer = CPU_TIME
+    params = [sizes([100, 1_000], [100])]
+    param_names = ["hosts"]
+    number = 1
+    repeat = (3, 20, 60.0)
+
+    def setup(self, hosts):
+        rng = np.random.default_rng(3)
+        n = 20 * hosts
+        host = np.repeat(np.arange(hosts), 20)
+        self.s = HostSummaries.of([HostSpec()] * hosts)
+        vcpus = rng.choice([1, 2, 4], n)
+        np.add.at(self.s.vcpus_used, host, vcpus)
+        self.s.refresh()
+        load = rng.random(n) * vcpus * 0.5
+        load[host == hosts // 2] *= 0.1  # the one host under `low`
+        self.c = Candidates(
+            vm=np.arange(n), host=host, load=load, badness=np.zeros(n), movable=np.ones(n, bool),
+            cost=np.full(n, 0.01), vcpus=vcpus, pages=np.full(n, 256), reservation=np.full(n, np.nan),
+            limit=np.full(n, np.nan), domain=rng.integers(0, 8, n),
+        )
+        self.off = np.zeros(hosts, bool)
+
+    def time_pass(self, hosts):
+        consolidation_pass(self.s, self.c, ConsolidationPolicy(low=0.1, high=0.8), self.off)
 
 
 def fleet_day(vms: int, hosts: int, impl: str = "native", ticks: int = 288) -> tuple[Fleet, object]:
