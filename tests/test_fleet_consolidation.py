@@ -99,14 +99,14 @@ def test_powers_hosts_on_in_id_order_until_demand_fits():
     assert consolidation_pass(s, c, POLICY, off, demand=np.array([14.0, 12.0, 0, 0, 0])).power_on == (2, 3)
 
 
-def _day(consolidation):
-    # 6 hosts, 24 VMs of 1 vCPU: utilisation 0.1 for 30 ticks, then 0.9 for 30 ticks
-    ticks, vms = 60, 24
-    cpu = np.where(np.arange(ticks)[:, None] < 30, 0.1, 0.9) * np.ones((1, vms))
+def _day(consolidation, engines="native", ticks=60):
+    # 6 hosts, 24 VMs of 1 vCPU: utilisation 0.1 for the first half, then 0.9
+    vms = 24
+    cpu = np.where(np.arange(ticks)[:, None] < ticks // 2, 0.1, 0.9) * np.ones((1, vms))
     work = FleetWorkload([VmSpec(1, 64, domain=i % 2) for i in range(vms)], cpu,
                          np.zeros(vms, dtype=np.int64), np.full(vms, 10**9, dtype=np.int64))
     fleet = Fleet(6, host=HostSpec(pcpus=4, memory_frames=4_000), placement="worst-fit", balance="drs",
-                  power=PowerModel(100, 200, off_watts=5), consolidation=consolidation, seed=2)
+                  power=PowerModel(100, 200, off_watts=5), consolidation=consolidation, seed=2, engines=engines)
     return fleet.run(work)
 
 
@@ -126,6 +126,13 @@ def test_a_day_powers_hosts_off_then_on_and_saves_energy():
     assert np.all(run.hosts["power"][powered_off] == 5.0)
     again = _day(ConsolidationPolicy(interval=2, low=0.3, high=0.8))
     assert again.events == run.events and np.array_equal(again.hosts["power"], run.hosts["power"])
+
+
+def test_native_and_reference_hosts_consolidate_alike():
+    policy = ConsolidationPolicy(interval=2, low=0.3, high=0.8)
+    native = _day(policy, "native", ticks=24)
+    assert any(e["event"] == "host_powered_on" for e in native.events)
+    assert native == _day(policy, "reference", ticks=24)
 
 
 def test_a_host_failing_while_evacuated_loses_no_vm_and_reopens():

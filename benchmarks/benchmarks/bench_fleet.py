@@ -131,13 +131,15 @@ class ConsolidationPass:
         consolidation_pass(self.s, self.c, ConsolidationPolicy(low=0.1, high=0.8), self.off)
 
 
-def fleet_day(vms: int, hosts: int, impl: str = "native", ticks: int = 288) -> tuple[Fleet, object]:
+def fleet_day(vms: int, hosts: int, impl: str = "native", ticks: int = 288,
+              consolidation: ConsolidationPolicy | None = None) -> tuple[Fleet, object]:
     """The fleet day's fleet and workload (also run at larger sizes by ``fleet_day.py``)."""
     work = synthetic_fleet(vms, ticks, seed=1)
     fleet = Fleet(
         hosts, host=HostSpec(pcpus=24, memory_frames=40_000, max_vcpu_ratio=8), engines=impl,
         migration=MigrationModel(page_bytes=1 << 20), seed=1, check=False,
         failures=FailureModel(schedule=((ticks // 3, 0), (2 * ticks // 3, hosts - 1)), repair_ticks=24),
+        consolidation=consolidation,
     )
     return fleet, work
 
