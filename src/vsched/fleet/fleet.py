@@ -465,7 +465,7 @@ class Fleet:
     def _drained(self) -> None:
         """Rule F17, at the end of the tick: a host being evacuated is powered off once it holds
         no VM and no claim; it takes VMs again if one of its VMs stays (its move failed or was
-        aborted); a host that failed meanwhile just stops being evacuated."""
+        aborted); a host that failed meanwhile is no longer evacuated."""
         s, v = self.summaries, self.vms
         for h in sorted(self._draining):
             if not s.up[h]:
