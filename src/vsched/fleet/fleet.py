@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import AdmissionError
+from .backends import BACKENDS, make_pool
 from .balance import Candidates, drs_pass, host_loads, imbalance
 from .failures import FailureClock
-from .hosts import HostInput, HostSummary, step_hosts
-from .migration import move_vm, precopy, precopy_estimate
+from .hosts import HostInput, HostSummary
+from .migration import precopy, precopy_estimate
 from .placement import HostSummaries, VmNeeds, check_policy, place, refusal_rule
 from .run import FLEET_SERIES, HOST_SERIES, FleetRun
 from .spec import BalancePolicy, FailureModel, HostSpec, MigrationModel, PowerModel, VmSpec
@@ -84,8 +85,11 @@ class Fleet:
     ``Fleet(hosts, host=HostSpec(), placement="best-fit", balance="drs",
     migration=MigrationModel(), failures=None, seed=0, *, weights=None,
     drs=BalancePolicy(), memory=GuestMemory(), power=PowerModel(),
-    engines="native", tick_seconds=300, check=True)``. ``hosts`` is a count
-    (all of spec ``host``) or a list of :class:`HostSpec`. See ``docs/fleet.md``.
+    engines="native", tick_seconds=300, check=True, backend="serial", shards=1,
+    client=None)``. ``hosts`` is a count (all of spec ``host``) or a list of
+    :class:`HostSpec`. ``backend`` ``"ray"`` or ``"dask"`` steps the hosts in
+    ``shards`` actors (``client``: a Dask client to use); the results are the
+    serial ones, bit for bit. See ``docs/fleet.md``, "Backends".
     """
 
     def __init__(
@@ -105,6 +109,9 @@ class Fleet:
         engines: str = "native",
         tick_seconds: int = 300,
         check: bool = True,
+        backend: str = "serial",
+        shards: int = 1,
+        client: Any = None,
     ) -> None:
         host = HostSpec() if host is None else host
         if isinstance(hosts, bool) or not isinstance(hosts, (int, list, tuple)):
@@ -126,6 +133,12 @@ class Fleet:
                 raise TypeError(f"{name} must be a {kind.__name__} or None, got {type(value).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed = {seed!r}: must be an integer >= 0")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend = {backend!r}: expected one of {BACKENDS}")
+        if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= len(specs):
+            raise ValueError(f"shards = {shards!r}: must be an integer in 1..{len(specs)} (the hosts)")
+        if backend == "serial" and shards != 1:
+            raise ValueError(f"shards = {shards}: the serial backend has one (choose backend='ray' or 'dask')")
         self.weights = check_policy(placement, weights)
         if engines == "native":
             from ..host import Host
@@ -143,7 +156,13 @@ class Fleet:
         self.engines = engines
         self.tick_seconds = tick_seconds
         self.check = check
-        self.hosts: list[Any] = [self._new_host(h) for h in range(len(specs))]  # built first: bad specs fail here
+        if backend != "serial":  # one host of each spec built here: bad specs fail before any worker starts
+            for spec in {id(spec): spec for spec in specs}.values():
+                self._new_host(spec)
+        self.backend, self.shards = backend, shards
+        self.pool = make_pool(backend, shards, specs, tick_seconds, engines, Host, client)
+        # serial: the hosts; sharded: their admission ledgers (the hosts live in the shards)
+        self.hosts: list[Any] = self.pool.hosts
         self.summaries = HostSummaries.of(specs)
         self.members: list[list[int]] = [[] for _ in specs]  # fleet VM ids in each host's VM order
         self._boots: list[list[int]] = [[] for _ in specs]  # VMs whose boot image the next tick writes
@@ -162,9 +181,18 @@ class Fleet:
 
     # ------------------------------------------------------------ hosts
 
-    def _new_host(self, h: int) -> Any:
-        spec = self.specs[h]
+    def _new_host(self, spec: HostSpec) -> Any:
         return self._host_class(spec.pcpus, spec.memory_frames, tick_seconds=self.tick_seconds, **spec.host_kwargs())
+
+    def close(self) -> None:
+        """Stop the shards' actors (and a local Dask cluster the fleet started); the serial backend has none."""
+        self.pool.close()
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def _log(self, kind: str, **detail: Any) -> None:
         self.events.append({"tick": self.tick, "event": kind, **detail})
@@ -235,7 +263,7 @@ class Fleet:
             if h < 0:
                 return -1
             try:
-                local = self.hosts[h].add_vm(spec.vcpus, spec.memory_pages, **spec.add_kwargs())
+                local = self.pool.add_vm(h, spec)
             except AdmissionError:
                 exclude[h] = True
                 continue
@@ -251,7 +279,7 @@ class Fleet:
         """Take VM `fid` off its host (it departs or its host failed)."""
         v = self.vms
         h = int(v.host[fid])
-        self.hosts[h].remove_vm(int(v.local[fid]))
+        self.pool.remove_vm(h, int(v.local[fid]))
         self.members[h].remove(fid)
         if fid in self._boots[h]:
             self._boots[h].remove(fid)
@@ -287,7 +315,7 @@ class Fleet:
         src, dst = int(v.host[fid]), int(v.target[fid])
         cost = self._migrations.pop(fid)
         try:
-            local = move_vm(self.hosts[src], self.hosts[dst], int(v.local[fid]))
+            local = self.pool.move_vm(src, dst, int(v.local[fid]))
         except AdmissionError as refusal:
             self.summaries.claim(dst, VmNeeds.of(v.specs[fid], self.summaries), -1)
             v.state[fid], v.target[fid], v.finish[fid], v.overhead[fid] = RUNNING, -1, -1, 0.0
@@ -317,7 +345,7 @@ class Fleet:
             v.down_since[fid] = self.tick
             self._restarts.append(fid)
         self.members[h], self._boots[h] = [], []
-        self.hosts[h] = None
+        self.pool.fail(h)
         self.summaries.clear(h)
         self.summaries.set_up(h, False)
         repair = self.failure_model.repair_ticks if self.failure_model else 1
@@ -325,7 +353,7 @@ class Fleet:
         self._log("host_failed", host=h, vms=len(lost), repair_tick=int(self.repair_at[h]))
 
     def _repair_host(self, h: int) -> None:
-        self.hosts[h] = self._new_host(h)
+        self.pool.repair(h)
         self.summaries.set_up(h, True)
         self.repair_at[h] = -1
         self.failure_clock.host_up(h, self.tick)
@@ -353,7 +381,7 @@ class Fleet:
         if self.balance is not None and t > 0 and t % self.balance.interval == 0:
             self._balance()
         ids, sizes = self._layout()
-        summaries = step_hosts(self.hosts, self._inputs(t, ids, sizes))
+        summaries = self.pool.step(self._inputs(t, ids, sizes), self.check)
         self._collect(t, summaries, ids, sizes)
         for fid in [f for f, _ in sorted(self._migrations.items()) if v.finish[f] == t]:
             self._finish_migration(fid)
@@ -430,8 +458,8 @@ class Fleet:
         per_host = np.split(demand, np.cumsum(sizes)[:-1])
         batches = self._memory_batches(t, ids, sizes) if self.memory is not None else None
         inputs: list[HostInput | None] = []
-        for h, host in enumerate(self.hosts):
-            if host is None:
+        for h in range(len(self.specs)):
+            if not self.pool.up(h):
                 inputs.append(None)
                 continue
             memory = None
@@ -526,10 +554,10 @@ class Fleet:
             raise FleetInvariantError(f"tick {self.tick}: a running VM is on a failed host")
         if len(self._restarts) != int((state == PENDING).sum()):
             raise FleetInvariantError(f"tick {self.tick}: {len(self._restarts)} restarts queued, {(state == PENDING).sum()} pending")
-        for h, host in enumerate(self.hosts):
-            if host is None:
+        for h in range(len(self.specs)):
+            if not self.pool.up(h):
                 continue
-            if host.vms != v.local[np.asarray(self.members[h], dtype=np.int64)].tolist():
+            if self.pool.vms(h) != v.local[np.asarray(self.members[h], dtype=np.int64)].tolist():
                 raise FleetInvariantError(f"tick {self.tick}: host {h}'s VMs differ from the fleet's record")
         migrating = placed[state[placed] == MIGRATING]
         hosts = len(self.hosts)
