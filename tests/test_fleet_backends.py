@@ -1,0 +1,185 @@
+"""Fleet backends: serial, Ray and Dask at 1, 2 and 3 shards give the same run,
+every metric and event (docs/fleet.md, rules F14-F18); a missing extra, a
+shard lost mid-run and a ledger that disagrees with its host are reported.
+
+One Ray instance (2 CPUs) and one Dask cluster of 2 worker processes per
+module: the shards' hosts and every VM state crossing between them are pickled.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+import vsched
+from vsched.errors import AdmissionError
+from vsched.fleet import FailureModel, Fleet, HostSpec, MigrationModel, VmSpec, synthetic_fleet
+from vsched.fleet.backends import ShardLostError, shard_bounds
+from vsched.fleet.ledger import ledger_host
+from vsched.fleet.shard import HostShard, ShardStateError
+
+HOST = HostSpec(pcpus=16, memory_frames=20_000)
+SHARDS = [1, 2, 3]
+
+
+def _fleet(**kw) -> Fleet:
+    # first-fit packs the low hosts: the balancing pass migrates, across shards too
+    args = dict(host=HOST, placement="first-fit", migration=MigrationModel(page_bytes=1 << 20), seed=4,
+                failures=FailureModel(mtbf_hours=30, repair_ticks=6, restart_delay_ticks=2, schedule=((5, 1), (9, 4))))
+    args.update(kw)
+    return Fleet(6, **args)
+
+
+def _work():
+    return synthetic_fleet(200, 40, seed=2)
+
+
+@pytest.fixture(scope="module")
+def serial_run():
+    run = _fleet().run(_work())
+    s = run.summary()
+    # the scenario exercises everything a backend must reproduce
+    moves = [e for e in run.events if e["event"] == "migrated"]
+    assert moves and any(e["source"] // 2 != e["destination"] // 2 for e in moves)
+    assert s["host_failures"] >= 2 and s["vm_restarts"] > 0 and run.fleet["departed"][-1] > 0
+    return run
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_shards_are_contiguous_groups_of_hosts():
+    assert shard_bounds(6, 3) == [(0, 2), (2, 4), (4, 6)]
+    assert shard_bounds(7, 2) == [(0, 3), (3, 7)]
+    for hosts, shards in ((1, 1), (10, 3), (1000, 16)):
+        bounds = shard_bounds(hosts, shards)
+        assert bounds[0][0] == 0 and bounds[-1][1] == hosts
+        assert all(a < b and b == c for (a, b), (c, _) in zip(bounds, bounds[1:] + [(hosts, 0)]))
+
+
+@pytest.mark.parametrize("shards", SHARDS)
+def test_ray_gives_the_serial_run(ray_cluster, serial_run, shards):
+    with _fleet(backend="ray", shards=shards) as fleet:
+        run = fleet.run(_work())
+    assert run == serial_run
+
+
+@pytest.mark.parametrize("shards", SHARDS)
+def test_dask_gives_the_serial_run(dask_client, serial_run, shards):
+    with _fleet(backend="dask", shards=shards, client=dask_client) as fleet:
+        run = fleet.run(_work())
+    assert run == serial_run
+
+
+def test_reference_hosts_in_shards_give_the_native_serial_fleet(ray_cluster):
+    kw = dict(host=HostSpec(pcpus=4, memory_frames=3000), placement="worst-fit",
+              migration=MigrationModel(page_bytes=1 << 20), seed=1,
+              failures=FailureModel(schedule=((3, 0),), repair_ticks=2, restart_delay_ticks=1))
+    work = lambda: synthetic_fleet(24, 8, seed=6, pages=64)  # noqa: E731
+    native = Fleet(3, **kw).run(work())
+    with Fleet(3, engines="reference", backend="ray", shards=2, **kw) as fleet:
+        assert fleet.run(work()) == native
+
+
+def test_a_killed_ray_shard_is_reported_by_name(ray_cluster):
+    fleet = _fleet(backend="ray", shards=3)
+    fleet.attach(_work())
+    fleet.run(ticks=3)
+    ray_cluster.kill(fleet.pool.runner.actors[1])
+    with pytest.raises(ShardLostError, match=r"ray shard 1 \(hosts 2\.\.3\) was lost at tick 3"):
+        fleet.step()
+    fleet.close()
+
+
+@pytest.mark.parametrize("backend, module", [("ray", "ray"), ("dask", "distributed")])
+def test_a_missing_extra_is_named(monkeypatch, backend, module):
+    monkeypatch.setitem(sys.modules, module, None)  # import of it now raises ImportError
+    with pytest.raises(ImportError, match=rf'pip install "vsched\[{backend}\]"'):
+        _fleet(backend=backend, shards=2)
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(backend="spark"), "backend"), (dict(backend="ray", shards=0), "shards"),
+    (dict(backend="ray", shards=7), "shards"), (dict(backend="dask", shards=1.5), "shards"),
+    (dict(shards=2), "serial"), (dict(backend="ray", shards=True), "shards"),
+])
+def test_bad_backend_arguments_start_nothing(monkeypatch, kwargs, word):
+    monkeypatch.setitem(sys.modules, "ray", None)  # validation comes first: no backend is even imported
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ValueError, match=word):
+        _fleet(**kwargs)
+
+
+def test_ledger_admits_and_numbers_exactly_as_the_host():
+    """Random adds and removes, reservations drawn near the CPU bound where float
+    and exact sums disagree: the ledger refuses exactly when the host does, with
+    the same message, and predicts every id."""
+    rng = np.random.default_rng(13)
+    for case in range(40):
+        spec = HostSpec(pcpus=int(rng.integers(1, 5)), memory_frames=int(rng.integers(200, 2000)),
+                        max_vcpu_ratio=float(rng.choice([1.0, 2.0, 4.0])), min_guarantee=float(rng.choice([0.0, 0.1, 0.3])),
+                        fidelity=str(rng.choice(["fluid", "sliced"])))
+        host = vsched.Host(spec.pcpus, spec.memory_frames, tick_seconds=300, **spec.host_kwargs())
+        ledger = ledger_host(spec, 300)
+        outcomes = set()
+        for _ in range(60):
+            if host.vms and rng.random() < 0.3:
+                vm = int(rng.choice(host.vms))
+                host.remove_vm(vm)
+                ledger.remove_vm(vm)
+                continue
+            vcpus = int(rng.integers(1, 3))
+            reservation = None if rng.random() < 0.3 else float(rng.choice([0.1, 1 / 3, 0.7, 1e-9])) * spec.pcpus
+            args = dict(vcpus=vcpus, memory_pages=int(rng.integers(1, 400)), reservation=reservation)
+            try:
+                expected = host.add_vm(**args)
+            except AdmissionError as refusal:
+                with pytest.raises(AdmissionError) as caught:
+                    ledger.add_vm(**args)
+                assert str(caught.value) == str(refusal), f"case {case}"
+                outcomes.add("refused")
+                continue
+            assert ledger.add_vm(**args) == expected, f"case {case}"
+            outcomes.add("admitted")
+            assert ledger.vms == host.vms
+    assert outcomes == {"admitted", "refused"}
+
+
+def test_a_shard_reports_a_host_that_differs_from_the_ledger():
+    shard = HostShard(4, [HOST, HOST], 300, "native")
+    status, error = shard.step([("add", 5, (1, 64), {}, 7)], [None, None], None)
+    assert status == "error" and isinstance(error, ShardStateError) and "host 5" in str(error)
+    status, error = shard.step([], [None, None], [np.zeros(0, np.int64), np.array([3])])
+    assert status == "error" and isinstance(error, ShardStateError) and "host 5" in str(error)
+    assert shard.ping() == ("ok", 4)
+
+
+def test_submissions_run_on_shards_too(ray_cluster):
+    """VMs offered one by one between ticks (the placement path outside a workload)."""
+    def offer(fleet):
+        fleet.attach(synthetic_fleet(0, 6))
+        for i in range(30):
+            fleet.submit(VmSpec(1 + i % 3, 128, domain=i % 4), cpu=0.2 + 0.02 * i)
+            if i % 10 == 9:
+                fleet.step()
+        return fleet.run()
+    serial = offer(_fleet(failures=None))
+    with _fleet(failures=None, backend="ray", shards=2) as fleet:
+        assert offer(fleet) == serial
