@@ -8,6 +8,8 @@ module: the shards' hosts and every VM state crossing between them are pickled.
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 
 import numpy as np
@@ -183,3 +185,47 @@ def test_submissions_run_on_shards_too(ray_cluster):
     serial = offer(_fleet(failures=None))
     with _fleet(failures=None, backend="ray", shards=2) as fleet:
         assert offer(fleet) == serial
+
+
+CLI_SMALL = ("--hosts", "6", "--vms", "300", "--hours", "4", "--pcpus", "8", "--memory", "20000", "--json")
+
+
+def _cli(*args: str, prelude: str = "") -> subprocess.CompletedProcess:
+    code = f"{prelude}import sys; from vsched.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, "fleet", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("backend, module", [("ray", "ray"), ("dask", "distributed")])
+def test_cli_backend_gives_the_serial_summary(backend, module):
+    pytest.importorskip(module)
+    serial = _cli(*CLI_SMALL)
+    sharded = _cli(*CLI_SMALL, "--backend", backend, "--shards", "2")
+    assert serial.returncode == 0 and sharded.returncode == 0, sharded.stderr[-2000:]
+    a, b = json.loads(serial.stdout), json.loads(sharded.stdout)
+    assert a["summary"] == b["summary"] and b["scenario"]["backend"] == backend and b["scenario"]["shards"] == 2
+
+
+@pytest.mark.parametrize("flags, word", [
+    (("--backend", "ray"), 'pip install "vsched[ray]"'), (("--backend", "dask"), 'pip install "vsched[dask]"'),
+    (("--shards", "2"), "--backend ray or dask"), (("--backend", "ray", "--shards", "0"), "--shards"),
+])
+def test_cli_backend_errors_are_one_line(flags, word):
+    hide = "import sys; sys.modules['ray'] = sys.modules['distributed'] = None; "  # as if the extras were absent
+    result = _cli(*flags, prelude=hide)
+    assert result.returncode == 2 and word in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_killed_dask_worker_is_reported_by_shard(dask_client):
+    """Last in the module: the cluster's nanny restarts the killed worker for whatever follows."""
+    import os
+
+    fleet = _fleet(backend="dask", shards=2, client=dask_client)
+    fleet.attach(_work())
+    fleet.run(ticks=2)
+    try:
+        dask_client.run(os._exit, 1, workers=[fleet.pool.runner.workers[1]])
+    except Exception:  # the worker dies before it can answer
+        pass
+    with pytest.raises(ShardLostError, match=r"dask shard 1 \(hosts 3\.\.5\) was lost at tick 2"):
+        fleet.step()
+    fleet.close()

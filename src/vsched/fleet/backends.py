@@ -241,8 +241,9 @@ class DaskRunner(_Runner):
         self.client = client
         workers = sorted(client.scheduler_info()["workers"])
         # shard s on worker s mod W: a fixed spread, not the scheduler's choice of the moment
+        self.workers = [workers[s % len(workers)] for s in range(len(bounds))]
         futures = [client.submit(HostShard, a, list(specs[a:b]), tick_seconds, engines, actor=True,
-                                 workers=[workers[s % len(workers)]], pure=False)
+                                 workers=[self.workers[s]], pure=False)
                    for s, (a, b) in enumerate(bounds)]
         self.actors = [f.result() for f in futures]
 
