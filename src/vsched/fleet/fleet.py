@@ -10,6 +10,7 @@ per-VM arrays held here; the hosts are stepped independently.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from ..errors import AdmissionError
 from .backends import BACKENDS, make_pool
 from .balance import Candidates, drs_pass, host_loads, imbalance
 from .failures import FailureClock
-from .hosts import HostInput, HostSummary
+from .hosts import GuestPlan, HostInput, HostSummary
 from .migration import precopy, precopy_estimate
 from .placement import HostSummaries, VmNeeds, check_policy, place, refusal_rule
 from .run import FLEET_SERIES, HOST_SERIES, FleetRun
@@ -178,6 +179,9 @@ class Fleet:
         self._migrations: dict[int, Any] = {}  # fleet VM id -> its MigrationCost, while it migrates
         self._restarts: list[int] = []  # VMs waiting for a restart, in the order they went down
         self.series: dict[str, list[Any]] = {}
+        # seconds per tick: "hosts" = stepping the hosts (a sharded backend: the round trip to all
+        # shards), "coordinator" = the rest of the tick (placement, balancing, migrations, accounting)
+        self.timings: dict[str, list[float]] = {"coordinator": [], "hosts": []}
 
     # ------------------------------------------------------------ hosts
 
@@ -363,6 +367,7 @@ class Fleet:
 
     def step(self) -> None:
         """Run one tick of the whole fleet (rule F13)."""
+        started = time.perf_counter()
         t = self.tick
         if self._cpu is None or t >= self._cpu.shape[0]:
             raise ValueError(f"tick {t}: no CPU series for it (attach a workload or submit VMs with series)")
@@ -381,13 +386,19 @@ class Fleet:
         if self.balance is not None and t > 0 and t % self.balance.interval == 0:
             self._balance()
         ids, sizes = self._layout()
-        summaries = self.pool.step(self._inputs(t, ids, sizes), self.check)
+        inputs = self._inputs(t, ids, sizes)
+        stepping = time.perf_counter()
+        summaries = self.pool.step(inputs, self.check)
+        stepped = time.perf_counter()
         self._collect(t, summaries, ids, sizes)
         for fid in [f for f, _ in sorted(self._migrations.items()) if v.finish[f] == t]:
             self._finish_migration(fid)
         if self.check:
             self.check_accounting()
         self.tick += 1
+        # wall time, not part of the (deterministic) results: the coordinator's share vs the hosts' step
+        self.timings["hosts"].append(stepped - stepping)
+        self.timings["coordinator"].append(time.perf_counter() - started - (stepped - stepping))
 
     def _depart(self, fid: int) -> None:
         v = self.vms
@@ -453,34 +464,32 @@ class Fleet:
     def _inputs(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> list[HostInput | None]:
         v = self.vms
         vcpus = v.vcpus[ids]
+        activity = self._cpu[t][v.column[ids]]
         # pre-copy CPU overhead is charged to the migrating VM on its source (rule F7)
-        demand = np.minimum(self._cpu[t][v.column[ids]] * vcpus + v.overhead[ids], vcpus)
-        per_host = np.split(demand, np.cumsum(sizes)[:-1])
-        batches = self._memory_batches(t, ids, sizes) if self.memory is not None else None
+        demand = np.minimum(activity * vcpus + v.overhead[ids], vcpus)
+        cuts = np.cumsum(sizes)[:-1]
+        per_host = np.split(demand, cuts)
+        if self.memory is not None:
+            # the hosts draw their own references (rule F17): each is told where its part starts
+            running = np.concatenate([[0], np.cumsum(self.memory.references(activity))])
+            ends = np.cumsum(sizes)
+            firsts, total = running[ends - sizes].tolist(), int(running[-1])
+            split = lambda a: np.split(a, cuts)  # noqa: E731
+            fids, locals_, pages, acts = split(ids), split(v.local[ids]), split(v.pages[ids]), split(activity)
         inputs: list[HostInput | None] = []
         for h in range(len(self.specs)):
             if not self.pool.up(h):
                 inputs.append(None)
                 continue
             memory = None
-            if batches is not None:
-                memory = [self.memory.boot(self.seed, fid, int(v.pages[fid]), int(v.domain[fid]), int(v.local[fid]))
-                          for fid in self._boots[h]]
-                memory.append(batches[h])
+            if self.memory is not None:
+                boots = np.array([(fid, v.pages[fid], v.domain[fid], v.local[fid]) for fid in self._boots[h]],
+                                 dtype=np.int64).reshape(-1, 4)
                 self._boots[h] = []
+                memory = GuestPlan(self.memory, self.seed, t, boots, fids[h], locals_[h], pages[h], acts[h],
+                                   firsts[h], total)
             inputs.append(HostInput(per_host[h], memory))
         return inputs
-
-    def _memory_batches(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> list[dict[str, np.ndarray]]:
-        """This tick's references of all running VMs, split per host (``vm`` = the host's VM ids)."""
-        v = self.vms
-        batch = self.memory.tick(self.seed, t, ids, v.pages[ids], self._cpu[t][v.column[ids]])
-        # references come out grouped by VM, hence by host: split at each host's first reference
-        ends = np.searchsorted(batch["vm"], np.cumsum(sizes))
-        starts = np.concatenate([[0], ends[:-1]])
-        vm = v.local[ids][batch["vm"]]  # the hosts' own VM ids
-        return [{"vm": vm[a:b], "gpn": batch["gpn"][a:b], "content": batch["content"][a:b], "write": batch["write"][a:b]}
-                for a, b in zip(starts.tolist(), ends.tolist())]
 
     def _collect(self, t: int, summaries: list[HostSummary | None], ids: np.ndarray, sizes: np.ndarray) -> None:
         v, s = self.vms, self.summaries
