@@ -9,6 +9,7 @@ module: the shards' hosts and every VM state crossing between them are pickled.
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 
@@ -17,8 +18,8 @@ import pytest
 
 import vsched
 from vsched.errors import AdmissionError
-from vsched.fleet import FailureModel, Fleet, HostSpec, MigrationModel, VmSpec, synthetic_fleet
-from vsched.fleet.backends import ShardLostError, shard_bounds
+from vsched.fleet import BalancePolicy, FailureModel, Fleet, HostSpec, MigrationModel, VmSpec, synthetic_fleet
+from vsched.fleet.backends import ShardedPool, ShardLostError, shard_bounds
 from vsched.fleet.ledger import ledger_host
 from vsched.fleet.shard import HostShard, ShardStateError
 
@@ -229,3 +230,82 @@ def test_a_killed_dask_worker_is_reported_by_shard(dask_client):
     with pytest.raises(ShardLostError, match=r"dask shard 1 \(hosts 3\.\.5\) was lost at tick 2"):
         fleet.step()
     fleet.close()
+
+
+class InlineRunner:
+    """The shards in this process, every argument and result pickled as a real worker's would be:
+    the sharded pool's logic (ledgers, queues, rounds of moves) tested without a cluster."""
+
+    backend = "inline"
+
+    def __init__(self, fleet: Fleet, shards: int) -> None:
+        self.bounds = shard_bounds(len(fleet.specs), shards)
+        self.shards = [HostShard(a, fleet.specs[a:b], fleet.tick_seconds, fleet.engines) for a, b in self.bounds]
+        self.calls: list[tuple[str, list[int]]] = []
+
+    def call_some(self, shards, method, calls, *, tick):
+        self.calls.append((method, list(shards)))
+        out = []
+        for s, args in zip(shards, calls):
+            status, value = pickle.loads(pickle.dumps(getattr(self.shards[s], method)(*pickle.loads(pickle.dumps(args)))))
+            if status == "error":
+                raise value
+            out.append(value)
+        return out
+
+    def call_all(self, method, calls, *, tick):
+        return self.call_some(range(len(self.shards)), method, calls, tick=tick)
+
+    def close(self):
+        pass
+
+
+def _inline(fleet: Fleet, shards: int) -> Fleet:
+    fleet.pool = ShardedPool(fleet.specs, fleet.tick_seconds, InlineRunner(fleet, shards))
+    fleet.hosts = fleet.pool.hosts
+    return fleet
+
+
+def test_random_fleets_give_the_serial_run_at_any_shard_count():
+    rng = np.random.default_rng(21)
+    seen: set[str] = set()
+    for case in range(6):
+        hosts = int(rng.integers(2, 7))
+        kw = dict(host=HostSpec(pcpus=int(rng.integers(4, 12)), memory_frames=int(rng.integers(4000, 12000)),
+                                max_vcpu_ratio=float(rng.choice([2.0, 4.0, 8.0]))),
+                  placement=str(rng.choice(["first-fit", "best-fit", "worst-fit", "filter-weigher"])),
+                  migration=MigrationModel(page_bytes=1 << 20), seed=int(rng.integers(0, 99)),
+                  failures=FailureModel(mtbf_hours=float(rng.choice([5.0, 50.0])), repair_ticks=3, restart_delay_ticks=1),
+                  drs=BalancePolicy(threshold=5))
+        work = lambda: synthetic_fleet(int(rng_work.integers(20, 120)), 16, seed=case, pages=64)  # noqa: E731
+        rng_work = np.random.default_rng(case)
+        serial = Fleet(hosts, **kw).run(work())
+        seen.update(e["event"] for e in serial.events)
+        for shards in range(2, hosts + 1):
+            rng_work = np.random.default_rng(case)
+            assert _inline(Fleet(hosts, **kw), shards).run(work()) == serial, f"case {case}, {shards} shards"
+    assert {"migrated", "host_failed", "vm_restarted", "departed", "refused"} <= seen
+
+
+@pytest.mark.parametrize("targets, rounds", [
+    ((1, 2, 0), [[0], [1], [2]]),  # each source just took the VM before it: one round each
+    ((2, 0, 1), [[0, 1], [2]]),  # 0 -> 2 and 1 -> 0 ship together; 2 -> 1 waits for 2's import
+])
+def test_a_move_from_a_host_that_just_took_one_waits_for_the_import(targets, rounds):
+    """VMs 0, 1, 2 (on hosts 0, 1, 2) move in one tick: a VM's export must see the
+    imports decided before it on its host, so such a move starts a new round."""
+    def moved(fleet):
+        fleet.attach(synthetic_fleet(0, 4))
+        for _ in range(3):
+            fleet.submit(VmSpec(1, 64), cpu=0.5)
+        fleet.step()
+        assert [int(fleet.vms.host[i]) for i in range(3)] == [0, 1, 2]
+        for vm, target in enumerate(targets):
+            fleet._start_migration(vm, target, claimed=False)
+        return fleet.run(ticks=3)
+    kw = dict(host=HostSpec(pcpus=8, memory_frames=4000), placement="worst-fit", balance=None, seed=2)
+    serial = moved(Fleet(3, **kw))
+    fleet = _inline(Fleet(3, **kw), 3)
+    run = moved(fleet)
+    assert run == serial and [e["destination"] for e in run.events if e["event"] == "migrated"] == list(targets)
+    assert [shards for method, shards in fleet.pool.runner.calls if method == "export"] == rounds

@@ -49,6 +49,7 @@ class SerialPool:
     """The hosts themselves, in the coordinator: the default backend and the oracle of the others."""
 
     backend = "serial"
+    tick = 0
 
     def __init__(self, specs: Sequence[HostSpec], tick_seconds: int, host_class: Any) -> None:
         self._specs, self._tick_seconds, self._host_class = list(specs), tick_seconds, host_class
@@ -66,6 +67,9 @@ class SerialPool:
 
     def move_vm(self, src: int, dst: int, vm: int) -> int:
         return move_vm(self.hosts[src], self.hosts[dst], vm)
+
+    def settle(self) -> None:
+        pass  # moves are done at once
 
     def fail(self, h: int) -> None:
         self.hosts[h] = None
@@ -97,7 +101,8 @@ class ShardedPool:
         self.shard_of = np.repeat(np.arange(len(self.bounds)), [b - a for a, b in self.bounds])
         self.hosts: list[Any] = [ledger_host(spec, tick_seconds) for spec in self._specs]  # the ledgers
         self._ops: list[list[tuple[Any, ...]]] = [[] for _ in self.bounds]
-        self.tick = 0
+        self._moves: list[tuple[int, int, int, int]] = []  # (source, VM, destination, its id there) not shipped yet
+        self.tick = 0  # the fleet's tick, set by the fleet: named when a shard is lost
 
     def _queue(self, h: int, op: tuple[Any, ...]) -> None:
         self._ops[int(self.shard_of[h])].append(op)
@@ -113,20 +118,45 @@ class ShardedPool:
         self._queue(h, ("remove", h, vm))
 
     def move_vm(self, src: int, dst: int, vm: int) -> int:
-        """Rule F16: the destination's ledger admits first (AdmissionError: nothing changes);
-        then the source shard applies its queue and gives the VM up, in one call; the
-        destination imports it with its next queue."""
+        """Rule F16: the destination's ledger admits (AdmissionError: nothing changes) and the
+        source's lets go at once; the VM's state crosses at :meth:`settle`."""
         ledger = self.hosts[src]
         record = ledger._layout.records[vm]
         new = int(self.hosts[dst].add_vm(record.vcpus, record.memory_pages, shares=record.shares,
                                          reservation=None if record.reservation_is_default else record.reservation,
                                          limit=record.limit, domain=record.domain))
-        s = int(self.shard_of[src])
-        ops, self._ops[s] = self._ops[s], []
-        state = self.runner.call_one(s, "export", ops, src, vm, tick=self.tick)
         ledger.remove_vm(vm)
-        self._queue(dst, ("import", dst, state, new))
+        self._moves.append((src, vm, dst, new))
         return new
+
+    def settle(self) -> None:
+        """Ship the VMs moved since the last call (rule F16). Each round, the source shards apply
+        their queues and give their VMs up (exported, then removed), one call per shard, all at
+        once; the destinations import them with their next queue. A round ends before a move
+        whose source host took a VM earlier in the round: its export must see that import."""
+        moves, self._moves = self._moves, []
+        while moves:
+            taken: set[int] = set()
+            cut = len(moves)
+            for i, (src, _, dst, _) in enumerate(moves):
+                if src in taken:
+                    cut = i
+                    break
+                taken.add(dst)
+            round_, moves = moves[:cut], moves[cut:]
+            by_shard: dict[int, list[int]] = {}
+            for i, (src, _, _, _) in enumerate(round_):
+                by_shard.setdefault(int(self.shard_of[src]), []).append(i)
+            shards = sorted(by_shard)
+            calls = []
+            for s in shards:
+                ops, self._ops[s] = self._ops[s], []
+                calls.append((ops, [(round_[i][0], round_[i][1]) for i in by_shard[s]]))
+            states: dict[int, Any] = {}
+            for s, part in zip(shards, self.runner.call_some(shards, "export", calls, tick=self.tick)):
+                states.update(zip(by_shard[s], part))
+            for i, (_, _, dst, new) in enumerate(round_):  # in the order the moves were decided
+                self._queue(dst, ("import", dst, states[i], new))
 
     def fail(self, h: int) -> None:
         self.hosts[h] = None
@@ -158,7 +188,6 @@ class ShardedPool:
         for ledger in self.hosts:
             if ledger is not None:
                 ledger.events.clear()  # the ledgers' own logs are of no use: keep them from growing
-        self.tick += 1
         return summaries
 
     def close(self) -> None:
@@ -184,8 +213,9 @@ class _Runner:
             raise value
         return value
 
-    def call_one(self, s: int, method: str, *args: Any, tick: int) -> Any:
-        return self.call_all(method, [args], tick=tick, only=s)[0]
+    def call_all(self, method: str, calls: list[tuple[Any, ...]], *, tick: int) -> list[Any]:
+        """`method` on every shard (shard s with ``calls[s]``), all at once; results in shard order."""
+        return self.call_some(range(len(self.bounds)), method, calls, tick=tick)
 
 
 class RayRunner(_Runner):
@@ -202,8 +232,7 @@ class RayRunner(_Runner):
         shard = ray.remote(num_cpus=0, max_restarts=0)(HostShard)
         self.actors = [shard.remote(a, list(specs[a:b]), tick_seconds, engines) for a, b in bounds]
 
-    def call_all(self, method: str, calls: list[tuple[Any, ...]], *, tick: int, only: int | None = None) -> list[Any]:
-        shards = range(len(self.actors)) if only is None else [only]
+    def call_some(self, shards: Sequence[int], method: str, calls: list[tuple[Any, ...]], *, tick: int) -> list[Any]:
         futures = [getattr(self.actors[s], method).remote(*args) for s, args in zip(shards, calls)]
         replies = []
         for s, future in zip(shards, futures):  # in shard order: never the order they complete in
@@ -247,8 +276,7 @@ class DaskRunner(_Runner):
                    for s, (a, b) in enumerate(bounds)]
         self.actors = [f.result() for f in futures]
 
-    def call_all(self, method: str, calls: list[tuple[Any, ...]], *, tick: int, only: int | None = None) -> list[Any]:
-        shards = range(len(self.actors)) if only is None else [only]
+    def call_some(self, shards: Sequence[int], method: str, calls: list[tuple[Any, ...]], *, tick: int) -> list[Any]:
         futures = []
         for s, args in zip(shards, calls):
             try:

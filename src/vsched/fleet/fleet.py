@@ -368,7 +368,7 @@ class Fleet:
     def step(self) -> None:
         """Run one tick of the whole fleet (rule F13)."""
         started = time.perf_counter()
-        t = self.tick
+        t = self.pool.tick = self.tick
         if self._cpu is None or t >= self._cpu.shape[0]:
             raise ValueError(f"tick {t}: no CPU series for it (attach a workload or submit VMs with series)")
         v = self.vms
@@ -393,6 +393,7 @@ class Fleet:
         self._collect(t, summaries, ids, sizes)
         for fid in [f for f, _ in sorted(self._migrations.items()) if v.finish[f] == t]:
             self._finish_migration(fid)
+        self.pool.settle()  # a sharded backend ships the moved VMs now, before anything else touches their hosts
         if self.check:
             self.check_accounting()
         self.tick += 1

@@ -87,14 +87,16 @@ class HostShard:
             return step_hosts(self.hosts, inputs)
         return self._guarded(work)
 
-    def export(self, ops: Sequence[tuple[Any, ...]], host: int, vm: int) -> tuple[str, Any]:
-        """Apply `ops`, then take VM `vm` off fleet host `host` as a VmState (it migrates away)."""
+    def export(self, ops: Sequence[tuple[Any, ...]], vms: Sequence[tuple[int, int]]) -> tuple[str, Any]:
+        """Apply `ops`, then give up VMs ``(fleet host, VM)`` in order, each as a VmState (they migrate away)."""
         def work() -> Any:
             self._apply(ops)
-            source = self.hosts[host - self.first]
-            state = source.export_vm(vm)
-            source.remove_vm(vm)
-            return state
+            states = []
+            for host, vm in vms:
+                source = self.hosts[host - self.first]
+                states.append(source.export_vm(vm))
+                source.remove_vm(vm)
+            return states
         return self._guarded(work)
 
     def ping(self) -> tuple[str, Any]:
