@@ -21,6 +21,7 @@ from vsched.errors import AdmissionError
 from vsched.fleet import BalancePolicy, FailureModel, Fleet, HostSpec, MigrationModel, VmSpec, synthetic_fleet
 from vsched.fleet.backends import ShardedPool, ShardLostError, shard_bounds
 from vsched.fleet.ledger import ledger_host
+from vsched.fleet.packed import TickInputs
 from vsched.fleet.shard import HostShard, ShardStateError
 
 HOST = HostSpec(pcpus=16, memory_frames=20_000)
@@ -167,9 +168,10 @@ def test_ledger_admits_and_numbers_exactly_as_the_host():
 
 def test_a_shard_reports_a_host_that_differs_from_the_ledger():
     shard = HostShard(4, [HOST, HOST], 300, "native")
-    status, error = shard.step([("add", 5, (1, 64), {}, 7)], [None, None], None)
+    down = TickInputs(4, np.zeros(2, bool), np.zeros(2, np.int64), np.zeros(0))
+    status, error = shard.step([("add", 5, (1, 64), {}, 7)], down, None)
     assert status == "error" and isinstance(error, ShardStateError) and "host 5" in str(error)
-    status, error = shard.step([], [None, None], [np.zeros(0, np.int64), np.array([3])])
+    status, error = shard.step([], down, (np.array([0, 1]), np.array([3])))
     assert status == "error" and isinstance(error, ShardStateError) and "host 5" in str(error)
     assert shard.ping() == ("ok", 4)
 

@@ -11,14 +11,16 @@ shards at once, results taken in shard order (never completion order).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .hosts import HostInput, HostSummary, step_hosts
+from .hosts import step_hosts
 from .ledger import ledger_host
 from .migration import move_vm
+from .packed import TickInputs, TickSummaries
 from .shard import HostShard
 from .spec import HostSpec, VmSpec
 
@@ -83,8 +85,8 @@ class SerialPool:
     def vms(self, h: int) -> list[int]:
         return self.hosts[h].vms
 
-    def step(self, inputs: Sequence[HostInput | None], check: bool) -> list[HostSummary | None]:
-        return step_hosts(self.hosts, inputs)
+    def step(self, inputs: TickInputs, check: bool) -> TickSummaries:
+        return TickSummaries.pack(step_hosts(self.hosts, inputs.unpack()))
 
     def close(self) -> None:
         pass
@@ -172,19 +174,18 @@ class ShardedPool:
     def vms(self, h: int) -> list[int]:
         return self.hosts[h].vms
 
-    def step(self, inputs: Sequence[HostInput | None], check: bool) -> list[HostSummary | None]:
+    def step(self, inputs: TickInputs, check: bool) -> TickSummaries:
         """Rule F16: every shard applies its queue and steps its hosts; summaries in host id order."""
         calls = []
         for s, (a, b) in enumerate(self.bounds):
             expected = None
             if check:  # the shard checks its hosts' VMs against the ledgers before stepping
-                expected = [np.asarray(self.hosts[h].vms if self.hosts[h] is not None else [], dtype=np.int64)
-                            for h in range(a, b)]
-            calls.append((self._ops[s], list(inputs[a:b]), expected))
+                ids = [self.hosts[h].vms if self.hosts[h] is not None else [] for h in range(a, b)]
+                expected = (np.array([len(x) for x in ids], dtype=np.int64),
+                            np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64))
+            calls.append((self._ops[s], inputs.part(a, b), expected))
         self._ops = [[] for _ in self.bounds]
-        summaries: list[HostSummary | None] = []
-        for part in self.runner.call_all("step", calls, tick=self.tick):
-            summaries.extend(part)
+        summaries = TickSummaries.join(self.runner.call_all("step", calls, tick=self.tick))
         for ledger in self.hosts:
             if ledger is not None:
                 ledger.events.clear()  # the ledgers' own logs are of no use: keep them from growing

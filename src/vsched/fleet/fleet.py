@@ -9,6 +9,7 @@ per-VM arrays held here; the hosts are stepped independently.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from typing import Any
@@ -19,7 +20,7 @@ from ..errors import AdmissionError
 from .backends import BACKENDS, make_pool
 from .balance import Candidates, drs_pass, host_loads, imbalance
 from .failures import FailureClock
-from .hosts import GuestPlan, HostInput, HostSummary
+from .packed import TickInputs, TickSummaries
 from .migration import precopy, precopy_estimate
 from .placement import HostSummaries, VmNeeds, check_policy, place, refusal_rule
 from .run import FLEET_SERIES, HOST_SERIES, FleetRun
@@ -459,50 +460,37 @@ class Fleet:
     def _layout(self) -> tuple[np.ndarray, np.ndarray]:
         """All VMs on hosts in host order then host VM order, and each host's count."""
         sizes = np.array([len(m) for m in self.members], dtype=np.int64)
-        ids = np.fromiter((fid for m in self.members for fid in m), dtype=np.int64, count=int(sizes.sum()))
+        ids = np.fromiter(itertools.chain.from_iterable(self.members), dtype=np.int64, count=int(sizes.sum()))
         return ids, sizes
 
-    def _inputs(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> list[HostInput | None]:
+    def _inputs(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> TickInputs:
         v = self.vms
         vcpus = v.vcpus[ids]
         activity = self._cpu[t][v.column[ids]]
         # pre-copy CPU overhead is charged to the migrating VM on its source (rule F7)
         demand = np.minimum(activity * vcpus + v.overhead[ids], vcpus)
-        cuts = np.cumsum(sizes)[:-1]
-        per_host = np.split(demand, cuts)
+        up = np.array([self.pool.up(h) for h in range(len(self.specs))], dtype=bool)
+        inputs = TickInputs(0, up, sizes, demand)
         if self.memory is not None:
             # the hosts draw their own references (rule F17): each is told where its part starts
             running = np.concatenate([[0], np.cumsum(self.memory.references(activity))])
-            ends = np.cumsum(sizes)
-            firsts, total = running[ends - sizes].tolist(), int(running[-1])
-            split = lambda a: np.split(a, cuts)  # noqa: E731
-            fids, locals_, pages, acts = split(ids), split(v.local[ids]), split(v.pages[ids]), split(activity)
-        inputs: list[HostInput | None] = []
-        for h in range(len(self.specs)):
-            if not self.pool.up(h):
-                inputs.append(None)
-                continue
-            memory = None
-            if self.memory is not None:
-                boots = np.array([(fid, v.pages[fid], v.domain[fid], v.local[fid]) for fid in self._boots[h]],
-                                 dtype=np.int64).reshape(-1, 4)
-                self._boots[h] = []
-                memory = GuestPlan(self.memory, self.seed, t, boots, fids[h], locals_[h], pages[h], acts[h],
-                                   firsts[h], total)
-            inputs.append(HostInput(per_host[h], memory))
+            boots = [(h, fid, v.pages[fid], v.domain[fid], v.local[fid])
+                     for h in range(len(self.specs)) for fid in self._boots[h]]
+            self._boots = [[] for _ in self.specs]
+            inputs = TickInputs(0, up, sizes, demand, self.memory, self.seed, t, ids, v.local[ids], v.pages[ids],
+                                activity, running[np.cumsum(sizes) - sizes], int(running[-1]),
+                                np.array(boots, dtype=np.int64).reshape(-1, 5))
         return inputs
 
-    def _collect(self, t: int, summaries: list[HostSummary | None], ids: np.ndarray, sizes: np.ndarray) -> None:
+    def _collect(self, t: int, tick: TickSummaries, ids: np.ndarray, sizes: np.ndarray) -> None:
         v, s = self.vms, self.summaries
-        hosts = len(self.hosts)
+        hosts = len(self.specs)
         row = {name: np.zeros(hosts) for name in ("load", "used", "frames_used", "saving", "vms", "power", "demand", "unmet")}
-        live = [x for x in summaries if x is not None]
-        resident = sum(x.pages_resident for x in live)
-        sharing = sum(x.pages_sharing for x in live)
+        resident = sum(tick.pages_resident.tolist())  # Python's sum: left to right, in host order
+        sharing = sum(tick.pages_sharing.tolist())
         if ids.size:
-            pick = lambda name: np.concatenate([getattr(x, name) for x in live])
-            demand, used, ready, entitlement = pick("demand"), pick("used"), pick("ready_pct"), pick("entitlement")
-            swapped, dirtied = pick("swapped"), pick("dirtied")
+            demand, used, ready, entitlement = tick.demand, tick.used, tick.ready_pct, tick.entitlement
+            swapped, dirtied = tick.swapped, tick.dirtied
             entitled = np.minimum(demand, entitlement)
             unmet = np.maximum(demand - used, 0.0)
             v.demand_sum[ids] += demand
@@ -524,10 +512,8 @@ class Fleet:
             row["demand"] = np.bincount(host_of, weights=demand, minlength=hosts)
             row["unmet"] = np.bincount(host_of, weights=unmet, minlength=hosts)
         row["vms"] = sizes.astype(float)
-        for h, summary in enumerate(summaries):
-            if summary is not None:
-                row["frames_used"][h] = summary.frames_used
-                row["saving"][h] = summary.saving
+        row["frames_used"] = tick.frames_used.copy()
+        row["saving"] = tick.saving.copy()
         if self.power is not None:
             p = self.power
             row["power"] = np.where(s.up, p.idle_watts + (p.peak_watts - p.idle_watts) * np.minimum(row["used"], 1.0), 0.0)

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .hosts import HostInput, step_hosts
+from .hosts import step_hosts
+from .packed import TickInputs, TickSummaries
 from .spec import HostSpec
 
 __all__ = ["HostShard", "ShardStateError"]
@@ -75,16 +76,19 @@ class HostShard:
         except Exception as error:  # sent back as a value: see the module docstring
             return "error", error
 
-    def step(self, ops: Sequence[tuple[Any, ...]], inputs: Sequence[HostInput | None],
-             expected: Sequence[np.ndarray] | None) -> tuple[str, Any]:
-        """Apply `ops`, check each host's VMs against `expected` (host VM ids; None = skip), step every host."""
+    def step(self, ops: Sequence[tuple[Any, ...]], inputs: TickInputs,
+             expected: tuple[np.ndarray, np.ndarray] | None) -> tuple[str, Any]:
+        """Apply `ops`, check each host's VMs against `expected` (VMs per host, their host VM ids
+        concatenated; None = skip), step every host; the summaries packed."""
         def work() -> Any:
             self._apply(ops)
             if expected is not None:
-                for h, (host, ids) in enumerate(zip(self.hosts, expected)):
-                    if host is not None and host.vms != ids.tolist():
+                counts, ids = expected
+                parts = np.split(ids, np.cumsum(counts)[:-1])
+                for h, (host, mine) in enumerate(zip(self.hosts, parts)):
+                    if host is not None and host.vms != mine.tolist():
                         raise ShardStateError(f"host {self.first + h}: its VMs differ from the coordinator's record")
-            return step_hosts(self.hosts, inputs)
+            return TickSummaries.pack(step_hosts(self.hosts, inputs.unpack()))
         return self._guarded(work)
 
     def export(self, ops: Sequence[tuple[Any, ...]], vms: Sequence[tuple[int, int]]) -> tuple[str, Any]:
