@@ -96,7 +96,7 @@ def test_reference_hosts_in_shards_give_the_native_serial_fleet(ray_cluster):
     kw = dict(host=HostSpec(pcpus=4, memory_frames=3000), placement="worst-fit",
               migration=MigrationModel(page_bytes=1 << 20), seed=1,
               failures=FailureModel(schedule=((3, 0),), repair_ticks=2, restart_delay_ticks=1))
-    work = lambda: synthetic_fleet(24, 8, seed=6, pages=64)  # noqa: E731
+    work = lambda: synthetic_fleet(24, 8, seed=6, pages=64)
     native = Fleet(3, **kw).run(work())
     with Fleet(3, engines="reference", backend="ray", shards=2, **kw) as fleet:
         assert fleet.run(work()) == native
@@ -279,13 +279,12 @@ def test_random_fleets_give_the_serial_run_at_any_shard_count():
                   migration=MigrationModel(page_bytes=1 << 20), seed=int(rng.integers(0, 99)),
                   failures=FailureModel(mtbf_hours=float(rng.choice([5.0, 50.0])), repair_ticks=3, restart_delay_ticks=1),
                   drs=BalancePolicy(threshold=5))
-        work = lambda: synthetic_fleet(int(rng_work.integers(20, 120)), 16, seed=case, pages=64)  # noqa: E731
-        rng_work = np.random.default_rng(case)
-        serial = Fleet(hosts, **kw).run(work())
+        vms = int(rng.integers(20, 120))
+        serial = Fleet(hosts, **kw).run(synthetic_fleet(vms, 16, seed=case, pages=64))
         seen.update(e["event"] for e in serial.events)
         for shards in range(2, hosts + 1):
-            rng_work = np.random.default_rng(case)
-            assert _inline(Fleet(hosts, **kw), shards).run(work()) == serial, f"case {case}, {shards} shards"
+            sharded = _inline(Fleet(hosts, **kw), shards).run(synthetic_fleet(vms, 16, seed=case, pages=64))
+            assert sharded == serial, f"case {case}, {shards} shards"
     assert {"migrated", "host_failed", "vm_restarted", "departed", "refused"} <= seen
 
 

@@ -214,6 +214,12 @@ class _Runner:
             raise value
         return value
 
+    def call_some(self, shards: Sequence[int], method: str, calls: list[tuple[Any, ...]], *, tick: int) -> list[Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
     def call_all(self, method: str, calls: list[tuple[Any, ...]], *, tick: int) -> list[Any]:
         """`method` on every shard (shard s with ``calls[s]``), all at once; results in shard order."""
         return self.call_some(range(len(self.bounds)), method, calls, tick=tick)

@@ -48,7 +48,7 @@ class TickInputs:
         lo, hi = a - self.first, b - self.first
         offsets = _offsets(self.sizes)
         va, vb = int(offsets[lo]), int(offsets[hi])
-        cut = lambda x: None if x is None else x[va:vb]  # noqa: E731
+        cut = lambda x: None if x is None else x[va:vb]
         boots = None
         if self.boots is not None:
             rows = np.searchsorted(self.boots[:, 0], [a, b])
@@ -70,6 +70,8 @@ class TickInputs:
             a, b = offsets[i], offsets[i + 1]
             memory = None
             if self.guest is not None:
+                assert self.boots is not None and self.vms is not None and self.local is not None
+                assert self.pages is not None and self.activity is not None and self.firsts is not None
                 memory = GuestPlan(self.guest, self.seed, self.tick, self.boots[starts[i]:starts[i + 1], 1:],
                                    self.vms[a:b], self.local[a:b], self.pages[a:b], self.activity[a:b],
                                    int(self.firsts[i]), self.total)
