@@ -69,8 +69,9 @@ class FleetDayBackends:
         self.fleet = _fleet(hosts, self.ticks, backend, shards, self.client)
 
     def teardown(self, backend, shards, vms_hosts):
-        self.fleet.close()
-        _close(self.client)
+        if hasattr(self, "fleet"):  # asv tears down a skipped combination too
+            self.fleet.close()
+            _close(self.client)
 
     def time_day(self, backend, shards, vms_hosts):
         self.fleet.run(self.work)
