@@ -53,7 +53,7 @@ def _fleet(hosts: int, ticks: int, backend: str, shards: int, client: object) ->
 class FleetDayBackends:
     """The fleet day of bench_fleet.FleetDay (churn, two host failures, DRS every tick) on each backend."""
 
-    params = [BACKENDS, [1, 2], sizes([(10_000, 100)], [(200, 4)])]
+    params = [BACKENDS, sizes([1, 2], [1]), sizes([(10_000, 100)], [(200, 4)])]  # smoke: 2 shards in BackendOverheads
     param_names = ["backend", "shards", "vms_hosts"]
     timeout = 1800
     number = 1
