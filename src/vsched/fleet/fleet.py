@@ -2,7 +2,8 @@
 
 Every tick, in this order (rule F13): repairs, failures, departures,
 arrivals, restarts, a balancing pass (every ``interval`` ticks), one tick of
-every up host through :func:`step_hosts`, migrations that complete, the
+every up host through the backend's pool (serial: :func:`step_hosts` here;
+Ray or Dask: the shards, rules F14-F18), migrations that complete, the
 accounting check. Global decisions use only :class:`HostSummaries` and the
 per-VM arrays held here; the hosts are stepped independently.
 """
@@ -20,8 +21,8 @@ from ..errors import AdmissionError
 from .backends import BACKENDS, make_pool
 from .balance import Candidates, drs_pass, host_loads, imbalance
 from .failures import FailureClock
-from .packed import TickInputs, TickSummaries
 from .migration import precopy, precopy_estimate
+from .packed import TickInputs, TickSummaries
 from .placement import HostSummaries, VmNeeds, check_policy, place, refusal_rule
 from .run import FLEET_SERIES, HOST_SERIES, FleetRun
 from .spec import BalancePolicy, FailureModel, HostSpec, MigrationModel, PowerModel, VmSpec
