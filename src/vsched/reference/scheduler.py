@@ -469,7 +469,8 @@ class CpuScheduler(Checkpointable):
         """The running vCPUs an urgent VM may preempt (rule 6): (any, spare).
 
         Not a reserved run younger than the protection time, not of an urgent VM;
-        the largest (VM has no reservation, -reservation lag, deadline, vm, vcpu).
+        the largest (did not start overdue, VM has no reservation, -reservation lag,
+        deadline, vm, vcpu).
         `spare` leaves out the runs that started overdue (deadline <= run start;
         a running vCPU keeps the keys of its dispatch): an urgent VM ahead of its
         fluid share may not take those.
@@ -492,11 +493,14 @@ class CpuScheduler(Checkpointable):
                     record.id,
                     u.index,
                 )
-                if key_any is None or key > key_any:
-                    best_any, key_any = u, key
-                if u.deadline > u.run_start and (key_spare is None or key > key_spare):
+                if u.deadline <= u.run_start:  # started overdue
+                    if key_any is None or key > key_any:
+                        best_any, key_any = u, key
+                elif key_spare is None or key > key_spare:
                     best_spare, key_spare = u, key
-        return best_any, best_spare
+        # Runs that did not start overdue go first: a vCPU a whole request behind its
+        # fluid share may be unable to catch up (a whole core per vCPU).
+        return (best_spare if best_spare is not None else best_any), best_spare
 
     def _urgent_pick(self, skip_ahead: bool) -> _Vcpu | None:
         """The queued vCPU of an urgent, unheld VM smallest in (-reservation lag, vm,
