@@ -425,8 +425,8 @@ class CpuScheduler(Checkpointable):
             if v is None:
                 break
             self._dispatch(v)
-        # Preemptions. Each step either turns a borrowed run into an unborrowed one
-        # or adds a protected reserved run (rule 6), so an instant has finitely many.
+        # Preemptions: at most borrowed + 2 x pcpus per instant (rule 3; the count
+        # is in the native core's "Termination of a decision").
         while True:
             v = self._pick()
             if v is None:
@@ -688,6 +688,8 @@ class CpuScheduler(Checkpointable):
     # never below -F (F = max(1, slice // 2) * 1e6). Urgent: D >= 0 and running * 1e6
     # < res_u. Urgent VMs pick first; a reserved run lasts <= F / 1e6 ns, is never
     # borrowed and is protected from urgent preemption for P = max(1, slice // 4) ns.
+    # While an overdue vCPU is queued, VMs ahead of their fluid share are skipped by the
+    # urgent pick and never take a run that started overdue (the last victims of all).
     # Over a window T: received >= res_u*T/1e6 - F - D(end); see the native core
     # (csrc/core/scheduler.cpp, "reservation (rule 6)") for the bound and its limits.
     def _res_floor(self) -> int:
