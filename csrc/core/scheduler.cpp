@@ -731,11 +731,11 @@ std::int64_t CpuScheduler::urgent_pick_by_scan(bool skip_ahead) {
     return best;
 }
 
-// The running vCPUs an urgent VM may preempt, largest in (VM has no
-// reservation, -D if it has one, deadline, vm, vcpu): among every unprotected
-// run of a non-urgent VM (any), and among those that did not start overdue
-// (spare: deadline <= run start at dispatch; a running vCPU's keys stay those
-// of its dispatch). -1 if none. O(busy entries); urgent preemptions are rare
+// The running vCPUs an urgent VM may preempt, largest in (did not start
+// overdue, VM has no reservation, -D if it has one, deadline, vm, vcpu): among
+// every unprotected run of a non-urgent VM (any), and among those that did not
+// start overdue (spare; overdue: deadline <= run start at dispatch, a running
+// vCPU keeps the keys of its dispatch). -1 if none. O(busy entries); urgent preemptions are rare
 // next to slice ends.
 CpuScheduler::Victims CpuScheduler::urgency_victims() const {
     struct Best {
@@ -752,7 +752,7 @@ CpuScheduler::Victims CpuScheduler::urgency_victims() const {
             return s > slot;
         }
     };
-    Best any, spare;
+    Best overdue, spare;
     // The choice is a maximum under a total order: the visiting order is moot.
     busy_.for_each([&](const Key& e) {
         const Vcpu& u = vcpus_[e.slot];
@@ -763,13 +763,12 @@ CpuScheduler::Victims CpuScheduler::urgency_victims() const {
         const bool free = m.res_u == 0;
         const std::int64_t neg_lag = free ? 0 : -res_lag_at(m, now_);
         const std::int64_t slot = e.slot;
-        if (any.beaten_by(free, neg_lag, u.deadline, slot)) any = Best{slot, free, neg_lag, u.deadline};
-        const bool started_overdue = u.deadline <= u.run_start;
-        if (!started_overdue && spare.beaten_by(free, neg_lag, u.deadline, slot)) {
-            spare = Best{slot, free, neg_lag, u.deadline};
-        }
+        Best& best = u.deadline <= u.run_start ? overdue : spare;  // started overdue?
+        if (best.beaten_by(free, neg_lag, u.deadline, slot)) best = Best{slot, free, neg_lag, u.deadline};
     });
-    return Victims{any.slot, spare.slot};
+    // Runs that did not start overdue go first: a vCPU behind its fluid share
+    // by a whole request may be unable to catch up (a whole core per vCPU).
+    return Victims{spare.slot >= 0 ? spare.slot : overdue.slot, spare.slot};
 }
 
 // Rule 6's pick: the best urgent VM's vCPU, skipping VMs ahead of their fluid

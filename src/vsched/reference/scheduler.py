@@ -425,8 +425,8 @@ class CpuScheduler(Checkpointable):
             if v is None:
                 break
             self._dispatch(v)
-        # Preemptions. Each step either turns a borrowed run into an unborrowed one
-        # or adds a protected reserved run (rule 6), so an instant has finitely many.
+        # Preemptions: at most borrowed + 2 x pcpus per instant (rule 3; the count
+        # is in the native core's "Termination of a decision").
         while True:
             v = self._pick()
             if v is None:
@@ -469,7 +469,8 @@ class CpuScheduler(Checkpointable):
         """The running vCPUs an urgent VM may preempt (rule 6): (any, spare).
 
         Not a reserved run younger than the protection time, not of an urgent VM;
-        the largest (VM has no reservation, -reservation lag, deadline, vm, vcpu).
+        the largest (did not start overdue, VM has no reservation, -reservation lag,
+        deadline, vm, vcpu).
         `spare` leaves out the runs that started overdue (deadline <= run start;
         a running vCPU keeps the keys of its dispatch): an urgent VM ahead of its
         fluid share may not take those.
@@ -492,11 +493,14 @@ class CpuScheduler(Checkpointable):
                     record.id,
                     u.index,
                 )
-                if key_any is None or key > key_any:
-                    best_any, key_any = u, key
-                if u.deadline > u.run_start and (key_spare is None or key > key_spare):
+                if u.deadline <= u.run_start:  # started overdue
+                    if key_any is None or key > key_any:
+                        best_any, key_any = u, key
+                elif key_spare is None or key > key_spare:
                     best_spare, key_spare = u, key
-        return best_any, best_spare
+        # Runs that did not start overdue go first: a vCPU a whole request behind its
+        # fluid share may be unable to catch up (a whole core per vCPU).
+        return (best_spare if best_spare is not None else best_any), best_spare
 
     def _urgent_pick(self, skip_ahead: bool) -> _Vcpu | None:
         """The queued vCPU of an urgent, unheld VM smallest in (-reservation lag, vm,
@@ -684,6 +688,8 @@ class CpuScheduler(Checkpointable):
     # never below -F (F = max(1, slice // 2) * 1e6). Urgent: D >= 0 and running * 1e6
     # < res_u. Urgent VMs pick first; a reserved run lasts <= F / 1e6 ns, is never
     # borrowed and is protected from urgent preemption for P = max(1, slice // 4) ns.
+    # While an overdue vCPU is queued, VMs ahead of their fluid share are skipped by the
+    # urgent pick and never take a run that started overdue (the last victims of all).
     # Over a window T: received >= res_u*T/1e6 - F - D(end); see the native core
     # (csrc/core/scheduler.cpp, "reservation (rule 6)") for the bound and its limits.
     def _res_floor(self) -> int:
