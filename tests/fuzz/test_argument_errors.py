@@ -463,7 +463,7 @@ def fingerprint(engine: Any) -> Any:
     if isinstance(engine, vsched.Host):  # both twins: vsched.reference.Host is a subclass
         # A refusal is logged in `events` (docs/host.md, H2): everything else must be as before.
         events = engine.events
-        engine.events = [event for event in events if event["event"] not in ("refused", "resize_refused")]
+        engine.events = [event for event in events if event["event"] not in ("refused", "resize_refused", "import_refused")]
         try:
             return pickle.dumps(engine)
         finally:
