@@ -109,7 +109,8 @@ class Scheduler(Engine):
 
     def new(self, d: Draw) -> Call:
         self.pcpus = d.integer(1, 1 << 16, (2, 3, 4, 8), BAD_INTEGERS) if d.chance(0.5) else d.pick([1, 2, 4])
-        # From 1 ns: a limit whose quantum slice // ceil(limit) would be 0 is refused at the call.
+        # Slices from 1 ns: a limit whose run quantum slice // ceil(limit) would be 0 ns is refused
+        # (rule 5), which the limits drawn up to 2048 cores exercise.
         self.slice_ns = d.integer(1, self.MAX_SLICE, (1000, 3_000_000), BAD_INTEGERS)
         return Call(NEW, (self.pcpus, self.slice_ns), {"strict_reservations": d.chance(0.5)})
 
