@@ -988,6 +988,11 @@ class Host(Checkpointable):
         cpu = np.array(as_real_array("cpu", cpu), dtype=float)  # a copy: read tick by tick
         if cpu.ndim != 2 or cpu.shape[1] != len(self._layout):
             raise ValueError(f"cpu has shape {cpu.shape}, expected (ticks, {len(self._layout)})")
+        for t, row in enumerate(cpu):  # every tick's demand checked before the first tick runs (rule H2)
+            try:
+                self._validated_demand(row)
+            except ValueError as error:
+                raise ValueError(f"cpu[{t}]: {error}") from None
         ticks = cpu.shape[0]
         if net is not None:
             if self._nic is None:

@@ -8,6 +8,7 @@ first disagreement is a Finding; the caller records it with its reproducer.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import struct
 from typing import Any, Callable
@@ -16,7 +17,7 @@ import numpy as np
 
 import vsched
 import vsched.reference
-from fuzz_engines import CHECKPOINT, ENGINES, NEW, Call
+from fuzz_engines import CHECKPOINT, ENGINES, NEW, Call, NetGuardCall
 from fuzz_values import Draw
 from vsched._state import Checkpointable
 
@@ -68,6 +69,10 @@ def observe(engine: str, obj: Any) -> Any:
         return plain(obj.stats())
     if engine == "Reallocator":
         return plain((obj.vms, obj.entitlements(), obj.base(), obj.estimates(), obj.load, obj.lending))
+    if engine == "NetScheduler":
+        return plain((obj.vms, [obj.band_of(vm) for vm in obj.vms], obj.starved_ticks(), obj.starved()))
+    if engine == "Host":
+        return plain((obj.vms, obj.tick, obj.events))
     return None
 
 
@@ -75,6 +80,13 @@ def fingerprint(engine: str, obj: Any) -> Any:
     """The whole state where the engine can be pickled, else what observe() sees."""
     if obj is None:
         return None
+    if engine == "Host":  # a refusal is logged in `events` (docs/host.md, H2): all else must stay
+        events = obj.events
+        obj.events = [event for event in events if event["event"] not in ("refused", "resize_refused", "import_refused")]
+        try:
+            return pickle.dumps(obj)
+        finally:
+            obj.events = events
     try:
         return pickle.dumps(obj)
     except (TypeError, pickle.PicklingError, AttributeError):
@@ -84,7 +96,8 @@ def fingerprint(engine: str, obj: Any) -> Any:
 def invoke(module: Any, engine: str, obj: Any, call: Call) -> tuple[Any, Any]:
     """Run `call`; returns (the object afterwards, the result)."""
     if call.method == NEW:
-        made = getattr(module, engine)(*call.args, **call.kwargs)
+        args = [module.NetGuard(a.caps, a.minimums) if isinstance(a, NetGuardCall) else a for a in call.args]
+        made = getattr(module, engine)(*args, **call.kwargs)
         return (None, made) if engine == "fair_share" else (made, None)
     if call.method == CHECKPOINT:
         return pickle.loads(pickle.dumps(obj)), None
@@ -96,14 +109,19 @@ def invoke(module: Any, engine: str, obj: Any, call: Call) -> tuple[Any, Any]:
         return obj, (obj.load, obj.lending)
     if call.method == "export_import":
         state = obj.export_vm(call.args[0])
-        if engine == "MemoryManager":
+        if engine in ("MemoryManager", "Host"):
             return obj, (state, obj.import_vm(state, call.args[1]))
         return obj, (state, obj.import_vm(state))
     if call.method == "__contains__":
         return obj, call.args[0] in obj
     if call.method == "__len__":
         return obj, len(obj)
-    return obj, getattr(obj, call.method)(*call.args, **call.kwargs)
+    if call.method == "vms":
+        return obj, obj.vms
+    result = getattr(obj, call.method)(*call.args, **call.kwargs)
+    if dataclasses.is_dataclass(result):  # PacketRun, HostRun: compared field by field
+        result = dict(vars(result))
+    return obj, result
 
 
 def _outcome(module: Any, engine: str, obj: Any, call: Call) -> tuple[Any, Any, BaseException | None]:
@@ -159,7 +177,8 @@ def run_sequence(engine: str, seed: int, length: int, on_call: Callable[[Call], 
                           f"{_short(reference)}", engine, calls)  # fmt: skip
         if engine != "fair_share" and observe(engine, objs["native"]) != observe(engine, objs["reference"]):
             raise Finding("divergence", f"{call.method}: the twins' state differs afterwards", engine, calls)
-        if call.method in ("add_vm",) or call.method == "export_import" and engine in ("MemoryManager", "Reallocator"):
+        if call.method in ("add_vm",) or call.method == "export_import" and engine in ("MemoryManager", "Reallocator",
+                                                                                         "Host"):
             new_id = native if call.method == "add_vm" else native[1]
             ids.append(int(new_id))
         elif call.method == "remove_vm":

@@ -248,7 +248,7 @@ class CpuScheduler(Checkpointable):
         """Change parameters; None keeps a value. ``limit=float('inf')`` removes the limit."""
         # Types in argument order, then values (docs/design.md, "Errors"): like the native wrapper.
         vm = as_int64("vm", vm, KeyError)
-        shares_arg = None if shares is None else as_int("shares", shares)
+        shares_arg = None if shares is None else as_int64("shares", shares)
         reservation_arg = None if reservation is None else as_float("reservation", reservation)
         limit_arg = None if limit is None else as_float("limit", limit)
         record = self._get_vm(vm)
@@ -307,7 +307,8 @@ class CpuScheduler(Checkpointable):
                 self._wake(v)
 
     def clear_work(self, vm: int, vcpu: int | None = None) -> None:
-        index = None if vcpu is None else as_int("vcpu", vcpu)  # types first, then values
+        vm = as_int64("vm", vm, KeyError)  # types and the int64 field in argument order, then values
+        index = None if vcpu is None else as_int64("vcpu", vcpu, IndexError)
         record = self._get_vm(vm)
         if index is None:
             targets = record.vcpus
