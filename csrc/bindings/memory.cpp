@@ -89,6 +89,15 @@ py::array_t<std::int8_t> access_batch(MemoryManager& mm, const Int64Array& vm, c
     return out;
 }
 
+void scan(MemoryManager& mm, std::int64_t pages) {
+    Scope scope(mm, kName);
+    PythonSignals signals;
+    // Safe to release: `scope` keeps other threads out of the object and the
+    // scanner touches nothing but the engine.
+    py::gil_scoped_release release;
+    mm.scan(pages, &signals);
+}
+
 template <class T>
 py::array_t<T> to_array(const std::vector<T>& values) {
     py::array_t<T> out(py::ssize_t(values.size()));
@@ -194,7 +203,7 @@ void bind_memory(py::module_& m) {
                  return int(mm.access(vm, gpn, write, content));
              })
         .def("access", &access_batch, py::arg("vm"), py::arg("gpn"), py::arg("content"), py::arg("write"))
-        .def("scan", guarded(&MemoryManager::scan, kName), py::arg("pages"))
+        .def("scan", &scan, py::arg("pages"))
         .def("stats", &stats)
         .def("mapping", &mapping, py::arg("vm"))
         .def("vm_pages", guarded(&MemoryManager::vm_pages, kName))

@@ -780,10 +780,16 @@ void MemoryManager::visit(std::uint32_t page) {
     unstable_.emplace(key, Candidate{frame, 0, frames_[frame].serial});
 }
 
-void MemoryManager::scan(std::int64_t pages) {
+// Rule M6, cost bounded (docs/engines/memory.md): a scan of more pages than a
+// few passes fast-forwards once a whole pass changed nothing, since every
+// later pass then repeats it; only the full-scan count and the cursor move.
+void MemoryManager::scan(std::int64_t pages, Interrupt* interrupt) {
     if (merge_ != MergeMode::scan) throw std::invalid_argument("scan() needs merge='scan'");
     if (pages < 0) throw std::invalid_argument(message("pages = ", pages, ": pages must be >= 0"));
     if (live_pages_ == 0) return;
+    InterruptPoll poll(interrupt);
+    int wraps = 0;  // full scans completed in this call
+    std::uint64_t merges_at_wrap = 0, volatile_at_wrap = 0;
     for (std::int64_t done = 0; done < pages; ++done) {
         // Advance to the next live page (VMs in id order); passing the last
         // VM completes a full scan, which (as in KSM) forgets the unstable
@@ -791,6 +797,22 @@ void MemoryManager::scan(std::int64_t pages) {
         while (cursor_pos_ >= order_.size() || !order_live(order_[cursor_pos_]) ||
                cursor_gpn_ >= vms_[order_[cursor_pos_].slot].count) {
             if (cursor_pos_ >= order_.size()) {
+                // The pass that ends here followed a whole pass of this call (so
+                // every resident page was seen with its current content); if it
+                // merged nothing and cleared no volatile mark, it left the state
+                // as it found it and each further pass repeats it: skip all but
+                // the last whole pass (its candidates are the state at the end).
+                if (wraps >= 2 && merges_ == merges_at_wrap && pages_volatile_ == volatile_at_wrap) {
+                    const auto pass = std::int64_t(live_pages_);
+                    const std::int64_t skip = (pages - done) / pass - 1;
+                    if (skip > 0) {
+                        full_scans_ += std::uint64_t(skip);
+                        done += skip * pass;
+                    }
+                }
+                ++wraps;
+                merges_at_wrap = merges_;
+                volatile_at_wrap = pages_volatile_;
                 cursor_pos_ = 0;
                 ++full_scans_;
                 unstable_.clear();
@@ -799,6 +821,7 @@ void MemoryManager::scan(std::int64_t pages) {
             }
             cursor_gpn_ = 0;
         }
+        poll();  // between two visits the state is consistent (the cursor is a member)
         visit(std::uint32_t(vms_[order_[cursor_pos_].slot].first + cursor_gpn_));
         ++cursor_gpn_;
     }

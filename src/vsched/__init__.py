@@ -15,6 +15,7 @@ from .errors import AdmissionError, InUseError
 from .pages import Outcome, PageState
 from .reallocation_metrics import ReallocMetrics, realloc_metrics
 from ._sched_args import FOREVER
+from ._vm_state import VmState
 
 # The native engines need the extension module. If it cannot be loaded, the
 # package still imports (so that vsched.reference, the oracle, works without
@@ -68,6 +69,7 @@ __all__ = [
     "PageState",
     "ReallocMetrics",
     "Reallocator",
+    "VmState",
     "__version__",
     "fair_share",
     "realloc_metrics",

@@ -101,6 +101,9 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--memory-policy", choices=["lruk", "lru", "clock"], default="lruk",
         help="frame eviction policy of the memory manager (default lruk)")
     add("--accesses", type=_integer(0), default=64, help="memory references per VM per tick (default 64)")
+    from .simulate_net import add_arguments as add_network_arguments
+
+    add_network_arguments(add, _number)
     add("--engines", choices=["native", "reference"], default="native",
         help="native core or the pure-Python reference (slow)")
     add("--json", action="store_true", help="print the machine-readable result instead")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from .simulate import POLICIES, POLICY_LABELS
+from .simulate_net import print_summary as print_network
 
 
 def _pct(fraction: float) -> str:
@@ -80,4 +81,6 @@ def print_summary(result: dict[str, Any], out: TextIO) -> None:
         + (f", all of them during {pressure} ticks" if pressure else ""))
     say(f"              major faults {mem['major_faults']}, COW breaks {mem['cow_breaks']}, "
         f"pages swapped at the end {mem['swapped_final']}")
+    if "network" in result:
+        print_network(result["network"], say)
     say("  wall time   " + ", ".join(f"{POLICY_LABELS[p]} {s:.1f} s" for p, s in result["seconds"].items()))

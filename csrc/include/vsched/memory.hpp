@@ -120,8 +120,9 @@ public:
     void run_batch(const Batch& batch, std::int8_t* out, Interrupt* interrupt = nullptr);
 
     // KSM-like scanner: visits `pages` guest pages round-robin (std::invalid_argument
-    // unless merge == scan and pages >= 0).
-    void scan(std::int64_t pages);
+    // unless merge == scan and pages >= 0). Polls `interrupt` between visits;
+    // on Interrupted the visits done so far stand (the cursor is after them).
+    void scan(std::int64_t pages, Interrupt* interrupt = nullptr);
 
     MemoryTotals totals() const;  // O(1)
     VmRows vm_rows() const;       // O(live VMs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import traces, workloads  # shared pure-Python readers, re-exported so both namespaces match
 from ..errors import AdmissionError, InUseError
+from .._vm_state import VmState
 from ..host import HostRun
 from .allocation import fair_share
 from .cache import Cache
@@ -39,6 +40,7 @@ __all__ = [
     "PageState",
     "ReallocMetrics",
     "Reallocator",
+    "VmState",
     "fair_share",
     "realloc_metrics",
     "traces",

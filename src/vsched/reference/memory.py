@@ -402,18 +402,33 @@ class MemoryManager(Checkpointable):
         at = bisect.bisect_left(ids, vm)
         if at == len(ids) or ids[at] != vm:  # the cursor's VM is gone: next VM, from gpn 0
             gpn = 0
-        for _ in range(pages):
-            while at >= len(ids) or gpn >= len(self._vms[ids[at]].state):
-                if at >= len(ids):  # a full scan is complete
-                    at = 0
-                    self._count["full_scans"] += 1
-                    self._unstable.clear()
-                else:
-                    at += 1
-                gpn = 0
-            self._visit(ids[at], gpn)
-            gpn += 1
-        self._cursor = (ids[at] if at < len(ids) else self._next_id, gpn)
+        # M6, cost bounded: once a whole pass that followed a whole pass of this
+        # call merged nothing and cleared no volatile mark, every later pass
+        # repeats it; all but the last whole pass are skipped (only full_scans moves).
+        wraps, marks_at_wrap = 0, (-1, -1)
+        done = 0
+        try:
+            while done < pages:
+                while at >= len(ids) or gpn >= len(self._vms[ids[at]].state):
+                    if at >= len(ids):  # a full scan is complete
+                        marks = (self._count["merges"], sum(len(v.volatile) for v in self._vms.values()))
+                        if wraps >= 2 and marks == marks_at_wrap:
+                            skip = (pages - done) // self._live_pages - 1
+                            if skip > 0:
+                                self._count["full_scans"] += skip
+                                done += skip * self._live_pages
+                        wraps, marks_at_wrap = wraps + 1, marks
+                        at = 0
+                        self._count["full_scans"] += 1
+                        self._unstable.clear()
+                    else:
+                        at += 1
+                    gpn = 0
+                self._visit(ids[at], gpn)
+                gpn += 1
+                done += 1
+        finally:  # also on Ctrl-C: the visits done so far stand
+            self._cursor = (ids[at] if at < len(ids) else self._next_id, gpn)
 
     def _visit(self, vm: int, gpn: int) -> None:
         v = self._vms[vm]
