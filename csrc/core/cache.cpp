@@ -1,5 +1,6 @@
 #include "vsched/cache.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "vsched/errors.hpp"
@@ -46,6 +47,26 @@ KeyCache::KeyCache(std::uint64_t capacity, const std::string& policy, const Poli
     : capacity_(capacity), name_(policy), args_(args), policy_(make_policy(capacity, policy, args)) {}
 
 void KeyCache::access_many(const std::uint64_t* keys, std::size_t n, bool* hit_out, Interrupt* interrupt) {
+    if (name_ == "lruk") {
+        // The batch path makes the same references; the counters follow from its output
+        // (on Interrupted: from the prefix it referenced, which LRUK's clock tells).
+        const auto& lruk = static_cast<const LruKEviction&>(*policy_).cache();
+        const std::uint64_t start = lruk.time();
+        auto count = [&](std::size_t done) {
+            const auto hits = std::uint64_t(std::count(hit_out, hit_out + done, true));
+            hits_ += hits;
+            misses_ += done - hits;
+            t_ += done;
+        };
+        try {
+            policy_->access_batch(keys, n, hit_out, interrupt);
+        } catch (const Interrupted&) {
+            count(std::size_t(lruk.time() - start));
+            throw;
+        }
+        count(n);
+        return;
+    }
     InterruptPoll poll(interrupt);
     for (std::size_t i = 0; i < n; ++i) {
         poll();  // between references: on Interrupted exactly keys[0..i) are referenced

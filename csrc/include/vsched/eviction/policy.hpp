@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "vsched/interrupt.hpp"
+
 namespace vsched {
 
 class StateWriter;
@@ -36,6 +38,14 @@ public:
     virtual std::size_t size() const = 0;                // resident keys
     virtual std::uint64_t evictions() const = 0;         // resident keys that left to make room
     virtual std::size_t memory_bytes() const = 0;
+
+    // Optional batch path: references keys[0..n) in order (access, then admit
+    // on a miss, for each) and returns true, or returns false untouched if the
+    // policy has none. On Interrupted the first i keys are referenced.
+    virtual bool access_batch(const std::uint64_t* /*keys*/, std::size_t /*n*/, bool* /*hit_out*/,
+                              Interrupt* /*interrupt*/) {
+        return false;
+    }
 
     // The policy's whole state (its arguments are the owner's to check).
     // load() throws std::invalid_argument on a damaged state.
