@@ -915,7 +915,7 @@ class Host(Checkpointable):
                     if interrupt.pending:
                         break
         finally:
-            if owned:
+            if owned and bar is not None:
                 bar.close()
         result = HostRun(vms=vms, metrics=metrics, totals=totals, events=self.events[first_event:])
         if done < ticks:
