@@ -22,6 +22,7 @@ from ._vm_state import VmState
 # it) and each native name raises ImportError, with the cause, when used.
 try:
     from .allocation import fair_share
+    from .cache import Cache
     from .host import Host, HostRun
     from .lruk import LRUK
     from .memory import MemoryManager
@@ -33,7 +34,7 @@ except ImportError as _native_error:  # the extension is missing or broken
     from .host import HostRun
 
     def __getattr__(name: str) -> Any:
-        if name in {"fair_share", "Host", "LRUK", "MemoryManager", "CpuScheduler", "ESTIMATORS", "Reallocator", "NetGuard", "NetScheduler", "PacketRun"}:
+        if name in {"Cache", "fair_share", "Host", "LRUK", "MemoryManager", "CpuScheduler", "ESTIMATORS", "Reallocator", "NetGuard", "NetScheduler", "PacketRun"}:
             raise ImportError(
                 f"vsched.{name} needs the native extension vsched._core, which failed to import "
                 f"({_NATIVE_ERROR}); vsched.reference has the same engines in pure Python"
@@ -52,6 +53,7 @@ IMPLEMENTATION = "native"
 __all__ = [
     "FOREVER",
     "IMPLEMENTATION",
+    "Cache",
     "CpuScheduler",
     "ESTIMATORS",
     "Host",

@@ -41,6 +41,8 @@ class VmRecord:
     memory_id: int
     sched_id: int  # -1 on a fluid host
     realloc_id: int = -1
+    net: Any = None  # NetParams on a host with a NIC (vsched._host_net), else None
+    net_id: int = -1
 
     @property
     def own_cap(self) -> float:

@@ -30,6 +30,8 @@ class VmState:
     (each guest page's state and content, the VM's counters) and
     ``scheduler`` the CPU scheduler's (per vCPU its run / ready / limited /
     wait time and switches) when the VM ran on a sliced host, else None.
+    ``net`` is the VM's network parameters (``band``, ``shares``,
+    ``reservation``, ``limit`` in bps) on a host with a NIC, else None.
     """
 
     format: int
@@ -42,3 +44,4 @@ class VmState:
     realloc: dict[str, Any]
     memory: dict[str, Any]
     scheduler: dict[str, Any] | None = None
+    net: dict[str, Any] | None = None

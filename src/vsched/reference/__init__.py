@@ -11,6 +11,7 @@ from ..errors import AdmissionError, InUseError
 from .._vm_state import VmState
 from ..host import HostRun
 from .allocation import fair_share
+from .cache import Cache
 from .host import Host
 from .lruk import LRUK
 from .net import NetGuard, NetScheduler, PacketRun
@@ -23,6 +24,7 @@ IMPLEMENTATION = "reference"
 __all__ = [
     "FOREVER",
     "IMPLEMENTATION",
+    "Cache",
     "CpuScheduler",
     "ESTIMATORS",
     "Host",
