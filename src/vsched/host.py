@@ -551,8 +551,7 @@ class Host(Checkpointable):
             record.memory_id = add_memory()
             undo.append(lambda: self.memory.remove_vm(record.memory_id))
             if self.scheduler is not None:
-                scheduler = self.scheduler
-                record.sched_id = add_sched() if add_sched is not None else scheduler.add_vm(
+                record.sched_id = add_sched() if add_sched is not None else self.scheduler.add_vm(
                     record.vcpus, shares=record.shares, reservation=record.reservation, limit=record.limit
                 )
                 undo.append(lambda: self.scheduler.remove_vm(record.sched_id))  # type: ignore[union-attr]
@@ -861,7 +860,8 @@ class Host(Checkpointable):
         layout = self._layout
         memory_ids, pages = layout.column("memory_ids"), layout.column("pages")
         # Two O(VMs) facts that spare a gather per access: every VM has the same
-        # number of pages, and the memory manager's ids are the host's (no removal yet).
+        # number of pages, and the memory manager's ids are the host's (both count
+        # VMs in admission order until a memory resize re-creates one under a new id).
         same_pages = int(pages[0]) if pages.size and int(pages.min()) == int(pages.max()) else None
         same_ids = bool(np.array_equal(memory_ids, layout.column("ids")))
         batches = []
@@ -1026,7 +1026,7 @@ class Host(Checkpointable):
                     if interrupt.pending:
                         break
         finally:
-            if owned:
+            if owned and bar is not None:
                 bar.close()
         result = HostRun(vms=vms, metrics=metrics, totals=totals, events=self.events[first_event:])
         if done < ticks:
