@@ -42,10 +42,24 @@ def test_evacuates_the_lightest_host_packing_each_vm_tightest():
     # 1.0 -> loads after 0.6, 0.5, 0.7 -> host 3 (0.7); 0.5 -> 0.55, 0.45, 0.75 -> host 3.
     s, c, off = _fleet_state([0, 0, 1, 2, 2, 3], [3.0, 2.0, 4.0, 0.5, 1.0, 6.0])
     plan = consolidation_pass(s, c, POLICY, off)
-    assert plan.power_on == () and plan.evacuate == 2
+    assert plan.power_on == () and plan.evacuate == (2,)
     assert [(m.vm, m.source, m.destination) for m in plan.moves] == [(4, 2, 3), (3, 2, 3)]
     assert c.host.tolist() == [0, 0, 1, 3, 3, 3] and s.vcpus_used.tolist() == [2, 1, 2, 3]
     assert not s.closed.any()  # closing the host is the fleet's step (rule F16)
+
+
+def test_several_hosts_per_pass_each_seeing_the_moves_before():
+    # loads 0.5, 0.1, 0.2, 0.6 (14 cores / 40), max_hosts_off=2. Host 1 first (0.1): its 1.0 ->
+    # host 3 (0.7, the tightest). Host 2 next (0.2; 14 <= 0.8 x 20): its 2.0 -> host 0 (0.7),
+    # host 3 would reach 0.9 now
+    s, c, off = _fleet_state([0, 1, 2, 3], [5.0, 1.0, 2.0, 6.0])
+    plan = consolidation_pass(s, c, ConsolidationPolicy(max_hosts_off=2), off)
+    assert plan.evacuate == (1, 2) and [(m.vm, m.source, m.destination) for m in plan.moves] == [(1, 1, 3), (2, 2, 0)]
+    # one per pass by default; min_hosts bounds how many go
+    s, c, off = _fleet_state([0, 1, 2, 3], [5.0, 1.0, 2.0, 6.0])
+    assert consolidation_pass(s, c, POLICY, off).evacuate == (1,)
+    s, c, off = _fleet_state([0, 1, 2, 3], [5.0, 1.0, 2.0, 6.0])
+    assert consolidation_pass(s, c, ConsolidationPolicy(max_hosts_off=4, min_hosts=3), off).evacuate == (1,)
 
 
 def test_admission_rules_steer_the_evacuation():
@@ -61,18 +75,18 @@ def test_admission_rules_steer_the_evacuation():
 def test_no_evacuation_when_the_rest_would_pass_high_or_a_vm_cannot_move():
     # 4 hosts: 7.5 + 7.5 + 2.0 + 7.5 = 24.5; without host 2: 24.5 / 30 = 0.817 > 0.8
     s, c, off = _fleet_state([0, 1, 2, 3], [7.5, 7.5, 2.0, 7.5])
-    assert consolidation_pass(s, c, POLICY, off).evacuate == -1
+    assert consolidation_pass(s, c, POLICY, off).evacuate == ()
     # host 3 (0.2) is lighter than host 2 (0.245): its 2.0 goes to host 0 or 1 (0.8 each: lowest id)
     s, c, off = _fleet_state([0, 1, 2, 3], [6.0, 6.0, 2.45, 2.0])
     plan = consolidation_pass(s, c, POLICY, off)
-    assert plan.evacuate == 3 and [(m.vm, m.destination) for m in plan.moves] == [(3, 0)]
+    assert plan.evacuate == (3,) and [(m.vm, m.destination) for m in plan.moves] == [(3, 0)]
     # 20.4 / 30 = 0.68 would do, but host 2's one VM of 2.4 cores leaves any other host at 0.84
     s, c, off = _fleet_state([0, 1, 2, 3], [6.0, 6.0, 2.4, 6.0])
-    assert consolidation_pass(s, c, POLICY, off).evacuate == -1
+    assert consolidation_pass(s, c, POLICY, off).evacuate == ()
     # host 2, the only candidate, holds a VM that cannot move (migrating, or not yet measured)
     s, c, off = _fleet_state([0, 0, 1, 2, 2, 3], [3.0, 2.0, 4.0, 0.5, 1.0, 6.0])
     c.movable[4] = False
-    assert consolidation_pass(s, c, POLICY, off).evacuate == -1
+    assert consolidation_pass(s, c, POLICY, off).evacuate == ()
 
 
 def test_min_hosts_and_empty_hosts():
@@ -80,9 +94,9 @@ def test_min_hosts_and_empty_hosts():
     s2 = HostSummaries.of([HostSpec(pcpus=10, memory_frames=10_000)] * 3)
     c2 = Candidates.empty()
     # three empty hosts: the first is powered off straight away (no moves); min_hosts=3 keeps all
-    assert consolidation_pass(s2, c2, POLICY, np.zeros(3, bool)).evacuate == 0
-    assert consolidation_pass(s2, c2, ConsolidationPolicy(min_hosts=3), np.zeros(3, bool)).evacuate == -1
-    assert consolidation_pass(s, c, POLICY, off).evacuate == -1  # one host on: min_hosts=1
+    assert consolidation_pass(s2, c2, POLICY, np.zeros(3, bool)).evacuate == (0,)
+    assert consolidation_pass(s2, c2, ConsolidationPolicy(min_hosts=3), np.zeros(3, bool)).evacuate == ()
+    assert consolidation_pass(s, c, POLICY, off).evacuate == ()  # one host on: min_hosts=1
 
 
 def test_powers_hosts_on_in_id_order_until_demand_fits():
@@ -162,6 +176,8 @@ def test_bad_consolidation_parameters_are_refused():
         ConsolidationPolicy(high=1.5)
     with pytest.raises(ValueError, match="interval"):
         ConsolidationPolicy(interval=0)
+    with pytest.raises(ValueError, match="max_hosts_off"):
+        ConsolidationPolicy(max_hosts_off=0)
     with pytest.raises(TypeError, match="consolidation"):
         Fleet(2, consolidation="dpm")
     with pytest.raises(ValueError, match="off_watts"):

@@ -454,13 +454,13 @@ class Fleet:
             self.summaries.set_up(h, True)
             self.failure_clock.host_up(h, self.tick)
             self._log("host_powered_on", host=h)
-        if plan.evacuate >= 0:
-            h = plan.evacuate
+        for h in plan.evacuate:
             self.summaries.set_closed(h, True)
             self._draining.add(h)
-            for move in plan.moves:
-                self._start_migration(move.vm, move.destination, claimed=True)
-            self._log("evacuation", host=h, moves=len(plan.moves))
+        for move in plan.moves:
+            self._start_migration(move.vm, move.destination, claimed=True)
+        for h in plan.evacuate:
+            self._log("evacuation", host=h, moves=sum(m.source == h for m in plan.moves))
 
     def _drained(self) -> None:
         """Rule F17, at the end of the tick: a host being evacuated is powered off once it holds
