@@ -4,15 +4,18 @@ with every VM accounted for at every tick and less energy than without it."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from vsched.fleet import (
     Candidates, ConsolidationPolicy, FailureModel, Fleet, FleetWorkload, HostSpec, HostSummaries, MigrationModel,
-    PowerModel, VmSpec, consolidation_pass,
+    PowerModel, VmSpec, consolidation_pass, synthetic_fleet,
 )
 
 POLICY = ConsolidationPolicy(interval=1, low=0.25, high=0.8)
+LONG = os.environ.get("VSCHED_LONG") == "1"  # the long profile: 25x the random fleets
 
 
 def _fleet_state(host_of, loads, pcpus=10, vcpus=1, off=()):
@@ -182,3 +185,25 @@ def test_bad_consolidation_parameters_are_refused():
         Fleet(2, consolidation="dpm")
     with pytest.raises(ValueError, match="off_watts"):
         PowerModel(off_watts=-1)
+
+
+def test_random_fleets_keep_every_vm_accounted_for_with_consolidation():
+    # churn, failures, DRS and consolidation together; check=True raises on any accounting breach
+    rng = np.random.default_rng(17)
+    powered_off = 0
+    for case in range(200 if LONG else 8):
+        hosts, ticks = int(rng.integers(2, 7)), 30
+        vms = int(rng.integers(4, 40))
+        work = synthetic_fleet(vms, ticks, seed=case, pages=64, mean_life_hours=float(rng.choice([1.0, 12.0])))
+        failures = FailureModel(schedule=tuple((int(rng.integers(1, ticks)), int(rng.integers(0, hosts))) for _ in range(2)),
+                                repair_ticks=int(rng.integers(1, 6)))
+        policy = ConsolidationPolicy(interval=int(rng.integers(1, 4)), low=float(rng.choice([0.2, 0.5])),
+                                     high=float(rng.choice([0.6, 0.9])), max_hosts_off=int(rng.integers(1, 3)))
+        fleet = Fleet(hosts, host=HostSpec(pcpus=4, memory_frames=3_000), balance="drs" if rng.random() < 0.5 else None,
+                      migration=MigrationModel(page_bytes=int(rng.choice([1 << 20, 1 << 28]))), failures=failures,
+                      consolidation=policy, seed=case)
+        run = fleet.run(work)
+        powered_off += run.summary()["hosts_powered_off"]
+        assert not (fleet.powered_off & fleet.summaries.up).any()
+        assert all(fleet.hosts[h] is None for h in np.flatnonzero(fleet.powered_off))
+    assert powered_off > 0
