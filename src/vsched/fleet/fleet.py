@@ -10,6 +10,7 @@ per-VM arrays held here; the hosts are stepped independently.
 from __future__ import annotations
 
 import math
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -487,7 +488,7 @@ class Fleet:
     def _layout(self) -> tuple[np.ndarray, np.ndarray]:
         """All VMs on hosts in host order then host VM order, and each host's count."""
         sizes = np.array([len(m) for m in self.members], dtype=np.int64)
-        ids = np.fromiter((fid for m in self.members for fid in m), dtype=np.int64, count=int(sizes.sum()))
+        ids = np.fromiter(chain.from_iterable(self.members), dtype=np.int64, count=int(sizes.sum()))
         return ids, sizes
 
     def _inputs(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> list[HostInput | None]:
@@ -588,9 +589,9 @@ class Fleet:
         v, s, n = self.vms, self.summaries, self.vms.size
         state = v.state[:n]
         placed = np.flatnonzero((state == RUNNING) | (state == MIGRATING))
-        on_hosts = sorted(fid for m in self.members for fid in m)
-        if on_hosts != placed.tolist():
-            raise FleetInvariantError(f"tick {self.tick}: VMs on hosts {len(on_hosts)} != running or migrating {placed.size}")
+        on_hosts = np.sort(np.fromiter(chain.from_iterable(self.members), dtype=np.int64))
+        if not np.array_equal(on_hosts, placed):
+            raise FleetInvariantError(f"tick {self.tick}: VMs on hosts {on_hosts.size} != running or migrating {placed.size}")
         if np.any(~s.up[v.host[placed]]):
             raise FleetInvariantError(f"tick {self.tick}: a running VM is on a failed host")
         if len(self._restarts) != int((state == PENDING).sum()):
