@@ -152,6 +152,26 @@ def test_native_and_reference_hosts_consolidate_alike():
     assert native == _day(policy, "reference", ticks=24)
 
 
+def test_a_vm_no_host_on_admits_powers_one_on():
+    # 2 hosts of 4 vCPU slots; host 1 (empty) is powered off at tick 1. Host 0 then fills with 4
+    # VMs; a VM of 5 vCPUs fits no host: refused, none on (rule: 1 host down, 1 by vCPU ratio: the
+    # first in RULES); the next 1-vCPU VM powers host 1 on and goes there
+    fleet = Fleet(2, host=HostSpec(pcpus=4, memory_frames=2_000, max_vcpu_ratio=1.0), balance=None, memory=None,
+                  consolidation=ConsolidationPolicy(interval=1))
+    fleet.attach(FleetWorkload([], np.zeros((10, 0)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)))
+    fleet.submit(VmSpec(1, 64), cpu=0.1)
+    fleet.run(ticks=2)
+    assert fleet.powered_off.tolist() == [False, True]
+    for _ in range(3):
+        fleet.submit(VmSpec(1, 64), cpu=0.1)
+    fleet.submit(VmSpec(5, 64), cpu=0.1)
+    fifth = fleet.submit(VmSpec(1, 64), cpu=0.1)
+    tail = [(e["event"], e.get("host", e.get("rule"))) for e in fleet.events[-4:]]
+    assert tail == [("placed", 0), ("refused", "host down"), ("host_powered_on", 1), ("placed", 1)]
+    assert fleet.vms.host[fifth] == 1 and not fleet.powered_off.any()
+    fleet.check_accounting()
+
+
 def test_a_host_failing_while_evacuated_loses_no_vm_and_reopens():
     # 8 VMs of 64 pages of 1 GiB: 512 s per move at 128 MiB/s, 2 ticks; worst-fit puts 2 per host.
     # At tick 2 host 0 (lightest, lowest id) is evacuated; it fails at tick 3, mid-move.

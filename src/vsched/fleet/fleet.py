@@ -236,10 +236,15 @@ class Fleet:
         t = min(self.tick, self._cpu.shape[0] - 1)
         needs = VmNeeds.of(spec, self.summaries, float(self._cpu[t, v.column[fid]]) * spec.vcpus)
         exclude = None  # hosts whose own admission refused the VM (rare: made on the first refusal)
+        powered_on = False
         while True:
             h = place(self.summaries, needs, self.placement, self.weights, exclude)
             if h < 0:
-                return -1
+                # rule F15: no host on takes it -> power on one that would, once, and ask again
+                if powered_on or not self._power_on_for(spec):
+                    return -1
+                powered_on = True
+                continue
             try:
                 local = self.hosts[h].add_vm(spec.vcpus, spec.memory_pages, **spec.add_kwargs())
             except AdmissionError:
@@ -450,11 +455,7 @@ class Fleet:
         plan = consolidation_pass(self.summaries, candidates, self.consolidation, self.powered_off,
                                   demand=measured[-1] if measured else None)
         for h in plan.power_on:
-            self.hosts[h] = self._new_host(h)
-            self.powered_off[h] = False
-            self.summaries.set_up(h, True)
-            self.failure_clock.host_up(h, self.tick)
-            self._log("host_powered_on", host=h)
+            self._power_on(h)
         for h in plan.evacuate:
             self.summaries.set_closed(h, True)
             self._draining.add(h)
@@ -462,6 +463,26 @@ class Fleet:
             self._start_migration(move.vm, move.destination, claimed=True)
         for h in plan.evacuate:
             self._log("evacuation", host=h, moves=sum(m.source == h for m in plan.moves))
+
+    def _power_on(self, h: int) -> None:
+        self.hosts[h] = self._new_host(h)
+        self.powered_off[h] = False
+        self.summaries.set_up(h, True)
+        self.failure_clock.host_up(h, self.tick)
+        self._log("host_powered_on", host=h)
+
+    def _power_on_for(self, spec: VmSpec) -> bool:
+        """Rule F15: power on the lowest-id powered-off host whose rules (F1) admit `spec` when
+        empty; False if there is none."""
+        for h in np.flatnonzero(self.powered_off).tolist():
+            host = self.specs[h]
+            reservation = spec.reservation_on(host)
+            if (spec.vcpus <= host.vcpu_capacity and spec.frames_reserved_on(host) <= host.frame_capacity
+                    and reservation <= host.pcpus + 1e-9 * host.pcpus and reservation <= spec.vcpus
+                    and (spec.limit is None or spec.limit >= reservation)):
+                self._power_on(h)
+                return True
+        return False
 
     def _drained(self) -> None:
         """Rule F17, at the end of the tick: a host being evacuated is powered off once it holds
