@@ -13,11 +13,11 @@ from .balance import Candidates, Move, _claim
 from .placement import HostSummaries
 from .spec import ConsolidationPolicy
 
-__all__ = ["Plan", "consolidation_pass"]
+__all__ = ["ConsolidationPlan", "consolidation_pass"]
 
 
 @dataclass(frozen=True)
-class Plan:
+class ConsolidationPlan:
     """What one pass decided: hosts to power on, or hosts to evacuate (in the order chosen)
     and the moves that empty them (none for a host already empty)."""
 
@@ -27,7 +27,7 @@ class Plan:
 
 
 def consolidation_pass(s: HostSummaries, c: Candidates, policy: ConsolidationPolicy, off: np.ndarray,
-                       demand: np.ndarray | None = None) -> Plan:
+                       demand: np.ndarray | None = None) -> ConsolidationPlan:
     """Rules F14-F16. ``off``: the hosts powered off (they may be powered on);
     ``demand``: each host's CPU demand in cores (last tick), which, unlike the
     entitled demand of the candidates, can exceed a saturated host's pCPUs
@@ -47,9 +47,9 @@ def consolidation_pass(s: HostSummaries, c: Candidates, policy: ConsolidationPol
                 break
             chosen.append(h)
             capacity += float(s.pcpus[h])
-        return Plan(power_on=tuple(chosen))
+        return ConsolidationPlan(power_on=tuple(chosen))
     if int(on.sum()) <= policy.min_hosts:
-        return Plan()
+        return ConsolidationPlan()
     # F16: the candidates, least loaded first (ties: lowest id): load under `low`, every VM
     # movable at a finite cost, no VM migrating in (its claims would exceed its own VMs')
     load = cores / s.pcpus
@@ -77,7 +77,7 @@ def consolidation_pass(s: HostSummaries, c: Candidates, policy: ConsolidationPol
         on[h] = False
         capacity -= float(s.pcpus[h])
         evacuated.append(h)
-    return Plan(evacuate=tuple(evacuated), moves=tuple(moved))
+    return ConsolidationPlan(evacuate=tuple(evacuated), moves=tuple(moved))
 
 
 def _evacuate(s: HostSummaries, c: Candidates, policy: ConsolidationPolicy, on: np.ndarray, cores: np.ndarray,
