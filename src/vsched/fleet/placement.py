@@ -317,11 +317,10 @@ def _weighed(s: HostSummaries, needs: VmNeeds, ok: np.ndarray, weights: dict[str
     if not any(coef):
         return int(ok.argmax())
     # weight / span x value per row, summed in row order (a zero term would add +-0: skipped)
-    score = None
-    for row in range(3):
-        if coef[row]:
-            term = coef[row] * sub[row]
-            score = term if score is None else np.add(score, term, out=score)
+    rows = [row for row in range(3) if coef[row]]
+    score = coef[rows[0]] * sub[rows[0]]
+    for row in rows[1:]:
+        score += coef[row] * sub[row]
     pick = int(score.argmax())
     return pick if hosts is None else int(hosts[pick])
 
