@@ -33,9 +33,10 @@ class HostSummaries:
     plus, until the next one, the expected demand and the pages of VMs placed
     since (rule F3); ``domain_vms[h, d]`` counts VMs of sharing domain d on h.
 
-    Change them through :meth:`claim`, :meth:`clear`, :meth:`set_up` and
-    :meth:`measured` (or call :meth:`refresh` after editing the arrays): the
-    free capacities that placement reads are kept from them.
+    Change them through :meth:`claim`, :meth:`clear`, :meth:`set_up`,
+    :meth:`set_closed` and :meth:`measured` (or call :meth:`refresh` after
+    editing the arrays): the free capacities that placement reads are kept
+    from them, host by host, never rebuilt per placement.
     """
 
     up: np.ndarray  # bool
