@@ -1,6 +1,6 @@
 """One fleet day at any size, timed in wall and CPU time (the asv `FleetDay` configuration).
 
-    python benchmarks/fleet_day.py VMS HOSTS [--ticks 288] [--engines native] [--consolidate]
+    python benchmarks/fleet_day.py VMS HOSTS [--ticks 288] [--engines native] [--consolidate [--max-hosts-off N]]
 
 Prints the time every 12 ticks, then wall and CPU seconds, running VM-ticks, CPU per VM-tick and
 peak memory. For the sizes too long for an asv run (100,000 VMs on 1,000 hosts).
@@ -27,10 +27,11 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=288)
     parser.add_argument("--engines", default="native", choices=("native", "reference"))
     parser.add_argument("--consolidate", action="store_true", help="with the consolidation pass (its defaults)")
+    parser.add_argument("--max-hosts-off", type=int, default=1, help="consolidation: hosts evacuated per pass at most")
     args = parser.parse_args()
     started = time.perf_counter()
     fleet, work = fleet_day(args.vms, args.hosts, args.engines, args.ticks,
-                            ConsolidationPolicy() if args.consolidate else None)
+                            ConsolidationPolicy(max_hosts_off=args.max_hosts_off) if args.consolidate else None)
     fleet.attach(work)
     print(f"built in {time.perf_counter() - started:.1f} s", flush=True)
     wall, cpu = time.perf_counter(), time.process_time()

@@ -4,15 +4,18 @@ with every VM accounted for at every tick and less energy than without it."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from vsched.fleet import (
     Candidates, ConsolidationPolicy, FailureModel, Fleet, FleetWorkload, HostSpec, HostSummaries, MigrationModel,
-    PowerModel, VmSpec, consolidation_pass,
+    PowerModel, VmSpec, consolidation_pass, synthetic_fleet,
 )
 
 POLICY = ConsolidationPolicy(interval=1, low=0.25, high=0.8)
+LONG = os.environ.get("VSCHED_LONG") == "1"  # the long profile: 25x the random fleets
 
 
 def _fleet_state(host_of, loads, pcpus=10, vcpus=1, off=()):
@@ -42,10 +45,24 @@ def test_evacuates_the_lightest_host_packing_each_vm_tightest():
     # 1.0 -> loads after 0.6, 0.5, 0.7 -> host 3 (0.7); 0.5 -> 0.55, 0.45, 0.75 -> host 3.
     s, c, off = _fleet_state([0, 0, 1, 2, 2, 3], [3.0, 2.0, 4.0, 0.5, 1.0, 6.0])
     plan = consolidation_pass(s, c, POLICY, off)
-    assert plan.power_on == () and plan.evacuate == 2
+    assert plan.power_on == () and plan.evacuate == (2,)
     assert [(m.vm, m.source, m.destination) for m in plan.moves] == [(4, 2, 3), (3, 2, 3)]
     assert c.host.tolist() == [0, 0, 1, 3, 3, 3] and s.vcpus_used.tolist() == [2, 1, 2, 3]
     assert not s.closed.any()  # closing the host is the fleet's step (rule F16)
+
+
+def test_several_hosts_per_pass_each_seeing_the_moves_before():
+    # loads 0.5, 0.1, 0.2, 0.6 (14 cores / 40), max_hosts_off=2. Host 1 first (0.1): its 1.0 ->
+    # host 3 (0.7, the tightest). Host 2 next (0.2; 14 <= 0.8 x 20): its 2.0 -> host 0 (0.7),
+    # host 3 would reach 0.9 now
+    s, c, off = _fleet_state([0, 1, 2, 3], [5.0, 1.0, 2.0, 6.0])
+    plan = consolidation_pass(s, c, ConsolidationPolicy(max_hosts_off=2), off)
+    assert plan.evacuate == (1, 2) and [(m.vm, m.source, m.destination) for m in plan.moves] == [(1, 1, 3), (2, 2, 0)]
+    # one per pass by default; min_hosts bounds how many go
+    s, c, off = _fleet_state([0, 1, 2, 3], [5.0, 1.0, 2.0, 6.0])
+    assert consolidation_pass(s, c, POLICY, off).evacuate == (1,)
+    s, c, off = _fleet_state([0, 1, 2, 3], [5.0, 1.0, 2.0, 6.0])
+    assert consolidation_pass(s, c, ConsolidationPolicy(max_hosts_off=4, min_hosts=3), off).evacuate == (1,)
 
 
 def test_admission_rules_steer_the_evacuation():
@@ -61,18 +78,18 @@ def test_admission_rules_steer_the_evacuation():
 def test_no_evacuation_when_the_rest_would_pass_high_or_a_vm_cannot_move():
     # 4 hosts: 7.5 + 7.5 + 2.0 + 7.5 = 24.5; without host 2: 24.5 / 30 = 0.817 > 0.8
     s, c, off = _fleet_state([0, 1, 2, 3], [7.5, 7.5, 2.0, 7.5])
-    assert consolidation_pass(s, c, POLICY, off).evacuate == -1
+    assert consolidation_pass(s, c, POLICY, off).evacuate == ()
     # host 3 (0.2) is lighter than host 2 (0.245): its 2.0 goes to host 0 or 1 (0.8 each: lowest id)
     s, c, off = _fleet_state([0, 1, 2, 3], [6.0, 6.0, 2.45, 2.0])
     plan = consolidation_pass(s, c, POLICY, off)
-    assert plan.evacuate == 3 and [(m.vm, m.destination) for m in plan.moves] == [(3, 0)]
+    assert plan.evacuate == (3,) and [(m.vm, m.destination) for m in plan.moves] == [(3, 0)]
     # 20.4 / 30 = 0.68 would do, but host 2's one VM of 2.4 cores leaves any other host at 0.84
     s, c, off = _fleet_state([0, 1, 2, 3], [6.0, 6.0, 2.4, 6.0])
-    assert consolidation_pass(s, c, POLICY, off).evacuate == -1
+    assert consolidation_pass(s, c, POLICY, off).evacuate == ()
     # host 2, the only candidate, holds a VM that cannot move (migrating, or not yet measured)
     s, c, off = _fleet_state([0, 0, 1, 2, 2, 3], [3.0, 2.0, 4.0, 0.5, 1.0, 6.0])
     c.movable[4] = False
-    assert consolidation_pass(s, c, POLICY, off).evacuate == -1
+    assert consolidation_pass(s, c, POLICY, off).evacuate == ()
 
 
 def test_min_hosts_and_empty_hosts():
@@ -80,9 +97,9 @@ def test_min_hosts_and_empty_hosts():
     s2 = HostSummaries.of([HostSpec(pcpus=10, memory_frames=10_000)] * 3)
     c2 = Candidates.empty()
     # three empty hosts: the first is powered off straight away (no moves); min_hosts=3 keeps all
-    assert consolidation_pass(s2, c2, POLICY, np.zeros(3, bool)).evacuate == 0
-    assert consolidation_pass(s2, c2, ConsolidationPolicy(min_hosts=3), np.zeros(3, bool)).evacuate == -1
-    assert consolidation_pass(s, c, POLICY, off).evacuate == -1  # one host on: min_hosts=1
+    assert consolidation_pass(s2, c2, POLICY, np.zeros(3, bool)).evacuate == (0,)
+    assert consolidation_pass(s2, c2, ConsolidationPolicy(min_hosts=3), np.zeros(3, bool)).evacuate == ()
+    assert consolidation_pass(s, c, POLICY, off).evacuate == ()  # one host on: min_hosts=1
 
 
 def test_powers_hosts_on_in_id_order_until_demand_fits():
@@ -135,6 +152,26 @@ def test_native_and_reference_hosts_consolidate_alike():
     assert native == _day(policy, "reference", ticks=24)
 
 
+def test_a_vm_no_host_on_admits_powers_one_on():
+    # 2 hosts of 4 vCPU slots; host 1 (empty) is powered off at tick 1. Host 0 then fills with 4
+    # VMs; a VM of 5 vCPUs fits no host: refused, none on (rule: 1 host down, 1 by vCPU ratio: the
+    # first in RULES); the next 1-vCPU VM powers host 1 on and goes there
+    fleet = Fleet(2, host=HostSpec(pcpus=4, memory_frames=2_000, max_vcpu_ratio=1.0), balance=None, memory=None,
+                  consolidation=ConsolidationPolicy(interval=1))
+    fleet.attach(FleetWorkload([], np.zeros((10, 0)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)))
+    fleet.submit(VmSpec(1, 64), cpu=0.1)
+    fleet.run(ticks=2)
+    assert fleet.powered_off.tolist() == [False, True]
+    for _ in range(3):
+        fleet.submit(VmSpec(1, 64), cpu=0.1)
+    fleet.submit(VmSpec(5, 64), cpu=0.1)
+    fifth = fleet.submit(VmSpec(1, 64), cpu=0.1)
+    tail = [(e["event"], e.get("host", e.get("rule"))) for e in fleet.events[-4:]]
+    assert tail == [("placed", 0), ("refused", "host down"), ("host_powered_on", 1), ("placed", 1)]
+    assert fleet.vms.host[fifth] == 1 and not fleet.powered_off.any()
+    fleet.check_accounting()
+
+
 def test_a_host_failing_while_evacuated_loses_no_vm_and_reopens():
     # 8 VMs of 64 pages of 1 GiB: 512 s per move at 128 MiB/s, 2 ticks; worst-fit puts 2 per host.
     # At tick 2 host 0 (lightest, lowest id) is evacuated; it fails at tick 3, mid-move.
@@ -162,7 +199,31 @@ def test_bad_consolidation_parameters_are_refused():
         ConsolidationPolicy(high=1.5)
     with pytest.raises(ValueError, match="interval"):
         ConsolidationPolicy(interval=0)
+    with pytest.raises(ValueError, match="max_hosts_off"):
+        ConsolidationPolicy(max_hosts_off=0)
     with pytest.raises(TypeError, match="consolidation"):
         Fleet(2, consolidation="dpm")
     with pytest.raises(ValueError, match="off_watts"):
         PowerModel(off_watts=-1)
+
+
+def test_random_fleets_keep_every_vm_accounted_for_with_consolidation():
+    # churn, failures, DRS and consolidation together; check=True raises on any accounting breach
+    rng = np.random.default_rng(17)
+    powered_off = 0
+    for case in range(200 if LONG else 8):
+        hosts, ticks = int(rng.integers(2, 7)), 30
+        vms = int(rng.integers(4, 40))
+        work = synthetic_fleet(vms, ticks, seed=case, pages=64, mean_life_hours=float(rng.choice([1.0, 12.0])))
+        failures = FailureModel(schedule=tuple((int(rng.integers(1, ticks)), int(rng.integers(0, hosts))) for _ in range(2)),
+                                repair_ticks=int(rng.integers(1, 6)))
+        policy = ConsolidationPolicy(interval=int(rng.integers(1, 4)), low=float(rng.choice([0.2, 0.5])),
+                                     high=float(rng.choice([0.6, 0.9])), max_hosts_off=int(rng.integers(1, 3)))
+        fleet = Fleet(hosts, host=HostSpec(pcpus=4, memory_frames=3_000), balance="drs" if rng.random() < 0.5 else None,
+                      migration=MigrationModel(page_bytes=int(rng.choice([1 << 20, 1 << 28]))), failures=failures,
+                      consolidation=policy, seed=case)
+        run = fleet.run(work)
+        powered_off += run.summary()["hosts_powered_off"]
+        assert not (fleet.powered_off & fleet.summaries.up).any()
+        assert all(fleet.hosts[h] is None for h in np.flatnonzero(fleet.powered_off))
+    assert powered_off > 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .backends import BACKENDS, ShardLostError
 from .balance import Candidates, Move, drs_pass, host_loads, imbalance
-from .consolidation import Plan, consolidation_pass
+from .consolidation import ConsolidationPlan, consolidation_pass
 from .fleet import STATES, Fleet, FleetInvariantError
 from .hosts import HostInput, HostSummary, step_hosts
 from .migration import MigrationCost, move_vm, precopy, precopy_closed_form, precopy_estimate
@@ -24,10 +24,10 @@ from .workload import NEVER, FleetWorkload, GuestMemory, synthetic_fleet, trace_
 
 __all__ = [
     "BACKENDS", "NEVER", "POLICIES", "RULES", "STATES",
-    "BalancePolicy", "Candidates", "ConsolidationPolicy", "FailureModel", "Fleet", "FleetInvariantError", "FleetRun",
-    "FleetWorkload", "GuestMemory", "HostInput", "HostSpec", "HostSummaries", "HostSummary", "MigrationCost",
-    "MigrationModel", "Move", "Plan", "PowerModel", "ShardLostError", "ShardStateError", "VmNeeds", "VmSpec",
+    "BalancePolicy", "Candidates", "ConsolidationPlan", "ConsolidationPolicy", "FailureModel", "Fleet",
+    "FleetInvariantError", "FleetRun", "FleetWorkload", "GuestMemory", "HostInput", "HostSpec", "HostSummaries",
+    "HostSummary", "MigrationCost", "MigrationModel", "Move", "PowerModel", "ShardLostError", "ShardStateError",
+    "VmNeeds", "VmSpec",
     "consolidation_pass", "drs_pass", "feasible", "host_loads", "imbalance", "move_vm", "place", "precopy",
-    "precopy_closed_form",
-    "precopy_estimate", "step_hosts", "synthetic_fleet", "trace_fleet",
+    "precopy_closed_form", "precopy_estimate", "step_hosts", "synthetic_fleet", "trace_fleet",
 ]

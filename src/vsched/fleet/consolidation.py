@@ -13,21 +13,21 @@ from .balance import Candidates, Move, _claim
 from .placement import HostSummaries
 from .spec import ConsolidationPolicy
 
-__all__ = ["Plan", "consolidation_pass"]
+__all__ = ["ConsolidationPlan", "consolidation_pass"]
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What one pass decided: hosts to power on, or one host to evacuate (-1: none) and the
-    moves that empty it (none when it is already empty)."""
+class ConsolidationPlan:
+    """What one pass decided: hosts to power on, or hosts to evacuate (in the order chosen)
+    and the moves that empty them (none for a host already empty)."""
 
     power_on: tuple[int, ...] = ()
-    evacuate: int = -1
+    evacuate: tuple[int, ...] = ()
     moves: tuple[Move, ...] = ()
 
 
 def consolidation_pass(s: HostSummaries, c: Candidates, policy: ConsolidationPolicy, off: np.ndarray,
-                       demand: np.ndarray | None = None) -> Plan:
+                       demand: np.ndarray | None = None) -> ConsolidationPlan:
     """Rules F14-F16. ``off``: the hosts powered off (they may be powered on);
     ``demand``: each host's CPU demand in cores (last tick), which, unlike the
     entitled demand of the candidates, can exceed a saturated host's pCPUs
@@ -47,26 +47,37 @@ def consolidation_pass(s: HostSummaries, c: Candidates, policy: ConsolidationPol
                 break
             chosen.append(h)
             capacity += float(s.pcpus[h])
-        return Plan(power_on=tuple(chosen))
+        return ConsolidationPlan(power_on=tuple(chosen))
     if int(on.sum()) <= policy.min_hosts:
-        return Plan()
+        return ConsolidationPlan()
     # F16: the candidates, least loaded first (ties: lowest id): load under `low`, every VM
     # movable at a finite cost, no VM migrating in (its claims would exceed its own VMs')
     load = cores / s.pcpus
     vcpus_here = np.bincount(c.host, weights=c.vcpus, minlength=hosts).astype(np.int64)
     stuck = np.bincount(c.host, weights=(~c.movable | ~np.isfinite(c.cost)).astype(float), minlength=hosts) > 0
     eligible = on & (load < policy.low) & ~stuck & (s.vcpus_used == vcpus_here)
+    evacuated: list[int] = []
+    moved: list[Move] = []
+    received = np.zeros(hosts, dtype=bool)  # destinations of this pass: no longer candidates
     for h in np.flatnonzero(eligible)[np.argsort(load[eligible], kind="stable")].tolist():
-        if demand_on > policy.high * (capacity - float(s.pcpus[h])):
+        if len(evacuated) == policy.max_hosts_off or int(on.sum()) <= policy.min_hosts:
+            break
+        if received[h] or demand_on > policy.high * (capacity - float(s.pcpus[h])):
             continue
         moves = _evacuate(s, c, policy, on, cores, h)
         if moves is None:
             continue
-        for move, i in moves:
+        for move, i in moves:  # the next candidate sees these claims and loads
             _claim(s, c, i, move.destination)
             c.host[i] = move.destination
-        return Plan(evacuate=h, moves=tuple(move for move, _ in moves))
-    return Plan()
+            cores[move.destination] += float(c.load[i])
+            received[move.destination] = True
+            moved.append(move)
+        cores[h] = 0.0
+        on[h] = False
+        capacity -= float(s.pcpus[h])
+        evacuated.append(h)
+    return ConsolidationPlan(evacuate=tuple(evacuated), moves=tuple(moved))
 
 
 def _evacuate(s: HostSummaries, c: Candidates, policy: ConsolidationPolicy, on: np.ndarray, cores: np.ndarray,

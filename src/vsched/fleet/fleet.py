@@ -269,10 +269,15 @@ class Fleet:
         t = min(self.tick, self._cpu.shape[0] - 1)
         needs = VmNeeds.of(spec, self.summaries, float(self._cpu[t, v.column[fid]]) * spec.vcpus)
         exclude = None  # hosts whose own admission refused the VM (rare: made on the first refusal)
+        powered_on = False
         while True:
             h = place(self.summaries, needs, self.placement, self.weights, exclude)
             if h < 0:
-                return -1
+                # rule F15: no host on takes it -> power on one that would, once, and ask again
+                if powered_on or not self._power_on_for(spec):
+                    return -1
+                powered_on = True
+                continue
             try:
                 local = self.pool.add_vm(h, spec)
             except AdmissionError:
@@ -491,18 +496,34 @@ class Fleet:
         plan = consolidation_pass(self.summaries, candidates, self.consolidation, self.powered_off,
                                   demand=measured[-1] if measured else None)
         for h in plan.power_on:
-            self.pool.repair(h)
-            self.powered_off[h] = False
-            self.summaries.set_up(h, True)
-            self.failure_clock.host_up(h, self.tick)
-            self._log("host_powered_on", host=h)
-        if plan.evacuate >= 0:
-            h = plan.evacuate
+            self._power_on(h)
+        for h in plan.evacuate:
             self.summaries.set_closed(h, True)
             self._draining.add(h)
-            for move in plan.moves:
-                self._start_migration(move.vm, move.destination, claimed=True)
-            self._log("evacuation", host=h, moves=len(plan.moves))
+        for move in plan.moves:
+            self._start_migration(move.vm, move.destination, claimed=True)
+        for h in plan.evacuate:
+            self._log("evacuation", host=h, moves=sum(m.source == h for m in plan.moves))
+
+    def _power_on(self, h: int) -> None:
+        self.pool.repair(h)
+        self.powered_off[h] = False
+        self.summaries.set_up(h, True)
+        self.failure_clock.host_up(h, self.tick)
+        self._log("host_powered_on", host=h)
+
+    def _power_on_for(self, spec: VmSpec) -> bool:
+        """Rule F15: power on the lowest-id powered-off host whose rules (F1) admit `spec` when
+        empty; False if there is none."""
+        for h in np.flatnonzero(self.powered_off).tolist():
+            host = self.specs[h]
+            reservation = spec.reservation_on(host)
+            if (spec.vcpus <= host.vcpu_capacity and spec.frames_reserved_on(host) <= host.frame_capacity
+                    and reservation <= host.pcpus + 1e-9 * host.pcpus and reservation <= spec.vcpus
+                    and (spec.limit is None or spec.limit >= reservation)):
+                self._power_on(h)
+                return True
+        return False
 
     def _drained(self) -> None:
         """Rule F17, at the end of the tick: a host being evacuated is powered off once it holds
@@ -613,9 +634,9 @@ class Fleet:
         v, s, n = self.vms, self.summaries, self.vms.size
         state = v.state[:n]
         placed = np.flatnonzero((state == RUNNING) | (state == MIGRATING))
-        on_hosts = sorted(fid for m in self.members for fid in m)
-        if on_hosts != placed.tolist():
-            raise FleetInvariantError(f"tick {self.tick}: VMs on hosts {len(on_hosts)} != running or migrating {placed.size}")
+        on_hosts = np.sort(np.fromiter(itertools.chain.from_iterable(self.members), dtype=np.int64))
+        if not np.array_equal(on_hosts, placed):
+            raise FleetInvariantError(f"tick {self.tick}: VMs on hosts {on_hosts.size} != running or migrating {placed.size}")
         if np.any(~s.up[v.host[placed]]):
             raise FleetInvariantError(f"tick {self.tick}: a running VM is on a failed host")
         if len(self._restarts) != int((state == PENDING).sum()):

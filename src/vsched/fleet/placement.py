@@ -33,9 +33,10 @@ class HostSummaries:
     plus, until the next one, the expected demand and the pages of VMs placed
     since (rule F3); ``domain_vms[h, d]`` counts VMs of sharing domain d on h.
 
-    Change them through :meth:`claim`, :meth:`clear`, :meth:`set_up` and
-    :meth:`measured` (or call :meth:`refresh` after editing the arrays): the
-    free capacities that placement reads are kept from them.
+    Change them through :meth:`claim`, :meth:`clear`, :meth:`set_up`,
+    :meth:`set_closed` and :meth:`measured` (or call :meth:`refresh` after
+    editing the arrays): the free capacities that placement reads are kept
+    from them, host by host, never rebuilt per placement.
     """
 
     up: np.ndarray  # bool
@@ -317,11 +318,10 @@ def _weighed(s: HostSummaries, needs: VmNeeds, ok: np.ndarray, weights: dict[str
     if not any(coef):
         return int(ok.argmax())
     # weight / span x value per row, summed in row order (a zero term would add +-0: skipped)
-    score = None
-    for row in range(3):
-        if coef[row]:
-            term = coef[row] * sub[row]
-            score = term if score is None else np.add(score, term, out=score)
+    rows = [row for row in range(3) if coef[row]]
+    score = coef[rows[0]] * sub[rows[0]]
+    for row in rows[1:]:
+        score += coef[row] * sub[row]
     pick = int(score.argmax())
     return pick if hosts is None else int(hosts[pick])
 

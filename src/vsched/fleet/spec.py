@@ -215,14 +215,15 @@ class PowerModel:
 class ConsolidationPolicy:
     """The consolidation (power management) pass (``docs/fleet.md``, rules F14-F17): every
     ``interval`` ticks, power hosts on when the fleet's entitled demand over the powered-on
-    capacity exceeds ``high``; otherwise evacuate one host whose load is under ``low`` onto the
-    others (each destination kept at most ``high``) and power it off once empty, keeping at
-    least ``min_hosts`` hosts on."""
+    capacity exceeds ``high``; otherwise evacuate up to ``max_hosts_off`` hosts whose load is
+    under ``low`` onto the others (each destination kept at most ``high``) and power them off
+    once empty, keeping at least ``min_hosts`` hosts on."""
 
     interval: int = 12
     low: float = 0.25
     high: float = 0.8
     min_hosts: int = 1
+    max_hosts_off: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "interval", _positive_int("interval", self.interval))
@@ -231,3 +232,4 @@ class ConsolidationPolicy:
         if not self.low < self.high <= 1.0:
             raise ValueError(f"low = {self.low!r}, high = {self.high!r}: need 0 <= low < high <= 1")
         object.__setattr__(self, "min_hosts", _positive_int("min_hosts", self.min_hosts))
+        object.__setattr__(self, "max_hosts_off", _positive_int("max_hosts_off", self.max_hosts_off))

@@ -4,6 +4,7 @@ the guest memory behaviour each VM shows wherever it is placed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -102,6 +103,16 @@ def trace_fleet(
     return FleetWorkload(specs, cpu, arrival, departure, source=f"{trace.source} (shuffled, seed={seed})")
 
 
+@lru_cache(maxsize=1024)
+def _template(domain: int, pages: int) -> np.ndarray:
+    """The content of a domain's template pages 0..pages-1 (the same for every VM of the domain:
+    computed once per domain and size; read-only because it is shared)."""
+    gpn = np.arange(pages, dtype=np.uint64)
+    template = fingerprint((np.uint64(domain) << np.uint64(32)) | gpn)
+    template.flags.writeable = False
+    return template
+
+
 @dataclass(frozen=True)
 class GuestMemory:
     """Guest memory behaviour of every VM, wherever it runs (cf.
@@ -132,7 +143,7 @@ class GuestMemory:
         rng = np.random.default_rng([seed, 3, vm])
         gpn = np.arange(pages, dtype=np.int64)
         kind = rng.random(pages)
-        template = fingerprint((np.uint64(domain) << np.uint64(32)) | gpn.astype(np.uint64))
+        template = _template(domain, pages)
         own = fingerprint((np.uint64(1) << np.uint64(63)) | (np.uint64(vm) << np.uint64(24)) | gpn.astype(np.uint64))
         content = np.where(kind < self.zero_fraction, np.uint64(0), template)
         content = np.where((kind >= self.zero_fraction) & (kind < self.zero_fraction + self.unique_fraction), own, content)
