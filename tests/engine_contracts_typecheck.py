@@ -11,6 +11,7 @@ from vsched.engines import (
     FairShare,
     LRUKEngine,
     MemoryManagerEngine,
+    NetSchedulerEngine,
     ReallocatorEngine,
 )
 
@@ -28,6 +29,12 @@ def reference_engines(
     realloc: vsched.reference.Reallocator,
 ) -> tuple[CpuSchedulerEngine, LRUKEngine, MemoryManagerEngine, ReallocatorEngine, FairShare]:
     return scheduler, lruk, memory, realloc, vsched.reference.fair_share
+
+
+def net_engines(native: vsched.NetScheduler, reference: vsched.reference.NetScheduler) -> tuple[
+    NetSchedulerEngine, NetSchedulerEngine
+]:
+    return native, reference
 
 
 NATIVE: EngineSet = vsched

@@ -28,6 +28,8 @@ def observe(host: Any) -> dict[str, Any]:
     }
     # the engines' whole state, including what no public call shows (e.g. the next id to hand out)
     snapshot["checkpoints"] = [pickle.dumps(engine.__getstate__()) for engine in (host.memory, host.reallocator)]
+    if host.net is not None:
+        snapshot["net"] = (host.net.vms, pickle.dumps(host.net.__getstate__()))
     if host.scheduler is not None:
         snapshot["scheduler"] = (_plain(host.scheduler.stats()), _plain(host.scheduler.vcpu_stats()),
                                  host.scheduler.now, host.scheduler.decisions)

@@ -36,6 +36,7 @@ def test_engines_are_runtime_instances_of_their_protocols(impl):
     assert isinstance(impl.LRUK(4), engines.LRUKEngine)
     assert isinstance(impl.MemoryManager(8), engines.MemoryManagerEngine)
     assert isinstance(impl.Reallocator(2.0), engines.ReallocatorEngine)
+    assert isinstance(impl.NetScheduler(1e9), engines.NetSchedulerEngine)
 
 
 def _day(host, ticks=24):

@@ -1,5 +1,5 @@
 """Fleet backends: serial, Ray and Dask at 1, 2 and 3 shards give the same run,
-every metric and event (docs/fleet.md, rules F14-F18); a missing extra, a
+every metric and event (docs/fleet.md, rules F18-F22); a missing extra, a
 shard lost mid-run and a ledger that disagrees with its host are reported.
 
 One Ray instance (2 CPUs) and one Dask cluster of 2 worker processes per

@@ -158,3 +158,28 @@ def test_resize_and_remove_while_running(impl):
     assert host.vms == [a] and tick["cpu_used"].shape == (1,)
     kinds = [e["event"] for e in host.events]
     assert kinds.count("admitted") == 2 and "resized" in kinds and "resize_refused" in kinds and "removed" in kinds
+
+
+@pytest.mark.parametrize("impl", [vsched, vsched.reference], ids=["native", "reference"])
+def test_memory_batches_name_vms_by_host_id_whatever_the_engines_ids(impl):
+    """Batches reach the right VM after removals and a memory resize (the memory manager's ids
+    then differ from the host's), and every bad id or page is refused naming it."""
+    host = impl.Host(8, 5000)
+    for pages in (16, 16, 32, 16):
+        host.add_vm(1, pages)
+    host.remove_vm(1)
+    host.resize(2, memory_pages=24)  # VM 2's memory is re-created under a new memory id
+    vms = np.array([0, 2, 3])
+    gpn = np.array([[0, 1, 2], [0, 23, 5], [15, 3, 7]])  # VM 0, 2 and 3 touch 3 pages each, in place
+    tick = host.step([0.5, 0.5, 0.5], [{"vm": np.repeat(vms, 1), "gpn": gpn[:, 0]},
+                                       {"vm": np.repeat(vms, 2), "gpn": gpn[:, 1:].reshape(-1)}])
+    assert tick["vm"].tolist() == [0, 2, 3] and tick["mem_resident"].tolist() == [3, 3, 3]
+    memory = host.memory.stats()
+    for vm, page, error, text in [(1, 0, KeyError, "vm 1"), (-1, 0, KeyError, "vm -1"), (99, 0, KeyError, "vm 99"),
+                                  (2, 24, IndexError, "gpn 24 outside VM 2's 24 pages"),
+                                  (0, -1, IndexError, "gpn -1"), (3, 16, IndexError, "gpn 16")]:
+        batch = {"vm": np.array([0, vm, 3]), "gpn": np.array([0, page, 1])}
+        with pytest.raises(error, match=text):
+            host.step([0.5, 0.5, 0.5], [{"vm": vms, "gpn": np.zeros(3, dtype=np.int64)}, batch])
+    assert host.tick == 1
+    assert all(np.array_equal(np.asarray(value), np.asarray(memory[key])) for key, value in host.memory.stats().items())

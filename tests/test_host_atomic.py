@@ -127,6 +127,47 @@ class HostMachine(RuleBasedStateMachine):
             assert len(host.scheduler.stats()["vm"]) == len(host)
 
 
+class NicHostMachine(HostMachine):
+    """The same calls on a host with a NIC, plus VMs with network parameters and network demand."""
+
+    @initialize(frames=st.integers(60, 400), pcpus=st.integers(1, 4))
+    def make(self, frames, pcpus):
+        impl, fidelity = self.config
+        self.host = impl.Host(pcpus, frames, fidelity=fidelity, sample_ns=2_000_000, max_vcpu_ratio=4.0,
+                              nic_bps=1e8, net_bands=2, net_guard=vsched.NetGuard(minimums=[0, 1e7]),
+                              net_sample_ns=400_000)
+        self.rng = np.random.default_rng(frames * 7 + pcpus)
+
+    @rule(band=st.one_of(st.none(), st.integers(0, 1), st.sampled_from([2, -1, 1.5])),
+          shares=st.one_of(st.none(), st.integers(1, 3000), st.just(0)),
+          reservation=st.one_of(st.none(), st.floats(0, 6e7), st.sampled_from([-1.0, float("nan"), 2e8])),
+          limit=st.one_of(st.none(), st.floats(0, 2e8), st.just(float("nan"))))
+    def add_net_vm(self, band, shares, reservation, limit):
+        self.attempt(lambda: self.host.add_vm(1, 4, net_band=band, net_shares=shares, net_reservation=reservation,
+                                              net_limit=limit))
+
+    @rule(flaw=st.sampled_from(["none", "none", "nan", "negative", "shape", "dtype"]))
+    def net_step(self, flaw):
+        host = self.host
+        n = len(host)
+        demand = self.rng.random(n) * 1e8
+        if flaw == "nan" and n:
+            demand[-1] = np.nan
+        elif flaw == "negative" and n:
+            demand[0] = -1.0
+        elif flaw == "shape":
+            demand = np.append(demand, 1.0)
+        elif flaw == "dtype":
+            demand = demand.astype(str)
+        self.attempt(lambda: host.step(np.zeros(n), net_demand=demand))
+
+    @invariant()
+    def the_nic_has_every_vm(self):
+        host = getattr(self, "host", None)
+        if host is not None:
+            assert len(host.net) == len(host)
+
+
 MACHINE_SETTINGS = settings(max_examples=300 if LONG else 12, stateful_step_count=25)
 
 
@@ -134,6 +175,13 @@ MACHINE_SETTINGS = settings(max_examples=300 if LONG else 12, stateful_step_coun
                          ids=[f"{i.IMPLEMENTATION}-{f}" for i, f in CONFIGS])
 def test_refused_calls_change_nothing(impl, fidelity):
     machine = type("Machine", (HostMachine,), {"config": (impl, fidelity)})
+    machine.TestCase.settings = MACHINE_SETTINGS
+    machine.TestCase().runTest()
+
+
+@pytest.mark.parametrize("impl", [vsched, vsched.reference], ids=["native", "reference"])
+def test_refused_calls_change_nothing_on_a_host_with_a_nic(impl):
+    machine = type("Machine", (NicHostMachine,), {"config": (impl, "fluid")})
     machine.TestCase.settings = MACHINE_SETTINGS
     machine.TestCase().runTest()
 

@@ -190,3 +190,84 @@ def test_a_refused_import_changes_nothing(impl):
         with pytest.raises(error):
             small.import_vm(bad)
         assert_same(before, observe(small))
+
+
+# ------------------------------------------------------------------ moving a VM between sliced hosts
+
+SCHED_COUNTERS = ("run_ns", "ready_ns", "limited_ns", "wait_ns", "switches")
+
+
+def sliced_host(impl, vms=3):
+    host = impl.Host(4, 4000, fidelity="sliced", sample_ns=20_000_000, min_guarantee=0.1)
+    for i in range(vms):
+        host.add_vm(1 + i % 3, 32, domain=i % 2)
+    return host
+
+
+def vcpu_counters(host, vm):
+    """Per vCPU of host VM `vm`, its cumulative scheduler counters (from the scheduler itself)."""
+    rows = host.scheduler.vcpu_stats()
+    mine = np.asarray(rows["vm"]) == host._layout.records[vm].sched_id
+    return {name: np.asarray(rows[name])[mine].tolist() for name in SCHED_COUNTERS}
+
+
+@pytest.mark.parametrize("impl", [vsched, vsched.reference], ids=["native", "reference"])
+def test_a_sliced_move_carries_the_vcpus_counters(impl):
+    source = sliced_host(impl)
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        source.step(rng.random(3) * np.array([1, 2, 3]))
+    vm = source.vms[2]
+    before = vcpu_counters(source, vm)
+    assert sum(before["run_ns"]) > 0 and len(before["run_ns"]) == 3
+    state = source.export_vm(vm)
+    assert state.format == 2 and state.scheduler is not None
+    assert [state.scheduler[name] for name in SCHED_COUNTERS] == [before[name] for name in SCHED_COUNTERS]
+    target = sliced_host(impl, vms=1)
+    moved = target.import_vm(pickle.loads(pickle.dumps(state)))
+    assert vcpu_counters(target, moved) == before  # continued, not restarted
+    target.step(np.array([0.5, 3.0]))
+    after = vcpu_counters(target, moved)
+    assert all(a >= b for a, b in zip(after["run_ns"], before["run_ns"])) and after != before
+    exported = target.export_vm(moved).scheduler
+    assert exported is not None and exported["pending_ns"] == [0, 0, 0]  # unmet work is dropped every tick
+
+
+@pytest.mark.parametrize("impl", [vsched, vsched.reference], ids=["native", "reference"])
+def test_vcpus_start_afresh_without_a_scheduler_part(impl):
+    fluid = impl.Host(4, 4000, min_guarantee=0.1)
+    vm = fluid.add_vm(2, 32)
+    fluid.step([1.5])
+    state = fluid.export_vm(vm)
+    assert state.scheduler is None
+    target = sliced_host(impl, vms=1)
+    moved = target.import_vm(state)
+    assert vcpu_counters(target, moved) == {name: [0, 0] for name in SCHED_COUNTERS}
+    # a format-1 state (before the scheduler part existed) is still read, with fresh vCPUs
+    source = sliced_host(impl, vms=1)
+    source.step([1.0])
+    old = VmState(**{**source.export_vm(0).__dict__, "format": 1, "scheduler": None})
+    assert vcpu_counters(target, target.import_vm(old))["run_ns"] == [0]
+    # and a fluid host ignores a sliced state's scheduler part
+    assert fluid.import_vm(source.export_vm(0)) in fluid.vms
+
+
+@pytest.mark.parametrize("impl", [vsched, vsched.reference], ids=["native", "reference"])
+def test_a_bad_scheduler_part_is_refused_and_changes_nothing(impl):
+    source = sliced_host(impl)
+    source.step(np.array([0.5, 1.0, 2.0]))
+    state = source.export_vm(2)
+    target = sliced_host(impl, vms=2)
+    target.step(np.array([0.5, 1.0]))
+    before = observe(target)
+    part = state.scheduler
+    for scheduler, error in [
+        ({**part, "run_ns": part["run_ns"][:2]}, ValueError),  # one vCPU short
+        ({**part, "ready_ns": [-1, 0, 0]}, ValueError),
+        ({**part, "vcpus": 2, **{name: part[name][:2] for name in (*SCHED_COUNTERS, "pending_ns")}}, ValueError),
+        ({"not": "a scheduler state"}, ValueError),
+        ("a string", TypeError),
+    ]:
+        with pytest.raises(error, match="scheduler"):
+            target.import_vm(VmState(**{**state.__dict__, "scheduler": scheduler}))
+        assert_same(before, observe(target))

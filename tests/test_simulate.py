@@ -73,7 +73,7 @@ def test_the_day_has_contention_pressure_and_two_classes():
 def test_every_metric_has_a_unit_and_shares_are_fractions():
     summary = checked("--vms", "60", "--pcpus", "12", "--hours", "2")
     units = summary["units"]
-    for part in ("scenario", "admission", "cpu", "memory", "checks"):
+    for part in ("scenario", "admission", "cpu", "memory", "checks", "network"):
         for path, key, value in leaves(summary[part]):
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 continue  # names, notes, examples and advice are text
@@ -83,6 +83,22 @@ def test_every_metric_has_a_unit_and_shares_are_fractions():
             if "fraction" in units[key] and not units[key].startswith("fraction:"):
                 assert 0.0 <= value <= 1.0, f"{part}.{path} = {value} is not a fraction"
     assert all(key in units for key in ("seconds",))
+
+
+def test_critical_vms_keep_the_nic_under_a_traffic_peak():
+    """Band 0 (critical) receives all it offers, waits ~one packet; best-effort, at 2x in the peak
+    hours above the NIC, loses bandwidth, queues and drops; --nic 0 has no network part."""
+    summary = checked("--vms", "200", "--pcpus", "50", "--memory", "50000", "--hours", "16")
+    net = summary["network"]
+    critical, best = net["critical"], net["best_effort"]
+    assert net["net_peak_load"] > 1.0 > net["net_mean_load"]
+    assert critical["vms"] > 0 and critical["received"] == pytest.approx(1.0, abs=1e-12)
+    assert critical["drops"] == 0 and critical["starved"] == 0
+    assert best["received_at_peak"] < 0.9 and best["drops"] > 0
+    assert critical["delay_p99_at_peak"] * 100 < best["delay_p99_at_peak"]
+    tx = 1500 * 8 / net["nic_bps"]
+    assert critical["delay_p99_at_peak"] < critical["vms"] * tx  # behind its own band at most
+    assert "network" not in checked("--vms", "40", "--pcpus", "8", "--hours", "1", "--nic", "0")
 
 
 def test_refusals_are_totalled_per_rule_with_what_to_change():
@@ -149,7 +165,7 @@ def test_reference_engines_give_the_same_result():
     native, reference = checked(*args), checked(*args, "--engines", "reference")
     assert native["admission"] == reference["admission"]
     assert native["memory"] == reference["memory"]  # integer counts and shares of them
-    for part in ("checks", "cpu"):
+    for part in ("checks", "cpu", "network"):
         for (path, _, a), (_, _, b) in zip(leaves(native[part]), leaves(reference[part])):
             assert a == pytest.approx(b, rel=1e-9, abs=1e-12), f"{part}.{path}"
 

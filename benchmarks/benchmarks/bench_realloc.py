@@ -42,6 +42,27 @@ class Observe:
         self.k += 1
 
 
+class AddVm:
+    """64 add_vm on a reallocator of 100 VMs, before any tick and after 64: cost flat in the window (to 10**6)."""
+
+    params = [IMPLS, sizes([12, 288, 100_000, 1_000_000], [12, 1_000_000]), ["max", "percentile"], [0, 64]]
+    param_names = ["impl", "window", "estimator", "ticks"]
+    timeout = 600
+
+    def setup(self, impl, window, estimator, ticks):
+        self.r = module(impl).Reallocator(1000.0, window=window, estimator=estimator)
+        for _ in range(100):
+            self.r.add_vm(1.0)
+        if ticks:
+            self.r.observe_many(np.full((ticks, 100), 0.5))
+
+    def time_add_vm(self, impl, window, estimator, ticks):
+        # Repeats accumulate VMs: the column blocks grow geometrically, so
+        # this is the amortized cost of an add.
+        for _ in range(64):
+            self.r.add_vm(1.0)
+
+
 class ObserveTrend:
     """The percentile's worst case: every VM's usage rising steadily, so the rank
     leaves its band every few samples and the band is rebuilt from the window

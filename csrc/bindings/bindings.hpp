@@ -59,6 +59,7 @@ inline std::string from_bytes(const py::bytes& state) { return std::string(state
 // Throws ValueError unless `array` is 1-D (and of length `expected` if given).
 void require_vector(const py::array& array, const char* name, std::optional<py::ssize_t> expected = {});
 
+void bind_cache(py::module_& m);
 void bind_errors(py::module_& m);
 void bind_fair_share(py::module_& m);
 void bind_lruk(py::module_& m);

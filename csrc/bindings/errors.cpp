@@ -21,7 +21,9 @@ void require_vector(const py::array& array, const char* name, std::optional<py::
 
 void bind_errors(py::module_& m) {
     (void)m;
-    py::register_exception_translator([](std::exception_ptr p) {
+    // Local: tried first for exceptions leaving this module, so that another pybind11 extension's
+    // global translator (e.g. one mapping every std::exception to RuntimeError) cannot preempt it.
+    py::register_local_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
         } catch (const vsched::AdmissionError& e) {

@@ -41,7 +41,7 @@ std::optional<std::uint64_t> optional_count(const std::optional<std::int64_t>& v
 
 std::unique_ptr<MemoryManager> make(std::int64_t frames, std::int64_t k, std::int64_t crp,
                                     std::optional<std::int64_t> rip, std::optional<std::int64_t> history,
-                                    const std::string& merge) {
+                                    const std::string& merge, const std::string& policy, int bits) {
     if (frames < 1 || frames > std::int64_t(MemoryManager::kMaxFrames)) {
         throw std::invalid_argument(message("frames = ", frames, ": frames must be in 1..", MemoryManager::kMaxFrames));
     }
@@ -53,7 +53,7 @@ std::unique_ptr<MemoryManager> make(std::int64_t frames, std::int64_t k, std::in
     const auto history_count = optional_count(history, "history");
     const MergeMode mode = merge_mode(merge);
     return std::make_unique<MemoryManager>(std::uint64_t(frames), int(k), std::uint64_t(crp), rip_count,
-                                           history_count, mode);
+                                           history_count, mode, policy, bits);
 }
 
 py::array_t<std::int8_t> access_batch(MemoryManager& mm, const Int64Array& vm, const Int64Array& gpn,
@@ -87,6 +87,15 @@ py::array_t<std::int8_t> access_batch(MemoryManager& mm, const Int64Array& vm, c
         mm.run_batch(batch, out_data, &signals);
     }
     return out;
+}
+
+void scan(MemoryManager& mm, std::int64_t pages) {
+    Scope scope(mm, kName);
+    PythonSignals signals;
+    // Safe to release: `scope` keeps other threads out of the object and the
+    // scanner touches nothing but the engine.
+    py::gil_scoped_release release;
+    mm.scan(pages, &signals);
 }
 
 template <class T>
@@ -185,7 +194,7 @@ auto locked(F f) {
 void bind_memory(py::module_& m) {
     py::class_<MemoryManager>(m, "MemoryManager")
         .def(py::init(&make), py::arg("frames"), py::arg("k"), py::arg("crp"), py::arg("rip"), py::arg("history"),
-             py::arg("merge"))
+             py::arg("merge"), py::arg("policy"), py::arg("bits"))
         .def("add_vm", guarded(&MemoryManager::add_vm, kName), py::arg("pages"), py::arg("domain"))
         .def("remove_vm", guarded(&MemoryManager::remove_vm, kName), py::arg("vm"))
         .def("access_one",
@@ -194,7 +203,7 @@ void bind_memory(py::module_& m) {
                  return int(mm.access(vm, gpn, write, content));
              })
         .def("access", &access_batch, py::arg("vm"), py::arg("gpn"), py::arg("content"), py::arg("write"))
-        .def("scan", guarded(&MemoryManager::scan, kName), py::arg("pages"))
+        .def("scan", &scan, py::arg("pages"))
         .def("stats", &stats)
         .def("mapping", &mapping, py::arg("vm"))
         .def("vm_pages", guarded(&MemoryManager::vm_pages, kName))
@@ -218,7 +227,9 @@ void bind_memory(py::module_& m) {
         .def_property_readonly("crp", locked([](const MemoryManager& mm) { return mm.crp(); }))
         .def_property_readonly("rip", locked([](const MemoryManager& mm) { return mm.rip(); }))
         .def_property_readonly("history", locked([](const MemoryManager& mm) { return mm.history(); }))
-        .def_property_readonly("merge", locked([](const MemoryManager& mm) { return merge_name(mm.merge()); }));
+        .def_property_readonly("merge", locked([](const MemoryManager& mm) { return merge_name(mm.merge()); }))
+        .def_property_readonly("policy", locked([](const MemoryManager& mm) { return mm.policy(); }))
+        .def_property_readonly("bits", locked([](const MemoryManager& mm) { return mm.bits(); }));
 }
 
 }  // namespace vsched::bindings

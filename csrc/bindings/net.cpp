@@ -4,6 +4,7 @@
 // src/vsched/net.py.
 #include "vsched/errors.hpp"
 #include "vsched/net.hpp"
+#include "vsched/scratch.hpp"
 
 #include <limits>
 #include <vector>
@@ -58,10 +59,18 @@ py::tuple simulate_packets_py(const NetScheduler& self, const Int64Array& vm, co
     require_vector(arrival_ns, "arrival_ns", vm.shape(0));
     require_vector(size_bytes, "size_bytes", vm.shape(0));
     const auto n = static_cast<std::size_t>(vm.shape(0));
-    // Copied with the GIL held, then validated: the loop below reads only these.
-    const std::vector<std::int64_t> vms(vm.data(), vm.data() + n);
-    const std::vector<std::int64_t> arrivals(arrival_ns.data(), arrival_ns.data() + n);
-    const std::vector<std::int64_t> sizes(size_bytes.data(), size_bytes.data() + n);
+    // Copied with the GIL held, then validated: the loop below reads only these
+    // (into this thread's scratch vectors: fresh ones would cost their page faults).
+    Scratch<std::int64_t, 1> vm_buffer;
+    Scratch<std::int64_t, 2> arrival_buffer;
+    Scratch<std::int64_t, 3> size_buffer;
+    Scratch<std::int32_t, 0> index_buffer;
+    std::vector<std::int64_t>& vms = vm_buffer.get();
+    std::vector<std::int64_t>& arrivals = arrival_buffer.get();
+    std::vector<std::int64_t>& sizes = size_buffer.get();
+    vms.assign(vm.data(), vm.data() + n);
+    arrivals.assign(arrival_ns.data(), arrival_ns.data() + n);
+    sizes.assign(size_bytes.data(), size_bytes.data() + n);
     PacketBatch batch;
     batch.n = n;
     batch.vm = vms.data();
@@ -70,7 +79,7 @@ py::tuple simulate_packets_py(const NetScheduler& self, const Int64Array& vm, co
     batch.queue_bytes = queue_bytes;
     batch.quantum_bytes = quantum_bytes;
     batch.burst_bytes = burst_bytes;
-    std::vector<std::int32_t> index;
+    std::vector<std::int32_t>& index = index_buffer.get();
     self.validate_packets(batch, index);
     py::array_t<std::int64_t> start(static_cast<py::ssize_t>(n));
     py::array_t<std::int64_t> finish(static_cast<py::ssize_t>(n));

@@ -10,6 +10,9 @@
 //     (shared = resident on a frame of refcount >= 2); the totals are the sums.
 #include "vsched/memory.hpp"
 
+#include "vsched/eviction/clock.hpp"
+#include "vsched/eviction/lru.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 #include <unordered_set>
@@ -125,10 +128,31 @@ void MemoryManager::IdIndex::erase(std::int64_t id) {
 // ------------------------------------------------------------ lifecycle ---
 
 MemoryManager::MemoryManager(std::uint64_t frames, int k, std::uint64_t crp, std::optional<std::uint64_t> rip,
-                             std::optional<std::uint64_t> history, MergeMode merge)
-    : merge_(merge), rip_(rip), history_(history), lruk_(k, crp) {
+                             std::optional<std::uint64_t> history, MergeMode merge, const std::string& policy,
+                             int bits)
+    : merge_(merge), rip_(rip), history_(history), policy_name_(policy), bits_(bits), lruk_(k, crp) {
     if (frames < 1 || frames > kMaxFrames) {
         throw std::invalid_argument(message("frames = ", frames, ": frames must be in 1..", kMaxFrames));
+    }
+    if (policy != "lruk") {
+        if (policy != "lru" && policy != "clock") {
+            throw std::invalid_argument(message("policy = '", policy, "': policy must be one of lruk, lru, clock"));
+        }
+        if (k != 2 || crp != 0 || rip || history) {
+            throw std::invalid_argument(
+                message("policy = '", policy, "': k, crp, rip and history are arguments of policy 'lruk' only"));
+        }
+        if (policy == "clock" && (bits < 1 || bits > 8)) {
+            throw std::invalid_argument(message("bits = ", bits, ": bits must be in 1..8"));
+        }
+        if (policy == "lru") {
+            frame_policy_ = std::make_unique<LruPolicy>(frames);
+        } else {
+            frame_policy_ = std::make_unique<ClockPolicy>(frames, bits);
+        }
+    }
+    if (bits != 1 && policy != "clock") {
+        throw std::invalid_argument(message("bits = ", bits, ": bits is an argument of policy 'clock' only"));
     }
     scratch_hist_.assign(std::size_t(k) + 1, 0);
     std::size_t filter = 1024;
@@ -341,7 +365,11 @@ void MemoryManager::unmap(std::uint32_t page) {
         --c.shared;
     }
     if (--f.refcount == 0) {
-        lruk_.remove(frame);
+        if (frame_policy_) {
+            frame_policy_->remove(frame);
+        } else {
+            lruk_.remove(frame);
+        }
         free_frame(frame);
     }
 }
@@ -361,7 +389,7 @@ void MemoryManager::free_frame(std::uint32_t frame) {
 // it becomes swapped (keeping its content); the victim's history is retained
 // under its (domain, content).
 std::uint32_t MemoryManager::evict_one(std::uint64_t t) {
-    const std::uint32_t victim = lruk_.evict(t);
+    const std::uint32_t victim = frame_policy_ ? std::uint32_t(*frame_policy_->evict()) : lruk_.evict(t);
     Frame& f = frames_[victim];
     const bool shared = f.refcount >= 2;
     for (std::uint32_t page = f.mappers; page != kNoPage;) {
@@ -379,7 +407,7 @@ std::uint32_t MemoryManager::evict_one(std::uint64_t t) {
     pages_swapped_ += f.refcount;
     if (shared) --shared_frames_;
     ++evictions_;
-    retain(victim);
+    if (!frame_policy_) retain(victim);  // only LRU-K keeps history (M4)
     free_frame(victim);  // keeps content and domain until the frame is reused
     return victim;
 }
@@ -402,8 +430,13 @@ std::uint32_t MemoryManager::allocate(std::int64_t domain, std::uint64_t content
     f.refcount = 0;
     f.mappers = kNoPage;
     ++frames_used_;
-    if (has_history) lruk_.set_history(frame, scratch_hist_.data(), scratch_hist_[std::size_t(lruk_.k())]);
-    lruk_.admit(frame, t, has_history);  // retained history continues, else a fresh one
+    if (frame_policy_) {
+        frame_policy_->access(frame);  // a miss: the frame was free
+        frame_policy_->admit(frame);   // never evicts: a frame was free
+    } else {
+        if (has_history) lruk_.set_history(frame, scratch_hist_.data(), scratch_hist_[std::size_t(lruk_.k())]);
+        lruk_.admit(frame, t, has_history);  // retained history continues, else a fresh one
+    }
     if (merge_ == MergeMode::immediate) index_.insert(frames_, frame);
     return frame;
 }
@@ -502,7 +535,7 @@ void MemoryManager::fault_in(std::uint32_t page, std::int64_t domain, std::uint6
         const std::uint32_t existing = index_.find(frames_, domain, content);
         if (existing != kNoFrame) {
             join(page, existing);
-            lruk_.reference(existing, t);  // a reference to a shared frame is a reference to it
+            touch(existing, t);  // a reference to a shared frame is a reference to it
             return;
         }
     }
@@ -522,7 +555,7 @@ Outcome MemoryManager::run(std::uint32_t page, bool write, std::uint64_t content
         const std::uint32_t frame = p.frame;
         if (!write || p.content == content) {
             ++hits_;
-            lruk_.reference(frame, t);
+            touch(frame, t);
             return kHit;
         }
         ++v.counters.dirtied;
@@ -546,7 +579,7 @@ Outcome MemoryManager::run(std::uint32_t page, bool write, std::uint64_t content
                 unmap(page);
                 p.content = content;
                 join(page, existing);
-                lruk_.reference(existing, t);
+                touch(existing, t);
                 return kMerged;
             }
             index_.erase(frames_, frame);
@@ -557,7 +590,7 @@ Outcome MemoryManager::run(std::uint32_t page, bool write, std::uint64_t content
         }
         p.content = content;
         ++hits_;
-        lruk_.reference(frame, t);
+        touch(frame, t);
         return kHit;
     }
     if (p.frame == kNoFrame) {
@@ -747,10 +780,16 @@ void MemoryManager::visit(std::uint32_t page) {
     unstable_.emplace(key, Candidate{frame, 0, frames_[frame].serial});
 }
 
-void MemoryManager::scan(std::int64_t pages) {
+// Rule M6, cost bounded (docs/engines/memory.md): a scan of more pages than a
+// few passes fast-forwards once a whole pass changed nothing, since every
+// later pass then repeats it; only the full-scan count and the cursor move.
+void MemoryManager::scan(std::int64_t pages, Interrupt* interrupt) {
     if (merge_ != MergeMode::scan) throw std::invalid_argument("scan() needs merge='scan'");
     if (pages < 0) throw std::invalid_argument(message("pages = ", pages, ": pages must be >= 0"));
     if (live_pages_ == 0) return;
+    InterruptPoll poll(interrupt);
+    int wraps = 0;  // full scans completed in this call
+    std::uint64_t merges_at_wrap = 0, volatile_at_wrap = 0;
     for (std::int64_t done = 0; done < pages; ++done) {
         // Advance to the next live page (VMs in id order); passing the last
         // VM completes a full scan, which (as in KSM) forgets the unstable
@@ -758,6 +797,22 @@ void MemoryManager::scan(std::int64_t pages) {
         while (cursor_pos_ >= order_.size() || !order_live(order_[cursor_pos_]) ||
                cursor_gpn_ >= vms_[order_[cursor_pos_].slot].count) {
             if (cursor_pos_ >= order_.size()) {
+                // The pass that ends here followed a whole pass of this call (so
+                // every resident page was seen with its current content); if it
+                // merged nothing and cleared no volatile mark, it left the state
+                // as it found it and each further pass repeats it: skip all but
+                // the last whole pass (its candidates are the state at the end).
+                if (wraps >= 2 && merges_ == merges_at_wrap && pages_volatile_ == volatile_at_wrap) {
+                    const auto pass = std::int64_t(live_pages_);
+                    const std::int64_t skip = (pages - done) / pass - 1;
+                    if (skip > 0) {
+                        full_scans_ += std::uint64_t(skip);
+                        done += skip * pass;
+                    }
+                }
+                ++wraps;
+                merges_at_wrap = merges_;
+                volatile_at_wrap = pages_volatile_;
                 cursor_pos_ = 0;
                 ++full_scans_;
                 unstable_.clear();
@@ -766,6 +821,7 @@ void MemoryManager::scan(std::int64_t pages) {
             }
             cursor_gpn_ = 0;
         }
+        poll();  // between two visits the state is consistent (the cursor is a member)
         visit(std::uint32_t(vms_[order_[cursor_pos_].slot].first + cursor_gpn_));
         ++cursor_gpn_;
     }
@@ -831,7 +887,8 @@ void MemoryManager::mapping(std::int64_t vm, std::uint8_t* state, std::uint64_t*
 
 std::size_t MemoryManager::memory_bytes() const {
     constexpr std::size_t kMapEntry = 48;  // a node of std::map / std::set / std::unordered_map, roughly
-    return sizeof(*this) + lruk_.memory_bytes() + frames_.capacity() * sizeof(Frame) +
+    return sizeof(*this) + lruk_.memory_bytes() + (frame_policy_ ? frame_policy_->memory_bytes() : 0) +
+           frames_.capacity() * sizeof(Frame) +
            pages_.capacity() * sizeof(Page) + seen_.capacity() * sizeof(std::uint64_t) + scan_flags_.capacity() +
            index_.buckets().capacity() * sizeof(std::uint32_t) + vms_.capacity() * sizeof(Vm) +
            free_slots_.capacity() * sizeof(std::uint32_t) + ids_.bytes() + order_.capacity() * sizeof(OrderEntry) +

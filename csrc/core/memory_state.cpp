@@ -14,7 +14,7 @@ namespace vsched {
 
 namespace {
 constexpr const char* kKind = "MemoryManager";
-constexpr std::uint32_t kFormat = 1;
+constexpr std::uint32_t kFormat = 2;  // 2: the frame eviction policy
 
 std::invalid_argument corrupt(const char* what) {
     return std::invalid_argument(message("corrupt MemoryManager checkpoint: ", what));
@@ -31,7 +31,10 @@ std::string MemoryManager::save() const {
     out.put(static_cast<std::uint8_t>(history_.has_value()));
     out.put(history_.value_or(0));
     out.put(static_cast<std::uint8_t>(merge_));
+    out.put_string(policy_name_);
+    out.put(static_cast<std::int32_t>(bits_));
     lruk_.save(out);
+    if (frame_policy_) frame_policy_->save(out);
     // Hash maps are written sorted by key: equal states give equal bytes.
     auto by_key = [](const ContentKey& a, const ContentKey& b) {
         return a.domain != b.domain ? a.domain < b.domain : a.content < b.content;
@@ -97,12 +100,15 @@ std::unique_ptr<MemoryManager> MemoryManager::load(const std::string& bytes) {
     const bool has_history = in.get<std::uint8_t>() != 0;
     const auto history = in.get<std::uint64_t>();
     const auto merge = in.get<std::uint8_t>();
+    const std::string policy = in.get_string();
+    const auto bits = in.get<std::int32_t>();
     if (frames < 1 || frames > kMaxFrames || k < 1 || k > LruKPolicy::kMaxK || merge > 2) throw corrupt("configuration");
     auto mm = std::make_unique<MemoryManager>(frames, k, crp, has_rip ? std::optional<std::uint64_t>(rip) : std::nullopt,
                                               has_history ? std::optional<std::uint64_t>(history) : std::nullopt,
-                                              MergeMode(merge));
+                                              MergeMode(merge), policy, bits);
     MemoryManager& m = *mm;
     m.lruk_.load(in, std::size_t(frames));
+    if (m.frame_policy_) m.frame_policy_->load(in);
     const auto retained_keys = in.get_vector<ContentKey>();
     const auto retained_at = in.get_vector<std::uint32_t>();
     m.retained_pool_ = in.get_vector<std::uint64_t>();
@@ -174,6 +180,12 @@ std::unique_ptr<MemoryManager> MemoryManager::load(const std::string& bytes) {
 void MemoryManager::validate_loaded() const {
     const std::uint64_t frames = frames_.size(), pages = pages_.size(), slots = vms_.size();
     if (frames != lruk_.slot_count()) throw corrupt("frame count");
+    if (frame_policy_) {  // exactly the frames in use, so that every victim is one
+        if (frame_policy_->size() != frames_used_) throw corrupt("eviction policy");
+        for (std::uint32_t f = 0; f < frames; ++f) {
+            if ((frames_[f].refcount > 0) != frame_policy_->contains(f)) throw corrupt("eviction policy");
+        }
+    }
     if (index_.buckets().size() < 2 * frames) throw corrupt("index size");
     for (const std::uint32_t b : index_.buckets()) {
         if (b > frames) throw corrupt("index entry");

@@ -319,6 +319,10 @@ void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::i
     // sum_k floor(8e9 S_k / slowest_k) + 3n, S = bytes in all, S_k in band k,
     // slowest_k = min(L, floor(cap_k)). Refused if that could pass 2**62 ns.
     std::vector<std::int64_t> band_bytes(bands(), 0);
+    // N12: a VM limited below the link also waits for its own bucket: + sum_i floor(8e9 S_i / floor(l_i)).
+    std::vector<std::int64_t> vm_bytes;
+    const bool limited = std::any_of(limit_.begin(), limit_.end(), [&](double l) { return l < link_bps_; });
+    if (limited) vm_bytes.assign(size(), 0);
     std::int64_t previous = 0;
     for (std::size_t p = 0; p < batch.n; ++p) {
         const std::int64_t vm = batch.vm[p];
@@ -347,6 +351,7 @@ void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::i
                 message("size_bytes[", p, "] = ", bytes, ": size_bytes must be an integer in [1, 2**24]"));
         }
         band_bytes[static_cast<std::size_t>(band_[static_cast<std::size_t>(index)])] += bytes;  // < 2**63: n < 2**39
+        if (limited) vm_bytes[static_cast<std::size_t>(index)] += bytes;
     }
     using Wide = unsigned __int128;
     Wide total_bytes = 0;
@@ -357,6 +362,12 @@ void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::i
         horizon += static_cast<Wide>(band_bytes[k]) * 8'000'000'000u / static_cast<Wide>(slowest);
     }
     horizon += total_bytes * 8'000'000'000u / static_cast<Wide>(link);
+    for (std::size_t i = 0; limited && i < size(); ++i) {
+        const double l = limit_[i];
+        if (l >= 1.0 && l < link_bps_) {
+            horizon += static_cast<Wide>(vm_bytes[i]) * 8'000'000'000u / static_cast<Wide>(static_cast<std::int64_t>(l));
+        }
+    }
     if (horizon > static_cast<Wide>(kMaxTimeNs - previous)) {
         throw std::invalid_argument("the packets would keep the link busy past 2**62 ns: use a faster link "
                                     "or fewer, smaller packets");
@@ -373,6 +384,21 @@ PacketStats NetScheduler::simulate_packets(const PacketBatch& batch, const std::
         config.band[i] = static_cast<std::int32_t>(band_[i]);
         const auto shares = static_cast<std::int64_t>(shares_[i]);
         config.quantum[i] = (shares * batch.quantum_bytes + 999) / 1000;
+    }
+    // Per-VM buckets (N12): only when some VM's limit is below the link or it holds a reservation.
+    const bool limited = std::any_of(limit_.begin(), limit_.end(), [&](double l) { return l < link_bps_; });
+    const bool reserved = std::any_of(reservation_.begin(), reservation_.end(), [](double r) { return r >= 1.0; });
+    if (limited) {
+        config.limit_bps.resize(size());
+        for (std::size_t i = 0; i < size(); ++i) {
+            config.limit_bps[i] = limit_[i] < link_bps_ ? static_cast<std::int64_t>(limit_[i]) : -1;
+        }
+    }
+    if (reserved) {
+        config.reservation_bps.resize(size());
+        for (std::size_t i = 0; i < size(); ++i) {
+            config.reservation_bps[i] = static_cast<std::int64_t>(std::min(reservation_[i], std::floor(link_bps_)));
+        }
     }
     for (std::size_t k = 0; k < bands(); ++k) {
         config.cap_bps.push_back(std::isinf(caps_[k]) ? -1 : static_cast<std::int64_t>(caps_[k]));

@@ -188,7 +188,7 @@ std::int64_t Reallocator::admit(const Params& p, const ColumnState* window, bool
     index_.emplace(id, index);
     std::uint32_t column = 0;
     try {
-        column = windows_.add();
+        column = windows_.add(/*whole_window=*/window != nullptr);
     } catch (...) {
         index_.erase(id);
         throw;

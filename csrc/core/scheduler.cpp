@@ -13,14 +13,18 @@
 //   1 fluid target          recompute()          rate_j = floor(a_i * 10^6) / demand_i
 //   2 EEVDF keys            set_keys(), bring_lag()
 //                           eligible = t + ceil(-lag / rate), deadline = t + ceil((request*10^6 - lag) / rate)
-//   3 decisions             decide(), dispatch_best(), pick_and_dispatch(); runs may be
+//   3 decisions             decide(), dispatch_best(), pick_and_dispatch(), next_event(); runs may be
 //                           preempted: borrowed runs by eligible vCPUs, unprotected runs by urgent VMs
 //   4 sleep                 to_wait()            lag in [-request*10^6, 0]
 //   5 limit bucket          apply_limit(), credit_at(), set_held_until()
 //                           request = slice / max(1, ceil(limit)) (>= 1: check_params),
 //                           held while credit < max(1, request/4) * 10^6
-//   6 reservation           res_lag_at(), urgent_pick_unless_overdue(), urgency_victim()
+//   6 reservation           res_lag_at(), urgent_pick_now(), urgency_victim(), push_ahead_event()
 //   7 accounting            flush(), vcpu_stats()
+//
+// Every condition a decision reads is constant between decision points or has
+// one where it turns (rule 3), so a decision point with nothing due (a run()
+// call's start, a stale queue entry) changes nothing: run() steps do not matter.
 #include "vsched/scheduler.hpp"
 
 #include <algorithm>
@@ -474,15 +478,28 @@ void CpuScheduler::decide() {
     // or adds a reserved run still protected at this instant (rule 6; reserved
     // runs are never borrowed), so an instant has at most borrowed + pCPUs steps.
     for (;;) {
-        const std::int64_t urgent_slot = urgent_entries_ > 0 ? urgent_pick_unless_overdue() : -1;
+        const std::int64_t urgent_slot = urgent_entries_ > 0 ? urgent_pick_now() : -1;
         const bool has_urgent = urgent_slot >= 0;
         if (has_urgent) {
-            // Rule 6: an urgent VM takes the pCPU of the unprotected run of a
-            // non-urgent VM that is least behind its reservation.
-            const std::int64_t victim = urgency_victim(ahead_of_fluid(vms_[vcpus_[urgent_slot].vm]));
+            // Rule 6: the first urgent VM (in pick order) that has a victim
+            // takes the pCPU of the unprotected run of a non-urgent VM that is
+            // least behind its reservation; a VM ahead of its fluid share
+            // spares runs that started overdue, so another urgent VM that is
+            // not ahead may act for it.
+            std::int64_t victim = -1;
+            const Victims found = urgency_victims();
+            if (!ahead_of_fluid(vms_[vcpus_[urgent_slot].vm])) {
+                victim = found.any;
+            } else if (found.spare >= 0) {
+                victim = found.spare;
+            } else if (found.any >= 0 && urgent_pick(true) >= 0) {
+                victim = found.any;  // an urgent VM not ahead takes it
+            }
             if (victim >= 0) {
                 stop(static_cast<std::uint32_t>(victim), now_);
                 process_releases();  // the victim's refund may release its VM
+                // The pCPU goes to the best pick: the preemptor is still pickable
+                // (the victim's VM is another one), so it is an urgent VM's vCPU.
                 dispatch_best();
                 continue;
             }
@@ -515,7 +532,7 @@ void CpuScheduler::stop_least_deserving_borrowed() {
 // Rule 6 first (an urgent VM's vCPU), else rule 3. False if nothing is pickable.
 bool CpuScheduler::dispatch_best() {
     if (urgent_entries_ > 0) {
-        const std::int64_t slot = urgent_pick_unless_overdue();
+        const std::int64_t slot = urgent_pick_now();
         if (slot >= 0) {
             dispatch(static_cast<std::uint32_t>(slot));  // its heap entry goes stale (gen)
             return true;
@@ -532,11 +549,14 @@ bool CpuScheduler::dispatch_best() {
 //   urgent = D >= 0 && running * 10^6 < res_u
 //   reserved run <= F/10^6 ns, protected for P = max(1, slice/4) ns
 //
-// Termination of a decision: an urgent preemption adds a reserved run that is
-// protected for the rest of the instant (P >= 1) and never borrowed, or (its
-// VM ahead of its fluid share) starts an overdue vCPU, which that VM may not
-// preempt, so the overdue queued vCPUs decrease; a borrowed preemption removes
-// a borrowed run and adds none. So an instant has finitely many preemptions.
+// Termination of a decision. Count, among the unprotected runs, 2 for each
+// that did not start overdue and 1 for each that did (psi). An urgent
+// preemption removes such a run and adds a protected reserved run (the pick
+// is an urgent VM's vCPU), or — its VM ahead, every urgent VM skipped — the
+// EEVDF pick, an overdue vCPU, whose run an ahead VM may not take: psi drops
+// by 1 or more and no borrowed run is added. A borrowed preemption removes a
+// borrowed run (worth 2) and adds at most 2. So an instant has at most
+// borrowed + 2 x pCPUs preemptions.
 
 std::int64_t CpuScheduler::res_lag_at(const Vm& m, std::int64_t t) const {
     const i128 lag = static_cast<i128>(m.res_lag) +
@@ -579,6 +599,7 @@ void CpuScheduler::list_urgent(std::uint32_t vm_id) {
                             m.urgent_version};
     push_urgent(slope, entry);
     m.in_urgent = true;
+    push_ahead_event(vm_id);
     // Stale entries that never reach a top are dropped now and then: at most
     // one entry per VM is current, so this keeps a quarter or more.
     if (urgent_entries_ > 4 * vms_.size() + 64) {
@@ -612,7 +633,7 @@ std::int64_t CpuScheduler::queued_with_earliest_deadline(const Vm& m) const {
 // becomes urgent again only at a res_changed() or at its res_events_ time,
 // which list it again); held VMs and VMs without a queued vCPU are set aside
 // for this pick and put back.
-std::int64_t CpuScheduler::urgent_pick() {
+std::int64_t CpuScheduler::urgent_pick(bool skip_ahead) {
     std::int64_t best = -1;
     for (;;) {
         UrgentGroup* best_group = nullptr;
@@ -636,7 +657,7 @@ std::int64_t CpuScheduler::urgent_pick() {
             // plain scan decides those (in practice never reached).
             if (lag >= LAG_MAX) {
                 put_back_skipped_urgent();
-                return urgent_pick_by_scan();
+                return urgent_pick_by_scan(skip_ahead);
             }
             if (best_group == nullptr || lag > best_lag ||
                 (lag == best_lag && top.vm < best_group->heap.front().vm)) {
@@ -648,7 +669,8 @@ std::int64_t CpuScheduler::urgent_pick() {
         if (best_group == nullptr) break;
         const UrgentEntry top = best_group->heap.front();
         const Vm& m = vms_[top.vm];
-        const std::int64_t pick = held(m) ? -1 : queued_with_earliest_deadline(m);
+        const bool skip = held(m) || (skip_ahead && ahead_of_fluid(m));
+        const std::int64_t pick = skip ? -1 : queued_with_earliest_deadline(m);
         if (pick >= 0) {
             best = pick;
             break;
@@ -689,13 +711,14 @@ void CpuScheduler::push_urgent(std::int64_t slope, const UrgentEntry& e) {
 }
 
 // The rule by brute force over every current entry (see urgent_pick()).
-std::int64_t CpuScheduler::urgent_pick_by_scan() {
+std::int64_t CpuScheduler::urgent_pick_by_scan(bool skip_ahead) {
     std::int64_t best = -1, best_lag = 0;
     std::uint32_t best_vm = 0;
     for (const UrgentGroup& group : urgent_groups_) {
         for (const UrgentEntry& e : group.heap) {
             const Vm& m = vms_[e.vm];
             if (e.version != m.urgent_version || !m.alive || !urgent(m) || held(m)) continue;
+            if (skip_ahead && ahead_of_fluid(m)) continue;
             const std::int64_t lag = res_lag_at(m, now_);
             if (best >= 0 && (lag < best_lag || (lag == best_lag && e.vm > best_vm))) continue;
             const std::int64_t pick = queued_with_earliest_deadline(m);
@@ -708,13 +731,28 @@ std::int64_t CpuScheduler::urgent_pick_by_scan() {
     return best;
 }
 
-// The running vCPU an urgent VM may preempt, largest in (VM has no reservation,
-// -D if it has one, deadline, vm, vcpu); -1 if none. O(busy entries); urgent
-// preemptions are rare next to slice ends.
-std::int64_t CpuScheduler::urgency_victim(bool spare_overdue) const {
-    std::int64_t best = -1;
-    bool best_free = false;
-    std::int64_t best_neg_lag = 0;
+// The running vCPUs an urgent VM may preempt, largest in (VM has no
+// reservation, -D if it has one, deadline, vm, vcpu): among every unprotected
+// run of a non-urgent VM (any), and among those that did not start overdue
+// (spare: deadline <= run start at dispatch; a running vCPU's keys stay those
+// of its dispatch). -1 if none. O(busy entries); urgent preemptions are rare
+// next to slice ends.
+CpuScheduler::Victims CpuScheduler::urgency_victims() const {
+    struct Best {
+        std::int64_t slot = -1;
+        bool free = false;
+        std::int64_t neg_lag = 0;
+        std::int64_t deadline = 0;
+        // Is (free, neg_lag, deadline, slot) larger than the best so far?
+        bool beaten_by(bool f, std::int64_t n, std::int64_t d, std::int64_t s) const {
+            if (slot < 0) return true;
+            if (f != free) return f;
+            if (n != neg_lag) return n > neg_lag;
+            if (d != deadline) return d > deadline;
+            return s > slot;
+        }
+    };
+    Best any, spare;
     // The choice is a maximum under a total order: the visiting order is moot.
     busy_.for_each([&](const Key& e) {
         const Vcpu& u = vcpus_[e.slot];
@@ -722,53 +760,55 @@ std::int64_t CpuScheduler::urgency_victim(bool spare_overdue) const {
         if (u.reserved && now_ < u.run_start + res_protect()) return;
         const Vm& m = vms_[u.vm];
         if (urgent(m)) return;
-        if (spare_overdue && lag_at(u, now_) >= m.request * MICRO) return;  // still overdue
         const bool free = m.res_u == 0;
         const std::int64_t neg_lag = free ? 0 : -res_lag_at(m, now_);
-        if (best >= 0) {
-            const Vcpu& b = vcpus_[best];
-            if (free != best_free) {
-                if (!free) return;
-            } else if (neg_lag != best_neg_lag) {
-                if (neg_lag < best_neg_lag) return;
-            } else if (u.deadline != b.deadline) {
-                if (u.deadline < b.deadline) return;
-            } else if (e.slot < best) {
-                return;
-            }
+        const std::int64_t slot = e.slot;
+        if (any.beaten_by(free, neg_lag, u.deadline, slot)) any = Best{slot, free, neg_lag, u.deadline};
+        const bool started_overdue = u.deadline <= u.run_start;
+        if (!started_overdue && spare.beaten_by(free, neg_lag, u.deadline, slot)) {
+            spare = Best{slot, free, neg_lag, u.deadline};
         }
-        best = e.slot;
-        best_free = free;
-        best_neg_lag = neg_lag;
     });
-    return best;
+    return Victims{any.slot, spare.slot};
 }
 
-// urgent_pick(), unless its VM is ahead of its fluid share and an overdue vCPU
-// waits: then -1 (the overdue vCPU goes first, rule 6).
-std::int64_t CpuScheduler::urgent_pick_unless_overdue() {
-    const std::int64_t slot = urgent_pick();
-    if (slot < 0) return slot;
-    if (ahead_of_fluid(vms_[vcpus_[slot].vm]) && overdue_pickable()) return -1;
-    return slot;
+// Rule 6's pick: the best urgent VM's vCPU, skipping VMs ahead of their fluid
+// share while an overdue vCPU of an unheld VM is queued (it goes first).
+std::int64_t CpuScheduler::urgent_pick_now() {
+    const std::int64_t slot = urgent_pick(false);
+    if (slot < 0 || !ahead_of_fluid(vms_[vcpus_[slot].vm]) || !overdue_pickable()) return slot;
+    return urgent_pick(true);
 }
 
-// Sum of the VM's vCPU lags at now < 0: it has received more than its fluid share.
+// Sum of the VM's vCPU lags at now < 0: it has received more than its fluid
+// share. The lags are taken unclamped, so the sum is exactly linear in time
+// between changes of the VM and push_ahead_event() can say when it turns.
 bool CpuScheduler::ahead_of_fluid(const Vm& m) const {
     i128 total = 0;
     for (std::uint32_t k = 0; k < m.vcpus; ++k) {
         const Vcpu& v = vcpus_[m.first + k];
-        if (v.state != kWait) total += lag_at(v, now_);
+        if (v.state == kWait) continue;
+        const i128 slope = v.state == kRunning ? v.rate - MICRO : v.rate;
+        total += static_cast<i128>(v.lag) + slope * (now_ - v.lag_time);
     }
     return total < 0;
 }
 
-// The vCPU's lag brought to t, without changing it.
-std::int64_t CpuScheduler::lag_at(const Vcpu& v, std::int64_t t) const {
-    const i128 dt = t - v.lag_time;
-    if (v.state == kQueued) return clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate) * dt);
-    if (v.state == kRunning) return clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate - MICRO) * dt);
-    return v.lag;
+// An urgent VM ahead of its fluid share whose lag sum grows stops being ahead
+// at now + ceil(-sum / slope): a decision point, since it may then be picked
+// before an overdue vCPU or preempt a run that started overdue (rule 6).
+// Pushed whenever the VM is listed as urgent (after each change of its lines).
+void CpuScheduler::push_ahead_event(std::uint32_t vm_id) {
+    const Vm& m = vms_[vm_id];
+    i128 total = 0, slope = 0;
+    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
+        const Vcpu& v = vcpus_[m.first + k];
+        if (v.state == kWait) continue;
+        const i128 s = v.state == kRunning ? v.rate - MICRO : v.rate;
+        total += static_cast<i128>(v.lag) + s * (now_ - v.lag_time);
+        slope += s;
+    }
+    if (total < 0 && slope > 0) res_events_.push(Key{min_never(now_ + ceil_div(-total, slope)), vm_id, 0});
 }
 
 // Is a queued vCPU of an unheld VM a full request behind its fluid share
@@ -894,13 +934,18 @@ void CpuScheduler::recompute() {
                 std::min(m.reservation, static_cast<double>(m.demand)) * static_cast<double>(MICRO)));
         }
         reserved_active_ += m.res_u > 0;
-        res_changed(id);
     }
     res_vms_.resize(live_res);
     eligible_.clear();
     waiting_.clear();
     releases_.clear();
     // (busy_ and borrowed_ hold running vCPUs, whose keys a recompute leaves alone.)
+    recompute_rates();
+    // Rule 6 after the new rates, so the urgency and ahead events see the final lines.
+    for (const std::uint32_t id : res_vms_) res_changed(id);
+}
+
+void CpuScheduler::recompute_rates() {
     if (fs_vms_.empty()) return;
     FairShareInput in;
     in.capacity = static_cast<double>(pcpus_);
@@ -1050,7 +1095,6 @@ void CpuScheduler::stop(std::uint32_t slot, std::int64_t t) {
         Vm& m = vms_[v.vm];
         if (m.in_res_vms) res_update(m, t);
         --m.running;
-        if (m.in_res_vms) res_changed(v.vm);
     }
     // Entries of finished borrowed runs are stale; drop them now and then.
     if (borrowed_count_ == 0) {
@@ -1082,6 +1126,8 @@ void CpuScheduler::stop(std::uint32_t slot, std::int64_t t) {
         set_keys(v, t);
         enqueue(slot);
     }
+    // Rule 6 after the vCPU's new state: its VM's lag lines are final here.
+    if (vms_[v.vm].in_res_vms) res_changed(v.vm);
 }
 
 // ---- limit bucket (rule 5) --------------------------------------------------------------------

@@ -114,9 +114,15 @@ const EstimatorField* find_field(const EstimatorFields& fields, const char* name
 // ---- max -------------------------------------------------------------------
 
 void MaxEstimator::resize(std::size_t old_stride, std::size_t stride) {
-    std::vector<double> suffix = widened(suffix_, window_, old_stride, stride, kNone);
+    std::vector<double> suffix = reserved_ ? widened(suffix_, window_, old_stride, stride, kNone) : suffix_;
     prefix_.resize(stride, kNone);
     suffix_.swap(suffix);
+}
+
+void MaxEstimator::reserve_window(std::size_t stride) {
+    if (reserved_) return;
+    suffix_.assign(window_ * stride, kNone);
+    reserved_ = true;
 }
 
 void MaxEstimator::wrap(const std::uint32_t* columns, std::size_t n, const WindowView& view) {
@@ -169,12 +175,17 @@ void MaxEstimator::import_column(std::uint32_t column, const EstimatorFields&, c
 
 void MaxEstimator::save(StateWriter& out) const {
     out.put_vector(prefix_);
-    out.put_vector(suffix_);
+    if (reserved_) {
+        out.put_vector(suffix_);
+    } else {  // not allocated yet: all kNone, written in full as the format has it
+        out.put_vector(std::vector<double>(window_ * prefix_.size(), kNone));
+    }
 }
 
 void MaxEstimator::load(StateReader& in, std::size_t stride) {
     prefix_ = load_sized<double>(in, stride, "max prefix");
     suffix_ = load_sized<double>(in, window_ * stride, "max suffix");
+    reserved_ = true;
 }
 
 // ---- ewma ------------------------------------------------------------------
@@ -215,13 +226,14 @@ void PercentileEstimator::reset(std::uint32_t column) {
 }
 
 void PercentileEstimator::begin_tick(const WindowView&) {
+    reserve_scratch();  // before the tick changes anything
     full_lo_ = lower_rank(window_, quantile_);
     full_gamma_ = fraction_of_rank(window_, quantile_);
 }
 
 double PercentileEstimator::rebuild(std::uint32_t column, std::size_t count, std::size_t newest, int drift,
                                     const WindowView& view) {
-    double* samples = scratch_.data();
+    double* samples = scratch_.values.data();
     std::size_t row = newest;
     for (std::size_t age = 0; age < count; ++age) {
         samples[age] = view.sample(row, column);
@@ -357,12 +369,13 @@ UsageWindows::UsageWindows(const std::string& estimator, const WindowConfig& con
     : config_(config), name_(estimator), estimator_(make_estimator(estimator, config)) {}
 
 void UsageWindows::grow() {
-    const std::size_t window = config_.window;
-    const std::size_t wider = stride_ == 0 ? 64 : 2 * stride_;
+    // The first block of columns is 64 wide unless the window is long (each
+    // column may come to hold W rows): then 1 column, doubling as VMs come.
+    const std::size_t wider = stride_ > 0 ? 2 * stride_ : config_.window <= 4096 ? 64 : 1;
     // Allocate everything first: on bad_alloc nothing has changed.
     AnyEstimator estimator = estimator_;
     std::visit([&](auto& e) { e.resize(stride_, wider); }, estimator);
-    std::vector<double> ring = widened(ring_, window, stride_, wider, 0.0);
+    std::vector<double> ring = widened(ring_, rows_, stride_, wider, 0.0);
     std::vector<std::uint32_t> count(count_);
     std::vector<double> sum(sum_);
     std::vector<std::uint64_t> seen(seen_);
@@ -378,13 +391,41 @@ void UsageWindows::grow() {
     stride_ = wider;
 }
 
-std::uint32_t UsageWindows::add() {
+void UsageWindows::reserve_rows(std::size_t rows) {
+    if (rows <= rows_) return;
+    // Geometric, so that filling a window costs O(1) amortized per row.
+    const std::size_t grown = std::min(config_.window, std::max(rows, 2 * rows_));
+    ring_.resize(grown * stride_, 0.0);
+    rows_ = grown;
+}
+
+namespace {
+// An estimator whose state has W rows per column defines reserve_window(stride).
+template <class E, class = void>
+struct HasWindowRows : std::false_type {};
+template <class E>
+struct HasWindowRows<E, std::void_t<decltype(std::declval<E&>().reserve_window(std::size_t{}))>> : std::true_type {};
+}  // namespace
+
+void UsageWindows::reserve_window() {
+    reserve_rows(config_.window);
+    std::visit(
+        [&](auto& e) {
+            if constexpr (HasWindowRows<std::decay_t<decltype(e)>>::value) e.reserve_window(stride_);
+        },
+        estimator_);
+}
+
+std::uint32_t UsageWindows::add(bool whole_window) {
+    // Allocations first, then the column is taken: on bad_alloc no column
+    // changed (the columns may have grown, rows have been allocated: capacity).
+    if (free_.empty() && used_ == stride_) grow();
+    if (whole_window) reserve_window();
     std::uint32_t column;
     if (!free_.empty()) {
         column = free_.back();
         free_.pop_back();
     } else {
-        if (used_ == stride_) grow();
         column = used_++;
     }
     // A reused column's rows keep stale samples; count 0 makes them invalid.
@@ -400,6 +441,10 @@ void UsageWindows::remove(std::uint32_t column) {
 }
 
 void UsageWindows::push(const std::uint32_t* columns, const double* samples, std::size_t n) {
+    // Allocations first (strong guarantee): this tick's row, and the W-row
+    // estimator state if this tick ends a block (its wrap fills it).
+    reserve_rows(std::size_t{next_row_} + 1);
+    if (std::size_t{next_row_} + 1 == config_.window) reserve_window();
     std::visit([&](auto& e) { push_row(e, columns, samples, n); }, estimator_);
     const std::uint32_t window = static_cast<std::uint32_t>(config_.window);
     next_row_ = next_row_ + 1 == window ? 0 : next_row_ + 1;
@@ -561,7 +606,13 @@ void UsageWindows::save(StateWriter& out) const {
     out.put(static_cast<std::uint64_t>(stride_));
     out.put(used_);
     out.put_vector(free_);
-    out.put_vector(ring_);
+    if (rows_ == config_.window) {
+        out.put_vector(ring_);
+    } else {  // rows no tick reached yet are zeros in the format
+        std::vector<double> ring(config_.window * stride_, 0.0);
+        std::copy(ring_.begin(), ring_.end(), ring.begin());
+        out.put_vector(ring);
+    }
     out.put_vector(count_);
     out.put_vector(sum_);
     out.put_vector(seen_);
@@ -586,6 +637,7 @@ UsageWindows UsageWindows::load(StateReader& in) {
     w.estimator_ = make_estimator(w.name_, w.config_);
     w.free_ = in.get_vector<std::uint32_t>();
     w.ring_ = load_sized<double>(in, w.config_.window * w.stride_, "ring");
+    w.rows_ = w.config_.window;
     w.count_ = load_sized<std::uint32_t>(in, w.stride_, "window counts");
     w.sum_ = load_sized<double>(in, w.stride_, "window sums");
     w.seen_ = load_sized<std::uint64_t>(in, w.stride_, "samples seen");

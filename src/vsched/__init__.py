@@ -15,12 +15,14 @@ from .errors import AdmissionError, InUseError
 from .pages import Outcome, PageState
 from .reallocation_metrics import ReallocMetrics, realloc_metrics
 from ._sched_args import FOREVER
+from ._vm_state import VmState
 
 # The native engines need the extension module. If it cannot be loaded, the
 # package still imports (so that vsched.reference, the oracle, works without
 # it) and each native name raises ImportError, with the cause, when used.
 try:
     from .allocation import fair_share
+    from .cache import Cache
     from .host import Host, HostRun
     from .lruk import LRUK
     from .memory import MemoryManager
@@ -32,7 +34,7 @@ except ImportError as _native_error:  # the extension is missing or broken
     from .host import HostRun
 
     def __getattr__(name: str) -> Any:
-        if name in {"fair_share", "Host", "LRUK", "MemoryManager", "CpuScheduler", "ESTIMATORS", "Reallocator", "NetGuard", "NetScheduler", "PacketRun"}:
+        if name in {"Cache", "fair_share", "Host", "LRUK", "MemoryManager", "CpuScheduler", "ESTIMATORS", "Reallocator", "NetGuard", "NetScheduler", "PacketRun"}:
             raise ImportError(
                 f"vsched.{name} needs the native extension vsched._core, which failed to import "
                 f"({_NATIVE_ERROR}); vsched.reference has the same engines in pure Python"
@@ -51,6 +53,7 @@ IMPLEMENTATION = "native"
 __all__ = [
     "FOREVER",
     "IMPLEMENTATION",
+    "Cache",
     "CpuScheduler",
     "ESTIMATORS",
     "Host",
@@ -66,6 +69,7 @@ __all__ = [
     "PageState",
     "ReallocMetrics",
     "Reallocator",
+    "VmState",
     "__version__",
     "fair_share",
     "realloc_metrics",

@@ -41,6 +41,8 @@ class VmRecord:
     memory_id: int
     sched_id: int  # -1 on a fluid host
     realloc_id: int = -1
+    net: Any = None  # NetParams on a host with a NIC (vsched._host_net), else None
+    net_id: int = -1
 
     @property
     def own_cap(self) -> float:
@@ -88,18 +90,24 @@ class VmLayout:
         """Where VM `vm` (known to be here) sits in VM order."""
         return int(np.searchsorted(self.column("ids"), vm))
 
-    def positions(self, vms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(positions, found) of many ids: found[i] says vms[i] is a live VM. O(len(vms)):
-        a table from id to position, rebuilt (O(VMs), in numpy) after a change."""
+    def positions(self, vms: np.ndarray) -> tuple[np.ndarray, int]:
+        """(positions, missing) of many ids: missing is the index in `vms` of the first id that is
+        not a live VM (-1: all are). O(len(vms)): a table from id to position, rebuilt (O(VMs), in
+        numpy) after a change; a batch of live ids costs a few passes over it, no masks."""
         if self._lookup is None:
             ids = self.column("ids")
             self._lookup = np.full(int(ids[-1]) + 2 if ids.size else 1, -1, dtype=np.int64)
             self._lookup[ids] = np.arange(ids.size, dtype=np.int64)
         table = self._lookup
-        inside = (vms >= 0) & (vms < table.size)
-        at = table[np.where(inside, vms, table.size - 1)]  # the last entry is always -1
-        found = at >= 0
-        return np.where(found, at, 0), found
+        if vms.size == 0:
+            return np.zeros(0, dtype=np.int64), -1
+        if int(vms.min()) >= 0 and int(vms.max()) < table.size:
+            at = table.take(vms)
+            if int(at.min()) >= 0:
+                return at, -1
+        else:
+            at = table.take(np.where((vms >= 0) & (vms < table.size), vms, table.size - 1))  # the last entry is -1
+        return at, int(np.flatnonzero(at < 0)[0])
 
     def _row(self, vm: int, record: VmRecord, major: int, cow: int) -> dict[str, Any]:
         return {

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import as_float, as_int
+from ._validate import as_float, as_int, as_int_vector, as_vector
 
 __all__ = ["NetGuard", "PacketRun", "check_vm_types", "demand_vector", "guard_vectors", "packet_arrays", "packet_run"]
 
@@ -82,33 +82,21 @@ def vm_key(value: Any) -> int:
 
 
 def demand_vector(value: Any, n: int) -> np.ndarray:
-    """One offered load per VM (bps): a numeric 1-D array of length `n` (types and shape only)."""
-    array = np.asarray(value)
-    if array.dtype.kind not in "iuf":
-        raise TypeError(f"demand_bps must be a numeric array, got dtype {array.dtype}")
-    if array.ndim != 1:
-        raise ValueError(f"demand_bps must be 1-D, got shape {array.shape}")
+    """One offered load per VM (bps): a numeric 1-D array of length `n` (types, shape, representability)."""
+    array = as_vector("demand_bps", value)
     if array.shape[0] != n:
         raise ValueError(f"demand_bps has length {array.shape[0]}, expected {n} (one per VM)")
-    return np.ascontiguousarray(array, dtype=np.float64)
-
-
-def _int_array(name: str, value: Any) -> np.ndarray:
-    array = np.asarray(value)
-    if array.size == 0 and array.dtype.kind == "f":
-        array = array.astype(np.int64)  # an empty list has dtype float
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer array, got dtype {array.dtype}")
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
-    if array.dtype.kind == "u" and array.size and int(array.max()) > _INT64_MAX:
-        raise ValueError(f"{name} = {int(array.max())}: exceeds the int64 range")
-    return np.ascontiguousarray(array, dtype=np.int64)
+    return array
 
 
 def packet_arrays(vm: Any, arrival_ns: Any, size_bytes: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The three per-packet arrays as int64, of one length (types and shapes only)."""
-    arrays = (_int_array("vm", vm), _int_array("arrival_ns", arrival_ns), _int_array("size_bytes", size_bytes))
+    """The three per-packet arrays as int64, of one length (types, shapes, the int64 field).
+
+    An element outside int64 is an id no VM has (KeyError) in `vm`, a bad value
+    (ValueError) in the others (docs/design.md, "Errors").
+    """
+    arrays = (as_int_vector("vm", vm, KeyError), as_int_vector("arrival_ns", arrival_ns),
+              as_int_vector("size_bytes", size_bytes))  # fmt: skip
     for name, array in zip(("arrival_ns", "size_bytes"), arrays[1:]):
         if array.shape[0] != arrays[0].shape[0]:
             raise ValueError(f"{name} has length {array.shape[0]}, expected {arrays[0].shape[0]} (one per packet)")

@@ -26,4 +26,6 @@ def scheduler_repr(scheduler: Any, vms: Callable[[], int]) -> str:
 
 def memory_repr(memory: Any, vms: Callable[[], int], frames_used: Callable[[], int]) -> str:
     counts = _counts(lambda: f"{vms()} VMs, {frames_used()} of {memory.frames} frames used")
-    return f"MemoryManager(frames={memory.frames}, k={memory.k}, merge={memory.merge!r}; {counts})"
+    policy = getattr(memory, "policy", "lruk")
+    shown = f"k={memory.k}" if policy == "lruk" else f"policy={policy!r}"
+    return f"MemoryManager(frames={memory.frames}, {shown}, merge={memory.merge!r}; {counts})"

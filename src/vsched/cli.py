@@ -98,7 +98,12 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--estimator", choices=list(ESTIMATORS), default="max",
         help="reallocator's usage estimator (default max)")
     add("--domains", type=_integer(1), default=4, help="memory sharing domains (default 4)")
+    add("--memory-policy", choices=["lruk", "lru", "clock"], default="lruk",
+        help="frame eviction policy of the memory manager (default lruk)")
     add("--accesses", type=_integer(0), default=64, help="memory references per VM per tick (default 64)")
+    from .simulate_net import add_arguments as add_network_arguments
+
+    add_network_arguments(add, _number)
     add("--engines", choices=["native", "reference"], default="native",
         help="native core or the pure-Python reference (slow)")
     add("--json", action="store_true", help="print the machine-readable result instead")

@@ -4,7 +4,8 @@ One :class:`typing.Protocol` per engine, satisfied by both implementations
 (the native wrappers in :mod:`vsched` and the pure-Python twins in
 :mod:`vsched.reference`; ``tests/test_engine_contracts.py`` checks both with
 mypy). :class:`EngineSet` is what :class:`vsched.Host` takes as ``engines=``:
-either package, or any object with the same five names.
+either package, or any object with the same names (``NetScheduler`` only
+for a host with a NIC).
 
 The rules behind each method are stated once, in ``docs/engines/*.md``.
 Imports no ``_core``.
@@ -22,6 +23,7 @@ __all__ = [
     "FairShare",
     "LRUKEngine",
     "MemoryManagerEngine",
+    "NetSchedulerEngine",
     "ReallocatorEngine",
 ]
 
@@ -59,6 +61,8 @@ class CpuSchedulerEngine(Protocol):
     def run(self, duration_ns: int) -> None: ...
     def stats(self) -> dict[str, np.ndarray]: ...
     def vcpu_stats(self) -> dict[str, np.ndarray]: ...
+    def export_vm(self, vm: int) -> dict[str, Any]: ...
+    def import_vm(self, state: Any) -> int: ...
 
 
 @runtime_checkable
@@ -126,6 +130,33 @@ class ReallocatorEngine(Protocol):
     def __len__(self) -> int: ...
 
 
+@runtime_checkable
+class NetSchedulerEngine(Protocol):
+    """Network QoS of one NIC: strict-priority bands, fair share within one, packets (docs/engines/network.md)."""
+
+    @property
+    def vms(self) -> list[int]: ...
+    @property
+    def link_bps(self) -> float: ...
+    @property
+    def bands(self) -> int: ...
+
+    def add_vm(self, band: int = ..., shares: int = ..., reservation: float = ..., limit: float | None = ...) -> int: ...
+    def set_vm(
+        self, vm: int, band: int = ..., shares: int = ..., reservation: float = ..., limit: float | None = ...
+    ) -> None: ...
+    def remove_vm(self, vm: int) -> None: ...
+    def band_of(self, vm: int) -> int: ...
+    def allocate(self, demand_bps: Any) -> np.ndarray: ...
+    def starved(self) -> np.ndarray: ...
+    def starved_ticks(self) -> np.ndarray: ...
+    def simulate_packets(
+        self, vm: Any, arrival_ns: Any, size_bytes: Any, queue_bytes: int = ..., quantum_bytes: int = ...,
+        burst_bytes: int = ...,
+    ) -> Any: ...
+    def __len__(self) -> int: ...
+
+
 class EngineSet(Protocol):
     """A set of engines for :class:`vsched.Host`: ``vsched``, ``vsched.reference`` or a look-alike.
 
@@ -144,3 +175,5 @@ class EngineSet(Protocol):
     def MemoryManager(self) -> Callable[..., MemoryManagerEngine]: ...  # noqa: N802
     @property
     def Reallocator(self) -> Callable[..., ReallocatorEngine]: ...  # noqa: N802
+    @property
+    def NetScheduler(self) -> Callable[..., NetSchedulerEngine]: ...  # noqa: N802 - needed with nic_bps only

@@ -43,6 +43,11 @@ and by how much, and is logged):
 * **CPU reservations**: reservations (default ``min_guarantee x vcpus`` cores)
   must sum to at most ``pcpus``.
 
+With ``nic_bps`` the host also divides its NIC among the VMs with a
+:class:`NetScheduler` (strict-priority bands, shares, reservations and limits
+in bps; ``net_*`` arguments of ``add_vm``, ``net_demand`` per tick, rules
+H9-H11); without it (the default) there is no network model at all.
+
 The same class runs on either set of engines (``engines=vsched`` by default,
 ``engines=vsched.reference``, or ``vsched.reference.Host``), with identical
 results. The host's rules -- one VM identity, atomic changes, cost,
@@ -64,9 +69,11 @@ from typing import Any, Callable, Iterable, TypeVar
 import numpy as np
 
 from ._host_layout import VmLayout, VmRecord, exact
+from ._host_net import NET_METRICS, NET_TOTALS, HostNic
 from ._state import Checkpointable
-from ._validate import as_float, as_int
-from ._vm_state import VM_STATE_FORMAT, VmState
+from ._validate import as_float, as_int, as_int64, as_real_array
+from ._sched_vm_state import vm_state_args as sched_vm_state_args
+from ._vm_state import READABLE_FORMATS, VM_STATE_FORMAT, VmState
 from .engines import EngineSet
 from .errors import AdmissionError, InUseError
 from .pages import batch_args
@@ -164,7 +171,7 @@ class HostRun:
 
 
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    value = as_int(name, value)
+    value = as_int64(name, value)  # beyond int64: ValueError, as every count (docs/design.md, "Errors")
     if value < minimum:
         raise ValueError(f"{name} = {value}: {name} must be >= {minimum}")
     return value
@@ -277,8 +284,15 @@ class Host(Checkpointable):
         tick_seconds: int = 300,
         reallocation: str = "lend",
         lruk_k: int = 2,
+        memory_policy: str = "lruk",
         strict_reservations: bool = False,
         engines: EngineSet | None = None,
+        nic_bps: float | None = None,
+        net_bands: int = 3,
+        net_guard: Any = None,
+        net_sample_ns: int = 10_000_000,
+        net_packet_bytes: int = 1500,
+        net_queue_bytes: int = 65536,
     ) -> None:
         self.pcpus = _check_positive_int("pcpus", pcpus)
         self.memory_frames = _check_positive_int("memory_frames", memory_frames)
@@ -288,6 +302,9 @@ class Host(Checkpointable):
             raise ValueError(f"max_vcpu_ratio = {max_vcpu_ratio!r}: must be finite and > 0")
         self.memory_reserve = _check_fraction("memory_reserve", memory_reserve, upper_inclusive=False)
         self.min_guarantee = _check_fraction("min_guarantee", min_guarantee)
+        for name, value in (("fidelity", fidelity), ("reallocation", reallocation)):
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a str, got {type(value).__name__}")
         if fidelity not in FIDELITIES:
             raise ValueError(f"fidelity = {fidelity!r}: expected one of {FIDELITIES}")
         if reallocation not in REALLOCATION_POLICIES:
@@ -306,10 +323,19 @@ class Host(Checkpointable):
         self.reallocator = self._engines.Reallocator(
             float(self.pcpus), window=realloc_window, threshold=realloc_threshold, estimator=realloc_estimator
         )
-        self.memory = self._engines.MemoryManager(self.memory_frames, k=lruk_k, merge=merge)
+        # the frame eviction policy (rule M4); passed only when not the default, so that look-alike
+        # engine sets without policies keep working
+        policy_arg = {} if memory_policy == "lruk" else {"policy": memory_policy}
+        self.memory = self._engines.MemoryManager(self.memory_frames, k=lruk_k, merge=merge, **policy_arg)
         self.scheduler = (
             self._engines.CpuScheduler(self.pcpus, self.slice_ns, strict_reservations=strict_reservations)
             if fidelity == "sliced"
+            else None
+        )
+        # The NIC (rules H9-H11): None keeps a host without one exactly as it was.
+        self._nic = (
+            HostNic(self._engines, nic_bps, net_bands, net_guard, net_sample_ns, net_packet_bytes, net_queue_bytes)
+            if nic_bps is not None
             else None
         )
         self._layout = VmLayout()
@@ -318,6 +344,21 @@ class Host(Checkpointable):
         self.events: list[dict[str, Any]] = []
         self._caps: np.ndarray | None = None  # caps for the coming tick; None = recompute when asked
         self._busy = threading.Lock()
+
+    @property
+    def net(self) -> Any:
+        """The host's NetScheduler (None without ``nic_bps``); its VM order is the host's."""
+        return self._nic.net if self._nic is not None else None
+
+    @property
+    def metric_names(self) -> list[str]:
+        """The per-VM metrics of this host's ticks: VM_METRICS, then NET_METRICS with a NIC."""
+        return list(VM_METRICS) + (list(NET_METRICS) if self._nic is not None else [])
+
+    @property
+    def total_names(self) -> list[str]:
+        """The host totals of this host's ticks: HOST_TOTALS, then NET_TOTALS with a NIC."""
+        return list(HOST_TOTALS) + (list(NET_TOTALS) if self._nic is not None else [])
 
     @property
     def engines(self) -> EngineSet:
@@ -446,17 +487,27 @@ class Host(Checkpointable):
         reservation: float | None = None,
         limit: float | None = None,
         domain: int = 0,
+        *,
+        net_band: int | None = None,
+        net_shares: int | None = None,
+        net_reservation: float | None = None,
+        net_limit: float | None = None,
     ) -> int:
         """Admit a VM; returns its id (0, 1, 2, ... never reused: rule H1). Shares
         default to 1000 per vCPU (ESXi "normal"), the reservation to
-        ``min_guarantee x vcpus`` cores.
+        ``min_guarantee x vcpus`` cores. On a host with a NIC (``nic_bps``):
+        ``net_band`` (default the lowest band: best effort; 0 is served first),
+        ``net_shares`` (1000), ``net_reservation`` (bps, 0) and ``net_limit``
+        (bps, None) are its NetScheduler parameters (rule H9).
 
         Raises AdmissionError (logged as a refusal) when a rule would break;
         on any error nothing changes (rule H2).
         """
         try:
             record = self._record(vcpus, memory_pages, shares, reservation, limit, domain)
+            record.net = self._net_params(net_band, net_shares, net_reservation, net_limit)
             self._admit(record)
+            self._attach_net(record)
         except AdmissionError as refusal:
             self._log("refused", vcpus=vcpus, memory_pages=memory_pages, reason=str(refusal))
             raise
@@ -471,14 +522,37 @@ class Host(Checkpointable):
                   reservation=record.reservation, limit=record.limit, domain=record.domain)
         return vm_id
 
-    def _attach(self, record: VmRecord, add_realloc: Callable[[], int], add_memory: Callable[[], int]) -> None:
-        """Add a checked VM to every engine; if one still refuses, undo the ones done before."""
+    def _net_params(self, band: Any, shares: Any, reservation: Any, limit: Any) -> Any:
+        """The VM's network parameters (types; values are the NetScheduler's to check), None without a NIC."""
+        if self._nic is None:
+            if any(value is not None for value in (band, shares, reservation, limit)):
+                raise ValueError("net_band / net_shares / net_reservation / net_limit need a host with nic_bps")
+            return None
+        return self._nic.params(band, shares, reservation, limit)
+
+    def _attach_net(self, record: VmRecord) -> None:
+        """The NIC first (rule H9): its admission is the last check and a refusal changes nothing."""
+        if self._nic is not None:
+            record.net_id = self._nic.add(record.net)
+
+    def _attach(
+        self,
+        record: VmRecord,
+        add_realloc: Callable[[], int],
+        add_memory: Callable[[], int],
+        add_sched: Callable[[], int] | None = None,
+    ) -> None:
+        """Add a checked VM to every engine; if one still refuses, undo the ones done before.
+        `add_sched` (sliced host) defaults to a fresh ``add_vm`` of the record's vCPUs."""
         undo: list[Callable[[], None]] = []
+        if self._nic is not None:
+            undo.append(lambda: self._nic.remove(record.net_id))  # type: ignore[union-attr]
         try:
             record.memory_id = add_memory()
             undo.append(lambda: self.memory.remove_vm(record.memory_id))
             if self.scheduler is not None:
-                record.sched_id = self.scheduler.add_vm(
+                scheduler = self.scheduler
+                record.sched_id = add_sched() if add_sched is not None else scheduler.add_vm(
                     record.vcpus, shares=record.shares, reservation=record.reservation, limit=record.limit
                 )
                 undo.append(lambda: self.scheduler.remove_vm(record.sched_id))  # type: ignore[union-attr]
@@ -507,6 +581,8 @@ class Host(Checkpointable):
         self.memory.remove_vm(record.memory_id)
         if self.scheduler is not None:
             self.scheduler.remove_vm(record.sched_id)
+        if self._nic is not None:
+            self._nic.remove(record.net_id)
         self._layout.remove(key)
         self._caps = None
 
@@ -546,6 +622,7 @@ class Host(Checkpointable):
         major = int(self._layout.column("major_seen")[position])
         cow = int(self._layout.column("cow_seen")[position])
         new.memory_id, new.sched_id, new.realloc_id = old.memory_id, old.sched_id, old.realloc_id
+        new.net, new.net_id = old.net, old.net_id  # the network part is not resized
         if self.scheduler is not None:
             if new.vcpus != old.vcpus:
                 # The vCPUs are re-created; the old VM leaves first so its reservation is not counted twice.
@@ -572,8 +649,10 @@ class Host(Checkpointable):
     @_exclusive
     def export_vm(self, vm: int) -> VmState:
         """VM `vm` as a :class:`VmState`: its parameters, reallocator window, guest
-        pages (state and content) and counters. Nothing changes (rule H6)."""
+        pages (state and content) and counters, and on a sliced host its vCPUs'
+        scheduler counters. Nothing changes (rule H6)."""
         key, record = self._get(vm)
+        scheduler = None if self.scheduler is None else self.scheduler.export_vm(record.sched_id)
         return VmState(
             format=VM_STATE_FORMAT,
             vcpus=record.vcpus,
@@ -584,6 +663,9 @@ class Host(Checkpointable):
             domain=record.domain,
             realloc=self.reallocator.export_vm(record.realloc_id),
             memory=self.memory.export_vm(record.memory_id),
+            scheduler=scheduler,
+            net=None if record.net is None else dict(band=record.net.band, shares=record.net.shares,
+                                                     reservation=record.net.reservation, limit=record.net.limit),
         )
 
     @_exclusive
@@ -593,18 +675,28 @@ class Host(Checkpointable):
         Goes through this host's admission; its pages come back by content in
         `domain` (default: the one it had), sharing with this host's pages of
         that domain; its reallocator window continues. A default reservation
-        is re-derived from this host's ``min_guarantee``. On any error nothing
-        changes (rule H6).
+        is re-derived from this host's ``min_guarantee``. On a sliced host
+        the vCPUs' scheduler counters continue when the state has them (from a
+        sliced host), else they start at zero. On any error nothing changes
+        (rule H6).
         """
         if not isinstance(state, VmState):
             raise TypeError(f"state must be a VmState (from Host.export_vm), got {type(state).__name__}")
-        if state.format != VM_STATE_FORMAT:
-            raise ValueError(f"VM state format {state.format!r}; this vsched reads format {VM_STATE_FORMAT}")
+        if state.format not in READABLE_FORMATS:
+            raise ValueError(f"VM state format {state.format!r}; this vsched reads formats {READABLE_FORMATS}")
         try:
             record = self._record(
                 state.vcpus, state.memory_pages, state.shares, state.reservation, state.limit,
                 state.domain if domain is None else domain,
             )
+            # The network part: kept on a host with a NIC (defaults if it had none), dropped on one without.
+            net = getattr(state, "net", None)
+            if self._nic is not None:
+                if net is not None and not isinstance(net, dict):
+                    raise TypeError(f"VM state: net must be a dict or None, got {type(net).__name__}")
+                net = net or {}
+                record.net = self._nic.params(net.get("band"), net.get("shares"), net.get("reservation"),
+                                              net.get("limit"))
             self._admit(record)
         except AdmissionError as refusal:
             self._log("import_refused", vcpus=state.vcpus, memory_pages=state.memory_pages, reason=str(refusal))
@@ -621,8 +713,15 @@ class Host(Checkpointable):
         memory_pages = state.memory.get("pages") if isinstance(state.memory, dict) else None
         if memory_pages != record.memory_pages:
             raise ValueError(f"VM state: memory holds {memory_pages!r} pages, memory_pages = {record.memory_pages}")
+        sched_state = self._scheduler_import_state(state, record)
+        add_sched = None if sched_state is None else lambda: self.scheduler.import_vm(sched_state)  # type: ignore[union-attr]
+        try:
+            self._attach_net(record)  # the last check (rule H9)
+        except AdmissionError as refusal:
+            self._log("import_refused", vcpus=state.vcpus, memory_pages=state.memory_pages, reason=str(refusal))
+            raise
         self._attach(record, lambda: self.reallocator.import_vm(realloc_state),
-                     lambda: self.memory.import_vm(state.memory, domain=record.domain))
+                     lambda: self.memory.import_vm(state.memory, domain=record.domain), add_sched)
         counters = state.memory["counters"]
         vm_id = self._next_id
         self._next_id += 1
@@ -630,6 +729,29 @@ class Host(Checkpointable):
         self._caps = None
         self._log("imported", vm=vm_id, vcpus=record.vcpus, memory_pages=record.memory_pages, domain=record.domain)
         return vm_id
+
+    def _scheduler_import_state(self, state: VmState, record: VmRecord) -> dict[str, Any] | None:
+        """The scheduler part of `state` as this host's scheduler imports it, checked; None = fresh vCPUs.
+
+        The parameters are this host's record (a default reservation re-derived,
+        the VM's own limit: the caps are set again every tick); queued work is
+        not carried, as the host drops unmet work at the end of every tick.
+        """
+        carried = getattr(state, "scheduler", None)  # format 1 has none
+        if self.scheduler is None or carried is None:
+            return None
+        sched_state = dict(carried) if isinstance(carried, dict) else carried
+        if isinstance(sched_state, dict):
+            sched_state.update(shares=record.shares, reservation=record.reservation, limit=record.limit)
+            if "pending_ns" in sched_state and isinstance(sched_state["pending_ns"], list):
+                sched_state["pending_ns"] = [0] * len(sched_state["pending_ns"])
+        try:
+            vcpus = sched_vm_state_args(sched_state)[0]  # shapes and counters, before anything changes
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"VM state: scheduler: {error}") from None
+        if vcpus != record.vcpus:
+            raise ValueError(f"VM state: scheduler holds {vcpus} vCPUs, vcpus = {record.vcpus}")
+        return sched_state
 
     # ------------------------------------------------------------ checkpoints
 
@@ -654,6 +776,7 @@ class Host(Checkpointable):
         if not isinstance(payload, dict) or "_layout" not in payload:
             raise ValueError("not a Host checkpoint")
         state = dict(payload)
+        state.setdefault("_nic", None)  # a checkpoint from before the NIC
         if isinstance(state["_engines"], str):
             state["_engines"] = importlib.import_module(state["_engines"])
         self.__dict__.update(state)
@@ -681,9 +804,7 @@ class Host(Checkpointable):
 
     def _validated_demand(self, cpu_demand: Any) -> np.ndarray:
         n = len(self._layout)
-        demand = np.asarray(cpu_demand)
-        if demand.dtype.kind not in "iuf":
-            raise TypeError(f"cpu_demand must be a numeric array, got dtype {demand.dtype}")
+        demand = as_real_array("cpu_demand", cpu_demand)  # TypeError unless numeric; ints no float holds: ValueError
         if demand.shape != (n,):
             raise ValueError(f"cpu_demand has shape {demand.shape}, expected ({n},) (one entry per VM, in VM order)")
         demand = demand.astype(float)  # a copy: the caller's array is never read again
@@ -739,6 +860,10 @@ class Host(Checkpointable):
             return []
         layout = self._layout
         memory_ids, pages = layout.column("memory_ids"), layout.column("pages")
+        # Two O(VMs) facts that spare a gather per access: every VM has the same
+        # number of pages, and the memory manager's ids are the host's (no removal yet).
+        same_pages = int(pages[0]) if pages.size and int(pages.min()) == int(pages.max()) else None
+        same_ids = bool(np.array_equal(memory_ids, layout.column("ids")))
         batches = []
         for number, batch in enumerate(accesses):
             if not isinstance(batch, dict) or "vm" not in batch or "gpn" not in batch:
@@ -751,23 +876,26 @@ class Host(Checkpointable):
                 continue
             if vm.shape[0] != gpn.shape[0]:
                 vm = np.full(gpn.shape[0], vm[0], dtype=np.int64)
-            at, found = layout.positions(vm)
-            if not found.all():
-                bad = int(vm[np.flatnonzero(~found)[0]])
-                raise KeyError(f"memory batch {number}: vm {bad} is not on this host")
-            outside = np.flatnonzero((gpn < 0) | (gpn >= pages[at]))
-            if outside.size:
-                i = int(outside[0])
+            at, missing = layout.positions(vm)
+            if missing >= 0:
+                raise KeyError(f"memory batch {number}: vm {int(vm[missing])} is not on this host")
+            limit = same_pages if same_pages is not None else pages.take(at)
+            if int(gpn.min()) < 0 or bool((gpn >= limit).any()):
+                i = int(np.flatnonzero((gpn < 0) | (gpn >= pages.take(at)))[0])
                 raise IndexError(
                     f"memory batch {number}: gpn {int(gpn[i])} outside VM {int(vm[i])}'s {int(pages[at[i]])} pages"
                 )
-            batches.append((memory_ids[at], gpn, content, write))
+            batches.append((vm if same_ids else memory_ids.take(at), gpn, content, write))
         return batches
 
     @_exclusive
-    def step(self, cpu_demand: Any, memory_accesses: Iterable[dict[str, Any]] | None = None) -> dict[str, np.ndarray]:
+    def step(
+        self, cpu_demand: Any, memory_accesses: Iterable[dict[str, Any]] | None = None, net_demand: Any = None
+    ) -> dict[str, np.ndarray]:
         """Run one tick; returns this tick's per-VM metrics (see VM_METRICS), the
         ``vm`` column (the id of each entry) and host totals (see HOST_TOTALS).
+        ``net_demand`` (a host with a NIC only): bps offered per VM (VM order;
+        None = nothing); adds NET_METRICS and NET_TOTALS (rules H9-H10).
 
         ``cpu_demand``: cores wanted per VM (VM order, each <= its vCPUs).
         ``memory_accesses``: an iterable of batches, each a dict with ``vm``
@@ -777,14 +905,19 @@ class Host(Checkpointable):
         Ctrl-C during the tick is held until the tick is complete (rule H8).
         """
         with _DeferredInterrupt() as interrupt:
-            result = self._step(cpu_demand, memory_accesses)
+            result = self._step(cpu_demand, memory_accesses, net_demand)
         if interrupt.pending:
             raise KeyboardInterrupt
         return result
 
-    def _step(self, cpu_demand: Any, memory_accesses: Any) -> dict[str, np.ndarray]:
+    def _step(self, cpu_demand: Any, memory_accesses: Any, net_demand: Any = None) -> dict[str, np.ndarray]:
         demand = self._validated_demand(cpu_demand)
         batches = self._validated_memory(memory_accesses)
+        if self._nic is None:
+            if net_demand is not None:
+                raise ValueError("net_demand needs a host with a NIC (nic_bps)")
+        else:
+            net_demand = self._nic.validated_demand(net_demand, len(self._layout))
         layout = self._layout
         caps = self._current_caps().copy()
         if self.fidelity == "fluid":
@@ -824,6 +957,8 @@ class Host(Checkpointable):
             "frames_used": np.array(float(memory["frames_used"])),
             "saving": np.array(float(memory["saving"])),
         }
+        if self._nic is not None:
+            result.update(self._nic.tick(result["vm"], net_demand, self.tick_seconds))
         self._caps = None
         if self.reallocation == "lend" and bool(self.reallocator.lending) != lending:
             self._log("lending" if self.reallocator.lending else "lending_stopped", load=float(self.reallocator.load))
@@ -836,9 +971,11 @@ class Host(Checkpointable):
         cpu: np.ndarray,
         memory: Callable[[int], Iterable[dict[str, Any]] | None] | None = None,
         progress: Any = False,
+        net: Any = None,
     ) -> HostRun:
         """Replay a workload: ``cpu`` is ticks x VMs of cores demanded (VM
-        order); ``memory(t)`` gives tick t's access batches.
+        order); ``memory(t)`` gives tick t's access batches; ``net`` (a host
+        with a NIC only) is ticks x VMs of bps offered.
 
         ``progress``: True shows a bar on stderr (:func:`vsched.progress.progress`);
         an object with ``update(n)`` (a tqdm bar, say) is advanced once per tick
@@ -848,13 +985,23 @@ class Host(Checkpointable):
         has run whole ticks only, and the ``KeyboardInterrupt`` carries the
         ticks done as ``.run`` (a :class:`HostRun`).
         """
-        cpu = np.array(cpu, dtype=float)  # a copy: read tick by tick
+        cpu = np.array(as_real_array("cpu", cpu), dtype=float)  # a copy: read tick by tick
         if cpu.ndim != 2 or cpu.shape[1] != len(self._layout):
             raise ValueError(f"cpu has shape {cpu.shape}, expected (ticks, {len(self._layout)})")
         ticks = cpu.shape[0]
+        if net is not None:
+            if self._nic is None:
+                raise ValueError("net needs a host with a NIC (nic_bps)")
+            net = np.asarray(net)
+            if net.dtype.kind not in "iuf":
+                raise TypeError(f"net must be a numeric array, got dtype {net.dtype}")
+            if net.shape != cpu.shape:
+                raise ValueError(f"net has shape {net.shape}, expected {cpu.shape} (the shape of cpu)")
+            net = net.astype(float)  # a copy: read tick by tick
         vms = self.vms
-        metrics = {name: np.zeros((ticks, len(vms))) for name in VM_METRICS}
-        totals = {name: np.zeros(ticks) for name in HOST_TOTALS}
+        metric_names, total_names = self.metric_names, self.total_names
+        metrics = {name: np.zeros((ticks, len(vms))) for name in metric_names}
+        totals = {name: np.zeros(ticks) for name in total_names}
         owned = progress is True
         bar = show_progress(ticks, "host run") if owned else (progress or None)
         first_event = len(self.events)
@@ -862,10 +1009,11 @@ class Host(Checkpointable):
         try:
             with _DeferredInterrupt() as interrupt:
                 for t in range(ticks):
-                    tick = self._step(cpu[t], memory(t) if memory is not None else None)
-                    for name in VM_METRICS:
+                    tick = self._step(cpu[t], memory(t) if memory is not None else None,
+                                      net[t] if net is not None else None)
+                    for name in metric_names:
                         metrics[name][t] = tick[name]
-                    for name in HOST_TOTALS:
+                    for name in total_names:
                         totals[name][t] = tick[name]
                     done = t + 1
                     if bar is not None:

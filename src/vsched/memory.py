@@ -10,7 +10,7 @@ from . import _core
 from ._repr import memory_repr
 from ._state import Checkpointable
 from ._validate import as_int64
-from .pages import VM_STATE_FORMAT, check_manager_args, Outcome, PageState, as_content, batch_args, vm_state_args
+from .pages import VM_STATE_FORMAT, check_manager_args, check_memory_policy, Outcome, PageState, as_content, batch_args, vm_state_args
 
 __all__ = ["MemoryManager", "Outcome", "PageState"]
 
@@ -29,7 +29,9 @@ class MemoryManager(Checkpointable):
     """Guest pages of many VMs on `frames` host frames: content sharing within
     domains, copy-on-write, LRU-K eviction and swap.
 
-    ``MemoryManager(frames, k=2, crp=0, rip=None, history=None, merge="immediate")``;
+    ``MemoryManager(frames, k=2, crp=0, rip=None, history=None, merge="immediate", *, policy="lruk",
+    bits=1)``: frames are evicted by LRU-K (``k``, ``crp``, ``rip``, ``history``), or by
+    ``policy="lru"`` / ``"clock"`` (``bits``: CLOCK's counter width) over frame numbers;
     ``add_vm(pages, domain)`` returns a VM id (never reused); :meth:`access`,
     :meth:`read`, :meth:`write` touch guest pages and return :class:`Outcome`
     codes; :meth:`scan` is the KSM-like merger (``merge="scan"``); :meth:`stats`
@@ -53,8 +55,13 @@ class MemoryManager(Checkpointable):
         rip: int | None = None,
         history: int | None = None,
         merge: str = "immediate",
+        *,
+        policy: str = "lruk",
+        bits: int = 1,
     ) -> None:
-        self._core = _core.MemoryManager(*check_manager_args(frames, k, crp, rip, history, merge))
+        args = check_manager_args(frames, k, crp, rip, history, merge)
+        policy, bits = check_memory_policy(policy, bits, args[1], args[2], args[3], args[4])
+        self._core = _core.MemoryManager(*args, policy, bits)
 
     def add_vm(self, pages: int, domain: int = 0) -> int:
         """Add a VM of `pages` untouched pages in sharing `domain`; returns its id."""
@@ -138,6 +145,8 @@ class MemoryManager(Checkpointable):
     rip = property(lambda self: self._core.rip)
     history = property(lambda self: self._core.history)
     merge = property(lambda self: str(self._core.merge))
+    policy = property(lambda self: str(self._core.policy), doc="Frame eviction policy (rule M4).")
+    bits = property(lambda self: int(self._core.bits), doc="CLOCK's counter width.")
 
     def __repr__(self) -> str:
         return memory_repr(self, lambda: len(self.stats()["vm"]), lambda: int(self.stats()["frames_used"]))

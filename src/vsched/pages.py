@@ -11,6 +11,7 @@ from ._validate import as_int, as_int64, as_int_vector
 from ._lruk_args import as_keys
 
 __all__ = [
+    "MEMORY_POLICIES",
     "MERGE_MODES",
     "VM_COUNTERS",
     "VM_STATE_FORMAT",
@@ -19,6 +20,7 @@ __all__ = [
     "as_content",
     "batch_args",
     "check_manager_args",
+    "check_memory_policy",
     "vm_state_args",
 ]
 
@@ -129,6 +131,28 @@ def vm_state_args(state: Any, domain: Any) -> tuple[int, np.ndarray, np.ndarray,
         np.ascontiguousarray(contents, dtype=np.uint64),
         values,
     )
+
+
+# Frame eviction policies of MemoryManager (rule M4). ARC and LIRS remember evicted keys; keyed by
+# frame numbers, which are reused for unrelated content, that memory would be meaningless.
+MEMORY_POLICIES = ("lruk", "lru", "clock")
+
+
+def check_memory_policy(policy: Any, bits: Any, k: int, crp: int, rip: Any, history: Any) -> tuple[str, int]:
+    """(policy, bits) of a MemoryManager; TypeError / ValueError naming the argument."""
+    if not isinstance(policy, str):
+        raise TypeError(f"policy must be a str, got {type(policy).__name__}")
+    if policy not in MEMORY_POLICIES:
+        raise ValueError(f"policy = {policy!r}: policy must be one of {', '.join(MEMORY_POLICIES)}")
+    bits = as_int64("bits", bits)
+    if policy == "clock":
+        if not 1 <= bits <= 8:
+            raise ValueError(f"bits = {bits}: bits must be in 1..8")
+    elif bits != 1:
+        raise ValueError(f"bits = {bits}: bits is an argument of policy 'clock' only")
+    if policy != "lruk" and (k != 2 or crp != 0 or rip is not None or history is not None):
+        raise ValueError(f"policy = {policy!r}: k, crp, rip and history are arguments of policy 'lruk' only")
+    return policy, bits
 
 
 def check_manager_args(

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, scenario, workloads
+from . import __version__, scenario, simulate_net, workloads
 from .errors import AdmissionError
 from .host import Host, HostRun
 from .progress import progress
@@ -83,6 +83,7 @@ UNITS = {
     "max_used_cores": "cores",
     "frames": "frames",
     "seconds": "seconds of wall time",
+    **simulate_net.UNITS,
 }
 
 
@@ -132,6 +133,8 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
             f"--memory {frames} frames cannot hold one VM's reservation of {one_vm_frames} frames and keep "
             f"{args.memory_reserve:.0%} unreserved (at least {math.ceil(one_vm_frames / (1 - args.memory_reserve))})"
         )
+    if 0 < args.nic < 1:
+        raise ValueError(f"--nic {args.nic:g}: a NIC needs at least 1 bps (0: no network model)")
     host_class = _engines(args.engines)
     show = args.progress
 
@@ -141,16 +144,19 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
     admitted: list[int] = []
     bar = progress(len(POLICIES) * trace.vms, "admitting VMs", "VMs") if show else None
     for policy in POLICIES:
+        first = policy == POLICIES[0]
+        with_nic = first and simulate_net.enabled(args)  # the NIC, like memory, does not depend on the CPU policy
         host = host_class(
             args.pcpus, frames, max_vcpu_ratio=args.max_vcpu_ratio, memory_reserve=args.memory_reserve,
             min_guarantee=args.min_guarantee, fidelity=args.fidelity, reallocation=policy,
-            realloc_estimator=args.estimator,
+            realloc_estimator=args.estimator, memory_policy=getattr(args, "memory_policy", "lruk"),
+            **(simulate_net.host_options(args) if with_nic else {}),
         )
-        first = policy == POLICIES[0]
         for i in range(trace.vms):
             try:
+                net = simulate_net.vm_options(bool(offered.critical[i]), int(offered.shares[i])) if with_nic else {}
                 host.add_vm(int(offered.vcpus[i]), args.pages, shares=int(offered.shares[i]),
-                            reservation=float(offered.reservations[i]), domain=int(offered.domains[i]))
+                            reservation=float(offered.reservations[i]), domain=int(offered.domains[i]), **net)
                 if first:
                     admitted.append(i)
             except AdmissionError as refusal:
@@ -176,6 +182,8 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
     critical = offered.critical[cols]
     reservations = offered.reservations[cols]
     demand = trace.cpu[:, cols] * vcpus[None, :]
+    net_demand = (simulate_net.demand(args, demand, critical, workloads.TICK_SECONDS)
+                  if simulate_net.enabled(args) else None)
     runs: dict[str, HostRun] = {}
     seconds: dict[str, float] = {}
     for policy in POLICIES:
@@ -191,7 +199,8 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         bar = progress(ticks, f"day, {POLICY_LABELS[policy]}") if show else False
         try:
-            runs[policy] = hosts[policy].run(demand, memory, progress=bar)
+            net = net_demand if policy == POLICIES[0] else None
+            runs[policy] = hosts[policy].run(demand, memory, progress=bar, net=net)
         finally:
             if bar:
                 bar.close()
@@ -217,6 +226,7 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
             "min_guarantee": args.min_guarantee,
             "critical_reservation": args.critical_reservation,
             "fidelity": args.fidelity,
+            "memory_policy": getattr(args, "memory_policy", "lruk"),
             "engines": args.engines,
             "seed": args.seed,
             "notes": trace.notes,
@@ -237,6 +247,8 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
         "checks": _per_vm_checks(lend, vcpus, reservations, frames),
         "seconds": seconds,
     }
+    if net_demand is not None:
+        result["network"] = simulate_net.summary(args, lend, critical, workloads.TICK_SECONDS)
     if args.plot:
         _plot(lend, runs["static"], args.plot)
     return result

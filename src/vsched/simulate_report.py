@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from .simulate import POLICIES, POLICY_LABELS
+from .simulate_net import print_summary as print_network
 
 
 def _pct(fraction: float) -> str:
@@ -36,7 +37,8 @@ def print_summary(result: dict[str, Any], out: TextIO) -> None:
     hours = sc["ticks"] * sc["tick_seconds"] / 3600
     say(f"vsched {result['vsched_version']} simulate: {sc['source']}, {sc['ticks']} ticks of {sc['tick_seconds']} s "
         f"({hours:g} h), {sc['fidelity']} CPU model, {sc['engines']} engines")
-    say(f"  host        {sc['pcpus']} pCPUs, {sc['frames']} frames; at most {sc['max_vcpu_ratio']:g} vCPUs per pCPU, "
+    evicted_by = "" if sc.get("memory_policy", "lruk") == "lruk" else f" ({sc['memory_policy']} eviction)"
+    say(f"  host        {sc['pcpus']} pCPUs, {sc['frames']} frames{evicted_by}; at most {sc['max_vcpu_ratio']:g} vCPUs per pCPU, "
         f"{sc['memory_reserve']:.0%} of frames kept unreserved, {sc['min_guarantee']:g} cores reserved per vCPU "
         f"({sc['critical_reservation']:g} for critical VMs)")
     for note in sc["notes"]:
@@ -79,4 +81,6 @@ def print_summary(result: dict[str, Any], out: TextIO) -> None:
         + (f", all of them during {pressure} ticks" if pressure else ""))
     say(f"              major faults {mem['major_faults']}, COW breaks {mem['cow_breaks']}, "
         f"pages swapped at the end {mem['swapped_final']}")
+    if "network" in result:
+        print_network(result["network"], say)
     say("  wall time   " + ", ".join(f"{POLICY_LABELS[p]} {s:.1f} s" for p, s in result["seconds"].items()))

@@ -179,12 +179,18 @@ _MASK64 = (1 << 64) - 1
 def fingerprint(values: np.ndarray) -> np.ndarray:
     """SplitMix64 finaliser: a well-mixed 64-bit content fingerprint per input
     (never 0 for the inputs used here in practice; 0 is the zero page)."""
-    z = (np.asarray(values, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)) & np.uint64(_MASK64)
+    # z = mix(values + golden ratio) modulo 2**64; mixed in place in one copy
+    # (uint64 arithmetic wraps), as the temporaries cost more than the mixing.
+    z = np.array(values, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return np.where(z == 0, np.uint64(1), z)
+        z += np.uint64(0x9E3779B97F4A7C15)
+        z ^= z >> np.uint64(30)
+        z *= np.uint64(0xBF58476D1CE4E5B9)
+        z ^= z >> np.uint64(27)
+        z *= np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    z[z == 0] = 1
+    return z
 
 
 class MemoryWorkload:
@@ -241,16 +247,23 @@ class MemoryWorkload:
     def boot(self) -> list[dict[str, np.ndarray]]:
         """Every VM writes its initial image (one batch of vms x pages writes)."""
         rng = np.random.default_rng([self.seed, 0])
-        vm = np.repeat(np.arange(self.vms, dtype=np.int64), self.pages)
-        gpn = np.tile(np.arange(self.pages, dtype=np.int64), self.vms)
+        vms, pages = self.vms, self.pages
+        vm = np.repeat(np.arange(vms, dtype=np.int64), pages)
+        gpn = np.tile(np.arange(pages, dtype=np.int64), vms)
         kind = rng.random(vm.size)
-        template = (vm % self.templates).astype(np.uint64)
-        content = fingerprint((template << np.uint64(32)) | gpn.astype(np.uint64))
-        unique = fingerprint((np.uint64(1) << np.uint64(63)) | (vm.astype(np.uint64) << np.uint64(32)) | gpn.astype(np.uint64))
-        content = np.where(kind < self.zero_fraction, np.uint64(0), content)
-        content = np.where(
-            (kind >= self.zero_fraction) & (kind < self.zero_fraction + self.unique_fraction), unique, content
+        # Template content depends on (template, gpn) only: fingerprint one
+        # image per template and repeat the images, VM i taking i % templates.
+        images = min(self.templates, vms)
+        template_gpn = (np.arange(images, dtype=np.uint64)[:, None] << np.uint64(32)) | np.arange(
+            pages, dtype=np.uint64
+        )[None, :]
+        content = np.tile(fingerprint(template_gpn), (-(-vms // images) if vms else 0, 1))[:vms].reshape(-1)
+        # VM-own content only where it is used.
+        own = np.flatnonzero((kind >= self.zero_fraction) & (kind < self.zero_fraction + self.unique_fraction))
+        content[own] = fingerprint(
+            (np.uint64(1) << np.uint64(63)) | (vm[own].astype(np.uint64) << np.uint64(32)) | gpn[own].astype(np.uint64)
         )
+        content[kind < self.zero_fraction] = 0
         return [{"vm": vm, "gpn": gpn, "content": content}]
 
     def tick(self, t: int, activity: np.ndarray | None = None) -> list[dict[str, np.ndarray]]:

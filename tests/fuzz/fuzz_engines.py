@@ -27,7 +27,6 @@ NEW, CHECKPOINT = "<new>", "<checkpoint>"
 # green while they are open; ``--include-known`` (campaign.py) draws them too.
 KNOWN = {
     "realloc-window-1e6": "native Reallocator.add_vm takes seconds per VM at window = 10**6 (the documented max)",
-    "sched-zero-request": "CpuScheduler.run never returns when slice_ns // ceil(limit) is 0 (time cannot advance)",
     "memory-scan-huge": "MemoryManager.scan(pages) is linear in pages and ignores Ctrl-C: scan(2**63-1) never ends",
 }
 AVOID: set[str] = set(KNOWN)
@@ -110,9 +109,9 @@ class Scheduler(Engine):
 
     def new(self, d: Draw) -> Call:
         self.pcpus = d.integer(1, 1 << 16, (2, 3, 4, 8), BAD_INTEGERS) if d.chance(0.5) else d.pick([1, 2, 4])
-        # Limits are drawn up to 2048 cores: slices above that keep slice // ceil(limit) >= 1.
-        low = 2049 if "sched-zero-request" in AVOID else 1
-        self.slice_ns = d.integer(low, self.MAX_SLICE, (1000, 3_000_000), BAD_INTEGERS)
+        # Slices from 1 ns: a limit whose run quantum slice // ceil(limit) would be 0 ns is refused
+        # (rule 5), which the limits drawn up to 2048 cores exercise.
+        self.slice_ns = d.integer(1, self.MAX_SLICE, (1000, 3_000_000), BAD_INTEGERS)
         return Call(NEW, (self.pcpus, self.slice_ns), {"strict_reservations": d.chance(0.5)})
 
     def _vcpus(self, d: Draw) -> Any:

@@ -27,6 +27,7 @@
 #include "vsched/hash_mix.hpp"
 #include "vsched/interrupt.hpp"
 #include "vsched/lruk.hpp"
+#include "vsched/eviction/policy.hpp"
 
 namespace vsched {
 
@@ -88,8 +89,12 @@ public:
     // Throws std::invalid_argument: frames must be in 1..kMaxFrames, k in 1..64.
     // rip / history bound the LRU-K history retained for evicted content
     // (nullopt = forever / unbounded).
+    // policy: "lruk" (the LRU-K records above, history by content) or "lru" /
+    // "clock" (`bits` wide counters) over frame numbers (rule M4); those take no
+    // k / crp / rip / history (std::invalid_argument unless the defaults).
     MemoryManager(std::uint64_t frames, int k, std::uint64_t crp, std::optional<std::uint64_t> rip,
-                  std::optional<std::uint64_t> history, MergeMode merge);
+                  std::optional<std::uint64_t> history, MergeMode merge, const std::string& policy = "lruk",
+                  int bits = 1);
 
     // Returns the new VM's id (ids count up from 0 and are never reused).
     // Throws std::invalid_argument for pages < 0 or domain < 0, AdmissionError
@@ -115,8 +120,9 @@ public:
     void run_batch(const Batch& batch, std::int8_t* out, Interrupt* interrupt = nullptr);
 
     // KSM-like scanner: visits `pages` guest pages round-robin (std::invalid_argument
-    // unless merge == scan and pages >= 0).
-    void scan(std::int64_t pages);
+    // unless merge == scan and pages >= 0). Polls `interrupt` between visits;
+    // on Interrupted the visits done so far stand (the cursor is after them).
+    void scan(std::int64_t pages, Interrupt* interrupt = nullptr);
 
     MemoryTotals totals() const;  // O(1)
     VmRows vm_rows() const;       // O(live VMs)
@@ -154,6 +160,8 @@ public:
     std::uint64_t crp() const { return lruk_.crp(); }
     std::optional<std::uint64_t> rip() const { return rip_; }
     std::optional<std::uint64_t> history() const { return history_; }
+    const std::string& policy() const { return policy_name_; }
+    int bits() const { return bits_; }
 
 private:
     static constexpr std::uint32_t kNoFrame = 0xFFFFFFFFu;  // Page::frame of an untouched page
@@ -285,8 +293,20 @@ private:
     void compact_order();
     void validate_loaded() const;
 
+    // Rule M4: the LRU-K records, or (frame_policy_ set) another policy keyed by frame number.
+    void touch(std::uint32_t frame, std::uint64_t t) {
+        if (frame_policy_) {
+            frame_policy_->access(frame);
+        } else {
+            lruk_.reference(frame, t);
+        }
+    }
+
     MergeMode merge_;
     std::optional<std::uint64_t> rip_, history_;
+    std::string policy_name_;
+    int bits_;
+    std::unique_ptr<EvictionPolicy> frame_policy_;  // null = LRU-K (lruk_)
     LruKPolicy lruk_;  // slot = frame
     // Retained history of evicted content: (domain, content) -> offset of
     // HIST(1..K), LAST in retained_pool_ (stride k + 1).

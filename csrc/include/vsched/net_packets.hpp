@@ -37,6 +37,8 @@ struct PacketConfig {
     std::vector<std::int64_t> quantum;          // per VM: ceil(shares * quantum_bytes / 1000)
     std::vector<std::int64_t> cap_bps;          // per band: floor(cap), -1 = none
     std::vector<std::int64_t> minimum_bps;      // per band: floor(minimum), 0 = none
+    std::vector<std::int64_t> limit_bps;        // per VM: floor(limit), -1 = none (limit >= link); empty: none
+    std::vector<std::int64_t> reservation_bps;  // per VM: min(floor(reservation), link), 0 = none; empty: none
     std::int64_t burst_bytes = 0;               // resolved (> 0)
 };
 

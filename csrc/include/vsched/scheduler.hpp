@@ -177,14 +177,19 @@ private:
     std::int64_t res_lag_at(const Vm& m, std::int64_t t) const;
     void res_update(Vm& m, std::int64_t t) const;
     bool urgent(const Vm& m) const { return res_slope(m) > 0 && res_lag_at(m, now_) >= 0; }
-    std::int64_t urgent_pick();
+    std::int64_t urgent_pick(bool skip_ahead);
     void res_changed(std::uint32_t vm_id);
-    std::int64_t urgency_victim(bool spare_overdue) const;
-    std::int64_t urgent_pick_unless_overdue();
+    struct Victims {
+        std::int64_t any = -1;    // the victim of an urgent VM not ahead of its fluid share
+        std::int64_t spare = -1;  // ... of one ahead of it (runs that started overdue spared)
+    };
+    Victims urgency_victims() const;
+    std::int64_t urgent_pick_now();
     bool ahead_of_fluid(const Vm& m) const;
+    void push_ahead_event(std::uint32_t vm_id);
     bool overdue_pickable();
-    std::int64_t lag_at(const Vcpu& v, std::int64_t t) const;
     void recompute();
+    void recompute_rates();  // rule 1's kernel, new rates and keys
     bool pick_and_dispatch();
     template <class E>
     bool pick_from(TwoLaneQueue<E, Before>& queue);
@@ -259,7 +264,7 @@ private:
     void put_back_skipped_urgent();
     void drop_urgent_top(UrgentGroup& group);
     void push_urgent(std::int64_t slope, const UrgentEntry& e);
-    std::int64_t urgent_pick_by_scan();
+    std::int64_t urgent_pick_by_scan(bool skip_ahead);
     std::int64_t queued_with_earliest_deadline(const Vm& m) const;
     TwoLaneQueue<Key, Before> res_events_;  // (time, vm): a VM may turn urgent / a protection
                                           // ends / a reserved VM is released (may be stale)

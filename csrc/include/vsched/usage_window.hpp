@@ -45,13 +45,17 @@ struct MaxEstimator {
     EstimatorFields export_column(std::uint32_t) const { return {}; }
     static void check_import(const EstimatorFields&) {}
     void import_column(std::uint32_t column, const EstimatorFields&, const WindowView& view);
+    // Allocates the suffix matrix (called before the first wrap or an import,
+    // which are the first to need it; see UsageWindows).
+    void reserve_window(std::size_t stride);
 
     static constexpr double kNone = -std::numeric_limits<double>::infinity();  // max of no samples
 
 private:
     std::size_t window_;
     std::vector<double> prefix_;  // per column
-    std::vector<double> suffix_;  // W x stride
+    std::vector<double> suffix_;  // W x stride once reserved (a block ended, or an import); empty before
+    bool reserved_ = false;       // suffix_ allocated: until then every entry is kNone and none is read
 };
 
 // mean: the running sum (kept by UsageWindows for every estimator, since the
@@ -112,8 +116,11 @@ struct PercentileEstimator {
     static constexpr bool kKeepsState = false;
     static constexpr std::size_t kSortedWindow = 64;
     explicit PercentileEstimator(const WindowConfig& config)
-        : window_(config.window), quantile_(config.quantile), scratch_(config.window) {}
+        : window_(config.window), quantile_(config.quantile) {}
     void resize(std::size_t old_stride, std::size_t stride);
+    // The rebuild buffer, allocated before the first tick or import that may
+    // rebuild (not at construction, and not copied when the columns grow).
+    void reserve_window(std::size_t) { reserve_scratch(); }
     void reset(std::uint32_t column);
     void begin_tick(const WindowView& view);
     void push(const Push& p, const WindowView& view);
@@ -149,6 +156,18 @@ private:
     // Rebuilds the band of `column` from its `count` samples, the newest in
     // ring row `newest`, around the ranks of `count`; the new estimate.
     double rebuild(std::uint32_t column, std::size_t count, std::size_t newest, int drift, const WindowView& view);
+    void reserve_scratch() {
+        if (!sorted_lane() && scratch_.values.size() < window_) scratch_.values.resize(window_);
+    }
+    // A work buffer, no state: a copy of the estimator starts without one.
+    struct Scratch {
+        std::vector<double> values;
+        Scratch() = default;
+        Scratch(const Scratch&) {}
+        Scratch(Scratch&&) = default;
+        Scratch& operator=(const Scratch&) { return *this; }
+        Scratch& operator=(Scratch&&) = default;
+    };
 
     std::size_t window_;
     double quantile_;
@@ -157,7 +176,7 @@ private:
     std::vector<double> sorted_;  // sorted lane: stride x W (one sorted block per column)
     std::vector<RankBandHead> band_heads_;  // band lane: per column
     std::vector<double> bands_;             // band lane: stride x RankBand::kSlots
-    std::vector<double> scratch_;           // W: one window, reordered by a rebuild
+    Scratch scratch_;                       // W: one window, reordered by a rebuild
     std::vector<double> percentile_;  // per column: the estimate after the last push
 };
 
@@ -211,8 +230,9 @@ public:
     // invalid_argument unless `estimator` is registered.
     UsageWindows(const std::string& estimator, const WindowConfig& config);
 
-    // An empty window; returns its column. May allocate (strong guarantee).
-    std::uint32_t add();
+    // An empty window; returns its column. May allocate (strong guarantee);
+    // `whole_window`: also every row of the window, as import_column needs.
+    std::uint32_t add(bool whole_window = false);
     // Frees a column for reuse.
     void remove(std::uint32_t column);
     // One tick: samples[i] is pushed onto column columns[i], for i < n; n must
@@ -250,6 +270,8 @@ private:
     template <class E>
     void push_row(E& estimator, const std::uint32_t* columns, const double* samples, std::size_t n);
     void grow();                       // doubles stride_, keeping every column
+    void reserve_rows(std::size_t rows);  // at least `rows` ring rows allocated (rows_)
+    void reserve_window();             // every ring row and the estimator's W-row state
     void wrap_sums(const std::uint32_t* columns, std::size_t n);  // end of a block
     WindowView view() const {
         return WindowView{config_.window, stride_, next_row_, ring_.data(), count_.data(), sum_.data(), seen_.data()};
@@ -263,7 +285,11 @@ private:
     std::uint32_t used_ = 0;           // columns ever handed out
     std::vector<std::uint32_t> free_;  // removed columns, reused last in first out
 
-    std::vector<double> ring_;          // W x stride_ samples
+    // Rows are allocated as ticks first reach them: rows_ = min(ticks, W) (or W
+    // after an import or a load), so adding VMs costs nothing per row of a
+    // window that no tick has written yet; a checkpoint still holds W rows.
+    std::size_t rows_ = 0;
+    std::vector<double> ring_;          // rows_ x stride_ samples
     std::vector<std::uint32_t> count_;  // per column: samples in the window
     std::vector<double> sum_;           // per column: running sum of the window
     std::vector<std::uint64_t> seen_;   // per column: samples pushed since added

@@ -12,20 +12,21 @@ from __future__ import annotations
 
 from .backends import BACKENDS, ShardLostError
 from .balance import Candidates, Move, drs_pass, host_loads, imbalance
+from .consolidation import Plan, consolidation_pass
 from .fleet import STATES, Fleet, FleetInvariantError
 from .hosts import HostInput, HostSummary, step_hosts
 from .migration import MigrationCost, move_vm, precopy, precopy_closed_form, precopy_estimate
 from .placement import POLICIES, RULES, HostSummaries, VmNeeds, feasible, place
 from .run import FleetRun
 from .shard import ShardStateError
-from .spec import BalancePolicy, FailureModel, HostSpec, MigrationModel, PowerModel, VmSpec
+from .spec import BalancePolicy, ConsolidationPolicy, FailureModel, HostSpec, MigrationModel, PowerModel, VmSpec
 from .workload import NEVER, FleetWorkload, GuestMemory, synthetic_fleet, trace_fleet
 
 __all__ = [
     "BACKENDS", "NEVER", "POLICIES", "RULES", "STATES",
-    "BalancePolicy", "Candidates", "FailureModel", "Fleet", "FleetInvariantError", "FleetRun", "FleetWorkload",
+    "BalancePolicy", "Candidates", "ConsolidationPolicy", "FailureModel", "Fleet", "FleetInvariantError", "FleetRun", "FleetWorkload",
     "GuestMemory", "HostInput", "HostSpec", "HostSummaries", "HostSummary", "MigrationCost", "MigrationModel",
-    "Move", "PowerModel", "ShardLostError", "ShardStateError", "VmNeeds", "VmSpec",
-    "drs_pass", "feasible", "host_loads", "imbalance", "move_vm", "place", "precopy", "precopy_closed_form",
+    "Move", "Plan", "PowerModel", "ShardLostError", "ShardStateError", "VmNeeds", "VmSpec",
+    "consolidation_pass", "drs_pass", "feasible", "host_loads", "imbalance", "move_vm", "place", "precopy", "precopy_closed_form",
     "precopy_estimate", "step_hosts", "synthetic_fleet", "trace_fleet",
 ]

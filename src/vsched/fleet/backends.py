@@ -1,5 +1,5 @@
 """Where a fleet's hosts live: in the coordinator (``serial``) or in shards on
-Ray or Dask actors (``docs/fleet.md``, "Backends", rules F14-F18).
+Ray or Dask actors (``docs/fleet.md``, "Backends", rules F18-F22).
 
 The coordinator talks to its hosts only through a pool: ``add_vm``,
 ``remove_vm``, ``move_vm``, ``fail``, ``repair``, ``vms`` and ``step``. The
@@ -34,7 +34,7 @@ class ShardLostError(RuntimeError):
 
 
 def shard_bounds(hosts: int, shards: int) -> list[tuple[int, int]]:
-    """Rule F14: shard s holds hosts ``[s x H // S, (s + 1) x H // S)``, contiguous by host id."""
+    """Rule F18: shard s holds hosts ``[s x H // S, (s + 1) x H // S)``, contiguous by host id."""
     return [(s * hosts // shards, (s + 1) * hosts // shards) for s in range(shards)]
 
 
@@ -93,7 +93,7 @@ class SerialPool:
 
 
 class ShardedPool:
-    """Hosts in `runner`'s shards; ledgers and operation queues here (rules F15-F16)."""
+    """Hosts in `runner`'s shards; ledgers and operation queues here (rules F19-F20)."""
 
     def __init__(self, specs: Sequence[HostSpec], tick_seconds: int, runner: Any) -> None:
         self._specs, self._tick_seconds = list(specs), tick_seconds
@@ -120,7 +120,7 @@ class ShardedPool:
         self._queue(h, ("remove", h, vm))
 
     def move_vm(self, src: int, dst: int, vm: int) -> int:
-        """Rule F16: the destination's ledger admits (AdmissionError: nothing changes) and the
+        """Rule F20: the destination's ledger admits (AdmissionError: nothing changes) and the
         source's lets go at once; the VM's state crosses at :meth:`settle`."""
         ledger = self.hosts[src]
         record = ledger._layout.records[vm]
@@ -132,7 +132,7 @@ class ShardedPool:
         return new
 
     def settle(self) -> None:
-        """Ship the VMs moved since the last call (rule F16). Each round, the source shards apply
+        """Ship the VMs moved since the last call (rule F20). Each round, the source shards apply
         their queues and give their VMs up (exported, then removed), one call per shard, all at
         once; the destinations import them with their next queue. A round ends before a move
         whose source host took a VM earlier in the round: its export must see that import."""
@@ -175,7 +175,7 @@ class ShardedPool:
         return self.hosts[h].vms
 
     def step(self, inputs: TickInputs, check: bool) -> TickSummaries:
-        """Rule F16: every shard applies its queue and steps its hosts; summaries in host id order."""
+        """Rule F20: every shard applies its queue and steps its hosts; summaries in host id order."""
         calls = []
         for s, (a, b) in enumerate(self.bounds):
             expected = None

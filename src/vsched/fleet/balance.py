@@ -36,6 +36,11 @@ class Candidates:
     limit: np.ndarray  # NaN = no limit
     domain: np.ndarray
 
+    @classmethod
+    def empty(cls) -> Candidates:
+        i, f = np.zeros(0, dtype=np.int64), np.zeros(0)
+        return cls(i, i, f, f, np.zeros(0, dtype=bool), f, i, i, f, f, i)
+
 
 @dataclass(frozen=True)
 class Move:
@@ -59,7 +64,7 @@ def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Mov
     """Greedy moves until the imbalance is at most the target, no move is good
     enough, or ``max_moves`` (rule F9). Updates ``s`` (claims) and ``c.host``
     as if each move had happened; returns the moves in the order chosen."""
-    up = s.up
+    up = s.up & ~s.closed  # hosts being evacuated (rule F16) are neither sources nor destinations
     n = int(up.sum())
     moves: list[Move] = []
     if n < 2 or policy.max_moves == 0:

@@ -3,7 +3,7 @@
 Every tick, in this order (rule F13): repairs, failures, departures,
 arrivals, restarts, a balancing pass (every ``interval`` ticks), one tick of
 every up host through the backend's pool (serial: :func:`step_hosts` here;
-Ray or Dask: the shards, rules F14-F18), migrations that complete, the
+Ray or Dask: the shards, "Backends" in the docs), migrations that complete, the
 accounting check. Global decisions use only :class:`HostSummaries` and the
 per-VM arrays held here; the hosts are stepped independently.
 """
@@ -20,12 +20,13 @@ import numpy as np
 from ..errors import AdmissionError
 from .backends import BACKENDS, make_pool
 from .balance import Candidates, drs_pass, host_loads, imbalance
+from .consolidation import consolidation_pass
 from .failures import FailureClock
 from .migration import precopy, precopy_estimate
 from .packed import TickInputs, TickSummaries
 from .placement import HostSummaries, VmNeeds, check_policy, place, refusal_rule
 from .run import FLEET_SERIES, HOST_SERIES, FleetRun
-from .spec import BalancePolicy, FailureModel, HostSpec, MigrationModel, PowerModel, VmSpec
+from .spec import BalancePolicy, ConsolidationPolicy, FailureModel, HostSpec, MigrationModel, PowerModel, VmSpec
 from .workload import NEVER, FleetWorkload, GuestMemory
 
 __all__ = ["STATES", "Fleet", "FleetInvariantError"]
@@ -88,11 +89,8 @@ class Fleet:
     ``Fleet(hosts, host=HostSpec(), placement="best-fit", balance="drs",
     migration=MigrationModel(), failures=None, seed=0, *, weights=None,
     drs=BalancePolicy(), memory=GuestMemory(), power=PowerModel(),
-    engines="native", tick_seconds=300, check=True, backend="serial", shards=1,
-    client=None)``. ``hosts`` is a count (all of spec ``host``) or a list of
-    :class:`HostSpec`. ``backend`` ``"ray"`` or ``"dask"`` steps the hosts in
-    ``shards`` actors (``client``: a Dask client to use); the results are the
-    serial ones, bit for bit. See ``docs/fleet.md``, "Backends".
+    engines="native", tick_seconds=300, check=True)``. ``hosts`` is a count
+    (all of spec ``host``) or a list of :class:`HostSpec`. See ``docs/fleet.md``.
     """
 
     def __init__(
@@ -112,6 +110,7 @@ class Fleet:
         engines: str = "native",
         tick_seconds: int = 300,
         check: bool = True,
+        consolidation: ConsolidationPolicy | None = None,
         backend: str = "serial",
         shards: int = 1,
         client: Any = None,
@@ -131,7 +130,7 @@ class Fleet:
             raise ValueError(f"engines = {engines!r}: expected 'native' or 'reference'")
         for name, value, kind in (("migration", migration, MigrationModel), ("failures", failures, FailureModel),
                                   ("drs", drs, BalancePolicy), ("memory", memory, GuestMemory),
-                                  ("power", power, PowerModel)):
+                                  ("power", power, PowerModel), ("consolidation", consolidation, ConsolidationPolicy)):
             if value is not None and not isinstance(value, kind):
                 raise TypeError(f"{name} must be a {kind.__name__} or None, got {type(value).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -159,6 +158,7 @@ class Fleet:
         self.engines = engines
         self.tick_seconds = tick_seconds
         self.check = check
+        self.consolidation = consolidation
         if backend != "serial":  # one host of each spec built here: bad specs fail before any worker starts
             for spec in {id(spec): spec for spec in specs}.values():
                 self._new_host(spec)
@@ -170,6 +170,8 @@ class Fleet:
         self.members: list[list[int]] = [[] for _ in specs]  # fleet VM ids in each host's VM order
         self._boots: list[list[int]] = [[] for _ in specs]  # VMs whose boot image the next tick writes
         self.repair_at = np.full(len(specs), -1, dtype=np.int64)
+        self.powered_off = np.zeros(len(specs), dtype=bool)  # by the consolidation pass (rule F17)
+        self._draining: set[int] = set()  # hosts being evacuated to be powered off (rule F16)
         self.failure_clock = FailureClock(failures, len(specs), tick_seconds, seed)
         self.vms = _VmTable()
         self.tick = 0
@@ -263,7 +265,7 @@ class Fleet:
         spec = v.specs[fid]
         t = min(self.tick, self._cpu.shape[0] - 1)
         needs = VmNeeds.of(spec, self.summaries, float(self._cpu[t, v.column[fid]]) * spec.vcpus)
-        exclude = np.zeros(len(self.hosts), dtype=bool)
+        exclude = None  # hosts whose own admission refused the VM (rare: made on the first refusal)
         while True:
             h = place(self.summaries, needs, self.placement, self.weights, exclude)
             if h < 0:
@@ -271,6 +273,8 @@ class Fleet:
             try:
                 local = self.pool.add_vm(h, spec)
             except AdmissionError:
+                if exclude is None:
+                    exclude = np.zeros(len(self.hosts), dtype=bool)
                 exclude[h] = True
                 continue
             self.summaries.claim(h, needs)
@@ -385,8 +389,14 @@ class Fleet:
             spec, departure = self._offered.pop(column)
             self._admit_new(spec, column, departure)
         self._restart_due()
-        if self.balance is not None and t > 0 and t % self.balance.interval == 0:
+        balancing = self.balance is not None and t > 0 and t % self.balance.interval == 0
+        consolidating = self.consolidation is not None and t > 0 and t % self.consolidation.interval == 0
+        if balancing:
             self._balance()
+        if consolidating:
+            self._consolidate()
+        if balancing or consolidating:  # entitled demand is averaged from one pass to the next
+            v.ent_sum[: v.size], v.ent_n[: v.size] = 0.0, 0
         ids, sizes = self._layout()
         inputs = self._inputs(t, ids, sizes)
         stepping = time.perf_counter()
@@ -396,6 +406,8 @@ class Fleet:
         for fid in [f for f, _ in sorted(self._migrations.items()) if v.finish[f] == t]:
             self._finish_migration(fid)
         self.pool.settle()  # a sharded backend ships the moved VMs now, before anything else touches their hosts
+        if self._draining:
+            self._drained()
         if self.check:
             self.check_accounting()
         self.tick += 1
@@ -434,15 +446,17 @@ class Fleet:
             self._log("vm_restarted", vm=fid, host=host, lost_minutes=lost * self.tick_seconds / 60)
         self._restarts = waiting
 
-    def _balance(self) -> None:
+    def _candidates(self, interval: int) -> Candidates | None:
+        """The VMs on hosts as the passes see them (rules F8, F9, F16); a move must finish
+        within the pass's `interval` ticks."""
         v, n = self.vms, self.vms.size
         live = np.flatnonzero((v.state[:n] == RUNNING) | (v.state[:n] == MIGRATING))
         if live.size == 0:
-            return
+            return None
         load = np.where(v.ent_n[live] > 0, v.ent_sum[live] / np.maximum(v.ent_n[live], 1), 0.0)
         duration, converged = precopy_estimate(self.migration, v.pages[live], v.dirty_rate[live])
-        window = self.balance.interval * self.tick_seconds
-        candidates = Candidates(
+        window = interval * self.tick_seconds
+        return Candidates(
             vm=live, host=v.host[live].copy(), load=load,
             badness=v.last_ready[live] / 100.0 + v.last_swapped[live] / np.maximum(v.pages[live], 1),
             movable=(v.state[live] == RUNNING) & (v.ent_n[live] > 0),
@@ -450,13 +464,64 @@ class Fleet:
             vcpus=v.vcpus[live], pages=v.pages[live], reservation=v.reservation[live], limit=v.limit[live],
             domain=v.domain[live],
         )
-        before = imbalance(host_loads(self.summaries, v.host[live], load), self.summaries.up)
+
+    def _balance(self) -> None:
+        candidates = self._candidates(self.balance.interval)
+        if candidates is None:
+            return
+        v, load = self.vms, candidates.load
+        before = imbalance(host_loads(self.summaries, v.host[candidates.vm], load), self.summaries.up)
         moves = drs_pass(self.summaries, candidates, self.balance)
         for move in moves:
             self._start_migration(move.vm, move.destination, claimed=True)
         after = imbalance(host_loads(self.summaries, candidates.host, load), self.summaries.up)
         self._log("balance", imbalance=before, predicted=after, moves=len(moves), target=self.balance.target)
-        v.ent_sum[:n], v.ent_n[:n] = 0.0, 0
+
+    # ------------------------------------------------------------ consolidation
+
+    def _consolidate(self) -> None:
+        """Rules F14-F16: power hosts on, or start evacuating one host to power it off."""
+        candidates = self._candidates(self.consolidation.interval)
+        if candidates is None:  # no VM on any host: every host but `min_hosts` may be powered off
+            candidates = Candidates.empty()
+        measured = self.series.get("host_demand")
+        plan = consolidation_pass(self.summaries, candidates, self.consolidation, self.powered_off,
+                                  demand=measured[-1] if measured else None)
+        for h in plan.power_on:
+            self.pool.repair(h)  # powered on: a new, empty host
+            self.powered_off[h] = False
+            self.summaries.set_up(h, True)
+            self.failure_clock.host_up(h, self.tick)
+            self._log("host_powered_on", host=h)
+        if plan.evacuate >= 0:
+            h = plan.evacuate
+            self.summaries.set_closed(h, True)
+            self._draining.add(h)
+            for move in plan.moves:
+                self._start_migration(move.vm, move.destination, claimed=True)
+            self._log("evacuation", host=h, moves=len(plan.moves))
+
+    def _drained(self) -> None:
+        """Rule F17, at the end of the tick: a host being evacuated is powered off once it holds
+        no VM and no claim; it takes VMs again if one of its VMs stays (its move failed or was
+        aborted); a host that failed meanwhile is no longer evacuated."""
+        s, v = self.summaries, self.vms
+        for h in sorted(self._draining):
+            if not s.up[h]:
+                self._draining.discard(h)
+                s.set_closed(h, False)
+            elif not self.members[h] and s.vcpus_used[h] == 0:
+                self._draining.discard(h)
+                self.pool.fail(h)  # powered off: the host and its state are gone
+                s.clear(h)
+                s.set_closed(h, False)
+                s.set_up(h, False)
+                self.powered_off[h] = True
+                self._log("host_powered_off", host=h)
+            elif any(v.state[fid] == RUNNING for fid in self.members[h]):
+                self._draining.discard(h)
+                s.set_closed(h, False)
+                self._log("evacuation_cancelled", host=h)
 
     def _layout(self) -> tuple[np.ndarray, np.ndarray]:
         """All VMs on hosts in host order then host VM order, and each host's count."""
@@ -473,7 +538,7 @@ class Fleet:
         up = np.array([self.pool.up(h) for h in range(len(self.specs))], dtype=bool)
         inputs = TickInputs(0, up, sizes, demand)
         if self.memory is not None:
-            # the hosts draw their own references (rule F17): each is told where its part starts
+            # the hosts draw their own references (rule F21): each is told where its part starts
             running = np.concatenate([[0], np.cumsum(self.memory.references(activity))])
             boots = [(h, fid, v.pages[fid], v.domain[fid], v.local[fid])
                      for h in range(len(self.specs)) for fid in self._boots[h]]
@@ -517,7 +582,8 @@ class Fleet:
         row["saving"] = tick.saving.copy()
         if self.power is not None:
             p = self.power
-            row["power"] = np.where(s.up, p.idle_watts + (p.peak_watts - p.idle_watts) * np.minimum(row["used"], 1.0), 0.0)
+            row["power"] = np.where(s.up, p.idle_watts + (p.peak_watts - p.idle_watts) * np.minimum(row["used"], 1.0),
+                                    np.where(self.powered_off, p.off_watts, 0.0))
         s.measured(row["load"], row["frames_used"])
         states = np.bincount(v.state[: v.size], minlength=len(STATES))
         fleet = {
@@ -551,10 +617,10 @@ class Fleet:
             raise FleetInvariantError(f"tick {self.tick}: a running VM is on a failed host")
         if len(self._restarts) != int((state == PENDING).sum()):
             raise FleetInvariantError(f"tick {self.tick}: {len(self._restarts)} restarts queued, {(state == PENDING).sum()} pending")
-        for h in range(len(self.specs)):
-            if not self.pool.up(h):
+        for h, host in enumerate(self.hosts):
+            if host is None:
                 continue
-            if self.pool.vms(h) != v.local[np.asarray(self.members[h], dtype=np.int64)].tolist():
+            if host.vms != v.local[np.asarray(self.members[h], dtype=np.int64)].tolist():
                 raise FleetInvariantError(f"tick {self.tick}: host {h}'s VMs differ from the fleet's record")
         migrating = placed[state[placed] == MIGRATING]
         hosts = len(self.hosts)
@@ -562,7 +628,7 @@ class Fleet:
             v.target[migrating], weights=v.vcpus[migrating], minlength=hosts)
         if not np.array_equal(claimed.astype(np.int64), s.vcpus_used):
             raise FleetInvariantError(f"tick {self.tick}: host summaries' vCPU claims differ from the VMs placed")
-        free = s.vcpu_capacity - s.vcpus_used + np.where(s.up, 0.0, -np.inf)
+        free = s.vcpu_capacity - s.vcpus_used + np.where(s.up & ~s.closed, 0.0, -np.inf)
         if not np.array_equal(free, s.vcpu_free):
             raise FleetInvariantError(f"tick {self.tick}: placement's free vCPUs are stale")
         over = (s.vcpus_used > s.vcpu_capacity) | (s.frames_reserved > s.frame_capacity) | (s.cpu_reserved > s.pcpus * (1 + 1e-9))

@@ -22,7 +22,7 @@ __all__ = ["GuestPlan", "HostInput", "HostSummary", "step_hosts", "vm_dirtied"]
 class GuestPlan:
     """What one host's guests do to memory this tick, small enough to ship to a shard: the boot
     images to write (VMs just placed) and the inputs of the tick's references; the host draws
-    the pages itself, exactly the slice the whole fleet's batch would give it (rule F17)."""
+    the pages itself, exactly the slice the whole fleet's batch would give it (rule F21)."""
 
     guest: Any  # the fleet's GuestMemory
     seed: int

@@ -1,4 +1,4 @@
-"""The coordinator's admission ledger of a host held by a shard (``docs/fleet.md``, rule F15).
+"""The coordinator's admission ledger of a host held by a shard (``docs/fleet.md``, rule F19).
 
 A sharded backend cannot ask a remote host whether it takes a VM without a
 round trip per placement. The coordinator therefore keeps, per host, a

@@ -1,4 +1,4 @@
-"""A tick's host inputs and summaries packed into a few arrays (``docs/fleet.md``, rule F16).
+"""A tick's host inputs and summaries packed into a few arrays (``docs/fleet.md``, rule F20).
 
 Per-host objects cost a sharded backend one serialised array each, thousands
 per tick at a thousand hosts; packed, a shard's part of the tick is a handful

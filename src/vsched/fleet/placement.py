@@ -51,17 +51,24 @@ class HostSummaries:
     frames_in_use: np.ndarray
     domain_vms: np.ndarray  # hosts x domains, int64
     uniform_guarantee: float | None = None  # the one min_guarantee of all hosts, if they share it
-    # kept from the above (rule F1's free capacities; -inf on a host that is down)
+    # hosts that are up but take no new VM (being evacuated to be powered off, rule F16)
+    closed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # kept from the above, updated host by host (never rebuilt per placement): rule F1's free
+    # capacities (-inf on a host that is down), rows vCPU slots / reserved frames / CPU reservations,
+    # and the same as fractions of capacity (rule F2); the *_free / *_frac names are row views.
+    free: np.ndarray = field(default_factory=lambda: np.zeros((3, 0)))
+    frac: np.ndarray = field(default_factory=lambda: np.zeros((3, 0)))
+    weigh: np.ndarray = field(default_factory=lambda: np.zeros((3, 0)))  # rows: free CPU, free memory, affinity
     vcpu_free: np.ndarray = field(default_factory=lambda: np.zeros(0))
     frames_free: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cpu_free: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    weigh: np.ndarray = field(default_factory=lambda: np.zeros((3, 0)))  # rows: free CPU, free memory, affinity
-    vcpu_frac: np.ndarray = field(default_factory=lambda: np.zeros(0))  # free / capacity (rule F2)
+    vcpu_frac: np.ndarray = field(default_factory=lambda: np.zeros(0))
     frames_frac: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cpu_frac: np.ndarray = field(default_factory=lambda: np.zeros(0))
     inv_vcpu_capacity: Any = 0.0  # 1 / capacity: one number when all hosts share it
     inv_frame_capacity: Any = 0.0
     inv_pcpus: Any = 0.0
+    room: np.ndarray = field(default_factory=lambda: np.zeros(0))  # scratch for rule F2 (one per summaries)
 
     @classmethod
     def of(cls, specs: list[HostSpec], domains: int = 1) -> HostSummaries:
@@ -87,22 +94,30 @@ class HostSummaries:
 
     def refresh(self) -> None:
         """Recompute the free capacities of every host (rule F1)."""
-        down = np.where(self.up, 0.0, -np.inf)
-        self.vcpu_free = self.vcpu_capacity - self.vcpus_used + down
-        self.frames_free = self.frame_capacity - self.frames_reserved + down
-        self.cpu_free = self.pcpus + 1e-9 * self.pcpus - self.cpu_reserved + down
-        self.weigh = np.zeros((3, len(self.up)))
+        n = len(self.up)
+        if self.closed.shape != self.up.shape:
+            self.closed = np.zeros(n, dtype=bool)
+        down = np.where(self.up & ~self.closed, 0.0, -np.inf)
+        self.free = np.empty((3, n))
+        self.free[0] = self.vcpu_capacity - self.vcpus_used + down
+        self.free[1] = self.frame_capacity - self.frames_reserved + down
+        self.free[2] = self.pcpus + 1e-9 * self.pcpus - self.cpu_reserved + down
+        self.vcpu_free, self.frames_free, self.cpu_free = self.free
+        self.weigh = np.zeros((3, n))
         self.weigh[0] = self.pcpus * (1.0 - self.load)
         self.weigh[1] = self.memory_frames - self.frames_in_use
         self.inv_vcpu_capacity = _one_or_all(1.0 / self.vcpu_capacity)
         self.inv_frame_capacity = _one_or_all(1.0 / np.maximum(self.frame_capacity, 1e-300))
         self.inv_pcpus = _one_or_all(1.0 / self.pcpus)
-        self.vcpu_frac = self.vcpu_free * self.inv_vcpu_capacity
-        self.frames_frac = self.frames_free * self.inv_frame_capacity
-        self.cpu_frac = self.cpu_free * self.inv_pcpus
+        self.frac = np.empty((3, n))
+        self.frac[0] = self.vcpu_free * self.inv_vcpu_capacity
+        self.frac[1] = self.frames_free * self.inv_frame_capacity
+        self.frac[2] = self.cpu_free * self.inv_pcpus
+        self.vcpu_frac, self.frames_frac, self.cpu_frac = self.frac
+        self.room = np.empty(n)
 
     def refresh_host(self, h: int) -> None:
-        down = 0.0 if self.up[h] else -math.inf
+        down = 0.0 if self.up[h] and not self.closed[h] else -math.inf
         self.vcpu_free[h] = self.vcpu_capacity[h] - self.vcpus_used[h] + down
         self.frames_free[h] = self.frame_capacity[h] - self.frames_reserved[h] + down
         self.cpu_free[h] = self.pcpus[h] + 1e-9 * self.pcpus[h] - self.cpu_reserved[h] + down
@@ -143,6 +158,11 @@ class HostSummaries:
         self.up[host] = up
         self.refresh_host(host)
 
+    def set_closed(self, host: int, closed: bool) -> None:
+        """A closed host keeps its VMs but takes no new one (placement and balancing skip it)."""
+        self.closed[host] = closed
+        self.refresh_host(host)
+
     def measured(self, load: np.ndarray, frames_in_use: np.ndarray) -> None:
         """This tick's measurements replace the estimates (hosts that are down: 0)."""
         self.load[:] = load
@@ -172,6 +192,17 @@ class VmNeeds:
     limit: float | None
     domain: int
     expected_cores: float = 0.0  # demand expected on the host until it is measured
+    # computed once, so that a placement runs no per-call type checks: rule F1's per-VM rule
+    # (a bool, or one per host), and rule F2's need / capacity per resource (None unless the
+    # needs and the capacities are one number each; set by `of`)
+    per_vm: Any = field(init=False, repr=False, compare=False)
+    uniform: bool = field(init=False, repr=False, compare=False)
+    cost: tuple[float, float, float] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.uniform = np.ndim(self.frames) == 0 and np.ndim(self.reservation) == 0
+        per_vm = self.per_vm_ok()
+        self.per_vm = bool(per_vm) if np.ndim(per_vm) == 0 else per_vm
 
     @classmethod
     def of(cls, vm: VmSpec, summaries: HostSummaries, expected_cores: float = 0.0) -> VmNeeds:
@@ -184,7 +215,11 @@ class VmNeeds:
             guarantee = summaries.min_guarantee
             frames = np.ceil(guarantee * vm.memory_pages).astype(np.int64)
             reservation = guarantee * vm.vcpus if vm.reservation is None else np.full(guarantee.shape, float(vm.reservation))
-        return cls(vm.vcpus, vm.memory_pages, frames, reservation, vm.limit, vm.domain, float(expected_cores))
+        needs = cls(vm.vcpus, vm.memory_pages, frames, reservation, vm.limit, vm.domain, float(expected_cores))
+        inv = (summaries.inv_vcpu_capacity, summaries.inv_frame_capacity, summaries.inv_pcpus)
+        if needs.uniform and all(isinstance(x, float) for x in inv):
+            needs.cost = (needs.vcpus * inv[0], needs.frames * inv[1], needs.reservation * inv[2])
+        return needs
 
     def frames_on(self, host: int) -> int:
         return int(self.frames if np.ndim(self.frames) == 0 else self.frames[host])
@@ -202,12 +237,13 @@ class VmNeeds:
 
 def rule_masks(s: HostSummaries, needs: VmNeeds) -> dict[str, np.ndarray]:
     """Rule F1: per rule, the hosts that refuse the VM (the host's admission rules, vectorised)."""
+    open_ = s.up & ~s.closed  # a closed host (being evacuated) refuses as a host that is down
     return {
-        "host down": ~s.up,
-        "vCPU ratio": s.up & (s.vcpus_used + needs.vcpus > s.vcpu_capacity),
-        "memory reserve": s.up & (s.frames_reserved + needs.frames > s.frame_capacity),
-        "CPU reservations": s.up & (s.cpu_reserved + needs.reservation > s.pcpus + 1e-9 * s.pcpus),
-        "per VM": s.up & ~np.broadcast_to(needs.per_vm_ok(), s.up.shape),
+        "host down": ~open_,
+        "vCPU ratio": open_ & (s.vcpus_used + needs.vcpus > s.vcpu_capacity),
+        "memory reserve": open_ & (s.frames_reserved + needs.frames > s.frame_capacity),
+        "CPU reservations": open_ & (s.cpu_reserved + needs.reservation > s.pcpus + 1e-9 * s.pcpus),
+        "per VM": open_ & ~np.broadcast_to(needs.per_vm_ok(), s.up.shape),
     }
 
 
@@ -216,40 +252,44 @@ def feasible(s: HostSummaries, needs: VmNeeds, exclude: np.ndarray | None = None
     ok = s.vcpu_free >= needs.vcpus
     ok &= s.frames_free >= needs.frames
     ok &= s.cpu_free >= needs.reservation
-    per_vm = needs.per_vm_ok()
-    if np.ndim(per_vm):
-        ok &= per_vm
-    elif not per_vm:
-        ok[:] = False
+    per_vm = needs.per_vm
+    if per_vm is not True:
+        if per_vm is False:
+            ok[:] = False
+        else:
+            ok &= per_vm
     if exclude is not None:
         ok &= ~exclude
     return ok
 
 
-def headroom(s: HostSummaries, needs: VmNeeds) -> np.ndarray:
+def headroom(s: HostSummaries, needs: VmNeeds, out: np.ndarray | None = None) -> np.ndarray:
     """Rule F2: the tightest resource left after placing the VM, as a fraction
     of its capacity: min over (vCPU slots, reserved frames, CPU reservations)
     of ``free / capacity - need / capacity``."""
-    room = s.vcpu_frac - needs.vcpus * s.inv_vcpu_capacity
-    np.minimum(room, s.frames_frac - needs.frames * s.inv_frame_capacity, out=room)
-    np.minimum(room, s.cpu_frac - needs.reservation * s.inv_pcpus, out=room)
+    cost = needs.cost
+    if cost is None:  # capacities or needs differ per host: the same products, per host
+        cost = (needs.vcpus * s.inv_vcpu_capacity, needs.frames * s.inv_frame_capacity, needs.reservation * s.inv_pcpus)
+    room = np.subtract(s.vcpu_frac, cost[0], out=out)
+    np.minimum(room, s.frames_frac - cost[1], out=room)
+    np.minimum(room, s.cpu_frac - cost[2], out=room)
     return room
 
 
 def _first_fit(s: HostSummaries, needs: VmNeeds, ok: np.ndarray, weights: dict[str, float]) -> int:
-    return int(np.argmax(ok))
+    return int(ok.argmax())
 
 
 def _best_fit(s: HostSummaries, needs: VmNeeds, ok: np.ndarray, weights: dict[str, float]) -> int:
-    room = headroom(s, needs)
-    room[~ok] = np.inf
-    return int(np.argmin(room))
+    room = headroom(s, needs, out=s.room)
+    np.putmask(room, ~ok, np.inf)
+    return int(room.argmin())
 
 
 def _worst_fit(s: HostSummaries, needs: VmNeeds, ok: np.ndarray, weights: dict[str, float]) -> int:
-    room = headroom(s, needs)
-    room[~ok] = -np.inf
-    return int(np.argmax(room))
+    room = headroom(s, needs, out=s.room)
+    np.putmask(room, ~ok, -np.inf)
+    return int(room.argmax())
 
 
 def weigher_values(s: HostSummaries, needs: VmNeeds) -> np.ndarray:
@@ -260,22 +300,30 @@ def weigher_values(s: HostSummaries, needs: VmNeeds) -> np.ndarray:
     return s.weigh
 
 
+_WEIGHERS = ("cpu", "memory", "affinity")
+
+
 def _weighed(s: HostSummaries, needs: VmNeeds, ok: np.ndarray, weights: dict[str, float]) -> int:
     raw = weigher_values(s, needs)
-    low = raw.min(axis=1, where=ok, initial=np.inf)
-    span = (raw.max(axis=1, where=ok, initial=-np.inf) - low).tolist()
+    # Only the feasible hosts count (for the min-max spans and the choice): gathered once when
+    # some host is infeasible; kept in host order so that argmax still breaks ties by lowest id.
+    hosts = None if np.count_nonzero(ok) == ok.size else np.flatnonzero(ok)
+    sub = raw if hosts is None else raw.take(hosts, axis=1)
+    span = (sub.max(axis=1) - sub.min(axis=1)).tolist()
     # min-max normalised over the feasible hosts (Nova's weighers); a constant weigher counts 0.
     # The offset (low) is the same for every host and cannot change the choice: left out.
+    coef = [weights.get(name, 0.0) / span[row] if weights.get(name, 0.0) and span[row] > 0 else 0.0
+            for row, name in enumerate(_WEIGHERS)]
+    if not any(coef):
+        return int(ok.argmax())
+    # weight / span x value per row, summed in row order (a zero term would add +-0: skipped)
     score = None
-    for row, name in enumerate(("cpu", "memory", "affinity")):
-        weight = weights.get(name, 0.0)
-        if weight and span[row] > 0:
-            term = (weight / span[row]) * raw[row]
-            score = term if score is None else score + term
-    if score is None:
-        return int(np.argmax(ok))
-    np.putmask(score, ~ok, -np.inf)
-    return int(np.argmax(score))
+    for row in range(3):
+        if coef[row]:
+            term = coef[row] * sub[row]
+            score = term if score is None else np.add(score, term, out=score)
+    pick = int(score.argmax())
+    return pick if hosts is None else int(hosts[pick])
 
 
 POLICIES: dict[str, Callable[[HostSummaries, VmNeeds, np.ndarray, dict[str, float]], int]] = {
@@ -305,7 +353,7 @@ def place(
     """Rule F4: the host the policy picks among the feasible ones (ties: lowest
     host id), or -1 when none is feasible."""
     ok = feasible(s, needs, exclude)
-    first = int(np.argmax(ok))
+    first = int(ok.argmax())
     if not ok[first]:
         return -1
     if policy == "first-fit":

@@ -69,6 +69,8 @@ class FleetRun:
             "host_failures": sum(e["event"] == "host_failed" for e in self.events),
             "vm_restarts": sum(e["event"] == "vm_restarted" for e in self.events),
             "lost_vm_minutes": float(vms["lost_ticks"].sum()) * self.tick_seconds / 60.0,
+            "hosts_powered_off": sum(e["event"] == "host_powered_off" for e in self.events),
+            "hosts_powered_on": sum(e["event"] == "host_powered_on" for e in self.events),
             "energy_kwh": float(fleet["energy_wh"].sum()) / 1e3,
             "memory_saving_mean": float(fleet["memory_saving"].mean()) if fleet["memory_saving"].size else 0.0,
         }

@@ -4,7 +4,7 @@ The coordinator sends each shard, in one call per tick, the operations it
 decided since the last call (adds, removes, imports of migrating VMs, hosts
 failed or repaired), in the order it decided them, followed by the tick's
 inputs; the shard applies them in that order and steps its hosts in host id
-order (``docs/fleet.md``, rules F14-F16). A shard never raises into the
+order (``docs/fleet.md``, rules F18-F20). A shard never raises into the
 engine: it returns ``("ok", value)`` or ``("error", exception)``, so that an
 exception reaching the coordinator from the engine itself means the worker
 was lost, and an error of vsched's keeps its type.

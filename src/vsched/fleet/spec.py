@@ -10,7 +10,7 @@ from typing import Any
 
 from .._validate import as_float, as_int
 
-__all__ = ["BalancePolicy", "FailureModel", "HostSpec", "MigrationModel", "PowerModel", "VmSpec"]
+__all__ = ["BalancePolicy", "ConsolidationPolicy", "FailureModel", "HostSpec", "MigrationModel", "PowerModel", "VmSpec"]
 
 MIB = 1 << 20
 
@@ -196,13 +196,38 @@ class BalancePolicy:
 
 @dataclass(frozen=True)
 class PowerModel:
-    """Linear host power: idle + (peak - idle) x CPU utilisation, watts, for a host that is up."""
+    """Linear host power: idle + (peak - idle) x CPU utilisation, watts, for a host that is up;
+    ``off_watts`` for a host the consolidation pass powered off (standby)."""
 
     idle_watts: float = 200.0
     peak_watts: float = 400.0
+    off_watts: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "idle_watts", _nonnegative("idle_watts", self.idle_watts))
         object.__setattr__(self, "peak_watts", _nonnegative("peak_watts", self.peak_watts))
+        object.__setattr__(self, "off_watts", _nonnegative("off_watts", self.off_watts))
         if self.peak_watts < self.idle_watts:
             raise ValueError(f"peak_watts = {self.peak_watts!r}: must be >= idle_watts {self.idle_watts!r}")
+
+
+@dataclass(frozen=True)
+class ConsolidationPolicy:
+    """The consolidation (power management) pass (``docs/fleet.md``, rules F14-F17): every
+    ``interval`` ticks, power hosts on when the fleet's entitled demand over the powered-on
+    capacity exceeds ``high``; otherwise evacuate one host whose load is under ``low`` onto the
+    others (each destination kept at most ``high``) and power it off once empty, keeping at
+    least ``min_hosts`` hosts on."""
+
+    interval: int = 12
+    low: float = 0.25
+    high: float = 0.8
+    min_hosts: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "interval", _positive_int("interval", self.interval))
+        object.__setattr__(self, "low", _nonnegative("low", self.low))
+        object.__setattr__(self, "high", _nonnegative("high", self.high))
+        if not self.low < self.high <= 1.0:
+            raise ValueError(f"low = {self.low!r}, high = {self.high!r}: need 0 <= low < high <= 1")
+        object.__setattr__(self, "min_hosts", _positive_int("min_hosts", self.min_hosts))

@@ -150,7 +150,7 @@ class GuestMemory:
         The tick's uniforms are one stream ``(seed, 4, t)`` drawn as 4 rows of
         `total` (all the fleet's references, in fleet order); `vms` own the
         references ``first ..`` of each row. A shard thus draws exactly its part
-        of the fleet's batch by advancing the stream (rule F17)."""
+        of the fleet's batch by advancing the stream (rule F21)."""
         counts = self.references(activity)
         index = np.repeat(np.arange(vms.size, dtype=np.int64), counts)
         total = index.size if total is None else total

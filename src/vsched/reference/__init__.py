@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from .. import traces, workloads  # shared pure-Python readers, re-exported so both namespaces match
 from ..errors import AdmissionError, InUseError
+from .._vm_state import VmState
 from ..host import HostRun
 from .allocation import fair_share
+from .cache import Cache
 from .host import Host
 from .lruk import LRUK
 from .net import NetGuard, NetScheduler, PacketRun
@@ -22,6 +24,7 @@ IMPLEMENTATION = "reference"
 __all__ = [
     "FOREVER",
     "IMPLEMENTATION",
+    "Cache",
     "CpuScheduler",
     "ESTIMATORS",
     "Host",
@@ -37,6 +40,7 @@ __all__ = [
     "PageState",
     "ReallocMetrics",
     "Reallocator",
+    "VmState",
     "fair_share",
     "realloc_metrics",
     "traces",

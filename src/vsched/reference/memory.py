@@ -20,7 +20,7 @@ from .._repr import memory_repr
 from .._state import Checkpointable
 from .._validate import as_int64
 from ..errors import AdmissionError
-from ..pages import check_manager_args
+from ..pages import check_manager_args, check_memory_policy
 from ..pages import (
     MERGE_MODES,
     VM_COUNTERS,
@@ -31,6 +31,7 @@ from ..pages import (
     batch_args,
     vm_state_args,
 )
+from .eviction import POLICIES as _POLICIES
 from .lruk import choose_victim, reference_resident
 
 __all__ = ["MemoryManager", "Outcome", "PageState"]
@@ -96,8 +97,12 @@ class MemoryManager(Checkpointable):
         rip: int | None = None,
         history: int | None = None,
         merge: str = "immediate",
+        *,
+        policy: str = "lruk",
+        bits: int = 1,
     ) -> None:
         frames, k, crp, rip, history, merge = check_manager_args(frames, k, crp, rip, history, merge)
+        policy, bits = check_memory_policy(policy, bits, k, crp, rip, history)
         if not 1 <= frames <= _MAX_FRAMES:
             raise ValueError(f"frames = {frames}: frames must be in 1..{_MAX_FRAMES}")
         if not 1 <= k <= 64:
@@ -112,6 +117,9 @@ class MemoryManager(Checkpointable):
             raise ValueError(f"merge = {merge!r}: expected 'immediate', 'scan' or 'off'")
         self.frames, self.k, self.crp, self.merge = frames, k, crp, merge
         self.rip, self.history = rip, history
+        self.policy, self.bits = policy, bits
+        # M4: LRU-K over frames (the records below), or another policy keyed by frame number
+        self._policy = None if policy == "lruk" else _POLICIES[policy](frames, **({"bits": bits} if policy == "clock" else {}))
         self._retained: dict[tuple[int, int], tuple[list[int], int]] = {}  # (domain, content) -> (HIST, LAST)
         self._time = 0
         self._serial = 0
@@ -184,7 +192,10 @@ class MemoryManager(Checkpointable):
         self._resident -= 1
         v.state[gpn], v.frame[gpn] = SWAPPED, -1  # the caller sets the final state
         if not frame.mappers:
-            del self._hist[f], self._last[f]
+            if self._policy is not None:
+                self._policy.remove(f)
+            else:
+                del self._hist[f], self._last[f]
             self._free_frame(f)
 
     def _free_frame(self, f: int) -> None:
@@ -208,6 +219,9 @@ class MemoryManager(Checkpointable):
             v.shared += 1
 
     def _touch(self, f: int, t: int) -> None:  # an LRU-K reference to a frame in use
+        if self._policy is not None:
+            self._policy.access(f)
+            return
         reference_resident(self._hist[f], self._last[f], t, self.crp)
         self._last[f] = t
 
@@ -222,6 +236,12 @@ class MemoryManager(Checkpointable):
             self._next_unused += 1
         self._serial += 1
         self._frames[f] = _Frame(domain, content, self._serial)
+        if self._policy is not None:
+            self._policy.access(f)  # a miss: the frame was free
+            self._policy.admit(f)
+            if self.merge == "immediate":
+                self._index[(domain, content)] = f
+            return f
         # retained history shifted by one, else fresh; HIST(1) = LAST = t
         self._hist[f] = [t] + (taken[0][:-1] if taken else [0] * (self.k - 1))
         self._last[f] = t
@@ -231,7 +251,10 @@ class MemoryManager(Checkpointable):
 
     def _evict(self, t: int) -> _Frame:
         """Evict the LRU-K victim at time t: every mapper swaps out (rule M3); returns the frame."""
-        victim = choose_victim(self._frames.keys(), self._hist, self._last, t, self.crp)
+        if self._policy is not None:
+            victim = self._policy.evict()
+        else:
+            victim = choose_victim(self._frames.keys(), self._hist, self._last, t, self.crp)
         old = self._frames[victim]
         shared = len(old.mappers) >= 2
         for vm, gpn in sorted(old.mappers):
@@ -245,6 +268,10 @@ class MemoryManager(Checkpointable):
         self._shared_frames -= 1 if shared else 0
         old.mappers.clear()
         key = (old.domain, old.content)
+        if self._policy is not None:  # no history to retain
+            self._free_frame(victim)
+            self._count["evictions"] += 1
+            return old
         if key not in self._retained or self._retained[key][1] < self._last[victim]:
             self._retained[key] = (self._hist[victim], self._last[victim])
         if self.history is not None:
@@ -375,18 +402,33 @@ class MemoryManager(Checkpointable):
         at = bisect.bisect_left(ids, vm)
         if at == len(ids) or ids[at] != vm:  # the cursor's VM is gone: next VM, from gpn 0
             gpn = 0
-        for _ in range(pages):
-            while at >= len(ids) or gpn >= len(self._vms[ids[at]].state):
-                if at >= len(ids):  # a full scan is complete
-                    at = 0
-                    self._count["full_scans"] += 1
-                    self._unstable.clear()
-                else:
-                    at += 1
-                gpn = 0
-            self._visit(ids[at], gpn)
-            gpn += 1
-        self._cursor = (ids[at] if at < len(ids) else self._next_id, gpn)
+        # M6, cost bounded: once a whole pass that followed a whole pass of this
+        # call merged nothing and cleared no volatile mark, every later pass
+        # repeats it; all but the last whole pass are skipped (only full_scans moves).
+        wraps, marks_at_wrap = 0, (-1, -1)
+        done = 0
+        try:
+            while done < pages:
+                while at >= len(ids) or gpn >= len(self._vms[ids[at]].state):
+                    if at >= len(ids):  # a full scan is complete
+                        marks = (self._count["merges"], sum(len(v.volatile) for v in self._vms.values()))
+                        if wraps >= 2 and marks == marks_at_wrap:
+                            skip = (pages - done) // self._live_pages - 1
+                            if skip > 0:
+                                self._count["full_scans"] += skip
+                                done += skip * self._live_pages
+                        wraps, marks_at_wrap = wraps + 1, marks
+                        at = 0
+                        self._count["full_scans"] += 1
+                        self._unstable.clear()
+                    else:
+                        at += 1
+                    gpn = 0
+                self._visit(ids[at], gpn)
+                gpn += 1
+                done += 1
+        finally:  # also on Ctrl-C: the visits done so far stand
+            self._cursor = (ids[at] if at < len(ids) else self._next_id, gpn)
 
     def _visit(self, vm: int, gpn: int) -> None:
         v = self._vms[vm]

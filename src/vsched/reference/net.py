@@ -7,6 +7,7 @@ are written out in ``csrc/core/net.cpp`` (fluid) and
 
 from __future__ import annotations
 
+import heapq
 import math
 from typing import Any
 
@@ -289,6 +290,7 @@ class NetScheduler(Checkpointable):
         link = int(self._link)
         index = []
         band_bytes = [0] * len(self._caps)
+        vm_bytes = [0] * len(self._ids)
         previous = 0
         for p in range(len(vm)):
             i = position.get(vm[p])
@@ -307,12 +309,17 @@ class NetScheduler(Checkpointable):
             if not 1 <= s <= MAX_PACKET:
                 raise ValueError(f"size_bytes[{p}] = {s}: size_bytes must be an integer in [1, 2**24]")
             band_bytes[self._band[i]] += s
+            vm_bytes[i] += s
         # The finish-time bound of N6/N10 (csrc/core/net.cpp, validate_packets).
         horizon = 3 * len(vm) + sum(band_bytes) * BIT_NS // link
         for k, b in enumerate(band_bytes):
             cap = self._caps[k]
             slowest = link if math.isinf(cap) else min(link, int(cap))
             horizon += b * BIT_NS // slowest
+        for i, b in enumerate(vm_bytes):  # N12: a VM limited below the link also waits for its own bucket
+            lim = self._limit[i]
+            if 1.0 <= lim < self._link:
+                horizon += b * BIT_NS // int(lim)
         if horizon > MAX_TIME - previous:
             raise ValueError(
                 "the packets would keep the link busy past 2**62 ns: use a faster link or fewer, smaller packets"
@@ -340,7 +347,7 @@ class NetScheduler(Checkpointable):
 
     def _run(self, vm_index: list, arrival: list, size: list, queue_bytes: int, quantum_unit: int,
              burst: int) -> tuple[list, list]:
-        """The packet engine, rule for rule as csrc/core/net_packets.cpp (N6-N10)."""
+        """The packet engine, rule for rule as csrc/core/net_packets.cpp (N6-N10, N12)."""
         n = len(arrival)
         nv = len(self._ids)
         nb = len(self._caps)
@@ -357,92 +364,182 @@ class NetScheduler(Checkpointable):
         cap = [_Bucket(0 if math.isinf(c) else int(c), depth) for c in self._caps]  # rate 0: no cap
         minimum = [_Bucket(int(m), depth) for m in self._minimums]
         guarded = any(b.rate > 0 for b in cap) or any(b.rate > 0 for b in minimum)
+        # N12: per-VM limit buckets (rate floor(l); None: no limit below the link; rate 0 drops all)
+        # and reservation buckets (rate min(floor(r), L)); phase 0 looks at reserved VMs by (band, index).
+        limited = any(lim < self._link for lim in self._limit)
+        limit_rate = [int(lim) if lim < self._link else -1 for lim in self._limit]
+        limit = [_Bucket(max(r, 0), depth) for r in limit_rate]
+        reserving = any(r >= 1.0 for r in self._reservation)
+        reservation = [_Bucket(int(min(r, math.floor(self._link))), depth) for r in self._reservation]
+        reserved = sorted((i for i in range(nv) if reserving and reservation[i].rate > 0), key=lambda i: band_of[i])
+        sleeping: list[tuple[int, int]] = []  # heap of (wake, VM)
+        in_ring = [False] * nv
+        phase0_after = 0  # phase 0 finds nobody before this time unless a reserved VM joins a list
         start = [-1] * n
         finish = [-1] * n
         now = 0
         nxt = 0
         backlog = 0
+
+        def push(k: int, i: int) -> None:
+            active[k].append(i)
+            in_ring[i] = True
+
+        def unlink(k: int, i: int) -> None:
+            active[k].remove(i)
+            in_ring[i] = False
+
+        def skip_rounds(ring: list) -> None:
+            rounds = min((size[queues[v][heads[v]]] - deficit[v] + quantum[v] - 1) // quantum[v] for v in ring)
+            for v in ring:
+                deficit[v] += (rounds - 1) * quantum[v]
+
         while True:
             while nxt < n and arrival[nxt] <= now:
                 p = nxt
                 nxt += 1
                 i = vm_index[p]
-                if queued[i] + size[p] > queue_bytes:
+                if queued[i] + size[p] > queue_bytes or (limited and limit_rate[i] == 0):
                     continue
                 queued[i] += size[p]
                 if heads[i] == len(queues[i]):
-                    active[band_of[i]].append(i)
+                    push(band_of[i], i)
+                    if reserving and reservation[i].rate > 0:
+                        phase0_after = 0
                 queues[i].append(p)
                 backlog += 1
+            while sleeping and sleeping[0][0] <= now:
+                _, i = heapq.heappop(sleeping)
+                push(band_of[i], i)
+                if reserving and reservation[i].rate > 0:
+                    phase0_after = 0
             if backlog == 0:
                 if nxt == n:
                     break
                 now = max(now, arrival[nxt])
                 continue
-            band = -1
-            by_minimum = False
             if guarded:
                 for k in range(nb):
                     cap[k].refill(now, depth)
                     minimum[k].refill(now, depth)
-                for k in range(nb):
-                    if active[k] and minimum[k].rate > 0 and minimum[k].tokens > 0 and (
-                        cap[k].rate == 0 or cap[k].tokens > 0
-                    ):
-                        band, by_minimum = k, True
-                        break
-                if band < 0:
-                    for k in range(nb):
-                        if active[k] and (cap[k].rate == 0 or cap[k].tokens > 0):
-                            band = k
-                            break
-                if band < 0:
-                    wake = min(now + (-cap[k].tokens) // cap[k].rate + 1 for k in range(nb) if active[k])
-                    if nxt < n:
-                        wake = min(wake, arrival[nxt])
-                    now = wake
-                    continue
-            else:
-                band = next(k for k in range(nb) if active[k])
-            ring = active[band]
-            misses = 0
-            while True:
-                i = ring[0]
-                if not in_turn[i]:
-                    deficit[i] += quantum[i]
-                    in_turn[i] = True
-                p = queues[i][heads[i]]
-                s = size[p]
-                if s <= deficit[i]:
-                    deficit[i] -= s
-                    heads[i] += 1
-                    queued[i] -= s
-                    if heads[i] == len(queues[i]):
-                        queues[i] = []
-                        heads[i] = 0
-                        deficit[i] = 0
-                        in_turn[i] = False
-                        ring.pop(0)
+            chosen = -1
+            if now >= phase0_after and reserved:
+                retry = math.inf
+                for r in reserved:
+                    k = band_of[r]
+                    if not in_ring[r]:
+                        continue
+                    if cap[k].rate > 0 and cap[k].tokens <= 0:
+                        retry = min(retry, now + (-cap[k].tokens) // cap[k].rate + 1)
+                        continue
+                    reservation[r].refill(now, depth)
+                    if reservation[r].tokens <= 0:
+                        retry = min(retry, now + (-reservation[r].tokens) // reservation[r].rate + 1)
+                        continue
+                    if limited and limit[r].rate > 0:
+                        limit[r].refill(now, depth)
+                        if limit[r].tokens <= 0:
+                            retry = min(retry, now + (-limit[r].tokens) // limit[r].rate + 1)
+                            continue
+                    chosen = r
                     break
-                in_turn[i] = False
-                ring.append(ring.pop(0))
-                misses += 1
-                if misses == len(ring):
-                    rounds = min(
-                        (size[queues[v][heads[v]]] - deficit[v] + quantum[v] - 1) // quantum[v] for v in ring
-                    )
-                    for v in ring:
-                        deficit[v] += (rounds - 1) * quantum[v]
-                    misses = 0
+                phase0_after = 0 if chosen >= 0 else retry
+            band = -1
+            by_minimum = False
+            p = -1
+            if chosen >= 0:
+                i = chosen
+                band = band_of[i]
+                p = queues[i][heads[i]]
+                heads[i] += 1
+                queued[i] -= size[p]
+                if heads[i] == len(queues[i]):
+                    queues[i] = []
+                    heads[i] = 0
+                    deficit[i] = 0
+                    in_turn[i] = False
+                    unlink(band, i)
+            else:
+                if guarded:
+                    for k in range(nb):
+                        if active[k] and minimum[k].rate > 0 and minimum[k].tokens > 0 and (
+                            cap[k].rate == 0 or cap[k].tokens > 0
+                        ):
+                            band, by_minimum = k, True
+                            break
+                    if band < 0:
+                        for k in range(nb):
+                            if active[k] and (cap[k].rate == 0 or cap[k].tokens > 0):
+                                band = k
+                                break
+                else:
+                    band = next((k for k in range(nb) if active[k]), -1)
+                if band < 0:
+                    wakes = [now + (-cap[k].tokens) // cap[k].rate + 1 for k in range(nb) if active[k]]
+                    if sleeping:
+                        wakes.append(sleeping[0][0])
+                    if nxt < n:
+                        wakes.append(arrival[nxt])
+                    now = min(wakes)
+                    continue
+                ring = active[band]
+                misses = 0
+                while True:
+                    i = ring[0]
+                    if limited and limit[i].rate > 0:
+                        limit[i].refill(now, depth)
+                        if limit[i].tokens <= 0:
+                            unlink(band, i)
+                            in_turn[i] = False
+                            heapq.heappush(sleeping, (now + (-limit[i].tokens) // limit[i].rate + 1, i))
+                            if not ring:
+                                break
+                            if misses >= len(ring):
+                                skip_rounds(ring)
+                                misses = 0
+                            continue
+                    if not in_turn[i]:
+                        deficit[i] += quantum[i]
+                        in_turn[i] = True
+                    p = queues[i][heads[i]]
+                    s = size[p]
+                    if s <= deficit[i]:
+                        deficit[i] -= s
+                        heads[i] += 1
+                        queued[i] -= s
+                        if heads[i] == len(queues[i]):
+                            queues[i] = []
+                            heads[i] = 0
+                            deficit[i] = 0
+                            in_turn[i] = False
+                            unlink(band, i)
+                        break
+                    p = -1
+                    in_turn[i] = False
+                    ring.append(ring.pop(0))
+                    misses += 1
+                    if misses >= len(ring):
+                        skip_rounds(ring)
+                        misses = 0
+                if p < 0:
+                    continue  # every VM of the band went to sleep: choose again
             backlog -= 1
-            cost = s * BIT_NS
+            cost = size[p] * BIT_NS
             if cap[band].rate > 0:
                 cap[band].tokens -= cost
             if minimum[band].rate > 0:
                 tokens = minimum[band].tokens
                 minimum[band].tokens = tokens - cost if by_minimum else max(min(tokens, 0), tokens - cost)
+            owner = vm_index[p]
+            if limited and limit[owner].rate > 0:
+                limit[owner].refill(now, depth)  # a no-op unless phase 0 skipped it (refills compose)
+                limit[owner].tokens -= cost
+            if reserving and reservation[owner].rate > 0:
+                reservation[owner].refill(now, depth)
+                tokens = reservation[owner].tokens
+                reservation[owner].tokens = tokens - cost if chosen >= 0 else max(min(tokens, -depth), tokens - cost)
             start[p] = now
-            now += transmission_ns(s, link)
+            now += transmission_ns(size[p], link)
             finish[p] = now
         return start, finish
 

@@ -399,6 +399,12 @@ class CpuScheduler(Checkpointable):
                 lag = self._res_lag_at(record, now)
                 if lag < 0:
                     t = min(t, now + _ceil_div(-lag, slope))
+            # ... an urgent VM ahead of its fluid share stops being ahead (it may then
+            # go before an overdue vCPU or take a run that started overdue) ...
+            if self._urgent(record):
+                total, fluid_slope = self._fluid_lag_line(record)
+                if total < 0 and fluid_slope > 0:
+                    t = min(t, now + _ceil_div(-total, fluid_slope))
             # ... and a reserved run's protection ends (an urgent VM may take its pCPU).
             for v in record.vcpus:
                 if v.state == RUNNING and v.reserved and now < v.run_start + self._res_protect() < t:
@@ -427,12 +433,21 @@ class CpuScheduler(Checkpointable):
                 break
             urgent = self._picked_urgent
             if urgent:
-                # Rule 6: an urgent VM takes the pCPU of the unprotected run of a
-                # non-urgent VM that is least behind its reservation.
-                victim = self._urgency_victim(self._ahead_of_fluid(v.vm))
+                # Rule 6: the first urgent VM (in pick order) that has a victim takes
+                # the pCPU of the unprotected run of a non-urgent VM that is least
+                # behind its reservation; a VM ahead of its fluid share spares runs
+                # that started overdue, so another urgent VM not ahead may act for it.
+                victim = None
+                any_victim, spare_victim = self._urgency_victims()
+                if not self._ahead_of_fluid(v.vm):
+                    victim = any_victim
+                elif spare_victim is not None:
+                    victim = spare_victim
+                elif any_victim is not None and self._urgent_pick(skip_ahead=True) is not None:
+                    victim = any_victim  # an urgent VM not ahead takes it
                 if victim is not None:
                     self._stop(victim, self._now)
-                    self._dispatch_pick()
+                    self._dispatch_pick()  # the preemptor is still pickable: an urgent vCPU goes
                     continue
             if self._borrowed > 0 and (urgent or v.eligible <= self._now):
                 # Borrowed runs give way to eligible (or urgent) vCPUs: the least deserving goes first.
@@ -450,23 +465,25 @@ class CpuScheduler(Checkpointable):
         assert chosen is not None  # the vCPU found before the preemption is still pickable
         self._dispatch(chosen)
 
-    def _urgency_victim(self, spare_overdue: bool) -> _Vcpu | None:
-        """The running vCPU an urgent VM may preempt (rule 6), or None.
+    def _urgency_victims(self) -> tuple[_Vcpu | None, _Vcpu | None]:
+        """The running vCPUs an urgent VM may preempt (rule 6): (any, spare).
 
         Not a reserved run younger than the protection time, not of an urgent VM;
         the largest (VM has no reservation, -reservation lag, deadline, vm, vcpu).
+        `spare` leaves out the runs that started overdue (deadline <= run start;
+        a running vCPU keeps the keys of its dispatch): an urgent VM ahead of its
+        fluid share may not take those.
         """
         now = self._now
-        best: _Vcpu | None = None
-        best_key: tuple[int, int, int, int, int] | None = None
+        best_any = best_spare = None
+        key_any: tuple[int, int, int, int, int] | None = None
+        key_spare: tuple[int, int, int, int, int] | None = None
         for record in self._vms.values():
             if self._urgent(record):
                 continue
             lag = self._res_lag_at(record, now)
             for u in record.vcpus:
                 if u.state != RUNNING or (u.reserved and now < u.run_start + self._res_protect()):
-                    continue
-                if spare_overdue and self._overdue_running(u):
                     continue
                 key = (
                     int(record.res_u == 0),
@@ -475,17 +492,22 @@ class CpuScheduler(Checkpointable):
                     record.id,
                     u.index,
                 )
-                if best_key is None or key > best_key:
-                    best, best_key = u, key
-        return best
+                if key_any is None or key > key_any:
+                    best_any, key_any = u, key
+                if u.deadline > u.run_start and (key_spare is None or key > key_spare):
+                    best_spare, key_spare = u, key
+        return best_any, best_spare
 
-    def _pick(self) -> _Vcpu | None:
-        """Urgent VMs' vCPUs first, by (-reservation lag, vm, deadline, vcpu); else EEVDF."""
+    def _urgent_pick(self, skip_ahead: bool) -> _Vcpu | None:
+        """The queued vCPU of an urgent, unheld VM smallest in (-reservation lag, vm,
+        deadline, vcpu), leaving out VMs ahead of their fluid share if skip_ahead."""
         now = self._now
         best_urgent: tuple[int, int, int, int] | None = None
         chosen_urgent = None
         for record in self._vms.values():
             if (record.bound and record.held_until > now) or not self._urgent(record):
+                continue
+            if skip_ahead and self._ahead_of_fluid(record):
                 continue
             lag = self._res_lag_at(record, now)
             for v in record.vcpus:
@@ -493,10 +515,16 @@ class CpuScheduler(Checkpointable):
                     ukey = (-lag, record.id, v.deadline, v.index)
                     if best_urgent is None or ukey < best_urgent:
                         best_urgent, chosen_urgent = ukey, v
+        return chosen_urgent
+
+    def _pick(self) -> _Vcpu | None:
+        """Urgent VMs' vCPUs first, by (-reservation lag, vm, deadline, vcpu); else EEVDF."""
+        now = self._now
+        chosen_urgent = self._urgent_pick(skip_ahead=False)
         # An urgent VM ahead of its fluid share does not go before an overdue vCPU.
-        self._picked_urgent = chosen_urgent is not None and not (
-            self._ahead_of_fluid(chosen_urgent.vm) and self._overdue_queued_exists()
-        )
+        if chosen_urgent is not None and self._ahead_of_fluid(chosen_urgent.vm) and self._overdue_queued_exists():
+            chosen_urgent = self._urgent_pick(skip_ahead=True)
+        self._picked_urgent = chosen_urgent is not None
         if self._picked_urgent:
             return chosen_urgent
         best_eligible: tuple[int, int, int] | None = None
@@ -677,16 +705,22 @@ class CpuScheduler(Checkpointable):
         record.res_lag = self._res_lag_at(record, t)
         record.res_time = t
 
+    def _fluid_lag_line(self, record: _Vm) -> tuple[int, int]:
+        """(sum of the VM's vCPU lags at now, its slope per ns), lags unclamped: the
+        sum is exactly linear in time until the VM's vCPUs change."""
+        now = self._now
+        total = slope = 0
+        for v in record.vcpus:
+            if v.state == WAIT:
+                continue
+            s = v.rate - MICRO if v.state == RUNNING else v.rate
+            total += v.lag + s * (now - v.lag_time)
+            slope += s
+        return total, slope
+
     def _ahead_of_fluid(self, record: _Vm) -> bool:
         """The VM has received more than its fluid share: the sum of its vCPUs' lags is < 0."""
-        now = self._now
-        total = 0
-        for v in record.vcpus:
-            if v.state == QUEUED:
-                total += _clamp_lag(v.lag + v.rate * (now - v.lag_time))
-            elif v.state == RUNNING:
-                total += _clamp_lag(v.lag + (v.rate - MICRO) * (now - v.lag_time))
-        return total < 0
+        return self._fluid_lag_line(record)[0] < 0
 
     def _overdue_queued_exists(self) -> bool:
         """A queued vCPU of an unheld VM is a full request behind its fluid share (deadline <= now)."""
@@ -697,11 +731,6 @@ class CpuScheduler(Checkpointable):
             if not (record.bound and record.held_until > now)
             for v in record.vcpus
         )
-
-    def _overdue_running(self, v: _Vcpu) -> bool:
-        """A running vCPU still a full request behind its fluid share."""
-        lag = _clamp_lag(v.lag + (v.rate - MICRO) * (self._now - v.lag_time))
-        return lag >= v.vm.request * MICRO
 
     def _urgent(self, record: _Vm) -> bool:
         """Behind its reservation and running fewer vCPUs than its reserved rate needs."""

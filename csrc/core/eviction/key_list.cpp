@@ -1,0 +1,103 @@
+#include "vsched/eviction/key_list.hpp"
+
+#include <stdexcept>
+
+#include "vsched/state_io.hpp"
+
+namespace vsched {
+
+void KeyList::unlink(std::uint32_t i) {
+    Node& n = nodes_[i];
+    (n.prev == kNone ? head_ : nodes_[n.prev].next) = n.next;
+    (n.next == kNone ? tail_ : nodes_[n.next].prev) = n.prev;
+}
+
+void KeyList::link_back(std::uint32_t i) {
+    Node& n = nodes_[i];
+    n.prev = tail_;
+    n.next = kNone;
+    (tail_ == kNone ? head_ : nodes_[tail_].next) = i;
+    tail_ = i;
+}
+
+void KeyList::push_back(std::uint64_t key, std::uint8_t value) {
+    auto [it, fresh] = index_.try_emplace(key, kNone);
+    if (!fresh) {
+        nodes_[it->second].value = value;
+        unlink(it->second);
+        link_back(it->second);
+        return;
+    }
+    std::uint32_t i;
+    if (!free_.empty()) {
+        i = free_.back();
+        free_.pop_back();
+    } else {
+        i = std::uint32_t(nodes_.size());
+        nodes_.push_back({});
+    }
+    nodes_[i].key = key;
+    nodes_[i].value = value;
+    it->second = i;
+    link_back(i);
+}
+
+bool KeyList::move_to_back(std::uint64_t key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return false;
+    if (it->second != tail_) {
+        unlink(it->second);
+        link_back(it->second);
+    }
+    return true;
+}
+
+std::pair<std::uint64_t, std::uint8_t> KeyList::pop_front() {
+    const std::uint32_t i = head_;
+    const std::pair<std::uint64_t, std::uint8_t> out{nodes_[i].key, nodes_[i].value};
+    unlink(i);
+    index_.erase(out.first);
+    free_.push_back(i);
+    return out;
+}
+
+bool KeyList::erase(std::uint64_t key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return false;
+    unlink(it->second);
+    free_.push_back(it->second);
+    index_.erase(it);
+    return true;
+}
+
+std::size_t KeyList::memory_bytes() const {
+    // hash map: bucket pointer + node (key, slot, next pointer) per entry
+    return nodes_.capacity() * sizeof(Node) + free_.capacity() * sizeof(std::uint32_t) +
+           index_.bucket_count() * sizeof(void*) + index_.size() * 32;
+}
+
+void KeyList::save(StateWriter& out) const {
+    std::vector<std::uint64_t> keys;
+    std::vector<std::uint8_t> values;
+    keys.reserve(size());
+    values.reserve(size());
+    for (std::uint32_t i = head_; i != kNone; i = nodes_[i].next) {
+        keys.push_back(nodes_[i].key);
+        values.push_back(nodes_[i].value);
+    }
+    out.put_vector(keys);
+    out.put_vector(values);
+}
+
+void KeyList::load(StateReader& in) {
+    const auto keys = in.get_vector<std::uint64_t>();
+    const auto values = in.get_vector<std::uint8_t>();
+    if (keys.size() != values.size()) throw std::invalid_argument("damaged checkpoint: key list lengths differ");
+    *this = KeyList();
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (contains(keys[i])) throw std::invalid_argument("damaged checkpoint: a key listed twice");
+        push_back(keys[i], values[i]);
+    }
+}
+
+}  // namespace vsched
