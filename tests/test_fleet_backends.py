@@ -123,6 +123,7 @@ def test_a_missing_extra_is_named(monkeypatch, backend, module):
     (dict(backend="spark"), "backend"), (dict(backend="ray", shards=0), "shards"),
     (dict(backend="ray", shards=7), "shards"), (dict(backend="dask", shards=1.5), "shards"),
     (dict(shards=2), "serial"), (dict(backend="ray", shards=True), "shards"),
+    (dict(backend="ray", shards=2, host=HostSpec(extra={"nic_bps": 1e9})), "NIC"),
 ])
 def test_bad_backend_arguments_start_nothing(monkeypatch, kwargs, word):
     monkeypatch.setitem(sys.modules, "ray", None)  # validation comes first: no backend is even imported

@@ -141,6 +141,9 @@ class Fleet:
             raise ValueError(f"shards = {shards!r}: must be an integer in 1..{len(specs)} (the hosts)")
         if backend == "serial" and shards != 1:
             raise ValueError(f"shards = {shards}: the serial backend has one (choose backend='ray' or 'dask')")
+        if backend != "serial" and any(spec.extra.get("nic_bps") is not None for spec in specs):
+            # the admission ledgers (rule F19) do not model a NIC's admission rules
+            raise ValueError(f"backend = {backend!r}: hosts with a NIC (nic_bps) run on the serial backend only")
         self.weights = check_policy(placement, weights)
         if engines == "native":
             from ..host import Host
