@@ -123,6 +123,7 @@ def test_a_missing_extra_is_named(monkeypatch, backend, module):
     (dict(backend="spark"), "backend"), (dict(backend="ray", shards=0), "shards"),
     (dict(backend="ray", shards=7), "shards"), (dict(backend="dask", shards=1.5), "shards"),
     (dict(shards=2), "serial"), (dict(backend="ray", shards=True), "shards"),
+    (dict(backend="ray", shards=2, host=HostSpec(extra={"nic_bps": 1e9})), "NIC"),
 ])
 def test_bad_backend_arguments_start_nothing(monkeypatch, kwargs, word):
     monkeypatch.setitem(sys.modules, "ray", None)  # validation comes first: no backend is even imported
@@ -327,9 +328,28 @@ def _consolidating_day(**backend):
         return fleet.run(work)
 
 
-def test_consolidation_on_shards_gives_the_serial_run(ray_cluster, dask_client):
+def test_consolidation_on_ray_and_dask_gives_the_serial_run(ray_cluster, dask_client):
     serial = _consolidating_day()
     kinds = {e["event"] for e in serial.events}
     assert {"evacuation", "host_powered_off", "host_powered_on"} <= kinds
     assert _consolidating_day(backend="ray", shards=2) == serial
     assert _consolidating_day(backend="dask", shards=3, client=dask_client) == serial
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+def test_consolidation_on_shards_gives_the_serial_run(shards):
+    """Hosts powered off (evacuated, then dropped by their shard) and on again (rebuilt there)."""
+    from vsched.fleet import ConsolidationPolicy, FleetWorkload, PowerModel
+
+    def day(sharded):
+        vms, ticks = 24, 40
+        cpu = np.where(np.arange(ticks)[:, None] < ticks // 2, 0.1, 0.9) * np.ones((1, vms))
+        work = FleetWorkload([VmSpec(1, 64, domain=i % 2) for i in range(vms)], cpu,
+                             np.zeros(vms, dtype=np.int64), np.full(vms, 10**9, dtype=np.int64))
+        fleet = Fleet(6, host=HostSpec(pcpus=4, memory_frames=4_000), placement="worst-fit", power=PowerModel(100, 200, 5),
+                      consolidation=ConsolidationPolicy(interval=2, low=0.3, high=0.8), seed=2)
+        return (_inline(fleet, shards) if sharded else fleet).run(work)
+    serial = day(False)
+    events = {e["event"] for e in serial.events}
+    assert {"host_powered_off", "host_powered_on", "migrated"} <= events
+    assert day(True) == serial

@@ -3,7 +3,7 @@
 Every tick, in this order (rule F13): repairs, failures, departures,
 arrivals, restarts, a balancing pass (every ``interval`` ticks), one tick of
 every up host through the backend's pool (serial: :func:`step_hosts` here;
-Ray or Dask: the shards, rules F18-F22), migrations that complete, the
+Ray or Dask: the shards, "Backends" in the docs), migrations that complete, the
 accounting check. Global decisions use only :class:`HostSummaries` and the
 per-VM arrays held here; the hosts are stepped independently.
 """
@@ -89,11 +89,8 @@ class Fleet:
     ``Fleet(hosts, host=HostSpec(), placement="best-fit", balance="drs",
     migration=MigrationModel(), failures=None, seed=0, *, weights=None,
     drs=BalancePolicy(), memory=GuestMemory(), power=PowerModel(),
-    engines="native", tick_seconds=300, check=True, backend="serial", shards=1,
-    client=None)``. ``hosts`` is a count (all of spec ``host``) or a list of
-    :class:`HostSpec`. ``backend`` ``"ray"`` or ``"dask"`` steps the hosts in
-    ``shards`` actors (``client``: a Dask client to use); the results are the
-    serial ones, bit for bit. See ``docs/fleet.md``, "Backends".
+    engines="native", tick_seconds=300, check=True)``. ``hosts`` is a count
+    (all of spec ``host``) or a list of :class:`HostSpec`. See ``docs/fleet.md``.
     """
 
     def __init__(
@@ -144,6 +141,9 @@ class Fleet:
             raise ValueError(f"shards = {shards!r}: must be an integer in 1..{len(specs)} (the hosts)")
         if backend == "serial" and shards != 1:
             raise ValueError(f"shards = {shards}: the serial backend has one (choose backend='ray' or 'dask')")
+        if backend != "serial" and any(spec.extra.get("nic_bps") is not None for spec in specs):
+            # the admission ledgers (rule F19) do not model a NIC's admission rules
+            raise ValueError(f"backend = {backend!r}: hosts with a NIC (nic_bps) run on the serial backend only")
         self.weights = check_policy(placement, weights)
         if engines == "native":
             from ..host import Host
@@ -641,10 +641,10 @@ class Fleet:
             raise FleetInvariantError(f"tick {self.tick}: a running VM is on a failed host")
         if len(self._restarts) != int((state == PENDING).sum()):
             raise FleetInvariantError(f"tick {self.tick}: {len(self._restarts)} restarts queued, {(state == PENDING).sum()} pending")
-        for h in range(len(self.specs)):
-            if not self.pool.up(h):
+        for h, host in enumerate(self.hosts):
+            if host is None:
                 continue
-            if self.pool.vms(h) != v.local[np.asarray(self.members[h], dtype=np.int64)].tolist():
+            if host.vms != v.local[np.asarray(self.members[h], dtype=np.int64)].tolist():
                 raise FleetInvariantError(f"tick {self.tick}: host {h}'s VMs differ from the fleet's record")
         migrating = placed[state[placed] == MIGRATING]
         hosts = len(self.hosts)
