@@ -174,6 +174,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
 
 def _fleet(args: argparse.Namespace) -> int:
+    from .fleet.backends import ShardLostError
     from .fleet.command import run_fleet
     from .workloads import TraceError
 
@@ -184,6 +185,9 @@ def _fleet(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("vsched fleet: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, TraceError) as error:
+    except (ValueError, OSError, TraceError, ImportError) as error:  # ImportError: a backend's extra is missing
         print(f"vsched fleet: error: {error}", file=sys.stderr)
         return 2
+    except ShardLostError as error:
+        print(f"vsched fleet: error: {error}", file=sys.stderr)
+        return 1

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import workloads
+from .backends import BACKENDS
 from .fleet import Fleet
 from .placement import POLICIES
 from .spec import BalancePolicy, FailureModel, HostSpec, MigrationModel
@@ -45,6 +46,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument("--repair-hours", type=float, default=2.0, help="hours until a failed host is back (default 2)")
     p.add_argument("--trace", default=None, metavar="KIND:DIR", help="planetlab:DIR (a day folder) or gcd:DIR")
     p.add_argument("--engines", choices=["native", "reference"], default="native", help="host engines (reference: slow)")
+    p.add_argument("--backend", choices=list(BACKENDS), default="serial",
+                   help="where the hosts run: serial (here), ray or dask (shards on actors; same results)")
+    p.add_argument("--shards", type=int, default=None,
+                   help="host groups stepped in parallel (ray/dask; default: the CPUs, at most --hosts)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--json", action="store_true", help="print the machine-readable result instead")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="time series plot (needs matplotlib)")
@@ -71,10 +76,20 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError(f"--failures must be >= 0, got {args.failures}")
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if args.shards is not None and not 1 <= args.shards <= args.hosts:
+        raise ValueError(f"--shards must be in 1..{args.hosts} (the hosts), got {args.shards}")
+    if args.backend == "serial" and args.shards not in (None, 1):
+        raise ValueError(f"--shards {args.shards} needs --backend ray or dask (serial runs one)")
     if args.plot:
         folder = os.path.dirname(os.path.abspath(args.plot))
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK) or os.path.isdir(args.plot):
             raise ValueError(f"--plot {args.plot}: cannot write a file there")
+
+
+def _shards(args: argparse.Namespace) -> int:
+    if args.backend == "serial":
+        return 1
+    return min(args.hosts, os.cpu_count() or 1) if args.shards is None else args.shards
 
 
 def build(args: argparse.Namespace) -> tuple[Fleet, Any]:
@@ -102,6 +117,8 @@ def build(args: argparse.Namespace) -> tuple[Fleet, Any]:
         seed=args.seed,
         engines=args.engines,
         check=True,
+        backend=args.backend,
+        shards=_shards(args),
     )
     return fleet, work
 
@@ -109,7 +126,8 @@ def build(args: argparse.Namespace) -> tuple[Fleet, Any]:
 def fleet_result(args: argparse.Namespace) -> dict[str, Any]:
     fleet, work = build(args)
     started = time.perf_counter()
-    run = fleet.run(work, progress=bool(args.progress))
+    with fleet:
+        run = fleet.run(work, progress=bool(args.progress))
     seconds = time.perf_counter() - started
     ticks = run.fleet["imbalance"].size
     result = {
@@ -117,7 +135,7 @@ def fleet_result(args: argparse.Namespace) -> dict[str, Any]:
             "source": work.source, "hosts": args.hosts, "pcpus": args.pcpus, "frames": args.memory,
             "vms_offered": len(work.vms), "ticks": ticks, "tick_seconds": fleet.tick_seconds,
             "placement": args.placement, "balance": args.balance, "threshold": args.threshold,
-            "engines": args.engines, "seed": args.seed,
+            "engines": args.engines, "backend": args.backend, "shards": fleet.shards, "seed": args.seed,
             "failures_scheduled": [list(x) for x in (fleet.failure_model.schedule if fleet.failure_model else ())],
         },
         "summary": run.summary(),
@@ -173,7 +191,8 @@ def print_summary(result: dict[str, Any]) -> None:
           f"{s['lost_vm_minutes']:.0f} VM-minutes lost")
     print(f"  hosts       {s['active_hosts_mean']:.1f} up on average; energy {s['energy_kwh']:.1f} kWh; "
           f"memory saved by sharing {s['memory_saving_mean']:.1%}")
-    print(f"  wall time   {result['seconds']:.1f} s ({result['vm_ticks_per_second']:,.0f} VM-ticks/s)")
+    on = "" if sc["backend"] == "serial" else f" on {sc['backend']}, {sc['shards']} shards"
+    print(f"  wall time   {result['seconds']:.1f} s{on} ({result['vm_ticks_per_second']:,.0f} VM-ticks/s)")
 
 
 def run_fleet(args: argparse.Namespace) -> int:

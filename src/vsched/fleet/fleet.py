@@ -2,25 +2,28 @@
 
 Every tick, in this order (rule F13): repairs, failures, departures,
 arrivals, restarts, a balancing pass (every ``interval`` ticks), one tick of
-every up host through :func:`step_hosts`, migrations that complete, the
+every up host through the backend's pool (serial: :func:`step_hosts` here;
+Ray or Dask: the shards, rules F18-F22), migrations that complete, the
 accounting check. Global decisions use only :class:`HostSummaries` and the
 per-VM arrays held here; the hosts are stepped independently.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from itertools import chain
+import time
 from typing import Any
 
 import numpy as np
 
 from ..errors import AdmissionError
+from .backends import BACKENDS, make_pool
 from .balance import Candidates, drs_pass, host_loads, imbalance
 from .consolidation import consolidation_pass
 from .failures import FailureClock
-from .hosts import HostInput, HostSummary, step_hosts
-from .migration import move_vm, precopy, precopy_estimate
+from .migration import precopy, precopy_estimate
+from .packed import TickInputs, TickSummaries
 from .placement import HostSummaries, VmNeeds, check_policy, place, refusal_rule
 from .run import FLEET_SERIES, HOST_SERIES, FleetRun
 from .spec import BalancePolicy, ConsolidationPolicy, FailureModel, HostSpec, MigrationModel, PowerModel, VmSpec
@@ -86,8 +89,11 @@ class Fleet:
     ``Fleet(hosts, host=HostSpec(), placement="best-fit", balance="drs",
     migration=MigrationModel(), failures=None, seed=0, *, weights=None,
     drs=BalancePolicy(), memory=GuestMemory(), power=PowerModel(),
-    engines="native", tick_seconds=300, check=True)``. ``hosts`` is a count
-    (all of spec ``host``) or a list of :class:`HostSpec`. See ``docs/fleet.md``.
+    engines="native", tick_seconds=300, check=True, backend="serial", shards=1,
+    client=None)``. ``hosts`` is a count (all of spec ``host``) or a list of
+    :class:`HostSpec`. ``backend`` ``"ray"`` or ``"dask"`` steps the hosts in
+    ``shards`` actors (``client``: a Dask client to use); the results are the
+    serial ones, bit for bit. See ``docs/fleet.md``, "Backends".
     """
 
     def __init__(
@@ -108,6 +114,9 @@ class Fleet:
         tick_seconds: int = 300,
         check: bool = True,
         consolidation: ConsolidationPolicy | None = None,
+        backend: str = "serial",
+        shards: int = 1,
+        client: Any = None,
     ) -> None:
         host = HostSpec() if host is None else host
         if isinstance(hosts, bool) or not isinstance(hosts, (int, list, tuple)):
@@ -129,6 +138,12 @@ class Fleet:
                 raise TypeError(f"{name} must be a {kind.__name__} or None, got {type(value).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed = {seed!r}: must be an integer >= 0")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend = {backend!r}: expected one of {BACKENDS}")
+        if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= len(specs):
+            raise ValueError(f"shards = {shards!r}: must be an integer in 1..{len(specs)} (the hosts)")
+        if backend == "serial" and shards != 1:
+            raise ValueError(f"shards = {shards}: the serial backend has one (choose backend='ray' or 'dask')")
         self.weights = check_policy(placement, weights)
         if engines == "native":
             from ..host import Host
@@ -147,7 +162,13 @@ class Fleet:
         self.tick_seconds = tick_seconds
         self.check = check
         self.consolidation = consolidation
-        self.hosts: list[Any] = [self._new_host(h) for h in range(len(specs))]  # built first: bad specs fail here
+        if backend != "serial":  # one host of each spec built here: bad specs fail before any worker starts
+            for spec in {id(spec): spec for spec in specs}.values():
+                self._new_host(spec)
+        self.backend, self.shards = backend, shards
+        self.pool = make_pool(backend, shards, specs, tick_seconds, engines, Host, client)
+        # serial: the hosts; sharded: their admission ledgers (the hosts live in the shards)
+        self.hosts: list[Any] = self.pool.hosts
         self.summaries = HostSummaries.of(specs)
         self.members: list[list[int]] = [[] for _ in specs]  # fleet VM ids in each host's VM order
         self._boots: list[list[int]] = [[] for _ in specs]  # VMs whose boot image the next tick writes
@@ -165,12 +186,24 @@ class Fleet:
         self._migrations: dict[int, Any] = {}  # fleet VM id -> its MigrationCost, while it migrates
         self._restarts: list[int] = []  # VMs waiting for a restart, in the order they went down
         self.series: dict[str, list[Any]] = {}
+        # seconds per tick: "hosts" = stepping the hosts (a sharded backend: the round trip to all
+        # shards), "coordinator" = the rest of the tick (placement, balancing, migrations, accounting)
+        self.timings: dict[str, list[float]] = {"coordinator": [], "hosts": []}
 
     # ------------------------------------------------------------ hosts
 
-    def _new_host(self, h: int) -> Any:
-        spec = self.specs[h]
+    def _new_host(self, spec: HostSpec) -> Any:
         return self._host_class(spec.pcpus, spec.memory_frames, tick_seconds=self.tick_seconds, **spec.host_kwargs())
+
+    def close(self) -> None:
+        """Stop the shards' actors (and a local Dask cluster the fleet started); the serial backend has none."""
+        self.pool.close()
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def _log(self, kind: str, **detail: Any) -> None:
         self.events.append({"tick": self.tick, "event": kind, **detail})
@@ -246,7 +279,7 @@ class Fleet:
                 powered_on = True
                 continue
             try:
-                local = self.hosts[h].add_vm(spec.vcpus, spec.memory_pages, **spec.add_kwargs())
+                local = self.pool.add_vm(h, spec)
             except AdmissionError:
                 if exclude is None:
                     exclude = np.zeros(len(self.hosts), dtype=bool)
@@ -264,7 +297,7 @@ class Fleet:
         """Take VM `fid` off its host (it departs or its host failed)."""
         v = self.vms
         h = int(v.host[fid])
-        self.hosts[h].remove_vm(int(v.local[fid]))
+        self.pool.remove_vm(h, int(v.local[fid]))
         self.members[h].remove(fid)
         if fid in self._boots[h]:
             self._boots[h].remove(fid)
@@ -300,7 +333,7 @@ class Fleet:
         src, dst = int(v.host[fid]), int(v.target[fid])
         cost = self._migrations.pop(fid)
         try:
-            local = move_vm(self.hosts[src], self.hosts[dst], int(v.local[fid]))
+            local = self.pool.move_vm(src, dst, int(v.local[fid]))
         except AdmissionError as refusal:
             self.summaries.claim(dst, VmNeeds.of(v.specs[fid], self.summaries), -1)
             v.state[fid], v.target[fid], v.finish[fid], v.overhead[fid] = RUNNING, -1, -1, 0.0
@@ -330,7 +363,7 @@ class Fleet:
             v.down_since[fid] = self.tick
             self._restarts.append(fid)
         self.members[h], self._boots[h] = [], []
-        self.hosts[h] = None
+        self.pool.fail(h)
         self.summaries.clear(h)
         self.summaries.set_up(h, False)
         repair = self.failure_model.repair_ticks if self.failure_model else 1
@@ -338,7 +371,7 @@ class Fleet:
         self._log("host_failed", host=h, vms=len(lost), repair_tick=int(self.repair_at[h]))
 
     def _repair_host(self, h: int) -> None:
-        self.hosts[h] = self._new_host(h)
+        self.pool.repair(h)
         self.summaries.set_up(h, True)
         self.repair_at[h] = -1
         self.failure_clock.host_up(h, self.tick)
@@ -348,7 +381,8 @@ class Fleet:
 
     def step(self) -> None:
         """Run one tick of the whole fleet (rule F13)."""
-        t = self.tick
+        started = time.perf_counter()
+        t = self.pool.tick = self.tick
         if self._cpu is None or t >= self._cpu.shape[0]:
             raise ValueError(f"tick {t}: no CPU series for it (attach a workload or submit VMs with series)")
         v = self.vms
@@ -372,15 +406,22 @@ class Fleet:
         if balancing or consolidating:  # entitled demand is averaged from one pass to the next
             v.ent_sum[: v.size], v.ent_n[: v.size] = 0.0, 0
         ids, sizes = self._layout()
-        summaries = step_hosts(self.hosts, self._inputs(t, ids, sizes))
+        inputs = self._inputs(t, ids, sizes)
+        stepping = time.perf_counter()
+        summaries = self.pool.step(inputs, self.check)
+        stepped = time.perf_counter()
         self._collect(t, summaries, ids, sizes)
         for fid in [f for f, _ in sorted(self._migrations.items()) if v.finish[f] == t]:
             self._finish_migration(fid)
+        self.pool.settle()  # a sharded backend ships the moved VMs now, before anything else touches their hosts
         if self._draining:
             self._drained()
         if self.check:
             self.check_accounting()
         self.tick += 1
+        # wall time, not part of the (deterministic) results: the coordinator's share vs the hosts' step
+        self.timings["hosts"].append(stepped - stepping)
+        self.timings["coordinator"].append(time.perf_counter() - started - (stepped - stepping))
 
     def _depart(self, fid: int) -> None:
         v = self.vms
@@ -465,7 +506,7 @@ class Fleet:
             self._log("evacuation", host=h, moves=sum(m.source == h for m in plan.moves))
 
     def _power_on(self, h: int) -> None:
-        self.hosts[h] = self._new_host(h)
+        self.pool.repair(h)  # a fresh, empty host, as after a repair
         self.powered_off[h] = False
         self.summaries.set_up(h, True)
         self.failure_clock.host_up(h, self.tick)
@@ -495,7 +536,7 @@ class Fleet:
                 s.set_closed(h, False)
             elif not self.members[h] and s.vcpus_used[h] == 0:
                 self._draining.discard(h)
-                self.hosts[h] = None
+                self.pool.fail(h)
                 s.clear(h)
                 s.set_closed(h, False)
                 s.set_up(h, False)
@@ -509,52 +550,37 @@ class Fleet:
     def _layout(self) -> tuple[np.ndarray, np.ndarray]:
         """All VMs on hosts in host order then host VM order, and each host's count."""
         sizes = np.array([len(m) for m in self.members], dtype=np.int64)
-        ids = np.fromiter(chain.from_iterable(self.members), dtype=np.int64, count=int(sizes.sum()))
+        ids = np.fromiter(itertools.chain.from_iterable(self.members), dtype=np.int64, count=int(sizes.sum()))
         return ids, sizes
 
-    def _inputs(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> list[HostInput | None]:
+    def _inputs(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> TickInputs:
         v = self.vms
         vcpus = v.vcpus[ids]
+        activity = self._cpu[t][v.column[ids]]
         # pre-copy CPU overhead is charged to the migrating VM on its source (rule F7)
-        demand = np.minimum(self._cpu[t][v.column[ids]] * vcpus + v.overhead[ids], vcpus)
-        per_host = np.split(demand, np.cumsum(sizes)[:-1])
-        batches = self._memory_batches(t, ids, sizes) if self.memory is not None else None
-        inputs: list[HostInput | None] = []
-        for h, host in enumerate(self.hosts):
-            if host is None:
-                inputs.append(None)
-                continue
-            memory = None
-            if batches is not None:
-                memory = [self.memory.boot(self.seed, fid, int(v.pages[fid]), int(v.domain[fid]), int(v.local[fid]))
-                          for fid in self._boots[h]]
-                memory.append(batches[h])
-                self._boots[h] = []
-            inputs.append(HostInput(per_host[h], memory))
+        demand = np.minimum(activity * vcpus + v.overhead[ids], vcpus)
+        up = np.array([self.pool.up(h) for h in range(len(self.specs))], dtype=bool)
+        inputs = TickInputs(0, up, sizes, demand)
+        if self.memory is not None:
+            # the hosts draw their own references (rule F21): each is told where its part starts
+            running = np.concatenate([[0], np.cumsum(self.memory.references(activity))])
+            boots = [(h, fid, v.pages[fid], v.domain[fid], v.local[fid])
+                     for h in range(len(self.specs)) for fid in self._boots[h]]
+            self._boots = [[] for _ in self.specs]
+            inputs = TickInputs(0, up, sizes, demand, self.memory, self.seed, t, ids, v.local[ids], v.pages[ids],
+                                activity, running[np.cumsum(sizes) - sizes], int(running[-1]),
+                                np.array(boots, dtype=np.int64).reshape(-1, 5))
         return inputs
 
-    def _memory_batches(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> list[dict[str, np.ndarray]]:
-        """This tick's references of all running VMs, split per host (``vm`` = the host's VM ids)."""
-        v = self.vms
-        batch = self.memory.tick(self.seed, t, ids, v.pages[ids], self._cpu[t][v.column[ids]])
-        # references come out grouped by VM, hence by host: split at each host's first reference
-        ends = np.searchsorted(batch["vm"], np.cumsum(sizes))
-        starts = np.concatenate([[0], ends[:-1]])
-        vm = v.local[ids][batch["vm"]]  # the hosts' own VM ids
-        return [{"vm": vm[a:b], "gpn": batch["gpn"][a:b], "content": batch["content"][a:b], "write": batch["write"][a:b]}
-                for a, b in zip(starts.tolist(), ends.tolist())]
-
-    def _collect(self, t: int, summaries: list[HostSummary | None], ids: np.ndarray, sizes: np.ndarray) -> None:
+    def _collect(self, t: int, tick: TickSummaries, ids: np.ndarray, sizes: np.ndarray) -> None:
         v, s = self.vms, self.summaries
-        hosts = len(self.hosts)
+        hosts = len(self.specs)
         row = {name: np.zeros(hosts) for name in ("load", "used", "frames_used", "saving", "vms", "power", "demand", "unmet")}
-        live = [x for x in summaries if x is not None]
-        resident = sum(x.pages_resident for x in live)
-        sharing = sum(x.pages_sharing for x in live)
+        resident = sum(tick.pages_resident.tolist())  # Python's sum: left to right, in host order
+        sharing = sum(tick.pages_sharing.tolist())
         if ids.size:
-            pick = lambda name: np.concatenate([getattr(x, name) for x in live])
-            demand, used, ready, entitlement = pick("demand"), pick("used"), pick("ready_pct"), pick("entitlement")
-            swapped, dirtied = pick("swapped"), pick("dirtied")
+            demand, used, ready, entitlement = tick.demand, tick.used, tick.ready_pct, tick.entitlement
+            swapped, dirtied = tick.swapped, tick.dirtied
             entitled = np.minimum(demand, entitlement)
             unmet = np.maximum(demand - used, 0.0)
             v.demand_sum[ids] += demand
@@ -576,10 +602,8 @@ class Fleet:
             row["demand"] = np.bincount(host_of, weights=demand, minlength=hosts)
             row["unmet"] = np.bincount(host_of, weights=unmet, minlength=hosts)
         row["vms"] = sizes.astype(float)
-        for h, summary in enumerate(summaries):
-            if summary is not None:
-                row["frames_used"][h] = summary.frames_used
-                row["saving"][h] = summary.saving
+        row["frames_used"] = tick.frames_used.copy()
+        row["saving"] = tick.saving.copy()
         if self.power is not None:
             p = self.power
             row["power"] = np.where(s.up, p.idle_watts + (p.peak_watts - p.idle_watts) * np.minimum(row["used"], 1.0),
@@ -610,17 +634,17 @@ class Fleet:
         v, s, n = self.vms, self.summaries, self.vms.size
         state = v.state[:n]
         placed = np.flatnonzero((state == RUNNING) | (state == MIGRATING))
-        on_hosts = np.sort(np.fromiter(chain.from_iterable(self.members), dtype=np.int64))
+        on_hosts = np.sort(np.fromiter(itertools.chain.from_iterable(self.members), dtype=np.int64))
         if not np.array_equal(on_hosts, placed):
             raise FleetInvariantError(f"tick {self.tick}: VMs on hosts {on_hosts.size} != running or migrating {placed.size}")
         if np.any(~s.up[v.host[placed]]):
             raise FleetInvariantError(f"tick {self.tick}: a running VM is on a failed host")
         if len(self._restarts) != int((state == PENDING).sum()):
             raise FleetInvariantError(f"tick {self.tick}: {len(self._restarts)} restarts queued, {(state == PENDING).sum()} pending")
-        for h, host in enumerate(self.hosts):
-            if host is None:
+        for h in range(len(self.specs)):
+            if not self.pool.up(h):
                 continue
-            if host.vms != v.local[np.asarray(self.members[h], dtype=np.int64)].tolist():
+            if self.pool.vms(h) != v.local[np.asarray(self.members[h], dtype=np.int64)].tolist():
                 raise FleetInvariantError(f"tick {self.tick}: host {h}'s VMs differ from the fleet's record")
         migrating = placed[state[placed] == MIGRATING]
         hosts = len(self.hosts)

@@ -15,15 +15,43 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["HostInput", "HostSummary", "step_hosts", "vm_dirtied"]
+__all__ = ["GuestPlan", "HostInput", "HostSummary", "step_hosts", "vm_dirtied"]
+
+
+@dataclass
+class GuestPlan:
+    """What one host's guests do to memory this tick, small enough to ship to a shard: the boot
+    images to write (VMs just placed) and the inputs of the tick's references; the host draws
+    the pages itself, exactly the slice the whole fleet's batch would give it (rule F21)."""
+
+    guest: Any  # the fleet's GuestMemory
+    seed: int
+    tick: int
+    boots: np.ndarray  # rows (fleet id, pages, domain, host VM id) of the VMs whose boot image is written first
+    vms: np.ndarray  # fleet ids of the host's VMs, host VM order
+    local: np.ndarray  # their host VM ids
+    pages: np.ndarray
+    activity: np.ndarray  # this tick's utilisation
+    first: int  # where the host's references start in the fleet's batch
+    total: int  # the fleet's references this tick
+
+    def batches(self) -> list[dict[str, np.ndarray]]:
+        g = self.guest
+        memory = [g.boot(self.seed, int(fid), int(pages), int(domain), int(local))
+                  for fid, pages, domain, local in self.boots.tolist()]
+        batch = g.tick(self.seed, self.tick, self.vms, self.pages, self.activity, self.first, self.total)
+        batch["vm"] = self.local[batch["vm"]]  # the host's own VM ids
+        memory.append(batch)
+        return memory
 
 
 @dataclass
 class HostInput:
-    """One host's tick: CPU demand per VM (host VM order) and memory batches (``vm`` = host VM ids)."""
+    """One host's tick: CPU demand per VM (host VM order) and memory batches (``vm`` = host VM ids),
+    given as batches or as a :class:`GuestPlan` the host turns into batches."""
 
     demand: np.ndarray
-    memory: list[dict[str, np.ndarray]] | None = None
+    memory: list[dict[str, np.ndarray]] | GuestPlan | None = None
 
 
 @dataclass
@@ -52,7 +80,8 @@ def vm_dirtied(host: Any, stats: dict[str, Any] | None = None) -> np.ndarray:
 
 
 def _step_one(host: Any, work: HostInput) -> HostSummary:
-    tick = host.step(work.demand, work.memory)
+    memory = work.memory.batches() if isinstance(work.memory, GuestPlan) else work.memory
+    tick = host.step(work.demand, memory)
     stats = host.memory.stats()
     dirtied = vm_dirtied(host, stats)
     return HostSummary(

@@ -149,13 +149,27 @@ class GuestMemory:
         content = np.where((kind >= self.zero_fraction) & (kind < self.zero_fraction + self.unique_fraction), own, content)
         return {"vm": np.full(pages, host_vm, dtype=np.int64), "gpn": gpn, "content": content}
 
-    def tick(self, seed: int, t: int, vms: np.ndarray, pages: np.ndarray, activity: np.ndarray) -> dict[str, np.ndarray]:
+    def references(self, activity: np.ndarray) -> np.ndarray:
+        """How many references each VM makes this tick: ``round(accesses x utilisation)``."""
+        return np.round(np.clip(activity, 0, 1) * self.accesses).astype(np.int64)
+
+    def tick(self, seed: int, t: int, vms: np.ndarray, pages: np.ndarray, activity: np.ndarray,
+             first: int = 0, total: int | None = None) -> dict[str, np.ndarray]:
         """Tick t's references of fleet VMs `vms` (with their page counts and
-        utilisation), as one batch whose ``vm`` is the position in `vms`."""
-        counts = np.round(np.clip(activity, 0, 1) * self.accesses).astype(np.int64)
+        utilisation), as one batch whose ``vm`` is the position in `vms`.
+
+        The tick's uniforms are one stream ``(seed, 4, t)`` drawn as 4 rows of
+        `total` (all the fleet's references, in fleet order); `vms` own the
+        references ``first ..`` of each row. A shard thus draws exactly its part
+        of the fleet's batch by advancing the stream (rule F21)."""
+        counts = self.references(activity)
         index = np.repeat(np.arange(vms.size, dtype=np.int64), counts)
+        total = index.size if total is None else total
         rng = np.random.default_rng([seed, 4, t])
-        u = rng.random((4, index.size))
+        u = np.empty((4, index.size))
+        for row in range(4):  # PCG64: one 64-bit step per double, so advance() skips exactly
+            rng.bit_generator.advance(first if row == 0 else total - index.size)
+            u[row] = rng.random(index.size)
         size = pages[index]
         hot = np.maximum(1, (self.hot_fraction * size).astype(np.int64))
         gpn = np.where(u[0] < self.hot_share, (u[1] * hot).astype(np.int64), (u[1] * size).astype(np.int64))

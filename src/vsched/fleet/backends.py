@@ -1,0 +1,318 @@
+"""Where a fleet's hosts live: in the coordinator (``serial``) or in shards on
+Ray or Dask actors (``docs/fleet.md``, "Backends", rules F18-F22).
+
+The coordinator talks to its hosts only through a pool: ``add_vm``,
+``remove_vm``, ``move_vm``, ``fail``, ``repair``, ``vms`` and ``step``. The
+serial pool holds the hosts. A sharded pool holds an admission ledger per host
+(:mod:`.ledger`), queues every operation for the shard owning the host and
+sends the queue with the tick's inputs: one call per shard per tick, all
+shards at once, results taken in shard order (never completion order).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .hosts import step_hosts
+from .ledger import ledger_host
+from .migration import move_vm
+from .packed import TickInputs, TickSummaries
+from .shard import HostShard
+from .spec import HostSpec, VmSpec
+
+__all__ = ["BACKENDS", "ShardLostError", "make_pool", "shard_bounds"]
+
+BACKENDS = ("serial", "ray", "dask")
+
+
+class ShardLostError(RuntimeError):
+    """A shard's worker died or could not be reached; the run cannot go on (nothing was counted from that tick)."""
+
+
+def shard_bounds(hosts: int, shards: int) -> list[tuple[int, int]]:
+    """Rule F18: shard s holds hosts ``[s x H // S, (s + 1) x H // S)``, contiguous by host id."""
+    return [(s * hosts // shards, (s + 1) * hosts // shards) for s in range(shards)]
+
+
+def _needs(extra: str, module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f'backend={extra!r} needs {module}: pip install "vsched[{extra}]"') from None
+
+
+class SerialPool:
+    """The hosts themselves, in the coordinator: the default backend and the oracle of the others."""
+
+    backend = "serial"
+    tick = 0
+
+    def __init__(self, specs: Sequence[HostSpec], tick_seconds: int, host_class: Any) -> None:
+        self._specs, self._tick_seconds, self._host_class = list(specs), tick_seconds, host_class
+        self.hosts: list[Any] = [self._new(h) for h in range(len(self._specs))]
+
+    def _new(self, h: int) -> Any:
+        spec = self._specs[h]
+        return self._host_class(spec.pcpus, spec.memory_frames, tick_seconds=self._tick_seconds, **spec.host_kwargs())
+
+    def add_vm(self, h: int, spec: VmSpec) -> int:
+        return int(self.hosts[h].add_vm(spec.vcpus, spec.memory_pages, **spec.add_kwargs()))
+
+    def remove_vm(self, h: int, vm: int) -> None:
+        self.hosts[h].remove_vm(vm)
+
+    def move_vm(self, src: int, dst: int, vm: int) -> int:
+        return move_vm(self.hosts[src], self.hosts[dst], vm)
+
+    def settle(self) -> None:
+        pass  # moves are done at once
+
+    def fail(self, h: int) -> None:
+        self.hosts[h] = None
+
+    def repair(self, h: int) -> None:
+        self.hosts[h] = self._new(h)
+
+    def up(self, h: int) -> bool:
+        return self.hosts[h] is not None
+
+    def vms(self, h: int) -> list[int]:
+        return self.hosts[h].vms
+
+    def step(self, inputs: TickInputs, check: bool) -> TickSummaries:
+        return TickSummaries.pack(step_hosts(self.hosts, inputs.unpack()))
+
+    def close(self) -> None:
+        pass
+
+
+class ShardedPool:
+    """Hosts in `runner`'s shards; ledgers and operation queues here (rules F19-F20)."""
+
+    def __init__(self, specs: Sequence[HostSpec], tick_seconds: int, runner: Any) -> None:
+        self._specs, self._tick_seconds = list(specs), tick_seconds
+        self.runner = runner
+        self.backend = runner.backend
+        self.bounds = runner.bounds
+        self.shard_of = np.repeat(np.arange(len(self.bounds)), [b - a for a, b in self.bounds])
+        self.hosts: list[Any] = [ledger_host(spec, tick_seconds) for spec in self._specs]  # the ledgers
+        self._ops: list[list[tuple[Any, ...]]] = [[] for _ in self.bounds]
+        self._moves: list[tuple[int, int, int, int]] = []  # (source, VM, destination, its id there) not shipped yet
+        self.tick = 0  # the fleet's tick, set by the fleet: named when a shard is lost
+
+    def _queue(self, h: int, op: tuple[Any, ...]) -> None:
+        self._ops[int(self.shard_of[h])].append(op)
+
+    def add_vm(self, h: int, spec: VmSpec) -> int:
+        args, kwargs = (spec.vcpus, spec.memory_pages), spec.add_kwargs()
+        vm = int(self.hosts[h].add_vm(*args, **kwargs))  # AdmissionError: the real host would refuse too
+        self._queue(h, ("add", h, args, kwargs, vm))
+        return vm
+
+    def remove_vm(self, h: int, vm: int) -> None:
+        self.hosts[h].remove_vm(vm)
+        self._queue(h, ("remove", h, vm))
+
+    def move_vm(self, src: int, dst: int, vm: int) -> int:
+        """Rule F20: the destination's ledger admits (AdmissionError: nothing changes) and the
+        source's lets go at once; the VM's state crosses at :meth:`settle`."""
+        ledger = self.hosts[src]
+        record = ledger._layout.records[vm]
+        new = int(self.hosts[dst].add_vm(record.vcpus, record.memory_pages, shares=record.shares,
+                                         reservation=None if record.reservation_is_default else record.reservation,
+                                         limit=record.limit, domain=record.domain))
+        ledger.remove_vm(vm)
+        self._moves.append((src, vm, dst, new))
+        return new
+
+    def settle(self) -> None:
+        """Ship the VMs moved since the last call (rule F20). Each round, the source shards apply
+        their queues and give their VMs up (exported, then removed), one call per shard, all at
+        once; the destinations import them with their next queue. A round ends before a move
+        whose source host took a VM earlier in the round: its export must see that import."""
+        moves, self._moves = self._moves, []
+        while moves:
+            taken: set[int] = set()
+            cut = len(moves)
+            for i, (src, _, dst, _) in enumerate(moves):
+                if src in taken:
+                    cut = i
+                    break
+                taken.add(dst)
+            round_, moves = moves[:cut], moves[cut:]
+            by_shard: dict[int, list[int]] = {}
+            for i, (src, _, _, _) in enumerate(round_):
+                by_shard.setdefault(int(self.shard_of[src]), []).append(i)
+            shards = sorted(by_shard)
+            calls = []
+            for s in shards:
+                ops, self._ops[s] = self._ops[s], []
+                calls.append((ops, [(round_[i][0], round_[i][1]) for i in by_shard[s]]))
+            states: dict[int, Any] = {}
+            for s, part in zip(shards, self.runner.call_some(shards, "export", calls, tick=self.tick)):
+                states.update(zip(by_shard[s], part))
+            for i, (_, _, dst, new) in enumerate(round_):  # in the order the moves were decided
+                self._queue(dst, ("import", dst, states[i], new))
+
+    def fail(self, h: int) -> None:
+        self.hosts[h] = None
+        self._queue(h, ("drop", h))
+
+    def repair(self, h: int) -> None:
+        self.hosts[h] = ledger_host(self._specs[h], self._tick_seconds)
+        self._queue(h, ("new", h))
+
+    def up(self, h: int) -> bool:
+        return self.hosts[h] is not None
+
+    def vms(self, h: int) -> list[int]:
+        return self.hosts[h].vms
+
+    def step(self, inputs: TickInputs, check: bool) -> TickSummaries:
+        """Rule F20: every shard applies its queue and steps its hosts; summaries in host id order."""
+        calls = []
+        for s, (a, b) in enumerate(self.bounds):
+            expected = None
+            if check:  # the shard checks its hosts' VMs against the ledgers before stepping
+                ids = [self.hosts[h].vms if self.hosts[h] is not None else [] for h in range(a, b)]
+                expected = (np.array([len(x) for x in ids], dtype=np.int64),
+                            np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64))
+            calls.append((self._ops[s], inputs.part(a, b), expected))
+        self._ops = [[] for _ in self.bounds]
+        summaries = TickSummaries.join(self.runner.call_all("step", calls, tick=self.tick))
+        for ledger in self.hosts:
+            if ledger is not None:
+                ledger.events.clear()  # the ledgers' own logs are of no use: keep them from growing
+        return summaries
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+class _Runner:
+    """Calls into the shards' actors; subclasses say how (Ray, Dask)."""
+
+    backend = ""
+
+    def __init__(self, bounds: list[tuple[int, int]]) -> None:
+        self.bounds = bounds
+
+    def _lost(self, s: int, tick: int, error: BaseException) -> ShardLostError:
+        a, b = self.bounds[s]
+        return ShardLostError(f"{self.backend} shard {s} (hosts {a}..{b - 1}) was lost at tick {tick}: "
+                              f"{type(error).__name__}: {error}")
+
+    def _result(self, s: int, tick: int, reply: tuple[str, Any]) -> Any:
+        status, value = reply
+        if status == "error":
+            raise value
+        return value
+
+    def call_some(self, shards: Sequence[int], method: str, calls: list[tuple[Any, ...]], *, tick: int) -> list[Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def call_all(self, method: str, calls: list[tuple[Any, ...]], *, tick: int) -> list[Any]:
+        """`method` on every shard (shard s with ``calls[s]``), all at once; results in shard order."""
+        return self.call_some(range(len(self.bounds)), method, calls, tick=tick)
+
+
+class RayRunner(_Runner):
+    """One Ray actor per shard (``ray.init()`` first if Ray is not running)."""
+
+    backend = "ray"
+
+    def __init__(self, bounds: list[tuple[int, int]], specs: Sequence[HostSpec], tick_seconds: int, engines: str) -> None:
+        super().__init__(bounds)
+        ray = self.ray = _needs("ray", "ray")
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, log_to_driver=False)
+        # num_cpus=0: an actor holds no CPU while idle, so any shard count fits any cluster
+        shard = ray.remote(num_cpus=0, max_restarts=0)(HostShard)
+        self.actors = [shard.remote(a, list(specs[a:b]), tick_seconds, engines) for a, b in bounds]
+
+    def call_some(self, shards: Sequence[int], method: str, calls: list[tuple[Any, ...]], *, tick: int) -> list[Any]:
+        futures = [getattr(self.actors[s], method).remote(*args) for s, args in zip(shards, calls)]
+        replies = []
+        for s, future in zip(shards, futures):  # in shard order: never the order they complete in
+            try:
+                replies.append(self.ray.get(future))
+            except self.ray.exceptions.RayError as error:
+                raise self._lost(s, tick, error) from error
+        return [self._result(s, tick, r) for s, r in zip(shards, replies)]
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors = []
+
+
+class DaskRunner(_Runner):
+    """One Dask actor (``Client.submit(..., actor=True)``) per shard, on `client` (default: the
+    current client, or a local cluster of `shards` single-threaded worker processes, closed with the pool)."""
+
+    backend = "dask"
+
+    def __init__(self, bounds: list[tuple[int, int]], specs: Sequence[HostSpec], tick_seconds: int, engines: str,
+                 client: Any = None) -> None:
+        super().__init__(bounds)
+        distributed = _needs("dask", "distributed")
+        self._owned: list[Any] = []
+        if client is None:
+            try:
+                client = distributed.get_client()
+            except ValueError:
+                cluster = distributed.LocalCluster(n_workers=len(bounds), threads_per_worker=1, processes=True,
+                                                   dashboard_address=None)
+                client = distributed.Client(cluster)
+                self._owned = [client, cluster]
+        self.client = client
+        workers = sorted(client.scheduler_info()["workers"])
+        # shard s on worker s mod W: a fixed spread, not the scheduler's choice of the moment
+        self.workers = [workers[s % len(workers)] for s in range(len(bounds))]
+        futures = [client.submit(HostShard, a, list(specs[a:b]), tick_seconds, engines, actor=True,
+                                 workers=[self.workers[s]], pure=False)
+                   for s, (a, b) in enumerate(bounds)]
+        self.actors = [f.result() for f in futures]
+
+    def call_some(self, shards: Sequence[int], method: str, calls: list[tuple[Any, ...]], *, tick: int) -> list[Any]:
+        futures = []
+        for s, args in zip(shards, calls):
+            try:
+                futures.append(getattr(self.actors[s], method)(*args))
+            except Exception as error:
+                raise self._lost(s, tick, error) from error
+        replies = []
+        for s, future in zip(shards, futures):  # in shard order
+            try:
+                replies.append(future.result())
+            except Exception as error:  # the shard returns its own errors as values: this is the engine's
+                raise self._lost(s, tick, error) from error
+        return [self._result(s, tick, r) for s, r in zip(shards, replies)]
+
+    def close(self) -> None:
+        self.actors = []
+        for owned in self._owned:
+            owned.close()
+        self._owned = []
+
+
+def make_pool(backend: str, shards: int, specs: Sequence[HostSpec], tick_seconds: int, engines: str,
+              host_class: Any, client: Any = None) -> Any:
+    """The pool for `backend` (arguments validated by the caller)."""
+    if backend == "serial":
+        return SerialPool(specs, tick_seconds, host_class)
+    bounds = shard_bounds(len(specs), shards)
+    if backend == "ray":
+        runner: Any = RayRunner(bounds, specs, tick_seconds, engines)
+    else:
+        runner = DaskRunner(bounds, specs, tick_seconds, engines, client)
+    return ShardedPool(specs, tick_seconds, runner)

@@ -1,0 +1,108 @@
+"""One shard: a contiguous group of hosts living in one worker (a Ray or Dask actor).
+
+The coordinator sends each shard, in one call per tick, the operations it
+decided since the last call (adds, removes, imports of migrating VMs, hosts
+failed or repaired), in the order it decided them, followed by the tick's
+inputs; the shard applies them in that order and steps its hosts in host id
+order (``docs/fleet.md``, rules F18-F20). A shard never raises into the
+engine: it returns ``("ok", value)`` or ``("error", exception)``, so that an
+exception reaching the coordinator from the engine itself means the worker
+was lost, and an error of vsched's keeps its type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .hosts import step_hosts
+from .packed import TickInputs, TickSummaries
+from .spec import HostSpec
+
+__all__ = ["HostShard", "ShardStateError"]
+
+
+class ShardStateError(RuntimeError):
+    """A shard's host differs from what the coordinator's ledger predicted (a bug, or a refusal no ledger sees)."""
+
+
+class HostShard:
+    """Hosts ``first .. first + len(specs) - 1`` of a fleet, built as the serial fleet builds them."""
+
+    def __init__(self, first: int, specs: Sequence[HostSpec], tick_seconds: int, engines: str) -> None:
+        if engines == "native":
+            from ..host import Host
+        else:
+            from ..reference import Host  # type: ignore[assignment]
+        self._host_class = Host
+        self.first = first
+        self.specs = list(specs)
+        self.tick_seconds = tick_seconds
+        self.hosts: list[Any] = [self._new_host(i) for i in range(len(self.specs))]
+
+    def _new_host(self, i: int) -> Any:
+        spec = self.specs[i]
+        return self._host_class(spec.pcpus, spec.memory_frames, tick_seconds=self.tick_seconds, **spec.host_kwargs())
+
+    def _apply(self, ops: Sequence[tuple[Any, ...]]) -> None:
+        """Apply the coordinator's operations in its order; each names a host by fleet id."""
+        for op in ops:
+            kind, h = op[0], op[1] - self.first
+            if kind == "add":
+                _, _, args, kwargs, expected = op
+                got = self.hosts[h].add_vm(*args, **kwargs)
+            elif kind == "import":
+                _, _, state, expected = op
+                got = self.hosts[h].import_vm(state)
+            elif kind == "remove":
+                self.hosts[h].remove_vm(op[2])
+                continue
+            elif kind == "drop":
+                self.hosts[h] = None
+                continue
+            elif kind == "new":
+                self.hosts[h] = self._new_host(h)
+                continue
+            else:
+                raise ValueError(f"unknown shard operation {kind!r}")
+            if got != expected:
+                raise ShardStateError(f"host {op[1]}: VM id {got}, the coordinator's ledger expected {expected}")
+
+    def _guarded(self, work: Any, *args: Any) -> tuple[str, Any]:
+        try:
+            return "ok", work(*args)
+        except Exception as error:  # sent back as a value: see the module docstring
+            return "error", error
+
+    def step(self, ops: Sequence[tuple[Any, ...]], inputs: TickInputs,
+             expected: tuple[np.ndarray, np.ndarray] | None) -> tuple[str, Any]:
+        """Apply `ops`, check each host's VMs against `expected` (VMs per host, their host VM ids
+        concatenated; None = skip), step every host; the summaries packed."""
+        def work() -> Any:
+            self._apply(ops)
+            if expected is not None:
+                counts, ids = expected
+                parts = np.split(ids, np.cumsum(counts)[:-1])
+                for h, (host, mine) in enumerate(zip(self.hosts, parts)):
+                    if host is not None and host.vms != mine.tolist():
+                        raise ShardStateError(f"host {self.first + h}: its VMs differ from the coordinator's record")
+            return TickSummaries.pack(step_hosts(self.hosts, inputs.unpack()))
+        return self._guarded(work)
+
+    def export(self, ops: Sequence[tuple[Any, ...]], vms: Sequence[tuple[int, int]]) -> tuple[str, Any]:
+        """Apply `ops`, then give up VMs ``(fleet host, VM)`` in order, each as a VmState (they migrate away)."""
+        def work() -> Any:
+            self._apply(ops)
+            states = []
+            for host, vm in vms:
+                source = self.hosts[host - self.first]
+                states.append(source.export_vm(vm))
+                source.remove_vm(vm)
+            return states
+        return self._guarded(work)
+
+    def ping(self) -> tuple[str, Any]:
+        """One empty round trip (the actor-call overhead the benchmarks measure)."""
+        return "ok", self.first
