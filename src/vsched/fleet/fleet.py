@@ -506,7 +506,7 @@ class Fleet:
             self._log("evacuation", host=h, moves=sum(m.source == h for m in plan.moves))
 
     def _power_on(self, h: int) -> None:
-        self.pool.repair(h)
+        self.pool.repair(h)  # a fresh, empty host, as after a repair
         self.powered_off[h] = False
         self.summaries.set_up(h, True)
         self.failure_clock.host_up(h, self.tick)
