@@ -314,7 +314,7 @@ def test_a_move_from_a_host_that_just_took_one_waits_for_the_import(targets, rou
 
 
 @pytest.mark.parametrize("shards", [2, 3])
-def test_consolidation_on_shards_gives_the_serial_run(shards):
+def test_consolidation_on_inline_shards_gives_the_serial_run(shards):
     """Hosts powered off (evacuated, then dropped by their shard) and on again (rebuilt there)."""
     from vsched.fleet import ConsolidationPolicy, FleetWorkload, PowerModel
 
@@ -330,3 +330,26 @@ def test_consolidation_on_shards_gives_the_serial_run(shards):
     events = {e["event"] for e in serial.events}
     assert {"host_powered_off", "host_powered_on", "migrated"} <= events
     assert day(True) == serial
+
+
+def _consolidating_day(**backend):
+    # 6 hosts, 24 one-vCPU VMs: utilisation 0.1 for 12 ticks, then 0.9: hosts are evacuated and
+    # powered off, then powered on again (docs/fleet.md, rules F14-F17) — on every backend alike
+    from vsched.fleet import ConsolidationPolicy, FleetWorkload, PowerModel
+
+    vms, ticks = 24, 24
+    cpu = np.where(np.arange(ticks)[:, None] < ticks // 2, 0.1, 0.9) * np.ones((1, vms))
+    work = FleetWorkload([VmSpec(1, 64, domain=i % 2) for i in range(vms)], cpu,
+                         np.zeros(vms, dtype=np.int64), np.full(vms, 10**9, dtype=np.int64))
+    with Fleet(6, host=HostSpec(pcpus=4, memory_frames=4_000), placement="worst-fit", balance="drs",
+               power=PowerModel(100, 200, off_watts=5), seed=2,
+               consolidation=ConsolidationPolicy(interval=2, low=0.3, high=0.8), **backend) as fleet:
+        return fleet.run(work)
+
+
+def test_consolidation_on_shards_gives_the_serial_run(ray_cluster, dask_client):
+    serial = _consolidating_day()
+    kinds = {e["event"] for e in serial.events}
+    assert {"evacuation", "host_powered_off", "host_powered_on"} <= kinds
+    assert _consolidating_day(backend="ray", shards=2) == serial
+    assert _consolidating_day(backend="dask", shards=3, client=dask_client) == serial

@@ -127,8 +127,12 @@ class HostNic:
         owner = np.repeat(np.arange(sending.size), count)
         k = np.arange(owner.size, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
         arrival = phase[owner] + k * period[owner]
-        order = np.argsort(arrival, kind="stable")  # ties keep VM order
-        return sending[owner][order], arrival[order], np.full(owner.size, self.packet_bytes, dtype=np.int64)
+        # Arrival order, ties in VM order: one sort of the unique keys arrival·m + owner (< 2^31 · 2^31),
+        # several times faster than a stable argsort.
+        m = np.int64(sending.size)
+        key = np.sort(arrival * m + owner)
+        arrival = key // m
+        return sending[key - arrival * m], arrival, np.full(owner.size, self.packet_bytes, dtype=np.int64)
 
     def tick(self, ids: np.ndarray, demand: np.ndarray, tick_seconds: int) -> dict[str, np.ndarray]:
         """The network part of one tick (rules H9-H10): fluid rates, then the sampled packets."""

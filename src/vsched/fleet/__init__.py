@@ -24,9 +24,10 @@ from .workload import NEVER, FleetWorkload, GuestMemory, synthetic_fleet, trace_
 
 __all__ = [
     "BACKENDS", "NEVER", "POLICIES", "RULES", "STATES",
-    "BalancePolicy", "Candidates", "ConsolidationPolicy", "FailureModel", "Fleet", "FleetInvariantError", "FleetRun", "FleetWorkload",
-    "GuestMemory", "HostInput", "HostSpec", "HostSummaries", "HostSummary", "MigrationCost", "MigrationModel",
-    "Move", "Plan", "PowerModel", "ShardLostError", "ShardStateError", "VmNeeds", "VmSpec",
-    "consolidation_pass", "drs_pass", "feasible", "host_loads", "imbalance", "move_vm", "place", "precopy", "precopy_closed_form",
+    "BalancePolicy", "Candidates", "ConsolidationPolicy", "FailureModel", "Fleet", "FleetInvariantError", "FleetRun",
+    "FleetWorkload", "GuestMemory", "HostInput", "HostSpec", "HostSummaries", "HostSummary", "MigrationCost",
+    "MigrationModel", "Move", "Plan", "PowerModel", "ShardLostError", "ShardStateError", "VmNeeds", "VmSpec",
+    "consolidation_pass", "drs_pass", "feasible", "host_loads", "imbalance", "move_vm", "place", "precopy",
+    "precopy_closed_form",
     "precopy_estimate", "step_hosts", "synthetic_fleet", "trace_fleet",
 ]
