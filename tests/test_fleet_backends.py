@@ -313,6 +313,25 @@ def test_a_move_from_a_host_that_just_took_one_waits_for_the_import(targets, rou
     assert [shards for method, shards in fleet.pool.runner.calls if method == "export"] == rounds
 
 
+@pytest.mark.parametrize("shards", [2, 3])
+def test_consolidation_on_inline_shards_gives_the_serial_run(shards):
+    """Hosts powered off (evacuated, then dropped by their shard) and on again (rebuilt there)."""
+    from vsched.fleet import ConsolidationPolicy, FleetWorkload, PowerModel
+
+    def day(sharded):
+        vms, ticks = 24, 40
+        cpu = np.where(np.arange(ticks)[:, None] < ticks // 2, 0.1, 0.9) * np.ones((1, vms))
+        work = FleetWorkload([VmSpec(1, 64, domain=i % 2) for i in range(vms)], cpu,
+                             np.zeros(vms, dtype=np.int64), np.full(vms, 10**9, dtype=np.int64))
+        fleet = Fleet(6, host=HostSpec(pcpus=4, memory_frames=4_000), placement="worst-fit", power=PowerModel(100, 200, 5),
+                      consolidation=ConsolidationPolicy(interval=2, low=0.3, high=0.8), seed=2)
+        return (_inline(fleet, shards) if sharded else fleet).run(work)
+    serial = day(False)
+    events = {e["event"] for e in serial.events}
+    assert {"host_powered_off", "host_powered_on", "migrated"} <= events
+    assert day(True) == serial
+
+
 def _consolidating_day(**backend):
     # 6 hosts, 24 one-vCPU VMs: utilisation 0.1 for 12 ticks, then 0.9: hosts are evacuated and
     # powered off, then powered on again (docs/fleet.md, rules F14-F17) — on every backend alike
@@ -334,22 +353,3 @@ def test_consolidation_on_ray_and_dask_gives_the_serial_run(ray_cluster, dask_cl
     assert {"evacuation", "host_powered_off", "host_powered_on"} <= kinds
     assert _consolidating_day(backend="ray", shards=2) == serial
     assert _consolidating_day(backend="dask", shards=3, client=dask_client) == serial
-
-
-@pytest.mark.parametrize("shards", [2, 3])
-def test_consolidation_on_shards_gives_the_serial_run(shards):
-    """Hosts powered off (evacuated, then dropped by their shard) and on again (rebuilt there)."""
-    from vsched.fleet import ConsolidationPolicy, FleetWorkload, PowerModel
-
-    def day(sharded):
-        vms, ticks = 24, 40
-        cpu = np.where(np.arange(ticks)[:, None] < ticks // 2, 0.1, 0.9) * np.ones((1, vms))
-        work = FleetWorkload([VmSpec(1, 64, domain=i % 2) for i in range(vms)], cpu,
-                             np.zeros(vms, dtype=np.int64), np.full(vms, 10**9, dtype=np.int64))
-        fleet = Fleet(6, host=HostSpec(pcpus=4, memory_frames=4_000), placement="worst-fit", power=PowerModel(100, 200, 5),
-                      consolidation=ConsolidationPolicy(interval=2, low=0.3, high=0.8), seed=2)
-        return (_inline(fleet, shards) if sharded else fleet).run(work)
-    serial = day(False)
-    events = {e["event"] for e in serial.events}
-    assert {"host_powered_off", "host_powered_on", "migrated"} <= events
-    assert day(True) == serial
