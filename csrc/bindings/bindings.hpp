@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "vsched/exclusive_use.hpp"
 #include "vsched/interrupt.hpp"
@@ -58,6 +59,28 @@ inline std::string from_bytes(const py::bytes& state) { return std::string(state
 
 // Throws ValueError unless `array` is 1-D (and of length `expected` if given).
 void require_vector(const py::array& array, const char* name, std::optional<py::ssize_t> expected = {});
+
+// One batch of references on a key cache (LRUK, Cache): `what` names the class
+// in the InUseError a concurrent call gets.
+template <class KeyCacheT>
+py::array_t<bool> access_keys(KeyCacheT& cache, const UInt64Array& keys, const char* what) {
+    vsched::ExclusiveUse::Scope scope(cache, what);
+    require_vector(keys, "keys");
+    const auto n = static_cast<std::size_t>(keys.shape(0));
+    // Copied with the GIL held: the loop never reads the caller's array, so
+    // another thread changing it meanwhile cannot change what is referenced.
+    const std::vector<std::uint64_t> own(keys.data(), keys.data() + n);
+    py::array_t<bool> hits(static_cast<py::ssize_t>(n));
+    bool* out = hits.mutable_data();
+    PythonSignals signals;
+    {
+        // Safe to release: `scope` keeps every other thread out of `cache`,
+        // and the loop touches only `own`, `out` and the cache.
+        py::gil_scoped_release release;
+        cache.access_many(own.data(), n, out, &signals);
+    }
+    return hits;
+}
 
 void bind_cache(py::module_& m);
 void bind_errors(py::module_& m);

@@ -26,24 +26,7 @@ std::unique_ptr<KeyCache> make_cache(std::uint64_t capacity, const std::string& 
     return std::make_unique<KeyCache>(capacity, policy, args);
 }
 
-py::array_t<bool> access_many(KeyCache& cache, const UInt64Array& keys) {
-    Scope scope(cache, kName);
-    require_vector(keys, "keys");
-    const auto n = static_cast<std::size_t>(keys.shape(0));
-    // Copied with the GIL held: the loop never reads the caller's array, so
-    // another thread changing it meanwhile cannot change what is referenced.
-    const std::vector<std::uint64_t> own(keys.data(), keys.data() + n);
-    py::array_t<bool> hits(static_cast<py::ssize_t>(n));
-    bool* out = hits.mutable_data();
-    PythonSignals signals;
-    {
-        // Safe to release: `scope` keeps every other thread out of `cache`,
-        // and the loop touches only `own`, `out` and the cache.
-        py::gil_scoped_release release;
-        cache.access_many(own.data(), n, out, &signals);
-    }
-    return hits;
-}
+py::array_t<bool> access_many(KeyCache& cache, const UInt64Array& keys) { return access_keys(cache, keys, kName); }
 
 template <class F>
 auto locked(F f) {

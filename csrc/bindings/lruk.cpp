@@ -54,24 +54,7 @@ std::unique_ptr<LruKCache> make_lruk(std::int64_t capacity, std::int64_t k, std:
                                        optional_count(history, "history"));
 }
 
-py::array_t<bool> access_many(LruKCache& cache, const UInt64Array& keys) {
-    Scope scope(cache, kName);
-    require_vector(keys, "keys");
-    const auto n = static_cast<std::size_t>(keys.shape(0));
-    // Copied with the GIL held: the loop never reads the caller's array, so
-    // another thread changing it meanwhile cannot change what is referenced.
-    const std::vector<std::uint64_t> own(keys.data(), keys.data() + n);
-    py::array_t<bool> hits(static_cast<py::ssize_t>(n));
-    bool* out = hits.mutable_data();
-    PythonSignals signals;
-    {
-        // Safe to release: `scope` keeps every other thread out of `cache`,
-        // and the loop touches only `own`, `out` and the cache.
-        py::gil_scoped_release release;
-        cache.access_many(own.data(), n, out, &signals);
-    }
-    return hits;
-}
+py::array_t<bool> access_many(LruKCache& cache, const UInt64Array& keys) { return access_keys(cache, keys, kName); }
 
 // A read-only property that holds the object's scope.
 template <class F>

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._lruk_args import check_lruk_args
+from ._lruk_args import check_lruk_args, check_lruk_values
 from ._validate import as_int64
 
 __all__ = ["POLICY_ARGS", "check_cache_args"]
@@ -46,13 +46,6 @@ def check_cache_args(capacity: Any, policy: Any, policy_args: dict[str, Any]) ->
         args["bits"] = bits
     elif policy == "lruk":
         _, k, crp, rip, history = check_lruk_args(capacity, args["k"], args["crp"], args["rip"], args["history"])
-        if not 1 <= k <= 64:
-            raise ValueError(f"k = {k}: k must be in 1..64")
-        if crp < 0:
-            raise ValueError(f"crp = {crp}: crp must be >= 0")
-        if rip is not None and rip < 0:
-            raise ValueError(f"rip = {rip}: rip must be >= 0 or None")
-        if history is not None and history < 0:
-            raise ValueError(f"history = {history}: history must be >= 0 or None")
+        check_lruk_values(k, crp, rip, history)
         args = {"k": k, "crp": crp, "rip": rip, "history": history}
     return capacity, policy, args

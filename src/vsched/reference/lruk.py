@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._state import Checkpointable
-from .._lruk_args import as_keys, check_lruk_args
+from .._lruk_args import as_keys, check_lruk_args, check_lruk_values
 
 __all__ = ["LRUK", "choose_victim", "reference_resident"]
 
@@ -72,14 +72,7 @@ class LRUK(Checkpointable):
         capacity, k, crp, rip, history = check_lruk_args(capacity, k, crp, rip, history)
         if capacity < 1:
             raise ValueError(f"capacity = {capacity}: capacity must be >= 1")
-        if not 1 <= k <= 64:
-            raise ValueError(f"k = {k}: k must be in 1..64")
-        if crp < 0:
-            raise ValueError(f"crp = {crp}: crp must be >= 0")
-        if rip is not None and rip < 0:
-            raise ValueError(f"rip = {rip}: rip must be >= 0 or None")
-        if history is not None and history < 0:
-            raise ValueError(f"history = {history}: history must be >= 0 or None")
+        check_lruk_values(k, crp, rip, history)
         self.capacity, self.k, self.crp, self.rip, self.history = capacity, k, crp, rip, history
         self.time = 0
         self.hits = self.misses = self.evictions = 0

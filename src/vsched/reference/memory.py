@@ -20,6 +20,7 @@ from .._repr import memory_repr
 from .._state import Checkpointable
 from .._validate import as_int64
 from ..errors import AdmissionError
+from .._lruk_args import check_lruk_values
 from ..pages import check_manager_args, check_memory_policy
 from ..pages import (
     MERGE_MODES,
@@ -105,14 +106,7 @@ class MemoryManager(Checkpointable):
         policy, bits = check_memory_policy(policy, bits, k, crp, rip, history)
         if not 1 <= frames <= _MAX_FRAMES:
             raise ValueError(f"frames = {frames}: frames must be in 1..{_MAX_FRAMES}")
-        if not 1 <= k <= 64:
-            raise ValueError(f"k = {k}: k must be in 1..64")
-        if crp < 0:
-            raise ValueError(f"crp = {crp}: crp must be >= 0")
-        if rip is not None and rip < 0:
-            raise ValueError(f"rip = {rip}: rip must be >= 0 or None")
-        if history is not None and history < 0:
-            raise ValueError(f"history = {history}: history must be >= 0 or None")
+        check_lruk_values(k, crp, rip, history)
         if merge not in MERGE_MODES:
             raise ValueError(f"merge = {merge!r}: expected 'immediate', 'scan' or 'off'")
         self.frames, self.k, self.crp, self.merge = frames, k, crp, merge
