@@ -1,6 +1,6 @@
 """Hit ratios of every vsched.Cache policy on each LIRS trace (the table in docs/engines/eviction.md).
 
-    python benchmarks/eviction_table.py            # traces from VSCHED_SHARED_DATA (default ../shared/data)
+    python benchmarks/eviction_table.py            # traces from the shared trace folder (VSCHED_SHARED_DATA)
 
 Capacities 100 and 1,000 keys; LRU-K is k=2 with the defaults (retained history unbounded).
 Then the host's page-sharing workload (benchmarks/page_workloads.py: 100 VMs cloned from 10

@@ -142,3 +142,17 @@ def test_trace_fleet_shuffles_real_vms_deterministically(shared_data):
     assert all(any(np.array_equal(first[:, j], trace.cpu[:12, k]) for k in range(trace.vms)) for j in range(5))
     run = Fleet(4, host=HostSpec(pcpus=16, memory_frames=40_000), seed=3).run(work)
     assert run.summary()["placed"] + run.summary()["refused"] == 2 * trace.vms
+
+
+def test_ready_time_counts_what_the_cap_holds_back():
+    """Rule F23: a fluid host's own ready time is 0 under the reallocator's caps, so the fleet's
+    ready % is ready + limited, which on a fluid host is 100 x unmet / vCPUs, tick by tick."""
+    fleet = _fleet(host=HostSpec(pcpus=4, memory_frames=20_000, max_vcpu_ratio=8.0), failures=None)
+    run = fleet.run(synthetic_fleet(120, 12, seed=5, initial=1.0, mean_life_hours=None))
+    vms, ran = run.vms, run.vms["ticks_running"] > 0
+    assert vms["unmet"][ran].sum() > 0, "the hosts are overcommitted: some demand must go unmet"
+    oracle = 100.0 * vms["unmet"][ran] / (vms["vcpus"][ran] * vms["ticks_running"][ran])
+    np.testing.assert_allclose(vms["ready_pct_mean"][ran], oracle, rtol=1e-9, atol=1e-9)
+    summary = run.summary()
+    assert summary["ready_pct_mean"] == pytest.approx(float(oracle.mean()))
+    assert summary["ready_pct_mean"] > 0 and summary["ready_pct_p99"] >= summary["ready_pct_p95"] > 0

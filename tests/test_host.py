@@ -48,6 +48,9 @@ def test_admission_refuses_each_rule_and_logs_it(impl):
         (dict(pcpus=2, memory_frames=10, reallocation="maybe"), ValueError),
         (dict(pcpus=2, memory_frames=10, memory_reserve=1.0), ValueError),
         (dict(pcpus=2, memory_frames=10, max_vcpu_ratio=float("nan")), ValueError),
+        (dict(pcpus=2, memory_frames=10, strict_reservations=1), TypeError),
+        (dict(pcpus=2, memory_frames=10, strict_reservations=None), TypeError),
+        (dict(pcpus=2, memory_frames=10, fidelity="sliced", strict_reservations="yes"), TypeError),
     ],
 )
 def test_bad_host_arguments(impl, kwargs, error):

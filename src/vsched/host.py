@@ -309,6 +309,8 @@ class Host(Checkpointable):
             raise ValueError(f"fidelity = {fidelity!r}: expected one of {FIDELITIES}")
         if reallocation not in REALLOCATION_POLICIES:
             raise ValueError(f"reallocation = {reallocation!r}: expected one of {REALLOCATION_POLICIES}")
+        if not isinstance(strict_reservations, bool):  # a truthy 0/1/"no" would silently pick a scheduler mode
+            raise TypeError(f"strict_reservations must be a bool, got {type(strict_reservations).__name__}")
         self.fidelity = fidelity
         self.reallocation = reallocation
         self.sample_ns = _check_positive_int("sample_ns", sample_ns)

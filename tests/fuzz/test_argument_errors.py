@@ -403,6 +403,10 @@ ARGUMENTS = {
         [("bad name", "never", ValueError), ("int", 1, TypeError)],
     ),
     "Host(sample_ns)": Argument("sample_ns", lambda m, o, x: m.Host(4, 64, sample_ns=x), integer_cases(ValueError)),
+    "Host(strict_reservations)": Argument(
+        "strict_reservations", lambda m, o, x: m.Host(4, 64, strict_reservations=x),
+        [("int", 1, TypeError), ("str", "yes", TypeError), ("None", None, TypeError)],
+    ),
     "Host.add_vm(vcpus)": Argument("vcpus", lambda m, o, x: o[H].add_vm(x, 4), integer_cases(ValueError) + NOT_NONE, H),
     "Host.add_vm(memory_pages)": Argument(
         "memory_pages", lambda m, o, x: o[H].add_vm(1, x), integer_cases(ValueError) + NOT_NONE, H

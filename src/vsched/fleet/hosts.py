@@ -60,7 +60,7 @@ class HostSummary:
 
     demand: np.ndarray
     used: np.ndarray
-    ready_pct: np.ndarray
+    ready_pct: np.ndarray  # the host's ready_pct + limited_pct (docs/fleet.md, rule F23)
     entitlement: np.ndarray
     swapped: np.ndarray
     dirtied: np.ndarray  # cumulative pages dirtied per VM (memory manager counter)
@@ -87,7 +87,8 @@ def _step_one(host: Any, work: HostInput) -> HostSummary:
     return HostSummary(
         demand=tick["cpu_demand"],
         used=tick["cpu_used"],
-        ready_pct=tick["ready_pct"],
+        # ready % incl. limited time, esxtop's %RDY (rule F23): a fluid host's own ready time is 0 under caps
+        ready_pct=tick["ready_pct"] + tick["limited_pct"],
         entitlement=tick["entitlement"],
         swapped=tick["mem_swapped"],
         dirtied=dirtied,
