@@ -246,7 +246,44 @@ double PercentileEstimator::rebuild(std::uint32_t column, std::size_t count, std
     return lerp_percentile(count, quantile_, b.at(lo), b.at(hi));
 }
 
+void PercentileEstimator::settle(std::uint32_t column, std::size_t count, std::size_t newest, std::size_t lo,
+                                 double gamma, const WindowView& view) {
+    const std::size_t hi = lo + 1 < count ? lo + 1 : lo;
+    RankBand b = band(column);
+    if (!b.covers(lo, hi)) {
+        percentile_[column] = rebuild(column, count, newest, band_heads_[column].below > lo ? -1 : 1, view);
+        return;
+    }
+    if (band_heads_[column].size > RankBand::kKept) b.trim(lo, hi);
+    percentile_[column] = lerp_at(gamma, b.at(lo), b.at(hi));
+}
+
+// Most pushes onto a full window touch neither end of the band: the evicted
+// sample and the new one each only move `below`, by what push_general's
+// remove() and insert() would do (below -= evicted < first, then below +=
+// sample < first). Done here, inlined into the tick's loop, with no call and
+// no write to the band; everything else (and a sample that would have to join
+// the band, nothing being under or above it on its side) goes to push_general.
 void PercentileEstimator::push(const Push& p, const WindowView& view) {
+    if (!sorted_lane() && p.full) {
+        RankBandHead& h = band_heads_[p.column];
+        if (h.size > 0 && !RankBand::touches(h, p.sample, p.evicted, true)) {
+            const std::uint32_t below = h.below;
+            const std::uint32_t removed = below - static_cast<std::uint32_t>(p.evicted < h.first);
+            const bool under = p.sample < h.first;
+            const std::size_t above = window_ - 1 - removed - h.size;  // as insert() counts it
+            if (under ? removed > 0 : above > 0) {
+                h.below = removed + static_cast<std::uint32_t>(under);
+                // Same count under the band, same band: same estimate.
+                if (h.below != below) settle(p.column, window_, p.row, full_lo_, full_gamma_, view);
+                return;
+            }
+        }
+    }
+    push_general(p, view);
+}
+
+void PercentileEstimator::push_general(const Push& p, const WindowView& view) {
     const std::uint32_t c = p.column;
     if (sorted_lane()) {
         percentile_[c] = push_sorted(sorted_.data() + static_cast<std::size_t>(c) * window_, p.count, p.full,
@@ -265,14 +302,8 @@ void PercentileEstimator::push(const Push& p, const WindowView& view) {
     changed = b.insert(p.sample, count) || changed || band_heads_[c].below != below;
     if (!changed) return;  // same ranks, same band, same count under it: same estimate
     const std::size_t lo = p.full ? full_lo_ : lower_rank(count, quantile_);
-    const std::size_t hi = lo + 1 < count ? lo + 1 : lo;
-    if (!b.covers(lo, hi)) {
-        percentile_[c] = rebuild(c, count, p.row, band_heads_[c].below > lo ? -1 : 1, view);
-        return;
-    }
-    if (band_heads_[c].size > RankBand::kKept) b.trim(lo, hi);
     const double gamma = p.full ? full_gamma_ : fraction_of_rank(count, quantile_);
-    percentile_[c] = lerp_at(gamma, b.at(lo), b.at(hi));
+    settle(c, count, p.row, lo, gamma, view);
 }
 
 void PercentileEstimator::import_column(std::uint32_t column, const EstimatorFields&, const WindowView& view) {

@@ -156,6 +156,15 @@ private:
     // Rebuilds the band of `column` from its `count` samples, the newest in
     // ring row `newest`, around the ranks of `count`; the new estimate.
     double rebuild(std::uint32_t column, std::size_t count, std::size_t newest, int drift, const WindowView& view);
+    // After a push moved the band or the count under it: the estimate from
+    // ranks lo, lo + 1 (lerp fraction gamma), rebuilding if they left the band.
+    void settle(std::uint32_t column, std::size_t count, std::size_t newest, std::size_t lo, double gamma,
+                const WindowView& view);
+    // Any push (push() handles the common case itself).
+#if defined(__GNUC__)
+    __attribute__((noinline))
+#endif
+    void push_general(const Push& p, const WindowView& view);
     void reserve_scratch() {
         if (!sorted_lane() && scratch_.values.size() < window_) scratch_.values.resize(window_);
     }
