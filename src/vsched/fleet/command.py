@@ -16,7 +16,7 @@ from .. import workloads
 from .backends import BACKENDS
 from .fleet import Fleet
 from .placement import POLICIES
-from .spec import BalancePolicy, FailureModel, HostSpec, MigrationModel
+from .spec import BalancePolicy, ConsolidationPolicy, FailureModel, HostSpec, MigrationModel
 from .workload import synthetic_fleet, trace_fleet
 
 __all__ = ["add_parser", "run_fleet"]
@@ -44,6 +44,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument("--failures", type=int, default=2, help="host failures at seeded times (default 2)")
     p.add_argument("--mtbf-hours", type=float, default=None, help="also fail hosts at random, mean hours between failures")
     p.add_argument("--repair-hours", type=float, default=2.0, help="hours until a failed host is back (default 2)")
+    p.add_argument("--consolidate", action="store_true",
+                   help="consolidation pass: evacuate lightly loaded hosts and power them off, power hosts on as demand rises")
+    p.add_argument("--max-hosts-off", type=int, default=1,
+                   help="with --consolidate: most hosts evacuated per pass (default 1)")
     p.add_argument("--trace", default=None, metavar="KIND:DIR", help="planetlab:DIR (a day folder) or gcd:DIR")
     p.add_argument("--engines", choices=["native", "reference"], default="native", help="host engines (reference: slow)")
     p.add_argument("--backend", choices=list(BACKENDS), default="serial",
@@ -72,6 +76,10 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError(f"--mtbf-hours must be finite and > 0, got {args.mtbf_hours}")
     if not 1 <= args.threshold <= 5:
         raise ValueError(f"--threshold must be in 1..5, got {args.threshold}")
+    if args.max_hosts_off < 1:
+        raise ValueError(f"--max-hosts-off must be >= 1, got {args.max_hosts_off}")
+    if args.max_hosts_off != 1 and not args.consolidate:
+        raise ValueError("--max-hosts-off needs --consolidate")
     if args.failures < 0:
         raise ValueError(f"--failures must be >= 0, got {args.failures}")
     if args.seed < 0:
@@ -114,6 +122,7 @@ def build(args: argparse.Namespace) -> tuple[Fleet, Any]:
         drs=BalancePolicy(threshold=args.threshold),
         migration=MigrationModel(page_bytes=int(args.page_mib * (1 << 20))),
         failures=failures,
+        consolidation=ConsolidationPolicy(max_hosts_off=args.max_hosts_off) if args.consolidate else None,
         seed=args.seed,
         engines=args.engines,
         check=True,
@@ -135,6 +144,7 @@ def fleet_result(args: argparse.Namespace) -> dict[str, Any]:
             "source": work.source, "hosts": args.hosts, "pcpus": args.pcpus, "frames": args.memory,
             "vms_offered": len(work.vms), "ticks": ticks, "tick_seconds": fleet.tick_seconds,
             "placement": args.placement, "balance": args.balance, "threshold": args.threshold,
+            "consolidate": args.consolidate, "max_hosts_off": args.max_hosts_off if args.consolidate else None,
             "engines": args.engines, "backend": args.backend, "shards": fleet.shards, "seed": args.seed,
             "failures_scheduled": [list(x) for x in (fleet.failure_model.schedule if fleet.failure_model else ())],
         },
@@ -189,6 +199,9 @@ def print_summary(result: dict[str, Any]) -> None:
           f"downtime mean {s['downtime_ms_mean']:.1f} ms (max {s['downtime_ms_max']:.1f} ms)")
     print(f"  failures    {s['host_failures']} hosts failed, {s['vm_restarts']} VMs restarted, "
           f"{s['lost_vm_minutes']:.0f} VM-minutes lost")
+    if sc.get("consolidate"):
+        print(f"  power       {s['hosts_powered_off']} hosts powered off, {s['hosts_powered_on']} powered on "
+              f"(consolidation, up to {sc['max_hosts_off']} hosts per pass)")
     print(f"  hosts       {s['active_hosts_mean']:.1f} up on average; energy {s['energy_kwh']:.1f} kWh; "
           f"memory saved by sharing {s['memory_saving_mean']:.1%}")
     on = "" if sc["backend"] == "serial" else f" on {sc['backend']}, {sc['shards']} shards"
