@@ -58,8 +58,7 @@ class SerialPool:
         self.hosts: list[Any] = [self._new(h) for h in range(len(self._specs))]
 
     def _new(self, h: int) -> Any:
-        spec = self._specs[h]
-        return self._host_class(spec.pcpus, spec.memory_frames, tick_seconds=self._tick_seconds, **spec.host_kwargs())
+        return self._specs[h].build(self._host_class, self._tick_seconds)
 
     def add_vm(self, h: int, spec: VmSpec) -> int:
         return int(self.hosts[h].add_vm(spec.vcpus, spec.memory_pages, **spec.add_kwargs()))

@@ -152,7 +152,6 @@ class Fleet:
             from ..host import Host
         else:
             from ..reference import Host  # type: ignore[assignment]
-        self._host_class = Host
         self.specs = specs
         self.placement = placement
         self.balance = BalancePolicy() if balance == "drs" and drs is None else (drs if balance == "drs" else None)
@@ -167,7 +166,7 @@ class Fleet:
         self.consolidation = consolidation
         if backend != "serial":  # one host of each spec built here: bad specs fail before any worker starts
             for spec in {id(spec): spec for spec in specs}.values():
-                self._new_host(spec)
+                spec.build(Host, tick_seconds)
         self.backend, self.shards = backend, shards
         self.pool = make_pool(backend, shards, specs, tick_seconds, engines, Host, client)
         # serial: the hosts; sharded: their admission ledgers (the hosts live in the shards)
@@ -194,9 +193,6 @@ class Fleet:
         self.timings: dict[str, list[float]] = {"coordinator": [], "hosts": []}
 
     # ------------------------------------------------------------ hosts
-
-    def _new_host(self, spec: HostSpec) -> Any:
-        return self._host_class(spec.pcpus, spec.memory_frames, tick_seconds=self.tick_seconds, **spec.host_kwargs())
 
     def close(self) -> None:
         """Stop the shards' actors (and a local Dask cluster the fleet started); the serial backend has none."""

@@ -48,5 +48,4 @@ class _LedgerEngines:
 
 def ledger_host(spec: HostSpec, tick_seconds: int) -> Host:
     """A host of `spec` that admits, numbers and removes VMs like the real one, and nothing else."""
-    return Host(spec.pcpus, spec.memory_frames, tick_seconds=tick_seconds, engines=_LedgerEngines(),  # type: ignore[arg-type]
-                **spec.host_kwargs())
+    return spec.build(Host, tick_seconds, engines=_LedgerEngines())

@@ -43,8 +43,7 @@ class HostShard:
         self.hosts: list[Any] = [self._new_host(i) for i in range(len(self.specs))]
 
     def _new_host(self, i: int) -> Any:
-        spec = self.specs[i]
-        return self._host_class(spec.pcpus, spec.memory_frames, tick_seconds=self.tick_seconds, **spec.host_kwargs())
+        return self.specs[i].build(self._host_class, self.tick_seconds)
 
     def _apply(self, ops: Sequence[tuple[Any, ...]]) -> None:
         """Apply the coordinator's operations in its order; each names a host by fleet id."""

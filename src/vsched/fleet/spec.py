@@ -60,6 +60,11 @@ class HostSpec:
         kwargs.update(self.extra)
         return kwargs
 
+    def build(self, host_class: Any, tick_seconds: int, **more: Any) -> Any:
+        """A new, empty host of this spec: ``host_class`` is ``vsched.Host`` or the reference's;
+        ``more`` adds Host keywords (the admission ledger's engines)."""
+        return host_class(self.pcpus, self.memory_frames, tick_seconds=tick_seconds, **self.host_kwargs(), **more)
+
     # The admission capacities a placement filter checks (same rules as Host._admit).
     @property
     def vcpu_capacity(self) -> float:
