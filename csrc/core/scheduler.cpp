@@ -422,9 +422,7 @@ std::int64_t CpuScheduler::next_event() {
     // protection ends; a reserved VM's limit releases it. Entries are pushed
     // whenever such a time may have moved, and never removed early: a stale
     // one only adds a decision point at which nothing is to be done.
-    auto& res_events = res_.events;
-    while (!res_events.empty() && res_events.front().a <= now_) res_events.pop();
-    if (!res_events.empty() && res_events.front().a < t) t = res_events.front().a;
+    t = std::min(t, res_.next_event_after(now_));
     const bool any_reserved = res_.active > 0;
     // A free pCPU waits only for vCPUs held by their VM's limit, and a borrowed
     // run can be preempted by them: wake at the release. Stale entries can only
@@ -451,12 +449,17 @@ std::int64_t CpuScheduler::next_event() {
 }
 
 void CpuScheduler::decide() {
+    res_.victims_time = -1;  // rule 6's victims are built again at this decision's first use
     if (dirty_) recompute();
     process_releases();
     // Rule 6: VMs whose event is due may be urgent now.
-    while (!res_.events.empty() && res_.events.front().a <= now_) {
-        const std::uint32_t id = res_.events.pop().slot;
-        if (vms_[id].alive && !res_[id].in_urgent && urgent(id)) list_urgent(id);
+    // (The order in which they are looked at does not matter: listing one VM
+    // does not change whether another is urgent.)
+    for (auto* queue : {&res_.events, &res_.protect_events}) {
+        while (!queue->empty() && queue->front().a <= now_) {
+            const std::uint32_t id = queue->pop().slot;
+            if (vms_[id].alive && !res_[id].in_urgent && urgent(id)) list_urgent(id);
+        }
     }
     // vCPUs whose eligible time has come move to the deadline-ordered heap.
     while (!waiting_.empty() && waiting_.front().a <= now_) {
@@ -738,7 +741,7 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     ++m.running;
     if (listed) {
         res_changed(v.vm);
-        if (v.reserved) res_.events.push(Key{now_ + res_.protect(), v.vm, 0});
+        if (v.reserved) res_.protect_events.push(Key{now_ + res_.protect(), v.vm, 0});
     }
     sched::LimitBucket::Account& bucket = limits_[v.vm];
     if (bucket.bound) {
@@ -750,6 +753,7 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     ++decisions_;
     ++running_;
     busy_.push(Key{v.run_end, slot, v.gen});
+    if (res_.victims_time == now_) add_victims_of(v.vm);  // rule 6: it may be a victim now
     v.borrowed = v.eligible > now_ && !v.reserved;
     if (v.borrowed) {
         ++borrowed_count_;

@@ -105,7 +105,13 @@ std::string CpuScheduler::save() const {
     waiting_.save(s);
     busy_.save(s);
     releases_.save(s);
-    res_.events.save(s);
+    {
+        // Rule 6's two event queues as one (format 1 has one; what an entry means is
+        // not stored, so a restored object keeps them all in `events`).
+        auto events = res_.events;
+        res_.protect_events.for_each([&](const Key& e) { events.push(e); });
+        events.save(s);
+    }
     s.put_vector(borrowed_);
     s.put_vector(res_.listed_vms);
     s.put(static_cast<std::uint64_t>(res_.groups.size()));
@@ -252,6 +258,7 @@ void CpuScheduler::validate_loaded() {
     busy_.for_each(vcpu_slot);
     releases_.for_each(vm_slot);
     res_.events.for_each(vm_slot);
+    res_.protect_events.for_each(vm_slot);
     for (const Entry& e : borrowed_) vcpu_slot(e);
     if (!std::is_heap(borrowed_.begin(), borrowed_.end(), [](const Entry& x, const Entry& y) { return Before{}(x, y); })) {
         corrupt("borrowed runs");

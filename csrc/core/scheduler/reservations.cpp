@@ -84,6 +84,7 @@ void ReservationAccounts::remap_slots(const std::vector<std::uint32_t>& vm_map, 
         return e.slot != gone;
     };
     events.filter_map(vm_entry);
+    protect_events.filter_map(vm_entry);
     listed_vms.erase(std::remove_if(listed_vms.begin(), listed_vms.end(),
                                     [&](std::uint32_t& id) { return (id = vm_map[id]) == gone; }),
                      listed_vms.end());
@@ -99,10 +100,26 @@ void ReservationAccounts::remap_slots(const std::vector<std::uint32_t>& vm_map, 
                  groups.end());
 }
 
+std::int64_t ReservationAccounts::next_event_after(std::int64_t now) {
+    while (!events.empty() && events.front().a <= now) events.pop();
+    while (!protect_events.empty() && protect_events.front().a <= now) protect_events.pop();
+    std::int64_t t = kNever;
+    if (!events.empty()) t = events.front().a;
+    if (!protect_events.empty() && protect_events.front().a < t) t = protect_events.front().a;
+    return t;
+}
+
+void ReservationAccounts::push_victim(bool started_overdue, const Victim& v) {
+    std::vector<Victim>& heap = started_overdue ? victims_overdue : victims_spare;
+    heap.push_back(v);
+    std::push_heap(heap.begin(), heap.end(), VictimBefore{});
+}
+
 std::size_t ReservationAccounts::memory_bytes() const {
     std::size_t bytes = accounts_.capacity() * sizeof(Account) + listed_vms.capacity() * sizeof(std::uint32_t) +
                         groups.capacity() * sizeof(UrgentGroup) + skipped_.capacity() * sizeof(Skipped) +
-                        events.memory_bytes();
+                        (victims_spare.capacity() + victims_overdue.capacity()) * sizeof(Victim) +
+                        events.memory_bytes() + protect_events.memory_bytes();
     for (const UrgentGroup& g : groups) bytes += g.heap.capacity() * sizeof(UrgentEntry);
     return bytes;
 }
@@ -240,39 +257,68 @@ std::int64_t CpuScheduler::urgent_pick_by_scan(bool skip_ahead) {
 // overdue, VM has no reservation, -D if it has one, deadline, vm, vcpu): among
 // every unprotected run of a non-urgent VM (any), and among those that did not
 // start overdue (spare; overdue: deadline <= run start at dispatch, a running
-// vCPU keeps the keys of its dispatch). -1 if none. O(busy entries).
-CpuScheduler::Victims CpuScheduler::urgency_victims() const {
-    struct Best {
-        std::int64_t slot = -1;
-        bool free = false;
-        std::int64_t neg_lag = 0;
-        std::int64_t deadline = 0;
-        // Is (free, neg_lag, deadline, slot) larger than the best so far?
-        bool beaten_by(bool f, std::int64_t n, std::int64_t d, std::int64_t s) const {
-            if (slot < 0) return true;
-            if (f != free) return f;
-            if (n != neg_lag) return n > neg_lag;
-            if (d != deadline) return d > deadline;
-            return s > slot;
+// vCPU keeps the keys of its dispatch). -1 if none.
+//
+// An instant can have one urgent preemption per pCPU (a host whose
+// reservations cover most of its pCPUs has ~100 per instant on 128 pCPUs), so
+// the candidates are put in two heaps once per instant, O(busy entries), and
+// each preemption then costs O(log pCPUs): a stopped run's entry goes stale
+// by generation; a VM that turns urgent (it lost a running vCPU) has its
+// entries dropped when they come to the top; a VM that stops being urgent
+// (it gained one: dispatch) or a new unprotected run is added by
+// add_victims_of(). A run's key cannot change within the instant.
+CpuScheduler::Victims CpuScheduler::urgency_victims() {
+    if (res_.victims_time != now_) {
+        res_.victims_spare.clear();
+        res_.victims_overdue.clear();
+        const std::int64_t protect = res_.protect();
+        busy_.for_each([&](const Key& e) {
+            const Vcpu& u = vcpus_[e.slot];
+            if (u.gen != e.gen || u.state != kRunning) return;
+            if (u.reserved && now_ < u.run_start + protect) return;
+            if (urgent(u.vm)) return;
+            const bool free = res_[u.vm].res_u == 0;
+            const sched::ReservationAccounts::Victim victim{free, free ? 0 : -res_lag_at(u.vm, now_), u.deadline,
+                                                           e.slot, e.gen};
+            (u.deadline <= u.run_start ? res_.victims_overdue : res_.victims_spare).push_back(victim);
+        });
+        using VictimBefore = sched::ReservationAccounts::VictimBefore;
+        std::make_heap(res_.victims_spare.begin(), res_.victims_spare.end(), VictimBefore{});
+        std::make_heap(res_.victims_overdue.begin(), res_.victims_overdue.end(), VictimBefore{});
+        res_.victims_time = now_;
+    }
+    auto top = [&](std::vector<sched::ReservationAccounts::Victim>& heap) -> std::int64_t {
+        while (!heap.empty()) {
+            const auto& e = heap.front();
+            const Vcpu& u = vcpus_[e.slot];
+            if (u.gen == e.gen && u.state == kRunning && !urgent(u.vm)) return e.slot;
+            std::pop_heap(heap.begin(), heap.end(), sched::ReservationAccounts::VictimBefore{});
+            heap.pop_back();
         }
+        return -1;
     };
-    Best overdue, spare;
-    const std::int64_t protect = res_.protect();
-    // The choice is a maximum under a total order: the visiting order is moot.
-    busy_.for_each([&](const Key& e) {
-        const Vcpu& u = vcpus_[e.slot];
-        if (u.gen != e.gen || u.state != kRunning) return;
-        if (u.reserved && now_ < u.run_start + protect) return;
-        if (urgent(u.vm)) return;
-        const bool free = res_[u.vm].res_u == 0;
-        const std::int64_t neg_lag = free ? 0 : -res_lag_at(u.vm, now_);
-        const std::int64_t slot = e.slot;
-        Best& best = u.deadline <= u.run_start ? overdue : spare;  // started overdue?
-        if (best.beaten_by(free, neg_lag, u.deadline, slot)) best = Best{slot, free, neg_lag, u.deadline};
-    });
+    const std::int64_t spare = top(res_.victims_spare);
     // Runs that did not start overdue go first: a vCPU behind its fluid share
     // by a whole request may be unable to catch up (a whole core per vCPU).
-    return Victims{spare.slot >= 0 ? spare.slot : overdue.slot, spare.slot};
+    return Victims{spare >= 0 ? spare : top(res_.victims_overdue), spare};
+}
+
+// After a dispatch at an instant whose victims are built: the VM's running,
+// unprotected vCPUs are victims again if it is not urgent (it may have just
+// stopped being so; duplicates of an entry are harmless: same key, and the
+// first one taken makes the others stale).
+void CpuScheduler::add_victims_of(std::uint32_t vm_id) {
+    if (urgent(vm_id)) return;
+    const Vm& m = vms_[vm_id];
+    const bool free = res_[vm_id].res_u == 0;
+    const std::int64_t neg_lag = free ? 0 : -res_lag_at(vm_id, now_);
+    const std::int64_t protect = res_.protect();
+    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
+        const std::uint32_t slot = m.first + k;
+        const Vcpu& u = vcpus_[slot];
+        if (u.state != kRunning || (u.reserved && now_ < u.run_start + protect)) continue;
+        res_.push_victim(u.deadline <= u.run_start, {free, neg_lag, u.deadline, slot, u.gen});
+    }
 }
 
 // Rule 6's pick: the best urgent VM's vCPU, skipping VMs ahead of their fluid

@@ -157,8 +157,12 @@ private:
     bool dispatch_best();
     void stop_least_deserving_borrowed();
     // Rule 6 (reservation; scheduler/reservations.cpp), by VM slot.
-    std::int64_t res_slope(std::uint32_t vm) const { return sched::ReservationAccounts::slope(res_[vm], vms_[vm].running); }
-    std::int64_t res_lag_at(std::uint32_t vm, std::int64_t t) const { return res_.lag_at(res_[vm], vms_[vm].running, t); }
+    std::int64_t res_slope(std::uint32_t vm) const {
+        return sched::ReservationAccounts::slope(res_[vm], vms_[vm].running);
+    }
+    std::int64_t res_lag_at(std::uint32_t vm, std::int64_t t) const {
+        return res_.lag_at(res_[vm], vms_[vm].running, t);
+    }
     void res_update(std::uint32_t vm, std::int64_t t) { res_.bring(res_[vm], vms_[vm].running, t); }
     bool urgent(std::uint32_t vm) const { return res_.urgent(res_[vm], vms_[vm].running, now_); }
     std::int64_t urgent_pick(bool skip_ahead);
@@ -167,7 +171,8 @@ private:
         std::int64_t any = -1;    // the victim of an urgent VM not ahead of its fluid share
         std::int64_t spare = -1;  // ... of one ahead of it (runs that started overdue spared)
     };
-    Victims urgency_victims() const;
+    Victims urgency_victims();
+    void add_victims_of(std::uint32_t vm_id);
     std::int64_t urgent_pick_now();
     bool ahead_of_fluid(const Vm& m) const;
     void push_ahead_event(std::uint32_t vm_id);

@@ -54,6 +54,26 @@ public:
         std::vector<UrgentEntry> heap;
     };
 
+    // A running vCPU an urgent VM may preempt, with its place in the victim
+    // order at one instant: the largest (free, neg_lag, deadline, slot) goes
+    // first; free = its VM has no reserved rate, neg_lag = -D (0 if free).
+    // Within an instant those keys do not change (D is continuous and res_u
+    // changes only at a recompute), so one heap per instant serves every
+    // urgent preemption of the instant.
+    struct Victim {
+        bool free;
+        std::int64_t neg_lag, deadline;
+        std::uint32_t slot, gen;
+    };
+    struct VictimBefore {
+        bool operator()(const Victim& x, const Victim& y) const {  // x below y in the max-heap
+            if (x.free != y.free) return y.free;
+            if (x.neg_lag != y.neg_lag) return x.neg_lag < y.neg_lag;
+            if (x.deadline != y.deadline) return x.deadline < y.deadline;
+            return x.slot < y.slot;
+        }
+    };
+
     explicit ReservationAccounts(std::int64_t slice_ns) : slice_(slice_ns) {}
 
     std::vector<Account>& accounts() { return accounts_; }
@@ -97,9 +117,26 @@ public:
     std::vector<std::uint32_t> listed_vms;  // VMs that ever had a reservation (pruned at recompute)
     std::vector<UrgentGroup> groups;        // non-empty groups only
     std::size_t urgent_entries = 0;         // entries in all groups, stale included
-    TwoLaneQueue<Key, Before> events;       // (time, vm): a VM may turn urgent / a protection
-                                            // ends / a reserved VM is released (may be stale)
+    // Rule 6's decision points, (time, vm), possibly stale (a stale one only
+    // adds a decision point at which nothing is due): a VM may turn urgent, an
+    // urgent VM stops being ahead of its fluid share, a reserved VM is
+    // released by its limit (events); a reserved run's protection ends
+    // (protect_events: now + P, pushed in time order, so always the O(1) run
+    // lane, and kept apart so that the other kinds do not push it into the
+    // heap lane). What an event means is not stored: at its time the VM is
+    // checked, whichever kind it was, so entries may sit in either queue.
+    TwoLaneQueue<Key, Before> events;
+    TwoLaneQueue<Key, Before> protect_events;
+    // Drops the entries due by `now` (decide() has handled them) and returns the earliest
+    // later time, or kNever.
+    std::int64_t next_event_after(std::int64_t now);
     std::int64_t active = 0;                // live VMs with res_u > 0
+    // The victims at instant victims_time (-1: none built), split by whether
+    // the run started overdue; scratch, rebuilt at the first urgent
+    // preemption of each decision (not part of a checkpoint).
+    std::vector<Victim> victims_spare, victims_overdue;
+    std::int64_t victims_time = -1;
+    void push_victim(bool started_overdue, const Victim& v);
 
 private:
     std::int64_t slice_;
