@@ -35,7 +35,7 @@ compile_flags, link_flags = MODES[mode]
 # some targets) and any fast-math reassociation.
 compile_flags = [*compile_flags, "-ffp-contract=off", "-fno-fast-math", "-Wall", "-Wextra"]
 
-HEADERS = sorted(glob("csrc/include/vsched/*.hpp")) + sorted(glob("csrc/include/vsched/eviction/*.hpp")) + sorted(glob("csrc/bindings/*.hpp"))
+HEADERS = sorted(glob("csrc/include/vsched/*.hpp")) + sorted(glob("csrc/include/vsched/eviction/*.hpp")) + sorted(glob("csrc/include/vsched/scheduler/*.hpp")) + sorted(glob("csrc/bindings/*.hpp"))
 
 
 def needs_recompile(obj: str, src: str) -> bool:
@@ -54,7 +54,7 @@ def needs_recompile(obj: str, src: str) -> bool:
 # (useful for in-place development builds).
 ParallelCompile("VSCHED_BUILD_JOBS", default=2, needs_recompile=needs_recompile).install()
 
-sources = sorted(glob("csrc/core/*.cpp")) + sorted(glob("csrc/core/eviction/*.cpp")) + sorted(glob("csrc/bindings/*.cpp"))
+sources = sorted(glob("csrc/core/*.cpp")) + sorted(glob("csrc/core/eviction/*.cpp")) + sorted(glob("csrc/core/scheduler/*.cpp")) + sorted(glob("csrc/bindings/*.cpp"))
 
 ext = Pybind11Extension(
     "vsched._core",
