@@ -2,8 +2,9 @@
 
 Each sample is a fresh process that imports the asv benchmark class from this
 checkout's ``benchmarks/benchmarks``, puts one build's ``src`` first on the path,
-runs the class's ``setup(*params)`` and then times one call of the benchmark
-method with ``time.process_time()`` (CPU time: steadier than wall time on a
+runs the class's ``setup(*params)`` and then times the benchmark method with
+``time.process_time()`` (one call for classes with ``number = 1``, else calls
+until 0.2 s, reporting the time per call) (CPU time: steadier than wall time on a
 shared machine). Samples alternate between the builds (A B A B ...), so both
 see the same load. Prints, per benchmark, the median and minimum of each build
 and the ratio of the medians (B / A).
@@ -65,9 +66,15 @@ def _sample(src: str, spec: str) -> float:
         "cls_name, method = name.split('.')\n"
         "bench = getattr(importlib.import_module('benchmarks.' + module), cls_name)()\n"
         "bench.setup(*params)\n"
+        "timed, calls = getattr(bench, method), 0\n"
         "started = time.process_time()\n"
-        "getattr(bench, method)(*params)\n"
-        "print(time.process_time() - started)\n"
+        "while True:  # number = 1 classes: one call; others: calls until 0.2 s, as asv picks number\n"
+        "    timed(*params)\n"
+        "    calls += 1\n"
+        "    spent = time.process_time() - started\n"
+        "    if getattr(bench, 'number', 0) == 1 or spent >= 0.2:\n"
+        "        break\n"
+        "print(spent / calls)\n"
     )
     module, name, params = spec.split(":")
     args = [module, name, [_param(p) for p in params.split(",")]]
@@ -84,17 +91,18 @@ def main() -> None:
     parser.add_argument("b", help="src directory of build B (e.g. this checkout's src)")
     parser.add_argument("benchmarks", nargs="*", default=DEFAULT)
     parser.add_argument("--repeat", type=int, default=5, help="samples per build and benchmark")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     a, b = str(Path(args.a).resolve()), str(Path(args.b).resolve())
-    print(f"A = {a}\nB = {b}\nCPU seconds per call, {args.repeat} samples each, alternating A/B")
-    print(f"{'benchmark':<78} {'A median':>9} {'B median':>9} {'A min':>8} {'B min':>8} {'B/A':>6}")
+    print(f"A = {a}\nB = {b}\nCPU ms per call, {args.repeat} samples each, alternating A/B")
+    print(f"{'benchmark':<78} {'A median':>9} {'B median':>9} {'A min':>9} {'B min':>9} {'B/A':>6}")
     for spec in args.benchmarks:
         times: dict[str, list[float]] = {a: [], b: []}
         for i in range(args.repeat):
             for src in (a, b) if i % 2 == 0 else (b, a):
                 times[src].append(_sample(src, spec))
         ma, mb = statistics.median(times[a]), statistics.median(times[b])
-        print(f"{spec:<78} {ma:9.4f} {mb:9.4f} {min(times[a]):8.4f} {min(times[b]):8.4f} {mb / ma:6.3f}", flush=True)
+        cells = " ".join(f"{1e3 * t:9.4g}" for t in (ma, mb, min(times[a]), min(times[b])))
+        print(f"{spec:<78} {cells} {mb / ma:6.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -399,23 +399,38 @@ std::uint32_t MemoryManager::allocate(std::int64_t domain, std::uint64_t content
 
 // ----------------------------------------------------- retained history ---
 
+// Retained records are numbered r = offset / (k + 1) in retained_pool_; the
+// index maps (domain, content) -> r, the key being retained_keys_[r] (domain
+// -1 while the record is free).
+std::uint32_t MemoryManager::retained_at(const ContentKey& key) const {
+    const std::uint32_t r = retained_index_.find(ContentKeyHash{}(key), [&](std::uint32_t s) {
+        return retained_keys_[s] == key;
+    });
+    return r == SlotIndex<>::kNone ? kNoSlot : r * std::uint32_t(lruk_.k() + 1);
+}
+
+void MemoryManager::release_retained(std::uint32_t at) {
+    const std::uint32_t r = at / std::uint32_t(lruk_.k() + 1);
+    retained_index_.erase(ContentKeyHash{}(retained_keys_[r]), r,
+                          [&](std::uint32_t s) { return ContentKeyHash{}(retained_keys_[s]); });
+    retained_keys_[r] = ContentKey{-1, 0};
+    retained_free_.push_back(at);
+}
+
 void MemoryManager::drop_retained(const ContentKey& key) {
     filter_remove(key);
-    auto it = retained_.find(key);
-    retained_free_.push_back(it->second);
-    retained_.erase(it);
+    release_retained(retained_at(key));
 }
 
 bool MemoryManager::take_retained(std::int64_t domain, std::uint64_t content) {
     const ContentKey key{domain, content};
-    if (retained_.empty() || filter_count(key) == 0) return false;
-    auto it = retained_.find(key);
-    if (it == retained_.end()) return false;
+    if (retained_index_.size() == 0 || filter_count(key) == 0) return false;
+    const std::uint32_t at = retained_at(key);
+    if (at == kNoSlot) return false;
     filter_remove(key);
     const std::size_t stride = std::size_t(lruk_.k()) + 1;
-    std::copy_n(retained_pool_.begin() + std::ptrdiff_t(it->second), stride, scratch_hist_.begin());
-    retained_free_.push_back(it->second);
-    retained_.erase(it);
+    std::copy_n(retained_pool_.begin() + std::ptrdiff_t(at), stride, scratch_hist_.begin());
+    release_retained(at);
     return true;
 }
 
@@ -424,11 +439,9 @@ void MemoryManager::retain(std::uint32_t frame) {
     const std::size_t stride = std::size_t(k) + 1;
     const ContentKey key{frames_[frame].domain, frames_[frame].content};
     const std::uint64_t last = lruk_.last(frame);
-    std::uint32_t at;
-    auto it = retained_.find(key);
-    if (it != retained_.end()) {
+    std::uint32_t at = retained_at(key);
+    if (at != kNoSlot) {
         // Two frames of equal content (merge off/scan): keep the more recent.
-        at = it->second;
         if (retained_pool_[at + std::size_t(k)] > last) return;
     } else {
         if (!retained_free_.empty()) {
@@ -437,8 +450,13 @@ void MemoryManager::retain(std::uint32_t frame) {
         } else {
             at = std::uint32_t(retained_pool_.size());
             retained_pool_.resize(retained_pool_.size() + stride);
+            retained_keys_.resize(retained_pool_.size() / stride, ContentKey{-1, 0});
+            retained_index_.grow_to_hold(retained_keys_.size(),
+                                         [&](std::uint32_t s) { return ContentKeyHash{}(retained_keys_[s]); });
         }
-        retained_.emplace(key, at);
+        const std::uint32_t r = at / std::uint32_t(stride);
+        retained_keys_[r] = key;
+        retained_index_.insert(ContentKeyHash{}(key), r);
         filter_add(key);
     }
     for (int i = 0; i < k; ++i) retained_pool_[at + std::size_t(i)] = lruk_.hist(frame, i);
@@ -447,19 +465,19 @@ void MemoryManager::retain(std::uint32_t frame) {
     retained_heap_.push(RetainedEntry{last, key});
     if (history_) {
         // Keep the `history` most recently referenced contents.
-        while (retained_.size() > *history_) {
+        while (retained_index_.size() > *history_) {
             const RetainedEntry e = retained_heap_.top();
             retained_heap_.pop();
             if (retained_live(e)) drop_retained(e.key);
         }
     }
-    retained_heap_.compact_if_due(retained_.size(), [&](const RetainedEntry& e) { return retained_live(e); });
+    retained_heap_.compact_if_due(retained_index_.size(), [&](const RetainedEntry& e) { return retained_live(e); });
 }
 
 // An entry is live while its content's retained history is the one it was pushed for.
 bool MemoryManager::retained_live(const RetainedEntry& e) const {
-    auto found = retained_.find(e.key);
-    return found != retained_.end() && retained_pool_[found->second + std::size_t(lruk_.k())] == e.last;
+    const std::uint32_t at = retained_at(e.key);
+    return at != kNoSlot && retained_pool_[at + std::size_t(lruk_.k())] == e.last;
 }
 
 // Forgets retained history with t - LAST > rip (at the start of each access).
@@ -792,7 +810,7 @@ MemoryTotals MemoryManager::totals() const {
     s.evictions = evictions_;
     s.full_scans = full_scans_;
     s.time = t_;
-    s.retained = retained_.size();
+    s.retained = retained_index_.size();
     s.dirtied = dirtied_;
     s.imported = imported_;
     return s;
@@ -840,7 +858,8 @@ std::size_t MemoryManager::memory_bytes() const {
            free_slots_.capacity() * sizeof(std::uint32_t) + ids_.bytes() + order_.capacity() * sizeof(OrderEntry) +
            free_stack_.capacity() * sizeof(std::uint32_t) + retained_pool_.capacity() * sizeof(std::uint64_t) +
            retained_free_.capacity() * sizeof(std::uint32_t) + retained_heap_.capacity() * sizeof(RetainedEntry) +
-           retained_filter_.capacity() + (retained_.size() + unstable_.size()) * kMapEntry +
+           retained_filter_.capacity() + retained_index_.bytes() + retained_keys_.capacity() * sizeof(ContentKey) +
+           unstable_.size() * kMapEntry +
            (free_by_start_.size() + free_by_size_.size()) * kMapEntry;
 }
 

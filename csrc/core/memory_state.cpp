@@ -39,7 +39,11 @@ std::string MemoryManager::save() const {
     auto by_key = [](const ContentKey& a, const ContentKey& b) {
         return a.domain != b.domain ? a.domain < b.domain : a.content < b.content;
     };
-    std::vector<std::pair<ContentKey, std::uint32_t>> retained(retained_.begin(), retained_.end());
+    std::vector<std::pair<ContentKey, std::uint32_t>> retained;
+    const std::uint32_t stride = std::uint32_t(lruk_.k() + 1);
+    for (std::uint32_t r = 0; r < retained_keys_.size(); ++r) {
+        if (retained_keys_[r].domain >= 0) retained.emplace_back(retained_keys_[r], r * stride);
+    }
     std::sort(retained.begin(), retained.end(), [&](const auto& a, const auto& b) { return by_key(a.first, b.first); });
     std::vector<ContentKey> retained_keys;
     std::vector<std::uint32_t> retained_at;
@@ -121,14 +125,25 @@ std::unique_ptr<MemoryManager> MemoryManager::load(const std::string& bytes) {
     if (retained_keys.size() != retained_at.size() || m.retained_pool_.size() % stride != 0) {
         throw corrupt("retained history");
     }
+    m.retained_keys_.assign(m.retained_pool_.size() / stride, ContentKey{-1, 0});
+    // (The index is still empty: growing it rehashes nothing.)
+    m.retained_index_.grow_to_hold(m.retained_keys_.size(), [](std::uint32_t) { return std::uint64_t(0); });
     for (std::size_t i = 0; i < retained_keys.size(); ++i) {
         if (std::size_t(retained_at[i]) + stride > m.retained_pool_.size() || retained_at[i] % stride != 0) {
             throw corrupt("retained offset");
         }
-        m.retained_.emplace(retained_keys[i], retained_at[i]);
+        const std::uint32_t r = retained_at[i] / std::uint32_t(stride);
+        if (retained_keys[i].domain < 0 || m.retained_keys_[r].domain >= 0 || m.retained_at(retained_keys[i]) != kNoSlot) {
+            throw corrupt("retained history");
+        }
+        m.retained_keys_[r] = retained_keys[i];
+        m.retained_index_.insert(ContentKeyHash{}(retained_keys[i]), r);
     }
     for (const std::uint32_t at : m.retained_free_) {
-        if (std::size_t(at) + stride > m.retained_pool_.size()) throw corrupt("retained free list");
+        if (std::size_t(at) + stride > m.retained_pool_.size() || at % stride != 0 ||
+            m.retained_keys_[at / stride].domain >= 0) {
+            throw corrupt("retained free list");
+        }
     }
     m.frames_ = in.get_vector<Frame, HugePageAllocator<Frame>>();
     m.pages_ = in.get_vector<Page, HugePageAllocator<Page>>();

@@ -261,6 +261,8 @@ private:
     bool take_retained(std::int64_t domain, std::uint64_t content);  // into scratch_hist_
     void retain(std::uint32_t frame);
     void drop_retained(const ContentKey& key);
+    std::uint32_t retained_at(const ContentKey& key) const;  // offset in retained_pool_, kNoSlot if none
+    void release_retained(std::uint32_t at);                 // record at `at` out of the index, to the free list
     void set_volatile(std::uint8_t& flags, bool value);
     // VM slots, arena ranges and the id order.
     std::uint32_t new_slot(std::int64_t id, std::int64_t domain, std::uint64_t pages);
@@ -287,7 +289,8 @@ private:
     LruKPolicy lruk_;  // slot = frame
     // Retained history of evicted content: (domain, content) -> offset of
     // HIST(1..K), LAST in retained_pool_ (stride k + 1).
-    std::unordered_map<ContentKey, std::uint32_t, ContentKeyHash> retained_;
+    SlotIndex<> retained_index_;              // (domain, content) -> record (offset / (k + 1))
+    std::vector<ContentKey> retained_keys_;   // per record; domain -1 = free
     std::vector<std::uint64_t> retained_pool_;
     std::vector<std::uint32_t> retained_free_;
     // Only when rip or history is given; binary, the layout checkpoints hold.
