@@ -1,4 +1,4 @@
-// Network QoS, packet engine (docs/engines/network.md, rules N6-N10, N12).
+// Network QoS, packet engine (docs/engines/network.md, rules N6-N12).
 //
 // One link of L = floor(link_bps) bps sends one packet at a time, never
 // preempted: a packet of s bytes takes tx(s) = ceil(s * 8e9 / L) ns (N6).
@@ -32,6 +32,10 @@
 // the head packet of the first listed VM by (band, index) with reservation
 // and limit buckets > 0 and its band not over its cap (tokens -= cost); any
 // other send: tokens = max(tokens - cost, min(tokens, -D)).
+//
+// Buckets are refilled lazily, when a decision looks at them: a refill is
+// min(D, tokens + rate * dt) and two refills compose into one (tokens <= D),
+// so the result is the same as refilling every bucket at every instant.
 #include "vsched/net_packets.hpp"
 
 #include "vsched/scratch.hpp"
@@ -41,6 +45,7 @@
 #include <functional>
 #include <limits>
 #include <queue>
+#include <stdexcept>
 #include <utility>
 
 namespace vsched {
@@ -48,6 +53,8 @@ namespace vsched {
 namespace {
 
 constexpr std::int64_t kBitNs = 8'000'000'000;  // bits * 1e9 per byte
+constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+constexpr std::size_t kTabulatedTx = 16384;  // tx(s) kept for s up to this (the common sizes)
 
 struct Bucket {
     std::int64_t rate = 0;    // per ns; 0: no bucket
@@ -57,12 +64,61 @@ struct Bucket {
     void refill(std::int64_t now, std::int64_t depth) {
         const std::int64_t dt = now - last;
         last = now;
-        if (dt <= 0 || rate == 0) return;
+        if (dt <= 0) return;
         // min(depth, tokens + rate * dt), the product in 128 bits (no division on this hot path).
         const __int128 filled = static_cast<__int128>(tokens) + static_cast<__int128>(rate) * dt;
         tokens = filled >= depth ? depth : static_cast<std::int64_t>(filled);
     }
+    // After refill(now) with tokens <= 0: the first instant the bucket is positive again.
+    std::int64_t positive_at(std::int64_t now) const { return now + (-tokens) / rate + 1; }
 };
+
+// One VM's queue and DRR state, kept together: a decision touches most of it.
+struct VmQueue {
+    std::int64_t head = -1;       // packet index of the head (-1: empty); FIFO linked through next_packet
+    std::int64_t tail = -1;
+    std::int64_t head_size = 0;   // DRR reads it on every visit
+    std::int64_t queued = 0;      // bytes queued
+    std::int64_t capacity = 0;    // queue_bytes, or 0 for a VM that drops everything (limit < 1 bps)
+    std::int64_t deficit = 0;
+    std::int64_t quantum = 0;
+    std::int32_t band = 0;
+    std::int32_t next = -1;       // neighbours in the band's circular list
+    std::int32_t prev = -1;
+    bool in_turn = false;
+    bool listed = false;          // on its band's list (backlogged and awake)
+    bool limited = false;         // has a limit bucket
+    bool reserved = false;        // has a reservation bucket
+};
+
+// One band: its circular DRR list (first = the VM whose turn it is) and guard buckets.
+struct BandState {
+    std::int32_t first = -1;
+    std::int64_t listed = 0;
+    Bucket cap, minimum;
+};
+
+// The statistic of N11 for one VM's delays: the values at ranks lo50, lo50 + 1,
+// lo99, lo99 + 1 and the maximum, by two selections (p99 first, then p50 below it).
+void delay_quantiles(std::int64_t* x, std::size_t c, double& p50, double& p99, double& top) {
+    const double h99 = static_cast<double>(c - 1) * 0.99;
+    const double h50 = static_cast<double>(c - 1) * 0.5;
+    const auto lo99 = static_cast<std::size_t>(std::floor(h99));
+    const auto lo50 = static_cast<std::size_t>(std::floor(h50));
+    std::nth_element(x, x + lo99, x + c);
+    // Now x[0, lo99) <= x[lo99] <= x(lo99, c).
+    const double a99 = static_cast<double>(x[lo99]);
+    const double b99 = lo99 + 1 < c ? static_cast<double>(*std::min_element(x + lo99 + 1, x + c)) : a99;
+    top = static_cast<double>(*std::max_element(x + lo99, x + c));
+    p99 = a99 + (h99 - static_cast<double>(lo99)) * (b99 - a99);
+    double a50 = a99, b50 = b99;
+    if (lo50 < lo99) {
+        std::nth_element(x, x + lo50, x + lo99);
+        a50 = static_cast<double>(x[lo50]);
+        b50 = lo50 + 1 < lo99 ? static_cast<double>(*std::min_element(x + lo50 + 1, x + lo99)) : a99;
+    }
+    p50 = a50 + (h50 - static_cast<double>(lo50)) * (b50 - a50);
+}
 
 }  // namespace
 
@@ -70,44 +126,59 @@ std::int64_t transmission_ns(std::int64_t bytes, std::int64_t link_bps) {
     return (bytes * kBitNs + link_bps - 1) / link_bps;
 }
 
-void run_packets(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
-                 std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt) {
+PacketStats run_packets(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
+                        std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt) {
     const std::size_t n = batch.n;
     const std::size_t vms = config.band.size();
     const std::size_t nb = config.cap_bps.size();
+    if (nb < 1 || nb > 64) throw std::logic_error("run_packets: bands must be in [1, 64]");
     const std::int64_t* size = batch.size_bytes;
+    const std::int64_t* arrival = batch.arrival_ns;
     const std::int64_t depth = config.burst_bytes * kBitNs;
 
-    // Per VM: FIFO of packet indices (linked through next_packet), bytes
-    // queued, DRR deficit and turn, links in its band's active list.
-    Scratch<std::int64_t, 0> next_packet_buffer;  // reused: a fresh one costs its page faults
-    std::vector<std::int64_t>& next_packet = next_packet_buffer.get();
-    next_packet.assign(n, -1);
-    std::vector<std::int64_t> head(vms, -1), tail(vms, -1), queued(vms, 0), deficit(vms, 0);
-    std::vector<std::int64_t> head_size(vms, 0);  // size of the head packet: DRR reads it on every visit
-    std::vector<std::uint8_t> in_turn(vms, 0);
-    std::vector<std::int32_t> next_active(vms, -1), prev_active(vms, -1);
-    // Per band: active list (VMs with a backlog, awake, in DRR order) and buckets.
-    std::vector<std::int32_t> first(nb, -1), last(nb, -1);
-    std::vector<std::int64_t> active(nb, 0);
-    std::vector<Bucket> cap(nb), minimum(nb);
+    // Per VM: its queue and DRR state; the FIFO of packet indices is linked
+    // through next_packet (read only at a queue's non-tail packets, so never
+    // initialised: a fresh or cleared array would cost its page faults).
+    Scratch<std::int64_t, 0> next_packet_buffer;
+    std::vector<std::int64_t>& next_packet_vector = next_packet_buffer.get();
+    if (next_packet_vector.size() < n) next_packet_vector.resize(n);
+    std::int64_t* next_packet = next_packet_vector.data();
+    std::vector<VmQueue> queue(vms);
+    for (std::size_t i = 0; i < vms; ++i) {
+        queue[i].band = config.band[i];
+        queue[i].quantum = config.quantum[i];
+        queue[i].capacity = batch.queue_bytes;
+    }
+    // Per band: circular list of the VMs with a backlog, awake, in DRR order;
+    // a bit per band with a non-empty list (at most 64 bands) and per band with a minimum.
+    std::vector<BandState> band_state(nb);
+    std::uint64_t listed_bands = 0, minimum_bands = 0;
+    bool guarded = false;
     for (std::size_t k = 0; k < nb; ++k) {
-        if (config.cap_bps[k] >= 0) cap[k] = Bucket{config.cap_bps[k], depth, 0};
-        if (config.minimum_bps[k] > 0) minimum[k] = Bucket{config.minimum_bps[k], depth, 0};
+        if (config.cap_bps[k] >= 0) band_state[k].cap = Bucket{config.cap_bps[k], depth, 0};
+        if (config.minimum_bps[k] > 0) {
+            band_state[k].minimum = Bucket{config.minimum_bps[k], depth, 0};
+            minimum_bands |= std::uint64_t{1} << k;
+        }
+        guarded = guarded || config.cap_bps[k] >= 0 || config.minimum_bps[k] > 0;
     }
-    const bool guarded = std::any_of(config.cap_bps.begin(), config.cap_bps.end(), [](std::int64_t c) { return c >= 0; }) ||
-                         std::any_of(config.minimum_bps.begin(), config.minimum_bps.end(), [](std::int64_t m) { return m > 0; });
     // Per VM buckets (N12): limit (rate floor(l_i); -1 none, 0 drops every packet) and reservation.
-    const bool limited = !config.limit_bps.empty();
-    const bool reserving = !config.reservation_bps.empty();
-    std::vector<Bucket> limit(limited ? vms : 0), reservation(reserving ? vms : 0);
+    const bool limits = !config.limit_bps.empty();
+    const bool reservations = !config.reservation_bps.empty();
+    std::vector<Bucket> limit(limits ? vms : 0), reservation(reservations ? vms : 0);
     std::vector<std::int32_t> reserved;  // VMs with a reservation, by (band, index): phase 0's order
-    for (std::size_t i = 0; limited && i < vms; ++i) {
-        if (config.limit_bps[i] > 0) limit[i] = Bucket{config.limit_bps[i], depth, 0};
+    for (std::size_t i = 0; limits && i < vms; ++i) {
+        if (config.limit_bps[i] > 0) {
+            limit[i] = Bucket{config.limit_bps[i], depth, 0};
+            queue[i].limited = true;
+        } else if (config.limit_bps[i] == 0) {
+            queue[i].capacity = 0;
+        }
     }
-    for (std::size_t i = 0; reserving && i < vms; ++i) {
+    for (std::size_t i = 0; reservations && i < vms; ++i) {
         if (config.reservation_bps[i] > 0) {
             reservation[i] = Bucket{config.reservation_bps[i], depth, 0};
+            queue[i].reserved = true;
             reserved.push_back(static_cast<std::int32_t>(i));
         }
     }
@@ -116,118 +187,162 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
     // VMs over their limit sleep off the active lists until their bucket is positive: (wake, VM).
     using Sleeper = std::pair<std::int64_t, std::int32_t>;
     std::priority_queue<Sleeper, std::vector<Sleeper>, std::greater<Sleeper>> sleeping;
-    std::vector<std::uint8_t> in_ring(vms, 0);
-    // Phase 0 finds nobody before this time unless a reserved VM joins a list: every reserved
-    // VM's failing condition (band over cap, reservation or limit bucket <= 0) only turns at a
-    // known refill time, and sends only take tokens away. Skipping the scan until then is exact.
-    std::int64_t phase0_after = 0;
+    // Phase 0 finds nobody before phase0_after. Each reserved VM keeps not_before, the time its
+    // first failing condition (band over cap, reservation or limit bucket <= 0) turns: sends only
+    // take tokens away, so it stays a lower bound, listed or not; a VM joining a list brings it
+    // down to its own not_before. Skipping the scan (and a VM in it) until then is exact.
+    std::vector<std::int64_t> not_before(reservations ? vms : 0, 0);
+    std::int64_t phase0_after = reserved.empty() ? kNever : 0;
 
-    auto push_active = [&](std::size_t k, std::int32_t i) {
-        const auto v = static_cast<std::size_t>(i);
-        next_active[v] = -1;
-        prev_active[v] = last[k];
-        if (last[k] < 0) {
-            first[k] = i;
-        } else {
-            next_active[static_cast<std::size_t>(last[k])] = i;
-        }
-        last[k] = i;
-        in_ring[v] = 1;
-        ++active[k];
-    };
-    auto unlink_active = [&](std::size_t k, std::int32_t i) {
-        const auto v = static_cast<std::size_t>(i);
-        const std::int32_t before = prev_active[v], after = next_active[v];
-        if (before < 0) first[k] = after; else next_active[static_cast<std::size_t>(before)] = after;
-        if (after < 0) last[k] = before; else prev_active[static_cast<std::size_t>(after)] = before;
-        in_ring[v] = 0;
-        --active[k];
-    };
-    auto pop_active = [&](std::size_t k) {
-        const std::int32_t i = first[k];
-        unlink_active(k, i);
-        return i;
-    };
-
-    // tx(s) of the common sizes, computed once (N6).
+    // Per VM statistics (N11): packets offered (the delay segments' sizes), sent, bytes, drops.
+    std::vector<std::size_t> segment(vms + 1, 0);
     std::int64_t largest = 0;
-    for (std::size_t p = 0; p < n; ++p) largest = std::max(largest, size[p]);
-    std::vector<std::int64_t> tx(static_cast<std::size_t>(std::min<std::int64_t>(largest, 16384) + 1));
-    for (std::size_t s = 0; s < tx.size(); ++s) tx[s] = transmission_ns(static_cast<std::int64_t>(s), config.link_bps);
+    for (std::size_t p = 0; p < n; ++p) {
+        ++segment[static_cast<std::size_t>(vm_index[p]) + 1];
+        largest = std::max(largest, size[p]);
+    }
+    for (std::size_t i = 0; i < vms; ++i) segment[i + 1] += segment[i];
+    Scratch<std::int64_t, 4> delay_buffer;
+    std::vector<std::int64_t>& delay_vector = delay_buffer.get();
+    if (delay_vector.size() < n) delay_vector.resize(n);
+    std::int64_t* delay = delay_vector.data();
+    std::vector<std::size_t> sent_end(segment.begin(), segment.end() - 1);  // delay[segment[i], sent_end[i])
+    PacketStats st;
+    st.sent_bytes.assign(vms, 0);
+    st.dropped_packets.assign(vms, 0);
+
+    auto join = [&](std::int32_t i) {  // at the tail of its band's list
+        VmQueue& q = queue[static_cast<std::size_t>(i)];
+        BandState& b = band_state[static_cast<std::size_t>(q.band)];
+        if (b.first < 0) {
+            b.first = q.next = q.prev = i;
+            listed_bands |= std::uint64_t{1} << q.band;
+        } else {
+            VmQueue& head = queue[static_cast<std::size_t>(b.first)];
+            const std::int32_t tail = head.prev;
+            queue[static_cast<std::size_t>(tail)].next = i;
+            q.prev = tail;
+            q.next = b.first;
+            head.prev = i;
+        }
+        q.listed = true;
+        ++b.listed;
+        if (q.reserved) phase0_after = std::min(phase0_after, not_before[static_cast<std::size_t>(i)]);
+    };
+    auto leave = [&](std::int32_t i) {
+        VmQueue& q = queue[static_cast<std::size_t>(i)];
+        BandState& b = band_state[static_cast<std::size_t>(q.band)];
+        if (q.next == i) {
+            b.first = -1;
+            listed_bands &= ~(std::uint64_t{1} << q.band);
+        } else {
+            queue[static_cast<std::size_t>(q.prev)].next = q.next;
+            queue[static_cast<std::size_t>(q.next)].prev = q.prev;
+            if (b.first == i) b.first = q.next;
+        }
+        q.listed = false;
+        --b.listed;
+    };
+    // The head packet leaves VM i's queue; an emptied queue leaves its band's list with deficit 0.
+    auto dequeue = [&](std::int32_t i) {
+        VmQueue& q = queue[static_cast<std::size_t>(i)];
+        const std::int64_t p = q.head;
+        q.queued -= q.head_size;
+        if (p == q.tail) {
+            q.head = q.tail = -1;
+            q.deficit = 0;
+            q.in_turn = false;
+            leave(i);
+        } else {
+            q.head = next_packet[p];
+            q.head_size = size[q.head];
+        }
+        return p;
+    };
+    auto cap_open = [&](BandState& b, std::int64_t now) {
+        if (b.cap.rate == 0) return true;
+        b.cap.refill(now, depth);
+        return b.cap.tokens > 0;
+    };
+
+    // tx(s) of the common sizes, tabulated on first use (N6).
+    std::vector<std::int64_t> tx(static_cast<std::size_t>(std::min<std::int64_t>(largest, kTabulatedTx)) + 1, 0);
     auto tx_of = [&](std::int64_t s) {
-        return s < static_cast<std::int64_t>(tx.size()) ? tx[static_cast<std::size_t>(s)]
-                                                          : transmission_ns(s, config.link_bps);
+        if (s >= static_cast<std::int64_t>(tx.size())) return transmission_ns(s, config.link_bps);
+        std::int64_t& t = tx[static_cast<std::size_t>(s)];
+        if (t == 0) t = transmission_ns(s, config.link_bps);
+        return t;
     };
 
     InterruptPoll poll(interrupt);
     std::int64_t now = 0;
+    std::int64_t last_finish = -1;
     std::size_t next_arrival = 0;
     std::int64_t backlog = 0;  // packets queued
     for (;;) {
         // Arrivals up to now join their queue or are dropped (N7, N12).
-        while (next_arrival < n && batch.arrival_ns[next_arrival] <= now) {
+        while (next_arrival < n && arrival[next_arrival] <= now) {
             const std::size_t p = next_arrival++;
-            const auto i = static_cast<std::size_t>(vm_index[p]);
-            if (queued[i] + size[p] > batch.queue_bytes || (limited && config.limit_bps[i] == 0)) {
+            const std::int32_t i = vm_index[p];
+            VmQueue& q = queue[static_cast<std::size_t>(i)];
+            const std::int64_t s = size[p];
+            if (q.queued + s > q.capacity) {
                 start_ns[p] = -1;
                 finish_ns[p] = -1;
+                ++st.dropped_packets[static_cast<std::size_t>(i)];
                 continue;
             }
-            queued[i] += size[p];
-            if (head[i] < 0) {
-                head[i] = static_cast<std::int64_t>(p);
-                head_size[i] = size[p];
-                push_active(static_cast<std::size_t>(config.band[i]), static_cast<std::int32_t>(i));
-                if (reserving && reservation[i].rate > 0) phase0_after = 0;
+            q.queued += s;
+            if (q.head < 0) {
+                q.head = static_cast<std::int64_t>(p);
+                q.head_size = s;
+                join(i);
             } else {
-                next_packet[static_cast<std::size_t>(tail[i])] = static_cast<std::int64_t>(p);
+                next_packet[q.tail] = static_cast<std::int64_t>(p);
             }
-            tail[i] = static_cast<std::int64_t>(p);
+            q.tail = static_cast<std::int64_t>(p);
             ++backlog;
         }
         // Sleepers whose limit bucket is positive again rejoin their band's list at the tail (N12).
         while (!sleeping.empty() && sleeping.top().first <= now) {
             const std::int32_t i = sleeping.top().second;
             sleeping.pop();
-            push_active(static_cast<std::size_t>(config.band[static_cast<std::size_t>(i)]), i);
-            if (reserving && reservation[static_cast<std::size_t>(i)].rate > 0) phase0_after = 0;
+            join(i);
         }
         if (backlog == 0) {
             if (next_arrival == n) break;
-            now = std::max(now, batch.arrival_ns[next_arrival]);
+            now = std::max(now, arrival[next_arrival]);
             continue;
-        }
-        if (guarded) {
-            for (std::size_t k = 0; k < nb; ++k) {
-                cap[k].refill(now, depth);
-                minimum[k].refill(now, depth);
-            }
         }
         // Phase 0 (N12): the first VM by (band, index) that is in its band's list, has a positive
         // reservation bucket and limit bucket, and whose band is not over its cap.
-        std::int64_t chosen = -1;
-        if (now >= phase0_after && !reserved.empty()) {
-            auto positive_at = [&](const Bucket& b) { return now + (-b.tokens) / b.rate + 1; };
-            std::int64_t retry = std::numeric_limits<std::int64_t>::max();
+        std::int32_t chosen = -1;
+        if (now >= phase0_after) {
+            std::int64_t retry = kNever;
             for (const std::int32_t r : reserved) {
                 const auto v = static_cast<std::size_t>(r);
-                const auto k = static_cast<std::size_t>(config.band[v]);
-                if (!in_ring[v]) continue;
-                if (cap[k].rate > 0 && cap[k].tokens <= 0) {
-                    retry = std::min(retry, positive_at(cap[k]));
+                const VmQueue& q = queue[v];
+                if (!q.listed) continue;
+                std::int64_t& due = not_before[v];
+                if (due > now) {
+                    retry = std::min(retry, due);
                     continue;
                 }
-                reservation[v].refill(now, depth);
-                if (reservation[v].tokens <= 0) {
-                    retry = std::min(retry, positive_at(reservation[v]));
-                    continue;
-                }
-                if (limited && limit[v].rate > 0) {
-                    limit[v].refill(now, depth);
-                    if (limit[v].tokens <= 0) {
-                        retry = std::min(retry, positive_at(limit[v]));
-                        continue;
+                BandState& b = band_state[static_cast<std::size_t>(q.band)];
+                if (!cap_open(b, now)) {
+                    due = b.cap.positive_at(now);
+                } else {
+                    reservation[v].refill(now, depth);
+                    if (reservation[v].tokens <= 0) {
+                        due = reservation[v].positive_at(now);
+                    } else if (q.limited) {
+                        limit[v].refill(now, depth);
+                        if (limit[v].tokens <= 0) due = limit[v].positive_at(now);
                     }
+                }
+                if (due > now) {
+                    retry = std::min(retry, due);
+                    continue;
                 }
                 chosen = r;
                 break;
@@ -238,186 +353,138 @@ void run_packets(const PacketConfig& config, const PacketBatch& batch, const std
         std::size_t band = nb;
         bool by_minimum = false;
         std::int64_t p = -1;
+        std::int32_t sender = chosen;
         if (chosen >= 0) {
-            const auto i = static_cast<std::size_t>(chosen);
-            band = static_cast<std::size_t>(config.band[i]);
-            p = head[i];
-            head[i] = next_packet[static_cast<std::size_t>(p)];
-            queued[i] -= head_size[i];
-            if (head[i] >= 0) {
-                head_size[i] = size[head[i]];
-            } else {
-                tail[i] = -1;
-                deficit[i] = 0;
-                in_turn[i] = 0;
-                unlink_active(band, chosen);
-            }
+            band = static_cast<std::size_t>(queue[static_cast<std::size_t>(chosen)].band);
+            p = dequeue(chosen);
         } else {
-            if (guarded) {
-                for (std::size_t k = 0; k < nb && band == nb; ++k) {
-                    if (active[k] > 0 && minimum[k].rate > 0 && minimum[k].tokens > 0 &&
-                        (cap[k].rate == 0 || cap[k].tokens > 0)) {
+            if (!guarded) {
+                if (listed_bands != 0) band = static_cast<std::size_t>(__builtin_ctzll(listed_bands));
+            } else {
+                for (std::uint64_t m = listed_bands & minimum_bands; m != 0 && band == nb; m &= m - 1) {
+                    const auto k = static_cast<std::size_t>(__builtin_ctzll(m));
+                    BandState& b = band_state[k];
+                    b.minimum.refill(now, depth);
+                    if (b.minimum.tokens > 0 && cap_open(b, now)) {
                         band = k;
                         by_minimum = true;
                     }
                 }
-                for (std::size_t k = 0; k < nb && band == nb; ++k) {
-                    if (active[k] > 0 && (cap[k].rate == 0 || cap[k].tokens > 0)) band = k;
-                }
-            } else {
-                for (std::size_t k = 0; k < nb && band == nb; ++k) {
-                    if (active[k] > 0) band = k;
+                for (std::uint64_t m = listed_bands; m != 0 && band == nb; m &= m - 1) {
+                    const auto k = static_cast<std::size_t>(__builtin_ctzll(m));
+                    if (cap_open(band_state[k], now)) band = k;
                 }
             }
             if (band == nb) {
-                // Every listed band is over its cap (or every backlogged VM sleeps): idle until the
-                // first refill, wake-up or arrival.
-                std::int64_t wake = std::numeric_limits<std::int64_t>::max();
-                for (std::size_t k = 0; k < nb; ++k) {
-                    if (active[k] > 0) wake = std::min(wake, now + (-cap[k].tokens) / cap[k].rate + 1);
+                // Every listed band is over its cap (each refilled just above), or every backlogged
+                // VM sleeps: idle until the first refill, wake-up or arrival.
+                std::int64_t wake = kNever;
+                for (std::uint64_t m = listed_bands; m != 0; m &= m - 1) {
+                    wake = std::min(wake, band_state[static_cast<std::size_t>(__builtin_ctzll(m))].cap.positive_at(now));
                 }
                 if (!sleeping.empty()) wake = std::min(wake, sleeping.top().first);
-                if (next_arrival < n) wake = std::min(wake, batch.arrival_ns[next_arrival]);
+                if (next_arrival < n) wake = std::min(wake, arrival[next_arrival]);
                 now = wake;
                 continue;
             }
             // Deficit round robin within the band (N9); a VM over its limit goes to sleep (N12).
+            BandState& b = band_state[band];
             std::int64_t misses = 0;
             auto skip_rounds = [&]() {
                 // A full pass without a send: skip the rounds nobody could send in.
-                std::int64_t rounds = std::numeric_limits<std::int64_t>::max();
-                for (std::int32_t j = first[band]; j >= 0; j = next_active[static_cast<std::size_t>(j)]) {
-                    const auto v = static_cast<std::size_t>(j);
-                    const std::int64_t need = head_size[v] - deficit[v];
-                    rounds = std::min(rounds, (need + config.quantum[v] - 1) / config.quantum[v]);
+                std::int64_t rounds = kNever;
+                std::int32_t j = b.first;
+                for (std::int64_t c = 0; c < b.listed; ++c, j = queue[static_cast<std::size_t>(j)].next) {
+                    const VmQueue& q = queue[static_cast<std::size_t>(j)];
+                    rounds = std::min(rounds, (q.head_size - q.deficit + q.quantum - 1) / q.quantum);
                 }
-                for (std::int32_t j = first[band]; j >= 0; j = next_active[static_cast<std::size_t>(j)]) {
-                    const auto v = static_cast<std::size_t>(j);
-                    deficit[v] += (rounds - 1) * config.quantum[v];
+                for (std::int64_t c = 0; c < b.listed; ++c, j = queue[static_cast<std::size_t>(j)].next) {
+                    VmQueue& q = queue[static_cast<std::size_t>(j)];
+                    q.deficit += (rounds - 1) * q.quantum;
                 }
                 misses = 0;
             };
             for (;;) {
-                const auto i = static_cast<std::size_t>(first[band]);
-                if (limited && limit[i].rate > 0) {
-                    limit[i].refill(now, depth);
-                    if (limit[i].tokens <= 0) {
-                        pop_active(band);
-                        in_turn[i] = 0;
-                        sleeping.emplace(now + (-limit[i].tokens) / limit[i].rate + 1, static_cast<std::int32_t>(i));
-                        if (active[band] == 0) break;
-                        if (misses >= active[band]) skip_rounds();
+                const std::int32_t i = b.first;
+                VmQueue& q = queue[static_cast<std::size_t>(i)];
+                if (q.limited) {
+                    Bucket& l = limit[static_cast<std::size_t>(i)];
+                    l.refill(now, depth);
+                    if (l.tokens <= 0) {
+                        leave(i);
+                        q.in_turn = false;
+                        sleeping.emplace(l.positive_at(now), i);
+                        if (b.listed == 0) break;
+                        if (misses >= b.listed) skip_rounds();
                         continue;
                     }
                 }
-                if (!in_turn[i]) {
-                    deficit[i] += config.quantum[i];
-                    in_turn[i] = 1;
+                if (!q.in_turn) {
+                    q.deficit += q.quantum;
+                    q.in_turn = true;
                 }
-                const std::int64_t s = head_size[i];
-                if (s <= deficit[i]) {
-                    deficit[i] -= s;
-                    p = head[i];
-                    head[i] = next_packet[static_cast<std::size_t>(p)];
-                    queued[i] -= s;
-                    if (head[i] >= 0) {
-                        head_size[i] = size[head[i]];
-                    } else {
-                        tail[i] = -1;
-                        deficit[i] = 0;
-                        in_turn[i] = 0;
-                        pop_active(band);
-                    }
+                if (q.head_size <= q.deficit) {
+                    q.deficit -= q.head_size;
+                    sender = i;
+                    p = dequeue(i);
                     break;
                 }
-                in_turn[i] = 0;
-                push_active(band, pop_active(band));
-                if (++misses >= active[band]) skip_rounds();
+                q.in_turn = false;
+                b.first = q.next;  // the turn passes: i goes to the tail
+                if (++misses >= b.listed) skip_rounds();
             }
             if (p < 0) continue;  // every VM of the band went to sleep: choose again
         }
         --backlog;
         const auto pk = static_cast<std::size_t>(p);
-        const std::int64_t cost = size[pk] * kBitNs;
-        if (cap[band].rate > 0) cap[band].tokens -= cost;
-        if (minimum[band].rate > 0) {
-            const std::int64_t tokens = minimum[band].tokens;
-            minimum[band].tokens = by_minimum ? tokens - cost : std::max(std::min<std::int64_t>(tokens, 0), tokens - cost);
+        const auto owner = static_cast<std::size_t>(sender);
+        const std::int64_t s = size[pk];
+        const std::int64_t cost = s * kBitNs;
+        BandState& b = band_state[band];
+        if (b.cap.rate > 0) {
+            b.cap.refill(now, depth);
+            b.cap.tokens -= cost;
         }
-        const auto owner = static_cast<std::size_t>(vm_index[pk]);
-        if (limited && limit[owner].rate > 0) {
-            limit[owner].refill(now, depth);  // a no-op unless phase 0 skipped it (refills compose)
+        if (b.minimum.rate > 0) {
+            b.minimum.refill(now, depth);
+            const std::int64_t tokens = b.minimum.tokens;
+            b.minimum.tokens = by_minimum ? tokens - cost : std::max(std::min<std::int64_t>(tokens, 0), tokens - cost);
+        }
+        const VmQueue& q = queue[owner];
+        if (q.limited) {
+            limit[owner].refill(now, depth);
             limit[owner].tokens -= cost;
         }
-        if (reserving && reservation[owner].rate > 0) {
-            reservation[owner].refill(now, depth);
-            const std::int64_t tokens = reservation[owner].tokens;
+        if (q.reserved) {
+            Bucket& r = reservation[owner];
+            r.refill(now, depth);
             // A DRR send counts towards the reservation, down to a debt of one depth (N12).
-            reservation[owner].tokens =
-                chosen >= 0 ? tokens - cost : std::max(std::min<std::int64_t>(tokens, -depth), tokens - cost);
+            r.tokens = chosen >= 0 ? r.tokens - cost : std::max(std::min<std::int64_t>(r.tokens, -depth), r.tokens - cost);
         }
         start_ns[pk] = now;
-        now += tx_of(size[pk]);
+        delay[sent_end[owner]++] = now - arrival[pk];
+        st.sent_bytes[owner] += s;
+        now += tx_of(s);
         finish_ns[pk] = now;
+        last_finish = now;
         poll();
     }
-}
 
-// N11: per VM, the delays (start - arrival) of its sent packets grouped by a
-// counting sort; quantile q of c sorted delays x: h = (c - 1) * q, lo = floor(h),
-// x[lo] + (h - lo) * (x[min(lo + 1, c - 1)] - x[lo]), found by selection.
-PacketStats packet_stats(std::size_t vms, const PacketBatch& batch, const std::int32_t* vm_index,
-                         const std::int64_t* start_ns, const std::int64_t* finish_ns) {
-    const std::size_t n = batch.n;
-    PacketStats st;
-    st.sent_packets.assign(vms, 0);
-    st.sent_bytes.assign(vms, 0);
-    st.dropped_packets.assign(vms, 0);
-    std::int64_t first = std::numeric_limits<std::int64_t>::max();
-    std::int64_t last = -1;
-    for (std::size_t p = 0; p < n; ++p) {
-        const auto i = static_cast<std::size_t>(vm_index[p]);
-        first = std::min(first, batch.arrival_ns[p]);
-        if (start_ns[p] < 0) {
-            ++st.dropped_packets[i];
-            continue;
-        }
-        ++st.sent_packets[i];
-        st.sent_bytes[i] += batch.size_bytes[p];
-        last = std::max(last, finish_ns[p]);
-    }
-    st.duration_ns = last < 0 ? 0 : last - first;
-    std::vector<std::size_t> offset(vms + 1, 0);
-    for (std::size_t i = 0; i < vms; ++i) offset[i + 1] = offset[i] + static_cast<std::size_t>(st.sent_packets[i]);
-    Scratch<double, 0> delay_buffer;
-    std::vector<double>& delay = delay_buffer.get();
-    delay.resize(offset[vms]);
-    std::vector<std::size_t> fill(offset.begin(), offset.end() - 1);
-    for (std::size_t p = 0; p < n; ++p) {
-        if (start_ns[p] < 0) continue;
-        delay[fill[static_cast<std::size_t>(vm_index[p])]++] = static_cast<double>(start_ns[p] - batch.arrival_ns[p]);
-    }
+    // N11: throughput over the first arrival (arrival[0]: they are in order) .. the last
+    // finish; quantile q of c sorted delays x: h = (c - 1) * q, lo = floor(h),
+    // x[lo] + (h - lo) * (x[min(lo + 1, c - 1)] - x[lo]), found by selection.
     const double nan = std::numeric_limits<double>::quiet_NaN();
+    st.sent_packets.assign(vms, 0);
     st.throughput_bps.assign(vms, 0.0);
     st.delay_p50_ns.assign(vms, nan);
     st.delay_p99_ns.assign(vms, nan);
     st.delay_max_ns.assign(vms, nan);
-    auto quantile = [](double* x, std::size_t c, double q) {
-        const double h = static_cast<double>(c - 1) * q;
-        const auto lo = static_cast<std::size_t>(std::floor(h));
-        std::nth_element(x, x + lo, x + c);
-        const double a = x[lo];
-        const double b = lo + 1 < c ? *std::min_element(x + lo + 1, x + c) : a;
-        return a + (h - static_cast<double>(lo)) * (b - a);
-    };
+    st.duration_ns = last_finish < 0 ? 0 : last_finish - arrival[0];
     for (std::size_t i = 0; i < vms; ++i) {
+        const std::size_t c = sent_end[i] - segment[i];
+        st.sent_packets[i] = static_cast<std::int64_t>(c);
         if (st.duration_ns > 0) st.throughput_bps[i] = static_cast<double>(st.sent_bytes[i]) * 8e9 / static_cast<double>(st.duration_ns);
-        const std::size_t c = offset[i + 1] - offset[i];
-        if (c == 0) continue;
-        double* x = delay.data() + offset[i];
-        st.delay_max_ns[i] = *std::max_element(x, x + c);
-        st.delay_p50_ns[i] = quantile(x, c, 0.5);
-        st.delay_p99_ns[i] = quantile(x, c, 0.99);
+        if (c > 0) delay_quantiles(delay + segment[i], c, st.delay_p50_ns[i], st.delay_p99_ns[i], st.delay_max_ns[i]);
     }
     return st;
 }
