@@ -34,8 +34,14 @@
 // other send: tokens = max(tokens - cost, min(tokens, -D)).
 //
 // Buckets are refilled lazily, when a decision looks at them: a refill is
-// min(D, tokens + rate * dt) and two refills compose into one (tokens <= D),
-// so the result is the same as refilling every bucket at every instant.
+//
+// How it stays fast without changing a result: buckets are refilled lazily,
+// when a decision looks at them (a refill is min(D, tokens + rate * dt), and
+// two refills compose into one since tokens <= D); a bucket found empty keeps
+// the instant it turns positive, floor(-tokens / rate) + 1 after the refill,
+// and is not looked at again before it (sends only take tokens away, so the
+// instant only moves later); phase 0 keeps such an instant per reserved VM.
+// The loop is compiled once per combination of guard / limits / reservations.
 #include "vsched/net_packets.hpp"
 
 #include "vsched/scratch.hpp"
@@ -53,31 +59,69 @@ namespace vsched {
 namespace {
 
 constexpr std::int64_t kBitNs = 8'000'000'000;  // bits * 1e9 per byte
+constexpr std::int64_t kMaxCost = kMaxPacketBytes * kBitNs;
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
-constexpr std::size_t kTabulatedTx = 16384;  // tx(s) kept for s up to this (the common sizes)
+constexpr std::int64_t kTabulatedTx = 16384;  // tx(s) kept for s up to this (the common sizes)
 
-struct Bucket {
-    std::int64_t rate = 0;    // per ns; 0: no bucket
-    std::int64_t tokens = 0;
-    std::int64_t last = 0;    // time of the last refill
+class Bucket {
+public:
+    Bucket() = default;
+    // Full at time 0. Tokens never go below -(depth + kMaxCost) (a send needs a positive
+    // bucket, or subtracts down to -depth at most), so after full_after_ ns it is full
+    // again, and below that rate * dt < 2^59 fits.
+    Bucket(std::int64_t rate, std::int64_t depth)
+        : rate_(rate), tokens_(depth), depth_(depth), full_after_((2 * depth + kMaxCost) / rate + 1) {}
 
-    void refill(std::int64_t now, std::int64_t depth) {
-        const std::int64_t dt = now - last;
-        last = now;
-        if (dt <= 0) return;
-        // min(depth, tokens + rate * dt), the product in 128 bits (no division on this hot path).
-        const __int128 filled = static_cast<__int128>(tokens) + static_cast<__int128>(rate) * dt;
-        tokens = filled >= depth ? depth : static_cast<std::int64_t>(filled);
+    bool exists() const { return rate_ > 0; }
+    std::int64_t tokens() const { return tokens_; }
+
+    void refill(std::int64_t now) {
+        const std::int64_t dt = now - last_;
+        last_ = now;
+        tokens_ = dt >= full_after_ ? depth_ : std::min(depth_, tokens_ + rate_ * dt);
     }
-    // After refill(now) with tokens <= 0: the first instant the bucket is positive again.
-    std::int64_t positive_at(std::int64_t now) const { return now + (-tokens) / rate + 1; }
+    // tokens > 0 at `now`. When not, positive_from() is the first instant it will be (a lower
+    // bound if something was taken since; exact for a bucket only taken from while positive).
+    bool positive(std::int64_t now) {
+        if (now < positive_from_) return false;
+        refill(now);
+        if (tokens_ > 0) return true;
+        positive_from_ = now + (-tokens_) / rate_ + 1;
+        return false;
+    }
+    std::int64_t positive_from() const { return positive_from_; }
+    // A send: tokens -= cost; or, counted towards a minimum or a reservation without creating
+    // a debt beyond `floor` (0 or -depth): tokens = max(tokens - cost, min(tokens, floor)).
+    void take(std::int64_t now, std::int64_t cost) {
+        refill(now);
+        tokens_ -= cost;
+    }
+    void take_down_to(std::int64_t now, std::int64_t cost, std::int64_t floor) {
+        refill(now);
+        tokens_ = std::max(tokens_ - cost, std::min(tokens_, floor));
+    }
+    // take_down_to(now, cost, 0) of a bucket only taken from while positive otherwise (a
+    // minimum): nothing to do before positive_from(), the refilled tokens being <= 0 there.
+    void take_down_to_zero(std::int64_t now, std::int64_t cost) {
+        if (now < positive_from_) return;
+        take_down_to(now, cost, 0);
+    }
+
+private:
+    std::int64_t rate_ = 0;  // per ns; 0: no bucket
+    std::int64_t tokens_ = 0;
+    std::int64_t depth_ = 0;
+    std::int64_t full_after_ = kNever;
+    std::int64_t last_ = 0;  // time of the last refill
+    std::int64_t positive_from_ = 0;
 };
 
-// One VM's queue and DRR state, kept together: a decision touches most of it.
+// One VM: its queue, DRR state and statistics, kept together (a decision touches most of it).
 struct VmQueue {
-    std::int64_t head = -1;       // packet index of the head (-1: empty); FIFO linked through next_packet
+    std::int64_t head = -1;       // packet index of the head (-1: empty)
     std::int64_t tail = -1;
     std::int64_t head_size = 0;   // DRR reads it on every visit
+    std::int64_t head_arrival = 0;
     std::int64_t queued = 0;      // bytes queued
     std::int64_t capacity = 0;    // queue_bytes, or 0 for a VM that drops everything (limit < 1 bps)
     std::int64_t deficit = 0;
@@ -89,6 +133,17 @@ struct VmQueue {
     bool listed = false;          // on its band's list (backlogged and awake)
     bool limited = false;         // has a limit bucket
     bool reserved = false;        // has a reservation bucket
+    std::int64_t sent_bytes = 0;
+    std::int64_t dropped = 0;
+    std::size_t delays = 0;       // start of its segment in the delay array
+    std::size_t delays_end = 0;   // one past its last delay
+};
+
+// Queued packet p's successor in its VM's FIFO, with what a send of it reads (one cache line).
+struct Link {
+    std::int64_t next;
+    std::int64_t size;
+    std::int64_t arrival;
 };
 
 // One band: its circular DRR list (first = the VM whose turn it is) and guard buckets.
@@ -98,26 +153,522 @@ struct BandState {
     Bucket cap, minimum;
 };
 
-// The statistic of N11 for one VM's delays: the values at ranks lo50, lo50 + 1,
-// lo99, lo99 + 1 and the maximum, by two selections (p99 first, then p50 below it).
-void delay_quantiles(std::int64_t* x, std::size_t c, double& p50, double& p99, double& top) {
-    const double h99 = static_cast<double>(c - 1) * 0.99;
-    const double h50 = static_cast<double>(c - 1) * 0.5;
-    const auto lo99 = static_cast<std::size_t>(std::floor(h99));
-    const auto lo50 = static_cast<std::size_t>(std::floor(h50));
-    std::nth_element(x, x + lo99, x + c);
-    // Now x[0, lo99) <= x[lo99] <= x(lo99, c).
-    const double a99 = static_cast<double>(x[lo99]);
-    const double b99 = lo99 + 1 < c ? static_cast<double>(*std::min_element(x + lo99 + 1, x + c)) : a99;
-    top = static_cast<double>(*std::max_element(x + lo99, x + c));
-    p99 = a99 + (h99 - static_cast<double>(lo99)) * (b99 - a99);
-    double a50 = a99, b50 = b99;
-    if (lo50 < lo99) {
-        std::nth_element(x, x + lo50, x + lo99);
-        a50 = static_cast<double>(x[lo50]);
-        b50 = lo50 + 1 < lo99 ? static_cast<double>(*std::min_element(x + lo50 + 1, x + lo99)) : a99;
+// The values at `ranks` (ascending, < c) of x[0, c) in sorted order, into out[]. Radix
+// buckets on the top 10 bits of (x - min): one pass for the range, one to count, then the
+// buckets holding a wanted rank, gathered and done again (small ones sorted). The same values
+// as sorting x, in O(c) passes without the unpredictable branches of a selection.
+void values_at_ranks(const std::int64_t* x, std::size_t c, const std::size_t* ranks, std::size_t m,
+                     std::int64_t* out) {
+    if (c <= 48) {
+        std::int64_t sorted[48];
+        std::copy(x, x + c, sorted);
+        std::sort(sorted, sorted + c);
+        for (std::size_t j = 0; j < m; ++j) out[j] = sorted[ranks[j]];
+        return;
     }
+    std::int64_t lo = x[0], hi = x[0];
+    for (std::size_t p = 1; p < c; ++p) {
+        lo = std::min(lo, x[p]);
+        hi = std::max(hi, x[p]);
+    }
+    if (lo == hi) {
+        for (std::size_t j = 0; j < m; ++j) out[j] = lo;
+        return;
+    }
+    const int bits = 64 - __builtin_clzll(static_cast<std::uint64_t>(hi - lo));
+    const int shift = bits > 10 ? bits - 10 : 0;
+    std::uint32_t count[1024] = {};
+    for (std::size_t p = 0; p < c; ++p) ++count[static_cast<std::uint64_t>(x[p] - lo) >> shift];
+    std::vector<std::int64_t> members;
+    std::size_t below = 0, bucket = 0;
+    for (std::size_t j = 0; j < m;) {
+        while (below + count[bucket] <= ranks[j]) below += count[bucket++];
+        // Ranks j .. k - 1 fall in this bucket.
+        std::size_t k = j;
+        std::size_t local[8];
+        while (k < m && ranks[k] < below + count[bucket]) {
+            local[k - j] = ranks[k] - below;
+            ++k;
+        }
+        if (shift == 0) {
+            for (std::size_t t = j; t < k; ++t) out[t] = lo + static_cast<std::int64_t>(bucket);
+        } else {
+            members.clear();
+            for (std::size_t p = 0; p < c; ++p) {
+                if ((static_cast<std::uint64_t>(x[p] - lo) >> shift) == bucket) members.push_back(x[p]);
+            }
+            values_at_ranks(members.data(), members.size(), local, k - j, out + j);
+        }
+        j = k;
+    }
+}
+
+// N11 for one VM's c delays: quantile q at h = (c - 1) q, lo = floor(h), interpolated
+// x[lo] + (h - lo) (x[min(lo + 1, c - 1)] - x[lo]) between the sorted values; and the max.
+void delay_quantiles(const std::int64_t* x, std::size_t c, double& p50, double& p99, double& top) {
+    const double h50 = static_cast<double>(c - 1) * 0.5;
+    const double h99 = static_cast<double>(c - 1) * 0.99;
+    const auto lo50 = static_cast<std::size_t>(std::floor(h50));
+    const auto lo99 = static_cast<std::size_t>(std::floor(h99));
+    const std::size_t ranks[5] = {lo50, std::min(lo50 + 1, c - 1), lo99, std::min(lo99 + 1, c - 1), c - 1};
+    std::int64_t v[5];
+    values_at_ranks(x, c, ranks, 5, v);
+    const double a50 = static_cast<double>(v[0]), b50 = static_cast<double>(v[1]);
+    const double a99 = static_cast<double>(v[2]), b99 = static_cast<double>(v[3]);
     p50 = a50 + (h50 - static_cast<double>(lo50)) * (b50 - a50);
+    p99 = a99 + (h99 - static_cast<double>(lo99)) * (b99 - a99);
+    top = static_cast<double>(v[4]);
+}
+
+class PacketEngine {
+public:
+    PacketEngine(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
+                 std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt);
+
+    // The event loop; kGuarded: some band has a cap or a minimum; kLimits / kReservations: some
+    // VM has a limit bucket (or drops everything) / a reservation bucket.
+    template <bool kGuarded, bool kLimits, bool kReservations>
+    void run();
+    PacketStats stats();
+
+    bool guarded() const { return guarded_; }
+    bool limits() const { return !limit_.empty(); }
+    bool reservations() const { return !reserved_.empty(); }
+
+private:
+    void join(std::int32_t i);
+    void leave(std::int32_t i);
+    std::int64_t dequeue(std::int32_t i);
+    bool cap_open(BandState& b, std::int64_t now) { return !b.cap.exists() || b.cap.positive(now); }
+    std::int64_t tx_of(std::int64_t s);
+    std::int32_t phase0(std::int64_t now);
+    void skip_rounds(BandState& b);
+
+    const PacketConfig& config_;
+    const PacketBatch& batch_;
+    const std::int32_t* vm_index_;
+    std::int64_t* start_ns_;
+    std::int64_t* finish_ns_;
+    InterruptPoll poll_;
+    std::int64_t depth_;
+    Scratch<Link, 0> links_buffer_;
+    Link* links_;
+    Scratch<std::int64_t, 4> delay_buffer_;
+    std::int64_t* delay_;
+    std::vector<VmQueue> queue_;
+    std::vector<BandState> band_;
+    std::uint64_t listed_bands_ = 0;   // bit k: band k's list is not empty (at most 64 bands)
+    std::uint64_t minimum_bands_ = 0;  // bit k: band k has a minimum
+    std::uint64_t capped_bands_ = 0;   // bit k: band k has a cap
+    bool guarded_ = false;
+    std::vector<Bucket> limit_, reservation_;
+    std::vector<std::int32_t> reserved_;  // VMs with a reservation, by (band, index): phase 0's order
+    // Phase 0 finds nobody before phase0_after_. Each reserved VM keeps not_before_, the time its
+    // first failing condition (band over cap, reservation or limit bucket <= 0) turns: sends only
+    // take tokens away, so it stays a lower bound, listed or not; a VM joining a list brings
+    // phase0_after_ down to its not_before_. Skipping the scan (or a VM in it) until then is exact.
+    std::vector<std::int64_t> not_before_;
+    std::int64_t phase0_after_ = kNever;
+    // VMs over their limit sleep off the lists until their bucket is positive: (wake, VM).
+    using Sleeper = std::pair<std::int64_t, std::int32_t>;
+    std::priority_queue<Sleeper, std::vector<Sleeper>, std::greater<Sleeper>> sleeping_;
+    std::vector<std::int64_t> tx_;  // tx(s) for s <= kTabulatedTx, 0 until first needed (N6)
+    std::int64_t last_finish_ = -1;
+};
+
+PacketEngine::PacketEngine(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
+                           std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt)
+    : config_(config), batch_(batch), vm_index_(vm_index), start_ns_(start_ns), finish_ns_(finish_ns),
+      poll_(interrupt), depth_(config.burst_bytes * kBitNs) {
+    const std::size_t n = batch.n;
+    const std::size_t vms = config.band.size();
+    const std::size_t nb = config.cap_bps.size();
+    if (nb < 1 || nb > 64) throw std::logic_error("run_packets: bands must be in [1, 64]");
+    // Per-packet work arrays, reused (fresh ones cost their page faults), never cleared:
+    // a link is read only once written, a delay only once its packet is sent.
+    std::vector<Link>& links = links_buffer_.get();
+    if (links.size() < n) links.resize(n);
+    links_ = links.data();
+    std::vector<std::int64_t>& delays = delay_buffer_.get();
+    if (delays.size() < n) delays.resize(n);
+    delay_ = delays.data();
+
+    queue_.resize(vms);
+    not_before_.assign(vms, kNever);  // kNever: no reservation (a join then leaves phase0_after_ alone)
+    std::int64_t largest = 0;
+    for (std::size_t p = 0; p < n; ++p) {
+        ++queue_[static_cast<std::size_t>(vm_index[p])].delays_end;  // packets offered, for now
+        largest = std::max(largest, batch.size_bytes[p]);
+    }
+    std::size_t offset = 0;
+    for (std::size_t i = 0; i < vms; ++i) {
+        VmQueue& q = queue_[i];
+        q.band = config.band[i];
+        q.quantum = config.quantum[i];
+        q.capacity = batch.queue_bytes;
+        q.delays = offset;
+        offset += q.delays_end;
+        q.delays_end = q.delays;
+    }
+    tx_.assign(static_cast<std::size_t>(std::min(largest, kTabulatedTx)) + 1, 0);
+
+    band_.resize(nb);
+    for (std::size_t k = 0; k < nb; ++k) {
+        if (config.cap_bps[k] >= 0) {
+            band_[k].cap = Bucket(config.cap_bps[k], depth_);
+            capped_bands_ |= std::uint64_t{1} << k;
+        }
+        if (config.minimum_bps[k] > 0) {
+            band_[k].minimum = Bucket(config.minimum_bps[k], depth_);
+            minimum_bands_ |= std::uint64_t{1} << k;
+        }
+        guarded_ = guarded_ || config.cap_bps[k] >= 0 || config.minimum_bps[k] > 0;
+    }
+    // Per VM buckets (N12): limit (rate floor(l_i); -1 none, 0 drops every packet) and reservation.
+    if (!config.limit_bps.empty()) {
+        limit_.resize(vms);
+        for (std::size_t i = 0; i < vms; ++i) {
+            if (config.limit_bps[i] > 0) {
+                limit_[i] = Bucket(config.limit_bps[i], depth_);
+                queue_[i].limited = true;
+            } else if (config.limit_bps[i] == 0) {
+                queue_[i].capacity = 0;
+            }
+        }
+    }
+    if (!config.reservation_bps.empty()) {
+        reservation_.resize(vms);
+        for (std::size_t i = 0; i < vms; ++i) {
+            if (config.reservation_bps[i] > 0) {
+                reservation_[i] = Bucket(config.reservation_bps[i], depth_);
+                queue_[i].reserved = true;
+                reserved_.push_back(static_cast<std::int32_t>(i));
+            }
+        }
+        std::stable_sort(reserved_.begin(), reserved_.end(),
+                         [&](std::int32_t a, std::int32_t b) { return config.band[a] < config.band[b]; });
+        for (const std::int32_t r : reserved_) not_before_[static_cast<std::size_t>(r)] = 0;
+        if (!reserved_.empty()) phase0_after_ = 0;
+    }
+}
+
+// VM i joins the tail of its band's list.
+inline __attribute__((always_inline)) void PacketEngine::join(std::int32_t i) {
+    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+    BandState& b = band_[static_cast<std::size_t>(q.band)];
+    if (b.first < 0) {
+        b.first = q.next = q.prev = i;
+        listed_bands_ |= std::uint64_t{1} << q.band;
+    } else {
+        VmQueue& head = queue_[static_cast<std::size_t>(b.first)];
+        const std::int32_t tail = head.prev;
+        queue_[static_cast<std::size_t>(tail)].next = i;
+        q.prev = tail;
+        q.next = b.first;
+        head.prev = i;
+    }
+    q.listed = true;
+    ++b.listed;
+    phase0_after_ = std::min(phase0_after_, not_before_[static_cast<std::size_t>(i)]);
+}
+
+inline __attribute__((always_inline)) void PacketEngine::leave(std::int32_t i) {
+    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+    BandState& b = band_[static_cast<std::size_t>(q.band)];
+    if (q.next == i) {
+        b.first = -1;
+        listed_bands_ &= ~(std::uint64_t{1} << q.band);
+    } else {
+        queue_[static_cast<std::size_t>(q.prev)].next = q.next;
+        queue_[static_cast<std::size_t>(q.next)].prev = q.prev;
+        if (b.first == i) b.first = q.next;
+    }
+    q.listed = false;
+    --b.listed;
+}
+
+// The head packet leaves VM i's queue; an emptied queue leaves its band's list with deficit 0.
+inline __attribute__((always_inline)) std::int64_t PacketEngine::dequeue(std::int32_t i) {
+    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+    const std::int64_t p = q.head;
+    q.queued -= q.head_size;
+    if (p == q.tail) {
+        q.head = q.tail = -1;
+        q.deficit = 0;
+        q.in_turn = false;
+        leave(i);
+    } else {
+        const Link& link = links_[p];
+        q.head = link.next;
+        q.head_size = link.size;
+        q.head_arrival = link.arrival;
+        // The new head's link is read at its own send, and its times written: fetch them meanwhile.
+        __builtin_prefetch(&links_[q.head]);
+        __builtin_prefetch(&start_ns_[q.head], 1);
+        __builtin_prefetch(&finish_ns_[q.head], 1);
+    }
+    return p;
+}
+
+std::int64_t PacketEngine::tx_of(std::int64_t s) {
+    if (s >= static_cast<std::int64_t>(tx_.size())) return transmission_ns(s, config_.link_bps);
+    std::int64_t& t = tx_[static_cast<std::size_t>(s)];
+    if (t == 0) t = transmission_ns(s, config_.link_bps);
+    return t;
+}
+
+// Phase 0 (N12): the first VM by (band, index) that is in its band's list, has a positive
+// reservation bucket and limit bucket, and whose band is not over its cap; -1: none.
+std::int32_t PacketEngine::phase0(std::int64_t now) {
+    std::int64_t retry = kNever;
+    for (const std::int32_t r : reserved_) {
+        const auto v = static_cast<std::size_t>(r);
+        const VmQueue& q = queue_[v];
+        if (!q.listed) continue;
+        std::int64_t& due = not_before_[v];
+        if (due <= now) {
+            BandState& b = band_[static_cast<std::size_t>(q.band)];
+            if (!cap_open(b, now)) {
+                due = b.cap.positive_from();
+            } else if (!reservation_[v].positive(now)) {
+                due = reservation_[v].positive_from();
+            } else if (q.limited && !limit_[v].positive(now)) {
+                due = limit_[v].positive_from();
+            } else {
+                phase0_after_ = 0;  // look again at the next decision
+                return r;
+            }
+        }
+        retry = std::min(retry, due);
+    }
+    phase0_after_ = retry;
+    return -1;
+}
+
+// A full pass of band b's list without a send: skip the rounds nobody could send in.
+void PacketEngine::skip_rounds(BandState& b) {
+    std::int64_t rounds = kNever;
+    std::int32_t j = b.first;
+    for (std::int64_t c = 0; c < b.listed; ++c) {
+        const VmQueue& q = queue_[static_cast<std::size_t>(j)];
+        rounds = std::min(rounds, (q.head_size - q.deficit + q.quantum - 1) / q.quantum);
+        j = q.next;
+    }
+    for (std::int64_t c = 0; c < b.listed; ++c) {
+        VmQueue& q = queue_[static_cast<std::size_t>(j)];
+        q.deficit += (rounds - 1) * q.quantum;
+        j = q.next;
+    }
+}
+
+template <bool kGuarded, bool kLimits, bool kReservations>
+void PacketEngine::run() {
+    const std::size_t n = batch_.n;
+    const std::size_t nb = band_.size();
+    const std::int64_t* size = batch_.size_bytes;
+    const std::int64_t* arrival = batch_.arrival_ns;
+    std::int64_t now = 0;
+    std::size_t next_arrival = 0;
+    std::int64_t next_time = n > 0 ? arrival[0] : kNever;  // arrival of the next packet, kNever: none
+    std::int64_t backlog = 0;                               // packets queued
+    for (;;) {
+        // Arrivals up to now join their queue or are dropped (N7, N12).
+        while (next_time <= now) {
+            const std::size_t p = next_arrival++;
+            const std::int64_t next_time_was = next_time;
+            next_time = next_arrival < n ? arrival[next_arrival] : kNever;
+            const std::int32_t i = vm_index_[p];
+            VmQueue& q = queue_[static_cast<std::size_t>(i)];
+            const std::int64_t s = size[p];
+            if (q.queued + s > q.capacity) {
+                start_ns_[p] = -1;
+                finish_ns_[p] = -1;
+                ++q.dropped;
+                continue;
+            }
+            q.queued += s;
+            if (q.head < 0) {
+                q.head = static_cast<std::int64_t>(p);
+                q.head_size = s;
+                q.head_arrival = next_time_was;
+                join(i);
+            } else {
+                links_[q.tail] = Link{static_cast<std::int64_t>(p), s, next_time_was};
+            }
+            q.tail = static_cast<std::int64_t>(p);
+            ++backlog;
+        }
+        // Sleepers whose limit bucket is positive again rejoin their band's list at the tail (N12).
+        if constexpr (kLimits) {
+            while (!sleeping_.empty() && sleeping_.top().first <= now) {
+                const std::int32_t i = sleeping_.top().second;
+                sleeping_.pop();
+                join(i);
+            }
+        }
+        if (backlog == 0) {
+            if (next_time == kNever) break;
+            now = std::max(now, next_time);
+            continue;
+        }
+        std::int32_t chosen = -1;
+        if constexpr (kReservations) {
+            if (now >= phase0_after_) chosen = phase0(now);
+        }
+        // Choose the band (N8, N10).
+        std::size_t band = nb;
+        bool by_minimum = false;
+        std::int32_t sender = chosen;
+        std::int64_t p = -1;
+        std::int64_t s = 0, sent_arrival = 0;
+        if (chosen >= 0) {
+            const VmQueue& q = queue_[static_cast<std::size_t>(chosen)];
+            band = static_cast<std::size_t>(q.band);
+            s = q.head_size;
+            sent_arrival = q.head_arrival;
+            p = dequeue(chosen);
+        } else {
+            if constexpr (!kGuarded) {
+                if (listed_bands_ != 0) band = static_cast<std::size_t>(__builtin_ctzll(listed_bands_));
+            } else {
+                for (std::uint64_t m = listed_bands_ & minimum_bands_; m != 0; m &= m - 1) {
+                    const auto k = static_cast<std::size_t>(__builtin_ctzll(m));
+                    if (band_[k].minimum.positive(now) && cap_open(band_[k], now)) {
+                        band = k;
+                        by_minimum = true;
+                        break;
+                    }
+                }
+                if (band == nb) {
+                    // The first listed band without a cap, unless a capped one above it is open.
+                    const std::uint64_t uncapped = listed_bands_ & ~capped_bands_;
+                    const std::size_t k0 = uncapped != 0 ? static_cast<std::size_t>(__builtin_ctzll(uncapped)) : nb;
+                    const std::uint64_t above = k0 >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << k0) - 1;
+                    for (std::uint64_t m = listed_bands_ & capped_bands_ & above; m != 0; m &= m - 1) {
+                        const auto k = static_cast<std::size_t>(__builtin_ctzll(m));
+                        if (band_[k].cap.positive(now)) {
+                            band = k;
+                            break;
+                        }
+                    }
+                    if (band == nb) band = k0;
+                }
+            }
+            if (band == nb) {
+                // Every listed band is over its cap (each looked at just above), or every
+                // backlogged VM sleeps: idle until the first refill, wake-up or arrival.
+                std::int64_t wake = next_time;
+                for (std::uint64_t m = listed_bands_; m != 0; m &= m - 1) {
+                    wake = std::min(wake, band_[static_cast<std::size_t>(__builtin_ctzll(m))].cap.positive_from());
+                }
+                if (!sleeping_.empty()) wake = std::min(wake, sleeping_.top().first);
+                now = wake;
+                continue;
+            }
+            // Deficit round robin within the band (N9); a VM over its limit goes to sleep (N12).
+            BandState& b = band_[band];
+            std::int64_t misses = 0;
+            for (;;) {
+                const std::int32_t i = b.first;
+                VmQueue& q = queue_[static_cast<std::size_t>(i)];
+                if constexpr (kLimits) {
+                    if (q.limited && !limit_[static_cast<std::size_t>(i)].positive(now)) {
+                        leave(i);
+                        q.in_turn = false;
+                        sleeping_.emplace(limit_[static_cast<std::size_t>(i)].positive_from(), i);
+                        if (b.listed == 0) break;
+                        if (misses >= b.listed) {
+                            skip_rounds(b);
+                            misses = 0;
+                        }
+                        continue;
+                    }
+                }
+                if (!q.in_turn) {
+                    q.deficit += q.quantum;
+                    q.in_turn = true;
+                }
+                if (q.head_size <= q.deficit) {
+                    s = q.head_size;
+                    sent_arrival = q.head_arrival;
+                    q.deficit -= s;
+                    sender = i;
+                    p = dequeue(i);
+                    break;
+                }
+                q.in_turn = false;
+                b.first = q.next;  // the turn passes: i goes to the tail
+                if (++misses >= b.listed) {
+                    skip_rounds(b);
+                    misses = 0;
+                }
+            }
+            if (p < 0) continue;  // every VM of the band went to sleep: choose again
+        }
+        --backlog;
+        const auto pk = static_cast<std::size_t>(p);
+        VmQueue& q = queue_[static_cast<std::size_t>(sender)];
+        const std::int64_t cost = s * kBitNs;
+        if constexpr (kGuarded) {
+            BandState& b = band_[band];
+            if (b.cap.exists()) b.cap.take(now, cost);
+            if (b.minimum.exists()) {
+                if (by_minimum) {
+                    b.minimum.take(now, cost);
+                } else {
+                    b.minimum.take_down_to_zero(now, cost);
+                }
+            }
+        }
+        if constexpr (kLimits) {
+            if (q.limited) limit_[static_cast<std::size_t>(sender)].take(now, cost);
+        }
+        if constexpr (kReservations) {
+            if (q.reserved) {
+                // A DRR send counts towards the reservation, down to a debt of one depth (N12).
+                Bucket& r = reservation_[static_cast<std::size_t>(sender)];
+                if (chosen >= 0) {
+                    r.take(now, cost);
+                } else {
+                    r.take_down_to(now, cost, -depth_);
+                }
+            }
+        }
+        start_ns_[pk] = now;
+        delay_[q.delays_end++] = now - sent_arrival;
+        q.sent_bytes += s;
+        now += tx_of(s);
+        finish_ns_[pk] = now;
+        last_finish_ = now;
+        poll_();
+    }
+}
+
+// N11: throughput over the first arrival (arrival[0]: they are in order) .. the last
+// finish; quantile q of c sorted delays x: h = (c - 1) * q, lo = floor(h),
+// x[lo] + (h - lo) * (x[min(lo + 1, c - 1)] - x[lo]), found by selection.
+PacketStats PacketEngine::stats() {
+    const std::size_t vms = queue_.size();
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    PacketStats st;
+    st.duration_ns = last_finish_ < 0 ? 0 : last_finish_ - batch_.arrival_ns[0];
+    st.sent_packets.assign(vms, 0);
+    st.sent_bytes.assign(vms, 0);
+    st.dropped_packets.assign(vms, 0);
+    st.throughput_bps.assign(vms, 0.0);
+    st.delay_p50_ns.assign(vms, nan);
+    st.delay_p99_ns.assign(vms, nan);
+    st.delay_max_ns.assign(vms, nan);
+    for (std::size_t i = 0; i < vms; ++i) {
+        const VmQueue& q = queue_[i];
+        const std::size_t c = q.delays_end - q.delays;
+        st.sent_packets[i] = static_cast<std::int64_t>(c);
+        st.sent_bytes[i] = q.sent_bytes;
+        st.dropped_packets[i] = q.dropped;
+        if (st.duration_ns > 0) st.throughput_bps[i] = static_cast<double>(q.sent_bytes) * 8e9 / static_cast<double>(st.duration_ns);
+        if (c > 0) delay_quantiles(delay_ + q.delays, c, st.delay_p50_ns[i], st.delay_p99_ns[i], st.delay_max_ns[i]);
+    }
+    return st;
 }
 
 }  // namespace
@@ -128,365 +679,19 @@ std::int64_t transmission_ns(std::int64_t bytes, std::int64_t link_bps) {
 
 PacketStats run_packets(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
                         std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt) {
-    const std::size_t n = batch.n;
-    const std::size_t vms = config.band.size();
-    const std::size_t nb = config.cap_bps.size();
-    if (nb < 1 || nb > 64) throw std::logic_error("run_packets: bands must be in [1, 64]");
-    const std::int64_t* size = batch.size_bytes;
-    const std::int64_t* arrival = batch.arrival_ns;
-    const std::int64_t depth = config.burst_bytes * kBitNs;
-
-    // Per VM: its queue and DRR state; the FIFO of packet indices is linked
-    // through next_packet (read only at a queue's non-tail packets, so never
-    // initialised: a fresh or cleared array would cost its page faults).
-    Scratch<std::int64_t, 0> next_packet_buffer;
-    std::vector<std::int64_t>& next_packet_vector = next_packet_buffer.get();
-    if (next_packet_vector.size() < n) next_packet_vector.resize(n);
-    std::int64_t* next_packet = next_packet_vector.data();
-    std::vector<VmQueue> queue(vms);
-    for (std::size_t i = 0; i < vms; ++i) {
-        queue[i].band = config.band[i];
-        queue[i].quantum = config.quantum[i];
-        queue[i].capacity = batch.queue_bytes;
+    PacketEngine engine(config, batch, vm_index, start_ns, finish_ns, interrupt);
+    const int variant = (engine.guarded() ? 4 : 0) + (engine.limits() ? 2 : 0) + (engine.reservations() ? 1 : 0);
+    switch (variant) {
+        case 0: engine.run<false, false, false>(); break;
+        case 1: engine.run<false, false, true>(); break;
+        case 2: engine.run<false, true, false>(); break;
+        case 3: engine.run<false, true, true>(); break;
+        case 4: engine.run<true, false, false>(); break;
+        case 5: engine.run<true, false, true>(); break;
+        case 6: engine.run<true, true, false>(); break;
+        default: engine.run<true, true, true>(); break;
     }
-    // Per band: circular list of the VMs with a backlog, awake, in DRR order;
-    // a bit per band with a non-empty list (at most 64 bands) and per band with a minimum.
-    std::vector<BandState> band_state(nb);
-    std::uint64_t listed_bands = 0, minimum_bands = 0;
-    bool guarded = false;
-    for (std::size_t k = 0; k < nb; ++k) {
-        if (config.cap_bps[k] >= 0) band_state[k].cap = Bucket{config.cap_bps[k], depth, 0};
-        if (config.minimum_bps[k] > 0) {
-            band_state[k].minimum = Bucket{config.minimum_bps[k], depth, 0};
-            minimum_bands |= std::uint64_t{1} << k;
-        }
-        guarded = guarded || config.cap_bps[k] >= 0 || config.minimum_bps[k] > 0;
-    }
-    // Per VM buckets (N12): limit (rate floor(l_i); -1 none, 0 drops every packet) and reservation.
-    const bool limits = !config.limit_bps.empty();
-    const bool reservations = !config.reservation_bps.empty();
-    std::vector<Bucket> limit(limits ? vms : 0), reservation(reservations ? vms : 0);
-    std::vector<std::int32_t> reserved;  // VMs with a reservation, by (band, index): phase 0's order
-    for (std::size_t i = 0; limits && i < vms; ++i) {
-        if (config.limit_bps[i] > 0) {
-            limit[i] = Bucket{config.limit_bps[i], depth, 0};
-            queue[i].limited = true;
-        } else if (config.limit_bps[i] == 0) {
-            queue[i].capacity = 0;
-        }
-    }
-    for (std::size_t i = 0; reservations && i < vms; ++i) {
-        if (config.reservation_bps[i] > 0) {
-            reservation[i] = Bucket{config.reservation_bps[i], depth, 0};
-            queue[i].reserved = true;
-            reserved.push_back(static_cast<std::int32_t>(i));
-        }
-    }
-    std::stable_sort(reserved.begin(), reserved.end(),
-                     [&](std::int32_t a, std::int32_t b) { return config.band[a] < config.band[b]; });
-    // VMs over their limit sleep off the active lists until their bucket is positive: (wake, VM).
-    using Sleeper = std::pair<std::int64_t, std::int32_t>;
-    std::priority_queue<Sleeper, std::vector<Sleeper>, std::greater<Sleeper>> sleeping;
-    // Phase 0 finds nobody before phase0_after. Each reserved VM keeps not_before, the time its
-    // first failing condition (band over cap, reservation or limit bucket <= 0) turns: sends only
-    // take tokens away, so it stays a lower bound, listed or not; a VM joining a list brings it
-    // down to its own not_before. Skipping the scan (and a VM in it) until then is exact.
-    std::vector<std::int64_t> not_before(reservations ? vms : 0, 0);
-    std::int64_t phase0_after = reserved.empty() ? kNever : 0;
-
-    // Per VM statistics (N11): packets offered (the delay segments' sizes), sent, bytes, drops.
-    std::vector<std::size_t> segment(vms + 1, 0);
-    std::int64_t largest = 0;
-    for (std::size_t p = 0; p < n; ++p) {
-        ++segment[static_cast<std::size_t>(vm_index[p]) + 1];
-        largest = std::max(largest, size[p]);
-    }
-    for (std::size_t i = 0; i < vms; ++i) segment[i + 1] += segment[i];
-    Scratch<std::int64_t, 4> delay_buffer;
-    std::vector<std::int64_t>& delay_vector = delay_buffer.get();
-    if (delay_vector.size() < n) delay_vector.resize(n);
-    std::int64_t* delay = delay_vector.data();
-    std::vector<std::size_t> sent_end(segment.begin(), segment.end() - 1);  // delay[segment[i], sent_end[i])
-    PacketStats st;
-    st.sent_bytes.assign(vms, 0);
-    st.dropped_packets.assign(vms, 0);
-
-    auto join = [&](std::int32_t i) {  // at the tail of its band's list
-        VmQueue& q = queue[static_cast<std::size_t>(i)];
-        BandState& b = band_state[static_cast<std::size_t>(q.band)];
-        if (b.first < 0) {
-            b.first = q.next = q.prev = i;
-            listed_bands |= std::uint64_t{1} << q.band;
-        } else {
-            VmQueue& head = queue[static_cast<std::size_t>(b.first)];
-            const std::int32_t tail = head.prev;
-            queue[static_cast<std::size_t>(tail)].next = i;
-            q.prev = tail;
-            q.next = b.first;
-            head.prev = i;
-        }
-        q.listed = true;
-        ++b.listed;
-        if (q.reserved) phase0_after = std::min(phase0_after, not_before[static_cast<std::size_t>(i)]);
-    };
-    auto leave = [&](std::int32_t i) {
-        VmQueue& q = queue[static_cast<std::size_t>(i)];
-        BandState& b = band_state[static_cast<std::size_t>(q.band)];
-        if (q.next == i) {
-            b.first = -1;
-            listed_bands &= ~(std::uint64_t{1} << q.band);
-        } else {
-            queue[static_cast<std::size_t>(q.prev)].next = q.next;
-            queue[static_cast<std::size_t>(q.next)].prev = q.prev;
-            if (b.first == i) b.first = q.next;
-        }
-        q.listed = false;
-        --b.listed;
-    };
-    // The head packet leaves VM i's queue; an emptied queue leaves its band's list with deficit 0.
-    auto dequeue = [&](std::int32_t i) {
-        VmQueue& q = queue[static_cast<std::size_t>(i)];
-        const std::int64_t p = q.head;
-        q.queued -= q.head_size;
-        if (p == q.tail) {
-            q.head = q.tail = -1;
-            q.deficit = 0;
-            q.in_turn = false;
-            leave(i);
-        } else {
-            q.head = next_packet[p];
-            q.head_size = size[q.head];
-        }
-        return p;
-    };
-    auto cap_open = [&](BandState& b, std::int64_t now) {
-        if (b.cap.rate == 0) return true;
-        b.cap.refill(now, depth);
-        return b.cap.tokens > 0;
-    };
-
-    // tx(s) of the common sizes, tabulated on first use (N6).
-    std::vector<std::int64_t> tx(static_cast<std::size_t>(std::min<std::int64_t>(largest, kTabulatedTx)) + 1, 0);
-    auto tx_of = [&](std::int64_t s) {
-        if (s >= static_cast<std::int64_t>(tx.size())) return transmission_ns(s, config.link_bps);
-        std::int64_t& t = tx[static_cast<std::size_t>(s)];
-        if (t == 0) t = transmission_ns(s, config.link_bps);
-        return t;
-    };
-
-    InterruptPoll poll(interrupt);
-    std::int64_t now = 0;
-    std::int64_t last_finish = -1;
-    std::size_t next_arrival = 0;
-    std::int64_t backlog = 0;  // packets queued
-    for (;;) {
-        // Arrivals up to now join their queue or are dropped (N7, N12).
-        while (next_arrival < n && arrival[next_arrival] <= now) {
-            const std::size_t p = next_arrival++;
-            const std::int32_t i = vm_index[p];
-            VmQueue& q = queue[static_cast<std::size_t>(i)];
-            const std::int64_t s = size[p];
-            if (q.queued + s > q.capacity) {
-                start_ns[p] = -1;
-                finish_ns[p] = -1;
-                ++st.dropped_packets[static_cast<std::size_t>(i)];
-                continue;
-            }
-            q.queued += s;
-            if (q.head < 0) {
-                q.head = static_cast<std::int64_t>(p);
-                q.head_size = s;
-                join(i);
-            } else {
-                next_packet[q.tail] = static_cast<std::int64_t>(p);
-            }
-            q.tail = static_cast<std::int64_t>(p);
-            ++backlog;
-        }
-        // Sleepers whose limit bucket is positive again rejoin their band's list at the tail (N12).
-        while (!sleeping.empty() && sleeping.top().first <= now) {
-            const std::int32_t i = sleeping.top().second;
-            sleeping.pop();
-            join(i);
-        }
-        if (backlog == 0) {
-            if (next_arrival == n) break;
-            now = std::max(now, arrival[next_arrival]);
-            continue;
-        }
-        // Phase 0 (N12): the first VM by (band, index) that is in its band's list, has a positive
-        // reservation bucket and limit bucket, and whose band is not over its cap.
-        std::int32_t chosen = -1;
-        if (now >= phase0_after) {
-            std::int64_t retry = kNever;
-            for (const std::int32_t r : reserved) {
-                const auto v = static_cast<std::size_t>(r);
-                const VmQueue& q = queue[v];
-                if (!q.listed) continue;
-                std::int64_t& due = not_before[v];
-                if (due > now) {
-                    retry = std::min(retry, due);
-                    continue;
-                }
-                BandState& b = band_state[static_cast<std::size_t>(q.band)];
-                if (!cap_open(b, now)) {
-                    due = b.cap.positive_at(now);
-                } else {
-                    reservation[v].refill(now, depth);
-                    if (reservation[v].tokens <= 0) {
-                        due = reservation[v].positive_at(now);
-                    } else if (q.limited) {
-                        limit[v].refill(now, depth);
-                        if (limit[v].tokens <= 0) due = limit[v].positive_at(now);
-                    }
-                }
-                if (due > now) {
-                    retry = std::min(retry, due);
-                    continue;
-                }
-                chosen = r;
-                break;
-            }
-            phase0_after = chosen >= 0 ? 0 : retry;
-        }
-        // Choose the band (N8, N10).
-        std::size_t band = nb;
-        bool by_minimum = false;
-        std::int64_t p = -1;
-        std::int32_t sender = chosen;
-        if (chosen >= 0) {
-            band = static_cast<std::size_t>(queue[static_cast<std::size_t>(chosen)].band);
-            p = dequeue(chosen);
-        } else {
-            if (!guarded) {
-                if (listed_bands != 0) band = static_cast<std::size_t>(__builtin_ctzll(listed_bands));
-            } else {
-                for (std::uint64_t m = listed_bands & minimum_bands; m != 0 && band == nb; m &= m - 1) {
-                    const auto k = static_cast<std::size_t>(__builtin_ctzll(m));
-                    BandState& b = band_state[k];
-                    b.minimum.refill(now, depth);
-                    if (b.minimum.tokens > 0 && cap_open(b, now)) {
-                        band = k;
-                        by_minimum = true;
-                    }
-                }
-                for (std::uint64_t m = listed_bands; m != 0 && band == nb; m &= m - 1) {
-                    const auto k = static_cast<std::size_t>(__builtin_ctzll(m));
-                    if (cap_open(band_state[k], now)) band = k;
-                }
-            }
-            if (band == nb) {
-                // Every listed band is over its cap (each refilled just above), or every backlogged
-                // VM sleeps: idle until the first refill, wake-up or arrival.
-                std::int64_t wake = kNever;
-                for (std::uint64_t m = listed_bands; m != 0; m &= m - 1) {
-                    wake = std::min(wake, band_state[static_cast<std::size_t>(__builtin_ctzll(m))].cap.positive_at(now));
-                }
-                if (!sleeping.empty()) wake = std::min(wake, sleeping.top().first);
-                if (next_arrival < n) wake = std::min(wake, arrival[next_arrival]);
-                now = wake;
-                continue;
-            }
-            // Deficit round robin within the band (N9); a VM over its limit goes to sleep (N12).
-            BandState& b = band_state[band];
-            std::int64_t misses = 0;
-            auto skip_rounds = [&]() {
-                // A full pass without a send: skip the rounds nobody could send in.
-                std::int64_t rounds = kNever;
-                std::int32_t j = b.first;
-                for (std::int64_t c = 0; c < b.listed; ++c, j = queue[static_cast<std::size_t>(j)].next) {
-                    const VmQueue& q = queue[static_cast<std::size_t>(j)];
-                    rounds = std::min(rounds, (q.head_size - q.deficit + q.quantum - 1) / q.quantum);
-                }
-                for (std::int64_t c = 0; c < b.listed; ++c, j = queue[static_cast<std::size_t>(j)].next) {
-                    VmQueue& q = queue[static_cast<std::size_t>(j)];
-                    q.deficit += (rounds - 1) * q.quantum;
-                }
-                misses = 0;
-            };
-            for (;;) {
-                const std::int32_t i = b.first;
-                VmQueue& q = queue[static_cast<std::size_t>(i)];
-                if (q.limited) {
-                    Bucket& l = limit[static_cast<std::size_t>(i)];
-                    l.refill(now, depth);
-                    if (l.tokens <= 0) {
-                        leave(i);
-                        q.in_turn = false;
-                        sleeping.emplace(l.positive_at(now), i);
-                        if (b.listed == 0) break;
-                        if (misses >= b.listed) skip_rounds();
-                        continue;
-                    }
-                }
-                if (!q.in_turn) {
-                    q.deficit += q.quantum;
-                    q.in_turn = true;
-                }
-                if (q.head_size <= q.deficit) {
-                    q.deficit -= q.head_size;
-                    sender = i;
-                    p = dequeue(i);
-                    break;
-                }
-                q.in_turn = false;
-                b.first = q.next;  // the turn passes: i goes to the tail
-                if (++misses >= b.listed) skip_rounds();
-            }
-            if (p < 0) continue;  // every VM of the band went to sleep: choose again
-        }
-        --backlog;
-        const auto pk = static_cast<std::size_t>(p);
-        const auto owner = static_cast<std::size_t>(sender);
-        const std::int64_t s = size[pk];
-        const std::int64_t cost = s * kBitNs;
-        BandState& b = band_state[band];
-        if (b.cap.rate > 0) {
-            b.cap.refill(now, depth);
-            b.cap.tokens -= cost;
-        }
-        if (b.minimum.rate > 0) {
-            b.minimum.refill(now, depth);
-            const std::int64_t tokens = b.minimum.tokens;
-            b.minimum.tokens = by_minimum ? tokens - cost : std::max(std::min<std::int64_t>(tokens, 0), tokens - cost);
-        }
-        const VmQueue& q = queue[owner];
-        if (q.limited) {
-            limit[owner].refill(now, depth);
-            limit[owner].tokens -= cost;
-        }
-        if (q.reserved) {
-            Bucket& r = reservation[owner];
-            r.refill(now, depth);
-            // A DRR send counts towards the reservation, down to a debt of one depth (N12).
-            r.tokens = chosen >= 0 ? r.tokens - cost : std::max(std::min<std::int64_t>(r.tokens, -depth), r.tokens - cost);
-        }
-        start_ns[pk] = now;
-        delay[sent_end[owner]++] = now - arrival[pk];
-        st.sent_bytes[owner] += s;
-        now += tx_of(s);
-        finish_ns[pk] = now;
-        last_finish = now;
-        poll();
-    }
-
-    // N11: throughput over the first arrival (arrival[0]: they are in order) .. the last
-    // finish; quantile q of c sorted delays x: h = (c - 1) * q, lo = floor(h),
-    // x[lo] + (h - lo) * (x[min(lo + 1, c - 1)] - x[lo]), found by selection.
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    st.sent_packets.assign(vms, 0);
-    st.throughput_bps.assign(vms, 0.0);
-    st.delay_p50_ns.assign(vms, nan);
-    st.delay_p99_ns.assign(vms, nan);
-    st.delay_max_ns.assign(vms, nan);
-    st.duration_ns = last_finish < 0 ? 0 : last_finish - arrival[0];
-    for (std::size_t i = 0; i < vms; ++i) {
-        const std::size_t c = sent_end[i] - segment[i];
-        st.sent_packets[i] = static_cast<std::int64_t>(c);
-        if (st.duration_ns > 0) st.throughput_bps[i] = static_cast<double>(st.sent_bytes[i]) * 8e9 / static_cast<double>(st.duration_ns);
-        if (c > 0) delay_quantiles(delay + segment[i], c, st.delay_p50_ns[i], st.delay_p99_ns[i], st.delay_max_ns[i]);
-    }
-    return st;
+    return engine.stats();
 }
 
 }  // namespace vsched
