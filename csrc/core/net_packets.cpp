@@ -193,11 +193,14 @@ void values_at_ranks(const std::int64_t* x, std::size_t c, const std::size_t* ra
         if (shift == 0) {
             for (std::size_t t = j; t < k; ++t) out[t] = lo + static_cast<std::int64_t>(bucket);
         } else {
-            members.clear();
+            // Gather the bucket without a branch per element (each value written, kept if it belongs).
+            members.resize(count[bucket] + 1);
+            std::size_t kept = 0;
             for (std::size_t p = 0; p < c; ++p) {
-                if ((static_cast<std::uint64_t>(x[p] - lo) >> shift) == bucket) members.push_back(x[p]);
+                members[kept] = x[p];
+                kept += (static_cast<std::uint64_t>(x[p] - lo) >> shift) == bucket ? 1 : 0;
             }
-            values_at_ranks(members.data(), members.size(), local, k - j, out + j);
+            values_at_ranks(members.data(), kept, local, k - j, out + j);
         }
         j = k;
     }
@@ -210,14 +213,14 @@ void delay_quantiles(const std::int64_t* x, std::size_t c, double& p50, double& 
     const double h99 = static_cast<double>(c - 1) * 0.99;
     const auto lo50 = static_cast<std::size_t>(std::floor(h50));
     const auto lo99 = static_cast<std::size_t>(std::floor(h99));
-    const std::size_t ranks[5] = {lo50, std::min(lo50 + 1, c - 1), lo99, std::min(lo99 + 1, c - 1), c - 1};
-    std::int64_t v[5];
-    values_at_ranks(x, c, ranks, 5, v);
+    const std::size_t ranks[4] = {lo50, std::min(lo50 + 1, c - 1), lo99, std::min(lo99 + 1, c - 1)};
+    std::int64_t v[4];
+    values_at_ranks(x, c, ranks, 4, v);
     const double a50 = static_cast<double>(v[0]), b50 = static_cast<double>(v[1]);
     const double a99 = static_cast<double>(v[2]), b99 = static_cast<double>(v[3]);
     p50 = a50 + (h50 - static_cast<double>(lo50)) * (b50 - a50);
     p99 = a99 + (h99 - static_cast<double>(lo99)) * (b99 - a99);
-    top = static_cast<double>(v[4]);
+    top = static_cast<double>(*std::max_element(x, x + c));
 }
 
 class PacketEngine {
