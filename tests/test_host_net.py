@@ -208,3 +208,40 @@ def test_checkpoints_carry_the_nic_and_continue_bit_for_bit(impl):
         b = restored.run(cpu[3:], net=demand[3:])
         same(a.metrics, b.metrics)
         same(a.totals, b.totals)
+
+
+@pytest.mark.parametrize("impl", IMPLS, ids=IDS)
+def test_resize_changes_the_network_part_atomically(impl):
+    """resize(net_*=...) sets the VM's NetScheduler parameters (None keeps one, inf removes a limit);
+    a refusal by the NIC or the host, or a bad value, changes nothing (rule H2)."""
+    host = impl.Host(8, 4000, nic_bps=LINK)
+    keep = host.add_vm(1, 16, net_band=0, net_reservation=600e6)
+    vm = host.add_vm(1, 16, net_band=2, net_shares=500, net_limit=100e6)
+    host.resize(vm, vcpus=2, net_band=1, net_reservation=50e6)
+    assert host.export_vm(vm).net == {"band": 1, "shares": 500, "reservation": 50e6, "limit": 100e6}
+    assert host.net.band_of(host.net.vms[1]) == 1 and len(host.net) == 2
+    host.resize(vm, net_limit=math.inf)
+    assert host.export_vm(vm).net["limit"] is None
+    host.resize(vm, shares=3000)  # no network argument: the network part as it was
+    assert host.export_vm(vm).net == {"band": 1, "shares": 500, "reservation": 50e6, "limit": None}
+    for call, error in (
+        (lambda: host.resize(vm, net_reservation=400.0001e6), vsched.AdmissionError),  # 600 + 400 > the link
+        (lambda: host.resize(vm, vcpus=100, net_band=0), vsched.AdmissionError),  # the host refuses first
+        (lambda: host.resize(vm, net_band=3), ValueError),
+        (lambda: host.resize(vm, net_shares=1.5), TypeError),
+        (lambda: host.resize(vm, net_limit=1e6), vsched.AdmissionError),  # below its reservation
+    ):
+        before = observe(host)
+        events = len(host.events)
+        with pytest.raises(error):
+            call()
+        assert_same(before, observe(host))
+        assert all(e["event"] == "resize_refused" for e in host.events[events:])
+    host.resize(keep, net_reservation=0.0)
+    host.resize(vm, net_reservation=1e9)  # the whole link, now that the other holds none
+    no_nic = impl.Host(8, 4000)
+    plain = no_nic.add_vm(1, 16)
+    before = observe(no_nic)
+    with pytest.raises(ValueError, match="nic_bps"):
+        no_nic.resize(plain, net_band=0)
+    assert_same(before, observe(no_nic))

@@ -79,13 +79,23 @@ class HostNic:
 
     def add(self, p: NetParams) -> int:
         """Admit the VM's network part (first of the engines: a refusal changes nothing)."""
+        return int(self._engine_call(self.net.add_vm, band=p.band, shares=p.shares, reservation=p.reservation,
+                                     limit=p.limit))
+
+    def set(self, net_id: int, p: NetParams) -> None:
+        """Replace the VM's network parameters (the engine's admission; a refusal changes nothing)."""
+        self._engine_call(self.net.set_vm, net_id, band=p.band, shares=p.shares, reservation=p.reservation,
+                          limit=p.limit)
+
+    @staticmethod
+    def _engine_call(method: Any, *args: Any, **kwargs: Any) -> Any:
+        """The engine's refusals, naming the network as their source."""
         try:
-            net_id = self.net.add_vm(band=p.band, shares=p.shares, reservation=p.reservation, limit=p.limit)
+            return method(*args, **kwargs)
         except AdmissionError as refusal:
             raise AdmissionError(f"network: {refusal}") from None
         except (TypeError, ValueError) as error:
             raise type(error)(f"network: {error}") from None
-        return int(net_id)
 
     def remove(self, net_id: int) -> None:
         self.net.remove_vm(net_id)
