@@ -245,3 +245,32 @@ def test_resize_changes_the_network_part_atomically(impl):
     with pytest.raises(ValueError, match="nic_bps"):
         no_nic.resize(plain, net_band=0)
     assert_same(before, observe(no_nic))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_net_drops_are_those_of_a_full_tick_of_packets(seed):
+    """net_drops (rule H10) against the packet engine run over the whole tick on the same traffic
+    (the sample's packets, for tick_seconds instead of net_sample_ns): per VM within the long-run
+    throughput bound (N11) in packets, 2 + q_i / S + b·D / S, plus one for the queue's fill."""
+    rng = np.random.default_rng(seed)
+    guard = vsched.NetGuard(minimums=[0.0, 0.0, 50e6]) if seed % 2 else None
+    host = vsched.Host(8, 4000, nic_bps=LINK, tick_seconds=1, net_guard=guard)
+    n = 6
+    for i in range(n):
+        host.add_vm(1, 16, net_band=int(rng.integers(0, 3)), net_shares=int(rng.choice([500, 1000, 2000])),
+                    net_reservation=float(rng.choice([0.0, 30e6])),
+                    net_limit=None if rng.random() < 0.7 else float(rng.uniform(60e6, 300e6)))
+    demand = rng.uniform(0.05, 0.45, n) * LINK
+    nic = copy.deepcopy(host._nic)
+    tick = host.step(np.zeros(n), net_demand=demand)
+    nic.sample_ns = 10**9  # the whole tick
+    position, arrival, size = nic.sample_packets(np.asarray(tick["vm"], dtype=np.int64), demand)
+    run = nic.net.simulate_packets(np.asarray(nic.net.vms)[position], arrival, size, queue_bytes=nic.queue_bytes,
+                                   quantum_bytes=nic.packet_bytes)
+    buckets = 1 + sum(r >= 1 for r in (host._layout.records[v].net.reservation for v in host.vms)) + sum(
+        lim is not None for lim in (host._layout.records[v].net.limit for v in host.vms))
+    depth = 1500  # burst_bytes 0: one packet
+    for i, v in enumerate(host.vms):
+        bound = 2 + host._layout.records[v].net.shares / 1000 + buckets * depth / 1500 + 1
+        assert abs(tick["net_drops"][i] - run.dropped_packets[i]) <= bound, (i, tick["net_drops"], run.dropped_packets)
+    assert (run.dropped_packets > 0).sum() >= 2  # VMs that drop, limited or short of their share
