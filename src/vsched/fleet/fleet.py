@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import AdmissionError
 from .backends import BACKENDS, make_pool
-from .balance import Candidates, drs_pass, host_loads, imbalance
+from .balance import Candidates, LazyColumn, drs_pass, host_loads, imbalance
 from .consolidation import consolidation_pass
 from .failures import FailureClock
 from .migration import precopy, precopy_estimate
@@ -44,13 +44,50 @@ class FleetInvariantError(RuntimeError):
 
 
 class _VmTable:
-    """Per-VM arrays indexed by fleet VM id, grown by doubling."""
+    """Per-VM arrays indexed by fleet VM id, grown by doubling.
+
+    The accumulators that every tick updates for every VM on a host are columns of two
+    VM-major blocks (``sums``: float, ``counts``: int), so that a tick's update is one gather and
+    one scatter of contiguous rows instead of one per column; the named columns are views.
+    """
 
     INT = ("state", "host", "local", "vcpus", "pages", "domain", "column", "departure", "restart_at",
-           "down_since", "target", "finish", "ticks_running", "lost_ticks", "dirtied_prev", "ent_n")
-    FLOAT = ("reservation", "limit", "demand_sum", "used_sum", "unmet_sum", "ready_sum", "ent_sum",
-             "last_ready", "last_swapped", "dirty_rate", "overhead")
+           "down_since", "target", "finish", "lost_ticks", "dirtied_prev")
+    FLOAT = ("reservation", "limit", "last_ready", "last_swapped", "dirty_rate", "overhead")
     BOOL = ("dirtied_valid",)
+    SUMS = ("demand_sum", "used_sum", "unmet_sum", "ready_sum", "ent_sum")  # columns of `sums`
+    COUNTS = ("ticks_running", "ent_n")  # columns of `counts`
+
+    state: np.ndarray  # one of STATES' indices
+    host: np.ndarray  # -1: on no host
+    local: np.ndarray  # the VM's id on its host
+    vcpus: np.ndarray
+    pages: np.ndarray
+    domain: np.ndarray
+    column: np.ndarray  # its column of the CPU series
+    departure: np.ndarray
+    restart_at: np.ndarray
+    down_since: np.ndarray
+    target: np.ndarray  # destination host while migrating
+    finish: np.ndarray  # tick its migration completes
+    lost_ticks: np.ndarray
+    dirtied_prev: np.ndarray  # its memory's vm_dirtied counter last tick
+    reservation: np.ndarray  # NaN: the host's default
+    limit: np.ndarray  # NaN: none
+    last_ready: np.ndarray
+    last_swapped: np.ndarray
+    dirty_rate: np.ndarray  # pages per second (rule F7)
+    overhead: np.ndarray  # pre-copy CPU added to its demand
+    dirtied_valid: np.ndarray
+    sums: np.ndarray  # VMs x SUMS
+    counts: np.ndarray  # VMs x COUNTS
+    demand_sum: np.ndarray
+    used_sum: np.ndarray
+    unmet_sum: np.ndarray
+    ready_sum: np.ndarray
+    ent_sum: np.ndarray  # entitled demand since the last pass (rule F8)
+    ticks_running: np.ndarray
+    ent_n: np.ndarray
 
     def __init__(self) -> None:
         self.size = 0
@@ -65,6 +102,13 @@ class _VmTable:
                 if self._capacity:
                     array[: self._capacity] = getattr(self, name)
                 setattr(self, name, array)
+        for block, names, dtype in (("sums", self.SUMS, float), ("counts", self.COUNTS, np.int64)):
+            array = np.zeros((capacity, len(names)), dtype=dtype)
+            if self._capacity:
+                array[: self._capacity] = getattr(self, block)
+            setattr(self, block, array)
+            for k, name in enumerate(names):
+                setattr(self, name, array[:, k])
         self._capacity = capacity
 
     def add(self, spec: VmSpec, column: int, departure: int) -> int:
@@ -318,14 +362,18 @@ class Fleet:
         self._log("migration_started", vm=fid, source=int(v.host[fid]), destination=dst,
                   dirty_rate=rate, duration=cost.duration)
 
-    def _abort_migration(self, fid: int, reason: str) -> None:
+    def _abort_migration(self, fid: int, reason: str, release: bool = True) -> int:
+        """Abort VM `fid`'s move; returns the destination whose claim is given back (-1: it
+        failed, nothing to give back), released here unless `release` is False (the caller does)."""
         v = self.vms
         dst = int(v.target[fid])
-        if self.summaries.up[dst]:
+        claimed = bool(self.summaries.up[dst])
+        if claimed and release:
             self.summaries.claim(dst, VmNeeds.of(v.specs[fid], self.summaries), -1)
         self._migrations.pop(fid, None)
         v.state[fid], v.target[fid], v.finish[fid], v.overhead[fid] = RUNNING, -1, -1, 0.0
         self._log("migration_aborted", vm=fid, destination=dst, reason=reason)
+        return dst if claimed else -1
 
     def _finish_migration(self, fid: int) -> None:
         v = self.vms
@@ -390,8 +438,7 @@ class Fleet:
         for h in self.failure_clock.failing(t):
             if self.summaries.up[h]:
                 self._fail_host(h)
-        for fid in self._departures.pop(t, []):
-            self._depart(fid)
+        self._depart_all(self._departures.pop(t, []))
         for column in self._arrivals.pop(t, []):
             spec, departure = self._offered.pop(column)
             self._admit_new(spec, column, departure)
@@ -422,20 +469,40 @@ class Fleet:
         self.timings["hosts"].append(stepped - stepping)
         self.timings["coordinator"].append(time.perf_counter() - started - (stepped - stepping))
 
-    def _depart(self, fid: int) -> None:
+    def _depart_all(self, fids: list[int]) -> None:
+        """A tick's departures, in order. The claims they give back (on their hosts, and on the
+        destination of a VM that was migrating) are released at once, in the same order: nothing
+        reads the summaries in between, and the sums come out the same bit for bit."""
         v = self.vms
-        state = int(v.state[fid])
-        if state in (REFUSED, DEPARTED):
-            return
-        if state == MIGRATING:
-            self._abort_migration(fid, "departed")
-        if v.host[fid] >= 0:
-            self._unplace(fid)
-        if fid in self._restarts:
-            self._restarts.remove(fid)
-            v.lost_ticks[fid] += self.tick - v.down_since[fid]
-        v.state[fid] = DEPARTED
-        self._log("departed", vm=fid)
+        hosts: list[int] = []  # claims to release, in the order one departure after the other would
+        released: list[int] = []
+        for fid in fids:
+            state = int(v.state[fid])
+            if state in (REFUSED, DEPARTED):
+                continue
+            if state == MIGRATING:
+                dst = self._abort_migration(fid, "departed", release=False)
+                if dst >= 0:
+                    hosts.append(dst)
+                    released.append(fid)
+            h = int(v.host[fid])
+            if h >= 0:
+                self.pool.remove_vm(h, int(v.local[fid]))
+                self.members[h].remove(fid)
+                if fid in self._boots[h]:
+                    self._boots[h].remove(fid)
+                hosts.append(h)
+                released.append(fid)
+                v.host[fid], v.local[fid] = -1, -1
+            if state == PENDING and fid in self._restarts:
+                self._restarts.remove(fid)
+                v.lost_ticks[fid] += self.tick - v.down_since[fid]
+            v.state[fid] = DEPARTED
+            self._log("departed", vm=fid)
+        if hosts:
+            ids = np.array(released, dtype=np.int64)
+            self.summaries.release(np.array(hosts, dtype=np.int64), v.vcpus[ids], v.pages[ids], v.reservation[ids],
+                                   v.domain[ids])
 
     def _restart_due(self) -> None:
         v = self.vms
@@ -460,16 +527,26 @@ class Fleet:
         live = np.flatnonzero((v.state[:n] == RUNNING) | (v.state[:n] == MIGRATING))
         if live.size == 0:
             return None
-        load = np.where(v.ent_n[live] > 0, v.ent_sum[live] / np.maximum(v.ent_n[live], 1), 0.0)
-        duration, converged = precopy_estimate(self.migration, v.pages[live], v.dirty_rate[live])
+        ent_n = v.ent_n[live]
+        load = np.where(ent_n > 0, v.ent_sum[live] / np.maximum(ent_n, 1), 0.0)
         window = interval * self.tick_seconds
+
+        def cost(fids: np.ndarray) -> np.ndarray:
+            duration, converged = precopy_estimate(self.migration, v.pages[fids], v.dirty_rate[fids])
+            return np.where(converged & (duration <= window), duration / window, np.inf)
+
+        def column(values: np.ndarray) -> LazyColumn:
+            return LazyColumn(live, values.__getitem__)
+
+        # the passes read these for a few hundred VMs (those of the hosts they consider): computed
+        # where read, from columns that no pass changes (elementwise: the same values as in full)
         return Candidates(
-            vm=live, host=v.host[live].copy(), load=load,
-            badness=v.last_ready[live] / 100.0 + v.last_swapped[live] / np.maximum(v.pages[live], 1),
-            movable=(v.state[live] == RUNNING) & (v.ent_n[live] > 0),
-            cost=np.where(converged & (duration <= window), duration / window, np.inf),
-            vcpus=v.vcpus[live], pages=v.pages[live], reservation=v.reservation[live], limit=v.limit[live],
-            domain=v.domain[live],
+            vm=live, host=v.host[live], load=load,
+            badness=LazyColumn(live, lambda f: v.last_ready[f] / 100.0 + v.last_swapped[f] / np.maximum(v.pages[f], 1)),
+            movable=(v.state[live] == RUNNING) & (ent_n > 0),
+            cost=LazyColumn(live, cost),
+            vcpus=column(v.vcpus), pages=column(v.pages), reservation=column(v.reservation), limit=column(v.limit),
+            domain=column(v.domain),
         )
 
     def _balance(self) -> None:
@@ -477,7 +554,7 @@ class Fleet:
         if candidates is None:
             return
         v, load = self.vms, candidates.load
-        before = imbalance(host_loads(self.summaries, v.host[candidates.vm], load), self.summaries.up)
+        before = imbalance(host_loads(self.summaries, candidates.host, load), self.summaries.up)  # before the pass moves
         moves = drs_pass(self.summaries, candidates, self.balance)
         for move in moves:
             self._start_migration(move.vm, move.destination, claimed=True)
@@ -558,7 +635,7 @@ class Fleet:
         activity = self._cpu[t][v.column[ids]]
         # pre-copy CPU overhead is charged to the migrating VM on its source (rule F7)
         demand = np.minimum(activity * vcpus + v.overhead[ids], vcpus)
-        up = np.array([self.pool.up(h) for h in range(len(self.specs))], dtype=bool)
+        up = np.fromiter((host is not None for host in self.pool.hosts), dtype=bool, count=len(self.specs))
         inputs = TickInputs(0, up, sizes, demand)
         if self.memory is not None:
             # the hosts draw their own references (rule F21): each is told where its part starts
@@ -582,13 +659,9 @@ class Fleet:
             swapped, dirtied = tick.swapped, tick.dirtied
             entitled = np.minimum(demand, entitlement)
             unmet = np.maximum(demand - used, 0.0)
-            v.demand_sum[ids] += demand
-            v.used_sum[ids] += used
-            v.unmet_sum[ids] += unmet
-            v.ready_sum[ids] += ready
-            v.ticks_running[ids] += 1
-            v.ent_sum[ids] += entitled
-            v.ent_n[ids] += 1
+            # one gather and one scatter of rows for all the sums (columns in _VmTable.SUMS' order)
+            v.sums[ids] += np.column_stack((demand, used, unmet, ready, entitled))
+            v.counts[ids] += 1
             v.last_ready[ids] = ready
             v.last_swapped[ids] = swapped
             valid = v.dirtied_valid[ids]

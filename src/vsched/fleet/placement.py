@@ -128,6 +128,36 @@ class HostSummaries:
         self.frames_frac[h] = self.frames_free[h] * _at(self.inv_frame_capacity, h)
         self.cpu_frac[h] = self.cpu_free[h] * _at(self.inv_pcpus, h)
 
+    def refresh_hosts(self, hosts: np.ndarray) -> None:
+        """:meth:`refresh_host` for many hosts at once (the same formulas, element by element)."""
+        down = np.where(self.up[hosts] & ~self.closed[hosts], 0.0, -np.inf)
+        pcpus = self.pcpus[hosts]
+        self.vcpu_free[hosts] = self.vcpu_capacity[hosts] - self.vcpus_used[hosts] + down
+        self.frames_free[hosts] = self.frame_capacity[hosts] - self.frames_reserved[hosts] + down
+        self.cpu_free[hosts] = pcpus + 1e-9 * pcpus - self.cpu_reserved[hosts] + down
+        self.weigh[0, hosts] = pcpus * (1.0 - self.load[hosts])
+        self.weigh[1, hosts] = self.memory_frames[hosts] - self.frames_in_use[hosts]
+        for row, inv in ((0, self.inv_vcpu_capacity), (1, self.inv_frame_capacity), (2, self.inv_pcpus)):
+            self.frac[row, hosts] = self.free[row, hosts] * (inv if np.ndim(inv) == 0 else inv[hosts])
+
+    def release(self, hosts: np.ndarray, vcpus: np.ndarray, pages: np.ndarray, reservation: np.ndarray,
+                domain: np.ndarray) -> None:
+        """:meth:`claim` with sign -1 for many VMs at once (VM i off ``hosts[i]``; ``reservation``
+        NaN = the host's default). The counters change in the order given, as one ``claim`` per
+        VM would change them (``np.add.at`` adds repeated indices one after the other), so the
+        float sums are the same bit for bit; each host's free capacities are refreshed once."""
+        if hosts.size == 0:
+            return
+        guarantee = self.min_guarantee[hosts]
+        frames = np.ceil(guarantee * pages).astype(np.int64)  # the host's ceil(min_guarantee x pages)
+        cores = np.where(np.isnan(reservation), guarantee * vcpus, reservation)
+        np.subtract.at(self.vcpus_used, hosts, vcpus)
+        np.subtract.at(self.frames_reserved, hosts, frames)
+        np.add.at(self.cpu_reserved, hosts, -cores)  # claim(): cpu_reserved += -1 x reservation
+        self.ensure_domain(int(domain.max()))
+        np.subtract.at(self.domain_vms, (hosts, domain), 1)
+        self.refresh_hosts(np.unique(hosts))
+
     def ensure_domain(self, domain: int) -> None:
         if domain >= self.domain_vms.shape[1]:
             grown = np.zeros((self.domain_vms.shape[0], max(domain + 1, 2 * self.domain_vms.shape[1])), dtype=np.int64)
