@@ -17,7 +17,7 @@ import numpy as np
 
 from .spec import HostSpec, VmSpec
 
-__all__ = ["POLICIES", "RULES", "HostSummaries", "VmNeeds", "feasible", "headroom", "place"]
+__all__ = ["POLICIES", "RULES", "HostSummaries", "VmNeeds", "admits_when_empty", "feasible", "headroom", "place"]
 
 RULES = ("host down", "vCPU ratio", "memory reserve", "CPU reservations", "per VM")
 DEFAULT_WEIGHTS = {"cpu": 1.0, "memory": 1.0, "affinity": 1.0}
@@ -278,20 +278,31 @@ def rule_masks(s: HostSummaries, needs: VmNeeds) -> dict[str, np.ndarray]:
     }
 
 
-def feasible(s: HostSummaries, needs: VmNeeds, exclude: np.ndarray | None = None) -> np.ndarray:
-    """Hosts that would admit the VM (rule F1), from the kept free capacities."""
-    ok = s.vcpu_free >= needs.vcpus
-    ok &= s.frames_free >= needs.frames
-    ok &= s.cpu_free >= needs.reservation
+def _admits(vcpu_free: np.ndarray, frames_free: np.ndarray, cpu_free: np.ndarray, needs: VmNeeds) -> np.ndarray:
+    """Rule F1 per host, given its free vCPU slots, reservable frames and CPU reservations."""
+    ok = vcpu_free >= needs.vcpus
+    ok &= frames_free >= needs.frames
+    ok &= cpu_free >= needs.reservation
     per_vm = needs.per_vm
     if per_vm is not True:
         if per_vm is False:
             ok[:] = False
         else:
             ok &= per_vm
+    return ok
+
+
+def feasible(s: HostSummaries, needs: VmNeeds, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Hosts that would admit the VM (rule F1), from the kept free capacities."""
+    ok = _admits(s.vcpu_free, s.frames_free, s.cpu_free, needs)
     if exclude is not None:
         ok &= ~exclude
     return ok
+
+
+def admits_when_empty(s: HostSummaries, needs: VmNeeds) -> np.ndarray:
+    """Rule F1 on each host as if it were up and held no VM (rule F15: which host to power on)."""
+    return _admits(s.vcpu_capacity, s.frame_capacity, s.pcpus + 1e-9 * s.pcpus, needs)
 
 
 def headroom(s: HostSummaries, needs: VmNeeds, out: np.ndarray | None = None) -> np.ndarray:
