@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 from typing import Any
 
@@ -26,6 +27,7 @@ from .migration import precopy, precopy_estimate
 from .packed import TickInputs, TickSummaries
 from .placement import HostSummaries, VmNeeds, admits_when_empty, check_policy, place, refusal_rule
 from .run import FLEET_SERIES, HOST_SERIES, FleetRun
+from .series import needs_pyarrow
 from .spec import BalancePolicy, ConsolidationPolicy, FailureModel, HostSpec, MigrationModel, PowerModel, VmSpec
 from .workload import NEVER, FleetWorkload, GuestMemory
 
@@ -148,6 +150,7 @@ class Fleet:
         backend: str = "serial",
         shards: int = 1,
         client: Any = None,
+        vm_series: bool = False,
     ) -> None:
         host = HostSpec() if host is None else host
         if isinstance(hosts, bool) or not isinstance(hosts, (int, list, tuple)):
@@ -169,6 +172,8 @@ class Fleet:
                 raise TypeError(f"{name} must be a {kind.__name__} or None, got {type(value).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed = {seed!r}: must be an integer >= 0")
+        if not isinstance(vm_series, bool):
+            raise TypeError(f"vm_series must be a bool, got {type(vm_series).__name__}")
         if backend not in BACKENDS:
             raise ValueError(f"backend = {backend!r}: expected one of {BACKENDS}")
         if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= len(specs):
@@ -199,7 +204,8 @@ class Fleet:
             for spec in {id(spec): spec for spec in specs}.values():
                 spec.build(Host, tick_seconds)
         self.backend, self.shards = backend, shards
-        self.pool = make_pool(backend, shards, specs, tick_seconds, engines, Host, client)
+        self.vm_series = vm_series
+        self.pool = make_pool(backend, shards, specs, tick_seconds, engines, Host, client, vm_series)
         # serial: the hosts; sharded: their admission ledgers (the hosts live in the shards)
         self.hosts: list[Any] = self.pool.hosts
         self.summaries = HostSummaries.of(specs)
@@ -228,6 +234,16 @@ class Fleet:
     def close(self) -> None:
         """Stop the shards' actors (and a local Dask cluster the fleet started); the serial backend has none."""
         self.pool.close()
+
+    def export_parquet(self, directory: str) -> list[str]:
+        """Rule F24: write the per-VM series (``vm_series=True``) to Parquet, one file per shard
+        (``vm-series-000.parquet``, ...) in `directory` (created if missing; for a cluster, a
+        path every worker reaches); returns the paths. Needs pyarrow (``vsched[parquet]``)."""
+        if not self.vm_series:
+            raise ValueError("export_parquet: the fleet keeps no per-VM series (Fleet(..., vm_series=True))")
+        needs_pyarrow()
+        os.makedirs(directory, exist_ok=True)
+        return self.pool.export_parquet(directory)
 
     def __enter__(self) -> Fleet:
         return self
@@ -619,7 +635,7 @@ class Fleet:
         # pre-copy CPU overhead is charged to the migrating VM on its source (rule F7)
         demand = np.minimum(activity * vcpus + v.overhead[ids], vcpus)
         up = np.fromiter((host is not None for host in self.pool.hosts), dtype=bool, count=len(self.specs))
-        inputs = TickInputs(0, up, sizes, demand)
+        inputs = TickInputs(0, up, sizes, demand, tick=t, vms=ids if self.vm_series else None)
         if self.memory is not None:
             # the hosts draw their own references (rule F21): each is told where its part starts
             running = np.concatenate([[0], np.cumsum(self.memory.references(activity))])
