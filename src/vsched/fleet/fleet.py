@@ -210,7 +210,7 @@ class Fleet:
         self.hosts: list[Any] = self.pool.hosts
         self.summaries = HostSummaries.of(specs)
         self.members: list[list[int]] = [[] for _ in specs]  # fleet VM ids in each host's VM order
-        self._boots: list[list[int]] = [[] for _ in specs]  # VMs whose boot image the next tick writes
+        self._boots: dict[int, list[int]] = {}  # host -> VMs whose boot image the next tick writes
         self.repair_at = np.full(len(specs), -1, dtype=np.int64)
         self.powered_off = np.zeros(len(specs), dtype=bool)  # by the consolidation pass (rule F17)
         self._draining: set[int] = set()  # hosts being evacuated to be powered off (rule F16)
@@ -336,7 +336,7 @@ class Fleet:
             v.dirtied_valid[fid] = False
             self.members[h].append(fid)
             if self.memory is not None:
-                self._boots[h].append(fid)
+                self._boots.setdefault(h, []).append(fid)
             return h
 
     def _unplace(self, fid: int) -> None:
@@ -345,7 +345,7 @@ class Fleet:
         h = int(v.host[fid])
         self.pool.remove_vm(h, int(v.local[fid]))
         self.members[h].remove(fid)
-        if fid in self._boots[h]:
+        if fid in self._boots.get(h, ()):
             self._boots[h].remove(fid)
         self.summaries.claim(h, VmNeeds.of(v.specs[fid], self.summaries), -1)
         v.host[fid], v.local[fid] = -1, -1
@@ -412,7 +412,8 @@ class Fleet:
             v.restart_at[fid] = self.tick + self.failure_model.restart_delay_ticks if self.failure_model else self.tick
             v.down_since[fid] = self.tick
             self._restarts.append(fid)
-        self.members[h], self._boots[h] = [], []
+        self.members[h] = []
+        self._boots.pop(h, None)
         self.pool.fail(h)
         self.summaries.clear(h)
         self.summaries.set_up(h, False)
@@ -492,7 +493,7 @@ class Fleet:
             if h >= 0:
                 self.pool.remove_vm(h, int(v.local[fid]))
                 self.members[h].remove(fid)
-                if fid in self._boots[h]:
+                if fid in self._boots.get(h, ()):
                     self._boots[h].remove(fid)
                 hosts.append(h)
                 released.append(fid)
@@ -640,8 +641,8 @@ class Fleet:
             # the hosts draw their own references (rule F21): each is told where its part starts
             running = np.concatenate([[0], np.cumsum(self.memory.references(activity))])
             boots = [(h, fid, v.pages[fid], v.domain[fid], v.local[fid])
-                     for h in range(len(self.specs)) for fid in self._boots[h]]
-            self._boots = [[] for _ in self.specs]
+                     for h in sorted(self._boots) for fid in self._boots[h]]
+            self._boots = {}
             inputs = TickInputs(0, up, sizes, demand, self.memory, self.seed, t, ids, v.local[ids], v.pages[ids],
                                 activity, running[np.cumsum(sizes) - sizes], int(running[-1]),
                                 np.array(boots, dtype=np.int64).reshape(-1, 5))

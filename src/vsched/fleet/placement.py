@@ -156,7 +156,9 @@ class HostSummaries:
         np.add.at(self.cpu_reserved, hosts, -cores)  # claim(): cpu_reserved += -1 x reservation
         self.ensure_domain(int(domain.max()))
         np.subtract.at(self.domain_vms, (hosts, domain), 1)
-        self.refresh_hosts(np.unique(hosts))
+        touched = np.zeros(self.up.size, dtype=bool)
+        touched[hosts] = True
+        self.refresh_hosts(np.flatnonzero(touched))
 
     def ensure_domain(self, domain: int) -> None:
         if domain >= self.domain_vms.shape[1]:
