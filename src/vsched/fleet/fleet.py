@@ -312,6 +312,7 @@ class Fleet:
         """Place VM `fid` (rules F1-F4); the host's own admission has the last word."""
         v = self.vms
         spec = v.specs[fid]
+        assert self._cpu is not None  # a VM is placed only once series are attached
         t = min(self.tick, self._cpu.shape[0] - 1)
         needs = VmNeeds.of(spec, self.summaries, float(self._cpu[t, v.column[fid]]) * spec.vcpus)
         exclude = None  # hosts whose own admission refused the VM (rare: made on the first refusal)
@@ -554,26 +555,30 @@ class Fleet:
         )
 
     def _balance(self) -> None:
-        candidates = self._candidates(self.balance.interval)
+        policy = self.balance
+        assert policy is not None  # called only when balancing
+        candidates = self._candidates(policy.interval)
         if candidates is None:
             return
         v, load = self.vms, candidates.load
         before = imbalance(host_loads(self.summaries, candidates.host, load), self.summaries.up)  # before the pass moves
-        moves = drs_pass(self.summaries, candidates, self.balance)
+        moves = drs_pass(self.summaries, candidates, policy)
         for move in moves:
             self._start_migration(move.vm, move.destination, claimed=True)
         after = imbalance(host_loads(self.summaries, candidates.host, load), self.summaries.up)
-        self._log("balance", imbalance=before, predicted=after, moves=len(moves), target=self.balance.target)
+        self._log("balance", imbalance=before, predicted=after, moves=len(moves), target=policy.target)
 
     # ------------------------------------------------------------ consolidation
 
     def _consolidate(self) -> None:
         """Rules F14-F16: power hosts on, or start evacuating one host to power it off."""
-        candidates = self._candidates(self.consolidation.interval)
+        policy = self.consolidation
+        assert policy is not None  # called only when consolidating
+        candidates = self._candidates(policy.interval)
         if candidates is None:  # no VM on any host: every host but `min_hosts` may be powered off
             candidates = Candidates.empty()
         measured = self.series.get("host_demand")
-        plan = consolidation_pass(self.summaries, candidates, self.consolidation, self.powered_off,
+        plan = consolidation_pass(self.summaries, candidates, policy, self.powered_off,
                                   demand=measured[-1] if measured else None)
         for h in plan.power_on:
             self._power_on(h)
@@ -631,6 +636,7 @@ class Fleet:
 
     def _inputs(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> TickInputs:
         v = self.vms
+        assert self._cpu is not None
         vcpus = v.vcpus[ids]
         activity = self._cpu[t][v.column[ids]]
         # pre-copy CPU overhead is charged to the migrating VM on its source (rule F7)
@@ -651,7 +657,7 @@ class Fleet:
     def _collect(self, t: int, tick: TickSummaries, ids: np.ndarray, sizes: np.ndarray) -> None:
         v, s = self.vms, self.summaries
         hosts = len(self.specs)
-        row = {name: np.zeros(hosts) for name in ("load", "used", "frames_used", "saving", "vms", "power", "demand", "unmet")}
+        row: dict[str, np.ndarray] = {name: np.zeros(hosts) for name in ("load", "used", "frames_used", "saving", "vms", "power", "demand", "unmet")}
         resident = sum(tick.pages_resident.tolist())  # Python's sum: left to right, in host order
         sharing = sum(tick.pages_sharing.tolist())
         if ids.size:
@@ -686,7 +692,7 @@ class Fleet:
                                     np.where(self.powered_off, p.off_watts, 0.0))
         s.measured(row["load"], row["frames_used"])
         states = np.bincount(v.state[: v.size], minlength=len(STATES))
-        fleet = {
+        fleet: dict[str, Any] = {
             "imbalance": imbalance(s.load, s.up),
             "active_hosts": int(s.up.sum()),
             "demand": float(row["demand"].sum()),

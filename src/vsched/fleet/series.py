@@ -26,8 +26,8 @@ COLUMNS = {"tick": np.int32, "vm": np.int64, "host": np.int32, "demand": np.floa
 
 def needs_pyarrow() -> Any:
     try:
-        import pyarrow
-        import pyarrow.parquet  # noqa: F401
+        import pyarrow  # type: ignore[import-untyped]
+        import pyarrow.parquet  # type: ignore[import-untyped]  # noqa: F401
     except ImportError:
         raise ImportError('export_parquet needs pyarrow: pip install "vsched[parquet]"') from None
     return pyarrow
@@ -64,7 +64,7 @@ class VmSeries:
     def write_parquet(self, path: str) -> int:
         """Write every row to `path` (one Parquet file); returns the row count."""
         pa = needs_pyarrow()
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
         columns = self.columns()
         pq.write_table(pa.table(columns), path)
