@@ -478,32 +478,36 @@ class Fleet:
         """A tick's departures, in order. The claims they give back (on their hosts, and on the
         destination of a VM that was migrating) are released at once, in the same order: nothing
         reads the summaries in between, and the sums come out the same bit for bit."""
+        if not fids:
+            return
         v = self.vms
+        ids = np.array(fids, dtype=np.int64)
         hosts: list[int] = []  # claims to release, in the order one departure after the other would
         released: list[int] = []
-        for fid in fids:
-            state = int(v.state[fid])
-            if state in (REFUSED, DEPARTED):
+        gone: list[int] = []
+        remove, members, boots, log, tick = self.pool.remove_vm, self.members, self._boots, self.events.append, self.tick
+        for fid, state, h, local in zip(fids, v.state[ids].tolist(), v.host[ids].tolist(), v.local[ids].tolist()):
+            if state == REFUSED or state == DEPARTED:
                 continue
             if state == MIGRATING:
                 dst = self._abort_migration(fid, "departed", release=False)
                 if dst >= 0:
                     hosts.append(dst)
                     released.append(fid)
-            h = int(v.host[fid])
             if h >= 0:
-                self.pool.remove_vm(h, int(v.local[fid]))
-                self.members[h].remove(fid)
-                if fid in self._boots.get(h, ()):
-                    self._boots[h].remove(fid)
+                remove(h, local)
+                members[h].remove(fid)
+                if h in boots and fid in boots[h]:
+                    boots[h].remove(fid)
                 hosts.append(h)
                 released.append(fid)
-                v.host[fid], v.local[fid] = -1, -1
-            if state == PENDING and fid in self._restarts:
+            elif state == PENDING and fid in self._restarts:
                 self._restarts.remove(fid)
-                v.lost_ticks[fid] += self.tick - v.down_since[fid]
-            v.state[fid] = DEPARTED
-            self._log("departed", vm=fid)
+                v.lost_ticks[fid] += tick - v.down_since[fid]
+            gone.append(fid)
+            log({"tick": tick, "event": "departed", "vm": fid})
+        left = np.array(gone, dtype=np.int64)
+        v.state[left], v.host[left], v.local[left] = DEPARTED, -1, -1
         if hosts:
             ids = np.array(released, dtype=np.int64)
             self.summaries.release(np.array(hosts, dtype=np.int64), v.vcpus[ids], v.pages[ids], v.reservation[ids],
