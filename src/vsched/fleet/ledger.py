@@ -66,6 +66,17 @@ def _template(spec: HostSpec, tick_seconds: int) -> Host:
     return _TEMPLATES[key][1]
 
 
+_EXACT: dict[float, int] = {}  # reservation -> exact(reservation): a fleet has a handful of values
+
+
+def _exact(value: float) -> int:
+    if value not in _EXACT:
+        if len(_EXACT) >= 4096:
+            _EXACT.clear()
+        _EXACT[value] = exact(value)
+    return _EXACT[value]
+
+
 class _Sums:
     """What ``Host._admit`` reads of a host's layout: the admission sums and the records in VM order."""
 
@@ -140,7 +151,7 @@ class Ledger:
         record.sched_id = vm if self.sliced else -1
         layout = self._layout
         layout.records[vm] = record
-        reserved = exact(record.reservation)
+        reserved = _exact(record.reservation)
         layout.exact_reservations[vm] = reserved
         layout.total_vcpus += record.vcpus
         layout.total_pages += record.memory_pages

@@ -209,8 +209,13 @@ def _one_or_all(values: np.ndarray) -> Any:
     return float(values[0]) if values.size and np.all(values == values[0]) else values
 
 
+def _per_host(value: Any) -> bool:
+    """One value per host (an array with a dimension), not one number."""
+    return isinstance(value, np.ndarray) and value.ndim > 0
+
+
 def _at(value: Any, h: int) -> float:
-    return float(value if np.ndim(value) == 0 else value[h])
+    return float(value[h] if _per_host(value) else value)  # (np.ndim: a microsecond per placement)
 
 
 @dataclass
@@ -233,9 +238,9 @@ class VmNeeds:
     cost: tuple[float, float, float] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.uniform = np.ndim(self.frames) == 0 and np.ndim(self.reservation) == 0
+        self.uniform = not _per_host(self.frames) and not _per_host(self.reservation)
         per_vm = self.per_vm_ok()
-        self.per_vm = bool(per_vm) if np.ndim(per_vm) == 0 else per_vm
+        self.per_vm = per_vm if _per_host(per_vm) else bool(per_vm)
 
     @classmethod
     def of(cls, vm: VmSpec, summaries: HostSummaries, expected_cores: float = 0.0) -> VmNeeds:
@@ -255,13 +260,16 @@ class VmNeeds:
         return needs
 
     def frames_on(self, host: int) -> int:
-        return int(self.frames if np.ndim(self.frames) == 0 else self.frames[host])
+        return int(self.frames[host] if _per_host(self.frames) else self.frames)
 
     def reservation_on(self, host: int) -> float:
-        return float(self.reservation if np.ndim(self.reservation) == 0 else self.reservation[host])
+        return float(self.reservation[host] if _per_host(self.reservation) else self.reservation)
 
     def per_vm_ok(self) -> Any:
         """Rule F1's per-VM rule: reservation <= vCPUs and limit >= reservation (bool or per host)."""
+        if not _per_host(self.reservation):
+            cores = float(self.reservation)
+            return cores <= self.vcpus and (self.limit is None or self.limit >= cores)
         ok = np.asarray(self.reservation) <= self.vcpus
         if self.limit is not None:
             ok = ok & (self.limit >= np.asarray(self.reservation))
