@@ -73,6 +73,19 @@ inline std::int64_t min_grant(std::int64_t request) { return std::max<std::int64
 
 inline std::int64_t min_never(i128 x) { return static_cast<std::int64_t>(x < NEVER ? x : NEVER); }
 
+// A lag line's slope is within +-10^6 per ns (a rate is at most one core), so a
+// line starting at |lag| <= LAG_MAX / 2 cannot reach the clamp within
+// kLagHorizon ns: the full recompute sets lag_guard_ to now + kLagHorizon
+// (every line starts anew there) and only lines starting beyond half the
+// clamp lower it (rare: the check is one well-predicted branch per line).
+constexpr std::int64_t kLagHorizon = LAG_MAX / 2 / MICRO;
+
+// A lag line starts at time t with value lag: lowers guard if it starts beyond half the clamp.
+inline void note_lag_line(std::int64_t& guard, std::int64_t lag, std::int64_t t) {
+    const std::int64_t mag = lag < 0 ? -lag : lag;
+    if (mag > LAG_MAX / 2) guard = std::min(guard, t + (LAG_MAX - mag) / MICRO);
+}
+
 // Max-heap order for the borrowed runs: the least deserving on top.
 struct Earlier {
     bool operator()(const CpuScheduler::Entry& x, const CpuScheduler::Entry& y) const {
@@ -1084,7 +1097,7 @@ void CpuScheduler::recompute_full() {
     releases_.clear();
     // (busy_ and borrowed_ hold running vCPUs, whose keys a recompute leaves alone.)
     at_ceilings_ = true;
-    lag_guard_ = NEVER;  // every lag line is brought to now below
+    lag_guard_ = now_ + kLagHorizon;  // every lag line is brought to now below
     if (!fs_vms_.empty()) {
         FairShareInput in;
         in.capacity = static_cast<double>(pcpus_);
@@ -1146,9 +1159,7 @@ void CpuScheduler::bring_lag(Vcpu& v, std::int64_t t) const {
         v.lag = clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate - MICRO) * dt);
     }
     v.lag_time = t;
-    // A lag line starts here; its slope is within +-10^6 (rate <= one core),
-    // so it cannot reach the clamp before this time (see lag_guard_).
-    lag_guard_ = std::min(lag_guard_, t + (LAG_MAX - (v.lag < 0 ? -v.lag : v.lag)) / MICRO);
+    note_lag_line(lag_guard_, v.lag, t);
 }
 
 void CpuScheduler::set_keys(Vcpu& v, std::int64_t t) const {
@@ -1182,7 +1193,7 @@ void CpuScheduler::wake(Vcpu& v) {
     v.state = kQueued;
     ++v.gen;
     v.lag_time = now_;
-    lag_guard_ = std::min(lag_guard_, now_ + (LAG_MAX - (v.lag < 0 ? -v.lag : v.lag)) / MICRO);  // a new lag line
+    note_lag_line(lag_guard_, v.lag, now_);
     ++vms_[v.vm].demand;
     mark_dirty(v.vm);  // keys and heap position come with the recompute
 }

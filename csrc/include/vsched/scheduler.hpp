@@ -251,8 +251,9 @@ private:
     __int128 ceilings_q_ = 0;    // sum of fs_q over the VMs in the division
     std::size_t fs_count_ = 0;   // VMs in the division
     // No lag line can reach the +-1e18 clamp before this time (lags move by at
-    // most 10^6 per ns): until then lags brought to now and keys recomputed at
-    // now are what the unchanged lines give, so unchanged VMs can be skipped.
+    // most 10^6 per ns; see kLagHorizon in scheduler.cpp): until then lags
+    // brought to now and keys recomputed at now are what the unchanged lines
+    // give, so unchanged VMs can be skipped.
     mutable std::int64_t lag_guard_ = 0;
     std::int64_t full_recomputes_ = 0, incremental_recomputes_ = 0;
     bool force_full_recompute_ = false;  // not in checkpoints (a test switch)
