@@ -159,6 +159,17 @@ void bind_scheduler(py::module_& m) {
         .def("stats", &stats_py)
         .def("vcpu_stats", &vcpu_stats_py)
         .def("memory_bytes", guarded(&CpuScheduler::memory_bytes, kName))
+        .def("_recompute_counts",
+             [](const CpuScheduler& s) {
+                 Scope scope(s, kName);
+                 return py::make_tuple(s.full_recomputes(), s.incremental_recomputes());
+             })
+        .def("_force_full_recompute",
+             [](CpuScheduler& s, bool on) {
+                 Scope scope(s, kName);
+                 s.set_force_full_recompute(on);
+             },
+             py::arg("on"))
         .def("vm_params", &vm_params_py, py::arg("vm"))
         .def("import_vm", &import_vm_py, py::arg("vcpus"), py::arg("shares"), py::arg("reservation"),
              py::arg("limit"), py::arg("counters"))

@@ -12,7 +12,7 @@
 // bit-identical to its reference, and its result is floored to micro-cores.
 //
 // Where each rule lives:
-//   1 fluid target   recompute(), recompute_rates()   rate_j = floor(a_i * 10^6) // demand_i
+//   1 fluid target   recompute(), recompute_full(), recompute_incremental()   rate_j = floor(a_i * 10^6) // demand_i
 //   2 EEVDF keys     set_keys(), bring_lag()
 //                    eligible = t + ceil(-lag / rate), deadline = t + ceil((request*10^6 - lag) / rate)
 //   3 decisions      decide(), dispatch_best(), pick_and_dispatch(), next_event(), dispatch(), stop();
@@ -35,6 +35,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -57,6 +58,19 @@ constexpr std::int64_t MAX_PCPUS = 1 << 16;
 constexpr std::int64_t MAX_VCPUS = 1024;
 constexpr std::int64_t MAX_SHARES = 1000000;
 constexpr std::int64_t MAX_SLICE = 100000000000LL;
+
+// A lag line's slope is within +-10^6 per ns (a rate is at most one core), so a
+// line starting at |lag| <= LAG_MAX / 2 cannot reach the clamp within
+// kLagHorizon ns: the full recompute sets lag_guard_ to now + kLagHorizon
+// (every line starts anew there) and only lines starting beyond half the
+// clamp lower it (rare: the check is one well-predicted branch per line).
+constexpr std::int64_t kLagHorizon = LAG_MAX / 2 / MICRO;
+
+// A lag line starts at time t with value lag: lowers guard if it starts beyond half the clamp.
+inline void note_lag_line(std::int64_t& guard, std::int64_t lag, std::int64_t t) {
+    const std::int64_t mag = lag < 0 ? -lag : lag;
+    if (mag > LAG_MAX / 2) guard = std::min(guard, t + (LAG_MAX - mag) / MICRO);
+}
 
 inline std::int64_t clamp_lag(i128 x) {
     return static_cast<std::int64_t>(x > LAG_MAX ? LAG_MAX : (x < -LAG_MAX ? -LAG_MAX : x));
@@ -224,7 +238,7 @@ void CpuScheduler::set_vm(std::int64_t vm, std::optional<std::int64_t> shares, s
         m.limit = new_limit;
         apply_limit(slot);
     }
-    dirty_ = true;
+    mark_dirty(static_cast<std::uint32_t>(slot));
 }
 
 void CpuScheduler::remove_vm(std::int64_t vm) {
@@ -239,8 +253,8 @@ void CpuScheduler::remove_vm(std::int64_t vm) {
         ++v.gen;  // every heap entry of this vCPU is now stale
         v.state = kWait;
     }
-    if (m.demand > 0) dirty_ = true;
     const auto slot = static_cast<std::uint32_t>(&m - vms_.data());
+    if (m.demand > 0) mark_dirty(slot);
     res_.active -= res_[slot].res_u > 0;
     res_[slot].res_u = 0;
     m.alive = false;
@@ -372,7 +386,7 @@ void CpuScheduler::set_limits(std::size_t n, const std::int64_t* vm, const doubl
         if (limit[k] == m.limit) continue;
         m.limit = limit[k];
         apply_limit(scratch_slots_[k]);
-        dirty_ = true;
+        mark_dirty(scratch_slots_[k]);
     }
 }
 
@@ -574,11 +588,152 @@ void CpuScheduler::enqueue(std::uint32_t slot) {
     }
 }
 
-// ---- fluid target (rule 1) -----------------------------------------------------------------
+// ---- rule 1: the fluid target --------------------------------------------------------------
+//
+// a_i = fair_share(pcpus, demand_i, shares_i, reservation_i, limit_i) over the
+// VMs with demand, rate_j = floor(a_i * 10^6) // demand_i for each of their
+// vCPUs with work, then fresh keys (rule 2) for the queued ones.
+//
+// The full recompute does this for every VM: O(VMs + vCPUs with work). When
+// only a few VMs changed since the last one (a vCPU ran out of work, got work,
+// a limit moved), recompute_incremental() re-rates only those, with the same
+// result bit for bit, in two cases:
+//   (a) no changed VM's kernel inputs changed (ceiling u_i = min(demand_i,
+//       limit_i), floor f_i = min(reservation_i, u_i), shares w_i, and whether
+//       it is in the division): the kernel's result is a function of (C, u, f,
+//       w) alone, so every a_i is the last one (e.g. a 3-vCPU VM capped at 1.2
+//       cores whose demand goes from 3 to 2);
+//   (b) the last division gave every VM its ceiling and the new one surely
+//       does too: the kernel's first exit, sum(u) <= C summed in id order,
+//       holds. We keep sum(ceil(u_i * 2^40)) exactly in integers, an upper
+//       bound of the exact sum, and a sum of n terms rounded in order exceeds
+//       the exact one by at most (n - 1) * 2^-53 of it: a margin of
+//       (n + 8) * 2^-52 covers that and the bound's own rounding. Within the
+//       margin (a host whose caps sum to its pCPUs, as the reallocator's do)
+//       the full recompute decides.
+// An unchanged VM keeps its rates, so keys recomputed at now would be the
+// keys it has (eligible = t + ceil(-lag/rate) is the same for every t along
+// one lag line) as long as no lag line reached the +-1e18 clamp: lag_guard_.
+// Its queue entries, parked vCPUs and release events stay as they are (the
+// full recompute drops and rebuilds them: either way a pick meets the same
+// vCPUs in the same order, and stale entries only add decision points at
+// which nothing is due, rule 3).
 
-// Rule 1, then every queued vCPU gets fresh keys and the heaps are rebuilt.
+void CpuScheduler::mark_dirty(std::uint32_t vm_id) {
+    dirty_ = true;
+    Vm& m = vms_[vm_id];
+    if (m.dirty) return;
+    m.dirty = true;
+    dirty_vms_.push_back(vm_id);
+}
+
 void CpuScheduler::recompute() {
     dirty_ = false;
+    if (caches_valid_ && !force_full_recompute_ && recompute_incremental()) {
+        ++incremental_recomputes_;
+    } else {
+        ++full_recomputes_;
+        recompute_full();
+    }
+    for (const std::uint32_t id : dirty_vms_) {
+        if (id < vms_.size()) vms_[id].dirty = false;
+    }
+    dirty_vms_.clear();
+}
+
+// Rule 6's reserved rate res_u = floor(min(r, demand) * 10^6), the lag brought
+// to now first (nothing banked while idle; 0 with rule 6 off).
+void CpuScheduler::set_res_rate(std::uint32_t vm_id) {
+    const Vm& m = vms_[vm_id];
+    res_update(vm_id, now_);
+    sched::ReservationAccounts::Account& a = res_[vm_id];
+    if (m.demand == 0) {
+        a.res_u = 0;
+        a.lag = std::min<std::int64_t>(a.lag, 0);  // no reservation banked while idle
+    } else if (!strict_reservations_) {
+        a.res_u = 0;  // rule 6 off: no reserved rate, so the VM is never urgent
+    } else {
+        a.res_u = static_cast<std::int64_t>(
+            std::floor(std::min(m.reservation, static_cast<double>(m.demand)) * static_cast<double>(MICRO)));
+    }
+}
+
+// The kernel's inputs of VM m, as recompute_full() passes them.
+namespace {
+struct KernelInputs {
+    bool in = false;
+    double u = 0.0, f = 0.0, w = 0.0;
+    std::int64_t q = 0;
+};
+template <class Vm>
+KernelInputs kernel_inputs(const Vm& m) {
+    KernelInputs k;
+    k.in = m.alive && m.demand > 0;
+    if (!k.in) return k;
+    k.u = std::min(static_cast<double>(m.demand), m.limit);
+    k.f = std::min(m.reservation, k.u);
+    k.w = static_cast<double>(m.shares);
+    k.q = static_cast<std::int64_t>(std::ceil(std::ldexp(k.u, 40)));  // u <= 1024 vCPUs: < 2^51, exact
+    return k;
+}
+inline bool same_bits(double x, double y) { return std::memcmp(&x, &y, sizeof x) == 0; }
+}  // namespace
+
+bool CpuScheduler::surely_uncontended() const {
+    const double n = static_cast<double>(fs_count_);
+    const double bound = static_cast<double>(ceilings_q_) * 0x1p-40;
+    return bound * (1.0 + (n + 8.0) * 0x1p-52) < static_cast<double>(pcpus_);
+}
+
+bool CpuScheduler::recompute_incremental() {
+    if (now_ > lag_guard_) return false;
+    // Each incremental re-key leaves the old entry behind (stale by gen); the
+    // full recompute drops them: O(1) amortized per re-key.
+    if (eligible_.size() + waiting_.size() > 2 * live_vcpus_ + 1024) return false;
+    bool inputs_same = true;
+    for (const std::uint32_t id : dirty_vms_) {
+        Vm& m = vms_[id];
+        const KernelInputs k = kernel_inputs(m);
+        if (k.in != m.in_fs ||
+            (k.in && !(same_bits(k.u, m.fs_u) && same_bits(k.f, m.fs_f) && same_bits(k.w, m.fs_w)))) {
+            inputs_same = false;
+        }
+        // (Bookkeeping only: if we give up below, the full recompute redoes it.)
+        ceilings_q_ += static_cast<i128>(k.q) - m.fs_q;
+        fs_count_ = fs_count_ + (k.in ? 1 : 0) - (m.in_fs ? 1 : 0);
+        m.in_fs = k.in;
+        m.fs_u = k.u;
+        m.fs_f = k.f;
+        m.fs_w = k.w;
+        m.fs_q = k.q;
+    }
+    if (!inputs_same) {
+        if (!at_ceilings_ || !surely_uncontended()) return false;
+        for (const std::uint32_t id : dirty_vms_) vms_[id].fs_a = vms_[id].fs_u;  // case (b)
+    }
+    // The full recompute's steps, for the changed VMs only.
+    for (const std::uint32_t id : dirty_vms_) {
+        Vm& m = vms_[id];
+        if (!m.alive) continue;
+        if (!limits_[id].parked.empty()) limits_[id].parked.clear();
+        if (res_[id].listed) {
+            res_.active -= res_[id].res_u > 0;
+            set_res_rate(id);
+            res_.active += res_[id].res_u > 0;
+        }
+    }
+    for (const std::uint32_t id : dirty_vms_) {
+        if (vms_[id].in_fs) rerate_vm(id, true);
+    }
+    for (const std::uint32_t id : dirty_vms_) {
+        if (vms_[id].alive && res_[id].listed) res_changed(id);
+    }
+    return true;
+}
+
+// Every VM: the kernel over those with demand, new rates and keys for all,
+// the heaps rebuilt, and the incremental recompute's caches refilled.
+void CpuScheduler::recompute_full() {
     // Sized once per recompute and written by index (push_back per VM showed
     // up in profiles of hosts that recompute at every instant).
     const std::size_t capacity = vms_.size();
@@ -588,8 +743,18 @@ void CpuScheduler::recompute() {
     fs_reservation_.resize(capacity);
     fs_limit_.resize(capacity);
     std::size_t count = 0;
+    ceilings_q_ = 0;
     for (std::size_t i = 0; i < capacity; ++i) {
         Vm& m = vms_[i];
+        const KernelInputs k = kernel_inputs(m);
+        m.in_fs = k.in;
+        m.fs_u = k.u;
+        m.fs_f = k.f;
+        m.fs_w = k.w;
+        m.fs_q = k.q;
+        m.fs_a = 0.0;
+        m.dirty = false;
+        ceilings_q_ += k.q;
         if (!m.alive) continue;
         if (!limits_[i].parked.empty()) limits_[i].parked.clear();
         if (m.demand == 0) continue;
@@ -601,69 +766,73 @@ void CpuScheduler::recompute() {
         ++count;
     }
     fs_vms_.resize(count);
+    fs_count_ = count;
     // Rule 6: each reserved VM's lag is brought to now before its rate changes.
     res_.active = 0;
     std::size_t live_res = 0;
     auto& listed = res_.listed_vms;
     for (const std::uint32_t id : listed) {
-        const Vm& m = vms_[id];
-        if (!m.alive) continue;
+        if (!vms_[id].alive) continue;
         listed[live_res++] = id;
-        res_update(id, now_);
-        sched::ReservationAccounts::Account& a = res_[id];
-        if (m.demand == 0) {
-            a.res_u = 0;
-            a.lag = std::min<std::int64_t>(a.lag, 0);  // no reservation banked while idle
-        } else if (!strict_reservations_) {
-            a.res_u = 0;  // rule 6 off: no reserved rate, so the VM is never urgent
-        } else {
-            a.res_u = static_cast<std::int64_t>(std::floor(
-                std::min(m.reservation, static_cast<double>(m.demand)) * static_cast<double>(MICRO)));
-        }
-        res_.active += a.res_u > 0;
+        set_res_rate(id);
+        res_.active += res_[id].res_u > 0;
     }
     listed.resize(live_res);
     eligible_.clear();
     waiting_.clear();
     releases_.clear();
     // (busy_ and borrowed_ hold running vCPUs, whose keys a recompute leaves alone.)
-    recompute_rates();
+    at_ceilings_ = true;
+    lag_guard_ = now_ + kLagHorizon;  // every lag line is brought to now below
+    if (!fs_vms_.empty()) {
+        FairShareInput in;
+        in.capacity = static_cast<double>(pcpus_);
+        in.n = fs_vms_.size();
+        in.demand = fs_demand_.data();
+        in.shares = fs_shares_.data();
+        in.reservation = fs_reservation_.data();
+        in.limit = fs_limit_.data();
+        fs_out_.resize(in.n);
+        solver_.solve(in, fs_out_.data());
+        for (std::size_t k = 0; k < fs_vms_.size(); ++k) {
+            Vm& m = vms_[fs_vms_[k]];
+            m.fs_a = fs_out_[k];
+            at_ceilings_ = at_ceilings_ && same_bits(m.fs_a, m.fs_u);
+            rerate_vm(fs_vms_[k], false);
+        }
+        eligible_.build();
+        waiting_.build();
+    }
+    caches_valid_ = true;
     // Rule 6 after the new rates, so the urgency and ahead events see the final lines.
     for (const std::uint32_t id : res_.listed_vms) res_changed(id);
 }
 
-void CpuScheduler::recompute_rates() {
-    if (fs_vms_.empty()) return;
-    FairShareInput in;
-    in.capacity = static_cast<double>(pcpus_);
-    in.n = fs_vms_.size();
-    in.demand = fs_demand_.data();
-    in.shares = fs_shares_.data();
-    in.reservation = fs_reservation_.data();
-    in.limit = fs_limit_.data();
-    fs_out_.resize(in.n);
-    solver_.solve(in, fs_out_.data());
-    for (std::size_t k = 0; k < fs_vms_.size(); ++k) {
-        const Vm& m = vms_[fs_vms_[k]];
-        const auto target = static_cast<std::int64_t>(std::floor(fs_out_[k] * static_cast<double>(MICRO)));
-        const std::int64_t rate = target / m.demand;
-        for (std::uint32_t j = 0; j < m.vcpus; ++j) {
-            const std::uint32_t slot = m.first + j;
-            Vcpu& v = vcpus_[slot];
-            if (v.state == kWait) continue;
-            bring_lag(v, now_);
-            v.rate = rate;
-            if (v.state != kQueued) continue;
-            set_keys(v, now_);
-            if (v.eligible <= now_) {
-                eligible_.add(Key{v.deadline, slot, v.gen});
-            } else {
-                waiting_.add(Entry{v.eligible, v.deadline, slot, v.gen});
-            }
+// rate_j = floor(a_i * 10^6) // demand_i for the VM's vCPUs with work (lags
+// brought to now at the old rate first), fresh keys for the queued ones.
+// stale_old_entries: their old queue entries are left to go stale (gen) and
+// the new ones pushed; otherwise (full recompute: queues cleared) bulk-added.
+void CpuScheduler::rerate_vm(std::uint32_t vm_id, bool stale_old_entries) {
+    const Vm& m = vms_[vm_id];
+    const auto target = static_cast<std::int64_t>(std::floor(m.fs_a * static_cast<double>(MICRO)));
+    const std::int64_t rate = target / m.demand;
+    for (std::uint32_t j = 0; j < m.vcpus; ++j) {
+        const std::uint32_t slot = m.first + j;
+        Vcpu& v = vcpus_[slot];
+        if (v.state == kWait) continue;
+        bring_lag(v, now_);
+        v.rate = rate;
+        if (v.state != kQueued) continue;
+        set_keys(v, now_);
+        if (stale_old_entries) {
+            ++v.gen;
+            enqueue(slot);
+        } else if (v.eligible <= now_) {
+            eligible_.add(Key{v.deadline, slot, v.gen});
+        } else {
+            waiting_.add(Entry{v.eligible, v.deadline, slot, v.gen});
         }
     }
-    eligible_.build();
-    waiting_.build();
 }
 
 // ---- per-vCPU rules: keys (2), sleep (4), accounting (7), runs start and stop (3) -----------
@@ -676,6 +845,7 @@ void CpuScheduler::bring_lag(Vcpu& v, std::int64_t t) const {
         v.lag = clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate - MICRO) * dt);
     }
     v.lag_time = t;
+    note_lag_line(lag_guard_, v.lag, t);
 }
 
 void CpuScheduler::set_keys(Vcpu& v, std::int64_t t) const {
@@ -708,11 +878,15 @@ void CpuScheduler::wake(Vcpu& v) {
     v.state = kQueued;
     ++v.gen;
     v.lag_time = now_;
+    note_lag_line(lag_guard_, v.lag, now_);
     ++vms_[v.vm].demand;
-    dirty_ = true;  // keys and heap position come with the recompute
+    mark_dirty(v.vm);  // keys and heap position come with the recompute
 }
 
 void CpuScheduler::to_wait(Vcpu& v, std::int64_t t) {
+    // Rule 4 clamps the lag as of t: a queued vCPU whose work is cleared has
+    // gained rate * (t - lag_time) since its lag was last brought.
+    bring_lag(v, t);
     v.state = kWait;
     ++v.gen;
     v.since = t;
@@ -720,7 +894,7 @@ void CpuScheduler::to_wait(Vcpu& v, std::int64_t t) {
     v.lag = std::max(std::min<std::int64_t>(v.lag, 0), -request_u);  // rule 4
     v.lag_time = t;
     --vms_[v.vm].demand;
-    dirty_ = true;
+    mark_dirty(v.vm);
 }
 
 void CpuScheduler::dispatch(std::uint32_t slot) {

@@ -94,6 +94,11 @@ void CpuScheduler::compact_slots() {
     std::make_heap(borrowed_.begin(), borrowed_.end(), [](const Entry& x, const Entry& y) { return Before{}(x, y); });
     res_.remap_slots(vm_map, kGone);
     fs_vms_.clear();  // scratch of recompute(), refilled there
+    // The incremental recompute's list names old slots: the next recompute is
+    // a full one (compactions are amortized O(1) per removal, so is this).
+    caches_valid_ = false;
+    dirty_vms_.clear();
+    for (Vm& m : vms_) m.dirty = false;
     scratch_pending_.assign(vcpus_.size(), -1);
     dead_vms_ = 0;
     dead_vcpus_ = 0;

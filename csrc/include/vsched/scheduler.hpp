@@ -93,6 +93,12 @@ public:
     static CpuScheduler load(const std::string& bytes);
 
     std::size_t live_vms() const { return live_vms_; }
+    // Recomputes (rule 1) since construction or restore: full ones (every VM)
+    // and incremental ones (only the changed VMs); same decisions either way.
+    std::int64_t full_recomputes() const { return full_recomputes_; }
+    std::int64_t incremental_recomputes() const { return incremental_recomputes_; }
+    // Tests: every recompute a full one (the incremental one must not change a decision).
+    void set_force_full_recompute(bool on) { force_full_recompute_ = on; }
     std::size_t live_vcpus() const { return live_vcpus_; }
     // Moving a VM (scheduler_vm_state.cpp, docs/engines/scheduler.md "Moving a VM"):
     // its parameters (KeyError if unknown), and a new VM with these parameters
@@ -136,6 +142,14 @@ private:
         bool alive = true;
         std::int64_t request = 0;   // run quantum: slice, or slice // ceil(limit) if limited (rule 5)
         std::int64_t running = 0;   // its vCPUs on a pCPU
+        // Rule 1's inputs and result at the last recompute, for the incremental
+        // recompute (a cache: not in checkpoints; a restored object's first
+        // recompute is a full one).
+        bool dirty = false;  // listed in dirty_vms_ since the last recompute
+        bool in_fs = false;  // had demand (was in the fair-share division)
+        double fs_u = 0.0, fs_f = 0.0, fs_w = 0.0;  // ceiling, floor and shares it was given
+        double fs_a = 0.0;                          // its fluid target a_i
+        std::int64_t fs_q = 0;                      // ceil(fs_u * 2^40), its term of ceilings_q_
     };
 
 
@@ -177,8 +191,16 @@ private:
     bool ahead_of_fluid(const Vm& m) const;
     void push_ahead_event(std::uint32_t vm_id);
     bool overdue_pickable();
+    // Rule 1 (recompute()): the full division over every VM with demand, or
+    // the incremental one over the VMs changed since (recompute_incremental()
+    // says whether it applies and gives the same result, bit for bit).
     void recompute();
-    void recompute_rates();  // rule 1's kernel, new rates and keys
+    void recompute_full();
+    bool recompute_incremental();
+    void rerate_vm(std::uint32_t vm_id, bool stale_old_entries);  // new rates and keys of its vCPUs
+    void set_res_rate(std::uint32_t vm_id);  // rule 6's res_u from the VM's demand
+    bool surely_uncontended() const;
+    void mark_dirty(std::uint32_t vm_id);
     bool pick_and_dispatch();
     template <class E>
     bool pick_from(TwoLaneQueue<E, Before>& queue);
@@ -211,6 +233,19 @@ private:
     std::int64_t decisions_ = 0;
     CachedOrderedSum reserved_sum_;  // see reserved_sum()
     bool dirty_ = false;
+    // Incremental recompute (scheduler.cpp, recompute_incremental()).
+    std::vector<std::uint32_t> dirty_vms_;  // VMs whose demand or parameters changed since the last recompute
+    bool caches_valid_ = false;  // every VM's fs_* is that of the last recompute (false: next one is full)
+    bool at_ceilings_ = false;   // the last division gave every VM its ceiling (fs_a == fs_u)
+    __int128 ceilings_q_ = 0;    // sum of fs_q over the VMs in the division
+    std::size_t fs_count_ = 0;   // VMs in the division
+    // No lag line can reach the +-1e18 clamp before this time (lags move by at
+    // most 10^6 per ns; see kLagHorizon in scheduler.cpp): until then lags
+    // brought to now and keys recomputed at now are what the unchanged lines
+    // give, so unchanged VMs can be skipped.
+    mutable std::int64_t lag_guard_ = 0;
+    std::int64_t full_recomputes_ = 0, incremental_recomputes_ = 0;
+    bool force_full_recompute_ = false;  // not in checkpoints (a test switch)
     std::size_t live_vms_ = 0, live_vcpus_ = 0;
     std::vector<Vm> vms_;       // by slot; slot order is VM id order (scheduler_slots.cpp)
     std::vector<Vcpu> vcpus_;   // by slot; each VM's vCPUs side by side, in VM order

@@ -27,6 +27,8 @@ template <class E, class Before>
 class TwoLaneQueue {
 public:
     bool empty() const { return head_ == run_.size() && heap_.empty(); }
+    // Entries held (stale ones included).
+    std::size_t size() const { return run_.size() - head_ + heap_.size(); }
 
     // The smallest entry; the queue must not be empty.
     const E& front() const { return from_run() ? run_[head_] : heap_.front(); }

@@ -546,6 +546,9 @@ class CpuScheduler(LimitRules, ReservationRules, Checkpointable):
         self._dirty = True
 
     def _to_wait(self, v: _Vcpu, t: int) -> None:
+        # Rule 4 clamps the lag as of t: a queued vCPU whose work is cleared has
+        # gained rate * (t - lag_time) since its lag was last brought.
+        self._bring_lag(v, t)
         v.state = WAIT
         v.since = t
         v.lag = max(min(v.lag, 0), -v.vm.request * MICRO)
