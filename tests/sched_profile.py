@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--strict", type=int, choices=[0, 1], default=1)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--reference", action="store_true")
+    parser.add_argument("--save", help="write each mix's worst ratio to this .npy file")
     args = parser.parse_args()
     import vsched
     import vsched.reference
@@ -79,9 +80,11 @@ def main() -> None:
         if ratio.max() > 1:
             print(f"mix {k}: {ratio.max():.2f} (VM {int(ratio.max(axis=0).argmax())}) pcpus={pcpus} {vms}")
     w = np.array(worst)
+    if args.save:
+        np.save(args.save, w)
     print(
         f"mixes={len(w)} seconds={args.seconds} strict={args.strict}: median {np.median(w):.3f} "
-        f"p99 {np.quantile(w, 0.99):.3f} max {w.max():.3f} above-1 {(w > 1).sum()}"
+        f"p99 {np.quantile(w, 0.99):.3f} max {w.max():.3f} above-1 {(w > 1).sum()} ({100 * (w > 1).mean():.2f} %)"
     )
 
 
