@@ -263,6 +263,9 @@ private:
     std::uint64_t listed_bands_ = 0;   // bit k: band k's list is not empty (at most 64 bands)
     std::uint64_t minimum_bands_ = 0;  // bit k: band k has a minimum
     std::uint64_t capped_bands_ = 0;   // bit k: band k has a cap
+    // Phase 1 finds nobody before phase1_after_, the earliest positive_from() of the minimum
+    // buckets (listed or not: a take only moves it later), so it is skipped until then.
+    std::int64_t phase1_after_ = 0;
     bool guarded_ = false;
     std::vector<Bucket> limit_, reservation_;
     std::vector<std::int32_t> reserved_;  // VMs with a reservation, by (band, index): phase 0's order
@@ -534,15 +537,26 @@ void PacketEngine::run() {
             if constexpr (!kGuarded) {
                 if (listed_bands_ != 0) band = static_cast<std::size_t>(__builtin_ctzll(listed_bands_));
             } else {
-                for (std::uint64_t m = listed_bands_ & minimum_bands_; m != 0; m &= m - 1) {
-                    const auto k = static_cast<std::size_t>(__builtin_ctzll(m));
-                    if (band_[k].minimum.positive(now) && cap_open(band_[k], now)) {
-                        band = k;
-                        by_minimum = true;
-                        break;
+                if (now >= phase1_after_) {
+                    for (std::uint64_t m = listed_bands_ & minimum_bands_; m != 0; m &= m - 1) {
+                        const auto k = static_cast<std::size_t>(__builtin_ctzll(m));
+                        if (band_[k].minimum.positive(now) && cap_open(band_[k], now)) {
+                            band = k;
+                            by_minimum = true;
+                            break;
+                        }
+                    }
+                    if (band == nb) {
+                        phase1_after_ = kNever;
+                        for (std::uint64_t m = minimum_bands_; m != 0; m &= m - 1) {
+                            const auto k = static_cast<std::size_t>(__builtin_ctzll(m));
+                            phase1_after_ = std::min(phase1_after_, band_[k].minimum.positive_from());
+                        }
                     }
                 }
-                if (band == nb) {
+                if (band == nb && capped_bands_ == 0) {
+                    if (listed_bands_ != 0) band = static_cast<std::size_t>(__builtin_ctzll(listed_bands_));
+                } else if (band == nb) {
                     // The first listed band without a cap, unless a capped one above it is open.
                     const std::uint64_t uncapped = listed_bands_ & ~capped_bands_;
                     const std::size_t k0 = uncapped != 0 ? static_cast<std::size_t>(__builtin_ctzll(uncapped)) : nb;
