@@ -179,30 +179,40 @@ void values_at_ranks(const std::int64_t* x, std::size_t c, const std::size_t* ra
     const int shift = bits > 10 ? bits - 10 : 0;
     std::uint32_t count[1024] = {};
     for (std::size_t p = 0; p < c; ++p) ++count[static_cast<std::uint64_t>(x[p] - lo) >> shift];
-    std::vector<std::int64_t> members;
-    std::size_t below = 0, bucket = 0;
+    // The buckets holding the wanted ranks (at most m), and each one's ranks within it.
+    std::size_t group_bucket[8], group_first[8], group_end[8], local[8];
+    std::size_t groups = 0, below = 0, bucket = 0;
     for (std::size_t j = 0; j < m;) {
         while (below + count[bucket] <= ranks[j]) below += count[bucket++];
-        // Ranks j .. k - 1 fall in this bucket.
-        std::size_t k = j;
-        std::size_t local[8];
-        while (k < m && ranks[k] < below + count[bucket]) {
-            local[k - j] = ranks[k] - below;
-            ++k;
+        group_bucket[groups] = bucket;
+        group_first[groups] = j;
+        while (j < m && ranks[j] < below + count[bucket]) {
+            local[j] = ranks[j] - below;
+            ++j;
         }
-        if (shift == 0) {
-            for (std::size_t t = j; t < k; ++t) out[t] = lo + static_cast<std::int64_t>(bucket);
-        } else {
-            // Gather the bucket without a branch per element (each value written, kept if it belongs).
-            members.resize(count[bucket] + 1);
-            std::size_t kept = 0;
-            for (std::size_t p = 0; p < c; ++p) {
-                members[kept] = x[p];
-                kept += (static_cast<std::uint64_t>(x[p] - lo) >> shift) == bucket ? 1 : 0;
-            }
-            values_at_ranks(members.data(), kept, local, k - j, out + j);
+        group_end[groups++] = j;
+    }
+    if (shift == 0) {  // a bucket holds one value
+        for (std::size_t g = 0; g < groups; ++g) {
+            for (std::size_t t = group_first[g]; t < group_end[g]; ++t) out[t] = lo + static_cast<std::int64_t>(group_bucket[g]);
         }
-        j = k;
+        return;
+    }
+    // Gather the wanted buckets in one pass (a bucket's slot, -1 for the others: rarely taken).
+    std::int8_t slot[1024];
+    std::fill(slot, slot + 1024, static_cast<std::int8_t>(-1));
+    std::vector<std::int64_t> members[8];
+    for (std::size_t g = 0; g < groups; ++g) {
+        slot[group_bucket[g]] = static_cast<std::int8_t>(g);
+        members[g].reserve(count[group_bucket[g]]);
+    }
+    for (std::size_t p = 0; p < c; ++p) {
+        const std::int8_t g = slot[static_cast<std::uint64_t>(x[p] - lo) >> shift];
+        if (g >= 0) members[g].push_back(x[p]);
+    }
+    for (std::size_t g = 0; g < groups; ++g) {
+        values_at_ranks(members[g].data(), members[g].size(), local + group_first[g], group_end[g] - group_first[g],
+                        out + group_first[g]);
     }
 }
 
