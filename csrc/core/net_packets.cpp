@@ -156,14 +156,15 @@ struct BandState {
 // The values at `ranks` (ascending, < c) of x[0, c) in sorted order, into out[]. Radix
 // buckets on the top 10 bits of (x - min): one pass for the range, one to count, then the
 // buckets holding a wanted rank, gathered and done again (small ones sorted). The same values
-// as sorting x, in O(c) passes without the unpredictable branches of a selection.
+// as sorting x, in O(c) passes without the unpredictable branches of a selection; *top: the max.
 void values_at_ranks(const std::int64_t* x, std::size_t c, const std::size_t* ranks, std::size_t m,
-                     std::int64_t* out) {
+                     std::int64_t* out, std::int64_t* top = nullptr) {
     if (c <= 48) {
         std::int64_t sorted[48];
         std::copy(x, x + c, sorted);
         std::sort(sorted, sorted + c);
         for (std::size_t j = 0; j < m; ++j) out[j] = sorted[ranks[j]];
+        if (top != nullptr) *top = sorted[c - 1];
         return;
     }
     std::int64_t lo = x[0], hi = x[0];
@@ -171,6 +172,7 @@ void values_at_ranks(const std::int64_t* x, std::size_t c, const std::size_t* ra
         lo = std::min(lo, x[p]);
         hi = std::max(hi, x[p]);
     }
+    if (top != nullptr) *top = hi;
     if (lo == hi) {
         for (std::size_t j = 0; j < m; ++j) out[j] = lo;
         return;
@@ -224,13 +226,13 @@ void delay_quantiles(const std::int64_t* x, std::size_t c, double& p50, double& 
     const auto lo50 = static_cast<std::size_t>(std::floor(h50));
     const auto lo99 = static_cast<std::size_t>(std::floor(h99));
     const std::size_t ranks[4] = {lo50, std::min(lo50 + 1, c - 1), lo99, std::min(lo99 + 1, c - 1)};
-    std::int64_t v[4];
-    values_at_ranks(x, c, ranks, 4, v);
+    std::int64_t v[4], largest = 0;
+    values_at_ranks(x, c, ranks, 4, v, &largest);
     const double a50 = static_cast<double>(v[0]), b50 = static_cast<double>(v[1]);
     const double a99 = static_cast<double>(v[2]), b99 = static_cast<double>(v[3]);
     p50 = a50 + (h50 - static_cast<double>(lo50)) * (b50 - a50);
     p99 = a99 + (h99 - static_cast<double>(lo99)) * (b99 - a99);
-    top = static_cast<double>(*std::max_element(x, x + c));
+    top = static_cast<double>(largest);
 }
 
 class PacketEngine {
