@@ -33,14 +33,13 @@
 // and limit buckets > 0 and its band not over its cap (tokens -= cost); any
 // other send: tokens = max(tokens - cost, min(tokens, -D)).
 //
-// Buckets are refilled lazily, when a decision looks at them: a refill is
-//
 // How it stays fast without changing a result: buckets are refilled lazily,
 // when a decision looks at them (a refill is min(D, tokens + rate * dt), and
 // two refills compose into one since tokens <= D); a bucket found empty keeps
 // the instant it turns positive, floor(-tokens / rate) + 1 after the refill,
 // and is not looked at again before it (sends only take tokens away, so the
-// instant only moves later); phase 0 keeps such an instant per reserved VM.
+// instant only moves later); phase 0 keeps such an instant per reserved VM,
+// phase 1 the earliest one of the minimum buckets.
 // The loop is compiled once per combination of guard / limits / reservations.
 #include "vsched/net_packets.hpp"
 
