@@ -318,11 +318,10 @@ void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::i
     // most one ns above its exact quotient: H = floor(8e9 S / L) +
     // sum_k floor(8e9 S_k / slowest_k) + 3n, S = bytes in all, S_k in band k,
     // slowest_k = min(L, floor(cap_k)). Refused if that could pass 2**62 ns.
-    std::vector<std::int64_t> band_bytes(bands(), 0);
-    // N12: a VM limited below the link also waits for its own bucket: + sum_i floor(8e9 S_i / floor(l_i)).
-    std::vector<std::int64_t> vm_bytes;
-    const bool limited = std::any_of(limit_.begin(), limit_.end(), [&](double l) { return l < link_bps_; });
-    if (limited) vm_bytes.assign(size(), 0);
+    // Bytes are summed per VM (consecutive packets rarely share one, so the sums do not wait on
+    // each other), then per band. N12: a VM limited below the link also waits for its own bucket:
+    // + sum_i floor(8e9 S_i / floor(l_i)).
+    std::vector<std::int64_t> vm_bytes(size(), 0);
     std::int64_t previous = 0;
     for (std::size_t p = 0; p < batch.n; ++p) {
         const std::int64_t vm = batch.vm[p];
@@ -350,9 +349,10 @@ void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::i
             throw std::invalid_argument(
                 message("size_bytes[", p, "] = ", bytes, ": size_bytes must be an integer in [1, 2**24]"));
         }
-        band_bytes[static_cast<std::size_t>(band_[static_cast<std::size_t>(index)])] += bytes;  // < 2**63: n < 2**39
-        if (limited) vm_bytes[static_cast<std::size_t>(index)] += bytes;
+        vm_bytes[static_cast<std::size_t>(index)] += bytes;  // < 2**63: n < 2**39
     }
+    std::vector<std::int64_t> band_bytes(bands(), 0);
+    for (std::size_t i = 0; i < size(); ++i) band_bytes[static_cast<std::size_t>(band_[i])] += vm_bytes[i];
     using Wide = unsigned __int128;
     Wide total_bytes = 0;
     Wide horizon = 3 * static_cast<Wide>(batch.n);
@@ -362,7 +362,7 @@ void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::i
         horizon += static_cast<Wide>(band_bytes[k]) * 8'000'000'000u / static_cast<Wide>(slowest);
     }
     horizon += total_bytes * 8'000'000'000u / static_cast<Wide>(link);
-    for (std::size_t i = 0; limited && i < size(); ++i) {
+    for (std::size_t i = 0; i < size(); ++i) {
         const double l = limit_[i];
         if (l >= 1.0 && l < link_bps_) {
             horizon += static_cast<Wide>(vm_bytes[i]) * 8'000'000'000u / static_cast<Wide>(static_cast<std::int64_t>(l));

@@ -33,14 +33,13 @@
 // and limit buckets > 0 and its band not over its cap (tokens -= cost); any
 // other send: tokens = max(tokens - cost, min(tokens, -D)).
 //
-// Buckets are refilled lazily, when a decision looks at them: a refill is
-//
 // How it stays fast without changing a result: buckets are refilled lazily,
 // when a decision looks at them (a refill is min(D, tokens + rate * dt), and
 // two refills compose into one since tokens <= D); a bucket found empty keeps
 // the instant it turns positive, floor(-tokens / rate) + 1 after the refill,
 // and is not looked at again before it (sends only take tokens away, so the
-// instant only moves later); phase 0 keeps such an instant per reserved VM.
+// instant only moves later); phase 0 keeps such an instant per reserved VM,
+// phase 1 the earliest one of the minimum buckets.
 // The loop is compiled once per combination of guard / limits / reservations.
 #include "vsched/net_packets.hpp"
 
@@ -156,14 +155,15 @@ struct BandState {
 // The values at `ranks` (ascending, < c) of x[0, c) in sorted order, into out[]. Radix
 // buckets on the top 10 bits of (x - min): one pass for the range, one to count, then the
 // buckets holding a wanted rank, gathered and done again (small ones sorted). The same values
-// as sorting x, in O(c) passes without the unpredictable branches of a selection.
+// as sorting x, in O(c) passes without the unpredictable branches of a selection; *top: the max.
 void values_at_ranks(const std::int64_t* x, std::size_t c, const std::size_t* ranks, std::size_t m,
-                     std::int64_t* out) {
+                     std::int64_t* out, std::int64_t* top = nullptr) {
     if (c <= 48) {
         std::int64_t sorted[48];
         std::copy(x, x + c, sorted);
         std::sort(sorted, sorted + c);
         for (std::size_t j = 0; j < m; ++j) out[j] = sorted[ranks[j]];
+        if (top != nullptr) *top = sorted[c - 1];
         return;
     }
     std::int64_t lo = x[0], hi = x[0];
@@ -171,6 +171,7 @@ void values_at_ranks(const std::int64_t* x, std::size_t c, const std::size_t* ra
         lo = std::min(lo, x[p]);
         hi = std::max(hi, x[p]);
     }
+    if (top != nullptr) *top = hi;
     if (lo == hi) {
         for (std::size_t j = 0; j < m; ++j) out[j] = lo;
         return;
@@ -179,30 +180,40 @@ void values_at_ranks(const std::int64_t* x, std::size_t c, const std::size_t* ra
     const int shift = bits > 10 ? bits - 10 : 0;
     std::uint32_t count[1024] = {};
     for (std::size_t p = 0; p < c; ++p) ++count[static_cast<std::uint64_t>(x[p] - lo) >> shift];
-    std::vector<std::int64_t> members;
-    std::size_t below = 0, bucket = 0;
+    // The buckets holding the wanted ranks (at most m), and each one's ranks within it.
+    std::size_t group_bucket[8], group_first[8], group_end[8], local[8];
+    std::size_t groups = 0, below = 0, bucket = 0;
     for (std::size_t j = 0; j < m;) {
         while (below + count[bucket] <= ranks[j]) below += count[bucket++];
-        // Ranks j .. k - 1 fall in this bucket.
-        std::size_t k = j;
-        std::size_t local[8];
-        while (k < m && ranks[k] < below + count[bucket]) {
-            local[k - j] = ranks[k] - below;
-            ++k;
+        group_bucket[groups] = bucket;
+        group_first[groups] = j;
+        while (j < m && ranks[j] < below + count[bucket]) {
+            local[j] = ranks[j] - below;
+            ++j;
         }
-        if (shift == 0) {
-            for (std::size_t t = j; t < k; ++t) out[t] = lo + static_cast<std::int64_t>(bucket);
-        } else {
-            // Gather the bucket without a branch per element (each value written, kept if it belongs).
-            members.resize(count[bucket] + 1);
-            std::size_t kept = 0;
-            for (std::size_t p = 0; p < c; ++p) {
-                members[kept] = x[p];
-                kept += (static_cast<std::uint64_t>(x[p] - lo) >> shift) == bucket ? 1 : 0;
-            }
-            values_at_ranks(members.data(), kept, local, k - j, out + j);
+        group_end[groups++] = j;
+    }
+    if (shift == 0) {  // a bucket holds one value
+        for (std::size_t g = 0; g < groups; ++g) {
+            for (std::size_t t = group_first[g]; t < group_end[g]; ++t) out[t] = lo + static_cast<std::int64_t>(group_bucket[g]);
         }
-        j = k;
+        return;
+    }
+    // Gather the wanted buckets in one pass (a bucket's slot, -1 for the others: rarely taken).
+    std::int8_t slot[1024];
+    std::fill(slot, slot + 1024, static_cast<std::int8_t>(-1));
+    std::vector<std::int64_t> members[8];
+    for (std::size_t g = 0; g < groups; ++g) {
+        slot[group_bucket[g]] = static_cast<std::int8_t>(g);
+        members[g].reserve(count[group_bucket[g]]);
+    }
+    for (std::size_t p = 0; p < c; ++p) {
+        const std::int8_t g = slot[static_cast<std::uint64_t>(x[p] - lo) >> shift];
+        if (g >= 0) members[g].push_back(x[p]);
+    }
+    for (std::size_t g = 0; g < groups; ++g) {
+        values_at_ranks(members[g].data(), members[g].size(), local + group_first[g], group_end[g] - group_first[g],
+                        out + group_first[g]);
     }
 }
 
@@ -214,13 +225,13 @@ void delay_quantiles(const std::int64_t* x, std::size_t c, double& p50, double& 
     const auto lo50 = static_cast<std::size_t>(std::floor(h50));
     const auto lo99 = static_cast<std::size_t>(std::floor(h99));
     const std::size_t ranks[4] = {lo50, std::min(lo50 + 1, c - 1), lo99, std::min(lo99 + 1, c - 1)};
-    std::int64_t v[4];
-    values_at_ranks(x, c, ranks, 4, v);
+    std::int64_t v[4], largest = 0;
+    values_at_ranks(x, c, ranks, 4, v, &largest);
     const double a50 = static_cast<double>(v[0]), b50 = static_cast<double>(v[1]);
     const double a99 = static_cast<double>(v[2]), b99 = static_cast<double>(v[3]);
     p50 = a50 + (h50 - static_cast<double>(lo50)) * (b50 - a50);
     p99 = a99 + (h99 - static_cast<double>(lo99)) * (b99 - a99);
-    top = static_cast<double>(*std::max_element(x, x + c));
+    top = static_cast<double>(largest);
 }
 
 class PacketEngine {
@@ -263,6 +274,9 @@ private:
     std::uint64_t listed_bands_ = 0;   // bit k: band k's list is not empty (at most 64 bands)
     std::uint64_t minimum_bands_ = 0;  // bit k: band k has a minimum
     std::uint64_t capped_bands_ = 0;   // bit k: band k has a cap
+    // Phase 1 finds nobody before phase1_after_, the earliest positive_from() of the minimum
+    // buckets (listed or not: a take only moves it later), so it is skipped until then.
+    std::int64_t phase1_after_ = 0;
     bool guarded_ = false;
     std::vector<Bucket> limit_, reservation_;
     std::vector<std::int32_t> reserved_;  // VMs with a reservation, by (band, index): phase 0's order
@@ -534,15 +548,26 @@ void PacketEngine::run() {
             if constexpr (!kGuarded) {
                 if (listed_bands_ != 0) band = static_cast<std::size_t>(__builtin_ctzll(listed_bands_));
             } else {
-                for (std::uint64_t m = listed_bands_ & minimum_bands_; m != 0; m &= m - 1) {
-                    const auto k = static_cast<std::size_t>(__builtin_ctzll(m));
-                    if (band_[k].minimum.positive(now) && cap_open(band_[k], now)) {
-                        band = k;
-                        by_minimum = true;
-                        break;
+                if (now >= phase1_after_) {
+                    for (std::uint64_t m = listed_bands_ & minimum_bands_; m != 0; m &= m - 1) {
+                        const auto k = static_cast<std::size_t>(__builtin_ctzll(m));
+                        if (band_[k].minimum.positive(now) && cap_open(band_[k], now)) {
+                            band = k;
+                            by_minimum = true;
+                            break;
+                        }
+                    }
+                    if (band == nb) {
+                        phase1_after_ = kNever;
+                        for (std::uint64_t m = minimum_bands_; m != 0; m &= m - 1) {
+                            const auto k = static_cast<std::size_t>(__builtin_ctzll(m));
+                            phase1_after_ = std::min(phase1_after_, band_[k].minimum.positive_from());
+                        }
                     }
                 }
-                if (band == nb) {
+                if (band == nb && capped_bands_ == 0) {
+                    if (listed_bands_ != 0) band = static_cast<std::size_t>(__builtin_ctzll(listed_bands_));
+                } else if (band == nb) {
                     // The first listed band without a cap, unless a capped one above it is open.
                     const std::uint64_t uncapped = listed_bands_ & ~capped_bands_;
                     const std::size_t k0 = uncapped != 0 ? static_cast<std::size_t>(__builtin_ctzll(uncapped)) : nb;
