@@ -396,3 +396,12 @@ def test_parquet_export_needs_the_series_and_names_the_extra(monkeypatch, tmp_pa
     with pytest.raises(ImportError, match=r"vsched\[parquet\]"):
         fleet.export_parquet(str(tmp_path))
     assert not list(tmp_path.iterdir())
+
+
+def test_ray_and_dask_shards_write_the_serial_parquet_rows(ray_cluster, dask_client, tmp_path):
+    pytest.importorskip("pyarrow")
+    run, serial, _ = _series_day(_fleet(vm_series=True), tmp_path / "serial")
+    for name, backend in (("ray", dict(backend="ray", shards=2)), ("dask", dict(backend="dask", shards=2, client=dask_client))):
+        sharded_run, sharded, paths = _series_day(_fleet(vm_series=True, **backend), tmp_path / name)
+        assert len(paths) == 2 and sharded_run == run, name
+        assert all(np.array_equal(serial[k], sharded[k]) for k in serial), name

@@ -119,3 +119,29 @@ class BackendOverheads:
         v.host[self.vm] = 1 - src
         self.pool.settle()
         self.pool.step(self.empty, False)
+
+
+class VmSeriesExport:
+    """``Fleet.export_parquet`` (rule F24) of a serial fleet after `ticks` ticks: the rows grow as
+    VMs x ticks, the cost should too (skipped without pyarrow)."""
+
+    params = [sizes([(2_000, 20, 12), (20_000, 200, 12)], [(200, 4, 4)])]
+    param_names = ["vms_hosts_ticks"]
+    timeout = 600
+    number = 1
+
+    def setup(self, vms_hosts_ticks):
+        try:
+            import pyarrow.parquet  # noqa: F401  (imported here: not timed)
+        except ImportError:
+            raise NotImplementedError("the parquet extra is not installed") from None
+        import tempfile
+
+        vms, hosts, ticks = vms_hosts_ticks
+        self.fleet = Fleet(hosts, host=HOST, seed=1, check=False, vm_series=True)
+        self.fleet.run(synthetic_fleet(vms, ticks, seed=1))
+        self.directory = tempfile.mkdtemp()
+        self.fleet.export_parquet(self.directory)  # pyarrow's first table and file take seconds: not timed
+
+    def time_export(self, vms_hosts_ticks):
+        self.fleet.export_parquet(self.directory)

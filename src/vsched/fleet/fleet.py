@@ -123,10 +123,11 @@ class Fleet:
     migration=MigrationModel(), failures=None, seed=0, *, weights=None,
     drs=BalancePolicy(), memory=GuestMemory(), power=PowerModel(),
     engines="native", tick_seconds=300, check=True, backend="serial", shards=1,
-    client=None)``. ``hosts`` is a count (all of spec ``host``) or a list of
+    client=None, vm_series=False)``. ``hosts`` is a count (all of spec ``host``) or a list of
     :class:`HostSpec`. ``backend`` ``"ray"`` or ``"dask"`` steps the hosts in
     ``shards`` actors (``client``: a Dask client to use); the results are the
-    serial ones, bit for bit. See ``docs/fleet.md``, "Backends".
+    serial ones, bit for bit. ``vm_series=True`` keeps per-VM series (float32)
+    where the hosts run, for :meth:`export_parquet`. See ``docs/fleet.md``, "Backends".
     """
 
     def __init__(
