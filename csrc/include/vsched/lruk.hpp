@@ -23,6 +23,7 @@
 #include "vsched/exclusive_use.hpp"
 #include "vsched/huge_pages.hpp"
 #include "vsched/interrupt.hpp"
+#include "vsched/prefetch.hpp"
 
 namespace vsched {
 
@@ -95,8 +96,8 @@ public:
     void prefetch(std::uint32_t slot) const {
         const std::size_t at = std::size_t(slot) * stride_;
         if (at < words_.size()) {
-            __builtin_prefetch(words_.data() + at);
-            __builtin_prefetch(words_.data() + at + stride_ - 1);  // records may straddle two lines
+            prefetch_line(words_.data() + at);
+            prefetch_line(words_.data() + at + stride_ - 1);  // records may straddle two lines
         }
     }
 
@@ -136,6 +137,7 @@ private:
     void heap_sift_down(std::size_t i);
     void heap_compact();
     void place(std::uint32_t slot);  // resident slot into list or heap
+    void prefetch_next_victims() const;
 
     int k_;
     std::uint64_t crp_;
@@ -202,7 +204,11 @@ private:
     };
 
     std::uint32_t find(std::uint64_t key) const;
-    std::uint32_t new_slot(std::uint64_t key);
+    std::uint32_t find_hashed(std::uint64_t key, std::uint64_t h) const;  // h = hash_mix(key)
+    bool access_hashed(std::uint64_t key, std::uint64_t h);
+    void prefetch_bucket(std::uint64_t h) const;
+    void prefetch_record(std::uint64_t h) const;
+    std::uint32_t new_slot(std::uint64_t key, std::uint64_t h);
     void drop(std::uint32_t slot);  // forget a retained key entirely
     void retain(std::uint32_t slot);
     void purge_expired();
