@@ -41,6 +41,7 @@ HEADERS = (
     sorted(glob("csrc/include/vsched/*.hpp"))
     + sorted(glob("csrc/include/vsched/eviction/*.hpp"))
     + sorted(glob("csrc/include/vsched/containers/*.hpp"))
+    + sorted(glob("csrc/include/vsched/scheduler/*.hpp"))
     + sorted(glob("csrc/bindings/*.hpp"))
 )
 
@@ -65,7 +66,12 @@ if __name__ == "__main__":  # (the tests read the flags without building)
     # (useful for in-place development builds).
     ParallelCompile("VSCHED_BUILD_JOBS", default=2, needs_recompile=needs_recompile).install()
 
-    sources = sorted(glob("csrc/core/*.cpp")) + sorted(glob("csrc/core/eviction/*.cpp")) + sorted(glob("csrc/bindings/*.cpp"))
+    sources = (
+        sorted(glob("csrc/core/*.cpp"))
+        + sorted(glob("csrc/core/eviction/*.cpp"))
+        + sorted(glob("csrc/core/scheduler/*.cpp"))
+        + sorted(glob("csrc/bindings/*.cpp"))
+    )
 
     ext = Pybind11Extension(
         "vsched._core",

@@ -410,8 +410,7 @@ PacketStats NetScheduler::simulate_packets(const PacketBatch& batch, const std::
         burst = std::max<std::int64_t>(burst, 1);
     }
     config.burst_bytes = burst;
-    run_packets(config, batch, vm_index.data(), start_ns, finish_ns, interrupt);
-    return packet_stats(size(), batch, vm_index.data(), start_ns, finish_ns);
+    return run_packets(config, batch, vm_index.data(), start_ns, finish_ns, interrupt);
 }
 
 std::string NetScheduler::save() const {
