@@ -53,75 +53,29 @@ void LruKPolicy::list_unlink(std::uint32_t slot) {
     }
 }
 
-// 4-ary heap: children of i are 4i+1..4i+4, parent of i is (i-1)/4.
-void LruKPolicy::heap_push(const HeapEntry& e) {
-    std::size_t i = heap_.size();
-    heap_.push_back(e);
-    while (i > 0) {
-        const std::size_t parent = (i - 1) / 4;
-        if (!before(e, heap_[parent])) break;
-        heap_[i] = heap_[parent];
-        i = parent;
-    }
-    heap_[i] = e;
-}
-
-// Bottom-up sift (Floyd): the entry placed at i is usually a large key (the
-// last leaf after a pop, or a refreshed recent key), so walk the hole down
-// along the smallest children to a leaf without comparing against it, then
-// let it climb back the few levels it needs. Same result as a textbook sift.
-void LruKPolicy::heap_sift_down(std::size_t i) {
-    const std::size_t n = heap_.size();
-    const HeapEntry e = heap_[i];
-    std::size_t hole = i;
-    for (;;) {
-        const std::size_t first = 4 * hole + 1;
-        if (first >= n) break;
-        const std::size_t end = std::min(first + 4, n);
-        std::size_t best = first;
-        for (std::size_t c = first + 1; c < end; ++c) {
-            if (before(heap_[c], heap_[best])) best = c;
-        }
-        heap_[hole] = heap_[best];
-        hole = best;
-    }
-    while (hole > i) {
-        const std::size_t parent = (hole - 1) / 4;
-        if (!before(e, heap_[parent])) break;
-        heap_[hole] = heap_[parent];
-        hole = parent;
-    }
-    heap_[hole] = e;
-}
-
-void LruKPolicy::heap_pop() {
-    heap_[0] = heap_.back();
-    heap_.pop_back();
-    if (!heap_.empty()) heap_sift_down(0);
-}
-
 void LruKPolicy::heap_push_current(std::uint32_t slot) {
     const std::uint64_t l = last(slot);
     word(slot, kLink) = l;  // identifies the live entry
-    heap_push(HeapEntry{hist(slot, k_ - 1), l, slot});
+    heap_.push(HeapEntry{hist(slot, k_ - 1), l, slot});
 }
 
 // Dead entries (slot evicted elsewhere, removed, or re-pushed) are skipped
-// when popped; rebuild when they outnumber the live ones so the heap stays
-// O(resident) in size.
-void LruKPolicy::heap_compact() {
-    std::size_t out = 0;
-    for (const HeapEntry& e : heap_) {
+// when popped.
+bool LruKPolicy::heap_live(const HeapEntry& e) const {
+    const std::uint32_t s = e.slot;
+    return resident(s) && finite(s) && word(s, kLink) == e.last;
+}
+
+// The lazy heap's compaction rule; the live entries kept are refreshed to
+// their true keys.
+void LruKPolicy::heap_compact_if_due() {
+    heap_.compact_if_due(heap_live_, [&](HeapEntry& e) {
+        if (!heap_live(e)) return false;
         const std::uint32_t s = e.slot;
-        if (resident(s) && finite(s) && word(s, kLink) == e.last) {
-            heap_[out++] = HeapEntry{hist(s, k_ - 1), last(s), s};
-            word(s, kLink) = last(s);
-        }
-    }
-    heap_.resize(out);
-    for (std::size_t i = heap_.size() / 4 + 1; i-- > 0;) {
-        if (i < heap_.size()) heap_sift_down(i);
-    }
+        e = HeapEntry{hist(s, k_ - 1), last(s), s};
+        word(s, kLink) = last(s);
+        return true;
+    });
 }
 
 void LruKPolicy::place(std::uint32_t slot) {
@@ -180,10 +134,10 @@ std::uint32_t LruKPolicy::evict(std::uint64_t t) {
     } else {
         aside_.clear();
         while (!heap_.empty()) {
-            HeapEntry& top = heap_[0];
+            HeapEntry& top = heap_.top_for_update();
             const std::uint32_t s = top.slot;
-            if (!(resident(s) && finite(s) && word(s, kLink) == top.last)) {  // dead
-                heap_pop();
+            if (!heap_live(top)) {  // dead
+                heap_.pop();
                 continue;
             }
             if (top.last != last(s) || top.hist_k != hist(s, k_ - 1)) {
@@ -192,7 +146,7 @@ std::uint32_t LruKPolicy::evict(std::uint64_t t) {
                 top.hist_k = hist(s, k_ - 1);
                 top.last = last(s);
                 word(s, kLink) = top.last;
-                heap_sift_down(0);
+                heap_.top_raised();
                 continue;
             }
             // Current entry with the smallest true key among the rest.
@@ -200,12 +154,12 @@ std::uint32_t LruKPolicy::evict(std::uint64_t t) {
                 // Inside its CRP. LAST values are distinct and < t, so at most
                 // crp entries are ever set aside.
                 aside_.push_back(top);
-                heap_pop();
+                heap_.pop();
                 continue;
             }
             victim = s;
             --heap_live_;
-            heap_pop();
+            heap_.pop();
             break;
         }
         if (victim == kNoSlot) {
@@ -228,13 +182,24 @@ std::uint32_t LruKPolicy::evict(std::uint64_t t) {
                 --heap_live_;
             }
         }
-        for (const HeapEntry& e : aside_) heap_push(e);
+        for (const HeapEntry& e : aside_) heap_.push(e);
     }
     word(victim, kLast) &= ~kResidentBit;
     word(victim, kLink) = 0;
     --resident_count_;
-    if (heap_.size() > 2 * heap_live_ + 1024) heap_compact();
+    heap_compact_if_due();
+    prefetch_next_victims();
     return victim;
+}
+
+// The next evict() starts by reading the record of the list head and of the
+// heap top, then (after a pop or a refresh) of one of the top's children:
+// fetch them now, so that they arrive while the references up to the next
+// miss run instead of stalling that eviction.
+void LruKPolicy::prefetch_next_victims() const {
+    if (list_head_ != kNoSlot) prefetch(list_head_);
+    const std::size_t candidates = std::min<std::size_t>(heap_.size(), 5);
+    for (std::size_t j = 0; j < candidates; ++j) prefetch(heap_.entries()[j].slot);
 }
 
 void LruKPolicy::remove(std::uint32_t slot) {
@@ -245,7 +210,7 @@ void LruKPolicy::remove(std::uint32_t slot) {
     }
     --resident_count_;
     clear(slot);
-    if (heap_.size() > 2 * heap_live_ + 1024) heap_compact();
+    heap_compact_if_due();
 }
 
 void LruKPolicy::clear(std::uint32_t slot) {
@@ -274,84 +239,36 @@ LruKCache::LruKCache(std::uint64_t capacity, int k, std::uint64_t crp, std::opti
                      std::optional<std::uint64_t> history)
     : capacity_(capacity), rip_(rip), history_(history), bounded_(rip || history), policy_(k, crp) {
     if (capacity < 1) throw std::invalid_argument(message("capacity = ", capacity, ": capacity must be >= 1"));
-    slot_bits_ = kInitialBits;
-    buckets_.assign(std::size_t(1) << slot_bits_, 0);
+    table_.reset(kInitialBits);
 }
 
-std::uint32_t LruKCache::find(std::uint64_t key) const {
-    const std::uint64_t h = hash_mix(key);
-    const std::size_t mask = buckets_.size() - 1;
-    const std::uint32_t fp = std::uint32_t(h >> (32 + slot_bits_));
-    const std::uint32_t slot_mask = (std::uint32_t(1) << slot_bits_) - 1;
-    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
-        const std::uint32_t v = buckets_[i];
-        if (v == 0) return LruKPolicy::kNoSlot;
-        if ((v >> slot_bits_) == fp) {
-            const std::uint32_t slot = (v & slot_mask) - 1;
-            if (policy_.key(slot) == key) return slot;
-        }
-    }
+std::uint32_t LruKCache::find(std::uint64_t key) const { return find_hashed(key, hash_mix(key)); }
+
+std::uint32_t LruKCache::find_hashed(std::uint64_t key, std::uint64_t h) const {
+    return table_.find(h, [&](std::uint32_t s) { return policy_.key(s) == key; });  // kNone == kNoSlot
 }
 
-void LruKCache::table_insert(std::uint32_t slot, std::uint64_t h) {
-    const std::size_t mask = buckets_.size() - 1;
-    const std::uint32_t v = (std::uint32_t(h >> (32 + slot_bits_)) << slot_bits_) | (slot + 1);
-    std::size_t i = h & mask;
-    while (buckets_[i] != 0) i = (i + 1) & mask;
-    buckets_[i] = v;
-}
-
-void LruKCache::table_grow() {
-    if (slot_bits_ >= 31) throw std::overflow_error("LRUK: more than 2**30 tracked keys");
-    HugeVector<std::uint32_t> old;
-    old.swap(buckets_);
-    const std::uint32_t old_mask = (std::uint32_t(1) << slot_bits_) - 1;
-    ++slot_bits_;
-    buckets_.assign(std::size_t(1) << slot_bits_, 0);
-    for (const std::uint32_t v : old) {
-        if (v == 0) continue;
-        const std::uint32_t slot = (v & old_mask) - 1;
-        table_insert(slot, hash_mix(policy_.key(slot)));
-    }
-}
-
-// Backward-shift deletion keeps every probe chain unbroken without tombstones.
-void LruKCache::table_erase(std::uint64_t key) {
-    const std::uint64_t h = hash_mix(key);
-    const std::size_t mask = buckets_.size() - 1;
-    const std::uint32_t slot_mask = (std::uint32_t(1) << slot_bits_) - 1;
-    std::size_t i = h & mask;
-    while (policy_.key((buckets_[i] & slot_mask) - 1) != key) i = (i + 1) & mask;
-    for (std::size_t j = (i + 1) & mask; buckets_[j] != 0; j = (j + 1) & mask) {
-        const std::size_t home = hash_mix(policy_.key((buckets_[j] & slot_mask) - 1)) & mask;
-        // The entry at j may fill the hole at i unless its home lies
-        // cyclically in (i, j].
-        const bool home_in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!home_in_range) {
-            buckets_[i] = buckets_[j];
-            i = j;
-        }
-    }
-    buckets_[i] = 0;
-}
-
-std::uint32_t LruKCache::new_slot(std::uint64_t key) {
+std::uint32_t LruKCache::new_slot(std::uint64_t key, std::uint64_t h) {
     std::uint32_t slot;
     if (free_head_ != LruKPolicy::kNoSlot) {
         slot = free_head_;
         free_head_ = std::uint32_t(policy_.key(slot));
     } else {
-        if ((used_slots_ + 1) * 2 > buckets_.size()) table_grow();
+        if ((used_slots_ + 1) * 2 > table_.bucket_count()) {
+            // The slot field is as wide as the table's bit count.
+            if (table_.bits() >= 31) throw std::overflow_error("LRUK: more than 2**30 tracked keys");
+            table_.rehash(table_.bits() + 1, [&](std::uint32_t s) { return slot_hash(s); });
+        }
         slot = std::uint32_t(used_slots_++);
         if (used_slots_ > policy_.slot_count()) policy_.resize(used_slots_);
     }
     policy_.key(slot) = key;
-    table_insert(slot, hash_mix(key));
+    table_.insert(h, slot);
     return slot;
 }
 
 void LruKCache::drop(std::uint32_t slot) {
-    table_erase(policy_.key(slot));
+    table_.erase(slot_hash(slot), slot, [&](std::uint32_t s) { return slot_hash(s); });
     policy_.clear(slot);
     policy_.key(slot) = free_head_;
     free_head_ = slot;
@@ -364,30 +281,19 @@ bool LruKCache::retained_live(const RetainedEntry& e) const {
     return !policy_.resident(e.slot) && policy_.last(e.slot) == e.last && policy_.hist(e.slot, 0) != 0;
 }
 
-void LruKCache::retained_compact() {
-    std::size_t out = 0;
-    for (const RetainedEntry& e : retained_heap_) {
-        if (retained_live(e)) retained_heap_[out++] = e;
-    }
-    retained_heap_.resize(out);
-    std::make_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
-}
-
 void LruKCache::retain(std::uint32_t slot) {
     ++retained_count_;
     if (!bounded_) return;
-    retained_heap_.push_back(RetainedEntry{policy_.last(slot), slot});
-    std::push_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
+    retained_heap_.push(RetainedEntry{policy_.last(slot), slot});
     if (history_) {
         // Keep the `history` most recently referenced non-resident keys.
         while (retained_count_ > *history_) {
-            std::pop_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
-            const RetainedEntry e = retained_heap_.back();
-            retained_heap_.pop_back();
+            const RetainedEntry e = retained_heap_.top();
+            retained_heap_.pop();
             if (retained_live(e)) drop(e.slot);
         }
     }
-    if (retained_heap_.size() > 2 * retained_count_ + 1024) retained_compact();
+    retained_heap_.compact_if_due(retained_count_, [&](const RetainedEntry& e) { return retained_live(e); });
 }
 
 // Drops every retained key with t - LAST > rip. Called at the start of each
@@ -395,18 +301,19 @@ void LruKCache::retain(std::uint32_t slot) {
 void LruKCache::purge_expired() {
     if (!rip_ || t_ <= *rip_) return;
     const std::uint64_t oldest_kept = t_ - *rip_;  // LAST >= t - rip survives
-    while (!retained_heap_.empty() && retained_heap_.front().last < oldest_kept) {
-        std::pop_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
-        const RetainedEntry e = retained_heap_.back();
-        retained_heap_.pop_back();
+    while (!retained_heap_.empty() && retained_heap_.top().last < oldest_kept) {
+        const RetainedEntry e = retained_heap_.top();
+        retained_heap_.pop();
         if (retained_live(e)) drop(e.slot);
     }
 }
 
-bool LruKCache::access(std::uint64_t key) {
+bool LruKCache::access(std::uint64_t key) { return access_hashed(key, hash_mix(key)); }
+
+bool LruKCache::access_hashed(std::uint64_t key, std::uint64_t h) {
     const std::uint64_t t = ++t_;
     if (bounded_) purge_expired();
-    std::uint32_t slot = find(key);
+    std::uint32_t slot = find_hashed(key, h);
     if (slot != LruKPolicy::kNoSlot && policy_.resident(slot)) {
         policy_.reference(slot, t);
         ++hits_;
@@ -419,7 +326,7 @@ bool LruKCache::access(std::uint64_t key) {
     if (known) {
         --retained_count_;
     } else {
-        slot = new_slot(key);
+        slot = new_slot(key, h);
     }
     if (policy_.resident_count() >= capacity_) {
         const std::uint32_t victim = policy_.evict(t);
@@ -431,27 +338,48 @@ bool LruKCache::access(std::uint64_t key) {
 }
 
 // Software pipelining: a reference costs two dependent cache misses (hash
-// bucket, then record). Knowing the keys ahead, prefetch the bucket of key
-// i + kBucketAhead and, once that bucket has arrived, the record of key
-// i + kRecordAhead, so that several misses are in flight at once. Prefetches
-// are hints only: a stale guess (the table grew, the key moved) costs nothing
-// but the wasted load, and results do not depend on them.
+// bucket, then record), and a miss a few more inside evict(). Knowing the keys
+// ahead, hash each key once when it enters a window of kBucketAhead keys and
+// prefetch its bucket; kRecordAhead keys ahead, that bucket has arrived: probe
+// it by fingerprint (no record is read) and prefetch the record it names. So
+// the misses of ~kBucketAhead references are in flight at once. Prefetches are
+// hints only: a stale guess (the table grew, the key moved, a fingerprint
+// collided) costs a wasted load, and results do not depend on them.
 void LruKCache::access_many(const std::uint64_t* keys, std::size_t n, bool* hit_out, Interrupt* interrupt) {
     constexpr std::size_t kBucketAhead = 16, kRecordAhead = 8;
+    static_assert((kBucketAhead & (kBucketAhead - 1)) == 0, "ring index by mask");
+    std::uint64_t hashes[kBucketAhead];  // ring: hash of keys[i] at i % kBucketAhead
+    const std::size_t warm = std::min(n, kBucketAhead);
+    for (std::size_t i = 0; i < warm; ++i) {
+        hashes[i] = hash_mix(keys[i]);
+        prefetch_bucket(hashes[i]);
+    }
+    for (std::size_t i = 0; i < std::min(n, kRecordAhead); ++i) prefetch_record(hashes[i]);
     InterruptPoll poll(interrupt);
     for (std::size_t i = 0; i < n; ++i) {
         poll();  // a boundary: keys 0..i-1 referenced, i not yet
-        if (i + kBucketAhead < n) {
-            __builtin_prefetch(&buckets_[hash_mix(keys[i + kBucketAhead]) & (buckets_.size() - 1)]);
-        }
         if (i + kRecordAhead < n) {
-            const std::uint64_t h = hash_mix(keys[i + kRecordAhead]);
-            const std::uint32_t v = buckets_[h & (buckets_.size() - 1)];
-            const std::uint32_t slot_mask = (std::uint32_t(1) << slot_bits_) - 1;
-            if (v != 0) policy_.prefetch((v & slot_mask) - 1);
+            const std::size_t r = i + kRecordAhead;
+            prefetch_record(hashes[r % kBucketAhead]);
         }
-        hit_out[i] = access(keys[i]);
+        const std::uint64_t h = hashes[i % kBucketAhead];
+        hit_out[i] = access_hashed(keys[i], h);
+        if (i + kBucketAhead < n) {
+            const std::size_t b = i + kBucketAhead;  // reuses the ring entry of i, now done
+            hashes[b % kBucketAhead] = hash_mix(keys[b]);
+            prefetch_bucket(hashes[b % kBucketAhead]);
+        }
     }
+}
+
+void LruKCache::prefetch_bucket(std::uint64_t h) const { table_.prefetch(h); }
+
+// The probe of find_hashed() without reading records (SlotIndex::probe_guess):
+// the first bucket whose fingerprint matches names the record find_hashed()
+// will most likely read; a new key finds none, and nothing is fetched.
+void LruKCache::prefetch_record(std::uint64_t h) const {
+    const std::uint32_t guess = table_.probe_guess(h, 4);
+    if (guess != LruKPolicy::kNoSlot) policy_.prefetch(guess);
 }
 
 bool LruKCache::contains(std::uint64_t key) const {
@@ -469,8 +397,8 @@ std::vector<std::uint64_t> LruKCache::history_of(std::uint64_t key) const {
 }
 
 std::size_t LruKCache::memory_bytes() const {
-    return sizeof(*this) - sizeof(policy_) + policy_.memory_bytes() +
-           buckets_.capacity() * sizeof(std::uint32_t) + retained_heap_.capacity() * sizeof(RetainedEntry);
+    return sizeof(*this) - sizeof(policy_) + policy_.memory_bytes() + table_.bytes() +
+           retained_heap_.capacity() * sizeof(RetainedEntry);
 }
 
 }  // namespace vsched
@@ -483,7 +411,7 @@ void LruKPolicy::save(StateWriter& out) const {
     out.put_vector(words_);
     out.put(list_head_);
     out.put(list_tail_);
-    out.put_vector(heap_);
+    out.put_vector(heap_.entries());
     out.put(static_cast<std::uint64_t>(heap_live_));
     out.put(static_cast<std::uint64_t>(resident_count_));
 }
@@ -500,6 +428,7 @@ void LruKPolicy::load(StateReader& in, std::size_t slots) {
     for (const HeapEntry& e : heap) {
         if (e.slot >= slots) throw bad("heap entry");
     }
+    if (!heap::is_heap<4>(heap, HeapBefore{})) throw bad("heap order");
     for (std::size_t s = 0; s < slots; ++s) {
         const std::uint64_t w = words[s * stride_ + kLast];
         const std::uint64_t link = words[s * stride_ + kLink];
@@ -512,7 +441,7 @@ void LruKPolicy::load(StateReader& in, std::size_t slots) {
     words_ = std::move(words);
     list_head_ = head;
     list_tail_ = tail;
-    heap_ = std::move(heap);
+    heap_.load(std::move(heap));  // checked above
     heap_live_ = std::size_t(heap_live);
     resident_count_ = std::size_t(resident_count);
 }
@@ -536,11 +465,11 @@ std::string LruKCache::save() const {
     out.put(misses_);
     out.put(evictions_);
     out.put(static_cast<std::uint64_t>(retained_count_));
-    out.put(static_cast<std::int32_t>(slot_bits_));
+    out.put(static_cast<std::int32_t>(table_.bits()));
     out.put(free_head_);
     out.put(static_cast<std::uint64_t>(used_slots_));
-    out.put_vector(buckets_);
-    out.put_vector(retained_heap_);
+    out.put_vector(table_.buckets());
+    out.put_vector(retained_heap_.entries());
     out.put(static_cast<std::uint64_t>(policy_.slot_count()));
     policy_.save(out);
     return out.take();
@@ -565,23 +494,20 @@ std::unique_ptr<LruKCache> LruKCache::load(const std::string& bytes) {
     c.misses_ = in.get<std::uint64_t>();
     c.evictions_ = in.get<std::uint64_t>();
     c.retained_count_ = std::size_t(in.get<std::uint64_t>());
-    c.slot_bits_ = in.get<std::int32_t>();
+    const auto bits = in.get<std::int32_t>();
     c.free_head_ = in.get<std::uint32_t>();
     c.used_slots_ = std::size_t(in.get<std::uint64_t>());
-    c.buckets_ = in.get_vector<std::uint32_t, HugePageAllocator<std::uint32_t>>();
-    c.retained_heap_ = in.get_vector<RetainedEntry>();
+    auto buckets = in.get_vector<std::uint32_t, HugePageAllocator<std::uint32_t>>();
+    auto retained_heap = in.get_vector<RetainedEntry>();
     const auto slots = in.get<std::uint64_t>();
-    if (c.slot_bits_ < kInitialBits || c.slot_bits_ > 31 || c.buckets_.size() != (std::size_t(1) << c.slot_bits_))
-        throw bad("hash table");
-    if (c.used_slots_ > slots || slots > c.buckets_.size()) throw bad("slot count");
+    if (bits < kInitialBits || bits > 31 || buckets.size() != (std::size_t(1) << bits)) throw bad("hash table");
+    if (c.used_slots_ > slots || slots > buckets.size()) throw bad("slot count");
     if (c.free_head_ != LruKPolicy::kNoSlot && c.free_head_ >= slots) throw bad("free list");
-    const std::uint32_t slot_mask = (std::uint32_t(1) << c.slot_bits_) - 1;
-    for (const std::uint32_t v : c.buckets_) {
-        if (v != 0 && ((v & slot_mask) == 0 || (v & slot_mask) > slots)) throw bad("bucket");
-    }
-    for (const RetainedEntry& e : c.retained_heap_) {
+    if (!c.table_.load(bits, std::move(buckets), std::size_t(slots))) throw bad("bucket");
+    for (const RetainedEntry& e : retained_heap) {
         if (e.slot >= slots) throw bad("retained entry");
     }
+    if (!c.retained_heap_.load(std::move(retained_heap))) throw bad("retained heap order");
     c.policy_.load(in, std::size_t(slots));
     if (c.policy_.resident_count() > capacity || c.retained_count_ > c.used_slots_) throw bad("counts");
     std::size_t free_slots = 0;

@@ -150,6 +150,12 @@ void fingerprints_spare_records() {
     CHECK(index.find(0x1234000000000005ULL, [&](std::uint32_t s) { return s == 3; }) == 3);
     CHECK(index.home_slot(0x1234000000000005ULL) == 3);
     CHECK(index.home_slot(0x1234000000000006ULL) == Index::kNone);
+    // probe_guess: the first fingerprint match along the probe, without match().
+    index.insert(0x5678000000000005ULL, 9);  // same home, next bucket
+    CHECK(index.probe_guess(0x5678000000000005ULL, 4) == 9);
+    CHECK(index.probe_guess(0x5678000000000005ULL, 1) == Index::kNone);
+    CHECK(index.probe_guess(0x1234000000000005ULL, 4) == 3);
+    CHECK(index.probe_guess(0x9999000000000005ULL, 4) == Index::kNone);
 }
 
 // load() takes a valid image and refuses bad ones without changing anything.

@@ -20,9 +20,13 @@
 #include <string>
 #include <vector>
 
+#include "vsched/containers/lazy_heap.hpp"
+#include "vsched/containers/slot_index.hpp"
 #include "vsched/exclusive_use.hpp"
 #include "vsched/huge_pages.hpp"
+#include "vsched/hash_mix.hpp"
 #include "vsched/interrupt.hpp"
+#include "vsched/prefetch.hpp"
 
 namespace vsched {
 
@@ -95,8 +99,8 @@ public:
     void prefetch(std::uint32_t slot) const {
         const std::size_t at = std::size_t(slot) * stride_;
         if (at < words_.size()) {
-            __builtin_prefetch(words_.data() + at);
-            __builtin_prefetch(words_.data() + at + stride_ - 1);  // records may straddle two lines
+            prefetch_line(words_.data() + at);
+            prefetch_line(words_.data() + at + stride_ - 1);  // records may straddle two lines
         }
     }
 
@@ -120,9 +124,11 @@ private:
     };
     // Heap order: the entry with the smallest (HIST(K), LAST) = the largest
     // backward K-distance, ties by least recent LAST, is at the top.
-    static bool before(const HeapEntry& a, const HeapEntry& b) {
-        return a.hist_k != b.hist_k ? a.hist_k < b.hist_k : a.last < b.last;
-    }
+    struct HeapBefore {
+        bool operator()(const HeapEntry& a, const HeapEntry& b) const {
+            return a.hist_k != b.hist_k ? a.hist_k < b.hist_k : a.last < b.last;
+        }
+    };
 
     std::uint64_t& word(std::uint32_t slot, int field) { return words_[std::size_t(slot) * stride_ + field]; }
     std::uint64_t word(std::uint32_t slot, int field) const { return words_[std::size_t(slot) * stride_ + field]; }
@@ -131,11 +137,10 @@ private:
     void list_push_back(std::uint32_t slot);
     void list_unlink(std::uint32_t slot);
     void heap_push_current(std::uint32_t slot);
-    void heap_push(const HeapEntry& e);
-    void heap_pop();
-    void heap_sift_down(std::size_t i);
-    void heap_compact();
+    bool heap_live(const HeapEntry& e) const;
+    void heap_compact_if_due();
     void place(std::uint32_t slot);  // resident slot into list or heap
+    void prefetch_next_victims() const;
 
     int k_;
     std::uint64_t crp_;
@@ -144,13 +149,13 @@ private:
     // LRU list (by LAST) of resident slots with fewer than K uncorrelated
     // references: their backward K-distance is infinite, so they go first.
     std::uint32_t list_head_ = kNoSlot, list_tail_ = kNoSlot;
-    // Lazy 4-ary min-heap (shallower than binary: fewer cache lines per sift)
-    // of resident slots with finite distance. A hit does not touch
+    // Lazy 4-ary min-heap (containers/lazy_heap.hpp; shallower than binary:
+    // fewer cache lines per sift) of resident slots with finite distance. A hit does not touch
     // the heap: keys only grow while a slot is resident (HIST(K) and LAST never
     // decrease), so a stored key is a lower bound of the true key and an entry
     // found stale at the top is pushed again with its true key. An entry is
     // live iff its slot is resident, finite, and entry.last == kLink word.
-    HugeVector<HeapEntry> heap_;
+    LazyHeap<HeapEntry, HeapBefore, 4, HugeVector<HeapEntry>> heap_;
     std::size_t heap_live_ = 0;
     std::vector<HeapEntry> aside_;  // scratch: ineligible entries during evict()
     std::size_t resident_count_ = 0;
@@ -197,20 +202,21 @@ private:
         std::uint32_t slot;
         std::uint32_t unused = 0;  // explicit padding: checkpoints hold no stray bytes
     };
-    struct RetainedAfter {  // min-heap by LAST (LAST values are unique)
-        bool operator()(const RetainedEntry& a, const RetainedEntry& b) const { return a.last > b.last; }
+    struct RetainedBefore {  // min-heap by LAST (LAST values are unique)
+        bool operator()(const RetainedEntry& a, const RetainedEntry& b) const { return a.last < b.last; }
     };
 
     std::uint32_t find(std::uint64_t key) const;
-    std::uint32_t new_slot(std::uint64_t key);
+    std::uint32_t find_hashed(std::uint64_t key, std::uint64_t h) const;  // h = hash_mix(key)
+    bool access_hashed(std::uint64_t key, std::uint64_t h);
+    void prefetch_bucket(std::uint64_t h) const;
+    void prefetch_record(std::uint64_t h) const;
+    std::uint32_t new_slot(std::uint64_t key, std::uint64_t h);
     void drop(std::uint32_t slot);  // forget a retained key entirely
     void retain(std::uint32_t slot);
     void purge_expired();
     bool retained_live(const RetainedEntry& e) const;
-    void retained_compact();
-    void table_insert(std::uint32_t slot, std::uint64_t hash);
-    void table_erase(std::uint64_t key);
-    void table_grow();
+    std::uint64_t slot_hash(std::uint32_t slot) const { return hash_mix(policy_.key(slot)); }
 
     std::uint64_t capacity_;
     std::optional<std::uint64_t> rip_, history_;
@@ -219,15 +225,13 @@ private:
     std::uint64_t t_ = 0, hits_ = 0, misses_ = 0, evictions_ = 0;
     std::size_t retained_count_ = 0;
 
-    // Open addressing, linear probing, at most half full. A bucket is 0 (empty)
-    // or (fingerprint << slot_bits_) | (slot + 1): the fingerprint (top hash
-    // bits) rejects most non-matching probes without reading the record.
-    HugeVector<std::uint32_t> buckets_;
-    int slot_bits_ = 0;
+    // key -> slot (containers/slot_index.hpp): 32-bit buckets of fingerprint
+    // and slot, at most half full; its bit count is also the slots' limit.
+    SlotIndex<HugeVector<std::uint32_t>> table_;
     std::uint32_t free_head_ = LruKPolicy::kNoSlot;  // free slots chained via key word
     std::size_t used_slots_ = 0;                     // slots ever handed out
 
-    std::vector<RetainedEntry> retained_heap_;  // lazy; live entries = retained keys
+    LazyHeap<RetainedEntry, RetainedBefore, 2> retained_heap_;  // live entries = retained keys; binary as checkpointed
 };
 
 }  // namespace vsched

@@ -15,18 +15,9 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace vsched {
+#include "vsched/prefetch.hpp"  // prefetch_line
 
-// Starts loading the cache line of `p`. Not __builtin_prefetch alone: GCC
-// deems a function that only loads and prefetches pure, and drops calls to it
-// whose result is unused; the volatile asm keeps it.
-inline void prefetch_line(const void* p) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
-#else
-    __builtin_prefetch(p);
-#endif
-}
+namespace vsched {
 
 // The per-VM part read on every push: small, so that the heads of thousands
 // of VMs stay in cache while their bands may not.

@@ -44,6 +44,8 @@
 #include <utility>
 #include <vector>
 
+#include "vsched/prefetch.hpp"
+
 namespace vsched {
 
 template <class Buckets = std::vector<std::uint32_t>>
@@ -144,12 +146,26 @@ public:
     }
 
     // Hints for pipelined lookups (no effect on results): the home bucket of
-    // h into cache, and the slot it holds now (kNone if empty) as a guess of
-    // the record to prefetch next.
-    void prefetch(std::uint64_t h) const { __builtin_prefetch(&buckets_[h & (buckets_.size() - 1)]); }
+    // h into cache (prefetch_line: a prefetch the compiler cannot drop); the
+    // slot the home bucket holds now (kNone if empty); and the probe of find()
+    // without reading records: the first slot within max_probes buckets whose
+    // fingerprint matches, i.e. the record find() will most likely read
+    // (kNone if the probe meets an empty bucket or nothing matches).
+    void prefetch(std::uint64_t h) const { prefetch_line(&buckets_[h & (buckets_.size() - 1)]); }
     std::uint32_t home_slot(std::uint64_t h) const {
         const std::uint32_t v = buckets_[h & (buckets_.size() - 1)];
         return v == 0 ? kNone : (v & slot_mask_) - 1;
+    }
+    std::uint32_t probe_guess(std::uint64_t h, std::size_t max_probes) const {
+        const std::size_t mask = buckets_.size() - 1;
+        const std::uint64_t fp = fingerprint(h);
+        std::size_t i = h & mask;
+        for (std::size_t probes = 0; probes < max_probes; ++probes, i = (i + 1) & mask) {
+            const std::uint32_t v = buckets_[i];
+            if (v == 0) return kNone;
+            if ((std::uint64_t(v) >> slot_bits_) == fp) return (v & slot_mask_) - 1;
+        }
+        return kNone;
     }
 
     // The buckets exactly as they are (checkpoints), and back: load() takes
