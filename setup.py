@@ -13,9 +13,6 @@ Flags are set here and nowhere else (never through CFLAGS).
 import os
 from glob import glob
 
-from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
-from setuptools import setup
-
 MODES = {
     "release": (["-O3", "-DNDEBUG"], []),
     "debug": (["-O0", "-g", "-UNDEBUG"], []),
@@ -35,7 +32,18 @@ compile_flags, link_flags = MODES[mode]
 # some targets) and any fast-math reassociation.
 compile_flags = [*compile_flags, "-ffp-contract=off", "-fno-fast-math", "-Wall", "-Wextra"]
 
-HEADERS = sorted(glob("csrc/include/vsched/*.hpp")) + sorted(glob("csrc/include/vsched/eviction/*.hpp")) + sorted(glob("csrc/bindings/*.hpp"))
+# The C++ standard and include path, shared with the container tests
+# (tests/test_containers_cpp.py reads them, and the flags above, from here).
+CXX_STD = 17
+INCLUDE_DIRS = ["csrc/include"]
+
+HEADERS = (
+    sorted(glob("csrc/include/vsched/*.hpp"))
+    + sorted(glob("csrc/include/vsched/eviction/*.hpp"))
+    + sorted(glob("csrc/include/vsched/containers/*.hpp"))
+    + sorted(glob("csrc/include/vsched/scheduler/*.hpp"))
+    + sorted(glob("csrc/bindings/*.hpp"))
+)
 
 
 def needs_recompile(obj: str, src: str) -> bool:
@@ -50,19 +58,28 @@ def needs_recompile(obj: str, src: str) -> bool:
     return any(os.stat(path).st_mtime >= built for path in [src, *HEADERS])
 
 
-# Compile the translation units in parallel, and only those that changed
-# (useful for in-place development builds).
-ParallelCompile("VSCHED_BUILD_JOBS", default=2, needs_recompile=needs_recompile).install()
+if __name__ == "__main__":  # (the tests read the flags without building)
+    from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
+    from setuptools import setup
 
-sources = sorted(glob("csrc/core/*.cpp")) + sorted(glob("csrc/core/eviction/*.cpp")) + sorted(glob("csrc/bindings/*.cpp"))
+    # Compile the translation units in parallel, and only those that changed
+    # (useful for in-place development builds).
+    ParallelCompile("VSCHED_BUILD_JOBS", default=2, needs_recompile=needs_recompile).install()
 
-ext = Pybind11Extension(
-    "vsched._core",
-    sources,
-    include_dirs=["csrc/include"],
-    cxx_std=17,
-    extra_compile_args=compile_flags,
-    extra_link_args=link_flags,
-)
+    sources = (
+        sorted(glob("csrc/core/*.cpp"))
+        + sorted(glob("csrc/core/eviction/*.cpp"))
+        + sorted(glob("csrc/core/scheduler/*.cpp"))
+        + sorted(glob("csrc/bindings/*.cpp"))
+    )
 
-setup(ext_modules=[ext], cmdclass={"build_ext": build_ext})
+    ext = Pybind11Extension(
+        "vsched._core",
+        sources,
+        include_dirs=INCLUDE_DIRS,
+        cxx_std=CXX_STD,
+        extra_compile_args=compile_flags,
+        extra_link_args=link_flags,
+    )
+
+    setup(ext_modules=[ext], cmdclass={"build_ext": build_ext})

@@ -243,7 +243,8 @@ class InlineRunner:
 
     def __init__(self, fleet: Fleet, shards: int) -> None:
         self.bounds = shard_bounds(len(fleet.specs), shards)
-        self.shards = [HostShard(a, fleet.specs[a:b], fleet.tick_seconds, fleet.engines) for a, b in self.bounds]
+        self.shards = [HostShard(a, fleet.specs[a:b], fleet.tick_seconds, fleet.engines, fleet.vm_series)
+                       for a, b in self.bounds]
         self.calls: list[tuple[str, list[int]]] = []
 
     def call_some(self, shards, method, calls, *, tick):
@@ -353,3 +354,45 @@ def test_consolidation_on_ray_and_dask_gives_the_serial_run(ray_cluster, dask_cl
     assert {"evacuation", "host_powered_off", "host_powered_on"} <= kinds
     assert _consolidating_day(backend="ray", shards=2) == serial
     assert _consolidating_day(backend="dask", shards=3, client=dask_client) == serial
+
+
+def _series_day(fleet: Fleet, directory) -> dict:
+    import pyarrow.parquet as pq
+
+    with fleet:
+        run = fleet.run(_work())
+        paths = fleet.export_parquet(str(directory))
+    tables = [pq.read_table(p) for p in paths]
+    columns = {name: np.concatenate([t.column(name).to_numpy() for t in tables]) for name in tables[0].column_names}
+    order = np.lexsort((columns["vm"], columns["tick"]))
+    return run, {name: values[order] for name, values in columns.items()}, paths
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+def test_per_vm_parquet_export_is_the_same_from_serial_and_shards(tmp_path, shards):
+    """Rule F24: each shard writes its own VMs' rows; together they are the serial fleet's file,
+    row for row (float32 demand, used, ready %), and their totals are the run's per-VM totals."""
+    pytest.importorskip("pyarrow")
+    run, serial, paths = _series_day(_fleet(vm_series=True), tmp_path / "serial")
+    assert len(paths) == 1
+    sharded_run, sharded, paths = _series_day(_inline(_fleet(vm_series=True), shards), tmp_path / "sharded")
+    assert len(paths) == shards and sharded_run == run
+    assert serial.keys() == sharded.keys() and all(np.array_equal(serial[k], sharded[k]) for k in serial)
+    assert serial["demand"].dtype == np.float32 and serial["tick"].max() == 39
+    used = np.bincount(serial["vm"], weights=serial["used"].astype(float), minlength=run.vms["used"].size)
+    np.testing.assert_allclose(used, run.vms["used"], rtol=1e-5, atol=1e-5)
+    hosts = np.bincount(serial["host"] * 40 + serial["tick"], minlength=6 * 40).reshape(6, 40)
+    assert np.array_equal(hosts, run.hosts["vms"])
+
+
+def test_parquet_export_needs_the_series_and_names_the_extra(monkeypatch, tmp_path):
+    fleet = _fleet()
+    fleet.run(_work(), ticks=2)
+    with pytest.raises(ValueError, match="vm_series=True"):
+        fleet.export_parquet(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    fleet = _fleet(vm_series=True)
+    fleet.run(_work(), ticks=2)
+    with pytest.raises(ImportError, match=r"vsched\[parquet\]"):
+        fleet.export_parquet(str(tmp_path))
+    assert not list(tmp_path.iterdir())

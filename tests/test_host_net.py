@@ -208,3 +208,69 @@ def test_checkpoints_carry_the_nic_and_continue_bit_for_bit(impl):
         b = restored.run(cpu[3:], net=demand[3:])
         same(a.metrics, b.metrics)
         same(a.totals, b.totals)
+
+
+@pytest.mark.parametrize("impl", IMPLS, ids=IDS)
+def test_resize_changes_the_network_part_atomically(impl):
+    """resize(net_*=...) sets the VM's NetScheduler parameters (None keeps one, inf removes a limit);
+    a refusal by the NIC or the host, or a bad value, changes nothing (rule H2)."""
+    host = impl.Host(8, 4000, nic_bps=LINK)
+    keep = host.add_vm(1, 16, net_band=0, net_reservation=600e6)
+    vm = host.add_vm(1, 16, net_band=2, net_shares=500, net_limit=100e6)
+    host.resize(vm, vcpus=2, net_band=1, net_reservation=50e6)
+    assert host.export_vm(vm).net == {"band": 1, "shares": 500, "reservation": 50e6, "limit": 100e6}
+    assert host.net.band_of(host.net.vms[1]) == 1 and len(host.net) == 2
+    host.resize(vm, net_limit=math.inf)
+    assert host.export_vm(vm).net["limit"] is None
+    host.resize(vm, shares=3000)  # no network argument: the network part as it was
+    assert host.export_vm(vm).net == {"band": 1, "shares": 500, "reservation": 50e6, "limit": None}
+    for call, error in (
+        (lambda: host.resize(vm, net_reservation=400.0001e6), vsched.AdmissionError),  # 600 + 400 > the link
+        (lambda: host.resize(vm, vcpus=100, net_band=0), vsched.AdmissionError),  # the host refuses first
+        (lambda: host.resize(vm, net_band=3), ValueError),
+        (lambda: host.resize(vm, net_shares=1.5), TypeError),
+        (lambda: host.resize(vm, net_limit=1e6), vsched.AdmissionError),  # below its reservation
+    ):
+        before = observe(host)
+        events = len(host.events)
+        with pytest.raises(error):
+            call()
+        assert_same(before, observe(host))
+        assert all(e["event"] == "resize_refused" for e in host.events[events:])
+    host.resize(keep, net_reservation=0.0)
+    host.resize(vm, net_reservation=1e9)  # the whole link, now that the other holds none
+    no_nic = impl.Host(8, 4000)
+    plain = no_nic.add_vm(1, 16)
+    before = observe(no_nic)
+    with pytest.raises(ValueError, match="nic_bps"):
+        no_nic.resize(plain, net_band=0)
+    assert_same(before, observe(no_nic))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_net_drops_are_those_of_a_full_tick_of_packets(seed):
+    """net_drops (rule H10) against the packet engine run over the whole tick on the same traffic
+    (the sample's packets, for tick_seconds instead of net_sample_ns): per VM within the long-run
+    throughput bound (N11) in packets, 2 + q_i / S + b·D / S, plus one for the queue's fill."""
+    rng = np.random.default_rng(seed)
+    guard = vsched.NetGuard(minimums=[0.0, 0.0, 50e6]) if seed % 2 else None
+    host = vsched.Host(8, 4000, nic_bps=LINK, tick_seconds=1, net_guard=guard)
+    n = 6
+    for i in range(n):
+        host.add_vm(1, 16, net_band=int(rng.integers(0, 3)), net_shares=int(rng.choice([500, 1000, 2000])),
+                    net_reservation=float(rng.choice([0.0, 30e6])),
+                    net_limit=None if rng.random() < 0.7 else float(rng.uniform(60e6, 300e6)))
+    demand = rng.uniform(0.05, 0.45, n) * LINK
+    nic = copy.deepcopy(host._nic)
+    tick = host.step(np.zeros(n), net_demand=demand)
+    nic.sample_ns = 10**9  # the whole tick
+    position, arrival, size = nic.sample_packets(np.asarray(tick["vm"], dtype=np.int64), demand)
+    run = nic.net.simulate_packets(np.asarray(nic.net.vms)[position], arrival, size, queue_bytes=nic.queue_bytes,
+                                   quantum_bytes=nic.packet_bytes)
+    buckets = 1 + sum(r >= 1 for r in (host._layout.records[v].net.reservation for v in host.vms)) + sum(
+        lim is not None for lim in (host._layout.records[v].net.limit for v in host.vms))
+    depth = 1500  # burst_bytes 0: one packet
+    for i, v in enumerate(host.vms):
+        bound = 2 + host._layout.records[v].net.shares / 1000 + buckets * depth / 1500 + 1
+        assert abs(tick["net_drops"][i] - run.dropped_packets[i]) <= bound, (i, tick["net_drops"], run.dropped_packets)
+    assert (run.dropped_packets > 0).sum() >= 2  # VMs that drop, limited or short of their share

@@ -59,21 +59,19 @@ py::tuple simulate_packets_py(const NetScheduler& self, const Int64Array& vm, co
     require_vector(arrival_ns, "arrival_ns", vm.shape(0));
     require_vector(size_bytes, "size_bytes", vm.shape(0));
     const auto n = static_cast<std::size_t>(vm.shape(0));
-    // Copied with the GIL held, then validated: the loop below reads only these
-    // (into this thread's scratch vectors: fresh ones would cost their page faults).
-    Scratch<std::int64_t, 1> vm_buffer;
+    // Arrivals and sizes are copied with the GIL held, then validated: the loop below reads
+    // only these (in this thread's scratch vectors: fresh ones would cost their page faults).
+    // The VM ids are read once, by the validation, which turns them into indices (our own).
     Scratch<std::int64_t, 2> arrival_buffer;
     Scratch<std::int64_t, 3> size_buffer;
     Scratch<std::int32_t, 0> index_buffer;
-    std::vector<std::int64_t>& vms = vm_buffer.get();
     std::vector<std::int64_t>& arrivals = arrival_buffer.get();
     std::vector<std::int64_t>& sizes = size_buffer.get();
-    vms.assign(vm.data(), vm.data() + n);
     arrivals.assign(arrival_ns.data(), arrival_ns.data() + n);
     sizes.assign(size_bytes.data(), size_bytes.data() + n);
     PacketBatch batch;
     batch.n = n;
-    batch.vm = vms.data();
+    batch.vm = vm.data();
     batch.arrival_ns = arrivals.data();
     batch.size_bytes = sizes.data();
     batch.queue_bytes = queue_bytes;
@@ -81,6 +79,7 @@ py::tuple simulate_packets_py(const NetScheduler& self, const Int64Array& vm, co
     batch.burst_bytes = burst_bytes;
     std::vector<std::int32_t>& index = index_buffer.get();
     self.validate_packets(batch, index);
+    batch.vm = nullptr;  // the caller's buffer: not read once the GIL is released
     py::array_t<std::int64_t> start(static_cast<py::ssize_t>(n));
     py::array_t<std::int64_t> finish(static_cast<py::ssize_t>(n));
     std::int64_t* start_data = start.mutable_data();

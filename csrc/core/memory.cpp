@@ -34,95 +34,46 @@ inline std::uint64_t content_hash(std::int64_t domain, std::uint64_t content) {
 // ------------------------------------------------------------ FrameIndex ---
 
 void MemoryManager::FrameIndex::init(std::size_t frames) {
-    std::size_t size = 16;
-    while (size < 2 * frames) size *= 2;  // at most half full: short probe chains
-    buckets_.assign(size, 0);
+    int bits = SlotIndex<>::kMinBits;
+    while ((std::size_t(1) << bits) < 2 * frames) ++bits;  // at most half full: short probe chains
+    table_.reset(bits);
 }
 
 std::uint32_t MemoryManager::FrameIndex::find(const HugeVector<Frame>& frames, std::int64_t domain,
                                               std::uint64_t content) const {
-    const std::size_t mask = buckets_.size() - 1;
-    for (std::size_t i = content_hash(domain, content) & mask;; i = (i + 1) & mask) {
-        const std::uint32_t v = buckets_[i];
-        if (v == 0) return kNoFrame;
-        const Frame& f = frames[v - 1];
-        if (f.content == content && f.domain == domain) return v - 1;
-    }
+    const std::uint32_t frame = table_.find(content_hash(domain, content), [&](std::uint32_t f) {
+        return frames[f].content == content && frames[f].domain == domain;
+    });
+    return frame == SlotIndex<>::kNone ? kNoFrame : frame;
 }
 
 void MemoryManager::FrameIndex::insert(const HugeVector<Frame>& frames, std::uint32_t frame) {
-    const std::size_t mask = buckets_.size() - 1;
-    std::size_t i = content_hash(frames[frame].domain, frames[frame].content) & mask;
-    while (buckets_[i] != 0) i = (i + 1) & mask;
-    buckets_[i] = frame + 1;
+    table_.insert(content_hash(frames[frame].domain, frames[frame].content), frame);
 }
 
-// Backward-shift deletion (no tombstones): an entry after the hole moves into
-// it unless its home bucket lies cyclically in (hole, entry].
 void MemoryManager::FrameIndex::erase(const HugeVector<Frame>& frames, std::uint32_t frame) {
-    const std::size_t mask = buckets_.size() - 1;
-    std::size_t i = content_hash(frames[frame].domain, frames[frame].content) & mask;
-    while (buckets_[i] != frame + 1) i = (i + 1) & mask;
-    for (std::size_t j = (i + 1) & mask; buckets_[j] != 0; j = (j + 1) & mask) {
-        const Frame& f = frames[buckets_[j] - 1];
-        const std::size_t home = content_hash(f.domain, f.content) & mask;
-        const bool home_in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!home_in_range) {
-            buckets_[i] = buckets_[j];
-            i = j;
-        }
-    }
-    buckets_[i] = 0;
+    table_.erase(content_hash(frames[frame].domain, frames[frame].content), frame,
+                 [&](std::uint32_t f) { return content_hash(frames[f].domain, frames[f].content); });
 }
 
 void MemoryManager::FrameIndex::prefetch(std::int64_t domain, std::uint64_t content) const {
-    __builtin_prefetch(&buckets_[content_hash(domain, content) & (buckets_.size() - 1)]);
+    table_.prefetch(content_hash(domain, content));
 }
 
 // The frame in the content's home bucket (a guess for prefetching only).
 std::uint32_t MemoryManager::FrameIndex::peek(std::int64_t domain, std::uint64_t content) const {
-    return buckets_[content_hash(domain, content) & (buckets_.size() - 1)] - 1;
+    return table_.home_slot(content_hash(domain, content));
+}
+
+bool MemoryManager::FrameIndex::load(HugeVector<std::uint32_t> buckets, std::size_t frames) {
+    int bits = 0;
+    while (bits < 40 && (std::size_t(1) << bits) < buckets.size()) ++bits;
+    if (buckets.size() < 2 * frames) return false;
+    return table_.load(bits, std::move(buckets), frames);
 }
 
 std::size_t MemoryManager::ContentKeyHash::operator()(const ContentKey& k) const {
     return static_cast<std::size_t>(content_hash(k.domain, k.content));
-}
-
-// --------------------------------------------------------------- IdIndex ---
-
-void MemoryManager::IdIndex::insert(std::int64_t id, std::uint32_t slot) {
-    if (2 * (size_ + 1) > table_.size()) grow();
-    const std::size_t mask = table_.size() - 1;
-    std::size_t i = home(id);
-    while (table_[i].id >= 0) i = (i + 1) & mask;
-    table_[i] = Entry{id, slot};
-    ++size_;
-}
-
-void MemoryManager::IdIndex::grow() {
-    std::vector<Entry> old(table_.size() * 2);
-    old.swap(table_);
-    --shift_;
-    size_ = 0;
-    for (const Entry& e : old) {
-        if (e.id >= 0) insert(e.id, e.slot);
-    }
-}
-
-void MemoryManager::IdIndex::erase(std::int64_t id) {
-    const std::size_t mask = table_.size() - 1;
-    std::size_t i = home(id);
-    while (table_[i].id != id) i = (i + 1) & mask;
-    for (std::size_t j = (i + 1) & mask; table_[j].id >= 0; j = (j + 1) & mask) {
-        const std::size_t h = home(table_[j].id);
-        const bool home_in_range = i <= j ? (h > i && h <= j) : (h > i || h <= j);
-        if (!home_in_range) {
-            table_[i] = table_[j];
-            i = j;
-        }
-    }
-    table_[i] = Entry{};
-    --size_;
 }
 
 // ------------------------------------------------------------ lifecycle ---
@@ -246,7 +197,9 @@ std::uint32_t MemoryManager::new_slot(std::int64_t id, std::int64_t domain, std:
         std::fill_n(seen_.begin() + std::ptrdiff_t(v.first), pages, 0);
         std::fill_n(scan_flags_.begin() + std::ptrdiff_t(v.first), pages, 0);
     }
-    ids_.insert(id, slot);
+    // Slots stay below vms_.size(): room for all of them.
+    ids_.grow_to_hold(vms_.size(), [&](std::uint32_t s) { return slot_id_hash(s); });
+    ids_.insert(id_hash(id), slot);
     order_.push_back(OrderEntry{id, slot});  // ids only grow, so order_ stays sorted
     ++live_vms_;
     live_pages_ += pages;
@@ -265,7 +218,10 @@ std::int64_t MemoryManager::add_vm(std::int64_t pages, std::int64_t domain) {
     return id;
 }
 
-std::uint32_t MemoryManager::find_slot(std::int64_t vm) const { return vm < 0 ? kNoSlot : ids_.find(vm); }
+std::uint32_t MemoryManager::find_slot(std::int64_t vm) const {
+    if (vm < 0) return kNoSlot;
+    return ids_.find(id_hash(vm), [&](std::uint32_t s) { return vms_[s].id == vm; });  // kNone == kNoSlot
+}
 
 std::uint32_t MemoryManager::slot_of(std::int64_t vm) const {
     const std::uint32_t slot = find_slot(vm);
@@ -303,7 +259,7 @@ void MemoryManager::remove_vm(std::int64_t vm) {
     pages_swapped_ -= v.counters.swapped;
     live_pages_ -= v.count;
     give_range(v.first, v.count);
-    ids_.erase(vm);
+    ids_.erase(id_hash(vm), slot, [&](std::uint32_t s) { return slot_id_hash(s); });
     v.id = -1;
     free_slots_.push_back(slot);
     --live_vms_;
@@ -443,23 +399,38 @@ std::uint32_t MemoryManager::allocate(std::int64_t domain, std::uint64_t content
 
 // ----------------------------------------------------- retained history ---
 
+// Retained records are numbered r = offset / (k + 1) in retained_pool_; the
+// index maps (domain, content) -> r, the key being retained_keys_[r] (domain
+// -1 while the record is free).
+std::uint32_t MemoryManager::retained_at(const ContentKey& key) const {
+    const std::uint32_t r = retained_index_.find(ContentKeyHash{}(key), [&](std::uint32_t s) {
+        return retained_keys_[s] == key;
+    });
+    return r == SlotIndex<>::kNone ? kNoSlot : r * std::uint32_t(lruk_.k() + 1);
+}
+
+void MemoryManager::release_retained(std::uint32_t at) {
+    const std::uint32_t r = at / std::uint32_t(lruk_.k() + 1);
+    retained_index_.erase(ContentKeyHash{}(retained_keys_[r]), r,
+                          [&](std::uint32_t s) { return ContentKeyHash{}(retained_keys_[s]); });
+    retained_keys_[r] = ContentKey{-1, 0};
+    retained_free_.push_back(at);
+}
+
 void MemoryManager::drop_retained(const ContentKey& key) {
     filter_remove(key);
-    auto it = retained_.find(key);
-    retained_free_.push_back(it->second);
-    retained_.erase(it);
+    release_retained(retained_at(key));
 }
 
 bool MemoryManager::take_retained(std::int64_t domain, std::uint64_t content) {
     const ContentKey key{domain, content};
-    if (retained_.empty() || filter_count(key) == 0) return false;
-    auto it = retained_.find(key);
-    if (it == retained_.end()) return false;
+    if (retained_index_.size() == 0 || filter_count(key) == 0) return false;
+    const std::uint32_t at = retained_at(key);
+    if (at == kNoSlot) return false;
     filter_remove(key);
     const std::size_t stride = std::size_t(lruk_.k()) + 1;
-    std::copy_n(retained_pool_.begin() + std::ptrdiff_t(it->second), stride, scratch_hist_.begin());
-    retained_free_.push_back(it->second);
-    retained_.erase(it);
+    std::copy_n(retained_pool_.begin() + std::ptrdiff_t(at), stride, scratch_hist_.begin());
+    release_retained(at);
     return true;
 }
 
@@ -468,11 +439,9 @@ void MemoryManager::retain(std::uint32_t frame) {
     const std::size_t stride = std::size_t(k) + 1;
     const ContentKey key{frames_[frame].domain, frames_[frame].content};
     const std::uint64_t last = lruk_.last(frame);
-    std::uint32_t at;
-    auto it = retained_.find(key);
-    if (it != retained_.end()) {
+    std::uint32_t at = retained_at(key);
+    if (at != kNoSlot) {
         // Two frames of equal content (merge off/scan): keep the more recent.
-        at = it->second;
         if (retained_pool_[at + std::size_t(k)] > last) return;
     } else {
         if (!retained_free_.empty()) {
@@ -481,49 +450,44 @@ void MemoryManager::retain(std::uint32_t frame) {
         } else {
             at = std::uint32_t(retained_pool_.size());
             retained_pool_.resize(retained_pool_.size() + stride);
+            retained_keys_.resize(retained_pool_.size() / stride, ContentKey{-1, 0});
+            retained_index_.grow_to_hold(retained_keys_.size(),
+                                         [&](std::uint32_t s) { return ContentKeyHash{}(retained_keys_[s]); });
         }
-        retained_.emplace(key, at);
+        const std::uint32_t r = at / std::uint32_t(stride);
+        retained_keys_[r] = key;
+        retained_index_.insert(ContentKeyHash{}(key), r);
         filter_add(key);
     }
     for (int i = 0; i < k; ++i) retained_pool_[at + std::size_t(i)] = lruk_.hist(frame, i);
     retained_pool_[at + std::size_t(k)] = last;
     if (!rip_ && !history_) return;
-    retained_heap_.push_back(RetainedEntry{last, key});
-    std::push_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
-    auto live = [&](const RetainedEntry& e) {
-        auto found = retained_.find(e.key);
-        return found != retained_.end() && retained_pool_[found->second + std::size_t(k)] == e.last;
-    };
+    retained_heap_.push(RetainedEntry{last, key});
     if (history_) {
         // Keep the `history` most recently referenced contents.
-        while (retained_.size() > *history_) {
-            std::pop_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
-            const RetainedEntry e = retained_heap_.back();
-            retained_heap_.pop_back();
-            if (live(e)) drop_retained(e.key);
+        while (retained_index_.size() > *history_) {
+            const RetainedEntry e = retained_heap_.top();
+            retained_heap_.pop();
+            if (retained_live(e)) drop_retained(e.key);
         }
     }
-    if (retained_heap_.size() > 2 * retained_.size() + 1024) {
-        std::vector<RetainedEntry> kept;
-        for (const RetainedEntry& e : retained_heap_) {
-            if (live(e)) kept.push_back(e);
-        }
-        retained_heap_.swap(kept);
-        std::make_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
-    }
+    retained_heap_.compact_if_due(retained_index_.size(), [&](const RetainedEntry& e) { return retained_live(e); });
+}
+
+// An entry is live while its content's retained history is the one it was pushed for.
+bool MemoryManager::retained_live(const RetainedEntry& e) const {
+    const std::uint32_t at = retained_at(e.key);
+    return at != kNoSlot && retained_pool_[at + std::size_t(lruk_.k())] == e.last;
 }
 
 // Forgets retained history with t - LAST > rip (at the start of each access).
 void MemoryManager::purge_expired(std::uint64_t t) {
     if (!rip_ || t <= *rip_) return;
     const std::uint64_t oldest_kept = t - *rip_;
-    const std::size_t at_last = std::size_t(lruk_.k());
-    while (!retained_heap_.empty() && retained_heap_.front().last < oldest_kept) {
-        std::pop_heap(retained_heap_.begin(), retained_heap_.end(), RetainedAfter{});
-        const RetainedEntry e = retained_heap_.back();
-        retained_heap_.pop_back();
-        auto found = retained_.find(e.key);
-        if (found != retained_.end() && retained_pool_[found->second + at_last] == e.last) drop_retained(e.key);
+    while (!retained_heap_.empty() && retained_heap_.top().last < oldest_kept) {
+        const RetainedEntry e = retained_heap_.top();
+        retained_heap_.pop();
+        if (retained_live(e)) drop_retained(e.key);
     }
 }
 
@@ -846,7 +810,7 @@ MemoryTotals MemoryManager::totals() const {
     s.evictions = evictions_;
     s.full_scans = full_scans_;
     s.time = t_;
-    s.retained = retained_.size();
+    s.retained = retained_index_.size();
     s.dirtied = dirtied_;
     s.imported = imported_;
     return s;
@@ -894,7 +858,8 @@ std::size_t MemoryManager::memory_bytes() const {
            free_slots_.capacity() * sizeof(std::uint32_t) + ids_.bytes() + order_.capacity() * sizeof(OrderEntry) +
            free_stack_.capacity() * sizeof(std::uint32_t) + retained_pool_.capacity() * sizeof(std::uint64_t) +
            retained_free_.capacity() * sizeof(std::uint32_t) + retained_heap_.capacity() * sizeof(RetainedEntry) +
-           retained_filter_.capacity() + (retained_.size() + unstable_.size()) * kMapEntry +
+           retained_filter_.capacity() + retained_index_.bytes() + retained_keys_.capacity() * sizeof(ContentKey) +
+           unstable_.size() * kMapEntry +
            (free_by_start_.size() + free_by_size_.size()) * kMapEntry;
 }
 

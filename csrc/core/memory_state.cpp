@@ -14,7 +14,7 @@ namespace vsched {
 
 namespace {
 constexpr const char* kKind = "MemoryManager";
-constexpr std::uint32_t kFormat = 2;  // 2: the frame eviction policy
+constexpr std::uint32_t kFormat = 3;  // 2: the frame eviction policy; 3: fingerprints in the content index
 
 std::invalid_argument corrupt(const char* what) {
     return std::invalid_argument(message("corrupt MemoryManager checkpoint: ", what));
@@ -39,7 +39,11 @@ std::string MemoryManager::save() const {
     auto by_key = [](const ContentKey& a, const ContentKey& b) {
         return a.domain != b.domain ? a.domain < b.domain : a.content < b.content;
     };
-    std::vector<std::pair<ContentKey, std::uint32_t>> retained(retained_.begin(), retained_.end());
+    std::vector<std::pair<ContentKey, std::uint32_t>> retained;
+    const std::uint32_t stride = std::uint32_t(lruk_.k() + 1);
+    for (std::uint32_t r = 0; r < retained_keys_.size(); ++r) {
+        if (retained_keys_[r].domain >= 0) retained.emplace_back(retained_keys_[r], r * stride);
+    }
     std::sort(retained.begin(), retained.end(), [&](const auto& a, const auto& b) { return by_key(a.first, b.first); });
     std::vector<ContentKey> retained_keys;
     std::vector<std::uint32_t> retained_at;
@@ -51,7 +55,7 @@ std::string MemoryManager::save() const {
     out.put_vector(retained_at);
     out.put_vector(retained_pool_);
     out.put_vector(retained_free_);
-    out.put_vector(retained_heap_);
+    out.put_vector(retained_heap_.entries());
     out.put_vector(retained_filter_);
     out.put_vector(frames_);
     out.put_vector(pages_);
@@ -113,7 +117,7 @@ std::unique_ptr<MemoryManager> MemoryManager::load(const std::string& bytes) {
     const auto retained_at = in.get_vector<std::uint32_t>();
     m.retained_pool_ = in.get_vector<std::uint64_t>();
     m.retained_free_ = in.get_vector<std::uint32_t>();
-    m.retained_heap_ = in.get_vector<RetainedEntry>();
+    if (!m.retained_heap_.load(in.get_vector<RetainedEntry>())) throw corrupt("retained heap");
     const auto filter = in.get_vector<std::uint8_t>();
     if (filter.size() != m.retained_filter_.size()) throw corrupt("filter size");
     m.retained_filter_ = filter;
@@ -121,14 +125,25 @@ std::unique_ptr<MemoryManager> MemoryManager::load(const std::string& bytes) {
     if (retained_keys.size() != retained_at.size() || m.retained_pool_.size() % stride != 0) {
         throw corrupt("retained history");
     }
+    m.retained_keys_.assign(m.retained_pool_.size() / stride, ContentKey{-1, 0});
+    // (The index is still empty: growing it rehashes nothing.)
+    m.retained_index_.grow_to_hold(m.retained_keys_.size(), [](std::uint32_t) { return std::uint64_t(0); });
     for (std::size_t i = 0; i < retained_keys.size(); ++i) {
         if (std::size_t(retained_at[i]) + stride > m.retained_pool_.size() || retained_at[i] % stride != 0) {
             throw corrupt("retained offset");
         }
-        m.retained_.emplace(retained_keys[i], retained_at[i]);
+        const std::uint32_t r = retained_at[i] / std::uint32_t(stride);
+        if (retained_keys[i].domain < 0 || m.retained_keys_[r].domain >= 0 || m.retained_at(retained_keys[i]) != kNoSlot) {
+            throw corrupt("retained history");
+        }
+        m.retained_keys_[r] = retained_keys[i];
+        m.retained_index_.insert(ContentKeyHash{}(retained_keys[i]), r);
     }
     for (const std::uint32_t at : m.retained_free_) {
-        if (std::size_t(at) + stride > m.retained_pool_.size()) throw corrupt("retained free list");
+        if (std::size_t(at) + stride > m.retained_pool_.size() || at % stride != 0 ||
+            m.retained_keys_[at / stride].domain >= 0) {
+            throw corrupt("retained free list");
+        }
     }
     m.frames_ = in.get_vector<Frame, HugePageAllocator<Frame>>();
     m.pages_ = in.get_vector<Page, HugePageAllocator<Page>>();
@@ -142,7 +157,9 @@ std::unique_ptr<MemoryManager> MemoryManager::load(const std::string& bytes) {
     m.scan_flags_ = in.get_vector<std::uint8_t>();
     m.free_stack_ = in.get_vector<std::uint32_t>();
     m.next_unused_ = in.get<std::uint32_t>();
-    m.index_.buckets() = in.get_vector<std::uint32_t, HugePageAllocator<std::uint32_t>>();
+    if (!m.index_.load(in.get_vector<std::uint32_t, HugePageAllocator<std::uint32_t>>(), std::size_t(frames))) {
+        throw corrupt("index");
+    }
     const auto unstable_keys = in.get_vector<ContentKey>();
     const auto unstable_values = in.get_vector<Candidate>();
     if (unstable_keys.size() != unstable_values.size()) throw corrupt("candidates");
@@ -168,8 +185,9 @@ std::unique_ptr<MemoryManager> MemoryManager::load(const std::string& bytes) {
     for (std::uint32_t slot = 0; slot < m.vms_.size(); ++slot) {
         const Vm& v = m.vms_[slot];
         if (v.id < 0) continue;
-        if (v.id >= m.next_id_ || m.ids_.find(v.id) != kNoSlot) throw corrupt("VM ids");
-        m.ids_.insert(v.id, slot);
+        if (v.id >= m.next_id_ || m.find_slot(v.id) != kNoSlot) throw corrupt("VM ids");
+        m.ids_.grow_to_hold(m.vms_.size(), [&](std::uint32_t s) { return m.slot_id_hash(s); });
+        m.ids_.insert(id_hash(v.id), slot);
         ++m.live_vms_;
     }
     m.validate_loaded();
@@ -185,10 +203,6 @@ void MemoryManager::validate_loaded() const {
         for (std::uint32_t f = 0; f < frames; ++f) {
             if ((frames_[f].refcount > 0) != frame_policy_->contains(f)) throw corrupt("eviction policy");
         }
-    }
-    if (index_.buckets().size() < 2 * frames) throw corrupt("index size");
-    for (const std::uint32_t b : index_.buckets()) {
-        if (b > frames) throw corrupt("index entry");
     }
     for (const Frame& f : frames_) {
         if (f.mappers != kNoPage && f.mappers >= pages) throw corrupt("frame mappers");

@@ -153,9 +153,9 @@ void NetScheduler::check_admission(std::size_t index, const Params& p) const {
 }
 
 std::size_t NetScheduler::index_of(std::int64_t vm) const {
-    const auto found = index_.find(vm);
-    if (found == index_.end()) throw KeyError(message("vm ", vm, " is not on this host"));
-    return found->second;
+    const std::uint32_t found = index_.find(ids_, vm);
+    if (found == IdColumns::kNone) throw KeyError(message("vm ", vm, " is not on this host"));
+    return found;
 }
 
 std::int64_t NetScheduler::add_vm(std::int64_t band, std::int64_t shares, double reservation, double limit) {
@@ -168,7 +168,8 @@ std::int64_t NetScheduler::add_vm(std::int64_t band, std::int64_t shares, double
     for (std::vector<double>* v : {&shares_, &reservation_, &limit_}) room_for_one_more(*v);
     room_for_one_more(starved_);
     room_for_one_more(starved_ticks_);
-    index_.emplace(id, size());
+    index_.reserve(ids_, size() + 1);
+    index_.insert(id, size());
     ids_.push_back(id);
     band_.push_back(p.band);
     shares_.push_back(p.shares);
@@ -200,7 +201,7 @@ void NetScheduler::set_vm(std::int64_t vm, std::int64_t band, std::int64_t share
 void NetScheduler::remove_vm(std::int64_t vm) {
     const std::size_t index = index_of(vm);
     sum_valid_[static_cast<std::size_t>(band_[index])] = 0;
-    index_.erase(vm);
+    index_.remove(ids_, index);
     ids_.erase(ids_.begin() + index);
     band_.erase(band_.begin() + index);
     shares_.erase(shares_.begin() + index);
@@ -208,7 +209,6 @@ void NetScheduler::remove_vm(std::int64_t vm) {
     limit_.erase(limit_.begin() + index);
     starved_.erase(starved_.begin() + index);
     starved_ticks_.erase(starved_ticks_.begin() + index);
-    for (std::size_t i = index; i < ids_.size(); ++i) index_[ids_[i]] = i;
     bands_dirty_ = true;
 }
 
@@ -330,8 +330,8 @@ void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::i
         if (dense) {
             if (vm >= 0 && vm < next_id_) index = table[static_cast<std::size_t>(vm)];
         } else {
-            const auto found = index_.find(vm);
-            if (found != index_.end()) index = static_cast<std::int32_t>(found->second);
+            const std::uint32_t found = index_.find(ids_, vm);
+            if (found != IdColumns::kNone) index = static_cast<std::int32_t>(found);
         }
         if (index < 0) throw KeyError(message("vm[", p, "] = ", vm, ": vm ", vm, " is not on this host"));
         vm_index[p] = index;
@@ -410,8 +410,7 @@ PacketStats NetScheduler::simulate_packets(const PacketBatch& batch, const std::
         burst = std::max<std::int64_t>(burst, 1);
     }
     config.burst_bytes = burst;
-    run_packets(config, batch, vm_index.data(), start_ns, finish_ns, interrupt);
-    return packet_stats(size(), batch, vm_index.data(), start_ns, finish_ns);
+    return run_packets(config, batch, vm_index.data(), start_ns, finish_ns, interrupt);
 }
 
 std::string NetScheduler::save() const {
@@ -455,7 +454,8 @@ NetScheduler NetScheduler::restore(const std::string& bytes) {
             (i > 0 && s.ids_[i] <= s.ids_[i - 1])) {
             throw std::invalid_argument("corrupt NetScheduler checkpoint (bad VM table)");
         }
-        s.index_.emplace(s.ids_[i], i);
+        s.index_.reserve(s.ids_, i + 1);
+        s.index_.insert(s.ids_[i], i);
     }
     s.reservation_sum_.assign(s.caps_.size(), 0.0);
     s.sum_valid_.assign(s.caps_.size(), 0);

@@ -1,4 +1,4 @@
-// Network QoS, packet engine (docs/engines/network.md, rules N6-N10, N12).
+// Network QoS, packet engine (docs/engines/network.md, rules N6-N12).
 //
 // One link of L = floor(link_bps) bps sends one packet at a time, never
 // preempted: a packet of s bytes takes tx(s) = ceil(s * 8e9 / L) ns (N6).
@@ -32,6 +32,16 @@
 // the head packet of the first listed VM by (band, index) with reservation
 // and limit buckets > 0 and its band not over its cap (tokens -= cost); any
 // other send: tokens = max(tokens - cost, min(tokens, -D)).
+//
+// Buckets are refilled lazily, when a decision looks at them: a refill is
+//
+// How it stays fast without changing a result: buckets are refilled lazily,
+// when a decision looks at them (a refill is min(D, tokens + rate * dt), and
+// two refills compose into one since tokens <= D); a bucket found empty keeps
+// the instant it turns positive, floor(-tokens / rate) + 1 after the refill,
+// and is not looked at again before it (sends only take tokens away, so the
+// instant only moves later); phase 0 keeps such an instant per reserved VM.
+// The loop is compiled once per combination of guard / limits / reservations.
 #include "vsched/net_packets.hpp"
 
 #include "vsched/scratch.hpp"
@@ -41,6 +51,7 @@
 #include <functional>
 #include <limits>
 #include <queue>
+#include <stdexcept>
 #include <utility>
 
 namespace vsched {
@@ -48,21 +59,620 @@ namespace vsched {
 namespace {
 
 constexpr std::int64_t kBitNs = 8'000'000'000;  // bits * 1e9 per byte
+constexpr std::int64_t kMaxCost = kMaxPacketBytes * kBitNs;
+constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kTabulatedTx = 16384;  // tx(s) kept for s up to this (the common sizes)
 
-struct Bucket {
-    std::int64_t rate = 0;    // per ns; 0: no bucket
-    std::int64_t tokens = 0;
-    std::int64_t last = 0;    // time of the last refill
+class Bucket {
+public:
+    Bucket() = default;
+    // Full at time 0. Tokens never go below -(depth + kMaxCost) (a send needs a positive
+    // bucket, or subtracts down to -depth at most), so after full_after_ ns it is full
+    // again, and below that rate * dt < 2^59 fits.
+    Bucket(std::int64_t rate, std::int64_t depth)
+        : rate_(rate), tokens_(depth), depth_(depth), full_after_((2 * depth + kMaxCost) / rate + 1) {}
 
-    void refill(std::int64_t now, std::int64_t depth) {
-        const std::int64_t dt = now - last;
-        last = now;
-        if (dt <= 0 || rate == 0) return;
-        // min(depth, tokens + rate * dt), the product in 128 bits (no division on this hot path).
-        const __int128 filled = static_cast<__int128>(tokens) + static_cast<__int128>(rate) * dt;
-        tokens = filled >= depth ? depth : static_cast<std::int64_t>(filled);
+    bool exists() const { return rate_ > 0; }
+    std::int64_t tokens() const { return tokens_; }
+
+    void refill(std::int64_t now) {
+        const std::int64_t dt = now - last_;
+        last_ = now;
+        tokens_ = dt >= full_after_ ? depth_ : std::min(depth_, tokens_ + rate_ * dt);
     }
+    // tokens > 0 at `now`. When not, positive_from() is the first instant it will be (a lower
+    // bound if something was taken since; exact for a bucket only taken from while positive).
+    bool positive(std::int64_t now) {
+        if (now < positive_from_) return false;
+        refill(now);
+        if (tokens_ > 0) return true;
+        positive_from_ = now + (-tokens_) / rate_ + 1;
+        return false;
+    }
+    std::int64_t positive_from() const { return positive_from_; }
+    // A send: tokens -= cost; or, counted towards a minimum or a reservation without creating
+    // a debt beyond `floor` (0 or -depth): tokens = max(tokens - cost, min(tokens, floor)).
+    void take(std::int64_t now, std::int64_t cost) {
+        refill(now);
+        tokens_ -= cost;
+    }
+    void take_down_to(std::int64_t now, std::int64_t cost, std::int64_t floor) {
+        refill(now);
+        tokens_ = std::max(tokens_ - cost, std::min(tokens_, floor));
+    }
+    // take_down_to(now, cost, 0) of a bucket only taken from while positive otherwise (a
+    // minimum): nothing to do before positive_from(), the refilled tokens being <= 0 there.
+    void take_down_to_zero(std::int64_t now, std::int64_t cost) {
+        if (now < positive_from_) return;
+        take_down_to(now, cost, 0);
+    }
+
+private:
+    std::int64_t rate_ = 0;  // per ns; 0: no bucket
+    std::int64_t tokens_ = 0;
+    std::int64_t depth_ = 0;
+    std::int64_t full_after_ = kNever;
+    std::int64_t last_ = 0;  // time of the last refill
+    std::int64_t positive_from_ = 0;
 };
+
+// One VM: its queue, DRR state and statistics, kept together (a decision touches most of it).
+struct VmQueue {
+    std::int64_t head = -1;       // packet index of the head (-1: empty)
+    std::int64_t tail = -1;
+    std::int64_t head_size = 0;   // DRR reads it on every visit
+    std::int64_t head_arrival = 0;
+    std::int64_t queued = 0;      // bytes queued
+    std::int64_t capacity = 0;    // queue_bytes, or 0 for a VM that drops everything (limit < 1 bps)
+    std::int64_t deficit = 0;
+    std::int64_t quantum = 0;
+    std::int32_t band = 0;
+    std::int32_t next = -1;       // neighbours in the band's circular list
+    std::int32_t prev = -1;
+    bool in_turn = false;
+    bool listed = false;          // on its band's list (backlogged and awake)
+    bool limited = false;         // has a limit bucket
+    bool reserved = false;        // has a reservation bucket
+    std::int64_t sent_bytes = 0;
+    std::int64_t dropped = 0;
+    std::size_t delays = 0;       // start of its segment in the delay array
+    std::size_t delays_end = 0;   // one past its last delay
+};
+
+// Queued packet p's successor in its VM's FIFO, with what a send of it reads (one cache line).
+struct Link {
+    std::int64_t next;
+    std::int64_t size;
+    std::int64_t arrival;
+};
+
+// One band: its circular DRR list (first = the VM whose turn it is) and guard buckets.
+struct BandState {
+    std::int32_t first = -1;
+    std::int64_t listed = 0;
+    Bucket cap, minimum;
+};
+
+// The values at `ranks` (ascending, < c) of x[0, c) in sorted order, into out[]. Radix
+// buckets on the top 10 bits of (x - min): one pass for the range, one to count, then the
+// buckets holding a wanted rank, gathered and done again (small ones sorted). The same values
+// as sorting x, in O(c) passes without the unpredictable branches of a selection.
+void values_at_ranks(const std::int64_t* x, std::size_t c, const std::size_t* ranks, std::size_t m,
+                     std::int64_t* out) {
+    if (c <= 48) {
+        std::int64_t sorted[48];
+        std::copy(x, x + c, sorted);
+        std::sort(sorted, sorted + c);
+        for (std::size_t j = 0; j < m; ++j) out[j] = sorted[ranks[j]];
+        return;
+    }
+    std::int64_t lo = x[0], hi = x[0];
+    for (std::size_t p = 1; p < c; ++p) {
+        lo = std::min(lo, x[p]);
+        hi = std::max(hi, x[p]);
+    }
+    if (lo == hi) {
+        for (std::size_t j = 0; j < m; ++j) out[j] = lo;
+        return;
+    }
+    const int bits = 64 - __builtin_clzll(static_cast<std::uint64_t>(hi - lo));
+    const int shift = bits > 10 ? bits - 10 : 0;
+    std::uint32_t count[1024] = {};
+    for (std::size_t p = 0; p < c; ++p) ++count[static_cast<std::uint64_t>(x[p] - lo) >> shift];
+    std::vector<std::int64_t> members;
+    std::size_t below = 0, bucket = 0;
+    for (std::size_t j = 0; j < m;) {
+        while (below + count[bucket] <= ranks[j]) below += count[bucket++];
+        // Ranks j .. k - 1 fall in this bucket.
+        std::size_t k = j;
+        std::size_t local[8];
+        while (k < m && ranks[k] < below + count[bucket]) {
+            local[k - j] = ranks[k] - below;
+            ++k;
+        }
+        if (shift == 0) {
+            for (std::size_t t = j; t < k; ++t) out[t] = lo + static_cast<std::int64_t>(bucket);
+        } else {
+            // Gather the bucket without a branch per element (each value written, kept if it belongs).
+            members.resize(count[bucket] + 1);
+            std::size_t kept = 0;
+            for (std::size_t p = 0; p < c; ++p) {
+                members[kept] = x[p];
+                kept += (static_cast<std::uint64_t>(x[p] - lo) >> shift) == bucket ? 1 : 0;
+            }
+            values_at_ranks(members.data(), kept, local, k - j, out + j);
+        }
+        j = k;
+    }
+}
+
+// N11 for one VM's c delays: quantile q at h = (c - 1) q, lo = floor(h), interpolated
+// x[lo] + (h - lo) (x[min(lo + 1, c - 1)] - x[lo]) between the sorted values; and the max.
+void delay_quantiles(const std::int64_t* x, std::size_t c, double& p50, double& p99, double& top) {
+    const double h50 = static_cast<double>(c - 1) * 0.5;
+    const double h99 = static_cast<double>(c - 1) * 0.99;
+    const auto lo50 = static_cast<std::size_t>(std::floor(h50));
+    const auto lo99 = static_cast<std::size_t>(std::floor(h99));
+    const std::size_t ranks[4] = {lo50, std::min(lo50 + 1, c - 1), lo99, std::min(lo99 + 1, c - 1)};
+    std::int64_t v[4];
+    values_at_ranks(x, c, ranks, 4, v);
+    const double a50 = static_cast<double>(v[0]), b50 = static_cast<double>(v[1]);
+    const double a99 = static_cast<double>(v[2]), b99 = static_cast<double>(v[3]);
+    p50 = a50 + (h50 - static_cast<double>(lo50)) * (b50 - a50);
+    p99 = a99 + (h99 - static_cast<double>(lo99)) * (b99 - a99);
+    top = static_cast<double>(*std::max_element(x, x + c));
+}
+
+class PacketEngine {
+public:
+    PacketEngine(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
+                 std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt);
+
+    // The event loop; kGuarded: some band has a cap or a minimum; kLimits / kReservations: some
+    // VM has a limit bucket (or drops everything) / a reservation bucket.
+    template <bool kGuarded, bool kLimits, bool kReservations>
+    void run();
+    PacketStats stats();
+
+    bool guarded() const { return guarded_; }
+    bool limits() const { return !limit_.empty(); }
+    bool reservations() const { return !reserved_.empty(); }
+
+private:
+    void join(std::int32_t i);
+    void leave(std::int32_t i);
+    std::int64_t dequeue(std::int32_t i);
+    bool cap_open(BandState& b, std::int64_t now) { return !b.cap.exists() || b.cap.positive(now); }
+    std::int64_t tx_of(std::int64_t s);
+    std::int32_t phase0(std::int64_t now);
+    void skip_rounds(BandState& b);
+
+    const PacketConfig& config_;
+    const PacketBatch& batch_;
+    const std::int32_t* vm_index_;
+    std::int64_t* start_ns_;
+    std::int64_t* finish_ns_;
+    InterruptPoll poll_;
+    std::int64_t depth_;
+    Scratch<Link, 0> links_buffer_;
+    Link* links_;
+    Scratch<std::int64_t, 4> delay_buffer_;
+    std::int64_t* delay_;
+    std::vector<VmQueue> queue_;
+    std::vector<BandState> band_;
+    std::uint64_t listed_bands_ = 0;   // bit k: band k's list is not empty (at most 64 bands)
+    std::uint64_t minimum_bands_ = 0;  // bit k: band k has a minimum
+    std::uint64_t capped_bands_ = 0;   // bit k: band k has a cap
+    bool guarded_ = false;
+    std::vector<Bucket> limit_, reservation_;
+    std::vector<std::int32_t> reserved_;  // VMs with a reservation, by (band, index): phase 0's order
+    // Phase 0 finds nobody before phase0_after_. Each reserved VM keeps not_before_, the time its
+    // first failing condition (band over cap, reservation or limit bucket <= 0) turns: sends only
+    // take tokens away, so it stays a lower bound, listed or not; a VM joining a list brings
+    // phase0_after_ down to its not_before_. Skipping the scan (or a VM in it) until then is exact.
+    std::vector<std::int64_t> not_before_;
+    std::int64_t phase0_after_ = kNever;
+    // VMs over their limit sleep off the lists until their bucket is positive: (wake, VM).
+    using Sleeper = std::pair<std::int64_t, std::int32_t>;
+    std::priority_queue<Sleeper, std::vector<Sleeper>, std::greater<Sleeper>> sleeping_;
+    std::vector<std::int64_t> tx_;  // tx(s) for s <= kTabulatedTx, 0 until first needed (N6)
+    std::int64_t last_finish_ = -1;
+};
+
+PacketEngine::PacketEngine(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
+                           std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt)
+    : config_(config), batch_(batch), vm_index_(vm_index), start_ns_(start_ns), finish_ns_(finish_ns),
+      poll_(interrupt), depth_(config.burst_bytes * kBitNs) {
+    const std::size_t n = batch.n;
+    const std::size_t vms = config.band.size();
+    const std::size_t nb = config.cap_bps.size();
+    if (nb < 1 || nb > 64) throw std::logic_error("run_packets: bands must be in [1, 64]");
+    // Per-packet work arrays, reused (fresh ones cost their page faults), never cleared:
+    // a link is read only once written, a delay only once its packet is sent.
+    std::vector<Link>& links = links_buffer_.get();
+    if (links.size() < n) links.resize(n);
+    links_ = links.data();
+    std::vector<std::int64_t>& delays = delay_buffer_.get();
+    if (delays.size() < n) delays.resize(n);
+    delay_ = delays.data();
+
+    queue_.resize(vms);
+    not_before_.assign(vms, kNever);  // kNever: no reservation (a join then leaves phase0_after_ alone)
+    std::int64_t largest = 0;
+    for (std::size_t p = 0; p < n; ++p) {
+        ++queue_[static_cast<std::size_t>(vm_index[p])].delays_end;  // packets offered, for now
+        largest = std::max(largest, batch.size_bytes[p]);
+    }
+    std::size_t offset = 0;
+    for (std::size_t i = 0; i < vms; ++i) {
+        VmQueue& q = queue_[i];
+        q.band = config.band[i];
+        q.quantum = config.quantum[i];
+        q.capacity = batch.queue_bytes;
+        q.delays = offset;
+        offset += q.delays_end;
+        q.delays_end = q.delays;
+    }
+    tx_.assign(static_cast<std::size_t>(std::min(largest, kTabulatedTx)) + 1, 0);
+
+    band_.resize(nb);
+    for (std::size_t k = 0; k < nb; ++k) {
+        if (config.cap_bps[k] >= 0) {
+            band_[k].cap = Bucket(config.cap_bps[k], depth_);
+            capped_bands_ |= std::uint64_t{1} << k;
+        }
+        if (config.minimum_bps[k] > 0) {
+            band_[k].minimum = Bucket(config.minimum_bps[k], depth_);
+            minimum_bands_ |= std::uint64_t{1} << k;
+        }
+        guarded_ = guarded_ || config.cap_bps[k] >= 0 || config.minimum_bps[k] > 0;
+    }
+    // Per VM buckets (N12): limit (rate floor(l_i); -1 none, 0 drops every packet) and reservation.
+    if (!config.limit_bps.empty()) {
+        limit_.resize(vms);
+        for (std::size_t i = 0; i < vms; ++i) {
+            if (config.limit_bps[i] > 0) {
+                limit_[i] = Bucket(config.limit_bps[i], depth_);
+                queue_[i].limited = true;
+            } else if (config.limit_bps[i] == 0) {
+                queue_[i].capacity = 0;
+            }
+        }
+    }
+    if (!config.reservation_bps.empty()) {
+        reservation_.resize(vms);
+        for (std::size_t i = 0; i < vms; ++i) {
+            if (config.reservation_bps[i] > 0) {
+                reservation_[i] = Bucket(config.reservation_bps[i], depth_);
+                queue_[i].reserved = true;
+                reserved_.push_back(static_cast<std::int32_t>(i));
+            }
+        }
+        std::stable_sort(reserved_.begin(), reserved_.end(),
+                         [&](std::int32_t a, std::int32_t b) { return config.band[a] < config.band[b]; });
+        for (const std::int32_t r : reserved_) not_before_[static_cast<std::size_t>(r)] = 0;
+        if (!reserved_.empty()) phase0_after_ = 0;
+    }
+}
+
+// VM i joins the tail of its band's list.
+inline __attribute__((always_inline)) void PacketEngine::join(std::int32_t i) {
+    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+    BandState& b = band_[static_cast<std::size_t>(q.band)];
+    if (b.first < 0) {
+        b.first = q.next = q.prev = i;
+        listed_bands_ |= std::uint64_t{1} << q.band;
+    } else {
+        VmQueue& head = queue_[static_cast<std::size_t>(b.first)];
+        const std::int32_t tail = head.prev;
+        queue_[static_cast<std::size_t>(tail)].next = i;
+        q.prev = tail;
+        q.next = b.first;
+        head.prev = i;
+    }
+    q.listed = true;
+    ++b.listed;
+    phase0_after_ = std::min(phase0_after_, not_before_[static_cast<std::size_t>(i)]);
+}
+
+inline __attribute__((always_inline)) void PacketEngine::leave(std::int32_t i) {
+    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+    BandState& b = band_[static_cast<std::size_t>(q.band)];
+    if (q.next == i) {
+        b.first = -1;
+        listed_bands_ &= ~(std::uint64_t{1} << q.band);
+    } else {
+        queue_[static_cast<std::size_t>(q.prev)].next = q.next;
+        queue_[static_cast<std::size_t>(q.next)].prev = q.prev;
+        if (b.first == i) b.first = q.next;
+    }
+    q.listed = false;
+    --b.listed;
+}
+
+// The head packet leaves VM i's queue; an emptied queue leaves its band's list with deficit 0.
+inline __attribute__((always_inline)) std::int64_t PacketEngine::dequeue(std::int32_t i) {
+    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+    const std::int64_t p = q.head;
+    q.queued -= q.head_size;
+    if (p == q.tail) {
+        q.head = q.tail = -1;
+        q.deficit = 0;
+        q.in_turn = false;
+        leave(i);
+    } else {
+        const Link& link = links_[p];
+        q.head = link.next;
+        q.head_size = link.size;
+        q.head_arrival = link.arrival;
+        // The new head's link is read at its own send, and its times written: fetch them meanwhile.
+        __builtin_prefetch(&links_[q.head]);
+        __builtin_prefetch(&start_ns_[q.head], 1);
+        __builtin_prefetch(&finish_ns_[q.head], 1);
+    }
+    return p;
+}
+
+std::int64_t PacketEngine::tx_of(std::int64_t s) {
+    if (s >= static_cast<std::int64_t>(tx_.size())) return transmission_ns(s, config_.link_bps);
+    std::int64_t& t = tx_[static_cast<std::size_t>(s)];
+    if (t == 0) t = transmission_ns(s, config_.link_bps);
+    return t;
+}
+
+// Phase 0 (N12): the first VM by (band, index) that is in its band's list, has a positive
+// reservation bucket and limit bucket, and whose band is not over its cap; -1: none.
+std::int32_t PacketEngine::phase0(std::int64_t now) {
+    std::int64_t retry = kNever;
+    for (const std::int32_t r : reserved_) {
+        const auto v = static_cast<std::size_t>(r);
+        const VmQueue& q = queue_[v];
+        if (!q.listed) continue;
+        std::int64_t& due = not_before_[v];
+        if (due <= now) {
+            BandState& b = band_[static_cast<std::size_t>(q.band)];
+            if (!cap_open(b, now)) {
+                due = b.cap.positive_from();
+            } else if (!reservation_[v].positive(now)) {
+                due = reservation_[v].positive_from();
+            } else if (q.limited && !limit_[v].positive(now)) {
+                due = limit_[v].positive_from();
+            } else {
+                phase0_after_ = 0;  // look again at the next decision
+                return r;
+            }
+        }
+        retry = std::min(retry, due);
+    }
+    phase0_after_ = retry;
+    return -1;
+}
+
+// A full pass of band b's list without a send: skip the rounds nobody could send in.
+void PacketEngine::skip_rounds(BandState& b) {
+    std::int64_t rounds = kNever;
+    std::int32_t j = b.first;
+    for (std::int64_t c = 0; c < b.listed; ++c) {
+        const VmQueue& q = queue_[static_cast<std::size_t>(j)];
+        rounds = std::min(rounds, (q.head_size - q.deficit + q.quantum - 1) / q.quantum);
+        j = q.next;
+    }
+    for (std::int64_t c = 0; c < b.listed; ++c) {
+        VmQueue& q = queue_[static_cast<std::size_t>(j)];
+        q.deficit += (rounds - 1) * q.quantum;
+        j = q.next;
+    }
+}
+
+template <bool kGuarded, bool kLimits, bool kReservations>
+void PacketEngine::run() {
+    const std::size_t n = batch_.n;
+    const std::size_t nb = band_.size();
+    const std::int64_t* size = batch_.size_bytes;
+    const std::int64_t* arrival = batch_.arrival_ns;
+    std::int64_t now = 0;
+    std::size_t next_arrival = 0;
+    std::int64_t next_time = n > 0 ? arrival[0] : kNever;  // arrival of the next packet, kNever: none
+    std::int64_t backlog = 0;                               // packets queued
+    for (;;) {
+        // Arrivals up to now join their queue or are dropped (N7, N12).
+        while (next_time <= now) {
+            const std::size_t p = next_arrival++;
+            const std::int64_t next_time_was = next_time;
+            next_time = next_arrival < n ? arrival[next_arrival] : kNever;
+            const std::int32_t i = vm_index_[p];
+            VmQueue& q = queue_[static_cast<std::size_t>(i)];
+            const std::int64_t s = size[p];
+            if (q.queued + s > q.capacity) {
+                start_ns_[p] = -1;
+                finish_ns_[p] = -1;
+                ++q.dropped;
+                continue;
+            }
+            q.queued += s;
+            if (q.head < 0) {
+                q.head = static_cast<std::int64_t>(p);
+                q.head_size = s;
+                q.head_arrival = next_time_was;
+                join(i);
+            } else {
+                links_[q.tail] = Link{static_cast<std::int64_t>(p), s, next_time_was};
+            }
+            q.tail = static_cast<std::int64_t>(p);
+            ++backlog;
+        }
+        // Sleepers whose limit bucket is positive again rejoin their band's list at the tail (N12).
+        if constexpr (kLimits) {
+            while (!sleeping_.empty() && sleeping_.top().first <= now) {
+                const std::int32_t i = sleeping_.top().second;
+                sleeping_.pop();
+                join(i);
+            }
+        }
+        if (backlog == 0) {
+            if (next_time == kNever) break;
+            now = std::max(now, next_time);
+            continue;
+        }
+        std::int32_t chosen = -1;
+        if constexpr (kReservations) {
+            if (now >= phase0_after_) chosen = phase0(now);
+        }
+        // Choose the band (N8, N10).
+        std::size_t band = nb;
+        bool by_minimum = false;
+        std::int32_t sender = chosen;
+        std::int64_t p = -1;
+        std::int64_t s = 0, sent_arrival = 0;
+        if (chosen >= 0) {
+            const VmQueue& q = queue_[static_cast<std::size_t>(chosen)];
+            band = static_cast<std::size_t>(q.band);
+            s = q.head_size;
+            sent_arrival = q.head_arrival;
+            p = dequeue(chosen);
+        } else {
+            if constexpr (!kGuarded) {
+                if (listed_bands_ != 0) band = static_cast<std::size_t>(__builtin_ctzll(listed_bands_));
+            } else {
+                for (std::uint64_t m = listed_bands_ & minimum_bands_; m != 0; m &= m - 1) {
+                    const auto k = static_cast<std::size_t>(__builtin_ctzll(m));
+                    if (band_[k].minimum.positive(now) && cap_open(band_[k], now)) {
+                        band = k;
+                        by_minimum = true;
+                        break;
+                    }
+                }
+                if (band == nb) {
+                    // The first listed band without a cap, unless a capped one above it is open.
+                    const std::uint64_t uncapped = listed_bands_ & ~capped_bands_;
+                    const std::size_t k0 = uncapped != 0 ? static_cast<std::size_t>(__builtin_ctzll(uncapped)) : nb;
+                    const std::uint64_t above = k0 >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << k0) - 1;
+                    for (std::uint64_t m = listed_bands_ & capped_bands_ & above; m != 0; m &= m - 1) {
+                        const auto k = static_cast<std::size_t>(__builtin_ctzll(m));
+                        if (band_[k].cap.positive(now)) {
+                            band = k;
+                            break;
+                        }
+                    }
+                    if (band == nb) band = k0;
+                }
+            }
+            if (band == nb) {
+                // Every listed band is over its cap (each looked at just above), or every
+                // backlogged VM sleeps: idle until the first refill, wake-up or arrival.
+                std::int64_t wake = next_time;
+                for (std::uint64_t m = listed_bands_; m != 0; m &= m - 1) {
+                    wake = std::min(wake, band_[static_cast<std::size_t>(__builtin_ctzll(m))].cap.positive_from());
+                }
+                if (!sleeping_.empty()) wake = std::min(wake, sleeping_.top().first);
+                now = wake;
+                continue;
+            }
+            // Deficit round robin within the band (N9); a VM over its limit goes to sleep (N12).
+            BandState& b = band_[band];
+            std::int64_t misses = 0;
+            for (;;) {
+                const std::int32_t i = b.first;
+                VmQueue& q = queue_[static_cast<std::size_t>(i)];
+                if constexpr (kLimits) {
+                    if (q.limited && !limit_[static_cast<std::size_t>(i)].positive(now)) {
+                        leave(i);
+                        q.in_turn = false;
+                        sleeping_.emplace(limit_[static_cast<std::size_t>(i)].positive_from(), i);
+                        if (b.listed == 0) break;
+                        if (misses >= b.listed) {
+                            skip_rounds(b);
+                            misses = 0;
+                        }
+                        continue;
+                    }
+                }
+                if (!q.in_turn) {
+                    q.deficit += q.quantum;
+                    q.in_turn = true;
+                }
+                if (q.head_size <= q.deficit) {
+                    s = q.head_size;
+                    sent_arrival = q.head_arrival;
+                    q.deficit -= s;
+                    sender = i;
+                    p = dequeue(i);
+                    break;
+                }
+                q.in_turn = false;
+                b.first = q.next;  // the turn passes: i goes to the tail
+                if (++misses >= b.listed) {
+                    skip_rounds(b);
+                    misses = 0;
+                }
+            }
+            if (p < 0) continue;  // every VM of the band went to sleep: choose again
+        }
+        --backlog;
+        const auto pk = static_cast<std::size_t>(p);
+        VmQueue& q = queue_[static_cast<std::size_t>(sender)];
+        const std::int64_t cost = s * kBitNs;
+        if constexpr (kGuarded) {
+            BandState& b = band_[band];
+            if (b.cap.exists()) b.cap.take(now, cost);
+            if (b.minimum.exists()) {
+                if (by_minimum) {
+                    b.minimum.take(now, cost);
+                } else {
+                    b.minimum.take_down_to_zero(now, cost);
+                }
+            }
+        }
+        if constexpr (kLimits) {
+            if (q.limited) limit_[static_cast<std::size_t>(sender)].take(now, cost);
+        }
+        if constexpr (kReservations) {
+            if (q.reserved) {
+                // A DRR send counts towards the reservation, down to a debt of one depth (N12).
+                Bucket& r = reservation_[static_cast<std::size_t>(sender)];
+                if (chosen >= 0) {
+                    r.take(now, cost);
+                } else {
+                    r.take_down_to(now, cost, -depth_);
+                }
+            }
+        }
+        start_ns_[pk] = now;
+        delay_[q.delays_end++] = now - sent_arrival;
+        q.sent_bytes += s;
+        now += tx_of(s);
+        finish_ns_[pk] = now;
+        last_finish_ = now;
+        poll_();
+    }
+}
+
+// N11: throughput over the first arrival (arrival[0]: they are in order) .. the last
+// finish; quantile q of c sorted delays x: h = (c - 1) * q, lo = floor(h),
+// x[lo] + (h - lo) * (x[min(lo + 1, c - 1)] - x[lo]), found by selection.
+PacketStats PacketEngine::stats() {
+    const std::size_t vms = queue_.size();
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    PacketStats st;
+    st.duration_ns = last_finish_ < 0 ? 0 : last_finish_ - batch_.arrival_ns[0];
+    st.sent_packets.assign(vms, 0);
+    st.sent_bytes.assign(vms, 0);
+    st.dropped_packets.assign(vms, 0);
+    st.throughput_bps.assign(vms, 0.0);
+    st.delay_p50_ns.assign(vms, nan);
+    st.delay_p99_ns.assign(vms, nan);
+    st.delay_max_ns.assign(vms, nan);
+    for (std::size_t i = 0; i < vms; ++i) {
+        const VmQueue& q = queue_[i];
+        const std::size_t c = q.delays_end - q.delays;
+        st.sent_packets[i] = static_cast<std::int64_t>(c);
+        st.sent_bytes[i] = q.sent_bytes;
+        st.dropped_packets[i] = q.dropped;
+        if (st.duration_ns > 0) st.throughput_bps[i] = static_cast<double>(q.sent_bytes) * 8e9 / static_cast<double>(st.duration_ns);
+        if (c > 0) delay_quantiles(delay_ + q.delays, c, st.delay_p50_ns[i], st.delay_p99_ns[i], st.delay_max_ns[i]);
+    }
+    return st;
+}
 
 }  // namespace
 
@@ -70,356 +680,21 @@ std::int64_t transmission_ns(std::int64_t bytes, std::int64_t link_bps) {
     return (bytes * kBitNs + link_bps - 1) / link_bps;
 }
 
-void run_packets(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
-                 std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt) {
-    const std::size_t n = batch.n;
-    const std::size_t vms = config.band.size();
-    const std::size_t nb = config.cap_bps.size();
-    const std::int64_t* size = batch.size_bytes;
-    const std::int64_t depth = config.burst_bytes * kBitNs;
-
-    // Per VM: FIFO of packet indices (linked through next_packet), bytes
-    // queued, DRR deficit and turn, links in its band's active list.
-    Scratch<std::int64_t, 0> next_packet_buffer;  // reused: a fresh one costs its page faults
-    std::vector<std::int64_t>& next_packet = next_packet_buffer.get();
-    next_packet.assign(n, -1);
-    std::vector<std::int64_t> head(vms, -1), tail(vms, -1), queued(vms, 0), deficit(vms, 0);
-    std::vector<std::int64_t> head_size(vms, 0);  // size of the head packet: DRR reads it on every visit
-    std::vector<std::uint8_t> in_turn(vms, 0);
-    std::vector<std::int32_t> next_active(vms, -1), prev_active(vms, -1);
-    // Per band: active list (VMs with a backlog, awake, in DRR order) and buckets.
-    std::vector<std::int32_t> first(nb, -1), last(nb, -1);
-    std::vector<std::int64_t> active(nb, 0);
-    std::vector<Bucket> cap(nb), minimum(nb);
-    for (std::size_t k = 0; k < nb; ++k) {
-        if (config.cap_bps[k] >= 0) cap[k] = Bucket{config.cap_bps[k], depth, 0};
-        if (config.minimum_bps[k] > 0) minimum[k] = Bucket{config.minimum_bps[k], depth, 0};
+PacketStats run_packets(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
+                        std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt) {
+    PacketEngine engine(config, batch, vm_index, start_ns, finish_ns, interrupt);
+    const int variant = (engine.guarded() ? 4 : 0) + (engine.limits() ? 2 : 0) + (engine.reservations() ? 1 : 0);
+    switch (variant) {
+        case 0: engine.run<false, false, false>(); break;
+        case 1: engine.run<false, false, true>(); break;
+        case 2: engine.run<false, true, false>(); break;
+        case 3: engine.run<false, true, true>(); break;
+        case 4: engine.run<true, false, false>(); break;
+        case 5: engine.run<true, false, true>(); break;
+        case 6: engine.run<true, true, false>(); break;
+        default: engine.run<true, true, true>(); break;
     }
-    const bool guarded = std::any_of(config.cap_bps.begin(), config.cap_bps.end(), [](std::int64_t c) { return c >= 0; }) ||
-                         std::any_of(config.minimum_bps.begin(), config.minimum_bps.end(), [](std::int64_t m) { return m > 0; });
-    // Per VM buckets (N12): limit (rate floor(l_i); -1 none, 0 drops every packet) and reservation.
-    const bool limited = !config.limit_bps.empty();
-    const bool reserving = !config.reservation_bps.empty();
-    std::vector<Bucket> limit(limited ? vms : 0), reservation(reserving ? vms : 0);
-    std::vector<std::int32_t> reserved;  // VMs with a reservation, by (band, index): phase 0's order
-    for (std::size_t i = 0; limited && i < vms; ++i) {
-        if (config.limit_bps[i] > 0) limit[i] = Bucket{config.limit_bps[i], depth, 0};
-    }
-    for (std::size_t i = 0; reserving && i < vms; ++i) {
-        if (config.reservation_bps[i] > 0) {
-            reservation[i] = Bucket{config.reservation_bps[i], depth, 0};
-            reserved.push_back(static_cast<std::int32_t>(i));
-        }
-    }
-    std::stable_sort(reserved.begin(), reserved.end(),
-                     [&](std::int32_t a, std::int32_t b) { return config.band[a] < config.band[b]; });
-    // VMs over their limit sleep off the active lists until their bucket is positive: (wake, VM).
-    using Sleeper = std::pair<std::int64_t, std::int32_t>;
-    std::priority_queue<Sleeper, std::vector<Sleeper>, std::greater<Sleeper>> sleeping;
-    std::vector<std::uint8_t> in_ring(vms, 0);
-    // Phase 0 finds nobody before this time unless a reserved VM joins a list: every reserved
-    // VM's failing condition (band over cap, reservation or limit bucket <= 0) only turns at a
-    // known refill time, and sends only take tokens away. Skipping the scan until then is exact.
-    std::int64_t phase0_after = 0;
-
-    auto push_active = [&](std::size_t k, std::int32_t i) {
-        const auto v = static_cast<std::size_t>(i);
-        next_active[v] = -1;
-        prev_active[v] = last[k];
-        if (last[k] < 0) {
-            first[k] = i;
-        } else {
-            next_active[static_cast<std::size_t>(last[k])] = i;
-        }
-        last[k] = i;
-        in_ring[v] = 1;
-        ++active[k];
-    };
-    auto unlink_active = [&](std::size_t k, std::int32_t i) {
-        const auto v = static_cast<std::size_t>(i);
-        const std::int32_t before = prev_active[v], after = next_active[v];
-        if (before < 0) first[k] = after; else next_active[static_cast<std::size_t>(before)] = after;
-        if (after < 0) last[k] = before; else prev_active[static_cast<std::size_t>(after)] = before;
-        in_ring[v] = 0;
-        --active[k];
-    };
-    auto pop_active = [&](std::size_t k) {
-        const std::int32_t i = first[k];
-        unlink_active(k, i);
-        return i;
-    };
-
-    // tx(s) of the common sizes, computed once (N6).
-    std::int64_t largest = 0;
-    for (std::size_t p = 0; p < n; ++p) largest = std::max(largest, size[p]);
-    std::vector<std::int64_t> tx(static_cast<std::size_t>(std::min<std::int64_t>(largest, 16384) + 1));
-    for (std::size_t s = 0; s < tx.size(); ++s) tx[s] = transmission_ns(static_cast<std::int64_t>(s), config.link_bps);
-    auto tx_of = [&](std::int64_t s) {
-        return s < static_cast<std::int64_t>(tx.size()) ? tx[static_cast<std::size_t>(s)]
-                                                          : transmission_ns(s, config.link_bps);
-    };
-
-    InterruptPoll poll(interrupt);
-    std::int64_t now = 0;
-    std::size_t next_arrival = 0;
-    std::int64_t backlog = 0;  // packets queued
-    for (;;) {
-        // Arrivals up to now join their queue or are dropped (N7, N12).
-        while (next_arrival < n && batch.arrival_ns[next_arrival] <= now) {
-            const std::size_t p = next_arrival++;
-            const auto i = static_cast<std::size_t>(vm_index[p]);
-            if (queued[i] + size[p] > batch.queue_bytes || (limited && config.limit_bps[i] == 0)) {
-                start_ns[p] = -1;
-                finish_ns[p] = -1;
-                continue;
-            }
-            queued[i] += size[p];
-            if (head[i] < 0) {
-                head[i] = static_cast<std::int64_t>(p);
-                head_size[i] = size[p];
-                push_active(static_cast<std::size_t>(config.band[i]), static_cast<std::int32_t>(i));
-                if (reserving && reservation[i].rate > 0) phase0_after = 0;
-            } else {
-                next_packet[static_cast<std::size_t>(tail[i])] = static_cast<std::int64_t>(p);
-            }
-            tail[i] = static_cast<std::int64_t>(p);
-            ++backlog;
-        }
-        // Sleepers whose limit bucket is positive again rejoin their band's list at the tail (N12).
-        while (!sleeping.empty() && sleeping.top().first <= now) {
-            const std::int32_t i = sleeping.top().second;
-            sleeping.pop();
-            push_active(static_cast<std::size_t>(config.band[static_cast<std::size_t>(i)]), i);
-            if (reserving && reservation[static_cast<std::size_t>(i)].rate > 0) phase0_after = 0;
-        }
-        if (backlog == 0) {
-            if (next_arrival == n) break;
-            now = std::max(now, batch.arrival_ns[next_arrival]);
-            continue;
-        }
-        if (guarded) {
-            for (std::size_t k = 0; k < nb; ++k) {
-                cap[k].refill(now, depth);
-                minimum[k].refill(now, depth);
-            }
-        }
-        // Phase 0 (N12): the first VM by (band, index) that is in its band's list, has a positive
-        // reservation bucket and limit bucket, and whose band is not over its cap.
-        std::int64_t chosen = -1;
-        if (now >= phase0_after && !reserved.empty()) {
-            auto positive_at = [&](const Bucket& b) { return now + (-b.tokens) / b.rate + 1; };
-            std::int64_t retry = std::numeric_limits<std::int64_t>::max();
-            for (const std::int32_t r : reserved) {
-                const auto v = static_cast<std::size_t>(r);
-                const auto k = static_cast<std::size_t>(config.band[v]);
-                if (!in_ring[v]) continue;
-                if (cap[k].rate > 0 && cap[k].tokens <= 0) {
-                    retry = std::min(retry, positive_at(cap[k]));
-                    continue;
-                }
-                reservation[v].refill(now, depth);
-                if (reservation[v].tokens <= 0) {
-                    retry = std::min(retry, positive_at(reservation[v]));
-                    continue;
-                }
-                if (limited && limit[v].rate > 0) {
-                    limit[v].refill(now, depth);
-                    if (limit[v].tokens <= 0) {
-                        retry = std::min(retry, positive_at(limit[v]));
-                        continue;
-                    }
-                }
-                chosen = r;
-                break;
-            }
-            phase0_after = chosen >= 0 ? 0 : retry;
-        }
-        // Choose the band (N8, N10).
-        std::size_t band = nb;
-        bool by_minimum = false;
-        std::int64_t p = -1;
-        if (chosen >= 0) {
-            const auto i = static_cast<std::size_t>(chosen);
-            band = static_cast<std::size_t>(config.band[i]);
-            p = head[i];
-            head[i] = next_packet[static_cast<std::size_t>(p)];
-            queued[i] -= head_size[i];
-            if (head[i] >= 0) {
-                head_size[i] = size[head[i]];
-            } else {
-                tail[i] = -1;
-                deficit[i] = 0;
-                in_turn[i] = 0;
-                unlink_active(band, chosen);
-            }
-        } else {
-            if (guarded) {
-                for (std::size_t k = 0; k < nb && band == nb; ++k) {
-                    if (active[k] > 0 && minimum[k].rate > 0 && minimum[k].tokens > 0 &&
-                        (cap[k].rate == 0 || cap[k].tokens > 0)) {
-                        band = k;
-                        by_minimum = true;
-                    }
-                }
-                for (std::size_t k = 0; k < nb && band == nb; ++k) {
-                    if (active[k] > 0 && (cap[k].rate == 0 || cap[k].tokens > 0)) band = k;
-                }
-            } else {
-                for (std::size_t k = 0; k < nb && band == nb; ++k) {
-                    if (active[k] > 0) band = k;
-                }
-            }
-            if (band == nb) {
-                // Every listed band is over its cap (or every backlogged VM sleeps): idle until the
-                // first refill, wake-up or arrival.
-                std::int64_t wake = std::numeric_limits<std::int64_t>::max();
-                for (std::size_t k = 0; k < nb; ++k) {
-                    if (active[k] > 0) wake = std::min(wake, now + (-cap[k].tokens) / cap[k].rate + 1);
-                }
-                if (!sleeping.empty()) wake = std::min(wake, sleeping.top().first);
-                if (next_arrival < n) wake = std::min(wake, batch.arrival_ns[next_arrival]);
-                now = wake;
-                continue;
-            }
-            // Deficit round robin within the band (N9); a VM over its limit goes to sleep (N12).
-            std::int64_t misses = 0;
-            auto skip_rounds = [&]() {
-                // A full pass without a send: skip the rounds nobody could send in.
-                std::int64_t rounds = std::numeric_limits<std::int64_t>::max();
-                for (std::int32_t j = first[band]; j >= 0; j = next_active[static_cast<std::size_t>(j)]) {
-                    const auto v = static_cast<std::size_t>(j);
-                    const std::int64_t need = head_size[v] - deficit[v];
-                    rounds = std::min(rounds, (need + config.quantum[v] - 1) / config.quantum[v]);
-                }
-                for (std::int32_t j = first[band]; j >= 0; j = next_active[static_cast<std::size_t>(j)]) {
-                    const auto v = static_cast<std::size_t>(j);
-                    deficit[v] += (rounds - 1) * config.quantum[v];
-                }
-                misses = 0;
-            };
-            for (;;) {
-                const auto i = static_cast<std::size_t>(first[band]);
-                if (limited && limit[i].rate > 0) {
-                    limit[i].refill(now, depth);
-                    if (limit[i].tokens <= 0) {
-                        pop_active(band);
-                        in_turn[i] = 0;
-                        sleeping.emplace(now + (-limit[i].tokens) / limit[i].rate + 1, static_cast<std::int32_t>(i));
-                        if (active[band] == 0) break;
-                        if (misses >= active[band]) skip_rounds();
-                        continue;
-                    }
-                }
-                if (!in_turn[i]) {
-                    deficit[i] += config.quantum[i];
-                    in_turn[i] = 1;
-                }
-                const std::int64_t s = head_size[i];
-                if (s <= deficit[i]) {
-                    deficit[i] -= s;
-                    p = head[i];
-                    head[i] = next_packet[static_cast<std::size_t>(p)];
-                    queued[i] -= s;
-                    if (head[i] >= 0) {
-                        head_size[i] = size[head[i]];
-                    } else {
-                        tail[i] = -1;
-                        deficit[i] = 0;
-                        in_turn[i] = 0;
-                        pop_active(band);
-                    }
-                    break;
-                }
-                in_turn[i] = 0;
-                push_active(band, pop_active(band));
-                if (++misses >= active[band]) skip_rounds();
-            }
-            if (p < 0) continue;  // every VM of the band went to sleep: choose again
-        }
-        --backlog;
-        const auto pk = static_cast<std::size_t>(p);
-        const std::int64_t cost = size[pk] * kBitNs;
-        if (cap[band].rate > 0) cap[band].tokens -= cost;
-        if (minimum[band].rate > 0) {
-            const std::int64_t tokens = minimum[band].tokens;
-            minimum[band].tokens = by_minimum ? tokens - cost : std::max(std::min<std::int64_t>(tokens, 0), tokens - cost);
-        }
-        const auto owner = static_cast<std::size_t>(vm_index[pk]);
-        if (limited && limit[owner].rate > 0) {
-            limit[owner].refill(now, depth);  // a no-op unless phase 0 skipped it (refills compose)
-            limit[owner].tokens -= cost;
-        }
-        if (reserving && reservation[owner].rate > 0) {
-            reservation[owner].refill(now, depth);
-            const std::int64_t tokens = reservation[owner].tokens;
-            // A DRR send counts towards the reservation, down to a debt of one depth (N12).
-            reservation[owner].tokens =
-                chosen >= 0 ? tokens - cost : std::max(std::min<std::int64_t>(tokens, -depth), tokens - cost);
-        }
-        start_ns[pk] = now;
-        now += tx_of(size[pk]);
-        finish_ns[pk] = now;
-        poll();
-    }
-}
-
-// N11: per VM, the delays (start - arrival) of its sent packets grouped by a
-// counting sort; quantile q of c sorted delays x: h = (c - 1) * q, lo = floor(h),
-// x[lo] + (h - lo) * (x[min(lo + 1, c - 1)] - x[lo]), found by selection.
-PacketStats packet_stats(std::size_t vms, const PacketBatch& batch, const std::int32_t* vm_index,
-                         const std::int64_t* start_ns, const std::int64_t* finish_ns) {
-    const std::size_t n = batch.n;
-    PacketStats st;
-    st.sent_packets.assign(vms, 0);
-    st.sent_bytes.assign(vms, 0);
-    st.dropped_packets.assign(vms, 0);
-    std::int64_t first = std::numeric_limits<std::int64_t>::max();
-    std::int64_t last = -1;
-    for (std::size_t p = 0; p < n; ++p) {
-        const auto i = static_cast<std::size_t>(vm_index[p]);
-        first = std::min(first, batch.arrival_ns[p]);
-        if (start_ns[p] < 0) {
-            ++st.dropped_packets[i];
-            continue;
-        }
-        ++st.sent_packets[i];
-        st.sent_bytes[i] += batch.size_bytes[p];
-        last = std::max(last, finish_ns[p]);
-    }
-    st.duration_ns = last < 0 ? 0 : last - first;
-    std::vector<std::size_t> offset(vms + 1, 0);
-    for (std::size_t i = 0; i < vms; ++i) offset[i + 1] = offset[i] + static_cast<std::size_t>(st.sent_packets[i]);
-    Scratch<double, 0> delay_buffer;
-    std::vector<double>& delay = delay_buffer.get();
-    delay.resize(offset[vms]);
-    std::vector<std::size_t> fill(offset.begin(), offset.end() - 1);
-    for (std::size_t p = 0; p < n; ++p) {
-        if (start_ns[p] < 0) continue;
-        delay[fill[static_cast<std::size_t>(vm_index[p])]++] = static_cast<double>(start_ns[p] - batch.arrival_ns[p]);
-    }
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    st.throughput_bps.assign(vms, 0.0);
-    st.delay_p50_ns.assign(vms, nan);
-    st.delay_p99_ns.assign(vms, nan);
-    st.delay_max_ns.assign(vms, nan);
-    auto quantile = [](double* x, std::size_t c, double q) {
-        const double h = static_cast<double>(c - 1) * q;
-        const auto lo = static_cast<std::size_t>(std::floor(h));
-        std::nth_element(x, x + lo, x + c);
-        const double a = x[lo];
-        const double b = lo + 1 < c ? *std::min_element(x + lo + 1, x + c) : a;
-        return a + (h - static_cast<double>(lo)) * (b - a);
-    };
-    for (std::size_t i = 0; i < vms; ++i) {
-        if (st.duration_ns > 0) st.throughput_bps[i] = static_cast<double>(st.sent_bytes[i]) * 8e9 / static_cast<double>(st.duration_ns);
-        const std::size_t c = offset[i + 1] - offset[i];
-        if (c == 0) continue;
-        double* x = delay.data() + offset[i];
-        st.delay_max_ns[i] = *std::max_element(x, x + c);
-        st.delay_p50_ns[i] = quantile(x, c, 0.5);
-        st.delay_p99_ns[i] = quantile(x, c, 0.99);
-    }
-    return st;
+    return engine.stats();
 }
 
 }  // namespace vsched

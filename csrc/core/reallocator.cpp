@@ -153,9 +153,9 @@ void Reallocator::check_admission(std::size_t index, double reservation) const {
 }
 
 std::size_t Reallocator::index_of(std::int64_t vm) const {
-    const auto found = index_.find(vm);
-    if (found == index_.end()) throw KeyError(message("vm ", vm, " is not on this host"));
-    return found->second;
+    const std::uint32_t found = index_.find(ids_, vm);
+    if (found == IdColumns::kNone) throw KeyError(message("vm ", vm, " is not on this host"));
+    return found;
 }
 
 void Reallocator::store(std::size_t index, const Params& p) {
@@ -185,12 +185,15 @@ std::int64_t Reallocator::admit(const Params& p, const ColumnState* window, bool
     room_for_one_more(ids_);
     room_for_one_more(column_);
     room_for_one_more(saturated_);
-    index_.emplace(id, index);
+    index_.reserve(ids_, index + 1);
+    index_.insert(id, index);
     std::uint32_t column = 0;
     try {
         column = windows_.add(/*whole_window=*/window != nullptr);
     } catch (...) {
-        index_.erase(id);
+        ids_.push_back(id);  // room was made above; remove() reads the id there
+        index_.remove(ids_, index);
+        ids_.pop_back();
         throw;
     }
     if (window != nullptr) windows_.import_column(column, *window);  // checked before: cannot throw
@@ -234,7 +237,7 @@ void Reallocator::set_vm(std::int64_t vm, double size, std::int64_t shares, doub
 void Reallocator::remove_vm(std::int64_t vm) {
     const std::size_t index = index_of(vm);
     reservation_sum_.invalidate();
-    index_.erase(vm);
+    index_.remove(ids_, index);
     ids_.erase(ids_.begin() + index);
     size_.erase(size_.begin() + index);
     shares_.erase(shares_.begin() + index);
@@ -244,7 +247,6 @@ void Reallocator::remove_vm(std::int64_t vm) {
     windows_.remove(column_[index]);
     column_.erase(column_.begin() + index);
     saturated_.erase(saturated_.begin() + index);
-    for (std::size_t i = index; i < ids_.size(); ++i) index_[ids_[i]] = i;
     dirty_ = true;
     base_dirty_ = true;
 }
@@ -480,7 +482,8 @@ Reallocator Reallocator::restore(const std::string& bytes) {
         const Params p = r.check_params(size[i], static_cast<std::int64_t>(shares[i]), reservation[i], limit[i]);
         r.check_admission(r.size(), p.reservation);
         r.ids_.push_back(ids[i]);
-        r.index_.emplace(ids[i], i);
+        r.index_.reserve(r.ids_, r.ids_.size());
+        r.index_.insert(ids[i], i);
         for (std::vector<double>* v : {&r.size_, &r.shares_, &r.reservation_, &r.limit_, &r.ceiling_}) {
             v->push_back(0.0);
         }

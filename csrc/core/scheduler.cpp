@@ -1,26 +1,32 @@
-// vCPU fair-share scheduler: EEVDF over many pCPUs with shares, reservations
-// and limits. The rules are numbered once, in docs/engines/scheduler.md
-// ("Rules"); each function below carries the formula it computes and the rule
-// number. The pure-Python twin (src/vsched/reference/scheduler.py) follows the
-// same rules with plain scans; both must produce identical integer stats.
+// vCPU fair-share scheduler, the core loop: EEVDF over many pCPUs with
+// shares, reservations and limits. The rules are numbered once, in
+// docs/engines/scheduler.md ("Rules"); each function carries the formula it
+// computes and the rule number. The pure-Python twin
+// (src/vsched/reference/scheduler.py, with scheduler_limits.py and
+// scheduler_reservations.py) follows the same rules with plain scans; both
+// must produce identical integer stats.
 //
 // Units. Time: integer ns. Rates: integer micro-cores (1 core = MICRO = 10^6).
 // Lag and limit credit: micro-core-ns (1 core running 1 ns = 10^6). Integers
 // everywhere; the only float step is the fair-share kernel (rule 1), which is
 // bit-identical to its reference, and its result is floored to micro-cores.
 //
-// Where each rule lives here:
-//   1 fluid target          recompute()          rate_j = floor(a_i * 10^6) / demand_i
-//   2 EEVDF keys            set_keys(), bring_lag()
-//                           eligible = t + ceil(-lag / rate), deadline = t + ceil((request*10^6 - lag) / rate)
-//   3 decisions             decide(), dispatch_best(), pick_and_dispatch(), next_event(); runs may be
-//                           preempted: borrowed runs by eligible vCPUs, unprotected runs by urgent VMs
-//   4 sleep                 to_wait()            lag in [-request*10^6, 0]
-//   5 limit bucket          apply_limit(), credit_at(), set_held_until()
-//                           request = slice / max(1, ceil(limit)) (>= 1: check_params),
-//                           held while credit < max(1, request/4) * 10^6
-//   6 reservation           res_lag_at(), urgent_pick_now(), urgency_victim(), push_ahead_event()
-//   7 accounting            flush(), vcpu_stats()
+// Where each rule lives:
+//   1 fluid target   recompute(), recompute_rates()   rate_j = floor(a_i * 10^6) // demand_i
+//   2 EEVDF keys     set_keys(), bring_lag()
+//                    eligible = t + ceil(-lag / rate), deadline = t + ceil((request*10^6 - lag) / rate)
+//   3 decisions      decide(), dispatch_best(), pick_and_dispatch(), next_event(), dispatch(), stop();
+//                    preemptions: borrowed runs by eligible (or urgent) vCPUs, unprotected runs
+//                    by urgent VMs (rule 6); nothing else preempts
+//   4 sleep          to_wait()                        lag in [-request*10^6, 0]
+//   5 limit bucket   sched::LimitBucket (vsched/scheduler/limit_bucket.hpp) and apply_limit(),
+//                    update_credit(), set_held_until(), park_if_held(), process_releases()
+//                    (csrc/core/scheduler/limit_bucket.cpp): request = slice // max(1, ceil(limit))
+//                    (>= 1: check_params), held while credit < max(1, request // 4) * 10^6
+//   6 reservation    sched::ReservationAccounts (vsched/scheduler/reservations.hpp) and
+//                    res_changed(), urgent_pick_now(), urgency_victims(), ahead_of_fluid(),
+//                    push_ahead_event() (csrc/core/scheduler/reservations.cpp)
+//   7 accounting     flush(), vcpu_stats()
 //
 // Every condition a decision reads is constant between decision points or has
 // one where it turns (rule 3), so a decision point with nothing due (a run()
@@ -38,39 +44,23 @@ namespace vsched {
 
 namespace {
 
-using i128 = __int128;
+using sched::ceil_div;
+using sched::i128;
+using sched::min_never;
 
-constexpr std::int64_t MICRO = 1000000;
-constexpr std::int64_t NEVER = std::int64_t{1} << 62;
+constexpr std::int64_t MICRO = sched::kMicro;
+constexpr std::int64_t NEVER = sched::kNever;
 constexpr std::int64_t MAX_TIME = std::int64_t{1} << 61;
-constexpr std::int64_t LAG_MAX = 1000000000000000000LL;
+constexpr std::int64_t LAG_MAX = sched::kLagMax;
 constexpr std::int64_t MAX_PENDING = std::int64_t{1} << 62;
 constexpr std::int64_t MAX_PCPUS = 1 << 16;
 constexpr std::int64_t MAX_VCPUS = 1024;
 constexpr std::int64_t MAX_SHARES = 1000000;
 constexpr std::int64_t MAX_SLICE = 100000000000LL;
 
-// ceil(a / b) for b > 0 and any sign of a, exact.
-// (The 64-bit path gives the same result; 128-bit division is several times slower.)
-inline i128 ceil_div(i128 a, i128 b) {
-    constexpr i128 kFits = i128{1} << 61;
-    if (a > -kFits && a < kFits && b < kFits) {
-        const auto a64 = static_cast<std::int64_t>(a), b64 = static_cast<std::int64_t>(b);
-        return a64 >= 0 ? (a64 + b64 - 1) / b64 : -((-a64) / b64);
-    }
-    return a >= 0 ? (a + b - 1) / b : -((-a) / b);
-}
-
 inline std::int64_t clamp_lag(i128 x) {
     return static_cast<std::int64_t>(x > LAG_MAX ? LAG_MAX : (x < -LAG_MAX ? -LAG_MAX : x));
 }
-
-// A limited VM is held while its credit is below this many ns of run: a
-// quarter request, so a VM limited at exactly its fluid share does not lose
-// credit at the bucket's cap while it waits for a full request (rule 5).
-inline std::int64_t min_grant(std::int64_t request) { return std::max<std::int64_t>(1, request / 4); }
-
-inline std::int64_t min_never(i128 x) { return static_cast<std::int64_t>(x < NEVER ? x : NEVER); }
 
 // Max-heap order for the borrowed runs: the least deserving on top.
 struct Earlier {
@@ -89,7 +79,7 @@ void heap_push_max(std::vector<E>& heap, const E& e) {
 }  // namespace
 
 CpuScheduler::CpuScheduler(std::int64_t pcpus, std::int64_t slice_ns, bool strict_reservations)
-    : pcpus_(pcpus), slice_(slice_ns), strict_reservations_(strict_reservations) {
+    : pcpus_(pcpus), slice_(slice_ns), strict_reservations_(strict_reservations), limits_(slice_ns), res_(slice_ns) {
     if (pcpus < 1 || pcpus > MAX_PCPUS) {
         throw std::invalid_argument(message("pcpus = ", pcpus, ": pcpus must be in [1, ", MAX_PCPUS, "]"));
     }
@@ -184,12 +174,14 @@ std::int64_t CpuScheduler::add_vm(std::int64_t vcpus, std::int64_t shares, doubl
     m.shares = shares;
     m.reservation = reservation;
     m.limit = limit;
-    m.res_time = now_;
+    vms_.push_back(m);
+    limits_.accounts().emplace_back();
+    res_.accounts().emplace_back();
+    res_[id].time = now_;
     if (reservation > 0.0) {
-        m.in_res_vms = true;
-        res_vms_.push_back(id);
+        res_[id].listed = true;
+        res_.listed_vms.push_back(id);
     }
-    vms_.push_back(std::move(m));
     ids_.push_back(next_id_);
     reserved_sum_.append(reservation);  // the new VM is last in id order
     for (std::int64_t k = 0; k < vcpus; ++k) {
@@ -204,14 +196,14 @@ std::int64_t CpuScheduler::add_vm(std::int64_t vcpus, std::int64_t shares, doubl
     scratch_pending_.resize(vcpus_.size(), -1);
     ++live_vms_;
     live_vcpus_ += static_cast<std::size_t>(vcpus);
-    apply_limit(vms_[id]);
+    apply_limit(id);
     return next_id_++;
 }
 
 void CpuScheduler::set_vm(std::int64_t vm, std::optional<std::int64_t> shares, std::optional<double> reservation,
                           std::optional<double> limit) {
     Vm& m = vm_ref(vm);
-    const std::int64_t slot = &m - vms_.data();
+    const auto slot = static_cast<std::uint32_t>(&m - vms_.data());
     const std::int64_t new_shares = shares.value_or(m.shares);
     const double new_reservation = reservation.value_or(m.reservation);
     const double new_limit = limit.value_or(m.limit);
@@ -221,17 +213,16 @@ void CpuScheduler::set_vm(std::int64_t vm, std::optional<std::int64_t> shares, s
     if (new_reservation != m.reservation) {
         reserved_sum_.invalidate();
         // A new reservation starts a new account: neither owed nor ahead (rule 6).
-        m.res_lag = 0;
-        m.res_time = now_;
-        if (!m.in_res_vms) {
-            m.in_res_vms = true;
-            res_vms_.push_back(static_cast<std::uint32_t>(slot));
+        sched::ReservationAccounts::restart(res_[slot], now_);
+        if (!res_[slot].listed) {
+            res_[slot].listed = true;
+            res_.listed_vms.push_back(slot);
         }
     }
     m.reservation = new_reservation;
     if (new_limit != m.limit) {
         m.limit = new_limit;
-        apply_limit(m);
+        apply_limit(slot);
     }
     dirty_ = true;
 }
@@ -249,11 +240,12 @@ void CpuScheduler::remove_vm(std::int64_t vm) {
         v.state = kWait;
     }
     if (m.demand > 0) dirty_ = true;
-    reserved_active_ -= m.res_u > 0;
-    m.res_u = 0;
+    const auto slot = static_cast<std::uint32_t>(&m - vms_.data());
+    res_.active -= res_[slot].res_u > 0;
+    res_[slot].res_u = 0;
     m.alive = false;
-    m.parked.clear();
-    m.parked.shrink_to_fit();
+    limits_[slot].parked.clear();
+    limits_[slot].parked.shrink_to_fit();
     --live_vms_;
     live_vcpus_ -= m.vcpus;
     ++dead_vms_;
@@ -379,12 +371,12 @@ void CpuScheduler::set_limits(std::size_t n, const std::int64_t* vm, const doubl
         Vm& m = vms_[scratch_slots_[k]];
         if (limit[k] == m.limit) continue;
         m.limit = limit[k];
-        apply_limit(m);
+        apply_limit(scratch_slots_[k]);
         dirty_ = true;
     }
 }
 
-// ---- simulation -----------------------------------------------------------------------------
+// ---- decisions (rule 3) -------------------------------------------------------------------
 
 void CpuScheduler::run(std::int64_t duration_ns, Interrupt* interrupt) {
     if (duration_ns < 0) {
@@ -430,16 +422,17 @@ std::int64_t CpuScheduler::next_event() {
     // protection ends; a reserved VM's limit releases it. Entries are pushed
     // whenever such a time may have moved, and never removed early: a stale
     // one only adds a decision point at which nothing is to be done.
-    while (!res_events_.empty() && res_events_.front().a <= now_) res_events_.pop();
-    if (!res_events_.empty() && res_events_.front().a < t) t = res_events_.front().a;
-    const bool any_reserved = reserved_active_ > 0;
+    auto& res_events = res_.events;
+    while (!res_events.empty() && res_events.front().a <= now_) res_events.pop();
+    if (!res_events.empty() && res_events.front().a < t) t = res_events.front().a;
+    const bool any_reserved = res_.active > 0;
     // A free pCPU waits only for vCPUs held by their VM's limit, and a borrowed
     // run can be preempted by them: wake at the release. Stale entries can only
     // add decision points at which nothing is pickable, which changes nothing.
     if (running_ < pcpus_ || borrowed_count_ > 0 || any_reserved) {
         while (!releases_.empty()) {
-            const Vm& m = vms_[releases_.front().slot];
-            if (m.alive && !m.parked.empty()) break;
+            const std::uint32_t vm = releases_.front().slot;
+            if (vms_[vm].alive && !limits_[vm].parked.empty()) break;
             releases_.pop();
         }
         if (!releases_.empty() && releases_.front().a < t) t = releases_.front().a;
@@ -461,10 +454,9 @@ void CpuScheduler::decide() {
     if (dirty_) recompute();
     process_releases();
     // Rule 6: VMs whose event is due may be urgent now.
-    while (!res_events_.empty() && res_events_.front().a <= now_) {
-        const std::uint32_t id = res_events_.pop().slot;
-        const Vm& m = vms_[id];
-        if (m.alive && !m.in_urgent && urgent(m)) list_urgent(id);
+    while (!res_.events.empty() && res_.events.front().a <= now_) {
+        const std::uint32_t id = res_.events.pop().slot;
+        if (vms_[id].alive && !res_[id].in_urgent && urgent(id)) list_urgent(id);
     }
     // vCPUs whose eligible time has come move to the deadline-ordered heap.
     while (!waiting_.empty() && waiting_.front().a <= now_) {
@@ -478,7 +470,7 @@ void CpuScheduler::decide() {
     // or adds a reserved run still protected at this instant (rule 6; reserved
     // runs are never borrowed), so an instant has at most borrowed + pCPUs steps.
     for (;;) {
-        const std::int64_t urgent_slot = urgent_entries_ > 0 ? urgent_pick_now() : -1;
+        const std::int64_t urgent_slot = res_.urgent_entries > 0 ? urgent_pick_now() : -1;
         const bool has_urgent = urgent_slot >= 0;
         if (has_urgent) {
             // Rule 6: the first urgent VM (in pick order) that has a victim
@@ -531,7 +523,7 @@ void CpuScheduler::stop_least_deserving_borrowed() {
 
 // Rule 6 first (an urgent VM's vCPU), else rule 3. False if nothing is pickable.
 bool CpuScheduler::dispatch_best() {
-    if (urgent_entries_ > 0) {
+    if (res_.urgent_entries > 0) {
         const std::int64_t slot = urgent_pick_now();
         if (slot >= 0) {
             dispatch(static_cast<std::uint32_t>(slot));  // its heap entry goes stale (gen)
@@ -539,282 +531,6 @@ bool CpuScheduler::dispatch_best() {
         }
     }
     return pick_and_dispatch();
-}
-
-// ---- reservation (rule 6) -----------------------------------------------------------------------
-//
-// Rule 6 of docs/engines/scheduler.md (the account, urgency, the overdue
-// exception and the bound are stated there):
-//   dD/dt = res_u - running * 10^6,  D >= -F,  F = max(1, slice/2) * 10^6
-//   urgent = D >= 0 && running * 10^6 < res_u
-//   reserved run <= F/10^6 ns, protected for P = max(1, slice/4) ns
-//
-// Termination of a decision. Count, among the unprotected runs, 2 for each
-// that did not start overdue and 1 for each that did (psi). An urgent
-// preemption removes such a run and adds a protected reserved run (the pick
-// is an urgent VM's vCPU), or — its VM ahead, every urgent VM skipped — the
-// EEVDF pick, an overdue vCPU, whose run an ahead VM may not take: psi drops
-// by 1 or more and no borrowed run is added. A borrowed preemption removes a
-// borrowed run (worth 2) and adds at most 2. So an instant has at most
-// borrowed + 2 x pCPUs preemptions.
-
-std::int64_t CpuScheduler::res_lag_at(const Vm& m, std::int64_t t) const {
-    const i128 lag = static_cast<i128>(m.res_lag) +
-                     static_cast<i128>(res_slope(m)) * static_cast<i128>(t - m.res_time);
-    const i128 floor = -static_cast<i128>(res_floor());
-    return static_cast<std::int64_t>(lag > LAG_MAX ? LAG_MAX : (lag < floor ? floor : lag));
-}
-
-void CpuScheduler::res_update(Vm& m, std::int64_t t) const {
-    m.res_lag = res_lag_at(m, t);
-    m.res_time = t;
-}
-
-// After a change of a reserved VM's running count, rate or lag at now: it may
-// be urgent now (listed in urgent_groups_), or at the time its lag reaches 0.
-void CpuScheduler::res_changed(std::uint32_t vm_id) {
-    Vm& m = vms_[vm_id];
-    if (m.res_u == 0) return;  // no reserved rate: cannot be urgent, nothing to schedule
-    // Its lag line may have changed: older entries go stale. If it is urgent
-    // now it is listed now; otherwise it can only become so when its lag
-    // reaches 0 (the event below) or at a later change (another call here).
-    ++m.urgent_version;
-    m.in_urgent = false;
-    if (urgent(m)) list_urgent(vm_id);
-    const std::int64_t slope = res_slope(m);
-    if (slope > 0 && m.res_lag < 0) {
-        res_events_.push(Key{min_never(now_ + ceil_div(-static_cast<i128>(m.res_lag), slope)), vm_id, 0});
-    }
-    // An urgent VM's release (only VMs with a reserved rate get here).
-    if (m.bound && m.held_until > now_ && m.held_until < NEVER) {
-        res_events_.push(Key{m.held_until, vm_id, 0});
-    }
-}
-
-// Adds the current entry of VM vm_id (urgent now, not yet listed).
-void CpuScheduler::list_urgent(std::uint32_t vm_id) {
-    Vm& m = vms_[vm_id];
-    const std::int64_t slope = res_slope(m);
-    const UrgentEntry entry{static_cast<i128>(m.res_lag) - static_cast<i128>(slope) * m.res_time, vm_id,
-                            m.urgent_version};
-    push_urgent(slope, entry);
-    m.in_urgent = true;
-    push_ahead_event(vm_id);
-    // Stale entries that never reach a top are dropped now and then: at most
-    // one entry per VM is current, so this keeps a quarter or more.
-    if (urgent_entries_ > 4 * vms_.size() + 64) {
-        urgent_entries_ = 0;
-        for (UrgentGroup& g : urgent_groups_) {
-            g.heap.erase(std::remove_if(g.heap.begin(), g.heap.end(),
-                                        [&](const UrgentEntry& e) { return e.version != vms_[e.vm].urgent_version; }),
-                         g.heap.end());
-            std::make_heap(g.heap.begin(), g.heap.end(), UrgentBefore{});
-            urgent_entries_ += g.heap.size();
-        }
-        urgent_groups_.erase(std::remove_if(urgent_groups_.begin(), urgent_groups_.end(),
-                                            [](const UrgentGroup& g) { return g.heap.empty(); }),
-                             urgent_groups_.end());
-    }
-}
-
-std::int64_t CpuScheduler::queued_with_earliest_deadline(const Vm& m) const {
-    std::int64_t pick = -1;
-    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
-        const std::uint32_t slot = m.first + k;
-        const Vcpu& v = vcpus_[slot];
-        if (v.state != kQueued) continue;
-        if (pick < 0 || v.deadline < vcpus_[pick].deadline) pick = slot;
-    }
-    return pick;
-}
-
-// The queued vCPU of an urgent, unheld VM smallest in (-D, vm, deadline, vcpu);
-// -1 if none. Group tops that are stale or no longer urgent are dropped (a VM
-// becomes urgent again only at a res_changed() or at its res_events_ time,
-// which list it again); held VMs and VMs without a queued vCPU are set aside
-// for this pick and put back.
-std::int64_t CpuScheduler::urgent_pick(bool skip_ahead) {
-    std::int64_t best = -1;
-    for (;;) {
-        UrgentGroup* best_group = nullptr;
-        i128 best_lag = 0;
-        for (std::size_t g = 0; g < urgent_groups_.size();) {
-            UrgentGroup& group = urgent_groups_[g];
-            while (!group.heap.empty()) {
-                const UrgentEntry& top = group.heap.front();
-                Vm& m = vms_[top.vm];
-                if (top.version == m.urgent_version && m.alive && urgent(m)) break;
-                if (top.version == m.urgent_version) m.in_urgent = false;
-                drop_urgent_top(group);
-            }
-            if (group.heap.empty()) {
-                urgent_groups_.erase(urgent_groups_.begin() + static_cast<std::ptrdiff_t>(g));
-                continue;
-            }
-            const UrgentEntry& top = group.heap.front();
-            const i128 lag = top.intercept + static_cast<i128>(group.slope) * now_;
-            // Clamped lags (at LAG_MAX) would tie where the lines do not: the
-            // plain scan decides those (in practice never reached).
-            if (lag >= LAG_MAX) {
-                put_back_skipped_urgent();
-                return urgent_pick_by_scan(skip_ahead);
-            }
-            if (best_group == nullptr || lag > best_lag ||
-                (lag == best_lag && top.vm < best_group->heap.front().vm)) {
-                best_group = &group;
-                best_lag = lag;
-            }
-            ++g;
-        }
-        if (best_group == nullptr) break;
-        const UrgentEntry top = best_group->heap.front();
-        const Vm& m = vms_[top.vm];
-        const bool skip = held(m) || (skip_ahead && ahead_of_fluid(m));
-        const std::int64_t pick = skip ? -1 : queued_with_earliest_deadline(m);
-        if (pick >= 0) {
-            best = pick;
-            break;
-        }
-        // Not pickable now: aside until this pick is done.
-        drop_urgent_top(*best_group);
-        urgent_skipped_.push_back(top);
-        if (best_group->heap.empty()) {
-            urgent_groups_.erase(urgent_groups_.begin() + (best_group - urgent_groups_.data()));
-        }
-    }
-    put_back_skipped_urgent();
-    return best;
-}
-
-void CpuScheduler::drop_urgent_top(UrgentGroup& group) {
-    std::pop_heap(group.heap.begin(), group.heap.end(), UrgentBefore{});
-    group.heap.pop_back();
-    --urgent_entries_;
-}
-
-// Puts the entries urgent_pick() set aside back into their groups.
-void CpuScheduler::put_back_skipped_urgent() {
-    for (const UrgentEntry& e : urgent_skipped_) push_urgent(res_slope(vms_[e.vm]), e);  // current: so is the slope
-    urgent_skipped_.clear();
-}
-
-void CpuScheduler::push_urgent(std::int64_t slope, const UrgentEntry& e) {
-    auto group = std::find_if(urgent_groups_.begin(), urgent_groups_.end(),
-                              [&](const UrgentGroup& g) { return g.slope == slope; });
-    if (group == urgent_groups_.end()) {
-        urgent_groups_.push_back(UrgentGroup{slope, {}});
-        group = urgent_groups_.end() - 1;
-    }
-    group->heap.push_back(e);
-    std::push_heap(group->heap.begin(), group->heap.end(), UrgentBefore{});
-    ++urgent_entries_;
-}
-
-// The rule by brute force over every current entry (see urgent_pick()).
-std::int64_t CpuScheduler::urgent_pick_by_scan(bool skip_ahead) {
-    std::int64_t best = -1, best_lag = 0;
-    std::uint32_t best_vm = 0;
-    for (const UrgentGroup& group : urgent_groups_) {
-        for (const UrgentEntry& e : group.heap) {
-            const Vm& m = vms_[e.vm];
-            if (e.version != m.urgent_version || !m.alive || !urgent(m) || held(m)) continue;
-            if (skip_ahead && ahead_of_fluid(m)) continue;
-            const std::int64_t lag = res_lag_at(m, now_);
-            if (best >= 0 && (lag < best_lag || (lag == best_lag && e.vm > best_vm))) continue;
-            const std::int64_t pick = queued_with_earliest_deadline(m);
-            if (pick < 0) continue;
-            best = pick;
-            best_lag = lag;
-            best_vm = e.vm;
-        }
-    }
-    return best;
-}
-
-// The running vCPUs an urgent VM may preempt, largest in (did not start
-// overdue, VM has no reservation, -D if it has one, deadline, vm, vcpu): among
-// every unprotected run of a non-urgent VM (any), and among those that did not
-// start overdue (spare; overdue: deadline <= run start at dispatch, a running
-// vCPU keeps the keys of its dispatch). -1 if none. O(busy entries); urgent preemptions are rare
-// next to slice ends.
-CpuScheduler::Victims CpuScheduler::urgency_victims() const {
-    struct Best {
-        std::int64_t slot = -1;
-        bool free = false;
-        std::int64_t neg_lag = 0;
-        std::int64_t deadline = 0;
-        // Is (free, neg_lag, deadline, slot) larger than the best so far?
-        bool beaten_by(bool f, std::int64_t n, std::int64_t d, std::int64_t s) const {
-            if (slot < 0) return true;
-            if (f != free) return f;
-            if (n != neg_lag) return n > neg_lag;
-            if (d != deadline) return d > deadline;
-            return s > slot;
-        }
-    };
-    Best overdue, spare;
-    // The choice is a maximum under a total order: the visiting order is moot.
-    busy_.for_each([&](const Key& e) {
-        const Vcpu& u = vcpus_[e.slot];
-        if (u.gen != e.gen || u.state != kRunning) return;
-        if (u.reserved && now_ < u.run_start + res_protect()) return;
-        const Vm& m = vms_[u.vm];
-        if (urgent(m)) return;
-        const bool free = m.res_u == 0;
-        const std::int64_t neg_lag = free ? 0 : -res_lag_at(m, now_);
-        const std::int64_t slot = e.slot;
-        Best& best = u.deadline <= u.run_start ? overdue : spare;  // started overdue?
-        if (best.beaten_by(free, neg_lag, u.deadline, slot)) best = Best{slot, free, neg_lag, u.deadline};
-    });
-    // Runs that did not start overdue go first: a vCPU behind its fluid share
-    // by a whole request may be unable to catch up (a whole core per vCPU).
-    return Victims{spare.slot >= 0 ? spare.slot : overdue.slot, spare.slot};
-}
-
-// Rule 6's pick: the best urgent VM's vCPU, skipping VMs ahead of their fluid
-// share while an overdue vCPU of an unheld VM is queued (it goes first).
-std::int64_t CpuScheduler::urgent_pick_now() {
-    const std::int64_t slot = urgent_pick(false);
-    if (slot < 0 || !ahead_of_fluid(vms_[vcpus_[slot].vm]) || !overdue_pickable()) return slot;
-    return urgent_pick(true);
-}
-
-// Sum of the VM's vCPU lags at now < 0: it has received more than its fluid
-// share. The lags are taken unclamped, so the sum is exactly linear in time
-// between changes of the VM and push_ahead_event() can say when it turns.
-bool CpuScheduler::ahead_of_fluid(const Vm& m) const {
-    i128 total = 0;
-    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
-        const Vcpu& v = vcpus_[m.first + k];
-        if (v.state == kWait) continue;
-        const i128 slope = v.state == kRunning ? v.rate - MICRO : v.rate;
-        total += static_cast<i128>(v.lag) + slope * (now_ - v.lag_time);
-    }
-    return total < 0;
-}
-
-// An urgent VM ahead of its fluid share whose lag sum grows stops being ahead
-// at now + ceil(-sum / slope): a decision point, since it may then be picked
-// before an overdue vCPU or preempt a run that started overdue (rule 6).
-// Pushed whenever the VM is listed as urgent (after each change of its lines).
-void CpuScheduler::push_ahead_event(std::uint32_t vm_id) {
-    const Vm& m = vms_[vm_id];
-    i128 total = 0, slope = 0;
-    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
-        const Vcpu& v = vcpus_[m.first + k];
-        if (v.state == kWait) continue;
-        const i128 s = v.state == kRunning ? v.rate - MICRO : v.rate;
-        total += static_cast<i128>(v.lag) + s * (now_ - v.lag_time);
-        slope += s;
-    }
-    if (total < 0 && slope > 0) res_events_.push(Key{min_never(now_ + ceil_div(-total, slope)), vm_id, 0});
-}
-
-// Is a queued vCPU of an unheld VM a full request behind its fluid share
-// (deadline <= now)? The smallest deadline is on top of eligible_ (an
-// ineligible vCPU has lag < 0, so its deadline is in the future).
-bool CpuScheduler::overdue_pickable() {
-    return eligible_pickable() && eligible_.front().a <= now_;
 }
 
 // Is there a queued, eligible vCPU whose VM is not held? (Parks held ones met on top.)
@@ -826,31 +542,6 @@ bool CpuScheduler::eligible_pickable() {
         eligible_.pop();
     }
     return false;
-}
-
-// If the queued vCPU (slot, gen)'s VM is held by its limit, parks it on the VM
-// (with a release event pending) and returns true.
-bool CpuScheduler::park_if_held(std::uint32_t slot, std::uint32_t gen) {
-    const std::uint32_t vm = vcpus_[slot].vm;
-    Vm& m = vms_[vm];
-    if (!held(m)) return false;
-    if (m.parked.empty() && m.held_until < NEVER) releases_.push(Key{m.held_until, vm, 0});
-    m.parked.push_back((static_cast<std::uint64_t>(slot) << 32) | gen);
-    return true;
-}
-
-// Unpark the vCPUs of VMs whose limit released them by now.
-void CpuScheduler::process_releases() {
-    while (!releases_.empty() && releases_.front().a <= now_) {
-        const Key e = releases_.pop();
-        Vm& m = vms_[e.slot];
-        if (!m.alive || m.parked.empty()) continue;
-        if (!held(m)) {
-            unpark(m);
-        } else if (m.held_until < NEVER) {
-            releases_.push(Key{m.held_until, e.slot, 0});
-        }
-    }
 }
 
 // Take the best pickable vCPU (rule 3). vCPUs of held VMs met on the way are
@@ -871,16 +562,6 @@ bool CpuScheduler::pick_from(TwoLaneQueue<E, Before>& queue) {
     return false;
 }
 
-void CpuScheduler::unpark(Vm& m) {
-    for (const std::uint64_t p : m.parked) {
-        const auto slot = static_cast<std::uint32_t>(p >> 32);
-        const auto gen = static_cast<std::uint32_t>(p & 0xffffffffu);
-        const Vcpu& v = vcpus_[slot];
-        if (v.gen == gen && v.state == kQueued) enqueue(slot);
-    }
-    m.parked.clear();
-}
-
 void CpuScheduler::enqueue(std::uint32_t slot) {
     const Vcpu& v = vcpus_[slot];
     if (v.eligible <= now_) {
@@ -889,6 +570,8 @@ void CpuScheduler::enqueue(std::uint32_t slot) {
         waiting_.push(Entry{v.eligible, v.deadline, slot, v.gen});
     }
 }
+
+// ---- fluid target (rule 1) -----------------------------------------------------------------
 
 // Rule 1, then every queued vCPU gets fresh keys and the heaps are rebuilt.
 void CpuScheduler::recompute() {
@@ -905,7 +588,7 @@ void CpuScheduler::recompute() {
     for (std::size_t i = 0; i < capacity; ++i) {
         Vm& m = vms_[i];
         if (!m.alive) continue;
-        if (!m.parked.empty()) m.parked.clear();
+        if (!limits_[i].parked.empty()) limits_[i].parked.clear();
         if (m.demand == 0) continue;
         fs_vms_[count] = static_cast<std::uint32_t>(i);
         fs_demand_[count] = static_cast<double>(m.demand);
@@ -916,32 +599,34 @@ void CpuScheduler::recompute() {
     }
     fs_vms_.resize(count);
     // Rule 6: each reserved VM's lag is brought to now before its rate changes.
-    reserved_active_ = 0;
+    res_.active = 0;
     std::size_t live_res = 0;
-    for (const std::uint32_t id : res_vms_) {
-        Vm& m = vms_[id];
+    auto& listed = res_.listed_vms;
+    for (const std::uint32_t id : listed) {
+        const Vm& m = vms_[id];
         if (!m.alive) continue;
-        res_vms_[live_res++] = id;
-        res_update(m, now_);
+        listed[live_res++] = id;
+        res_update(id, now_);
+        sched::ReservationAccounts::Account& a = res_[id];
         if (m.demand == 0) {
-            m.res_u = 0;
-            m.res_lag = std::min<std::int64_t>(m.res_lag, 0);  // no reservation banked while idle
+            a.res_u = 0;
+            a.lag = std::min<std::int64_t>(a.lag, 0);  // no reservation banked while idle
         } else if (!strict_reservations_) {
-            m.res_u = 0;  // rule 6 off: no reserved rate, so the VM is never urgent
+            a.res_u = 0;  // rule 6 off: no reserved rate, so the VM is never urgent
         } else {
-            m.res_u = static_cast<std::int64_t>(std::floor(
+            a.res_u = static_cast<std::int64_t>(std::floor(
                 std::min(m.reservation, static_cast<double>(m.demand)) * static_cast<double>(MICRO)));
         }
-        reserved_active_ += m.res_u > 0;
+        res_.active += a.res_u > 0;
     }
-    res_vms_.resize(live_res);
+    listed.resize(live_res);
     eligible_.clear();
     waiting_.clear();
     releases_.clear();
     // (busy_ and borrowed_ hold running vCPUs, whose keys a recompute leaves alone.)
     recompute_rates();
     // Rule 6 after the new rates, so the urgency and ahead events see the final lines.
-    for (const std::uint32_t id : res_vms_) res_changed(id);
+    for (const std::uint32_t id : res_.listed_vms) res_changed(id);
 }
 
 void CpuScheduler::recompute_rates() {
@@ -978,7 +663,7 @@ void CpuScheduler::recompute_rates() {
     waiting_.build();
 }
 
-// ---- per-vCPU rules -------------------------------------------------------------------------
+// ---- per-vCPU rules: keys (2), sleep (4), accounting (7), runs start and stop (3) -----------
 
 void CpuScheduler::bring_lag(Vcpu& v, std::int64_t t) const {
     const i128 dt = t - v.lag_time;
@@ -1007,8 +692,7 @@ void CpuScheduler::flush(Vcpu& v, std::int64_t t) const {
     if (v.state == kWait) {
         v.wait_ns += span;
     } else if (v.state == kQueued) {
-        const Vm& m = vms_[v.vm];
-        const std::int64_t held_end = m.bound ? m.held_until : -1;
+        const std::int64_t held_end = sched::LimitBucket::held_end(limits_[v.vm]);
         const std::int64_t limited = std::max<std::int64_t>(0, std::min(t, held_end) - v.since);
         v.limited_ns += limited;
         v.ready_ns += span - limited;
@@ -1047,17 +731,19 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     std::int64_t length = v.pending == kForever ? m.request : std::min(m.request, v.pending);
     // Rule 6. (A VM that never had a reservation keeps no account: its lag
     // cannot matter before a reservation is set, which restarts it at 0.)
-    v.reserved = m.in_res_vms && urgent(m);  // a run its reservation needs: protected, never borrowed
-    if (v.reserved) length = std::min(length, res_floor() / MICRO);  // at most F/1e6 ns
-    if (m.in_res_vms) res_update(m, now_);
+    const bool listed = res_[v.vm].listed;
+    v.reserved = listed && urgent(v.vm);  // a run its reservation needs: protected, never borrowed
+    if (v.reserved) length = std::min(length, res_.floor() / MICRO);  // at most F/1e6 ns
+    if (listed) res_update(v.vm, now_);
     ++m.running;
-    if (m.in_res_vms) {
+    if (listed) {
         res_changed(v.vm);
-        if (v.reserved) res_events_.push(Key{now_ + res_protect(), v.vm, 0});
+        if (v.reserved) res_.events.push(Key{now_ + res_.protect(), v.vm, 0});
     }
-    if (m.bound) {
-        update_credit(m, now_);
-        length = std::min(length, m.credit / MICRO);  // a partial grant if credit is short
+    sched::LimitBucket::Account& bucket = limits_[v.vm];
+    if (bucket.bound) {
+        update_credit(v.vm, now_);
+        length = std::min(length, bucket.credit / MICRO);  // a partial grant if credit is short
     }
     v.run_end = now_ + length;
     if (v.stopped_at != now_) ++v.switches;
@@ -1069,11 +755,9 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
         ++borrowed_count_;
         heap_push_max(borrowed_, Entry{v.eligible, v.deadline, slot, v.gen});
     }
-    if (m.bound) {
+    if (bucket.bound) {
         v.granted = true;
-        m.credit -= length * MICRO;
-        ++m.granted;
-        m.granted_end_sum += v.run_end;
+        sched::LimitBucket::grant(bucket, length, v.run_end);
         set_held_until(v.vm, now_);
     }
 }
@@ -1091,9 +775,8 @@ void CpuScheduler::stop(std::uint32_t slot, std::int64_t t) {
     v.borrowed = false;
     v.reserved = false;
     {
-        Vm& m = vms_[v.vm];
-        if (m.in_res_vms) res_update(m, t);
-        --m.running;
+        if (res_[v.vm].listed) res_update(v.vm, t);
+        --vms_[v.vm].running;
     }
     // Entries of finished borrowed runs are stale; drop them now and then.
     if (borrowed_count_ == 0) {
@@ -1111,12 +794,9 @@ void CpuScheduler::stop(std::uint32_t slot, std::int64_t t) {
     ++v.gen;
     v.since = t;
     if (v.granted) {
-        Vm& m = vms_[v.vm];
         v.granted = false;
-        update_credit(m, t);
-        m.credit += (v.run_end - t) * MICRO;  // refund the unused grant
-        --m.granted;
-        m.granted_end_sum -= v.run_end;
+        update_credit(v.vm, t);
+        sched::LimitBucket::refund(limits_[v.vm], v.run_end, t);  // the unused grant
         set_held_until(v.vm, t);
     }
     if (v.pending == 0) {
@@ -1126,92 +806,10 @@ void CpuScheduler::stop(std::uint32_t slot, std::int64_t t) {
         enqueue(slot);
     }
     // Rule 6 after the vCPU's new state: its VM's lag lines are final here.
-    if (vms_[v.vm].in_res_vms) res_changed(v.vm);
+    if (res_[v.vm].listed) res_changed(v.vm);
 }
 
-// ---- limit bucket (rule 5) --------------------------------------------------------------------
-
-void CpuScheduler::apply_limit(Vm& m) {
-    const auto vm_id = static_cast<std::uint32_t>(&m - vms_.data());
-    const bool bound = m.limit < static_cast<double>(m.vcpus);
-    if (bound) {
-        if (m.bound) {
-            update_credit(m, now_);
-        } else {
-            // Newly bound: runs already on a pCPU hold no grant.
-            for (std::uint32_t k = 0; k < m.vcpus; ++k) {
-                Vcpu& v = vcpus_[m.first + k];
-                if (v.state == kQueued) flush(v, now_);
-            }
-            m.credit_time = now_;
-            m.granted = 0;
-            m.granted_end_sum = 0;
-        }
-        const bool was_bound = m.bound;
-        m.bound = true;
-        m.limit_u = static_cast<std::int64_t>(std::floor(m.limit * static_cast<double>(MICRO)));
-        if (!was_bound) {
-            // It starts with the credit one slice at the limit earns (0 for limit 0).
-            const i128 earned = static_cast<i128>(m.limit_u) * slice_;
-            m.credit = static_cast<std::int64_t>(std::min<i128>(static_cast<i128>(slice_) * MICRO, earned));
-        }
-        m.request = slice_ / std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(m.limit)));
-        set_held_until(vm_id, now_);
-    } else {
-        if (m.bound) {
-            for (std::uint32_t k = 0; k < m.vcpus; ++k) {
-                Vcpu& v = vcpus_[m.first + k];
-                if (v.state == kQueued) flush(v, now_);
-                v.granted = false;
-            }
-        }
-        m.bound = false;
-        m.request = slice_;
-        m.held_until = -1;
-    }
-}
-
-std::int64_t CpuScheduler::credit_at(const Vm& m, std::int64_t t) const {
-    const i128 accrued = static_cast<i128>(m.credit) + static_cast<i128>(m.limit_u) * (t - m.credit_time);
-    const i128 cap = static_cast<i128>(slice_) * MICRO -
-                     static_cast<i128>(MICRO) * (static_cast<i128>(m.granted_end_sum) - static_cast<i128>(m.granted) * t);
-    return static_cast<std::int64_t>(accrued < cap ? accrued : cap);
-}
-
-void CpuScheduler::update_credit(Vm& m, std::int64_t t) {
-    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
-        Vcpu& v = vcpus_[m.first + k];
-        if (v.state == kQueued) flush(v, t);
-    }
-    m.credit = credit_at(m, t);
-    m.credit_time = t;
-}
-
-void CpuScheduler::set_held_until(std::uint32_t vm_id, std::int64_t t) {
-    Vm& m = vms_[vm_id];
-    const std::int64_t need = min_grant(m.request) * MICRO;
-    if (m.credit >= need) {
-        m.held_until = t;
-    } else if (m.limit_u == 0) {
-        m.held_until = NEVER;
-    } else {
-        i128 until = t + ceil_div(static_cast<i128>(need) - m.credit, m.limit_u);
-        if (m.granted > 0) {
-            const i128 cap_time = ceil_div(static_cast<i128>(need) - static_cast<i128>(slice_) * MICRO +
-                                               static_cast<i128>(MICRO) * m.granted_end_sum,
-                                           static_cast<i128>(MICRO) * m.granted);
-            until = std::max(until, cap_time);
-        }
-        m.held_until = min_never(until);
-    }
-    if (!m.parked.empty() && m.held_until < NEVER) releases_.push(Key{m.held_until, vm_id, 0});
-    // An urgent VM released by its limit may preempt: wake then (rule 6).
-    if (m.in_res_vms && m.held_until > now_ && m.held_until < NEVER) {
-        res_events_.push(Key{m.held_until, vm_id, 0});
-    }
-}
-
-// ---- stats ------------------------------------------------------------------------------------
+// ---- stats (rule 7) ---------------------------------------------------------------------------
 
 void CpuScheduler::vcpu_stats(VcpuRow* out) const {
     std::size_t row = 0;
@@ -1229,7 +827,7 @@ void CpuScheduler::vcpu_stats(VcpuRow* out) const {
             } else if (v.state == kWait) {
                 r.wait_ns += span;
             } else {
-                const std::int64_t held_end = m.bound ? m.held_until : -1;
+                const std::int64_t held_end = sched::LimitBucket::held_end(limits_[i]);
                 const std::int64_t limited = std::max<std::int64_t>(0, std::min(now_, held_end) - v.since);
                 r.limited_ns += limited;
                 r.ready_ns += span - limited;

@@ -60,13 +60,19 @@ void CpuScheduler::compact_slots() {
             v.vm = vms;
         }
         m.first = first;
-        for (std::uint64_t& p : m.parked) {  // (slot << 32 | gen) of its own vCPUs
+        for (std::uint64_t& p : limits_[i].parked) {  // (slot << 32 | gen) of its own vCPUs
             p = (static_cast<std::uint64_t>(vcpu_map[p >> 32]) << 32) | (p & 0xffffffffu);
         }
-        if (vms != i) vms_[vms] = std::move(m);
+        if (vms != i) {
+            vms_[vms] = m;
+            limits_[vms] = std::move(limits_[i]);
+            res_[vms] = res_[i];
+        }
         ++vms;
     }
     vms_.resize(vms);
+    limits_.accounts().resize(vms);
+    res_.accounts().resize(vms);
     vcpus_.resize(vcpus);
     ids_.resize(vms);
     for (std::size_t i = 0; i < vms; ++i) ids_[i] = vms_[i].id;
@@ -83,24 +89,10 @@ void CpuScheduler::compact_slots() {
     waiting_.filter_map(vcpu_entry);
     busy_.filter_map(vcpu_entry);
     releases_.filter_map(vm_entry);
-    res_events_.filter_map(vm_entry);
     borrowed_.erase(std::remove_if(borrowed_.begin(), borrowed_.end(), [&](Entry& e) { return !vcpu_entry(e); }),
                     borrowed_.end());
     std::make_heap(borrowed_.begin(), borrowed_.end(), [](const Entry& x, const Entry& y) { return Before{}(x, y); });
-    res_vms_.erase(std::remove_if(res_vms_.begin(), res_vms_.end(),
-                                  [&](std::uint32_t& id) { return (id = vm_map[id]) == kGone; }),
-                   res_vms_.end());
-    urgent_entries_ = 0;
-    for (UrgentGroup& g : urgent_groups_) {
-        g.heap.erase(std::remove_if(g.heap.begin(), g.heap.end(),
-                                    [&](UrgentEntry& e) { return (e.vm = vm_map[e.vm]) == kGone; }),
-                     g.heap.end());
-        std::make_heap(g.heap.begin(), g.heap.end(), UrgentBefore{});
-        urgent_entries_ += g.heap.size();
-    }
-    urgent_groups_.erase(std::remove_if(urgent_groups_.begin(), urgent_groups_.end(),
-                                        [](const UrgentGroup& g) { return g.heap.empty(); }),
-                         urgent_groups_.end());
+    res_.remap_slots(vm_map, kGone);
     fs_vms_.clear();  // scratch of recompute(), refilled there
     scratch_pending_.assign(vcpus_.size(), -1);
     dead_vms_ = 0;
@@ -110,16 +102,12 @@ void CpuScheduler::compact_slots() {
 std::size_t CpuScheduler::memory_bytes() const {
     std::size_t bytes = sizeof(*this) + vms_.capacity() * sizeof(Vm) + vcpus_.capacity() * sizeof(Vcpu) +
                         ids_.capacity() * sizeof(std::int64_t) + borrowed_.capacity() * sizeof(Entry) +
-                        (res_vms_.capacity() + fs_vms_.capacity() + scratch_slots_.capacity()) * sizeof(std::uint32_t) +
+                        (fs_vms_.capacity() + scratch_slots_.capacity()) * sizeof(std::uint32_t) +
                         scratch_pending_.capacity() * sizeof(std::int64_t) +
                         (fs_demand_.capacity() + fs_shares_.capacity() + fs_reservation_.capacity() +
                          fs_limit_.capacity() + fs_out_.capacity()) * sizeof(double) +
-                        (urgent_groups_.capacity() * sizeof(UrgentGroup)) +
-                        urgent_skipped_.capacity() * sizeof(UrgentEntry);
-    for (const Vm& m : vms_) bytes += m.parked.capacity() * sizeof(std::uint64_t);
-    for (const UrgentGroup& g : urgent_groups_) bytes += g.heap.capacity() * sizeof(UrgentEntry);
-    bytes += eligible_.memory_bytes() + waiting_.memory_bytes() + busy_.memory_bytes() + releases_.memory_bytes() +
-             res_events_.memory_bytes();
+                        limits_.memory_bytes() + res_.memory_bytes();
+    bytes += eligible_.memory_bytes() + waiting_.memory_bytes() + busy_.memory_bytes() + releases_.memory_bytes();
     return bytes;
 }
 

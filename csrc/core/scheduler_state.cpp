@@ -30,13 +30,15 @@ constexpr std::uint32_t kStateFormat = 1;
     throw std::invalid_argument(message("corrupt vsched checkpoint of a CpuScheduler: ", what));
 }
 
-// Every field of a VM record but its parked list, in checkpoint order.
-template <class Vm, class F>
-void vm_fields(Vm& m, F&& f) {
-    f(m.id), f(m.first), f(m.vcpus), f(m.shares), f(m.reservation), f(m.limit), f(m.demand), f(m.alive), f(m.bound);
-    f(m.request), f(m.limit_u), f(m.credit), f(m.credit_time), f(m.granted), f(m.held_until);
-    f(m.granted_end_sum), f(m.running), f(m.res_u), f(m.res_lag), f(m.res_time), f(m.in_res_vms);
-    f(m.in_urgent), f(m.urgent_version);
+// Every field of a VM (its core record m, limit bucket b and reservation
+// account a) but its parked list, in checkpoint order (format 1's order, from
+// when the three were one record).
+template <class Vm, class Bucket, class Account, class F>
+void vm_fields(Vm& m, Bucket& b, Account& a, F&& f) {
+    f(m.id), f(m.first), f(m.vcpus), f(m.shares), f(m.reservation), f(m.limit), f(m.demand), f(m.alive), f(b.bound);
+    f(m.request), f(b.limit_u), f(b.credit), f(b.credit_time), f(b.granted), f(b.held_until);
+    f(b.granted_end_sum), f(m.running), f(a.res_u), f(a.lag), f(a.time), f(a.listed);
+    f(a.in_urgent), f(a.version);
 }
 
 // Every field of a vCPU record, in checkpoint order.
@@ -93,9 +95,9 @@ std::string CpuScheduler::save() const {
     s.put(static_cast<std::uint8_t>(dirty_));
     s.put(next_id_);
     s.put(static_cast<std::uint64_t>(vms_.size()));
-    for (const Vm& m : vms_) {
-        vm_fields(m, Put{s});
-        s.put_vector(m.parked);
+    for (std::size_t i = 0; i < vms_.size(); ++i) {
+        vm_fields(vms_[i], limits_[i], res_[i], Put{s});
+        s.put_vector(limits_[i].parked);
     }
     s.put(static_cast<std::uint64_t>(vcpus_.size()));
     for (const Vcpu& v : vcpus_) vcpu_fields(v, Put{s});
@@ -103,21 +105,21 @@ std::string CpuScheduler::save() const {
     waiting_.save(s);
     busy_.save(s);
     releases_.save(s);
-    res_events_.save(s);
+    res_.events.save(s);
     s.put_vector(borrowed_);
-    s.put_vector(res_vms_);
-    s.put(static_cast<std::uint64_t>(urgent_groups_.size()));
-    for (const UrgentGroup& g : urgent_groups_) {
+    s.put_vector(res_.listed_vms);
+    s.put(static_cast<std::uint64_t>(res_.groups.size()));
+    for (const auto& g : res_.groups) {
         s.put(g.slope);
         s.put(static_cast<std::uint64_t>(g.heap.size()));
-        for (const UrgentEntry& e : g.heap) {
+        for (const auto& e : g.heap) {
             s.put(e.intercept);
             s.put(e.vm);
             s.put(e.version);
         }
     }
-    s.put(static_cast<std::uint64_t>(urgent_entries_));
-    s.put(reserved_active_);
+    s.put(static_cast<std::uint64_t>(res_.urgent_entries));
+    s.put(res_.active);
     s.put(solver_.level());
     StateWriter out("CpuScheduler", kCheckpointFormat);
     out.put_string(s.bytes());
@@ -148,9 +150,11 @@ CpuScheduler CpuScheduler::load(const std::string& bytes) {
     const auto vm_count = in.get<std::uint64_t>();
     if (vm_count > body.size()) corrupt("VM count");  // each record takes bytes
     s.vms_.resize(static_cast<std::size_t>(vm_count));
-    for (Vm& m : s.vms_) {
-        vm_fields(m, Get{in, 0});
-        m.parked = in.get_vector<std::uint64_t>();
+    s.limits_.accounts().resize(s.vms_.size());
+    s.res_.accounts().resize(s.vms_.size());
+    for (std::size_t i = 0; i < s.vms_.size(); ++i) {
+        vm_fields(s.vms_[i], s.limits_[i], s.res_[i], Get{in, 0});
+        s.limits_[i].parked = in.get_vector<std::uint64_t>();
     }
     const auto vcpu_count = in.get<std::uint64_t>();
     if (vcpu_count > body.size()) corrupt("vCPU count");
@@ -160,25 +164,25 @@ CpuScheduler CpuScheduler::load(const std::string& bytes) {
     s.waiting_.load(in);
     s.busy_.load(in);
     s.releases_.load(in);
-    s.res_events_.load(in);
+    s.res_.events.load(in);
     s.borrowed_ = in.get_vector<Entry>();
-    s.res_vms_ = in.get_vector<std::uint32_t>();
+    s.res_.listed_vms = in.get_vector<std::uint32_t>();
     const auto groups = in.get<std::uint64_t>();
     if (groups > body.size()) corrupt("urgent groups");
-    s.urgent_groups_.resize(static_cast<std::size_t>(groups));
-    for (UrgentGroup& g : s.urgent_groups_) {
+    s.res_.groups.resize(static_cast<std::size_t>(groups));
+    for (auto& g : s.res_.groups) {
         g.slope = in.get<std::int64_t>();
         const auto n = in.get<std::uint64_t>();
         if (n > body.size()) corrupt("urgent entries");
         g.heap.resize(static_cast<std::size_t>(n));
-        for (UrgentEntry& e : g.heap) {
+        for (auto& e : g.heap) {
             e.intercept = in.get<__int128>();
             e.vm = in.get<std::uint32_t>();
             e.version = in.get<std::uint32_t>();
         }
     }
-    s.urgent_entries_ = static_cast<std::size_t>(in.get<std::uint64_t>());
-    s.reserved_active_ = in.get<std::int64_t>();
+    s.res_.urgent_entries = static_cast<std::size_t>(in.get<std::uint64_t>());
+    s.res_.active = in.get<std::int64_t>();
     s.solver_.set_level(in.get<double>());
     in.expect_end();
     s.reserved_sum_.invalidate();
@@ -201,7 +205,7 @@ void CpuScheduler::validate_loaded() {
     for (std::size_t i = 0; i < vms; ++i) {
         Vm& m = vms_[i];
         if (m.vcpus < 1 || m.first > vcpus || m.vcpus > vcpus - m.first) corrupt("VM vCPU range");
-        for (const std::uint64_t p : m.parked) {
+        for (const std::uint64_t p : limits_[i].parked) {
             if ((p >> 32) >= vcpus) corrupt("parked vCPU");
         }
         // Slot order is id order (scheduler_slots.cpp).
@@ -214,7 +218,7 @@ void CpuScheduler::validate_loaded() {
         }
         ++live_vms_;
         live_vcpus_ += m.vcpus;
-        reserved_active += m.res_u > 0;
+        reserved_active += res_[i].res_u > 0;
         if (!(m.reservation >= 0.0 && m.reservation <= static_cast<double>(m.vcpus)) || !(m.limit >= m.reservation) ||
             m.shares < 1) {
             corrupt("VM parameters");
@@ -234,7 +238,7 @@ void CpuScheduler::validate_loaded() {
     for (const Vcpu& v : vcpus_) {
         if (v.vm >= vms) corrupt("vCPU owner");
     }
-    if (running != running_ || running_ > pcpus_ || borrowed != borrowed_count_ || reserved_active != reserved_active_) {
+    if (running != running_ || running_ > pcpus_ || borrowed != borrowed_count_ || reserved_active != res_.active) {
         corrupt("counters");
     }
     auto vcpu_slot = [&](const auto& e) {
@@ -247,23 +251,23 @@ void CpuScheduler::validate_loaded() {
     waiting_.for_each(vcpu_slot);
     busy_.for_each(vcpu_slot);
     releases_.for_each(vm_slot);
-    res_events_.for_each(vm_slot);
+    res_.events.for_each(vm_slot);
     for (const Entry& e : borrowed_) vcpu_slot(e);
     if (!std::is_heap(borrowed_.begin(), borrowed_.end(), [](const Entry& x, const Entry& y) { return Before{}(x, y); })) {
         corrupt("borrowed runs");
     }
-    for (const std::uint32_t id : res_vms_) {
+    for (const std::uint32_t id : res_.listed_vms) {
         if (id >= vms) corrupt("reserved VMs");
     }
     std::size_t entries = 0;
-    for (const UrgentGroup& g : urgent_groups_) {
+    for (const auto& g : res_.groups) {
         if (g.heap.empty()) corrupt("urgent groups");
-        for (const UrgentEntry& e : g.heap) {
+        for (const auto& e : g.heap) {
             if (e.vm >= vms) corrupt("urgent VM");
         }
         entries += g.heap.size();
     }
-    if (entries != urgent_entries_) corrupt("urgent entries");
+    if (entries != res_.urgent_entries) corrupt("urgent entries");
 }
 
 }  // namespace vsched

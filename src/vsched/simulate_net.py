@@ -33,7 +33,7 @@ UNITS = {
     "starved": "fraction of VM-ticks that offered traffic and received none",
     "delay_p99": "seconds: 99th percentile over VM-ticks of each tick's p99 queueing delay",
     "delay_p99_at_peak": "seconds: the same over the peak hours",
-    "drops": "count of packets dropped over the day (sampled windows scaled to the ticks)",
+    "drops": "count of packets dropped over the day (at the fluid rates, less one full queue per tick)",
 }
 
 

@@ -21,11 +21,12 @@ void KeyList::link_back(std::uint32_t i) {
 }
 
 void KeyList::push_back(std::uint64_t key, std::uint8_t value) {
-    auto [it, fresh] = index_.try_emplace(key, kNone);
-    if (!fresh) {
-        nodes_[it->second].value = value;
-        unlink(it->second);
-        link_back(it->second);
+    const std::uint64_t h = hash_mix(key);
+    const std::uint32_t found = index_.find(h, [&](std::uint32_t j) { return nodes_[j].key == key; });
+    if (found != kNone) {
+        nodes_[found].value = value;
+        unlink(found);
+        link_back(found);
         return;
     }
     std::uint32_t i;
@@ -35,19 +36,21 @@ void KeyList::push_back(std::uint64_t key, std::uint8_t value) {
     } else {
         i = std::uint32_t(nodes_.size());
         nodes_.push_back({});
+        // Node numbers stay below nodes_.size(): room for all of them.
+        index_.grow_to_hold(nodes_.size(), [&](std::uint32_t j) { return hash_mix(nodes_[j].key); });
     }
     nodes_[i].key = key;
     nodes_[i].value = value;
-    it->second = i;
+    index_.insert(h, i);
     link_back(i);
 }
 
 bool KeyList::move_to_back(std::uint64_t key) {
-    auto it = index_.find(key);
-    if (it == index_.end()) return false;
-    if (it->second != tail_) {
-        unlink(it->second);
-        link_back(it->second);
+    const std::uint32_t i = node_of(key);
+    if (i == kNone) return false;
+    if (i != tail_) {
+        unlink(i);
+        link_back(i);
     }
     return true;
 }
@@ -56,24 +59,22 @@ std::pair<std::uint64_t, std::uint8_t> KeyList::pop_front() {
     const std::uint32_t i = head_;
     const std::pair<std::uint64_t, std::uint8_t> out{nodes_[i].key, nodes_[i].value};
     unlink(i);
-    index_.erase(out.first);
+    unindex(i);
     free_.push_back(i);
     return out;
 }
 
 bool KeyList::erase(std::uint64_t key) {
-    auto it = index_.find(key);
-    if (it == index_.end()) return false;
-    unlink(it->second);
-    free_.push_back(it->second);
-    index_.erase(it);
+    const std::uint32_t i = node_of(key);
+    if (i == kNone) return false;
+    unlink(i);
+    unindex(i);
+    free_.push_back(i);
     return true;
 }
 
 std::size_t KeyList::memory_bytes() const {
-    // hash map: bucket pointer + node (key, slot, next pointer) per entry
-    return nodes_.capacity() * sizeof(Node) + free_.capacity() * sizeof(std::uint32_t) +
-           index_.bucket_count() * sizeof(void*) + index_.size() * 32;
+    return nodes_.capacity() * sizeof(Node) + free_.capacity() * sizeof(std::uint32_t) + index_.bytes();
 }
 
 void KeyList::save(StateWriter& out) const {

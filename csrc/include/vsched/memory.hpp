@@ -23,6 +23,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "vsched/containers/lazy_heap.hpp"
+#include "vsched/containers/slot_index.hpp"
 #include "vsched/exclusive_use.hpp"
 #include "vsched/hash_mix.hpp"
 #include "vsched/interrupt.hpp"
@@ -200,8 +202,10 @@ private:
     };
     static constexpr std::uint8_t kScanned = 1, kVolatile = 2;
 
-    // Open-addressing index (domain, content) -> frame over frames in use:
-    // every frame in immediate mode, the stable (merged) frames in scan mode.
+    // Index (domain, content) -> frame over frames in use: every frame in
+    // immediate mode, the stable (merged) frames in scan mode. A SlotIndex
+    // (containers/slot_index.hpp) of a fixed size, at most half full for
+    // every frame; the keys are the frames' own (domain, content).
     class FrameIndex {
     public:
         void init(std::size_t frames);
@@ -210,41 +214,14 @@ private:
         void erase(const HugeVector<Frame>& frames, std::uint32_t frame);
         void prefetch(std::int64_t domain, std::uint64_t content) const;
         std::uint32_t peek(std::int64_t domain, std::uint64_t content) const;
-        HugeVector<std::uint32_t>& buckets() { return buckets_; }
-        const HugeVector<std::uint32_t>& buckets() const { return buckets_; }
+        const HugeVector<std::uint32_t>& buckets() const { return table_.buckets(); }
+        std::size_t bytes() const { return table_.bytes(); }
+        // A checkpoint's buckets: false unless a power of two >= 2 * frames
+        // with every slot a frame.
+        bool load(HugeVector<std::uint32_t> buckets, std::size_t frames);
 
     private:
-        HugeVector<std::uint32_t> buckets_;  // frame + 1, 0 = empty
-    };
-    // VM id -> slot: open addressing, linear probing, backward-shift deletion.
-    class IdIndex {
-    public:
-        std::uint32_t find(std::int64_t id) const {  // inline: once per access of a batch
-            const std::size_t mask = table_.size() - 1;
-            for (std::size_t i = home(id);; i = (i + 1) & mask) {
-                if (table_[i].id == id) return table_[i].slot;
-                if (table_[i].id < 0) return kNoSlot;
-            }
-        }
-        void insert(std::int64_t id, std::uint32_t slot);
-        void erase(std::int64_t id);
-        std::size_t size() const { return size_; }
-        std::size_t bytes() const { return table_.capacity() * sizeof(Entry); }
-
-    private:
-        struct Entry {
-            std::int64_t id = -1;  // -1 = empty
-            std::uint32_t slot = 0;
-        };
-        void grow();
-        // Fibonacci hashing (one multiply): ids are mostly consecutive, and
-        // the top bits of the product spread any regular pattern of them.
-        std::size_t home(std::int64_t id) const {
-            return std::size_t((static_cast<std::uint64_t>(id) * 0x9E3779B97F4A7C15ULL) >> shift_);
-        }
-        std::vector<Entry> table_ = std::vector<Entry>(16);
-        int shift_ = 64 - 4;  // 64 - log2(table size)
-        std::size_t size_ = 0;
+        SlotIndex<HugeVector<std::uint32_t>> table_;
     };
     struct ContentKey {
         std::int64_t domain;
@@ -263,8 +240,8 @@ private:
         std::uint64_t last;
         ContentKey key;
     };
-    struct RetainedAfter {
-        bool operator()(const RetainedEntry& a, const RetainedEntry& b) const { return a.last > b.last; }
+    struct RetainedBefore {  // LAST values are distinct (one frame is referenced per access)
+        bool operator()(const RetainedEntry& a, const RetainedEntry& b) const { return a.last < b.last; }
     };
 
     std::uint32_t find_slot(std::int64_t vm) const;
@@ -284,6 +261,8 @@ private:
     bool take_retained(std::int64_t domain, std::uint64_t content);  // into scratch_hist_
     void retain(std::uint32_t frame);
     void drop_retained(const ContentKey& key);
+    std::uint32_t retained_at(const ContentKey& key) const;  // offset in retained_pool_, kNoSlot if none
+    void release_retained(std::uint32_t at);                 // record at `at` out of the index, to the free list
     void set_volatile(std::uint8_t& flags, bool value);
     // VM slots, arena ranges and the id order.
     std::uint32_t new_slot(std::int64_t id, std::int64_t domain, std::uint64_t pages);
@@ -310,10 +289,13 @@ private:
     LruKPolicy lruk_;  // slot = frame
     // Retained history of evicted content: (domain, content) -> offset of
     // HIST(1..K), LAST in retained_pool_ (stride k + 1).
-    std::unordered_map<ContentKey, std::uint32_t, ContentKeyHash> retained_;
+    SlotIndex<> retained_index_;              // (domain, content) -> record (offset / (k + 1))
+    std::vector<ContentKey> retained_keys_;   // per record; domain -1 = free
     std::vector<std::uint64_t> retained_pool_;
     std::vector<std::uint32_t> retained_free_;
-    std::vector<RetainedEntry> retained_heap_;  // only when rip or history is given
+    // Only when rip or history is given; binary, the layout checkpoints hold.
+    LazyHeap<RetainedEntry, RetainedBefore, 2> retained_heap_;
+    bool retained_live(const RetainedEntry& e) const;
     std::vector<std::uint64_t> scratch_hist_;   // K + 1 words
     // Counting filter over retained keys (saturating at 255, then never
     // decremented): a zero count proves a content has no retained history,
@@ -345,7 +327,9 @@ private:
     std::unordered_map<ContentKey, Candidate, ContentKeyHash> unstable_;
     std::vector<Vm> vms_;                // slots, reused
     std::vector<std::uint32_t> free_slots_;
-    IdIndex ids_;
+    SlotIndex<> ids_;  // VM id -> slot (the keys are vms_[slot].id)
+    static std::uint64_t id_hash(std::int64_t id) { return hash_mix(static_cast<std::uint64_t>(id)); }
+    std::uint64_t slot_id_hash(std::uint32_t slot) const { return id_hash(vms_[slot].id); }
     std::vector<OrderEntry> order_;
     std::size_t order_dead_ = 0;
     std::int64_t next_id_ = 0;

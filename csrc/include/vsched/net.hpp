@@ -8,7 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <unordered_map>
+
+#include "vsched/id_columns.hpp"
 #include <vector>
 
 #include "vsched/exclusive_use.hpp"
@@ -91,7 +92,7 @@ private:
 
     std::int64_t next_id_ = 0;
     std::vector<std::int64_t> ids_;
-    std::unordered_map<std::int64_t, std::size_t> index_;
+    IdColumns index_;  // id -> index into ids_ and the per-VM vectors
     std::vector<std::int64_t> band_;
     std::vector<double> shares_, reservation_, limit_;
     std::vector<std::uint8_t> starved_;

@@ -1,7 +1,7 @@
 // The packet-level network engine: per-VM FIFO queues with tail drop, strict
 // priority across bands, deficit round robin within a band, the bands' guard
 // as token buckets; one non-preemptive link; integer nanoseconds and bytes.
-// Python-free. Rules: docs/engines/network.md (N6-N11); the formulas are
+// Python-free. Rules: docs/engines/network.md (N6-N12); the formulas are
 // beside run_packets (csrc/core/net_packets.cpp).
 #pragma once
 
@@ -45,12 +45,6 @@ struct PacketConfig {
 // Transmission time of `bytes` on the link: ceil(bytes * 8e9 / link_bps) ns.
 std::int64_t transmission_ns(std::int64_t bytes, std::int64_t link_bps);
 
-// Runs the batch (vm_index[p] = the VM index of packet p); writes for each
-// packet its start of transmission and its finish, or -1 for both if it was
-// dropped. Polls `interrupt` once per decision (throws Interrupted).
-void run_packets(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
-                 std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt);
-
 // What a run did, per VM index (docs/engines/network.md, N11).
 struct PacketStats {
     std::int64_t duration_ns = 0;  // last finish - first arrival (0: nothing sent)
@@ -58,8 +52,11 @@ struct PacketStats {
     std::vector<double> throughput_bps, delay_p50_ns, delay_p99_ns, delay_max_ns;  // NaN delays: none sent
 };
 
-// Per-VM totals and queueing-delay quantiles of a finished run.
-PacketStats packet_stats(std::size_t vms, const PacketBatch& batch, const std::int32_t* vm_index,
-                         const std::int64_t* start_ns, const std::int64_t* finish_ns);
+// Runs the batch (vm_index[p] = the VM index of packet p; at most 64 bands);
+// writes for each packet its start of transmission and its finish, or -1 for
+// both if it was dropped, and returns the per-VM totals and delay quantiles.
+// Polls `interrupt` once per packet sent (throws Interrupted).
+PacketStats run_packets(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
+                        std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt);
 
 }  // namespace vsched

@@ -6,7 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <unordered_map>
+
+#include "vsched/id_columns.hpp"
 #include <vector>
 
 #include "vsched/exclusive_use.hpp"
@@ -110,7 +111,7 @@ private:
 
     std::int64_t next_id_ = 0;
     std::vector<std::int64_t> ids_;
-    std::unordered_map<std::int64_t, std::size_t> index_;
+    IdColumns index_;  // id -> index into ids_ and the per-VM vectors
     std::vector<double> size_, shares_, reservation_, limit_;
     std::vector<double> ceiling_;              // min(size, limit)
     CachedOrderedSum reservation_sum_;         // sum of reservation_ in VM order (admission)

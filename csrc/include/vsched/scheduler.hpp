@@ -1,6 +1,10 @@
 // vCPU fair-share scheduler: EEVDF-style slices of vCPUs on the pCPUs of one
 // host, with shares, reservations and limits. Rules: docs/engines/scheduler.md
-// (numbered once there); formulas beside the code in csrc/core/scheduler.cpp.
+// (numbered once there); formulas beside the code: the core loop (rules 1-4, 7)
+// in csrc/core/scheduler.cpp, the limit bucket (rule 5) in
+// vsched/scheduler/limit_bucket.hpp + csrc/core/scheduler/limit_bucket.cpp, the
+// reservation accounts (rule 6) in vsched/scheduler/reservations.hpp +
+// csrc/core/scheduler/reservations.cpp.
 #pragma once
 
 #include <cstddef>
@@ -13,6 +17,9 @@
 #include "vsched/fair_share.hpp"
 #include "vsched/interrupt.hpp"
 #include "vsched/ordered_sum.hpp"
+#include "vsched/scheduler/common.hpp"
+#include "vsched/scheduler/limit_bucket.hpp"
+#include "vsched/scheduler/reservations.hpp"
 #include "vsched/warm_fair_share.hpp"
 #include "vsched/two_lane_queue.hpp"
 
@@ -40,28 +47,12 @@ struct VcpuCarry {
 
 class CpuScheduler : public ExclusiveUse {
 public:
-    // Heap entries; gen detects stale ones. Key is ordered by (a, slot), Entry
-    // by (a, b, slot) (only the heaps that need a second key pay for it).
-    struct Key {
-        std::int64_t a;
-        std::uint32_t slot, gen;
-    };
-    struct Entry {
-        std::int64_t a, b;
-        std::uint32_t slot, gen;
-    };
-    // x strictly before y: Key on (a, slot), Entry on (a, b, slot).
-    struct Before {
-        bool operator()(const Key& x, const Key& y) const {
-            if (x.a != y.a) return x.a < y.a;
-            return x.slot < y.slot;
-        }
-        bool operator()(const Entry& x, const Entry& y) const {
-            if (x.a != y.a) return x.a < y.a;
-            if (x.b != y.b) return x.b < y.b;
-            return x.slot < y.slot;
-        }
-    };
+    // Heap entries (vsched/scheduler/common.hpp); gen detects stale ones. Key
+    // is ordered by (a, slot), Entry by (a, b, slot) (only the heaps that need
+    // a second key pay for it).
+    using Key = sched::Key;
+    using Entry = sched::Entry;
+    using Before = sched::Before;
 
     // strict_reservations: rule 6 on (a reserved VM gets >= r*T - slice in every
     // window). Off, a reservation is only the floor of the fluid target (rule 1),
@@ -133,23 +124,18 @@ private:
         bool reserved = false;  // running because its VM was urgent at dispatch (rule 6)
     };
 
+    // A VM's record in the core loop. Its limit bucket (rule 5) is limits_[slot]
+    // and its reservation account (rule 6) res_[slot]: their own state, kept
+    // beside vms_ (same slots, compacted together).
     struct Vm {
         std::int64_t id = 0;  // the public VM id (slots are reused, ids never)
         std::uint32_t first = 0, vcpus = 0;
         std::int64_t shares = 0;
         double reservation = 0.0, limit = 0.0;
-        std::int64_t demand = 0;
-        bool alive = true, bound = false;
-        std::int64_t request = 0, limit_u = 0;
-        std::int64_t credit = 0, credit_time = 0, granted = 0, held_until = -1;
-        __int128 granted_end_sum = 0;  // sum of run_end of running grants (may pass int64)
-        std::vector<std::uint64_t> parked;  // (slot << 32 | gen) of queued vCPUs skipped while held
-        std::int64_t running = 0;               // its vCPUs on a pCPU
-        std::int64_t res_u = 0;                 // floor(min(reservation, demand) * 1e6) (rule 6)
-        std::int64_t res_lag = 0, res_time = 0; // reserved service - received, as of res_time
-        bool in_res_vms = false;                // listed in res_vms_
-        bool in_urgent = false;                 // has a current entry in urgent_groups_
-        std::uint32_t urgent_version = 0;       // bumped when its lag line changes
+        std::int64_t demand = 0;    // its vCPUs with work
+        bool alive = true;
+        std::int64_t request = 0;   // run quantum: slice, or slice // ceil(limit) if limited (rule 5)
+        std::int64_t running = 0;   // its vCPUs on a pCPU
     };
 
 
@@ -166,17 +152,15 @@ private:
     void check_params(std::int64_t vcpus, std::int64_t shares, double reservation, double limit,
                       std::int64_t skip) const;
 
+    // The core loop (scheduler.cpp).
     void decide();
     bool dispatch_best();
     void stop_least_deserving_borrowed();
-    // Rule 6 (reservation).
-    std::int64_t res_floor() const { return std::max<std::int64_t>(1, slice_ / 2) * 1000000; }
-    std::int64_t res_protect() const { return std::max<std::int64_t>(1, slice_ / 4); }
-    // dD/dt of a VM's reservation lag D (rule 6): reserved rate minus service.
-    static std::int64_t res_slope(const Vm& m) { return m.res_u - m.running * 1000000; }
-    std::int64_t res_lag_at(const Vm& m, std::int64_t t) const;
-    void res_update(Vm& m, std::int64_t t) const;
-    bool urgent(const Vm& m) const { return res_slope(m) > 0 && res_lag_at(m, now_) >= 0; }
+    // Rule 6 (reservation; scheduler/reservations.cpp), by VM slot.
+    std::int64_t res_slope(std::uint32_t vm) const { return sched::ReservationAccounts::slope(res_[vm], vms_[vm].running); }
+    std::int64_t res_lag_at(std::uint32_t vm, std::int64_t t) const { return res_.lag_at(res_[vm], vms_[vm].running, t); }
+    void res_update(std::uint32_t vm, std::int64_t t) { res_.bring(res_[vm], vms_[vm].running, t); }
+    bool urgent(std::uint32_t vm) const { return res_.urgent(res_[vm], vms_[vm].running, now_); }
     std::int64_t urgent_pick(bool skip_ahead);
     void res_changed(std::uint32_t vm_id);
     struct Victims {
@@ -207,12 +191,12 @@ private:
     void set_keys(Vcpu& v, std::int64_t t) const;
     std::int64_t next_event();
 
-    void apply_limit(Vm& m);
-    std::int64_t credit_at(const Vm& m, std::int64_t t) const;
-    void update_credit(Vm& m, std::int64_t t);
+    // Rule 5 (limit bucket; scheduler/limit_bucket.cpp), by VM slot.
+    void apply_limit(std::uint32_t vm_id);
+    void update_credit(std::uint32_t vm_id, std::int64_t t);
     void set_held_until(std::uint32_t vm_id, std::int64_t t);
-    bool held(const Vm& m) const { return m.bound && m.held_until > now_; }
-    void unpark(Vm& m);
+    bool held(std::uint32_t vm_id) const { return limits_.held(limits_[vm_id], now_); }
+    void unpark(std::uint32_t vm_id);
 
     std::int64_t pcpus_, slice_;
     bool strict_reservations_ = true;
@@ -236,39 +220,11 @@ private:
     TwoLaneQueue<Key, Before> busy_;        // running: (run_end, slot)
     TwoLaneQueue<Key, Before> releases_;    // held VMs with parked vCPUs: (held_until, vm)
     std::vector<Entry> borrowed_;  // borrowed runs, max-heap on (eligible, deadline, slot)
-    std::vector<std::uint32_t> res_vms_;  // VMs that ever had a reservation
-    // Rule 6's urgent VMs, grouped by the slope of their reservation lag
-    // (res_u - running * 1e6). D(t) = intercept + slope * t between changes,
-    // so within a group the lines are parallel and their order never changes:
-    // a max-heap on (intercept, -vm) per group, and a pick compares only the
-    // group tops at now. Entries of an older urgent_version are stale.
-    struct UrgentEntry {
-        __int128 intercept;
-        std::uint32_t vm, version;
-    };
-    // Heap order of an urgent group: larger intercept first, then smaller vm.
-    struct UrgentBefore {
-        bool operator()(const UrgentEntry& x, const UrgentEntry& y) const {  // x below y in the max-heap
-            if (x.intercept != y.intercept) return x.intercept < y.intercept;
-            return x.vm > y.vm;
-        }
-    };
-    struct UrgentGroup {
-        std::int64_t slope;
-        std::vector<UrgentEntry> heap;
-    };
-    std::vector<UrgentGroup> urgent_groups_;    // non-empty groups only
-    std::vector<UrgentEntry> urgent_skipped_;   // scratch of urgent_pick()
-    std::size_t urgent_entries_ = 0;            // entries in all groups, stale included
+    sched::LimitBucket limits_;         // rule 5: each VM's bucket, by slot
+    sched::ReservationAccounts res_;    // rule 6: each VM's account, urgent VMs, events
     void list_urgent(std::uint32_t vm_id);
-    void put_back_skipped_urgent();
-    void drop_urgent_top(UrgentGroup& group);
-    void push_urgent(std::int64_t slope, const UrgentEntry& e);
     std::int64_t urgent_pick_by_scan(bool skip_ahead);
     std::int64_t queued_with_earliest_deadline(const Vm& m) const;
-    TwoLaneQueue<Key, Before> res_events_;  // (time, vm): a VM may turn urgent / a protection
-                                          // ends / a reserved VM is released (may be stale)
-    std::int64_t reserved_active_ = 0;    // live VMs with res_u > 0
 
     WarmFairShare solver_;  // the kernel's result, warm-started from the last recompute's level
     std::vector<double> fs_demand_, fs_shares_, fs_reservation_, fs_limit_, fs_out_;

@@ -9,13 +9,16 @@
 #include <stdexcept>
 #include <vector>
 
+#include "vsched/containers/dary_heap.hpp"
+
 namespace vsched {
 
 // Two lanes, each in `Before` order (a strict total order: Before(x, y) means
 // x comes out first):
 //   run:  a sorted vector read from head_, appended to at the back. A pushed
 //         entry that is not before the run's last entry joins it in O(1).
-//   heap: a 4-ary min-heap for every other entry, O(log n).
+//   heap: a 4-ary min-heap for every other entry, O(log n) (the sifts of
+//         containers/dary_heap.hpp).
 // The smallest entry is the smaller of the two fronts, so entries come out in
 // exactly the order a single heap would give; a workload whose keys arrive in
 // order never touches the heap, one whose keys arrive at random costs a heap
@@ -108,10 +111,8 @@ public:
         for (std::size_t i = static_cast<std::size_t>(head) + 1; i < run.size(); ++i) {
             if (Before{}(run[i], run[i - 1])) throw std::invalid_argument("corrupt queue in a vsched checkpoint: run");
         }
-        for (std::size_t i = 1; i < heap.size(); ++i) {
-            if (Before{}(heap[i], heap[(i - 1) / kArity])) {
-                throw std::invalid_argument("corrupt queue in a vsched checkpoint: heap");
-            }
+        if (!vsched::heap::is_heap<kArity>(heap, Before{})) {
+            throw std::invalid_argument("corrupt queue in a vsched checkpoint: heap");
         }
         run_ = std::move(run);
         head_ = static_cast<std::size_t>(head);
@@ -127,48 +128,13 @@ private:
         return heap_.empty() || !Before{}(heap_.front(), run_[head_]);
     }
 
-    // Moves the hole at i up past every parent that e is before, then puts e there.
-    void sift_up(std::size_t i, const E& e) {
-        while (i > 0) {
-            const std::size_t parent = (i - 1) / kArity;
-            if (!Before{}(e, heap_[parent])) break;
-            heap_[i] = heap_[parent];
-            i = parent;
-        }
-        heap_[i] = e;
-    }
+    void heap_push(const E& e) { vsched::heap::push<kArity>(heap_, e, Before{}); }
 
-    // The first of node i's smallest children among heap_[0..n), or n if it has none.
-    std::size_t smallest_child(std::size_t i, std::size_t n) const {
-        const std::size_t first = i * kArity + 1;
-        if (first >= n) return n;
-        std::size_t best = first;
-        const std::size_t end = std::min(first + kArity, n);
-        for (std::size_t c = first + 1; c < end; ++c) {
-            if (Before{}(heap_[c], heap_[best])) best = c;
-        }
-        return best;
-    }
-
-    void heap_push(const E& e) {
-        heap_.push_back(e);
-        sift_up(heap_.size() - 1, e);
-    }
-
+    // Bottom-up pop (containers/dary_heap.hpp): entries leave in the same
+    // order as with a top-down pop, the order being total.
     E heap_pop() {
-        // Bottom-up pop: walk the hole down the path of smallest children to
-        // a leaf without comparing against the displaced last entry, then sift
-        // that entry up from there (it usually belongs near the bottom, so
-        // this saves one comparison per level). Entries leave in the same
-        // order as with a top-down pop: the order is total.
         const E top = heap_.front();
-        const E last = heap_.back();
-        heap_.pop_back();
-        const std::size_t n = heap_.size();
-        if (n == 0) return top;
-        std::size_t i = 0;
-        for (std::size_t best; (best = smallest_child(i, n)) < n; i = best) heap_[i] = heap_[best];
-        sift_up(i, last);
+        vsched::heap::pop<kArity>(heap_, Before{});
         return top;
     }
 
@@ -180,16 +146,7 @@ private:
 // Floyd's construction: sift down from the last parent.
 template <class E, class Before>
 void TwoLaneQueue<E, Before>::build() {
-    const std::size_t n = heap_.size();
-    if (n < 2) return;
-    for (std::size_t start = (n - 2) / kArity + 1; start-- > 0;) {
-        const E e = heap_[start];
-        std::size_t i = start;
-        for (std::size_t best; (best = smallest_child(i, n)) < n && Before{}(heap_[best], e); i = best) {
-            heap_[i] = heap_[best];
-        }
-        heap_[i] = e;
-    }
+    vsched::heap::build<kArity>(heap_, Before{});
 }
 
 }  // namespace vsched

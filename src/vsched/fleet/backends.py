@@ -21,6 +21,7 @@ from .hosts import step_hosts
 from .ledger import ledger_host
 from .migration import move_vm
 from .packed import TickInputs, TickSummaries
+from .series import VmSeries, series_file
 from .shard import HostShard
 from .spec import HostSpec, VmSpec
 
@@ -53,9 +54,10 @@ class SerialPool:
     backend = "serial"
     tick = 0
 
-    def __init__(self, specs: Sequence[HostSpec], tick_seconds: int, host_class: Any) -> None:
+    def __init__(self, specs: Sequence[HostSpec], tick_seconds: int, host_class: Any, vm_series: bool = False) -> None:
         self._specs, self._tick_seconds, self._host_class = list(specs), tick_seconds, host_class
         self.hosts: list[Any] = [self._new(h) for h in range(len(self._specs))]
+        self.series = VmSeries() if vm_series else None
 
     def _new(self, h: int) -> Any:
         return self._specs[h].build(self._host_class, self._tick_seconds)
@@ -85,7 +87,17 @@ class SerialPool:
         return self.hosts[h].vms
 
     def step(self, inputs: TickInputs, check: bool) -> TickSummaries:
-        return TickSummaries.pack(step_hosts(self.hosts, inputs.unpack()))
+        summaries = TickSummaries.pack(step_hosts(self.hosts, inputs.unpack()))
+        if self.series is not None:
+            self.series.record(inputs, summaries)
+        return summaries
+
+    def export_parquet(self, directory: str) -> list[str]:
+        """Rule F24: one file, as shard 0."""
+        assert self.series is not None
+        path = series_file(directory, 0)
+        self.series.write_parquet(path)
+        return [path]
 
     def close(self) -> None:
         pass
@@ -122,7 +134,7 @@ class ShardedPool:
         """Rule F20: the destination's ledger admits (AdmissionError: nothing changes) and the
         source's lets go at once; the VM's state crosses at :meth:`settle`."""
         ledger = self.hosts[src]
-        record = ledger._layout.records[vm]
+        record = ledger.record(vm)
         new = int(self.hosts[dst].add_vm(record.vcpus, record.memory_pages, shares=record.shares,
                                          reservation=None if record.reservation_is_default else record.reservation,
                                          limit=record.limit, domain=record.domain))
@@ -184,11 +196,14 @@ class ShardedPool:
                             np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64))
             calls.append((self._ops[s], inputs.part(a, b), expected))
         self._ops = [[] for _ in self.bounds]
-        summaries = TickSummaries.join(self.runner.call_all("step", calls, tick=self.tick))
-        for ledger in self.hosts:
-            if ledger is not None:
-                ledger.events.clear()  # the ledgers' own logs are of no use: keep them from growing
-        return summaries
+        return TickSummaries.join(self.runner.call_all("step", calls, tick=self.tick))
+
+    def export_parquet(self, directory: str) -> list[str]:
+        """Rule F24: each shard writes its own file, all at once (`directory` must be reachable
+        from the shards' workers)."""
+        paths = [series_file(directory, s) for s in range(len(self.bounds))]
+        self.runner.call_all("write_series", [(path,) for path in paths], tick=self.tick)
+        return paths
 
     def close(self) -> None:
         self.runner.close()
@@ -229,14 +244,15 @@ class RayRunner(_Runner):
 
     backend = "ray"
 
-    def __init__(self, bounds: list[tuple[int, int]], specs: Sequence[HostSpec], tick_seconds: int, engines: str) -> None:
+    def __init__(self, bounds: list[tuple[int, int]], specs: Sequence[HostSpec], tick_seconds: int, engines: str,
+                 vm_series: bool = False) -> None:
         super().__init__(bounds)
         ray = self.ray = _needs("ray", "ray")
         if not ray.is_initialized():
             ray.init(include_dashboard=False, log_to_driver=False)
         # num_cpus=0: an actor holds no CPU while idle, so any shard count fits any cluster
         shard = ray.remote(num_cpus=0, max_restarts=0)(HostShard)
-        self.actors = [shard.remote(a, list(specs[a:b]), tick_seconds, engines) for a, b in bounds]
+        self.actors = [shard.remote(a, list(specs[a:b]), tick_seconds, engines, vm_series) for a, b in bounds]
 
     def call_some(self, shards: Sequence[int], method: str, calls: list[tuple[Any, ...]], *, tick: int) -> list[Any]:
         futures = [getattr(self.actors[s], method).remote(*args) for s, args in zip(shards, calls)]
@@ -261,7 +277,7 @@ class DaskRunner(_Runner):
     backend = "dask"
 
     def __init__(self, bounds: list[tuple[int, int]], specs: Sequence[HostSpec], tick_seconds: int, engines: str,
-                 client: Any = None) -> None:
+                 client: Any = None, vm_series: bool = False) -> None:
         super().__init__(bounds)
         distributed = _needs("dask", "distributed")
         self._owned: list[Any] = []
@@ -277,7 +293,7 @@ class DaskRunner(_Runner):
         workers = sorted(client.scheduler_info()["workers"])
         # shard s on worker s mod W: a fixed spread, not the scheduler's choice of the moment
         self.workers = [workers[s % len(workers)] for s in range(len(bounds))]
-        futures = [client.submit(HostShard, a, list(specs[a:b]), tick_seconds, engines, actor=True,
+        futures = [client.submit(HostShard, a, list(specs[a:b]), tick_seconds, engines, vm_series, actor=True,
                                  workers=[self.workers[s]], pure=False)
                    for s, (a, b) in enumerate(bounds)]
         self.actors = [f.result() for f in futures]
@@ -305,13 +321,13 @@ class DaskRunner(_Runner):
 
 
 def make_pool(backend: str, shards: int, specs: Sequence[HostSpec], tick_seconds: int, engines: str,
-              host_class: Any, client: Any = None) -> Any:
+              host_class: Any, client: Any = None, vm_series: bool = False) -> Any:
     """The pool for `backend` (arguments validated by the caller)."""
     if backend == "serial":
-        return SerialPool(specs, tick_seconds, host_class)
+        return SerialPool(specs, tick_seconds, host_class, vm_series)
     bounds = shard_bounds(len(specs), shards)
     if backend == "ray":
-        runner: Any = RayRunner(bounds, specs, tick_seconds, engines)
+        runner: Any = RayRunner(bounds, specs, tick_seconds, engines, vm_series)
     else:
-        runner = DaskRunner(bounds, specs, tick_seconds, engines, client)
+        runner = DaskRunner(bounds, specs, tick_seconds, engines, client, vm_series)
     return ShardedPool(specs, tick_seconds, runner)

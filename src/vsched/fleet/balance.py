@@ -5,13 +5,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .placement import HostSummaries
 from .spec import BalancePolicy
 
-__all__ = ["Candidates", "Move", "drs_pass", "host_loads", "imbalance"]
+__all__ = ["Candidates", "LazyColumn", "Move", "drs_pass", "host_loads", "imbalance"]
+
+
+class LazyColumn:
+    """A per-candidate column computed only where it is read: ``column[index]`` is
+    ``compute(rows[index])`` (rows: fleet VM ids); ``np.asarray(column)`` computes it in full.
+    `compute` must be elementwise, so that a part equals the same part of the whole."""
+
+    def __init__(self, rows: np.ndarray, compute: Any) -> None:
+        self.rows, self.compute = rows, compute
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.compute(self.rows[index])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        values = np.asarray(self.compute(self.rows))
+        return values if dtype is None else values.astype(dtype)
 
 
 @dataclass
@@ -27,14 +47,15 @@ class Candidates:
     vm: np.ndarray  # fleet VM ids
     host: np.ndarray  # host index
     load: np.ndarray
-    badness: np.ndarray
+    # the columns below: arrays, or LazyColumns (computed where read)
+    badness: Any
     movable: np.ndarray
-    cost: np.ndarray
-    vcpus: np.ndarray
-    pages: np.ndarray
-    reservation: np.ndarray  # NaN = the host's default (min_guarantee x vcpus)
-    limit: np.ndarray  # NaN = no limit
-    domain: np.ndarray
+    cost: Any
+    vcpus: Any
+    pages: Any
+    reservation: Any  # NaN = the host's default (min_guarantee x vcpus)
+    limit: Any  # NaN = no limit
+    domain: Any
 
     @classmethod
     def empty(cls) -> Candidates:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 from typing import Any
 
@@ -19,13 +20,14 @@ import numpy as np
 
 from ..errors import AdmissionError
 from .backends import BACKENDS, make_pool
-from .balance import Candidates, drs_pass, host_loads, imbalance
+from .balance import Candidates, LazyColumn, drs_pass, host_loads, imbalance
 from .consolidation import consolidation_pass
 from .failures import FailureClock
 from .migration import precopy, precopy_estimate
 from .packed import TickInputs, TickSummaries
-from .placement import HostSummaries, VmNeeds, check_policy, place, refusal_rule
+from .placement import HostSummaries, VmNeeds, admits_when_empty, check_policy, place, refusal_rule
 from .run import FLEET_SERIES, HOST_SERIES, FleetRun
+from .series import needs_pyarrow
 from .spec import BalancePolicy, ConsolidationPolicy, FailureModel, HostSpec, MigrationModel, PowerModel, VmSpec
 from .workload import NEVER, FleetWorkload, GuestMemory
 
@@ -44,13 +46,44 @@ class FleetInvariantError(RuntimeError):
 
 
 class _VmTable:
-    """Per-VM arrays indexed by fleet VM id, grown by doubling."""
+    """Per-VM arrays indexed by fleet VM id, grown by doubling (one column per name below,
+    declared so that type checkers see them; separate columns: a fancy-indexed update of a
+    column is 3x cheaper than of a row block)."""
 
     INT = ("state", "host", "local", "vcpus", "pages", "domain", "column", "departure", "restart_at",
            "down_since", "target", "finish", "ticks_running", "lost_ticks", "dirtied_prev", "ent_n")
     FLOAT = ("reservation", "limit", "demand_sum", "used_sum", "unmet_sum", "ready_sum", "ent_sum",
              "last_ready", "last_swapped", "dirty_rate", "overhead")
     BOOL = ("dirtied_valid",)
+
+    state: np.ndarray  # one of STATES' indices
+    host: np.ndarray  # -1: on no host
+    local: np.ndarray  # the VM's id on its host
+    vcpus: np.ndarray
+    pages: np.ndarray
+    domain: np.ndarray
+    column: np.ndarray  # its column of the CPU series
+    departure: np.ndarray
+    restart_at: np.ndarray
+    down_since: np.ndarray
+    target: np.ndarray  # destination host while migrating
+    finish: np.ndarray  # tick its migration completes
+    lost_ticks: np.ndarray
+    dirtied_prev: np.ndarray  # its memory's vm_dirtied counter last tick
+    reservation: np.ndarray  # NaN: the host's default
+    limit: np.ndarray  # NaN: none
+    last_ready: np.ndarray
+    last_swapped: np.ndarray
+    dirty_rate: np.ndarray  # pages per second (rule F7)
+    overhead: np.ndarray  # pre-copy CPU added to its demand
+    dirtied_valid: np.ndarray
+    demand_sum: np.ndarray
+    used_sum: np.ndarray
+    unmet_sum: np.ndarray
+    ready_sum: np.ndarray
+    ent_sum: np.ndarray  # entitled demand since the last pass (rule F8)
+    ticks_running: np.ndarray
+    ent_n: np.ndarray
 
     def __init__(self) -> None:
         self.size = 0
@@ -117,6 +150,7 @@ class Fleet:
         backend: str = "serial",
         shards: int = 1,
         client: Any = None,
+        vm_series: bool = False,
     ) -> None:
         host = HostSpec() if host is None else host
         if isinstance(hosts, bool) or not isinstance(hosts, (int, list, tuple)):
@@ -138,6 +172,8 @@ class Fleet:
                 raise TypeError(f"{name} must be a {kind.__name__} or None, got {type(value).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed = {seed!r}: must be an integer >= 0")
+        if not isinstance(vm_series, bool):
+            raise TypeError(f"vm_series must be a bool, got {type(vm_series).__name__}")
         if backend not in BACKENDS:
             raise ValueError(f"backend = {backend!r}: expected one of {BACKENDS}")
         if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= len(specs):
@@ -168,12 +204,13 @@ class Fleet:
             for spec in {id(spec): spec for spec in specs}.values():
                 spec.build(Host, tick_seconds)
         self.backend, self.shards = backend, shards
-        self.pool = make_pool(backend, shards, specs, tick_seconds, engines, Host, client)
+        self.vm_series = vm_series
+        self.pool = make_pool(backend, shards, specs, tick_seconds, engines, Host, client, vm_series)
         # serial: the hosts; sharded: their admission ledgers (the hosts live in the shards)
         self.hosts: list[Any] = self.pool.hosts
         self.summaries = HostSummaries.of(specs)
         self.members: list[list[int]] = [[] for _ in specs]  # fleet VM ids in each host's VM order
-        self._boots: list[list[int]] = [[] for _ in specs]  # VMs whose boot image the next tick writes
+        self._boots: dict[int, list[int]] = {}  # host -> VMs whose boot image the next tick writes
         self.repair_at = np.full(len(specs), -1, dtype=np.int64)
         self.powered_off = np.zeros(len(specs), dtype=bool)  # by the consolidation pass (rule F17)
         self._draining: set[int] = set()  # hosts being evacuated to be powered off (rule F16)
@@ -197,6 +234,16 @@ class Fleet:
     def close(self) -> None:
         """Stop the shards' actors (and a local Dask cluster the fleet started); the serial backend has none."""
         self.pool.close()
+
+    def export_parquet(self, directory: str) -> list[str]:
+        """Rule F24: write the per-VM series (``vm_series=True``) to Parquet, one file per shard
+        (``vm-series-000.parquet``, ...) in `directory` (created if missing; for a cluster, a
+        path every worker reaches); returns the paths. Needs pyarrow (``vsched[parquet]``)."""
+        if not self.vm_series:
+            raise ValueError("export_parquet: the fleet keeps no per-VM series (Fleet(..., vm_series=True))")
+        needs_pyarrow()
+        os.makedirs(directory, exist_ok=True)
+        return self.pool.export_parquet(directory)
 
     def __enter__(self) -> Fleet:
         return self
@@ -265,6 +312,7 @@ class Fleet:
         """Place VM `fid` (rules F1-F4); the host's own admission has the last word."""
         v = self.vms
         spec = v.specs[fid]
+        assert self._cpu is not None  # a VM is placed only once series are attached
         t = min(self.tick, self._cpu.shape[0] - 1)
         needs = VmNeeds.of(spec, self.summaries, float(self._cpu[t, v.column[fid]]) * spec.vcpus)
         exclude = None  # hosts whose own admission refused the VM (rare: made on the first refusal)
@@ -273,7 +321,7 @@ class Fleet:
             h = place(self.summaries, needs, self.placement, self.weights, exclude)
             if h < 0:
                 # rule F15: no host on takes it -> power on one that would, once, and ask again
-                if powered_on or not self._power_on_for(spec):
+                if powered_on or not self._power_on_for(needs):
                     return -1
                 powered_on = True
                 continue
@@ -289,7 +337,7 @@ class Fleet:
             v.dirtied_valid[fid] = False
             self.members[h].append(fid)
             if self.memory is not None:
-                self._boots[h].append(fid)
+                self._boots.setdefault(h, []).append(fid)
             return h
 
     def _unplace(self, fid: int) -> None:
@@ -298,7 +346,7 @@ class Fleet:
         h = int(v.host[fid])
         self.pool.remove_vm(h, int(v.local[fid]))
         self.members[h].remove(fid)
-        if fid in self._boots[h]:
+        if fid in self._boots.get(h, ()):
             self._boots[h].remove(fid)
         self.summaries.claim(h, VmNeeds.of(v.specs[fid], self.summaries), -1)
         v.host[fid], v.local[fid] = -1, -1
@@ -318,14 +366,18 @@ class Fleet:
         self._log("migration_started", vm=fid, source=int(v.host[fid]), destination=dst,
                   dirty_rate=rate, duration=cost.duration)
 
-    def _abort_migration(self, fid: int, reason: str) -> None:
+    def _abort_migration(self, fid: int, reason: str, release: bool = True) -> int:
+        """Abort VM `fid`'s move; returns the destination whose claim is given back (-1: it
+        failed, nothing to give back), released here unless `release` is False (the caller does)."""
         v = self.vms
         dst = int(v.target[fid])
-        if self.summaries.up[dst]:
+        claimed = bool(self.summaries.up[dst])
+        if claimed and release:
             self.summaries.claim(dst, VmNeeds.of(v.specs[fid], self.summaries), -1)
         self._migrations.pop(fid, None)
         v.state[fid], v.target[fid], v.finish[fid], v.overhead[fid] = RUNNING, -1, -1, 0.0
         self._log("migration_aborted", vm=fid, destination=dst, reason=reason)
+        return dst if claimed else -1
 
     def _finish_migration(self, fid: int) -> None:
         v = self.vms
@@ -361,7 +413,8 @@ class Fleet:
             v.restart_at[fid] = self.tick + self.failure_model.restart_delay_ticks if self.failure_model else self.tick
             v.down_since[fid] = self.tick
             self._restarts.append(fid)
-        self.members[h], self._boots[h] = [], []
+        self.members[h] = []
+        self._boots.pop(h, None)
         self.pool.fail(h)
         self.summaries.clear(h)
         self.summaries.set_up(h, False)
@@ -390,8 +443,7 @@ class Fleet:
         for h in self.failure_clock.failing(t):
             if self.summaries.up[h]:
                 self._fail_host(h)
-        for fid in self._departures.pop(t, []):
-            self._depart(fid)
+        self._depart_all(self._departures.pop(t, []))
         for column in self._arrivals.pop(t, []):
             spec, departure = self._offered.pop(column)
             self._admit_new(spec, column, departure)
@@ -422,20 +474,44 @@ class Fleet:
         self.timings["hosts"].append(stepped - stepping)
         self.timings["coordinator"].append(time.perf_counter() - started - (stepped - stepping))
 
-    def _depart(self, fid: int) -> None:
-        v = self.vms
-        state = int(v.state[fid])
-        if state in (REFUSED, DEPARTED):
+    def _depart_all(self, fids: list[int]) -> None:
+        """A tick's departures, in order. The claims they give back (on their hosts, and on the
+        destination of a VM that was migrating) are released at once, in the same order: nothing
+        reads the summaries in between, and the sums come out the same bit for bit."""
+        if not fids:
             return
-        if state == MIGRATING:
-            self._abort_migration(fid, "departed")
-        if v.host[fid] >= 0:
-            self._unplace(fid)
-        if fid in self._restarts:
-            self._restarts.remove(fid)
-            v.lost_ticks[fid] += self.tick - v.down_since[fid]
-        v.state[fid] = DEPARTED
-        self._log("departed", vm=fid)
+        v = self.vms
+        ids = np.array(fids, dtype=np.int64)
+        hosts: list[int] = []  # claims to release, in the order one departure after the other would
+        released: list[int] = []
+        gone: list[int] = []
+        remove, members, boots, log, tick = self.pool.remove_vm, self.members, self._boots, self.events.append, self.tick
+        for fid, state, h, local in zip(fids, v.state[ids].tolist(), v.host[ids].tolist(), v.local[ids].tolist()):
+            if state == REFUSED or state == DEPARTED:
+                continue
+            if state == MIGRATING:
+                dst = self._abort_migration(fid, "departed", release=False)
+                if dst >= 0:
+                    hosts.append(dst)
+                    released.append(fid)
+            if h >= 0:
+                remove(h, local)
+                members[h].remove(fid)
+                if h in boots and fid in boots[h]:
+                    boots[h].remove(fid)
+                hosts.append(h)
+                released.append(fid)
+            elif state == PENDING and fid in self._restarts:
+                self._restarts.remove(fid)
+                v.lost_ticks[fid] += tick - v.down_since[fid]
+            gone.append(fid)
+            log({"tick": tick, "event": "departed", "vm": fid})
+        left = np.array(gone, dtype=np.int64)
+        v.state[left], v.host[left], v.local[left] = DEPARTED, -1, -1
+        if hosts:
+            ids = np.array(released, dtype=np.int64)
+            self.summaries.release(np.array(hosts, dtype=np.int64), v.vcpus[ids], v.pages[ids], v.reservation[ids],
+                                   v.domain[ids])
 
     def _restart_due(self) -> None:
         v = self.vms
@@ -460,39 +536,53 @@ class Fleet:
         live = np.flatnonzero((v.state[:n] == RUNNING) | (v.state[:n] == MIGRATING))
         if live.size == 0:
             return None
-        load = np.where(v.ent_n[live] > 0, v.ent_sum[live] / np.maximum(v.ent_n[live], 1), 0.0)
-        duration, converged = precopy_estimate(self.migration, v.pages[live], v.dirty_rate[live])
+        ent_n = v.ent_n[live]
+        load = np.where(ent_n > 0, v.ent_sum[live] / np.maximum(ent_n, 1), 0.0)
         window = interval * self.tick_seconds
+
+        def cost(fids: np.ndarray) -> np.ndarray:
+            duration, converged = precopy_estimate(self.migration, v.pages[fids], v.dirty_rate[fids])
+            return np.where(converged & (duration <= window), duration / window, np.inf)
+
+        def column(values: np.ndarray) -> LazyColumn:
+            return LazyColumn(live, values.__getitem__)
+
+        # the passes read these for a few hundred VMs (those of the hosts they consider): computed
+        # where read, from columns that no pass changes (elementwise: the same values as in full)
         return Candidates(
-            vm=live, host=v.host[live].copy(), load=load,
-            badness=v.last_ready[live] / 100.0 + v.last_swapped[live] / np.maximum(v.pages[live], 1),
-            movable=(v.state[live] == RUNNING) & (v.ent_n[live] > 0),
-            cost=np.where(converged & (duration <= window), duration / window, np.inf),
-            vcpus=v.vcpus[live], pages=v.pages[live], reservation=v.reservation[live], limit=v.limit[live],
-            domain=v.domain[live],
+            vm=live, host=v.host[live], load=load,
+            badness=LazyColumn(live, lambda f: v.last_ready[f] / 100.0 + v.last_swapped[f] / np.maximum(v.pages[f], 1)),
+            movable=(v.state[live] == RUNNING) & (ent_n > 0),
+            cost=LazyColumn(live, cost),
+            vcpus=column(v.vcpus), pages=column(v.pages), reservation=column(v.reservation), limit=column(v.limit),
+            domain=column(v.domain),
         )
 
     def _balance(self) -> None:
-        candidates = self._candidates(self.balance.interval)
+        policy = self.balance
+        assert policy is not None  # called only when balancing
+        candidates = self._candidates(policy.interval)
         if candidates is None:
             return
         v, load = self.vms, candidates.load
-        before = imbalance(host_loads(self.summaries, v.host[candidates.vm], load), self.summaries.up)
-        moves = drs_pass(self.summaries, candidates, self.balance)
+        before = imbalance(host_loads(self.summaries, candidates.host, load), self.summaries.up)  # before the pass moves
+        moves = drs_pass(self.summaries, candidates, policy)
         for move in moves:
             self._start_migration(move.vm, move.destination, claimed=True)
         after = imbalance(host_loads(self.summaries, candidates.host, load), self.summaries.up)
-        self._log("balance", imbalance=before, predicted=after, moves=len(moves), target=self.balance.target)
+        self._log("balance", imbalance=before, predicted=after, moves=len(moves), target=policy.target)
 
     # ------------------------------------------------------------ consolidation
 
     def _consolidate(self) -> None:
         """Rules F14-F16: power hosts on, or start evacuating one host to power it off."""
-        candidates = self._candidates(self.consolidation.interval)
+        policy = self.consolidation
+        assert policy is not None  # called only when consolidating
+        candidates = self._candidates(policy.interval)
         if candidates is None:  # no VM on any host: every host but `min_hosts` may be powered off
             candidates = Candidates.empty()
         measured = self.series.get("host_demand")
-        plan = consolidation_pass(self.summaries, candidates, self.consolidation, self.powered_off,
+        plan = consolidation_pass(self.summaries, candidates, policy, self.powered_off,
                                   demand=measured[-1] if measured else None)
         for h in plan.power_on:
             self._power_on(h)
@@ -511,18 +601,14 @@ class Fleet:
         self.failure_clock.host_up(h, self.tick)
         self._log("host_powered_on", host=h)
 
-    def _power_on_for(self, spec: VmSpec) -> bool:
-        """Rule F15: power on the lowest-id powered-off host whose rules (F1) admit `spec` when
+    def _power_on_for(self, needs: VmNeeds) -> bool:
+        """Rule F15: power on the lowest-id powered-off host whose rules (F1) admit the VM when
         empty; False if there is none."""
-        for h in np.flatnonzero(self.powered_off).tolist():
-            host = self.specs[h]
-            reservation = spec.reservation_on(host)
-            if (spec.vcpus <= host.vcpu_capacity and spec.frames_reserved_on(host) <= host.frame_capacity
-                    and reservation <= host.pcpus + 1e-9 * host.pcpus and reservation <= spec.vcpus
-                    and (spec.limit is None or spec.limit >= reservation)):
-                self._power_on(h)
-                return True
-        return False
+        candidates = np.flatnonzero(self.powered_off & admits_when_empty(self.summaries, needs))
+        if candidates.size == 0:
+            return False
+        self._power_on(int(candidates[0]))
+        return True
 
     def _drained(self) -> None:
         """Rule F17, at the end of the tick: a host being evacuated is powered off once it holds
@@ -554,18 +640,19 @@ class Fleet:
 
     def _inputs(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> TickInputs:
         v = self.vms
+        assert self._cpu is not None
         vcpus = v.vcpus[ids]
         activity = self._cpu[t][v.column[ids]]
         # pre-copy CPU overhead is charged to the migrating VM on its source (rule F7)
         demand = np.minimum(activity * vcpus + v.overhead[ids], vcpus)
-        up = np.array([self.pool.up(h) for h in range(len(self.specs))], dtype=bool)
-        inputs = TickInputs(0, up, sizes, demand)
+        up = np.fromiter((host is not None for host in self.pool.hosts), dtype=bool, count=len(self.specs))
+        inputs = TickInputs(0, up, sizes, demand, tick=t, vms=ids if self.vm_series else None)
         if self.memory is not None:
             # the hosts draw their own references (rule F21): each is told where its part starts
             running = np.concatenate([[0], np.cumsum(self.memory.references(activity))])
             boots = [(h, fid, v.pages[fid], v.domain[fid], v.local[fid])
-                     for h in range(len(self.specs)) for fid in self._boots[h]]
-            self._boots = [[] for _ in self.specs]
+                     for h in sorted(self._boots) for fid in self._boots[h]]
+            self._boots = {}
             inputs = TickInputs(0, up, sizes, demand, self.memory, self.seed, t, ids, v.local[ids], v.pages[ids],
                                 activity, running[np.cumsum(sizes) - sizes], int(running[-1]),
                                 np.array(boots, dtype=np.int64).reshape(-1, 5))
@@ -574,7 +661,7 @@ class Fleet:
     def _collect(self, t: int, tick: TickSummaries, ids: np.ndarray, sizes: np.ndarray) -> None:
         v, s = self.vms, self.summaries
         hosts = len(self.specs)
-        row = {name: np.zeros(hosts) for name in ("load", "used", "frames_used", "saving", "vms", "power", "demand", "unmet")}
+        row: dict[str, np.ndarray] = {name: np.zeros(hosts) for name in ("load", "used", "frames_used", "saving", "vms", "power", "demand", "unmet")}
         resident = sum(tick.pages_resident.tolist())  # Python's sum: left to right, in host order
         sharing = sum(tick.pages_sharing.tolist())
         if ids.size:
@@ -609,7 +696,7 @@ class Fleet:
                                     np.where(self.powered_off, p.off_watts, 0.0))
         s.measured(row["load"], row["frames_used"])
         states = np.bincount(v.state[: v.size], minlength=len(STATES))
-        fleet = {
+        fleet: dict[str, Any] = {
             "imbalance": imbalance(s.load, s.up),
             "active_hosts": int(s.up.sum()),
             "demand": float(row["demand"].sum()),

@@ -17,7 +17,7 @@ import numpy as np
 
 from .spec import HostSpec, VmSpec
 
-__all__ = ["POLICIES", "RULES", "HostSummaries", "VmNeeds", "feasible", "headroom", "place"]
+__all__ = ["POLICIES", "RULES", "HostSummaries", "VmNeeds", "admits_when_empty", "feasible", "headroom", "place"]
 
 RULES = ("host down", "vCPU ratio", "memory reserve", "CPU reservations", "per VM")
 DEFAULT_WEIGHTS = {"cpu": 1.0, "memory": 1.0, "affinity": 1.0}
@@ -128,6 +128,38 @@ class HostSummaries:
         self.frames_frac[h] = self.frames_free[h] * _at(self.inv_frame_capacity, h)
         self.cpu_frac[h] = self.cpu_free[h] * _at(self.inv_pcpus, h)
 
+    def refresh_hosts(self, hosts: np.ndarray) -> None:
+        """:meth:`refresh_host` for many hosts at once (the same formulas, element by element)."""
+        down = np.where(self.up[hosts] & ~self.closed[hosts], 0.0, -np.inf)
+        pcpus = self.pcpus[hosts]
+        self.vcpu_free[hosts] = self.vcpu_capacity[hosts] - self.vcpus_used[hosts] + down
+        self.frames_free[hosts] = self.frame_capacity[hosts] - self.frames_reserved[hosts] + down
+        self.cpu_free[hosts] = pcpus + 1e-9 * pcpus - self.cpu_reserved[hosts] + down
+        self.weigh[0, hosts] = pcpus * (1.0 - self.load[hosts])
+        self.weigh[1, hosts] = self.memory_frames[hosts] - self.frames_in_use[hosts]
+        for row, inv in ((0, self.inv_vcpu_capacity), (1, self.inv_frame_capacity), (2, self.inv_pcpus)):
+            self.frac[row, hosts] = self.free[row, hosts] * (inv if np.ndim(inv) == 0 else inv[hosts])
+
+    def release(self, hosts: np.ndarray, vcpus: np.ndarray, pages: np.ndarray, reservation: np.ndarray,
+                domain: np.ndarray) -> None:
+        """:meth:`claim` with sign -1 for many VMs at once (VM i off ``hosts[i]``; ``reservation``
+        NaN = the host's default). The counters change in the order given, as one ``claim`` per
+        VM would change them (``np.add.at`` adds repeated indices one after the other), so the
+        float sums are the same bit for bit; each host's free capacities are refreshed once."""
+        if hosts.size == 0:
+            return
+        guarantee = self.min_guarantee[hosts]
+        frames = np.ceil(guarantee * pages).astype(np.int64)  # the host's ceil(min_guarantee x pages)
+        cores = np.where(np.isnan(reservation), guarantee * vcpus, reservation)
+        np.subtract.at(self.vcpus_used, hosts, vcpus)
+        np.subtract.at(self.frames_reserved, hosts, frames)
+        np.add.at(self.cpu_reserved, hosts, -cores)  # claim(): cpu_reserved += -1 x reservation
+        self.ensure_domain(int(domain.max()))
+        np.subtract.at(self.domain_vms, (hosts, domain), 1)
+        touched = np.zeros(self.up.size, dtype=bool)
+        touched[hosts] = True
+        self.refresh_hosts(np.flatnonzero(touched))
+
     def ensure_domain(self, domain: int) -> None:
         if domain >= self.domain_vms.shape[1]:
             grown = np.zeros((self.domain_vms.shape[0], max(domain + 1, 2 * self.domain_vms.shape[1])), dtype=np.int64)
@@ -177,8 +209,13 @@ def _one_or_all(values: np.ndarray) -> Any:
     return float(values[0]) if values.size and np.all(values == values[0]) else values
 
 
+def _per_host(value: Any) -> bool:
+    """One value per host (an array with a dimension), not one number."""
+    return isinstance(value, np.ndarray) and value.ndim > 0
+
+
 def _at(value: Any, h: int) -> float:
-    return float(value if np.ndim(value) == 0 else value[h])
+    return float(value[h] if _per_host(value) else value)  # (np.ndim: a microsecond per placement)
 
 
 @dataclass
@@ -201,9 +238,9 @@ class VmNeeds:
     cost: tuple[float, float, float] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.uniform = np.ndim(self.frames) == 0 and np.ndim(self.reservation) == 0
+        self.uniform = not _per_host(self.frames) and not _per_host(self.reservation)
         per_vm = self.per_vm_ok()
-        self.per_vm = bool(per_vm) if np.ndim(per_vm) == 0 else per_vm
+        self.per_vm = per_vm if _per_host(per_vm) else bool(per_vm)
 
     @classmethod
     def of(cls, vm: VmSpec, summaries: HostSummaries, expected_cores: float = 0.0) -> VmNeeds:
@@ -223,13 +260,16 @@ class VmNeeds:
         return needs
 
     def frames_on(self, host: int) -> int:
-        return int(self.frames if np.ndim(self.frames) == 0 else self.frames[host])
+        return int(self.frames[host] if _per_host(self.frames) else self.frames)
 
     def reservation_on(self, host: int) -> float:
-        return float(self.reservation if np.ndim(self.reservation) == 0 else self.reservation[host])
+        return float(self.reservation[host] if _per_host(self.reservation) else self.reservation)
 
     def per_vm_ok(self) -> Any:
         """Rule F1's per-VM rule: reservation <= vCPUs and limit >= reservation (bool or per host)."""
+        if not _per_host(self.reservation):
+            cores = float(self.reservation)
+            return cores <= self.vcpus and (self.limit is None or self.limit >= cores)
         ok = np.asarray(self.reservation) <= self.vcpus
         if self.limit is not None:
             ok = ok & (self.limit >= np.asarray(self.reservation))
@@ -248,20 +288,31 @@ def rule_masks(s: HostSummaries, needs: VmNeeds) -> dict[str, np.ndarray]:
     }
 
 
-def feasible(s: HostSummaries, needs: VmNeeds, exclude: np.ndarray | None = None) -> np.ndarray:
-    """Hosts that would admit the VM (rule F1), from the kept free capacities."""
-    ok = s.vcpu_free >= needs.vcpus
-    ok &= s.frames_free >= needs.frames
-    ok &= s.cpu_free >= needs.reservation
+def _admits(vcpu_free: np.ndarray, frames_free: np.ndarray, cpu_free: np.ndarray, needs: VmNeeds) -> np.ndarray:
+    """Rule F1 per host, given its free vCPU slots, reservable frames and CPU reservations."""
+    ok = vcpu_free >= needs.vcpus
+    ok &= frames_free >= needs.frames
+    ok &= cpu_free >= needs.reservation
     per_vm = needs.per_vm
     if per_vm is not True:
         if per_vm is False:
             ok[:] = False
         else:
             ok &= per_vm
+    return ok
+
+
+def feasible(s: HostSummaries, needs: VmNeeds, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Hosts that would admit the VM (rule F1), from the kept free capacities."""
+    ok = _admits(s.vcpu_free, s.frames_free, s.cpu_free, needs)
     if exclude is not None:
         ok &= ~exclude
     return ok
+
+
+def admits_when_empty(s: HostSummaries, needs: VmNeeds) -> np.ndarray:
+    """Rule F1 on each host as if it were up and held no VM (rule F15: which host to power on)."""
+    return _admits(s.vcpu_capacity, s.frame_capacity, s.pcpus + 1e-9 * s.pcpus, needs)
 
 
 def headroom(s: HostSummaries, needs: VmNeeds, out: np.ndarray | None = None) -> np.ndarray:

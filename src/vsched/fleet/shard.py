@@ -19,6 +19,7 @@ import numpy as np
 
 from .hosts import step_hosts
 from .packed import TickInputs, TickSummaries
+from .series import VmSeries
 from .spec import HostSpec
 
 __all__ = ["HostShard", "ShardStateError"]
@@ -31,7 +32,8 @@ class ShardStateError(RuntimeError):
 class HostShard:
     """Hosts ``first .. first + len(specs) - 1`` of a fleet, built as the serial fleet builds them."""
 
-    def __init__(self, first: int, specs: Sequence[HostSpec], tick_seconds: int, engines: str) -> None:
+    def __init__(self, first: int, specs: Sequence[HostSpec], tick_seconds: int, engines: str,
+                 vm_series: bool = False) -> None:
         if engines == "native":
             from ..host import Host
         else:
@@ -41,6 +43,7 @@ class HostShard:
         self.specs = list(specs)
         self.tick_seconds = tick_seconds
         self.hosts: list[Any] = [self._new_host(i) for i in range(len(self.specs))]
+        self.series = VmSeries() if vm_series else None  # rule F24: the per-VM series stay here
 
     def _new_host(self, i: int) -> Any:
         return self.specs[i].build(self._host_class, self.tick_seconds)
@@ -87,7 +90,18 @@ class HostShard:
                 for h, (host, mine) in enumerate(zip(self.hosts, parts)):
                     if host is not None and host.vms != mine.tolist():
                         raise ShardStateError(f"host {self.first + h}: its VMs differ from the coordinator's record")
-            return TickSummaries.pack(step_hosts(self.hosts, inputs.unpack()))
+            summaries = TickSummaries.pack(step_hosts(self.hosts, inputs.unpack()))
+            if self.series is not None:
+                self.series.record(inputs, summaries)
+            return summaries
+        return self._guarded(work)
+
+    def write_series(self, path: str) -> tuple[str, Any]:
+        """Rule F24: write this shard's per-VM series to `path` (Parquet); the row count."""
+        def work() -> Any:
+            if self.series is None:
+                raise ValueError("this shard keeps no per-VM series (Fleet(..., vm_series=True))")
+            return self.series.write_parquet(path)
         return self._guarded(work)
 
     def export(self, ops: Sequence[tuple[Any, ...]], vms: Sequence[tuple[int, int]]) -> tuple[str, Any]:

@@ -389,6 +389,19 @@ class NetScheduler(Checkpointable):
             active[k].remove(i)
             in_ring[i] = False
 
+        def dequeue(i: int) -> int:
+            """The head packet leaves VM i's queue; an emptied queue leaves its band's list with deficit 0."""
+            p = queues[i][heads[i]]
+            heads[i] += 1
+            queued[i] -= size[p]
+            if heads[i] == len(queues[i]):
+                queues[i] = []
+                heads[i] = 0
+                deficit[i] = 0
+                in_turn[i] = False
+                unlink(band_of[i], i)
+            return p
+
         def skip_rounds(ring: list) -> None:
             rounds = min((size[queues[v][heads[v]]] - deficit[v] + quantum[v] - 1) // quantum[v] for v in ring)
             for v in ring:
@@ -448,17 +461,8 @@ class NetScheduler(Checkpointable):
             by_minimum = False
             p = -1
             if chosen >= 0:
-                i = chosen
-                band = band_of[i]
-                p = queues[i][heads[i]]
-                heads[i] += 1
-                queued[i] -= size[p]
-                if heads[i] == len(queues[i]):
-                    queues[i] = []
-                    heads[i] = 0
-                    deficit[i] = 0
-                    in_turn[i] = False
-                    unlink(band, i)
+                band = band_of[chosen]
+                p = dequeue(chosen)
             else:
                 if guarded:
                     for k in range(nb):
@@ -501,18 +505,10 @@ class NetScheduler(Checkpointable):
                     if not in_turn[i]:
                         deficit[i] += quantum[i]
                         in_turn[i] = True
-                    p = queues[i][heads[i]]
-                    s = size[p]
+                    s = size[queues[i][heads[i]]]
                     if s <= deficit[i]:
                         deficit[i] -= s
-                        heads[i] += 1
-                        queued[i] -= s
-                        if heads[i] == len(queues[i]):
-                            queues[i] = []
-                            heads[i] = 0
-                            deficit[i] = 0
-                            in_turn[i] = False
-                            unlink(band, i)
+                        p = dequeue(i)
                         break
                     p = -1
                     in_turn[i] = False

@@ -1,8 +1,10 @@
 """Pure-Python CpuScheduler: the oracle for ``vsched.CpuScheduler``.
 
 Same rules as the native core (numbered once in docs/engines/scheduler.md;
-``csrc/core/scheduler.cpp`` carries the formulas beside the code). This
-version is deliberately simple: every pick scans all vCPUs and every event
+the native files carry the formulas beside the code). Split as the native
+engine is: the core loop (rules 1-4, 7) here, the limit bucket (rule 5) in
+``scheduler_limits.py``, the reservation accounts (rule 6) in
+``scheduler_reservations.py``. This version is deliberately simple: every pick scans all vCPUs and every event
 time is found by a scan, so it is O(vCPUs) per decision. It
 shares no code with the native engine except the fair-share kernel (its own
 pure-Python twin), so the differential tests compare two independent
@@ -28,6 +30,8 @@ from .._validate import as_float, as_int, as_int64
 from ..errors import AdmissionError
 from ._scheduler_state import restore_scheduler, scheduler_payload
 from .allocation import fair_share
+from .scheduler_limits import LimitAccount, LimitBucket, LimitRules
+from .scheduler_reservations import ReservationAccount, ReservationAccounts, ReservationRules
 
 __all__ = ["FOREVER", "CpuScheduler"]
 
@@ -47,11 +51,6 @@ WAIT, QUEUED, RUNNING = 0, 1, 2
 def _ceil_div(a: int, b: int) -> int:
     """ceil(a / b) for b > 0 and any sign of a (exact integers)."""
     return -((-a) // b)
-
-
-def _min_grant(request: int) -> int:
-    """A limited VM is held while its credit is below this many ns of run."""
-    return max(1, request // 4)
 
 
 def _clamp_lag(x: int) -> int:
@@ -103,49 +102,38 @@ class _Vcpu:
 
 
 class _Vm:
+    """A VM's record in the core loop; its limit bucket (rule 5) and reservation
+    account (rule 6) are their own records."""
+
     __slots__ = (
-        "bound",
-        "credit",
-        "credit_time",
+        "account",
+        "bucket",
         "demand",
-        "granted",
-        "granted_end_sum",
-        "held_until",
         "id",
         "limit",
-        "limit_u",
         "request",
-        "res_lag",
-        "res_time",
-        "res_u",
         "reservation",
         "running",
         "shares",
         "vcpus",
     )
 
-    def __init__(self, vm_id: int, vcpus: int, shares: int, reservation: float, limit: float) -> None:
+    def __init__(
+        self, vm_id: int, vcpus: int, shares: int, reservation: float, limit: float, now: int
+    ) -> None:
         self.id = vm_id
         self.vcpus: list[_Vcpu] = []
         self.shares = shares
         self.reservation = reservation
         self.limit = limit
-        self.demand = 0
-        self.bound = False
-        self.request = 0
-        self.limit_u = 0
-        self.credit = 0
-        self.credit_time = 0
-        self.granted = 0
-        self.granted_end_sum = 0
-        self.held_until = -1
+        self.demand = 0  # its vCPUs with work
+        self.request = 0  # run quantum: slice, or slice // ceil(limit) if limited (rule 5)
         self.running = 0  # its vCPUs on a pCPU
-        self.res_u = 0  # floor(min(reservation, demand) * 1e6): the reserved rate (rule 6)
-        self.res_lag = 0  # reserved service - received, micro-core-ns, >= -_res_floor
-        self.res_time = 0  # res_lag is as of this time
+        self.bucket = LimitAccount()
+        self.account = ReservationAccount(now)
 
 
-class CpuScheduler(Checkpointable):
+class CpuScheduler(LimitRules, ReservationRules, Checkpointable):
     """Reference twin of :class:`vsched.CpuScheduler` (same API, rules and results).
 
     ``pickle`` / ``copy`` as the native one (vsched.reference._scheduler_state);
@@ -166,6 +154,8 @@ class CpuScheduler(Checkpointable):
             raise ValueError(f"slice_ns = {slice_ns}: slice_ns must be in [1, {MAX_SLICE}]")
         self._pcpus = pcpus
         self._slice = slice_ns
+        self._limits = LimitBucket(slice_ns)  # rule 5's formulas (state: each VM's bucket)
+        self._res = ReservationAccounts(slice_ns)  # rule 6's formulas (state: each VM's account)
         self._now = 0
         self._vms: dict[int, _Vm] = {}
         self._next_id = 0
@@ -234,10 +224,9 @@ class CpuScheduler(Checkpointable):
         if not 1 <= vcpus <= MAX_VCPUS:
             raise ValueError(f"vcpus = {vcpus}: vcpus must be in [1, {MAX_VCPUS}]")
         self._check_params(vcpus, shares, reservation, limit_f, -1)
-        vm = _Vm(self._next_id, vcpus, shares, reservation, limit_f)
+        vm = _Vm(self._next_id, vcpus, shares, reservation, limit_f, self._now)
         vm.vcpus = [_Vcpu(vm, i, self._now) for i in range(vcpus)]
         self._next_id += 1
-        vm.res_time = self._now
         self._vms[vm.id] = vm
         self._apply_limit(vm)
         return vm.id
@@ -260,8 +249,7 @@ class CpuScheduler(Checkpointable):
             return
         if new_reservation != record.reservation:
             # A new reservation starts a new account: neither owed nor ahead (rule 6).
-            record.res_lag = 0
-            record.res_time = self._now
+            ReservationAccounts.restart(record.account, self._now)
         record.shares, record.reservation = new_shares, new_reservation
         if new_limit != record.limit:
             record.limit = new_limit
@@ -385,17 +373,14 @@ class CpuScheduler(Checkpointable):
             # borrowed run can be preempted by them (as can any unprotected run
             # by an urgent VM): wake at the release.
             for record in self._vms.values():
-                if (
-                    record.bound
-                    and self._now < record.held_until < t
-                    and any(v.state == QUEUED for v in record.vcpus)
-                ):
-                    t = record.held_until
+                b = record.bucket
+                if b.bound and self._now < b.held_until < t and any(v.state == QUEUED for v in record.vcpus):
+                    t = b.held_until
         now = self._now
         for record in self._vms.values():
             # Rule 6: a VM whose reservation lag reaches 0 while it runs fewer
             # vCPUs than its reserved rate needs becomes urgent (it may preempt).
-            slope = record.res_u - record.running * MICRO
+            slope = ReservationAccounts.slope(record.account, record.running)
             if slope > 0:
                 lag = self._res_lag_at(record, now)
                 if lag < 0:
@@ -407,9 +392,10 @@ class CpuScheduler(Checkpointable):
                 if total < 0 and fluid_slope > 0:
                     t = min(t, now + _ceil_div(-total, fluid_slope))
             # ... and a reserved run's protection ends (an urgent VM may take its pCPU).
+            protect = self._res.protect()
             for v in record.vcpus:
-                if v.state == RUNNING and v.reserved and now < v.run_start + self._res_protect() < t:
-                    t = v.run_start + self._res_protect()
+                if v.state == RUNNING and v.reserved and now < v.run_start + protect < t:
+                    t = v.run_start + protect
         if self._borrowed > 0:
             # A vCPU becoming eligible preempts a borrowed run.
             for record in self._vms.values():
@@ -466,62 +452,6 @@ class CpuScheduler(Checkpointable):
         assert chosen is not None  # the vCPU found before the preemption is still pickable
         self._dispatch(chosen)
 
-    def _urgency_victims(self) -> tuple[_Vcpu | None, _Vcpu | None]:
-        """The running vCPUs an urgent VM may preempt (rule 6): (any, spare).
-
-        Not a reserved run younger than the protection time, not of an urgent VM;
-        the largest (did not start overdue, VM has no reservation, -reservation lag,
-        deadline, vm, vcpu).
-        `spare` leaves out the runs that started overdue (deadline <= run start;
-        a running vCPU keeps the keys of its dispatch): an urgent VM ahead of its
-        fluid share may not take those.
-        """
-        now = self._now
-        best_any = best_spare = None
-        key_any: tuple[int, int, int, int, int] | None = None
-        key_spare: tuple[int, int, int, int, int] | None = None
-        for record in self._vms.values():
-            if self._urgent(record):
-                continue
-            lag = self._res_lag_at(record, now)
-            for u in record.vcpus:
-                if u.state != RUNNING or (u.reserved and now < u.run_start + self._res_protect()):
-                    continue
-                key = (
-                    int(record.res_u == 0),
-                    0 if record.res_u == 0 else -lag,
-                    u.deadline,
-                    record.id,
-                    u.index,
-                )
-                if u.deadline <= u.run_start:  # started overdue
-                    if key_any is None or key > key_any:
-                        best_any, key_any = u, key
-                elif key_spare is None or key > key_spare:
-                    best_spare, key_spare = u, key
-        # Runs that did not start overdue go first: a vCPU a whole request behind its
-        # fluid share may be unable to catch up (a whole core per vCPU).
-        return (best_spare if best_spare is not None else best_any), best_spare
-
-    def _urgent_pick(self, skip_ahead: bool) -> _Vcpu | None:
-        """The queued vCPU of an urgent, unheld VM smallest in (-reservation lag, vm,
-        deadline, vcpu), leaving out VMs ahead of their fluid share if skip_ahead."""
-        now = self._now
-        best_urgent: tuple[int, int, int, int] | None = None
-        chosen_urgent = None
-        for record in self._vms.values():
-            if (record.bound and record.held_until > now) or not self._urgent(record):
-                continue
-            if skip_ahead and self._ahead_of_fluid(record):
-                continue
-            lag = self._res_lag_at(record, now)
-            for v in record.vcpus:
-                if v.state == QUEUED:
-                    ukey = (-lag, record.id, v.deadline, v.index)
-                    if best_urgent is None or ukey < best_urgent:
-                        best_urgent, chosen_urgent = ukey, v
-        return chosen_urgent
-
     def _pick(self) -> _Vcpu | None:
         """Urgent VMs' vCPUs first, by (-reservation lag, vm, deadline, vcpu); else EEVDF."""
         now = self._now
@@ -536,7 +466,7 @@ class CpuScheduler(Checkpointable):
         best_any: tuple[int, int, int, int] | None = None
         chosen_eligible = chosen_any = None
         for record in self._vms.values():
-            if record.bound and record.held_until > now:
+            if LimitBucket.held(record.bucket, now):
                 continue
             for v in record.vcpus:
                 if v.state != QUEUED:
@@ -555,13 +485,14 @@ class CpuScheduler(Checkpointable):
         self._dirty = False
         for record in self._vms.values():
             self._res_update(record, self._now)
+            a = record.account
             if record.demand == 0:
-                record.res_u = 0
-                record.res_lag = min(record.res_lag, 0)  # no reservation banked while idle
+                a.res_u = 0
+                a.lag = min(a.lag, 0)  # no reservation banked while idle
             elif not self._strict_reservations:
-                record.res_u = 0  # rule 6 off: no reserved rate, so the VM is never urgent
+                a.res_u = 0  # rule 6 off: no reserved rate, so the VM is never urgent
             else:
-                record.res_u = math.floor(min(record.reservation, float(record.demand)) * MICRO)
+                a.res_u = math.floor(min(record.reservation, float(record.demand)) * MICRO)
         if not active:
             return
         alloc = fair_share(
@@ -602,8 +533,7 @@ class CpuScheduler(Checkpointable):
         if v.state == WAIT:
             v.wait_ns += span
         elif v.state == QUEUED:
-            held_end = v.vm.held_until if v.vm.bound else -1
-            limited = max(0, min(t, held_end) - v.since)
+            limited = max(0, min(t, LimitBucket.held_end(v.vm.bucket)) - v.since)
             v.limited_ns += limited
             v.ready_ns += span - limited
         v.since = t
@@ -635,12 +565,12 @@ class CpuScheduler(Checkpointable):
         if v.reserved:
             # At most half a slice: from lag >= 0 it ends above the floor -slice/2, so
             # the floor never discards service the reservation itself forced.
-            length = min(length, self._res_floor() // MICRO)
+            length = min(length, self._res.floor() // MICRO)
         self._res_update(record, now)
         record.running += 1
-        if record.bound:
+        if record.bucket.bound:
             self._update_credit(record, now)
-            length = min(length, record.credit // MICRO)  # a partial grant if credit is short
+            length = min(length, record.bucket.credit // MICRO)  # a partial grant if credit is short
         v.run_end = now + length
         if v.stopped_at != now:
             v.switches += 1
@@ -648,11 +578,9 @@ class CpuScheduler(Checkpointable):
         self._running += 1
         v.borrowed = v.eligible > now and not v.reserved
         self._borrowed += v.borrowed
-        if record.bound:
+        if record.bucket.bound:
             v.granted = True
-            record.credit -= length * MICRO
-            record.granted += 1
-            record.granted_end_sum += v.run_end
+            LimitBucket.grant(record.bucket, length, v.run_end)
             self._set_held_until(record, now)
 
     def _stop(self, v: _Vcpu, t: int) -> None:
@@ -675,133 +603,12 @@ class CpuScheduler(Checkpointable):
         if v.granted:
             v.granted = False
             self._update_credit(record, t)
-            record.credit += (v.run_end - t) * MICRO
-            record.granted -= 1
-            record.granted_end_sum -= v.run_end
+            LimitBucket.refund(record.bucket, v.run_end, t)  # the unused grant
             self._set_held_until(record, t)
         if v.pending == 0:
             self._to_wait(v, t)
         else:
             self._set_keys(v, t)
-
-    # ---- reservation (rule 6) -------------------------------------------------------------
-    # D = reserved service - received (micro-core-ns), dD/dt = res_u - running * 1e6,
-    # never below -F (F = max(1, slice // 2) * 1e6). Urgent: D >= 0 and running * 1e6
-    # < res_u. Urgent VMs pick first; a reserved run lasts <= F / 1e6 ns, is never
-    # borrowed and is protected from urgent preemption for P = max(1, slice // 4) ns.
-    # While an overdue vCPU is queued, VMs ahead of their fluid share are skipped by the
-    # urgent pick and never take a run that started overdue (the last victims of all).
-    # Over a window T: received >= res_u*T/1e6 - F - D(end); see the native core
-    # (csrc/core/scheduler.cpp, "reservation (rule 6)") for the bound and its limits.
-    def _res_floor(self) -> int:
-        """How far ahead of its reservation a VM may count itself: half a slice."""
-        return max(1, self._slice // 2) * MICRO
-
-    def _res_protect(self) -> int:
-        """A reserved run cannot be preempted by an urgent VM for this long (>= 1 ns)."""
-        return max(1, self._slice // 4)
-
-    def _any_reserved(self) -> bool:
-        return any(record.res_u > 0 for record in self._vms.values())
-
-    def _res_lag_at(self, record: _Vm, t: int) -> int:
-        lag = record.res_lag + (record.res_u - record.running * MICRO) * (t - record.res_time)
-        return min(LAG_MAX, max(lag, -self._res_floor()))
-
-    def _res_update(self, record: _Vm, t: int) -> None:
-        record.res_lag = self._res_lag_at(record, t)
-        record.res_time = t
-
-    def _fluid_lag_line(self, record: _Vm) -> tuple[int, int]:
-        """(sum of the VM's vCPU lags at now, its slope per ns), lags unclamped: the
-        sum is exactly linear in time until the VM's vCPUs change."""
-        now = self._now
-        total = slope = 0
-        for v in record.vcpus:
-            if v.state == WAIT:
-                continue
-            s = v.rate - MICRO if v.state == RUNNING else v.rate
-            total += v.lag + s * (now - v.lag_time)
-            slope += s
-        return total, slope
-
-    def _ahead_of_fluid(self, record: _Vm) -> bool:
-        """The VM has received more than its fluid share: the sum of its vCPUs' lags is < 0."""
-        return self._fluid_lag_line(record)[0] < 0
-
-    def _overdue_queued_exists(self) -> bool:
-        """A queued vCPU of an unheld VM is a full request behind its fluid share (deadline <= now)."""
-        now = self._now
-        return any(
-            v.state == QUEUED and v.deadline <= now
-            for record in self._vms.values()
-            if not (record.bound and record.held_until > now)
-            for v in record.vcpus
-        )
-
-    def _urgent(self, record: _Vm) -> bool:
-        """Behind its reservation and running fewer vCPUs than its reserved rate needs."""
-        return record.running * MICRO < record.res_u and self._res_lag_at(record, self._now) >= 0
-
-    # ---- limit bucket ----------------------------------------------------------------------
-    def _apply_limit(self, record: _Vm) -> None:
-        now = self._now
-        bound = record.limit < len(record.vcpus)
-        was_bound = record.bound
-        if bound:
-            if record.bound:
-                self._update_credit(record, now)
-            else:
-                for v in record.vcpus:
-                    if v.state == QUEUED:
-                        self._flush(v, now)
-                record.credit_time = now
-                record.granted = 0
-                record.granted_end_sum = 0
-            record.bound = True
-            record.limit_u = math.floor(record.limit * MICRO)
-            if not was_bound:
-                # Newly bound: the credit one slice at the limit earns (0 for limit 0).
-                record.credit = min(self._slice * MICRO, record.limit_u * self._slice)
-            record.request = self._slice // max(1, math.ceil(record.limit))
-            self._set_held_until(record, now)
-        else:
-            if record.bound:
-                for v in record.vcpus:
-                    if v.state == QUEUED:
-                        self._flush(v, now)
-                    v.granted = False
-            record.bound = False
-            record.request = self._slice
-            record.held_until = -1
-
-    def _credit_at(self, record: _Vm, t: int) -> int:
-        accrued = record.credit + record.limit_u * (t - record.credit_time)
-        cap = self._slice * MICRO - MICRO * (record.granted_end_sum - record.granted * t)
-        return min(accrued, cap)
-
-    def _update_credit(self, record: _Vm, t: int) -> None:
-        for v in record.vcpus:
-            if v.state == QUEUED:
-                self._flush(v, t)
-        record.credit = self._credit_at(record, t)
-        record.credit_time = t
-
-    def _set_held_until(self, record: _Vm, t: int) -> None:
-        need = _min_grant(record.request) * MICRO
-        if record.credit >= need:
-            record.held_until = t
-            return
-        if record.limit_u == 0:
-            record.held_until = NEVER
-            return
-        until = t + _ceil_div(need - record.credit, record.limit_u)
-        if record.granted > 0:
-            cap_time = _ceil_div(
-                need - self._slice * MICRO + MICRO * record.granted_end_sum, MICRO * record.granted
-            )
-            until = max(until, cap_time)
-        record.held_until = min(NEVER, until)
 
     # ---- moving a VM (docs/engines/scheduler.md, "Moving a VM") -------------------------------
     def export_vm(self, vm: int) -> dict[str, Any]:
@@ -828,7 +635,7 @@ class CpuScheduler(Checkpointable):
         return scheduler_payload(self)
 
     def _restore(self, payload: Any) -> None:
-        restore_scheduler(self, payload, _Vm, _Vcpu)
+        restore_scheduler(self, payload, _Vm, _Vcpu, LimitAccount, ReservationAccount)
 
     # ---- stats ---------------------------------------------------------------------------------
     def _get_vm(self, vm: Any) -> _Vm:
@@ -849,8 +656,7 @@ class CpuScheduler(Checkpointable):
         elif v.state == WAIT:
             wait += span
         else:
-            held_end = v.vm.held_until if v.vm.bound else -1
-            lim = max(0, min(now, held_end) - v.since)
+            lim = max(0, min(now, LimitBucket.held_end(v.vm.bucket)) - v.since)
             limited += lim
             ready += span - lim
         return run, ready, limited, wait, pending, v.switches

@@ -1,0 +1,114 @@
+// Rule 6 of docs/engines/scheduler.md: each VM's reservation account, the
+// urgent VMs and rule 6's events. Python-free.
+//
+//   D = reserved service - received (micro-core-ns), as of `time`:
+//     dD/dt = res_u - running * 10^6,  res_u = floor(min(r, demand) * 10^6)  (0 while idle)
+//     D >= -F,  F = max(1, slice // 2) * 10^6           (floor(): at most half a slice ahead)
+//   urgent while D >= 0 and running * 10^6 < res_u
+//   a reserved run lasts <= F / 10^6 ns and is protected for P = max(1, slice // 4) ns
+//
+// The account lives here, one Account per VM slot (beside the core's
+// CpuScheduler::vms_, compacted with it); `running` (the VM's vCPUs on a pCPU)
+// is the core's and is passed in. Which urgent VM picks, and its victim, read
+// vCPUs: those are CpuScheduler members (csrc/core/scheduler/reservations.cpp).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "vsched/scheduler/common.hpp"
+#include "vsched/two_lane_queue.hpp"
+
+namespace vsched::sched {
+
+class ReservationAccounts {
+public:
+    struct Account {
+        std::int64_t res_u = 0;        // reserved rate, micro-cores (set at each recompute)
+        std::int64_t lag = 0, time = 0;  // D as of time
+        bool listed = false;           // in listed_vms (ever had a reservation)
+        bool in_urgent = false;        // has a current entry in the urgent groups
+        std::uint32_t version = 0;     // bumped when its lag line changes
+    };
+
+    // Urgent VMs grouped by the slope of their lag line: D(t) = intercept +
+    // slope * t between changes, so within a group the lines are parallel and
+    // their order never changes: a max-heap on (intercept, -vm) per group, and
+    // a pick compares only the group tops at now. Entries of an older version
+    // are stale.
+    struct UrgentEntry {
+        i128 intercept;
+        std::uint32_t vm, version;
+    };
+    // Heap order of an urgent group: larger intercept first, then smaller vm.
+    struct UrgentBefore {
+        bool operator()(const UrgentEntry& x, const UrgentEntry& y) const {  // x below y in the max-heap
+            if (x.intercept != y.intercept) return x.intercept < y.intercept;
+            return x.vm > y.vm;
+        }
+    };
+    struct UrgentGroup {
+        std::int64_t slope;
+        std::vector<UrgentEntry> heap;
+    };
+
+    explicit ReservationAccounts(std::int64_t slice_ns) : slice_(slice_ns) {}
+
+    std::vector<Account>& accounts() { return accounts_; }
+    const std::vector<Account>& accounts() const { return accounts_; }
+    Account& operator[](std::size_t slot) { return accounts_[slot]; }
+    const Account& operator[](std::size_t slot) const { return accounts_[slot]; }
+
+    // F = max(1, slice // 2) * 10^6 and P = max(1, slice // 4) ns.
+    std::int64_t floor() const { return std::max<std::int64_t>(1, slice_ / 2) * kMicro; }
+    std::int64_t protect() const { return std::max<std::int64_t>(1, slice_ / 4); }
+    // dD/dt = res_u - running * 10^6.
+    static std::int64_t slope(const Account& a, std::int64_t running) { return a.res_u - running * kMicro; }
+    // D(t), clamped to [-F, kLagMax].
+    std::int64_t lag_at(const Account& a, std::int64_t running, std::int64_t t) const;
+    void bring(Account& a, std::int64_t running, std::int64_t t) const {
+        a.lag = lag_at(a, running, t);
+        a.time = t;
+    }
+    bool urgent(const Account& a, std::int64_t running, std::int64_t now) const {
+        return slope(a, running) > 0 && lag_at(a, running, now) >= 0;
+    }
+    // A new reservation starts a new account at t: neither owed nor ahead.
+    static void restart(Account& a, std::int64_t t) {
+        a.lag = 0;
+        a.time = t;
+    }
+
+    // The urgent groups (non-empty groups only).
+    void push_urgent(std::int64_t slope, const UrgentEntry& e);
+    void drop_urgent_top(UrgentGroup& group);
+    // Sets a group top aside for one pick (put back by put_back_skipped()).
+    void skip_urgent_top(std::size_t group);
+    void put_back_skipped();
+    // Drops stale entries once they outnumber 4x the VMs (+ 64): at most one
+    // entry per VM is current, so this keeps a quarter or more.
+    void drop_stale_urgent_if_many();
+    // Renumbers VM slots (vm_map[old] = new, or kGone) after the core's compaction.
+    void remap_slots(const std::vector<std::uint32_t>& vm_map, std::uint32_t gone);
+    std::size_t memory_bytes() const;
+
+    std::vector<std::uint32_t> listed_vms;  // VMs that ever had a reservation (pruned at recompute)
+    std::vector<UrgentGroup> groups;        // non-empty groups only
+    std::size_t urgent_entries = 0;         // entries in all groups, stale included
+    TwoLaneQueue<Key, Before> events;       // (time, vm): a VM may turn urgent / a protection
+                                            // ends / a reserved VM is released (may be stale)
+    std::int64_t active = 0;                // live VMs with res_u > 0
+
+private:
+    std::int64_t slice_;
+    std::vector<Account> accounts_;  // by VM slot
+    struct Skipped {
+        std::int64_t slope;
+        UrgentEntry entry;
+    };
+    std::vector<Skipped> skipped_;  // scratch of a pick
+};
+
+}  // namespace vsched::sched
