@@ -11,6 +11,7 @@ Flags are set here and nowhere else (never through CFLAGS).
 """
 
 import os
+import re
 from glob import glob
 
 MODES = {
@@ -37,25 +38,42 @@ compile_flags = [*compile_flags, "-ffp-contract=off", "-fno-fast-math", "-Wall",
 CXX_STD = 17
 INCLUDE_DIRS = ["csrc/include"]
 
-HEADERS = (
-    sorted(glob("csrc/include/vsched/*.hpp"))
-    + sorted(glob("csrc/include/vsched/eviction/*.hpp"))
-    + sorted(glob("csrc/include/vsched/containers/*.hpp"))
-    + sorted(glob("csrc/include/vsched/scheduler/*.hpp"))
-    + sorted(glob("csrc/bindings/*.hpp"))
-)
+_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
+
+
+def project_includes(path: str, seen: "set[str] | None" = None) -> "set[str]":
+    """Every project header ``path`` includes, directly or through other headers.
+
+    Quoted includes are resolved beside the including file, then in
+    ``INCLUDE_DIRS``; system and pybind11 headers (angle brackets) are not
+    followed: they change only with the toolchain, which rebuilds from clean.
+    """
+    seen = set() if seen is None else seen
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    for name in _INCLUDE.findall(text):
+        for base in [os.path.dirname(path), *INCLUDE_DIRS]:
+            candidate = os.path.normpath(os.path.join(base, name))
+            if os.path.exists(candidate):
+                if candidate not in seen:
+                    seen.add(candidate)
+                    project_includes(candidate, seen)
+                break
+    return seen
 
 
 def needs_recompile(obj: str, src: str) -> bool:
-    """Recompile when the object is older than its source or than any header.
+    """Recompile when the object is older than its source or than a header it includes.
 
-    (Coarse but safe: pybind11's naive check ignores headers, and a stale
-    object compiled against an old struct layout crashes at run time.)
+    (pybind11's naive check ignores headers, and a stale object compiled against
+    an old struct layout crashes at run time; following the includes of each
+    source, rather than comparing with every header, rebuilds only what a
+    header change can affect.)
     """
     if not os.path.exists(obj):
         return True
     built = os.stat(obj).st_mtime
-    return any(os.stat(path).st_mtime >= built for path in [src, *HEADERS])
+    return any(os.stat(path).st_mtime >= built for path in [src, *project_includes(src)])
 
 
 if __name__ == "__main__":  # (the tests read the flags without building)
@@ -73,9 +91,14 @@ if __name__ == "__main__":  # (the tests read the flags without building)
         + sorted(glob("csrc/bindings/*.cpp"))
     )
 
+    # Every project header, so that setuptools does not skip the build when
+    # only a header changed; needs_recompile then picks the objects it affects.
+    headers = sorted(glob("csrc/include/vsched/**/*.hpp", recursive=True) + glob("csrc/bindings/*.hpp"))
+
     ext = Pybind11Extension(
         "vsched._core",
         sources,
+        depends=headers,
         include_dirs=INCLUDE_DIRS,
         cxx_std=CXX_STD,
         extra_compile_args=compile_flags,
