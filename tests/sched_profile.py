@@ -68,6 +68,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--reference", action="store_true")
     parser.add_argument("--save", help="write each mix's worst ratio to this .npy file")
+    parser.add_argument(
+        "--progress", type=int, default=500, help="print the distribution so far (and save) every N mixes; 0: only at the end"
+    )
     args = parser.parse_args()
     import vsched
     import vsched.reference
@@ -78,13 +81,21 @@ def main() -> None:
         ratio = lag_ratio(pcpus, vms, run_mix(impl, pcpus, vms, args.seconds, bool(args.strict)), 100 * MS)
         worst.append(ratio.max())
         if ratio.max() > 1:
-            print(f"mix {k}: {ratio.max():.2f} (VM {int(ratio.max(axis=0).argmax())}) pcpus={pcpus} {vms}")
+            print(f"mix {k}: {ratio.max():.2f} (VM {int(ratio.max(axis=0).argmax())}) pcpus={pcpus} {vms}", flush=True)
+        if args.progress and (k + 1) % args.progress == 0 and k + 1 < args.mixes:
+            report(worst, args, save=True)
+    report(worst, args, save=True)
+
+
+def report(worst: list[float], args: argparse.Namespace, save: bool) -> None:
+    """Print the distribution of the worst ratios so far; a long run stopped early still leaves one."""
     w = np.array(worst)
-    if args.save:
+    if save and args.save:
         np.save(args.save, w)
     print(
         f"mixes={len(w)} seconds={args.seconds} strict={args.strict}: median {np.median(w):.3f} "
-        f"p99 {np.quantile(w, 0.99):.3f} max {w.max():.3f} above-1 {(w > 1).sum()} ({100 * (w > 1).mean():.2f} %)"
+        f"p99 {np.quantile(w, 0.99):.3f} max {w.max():.3f} above-1 {(w > 1).sum()} ({100 * (w > 1).mean():.2f} %)",
+        flush=True,
     )
 
 
