@@ -498,7 +498,8 @@ void CpuScheduler::decide() {
                 process_releases();  // the victim's refund may release its VM
                 // The pCPU goes to the best pick: the preemptor is still pickable
                 // (the victim's VM is another one) and the victim is not overdue
-                // (its lag fell while it ran), so it is an urgent VM's vCPU.
+                // (its lag fell while it ran), so it is an urgent VM's vCPU, or an
+                // overdue vCPU of a VM the refund released (never a victim either).
                 dispatch_best();
                 continue;
             }

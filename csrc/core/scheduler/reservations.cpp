@@ -10,14 +10,16 @@
 //   victim: the largest (VM has no reservation, -D, deadline, vm, vcpu) among unprotected
 //           runs of non-urgent VMs that did not start overdue (deadline <= run start)
 //
-// Termination of a decision. An urgent preemption happens only while no
-// overdue vCPU is queued; it removes an unprotected run that did not start
-// overdue, and the pCPU goes to the urgent VM's vCPU (its VM is another
-// one, still pickable): a protected reserved run, never a victim at this
-// instant. The victim is queued, not overdue (its lag only fell while it ran),
-// so the next pick is urgent again. A borrowed preemption removes a borrowed
-// run and adds no borrowed run. So an instant has at most borrowed + pCPUs
-// preemptions.
+// Termination of a decision. Count the unprotected runs that did not start
+// overdue (psi). An urgent preemption happens only while no overdue vCPU is
+// queued; it removes such a run, and the pCPU goes to the urgent VM's vCPU
+// (still pickable: the victim's VM is another one, and the victim, queued
+// again, is not overdue: its lag only fell while it ran) — a protected
+// reserved run — or, if the victim's refund released a VM with an overdue
+// vCPU, to that vCPU, whose run starts overdue: psi drops by 1 and no
+// borrowed run is added. A borrowed preemption removes a borrowed run and
+// raises psi by at most the one it removed. So an instant has at most
+// borrowed + pCPUs preemptions.
 #include "vsched/scheduler/reservations.hpp"
 
 #include <algorithm>

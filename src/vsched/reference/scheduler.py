@@ -419,7 +419,9 @@ class CpuScheduler(LimitRules, ReservationRules, Checkpointable):
                 victim = self._urgency_victim()
                 if victim is not None:
                     self._stop(victim, self._now)
-                    self._dispatch_pick()  # the preemptor is still pickable: an urgent vCPU goes
+                    # The preemptor is still pickable and the victim is not overdue: an
+                    # urgent vCPU goes (or an overdue one of a VM the refund released).
+                    self._dispatch_pick()
                     continue
             if self._borrowed > 0 and (urgent or v.eligible <= self._now):
                 # Borrowed runs give way to eligible (or urgent) vCPUs: the least deserving goes first.
