@@ -21,7 +21,7 @@ void LruKPolicy::resize(std::size_t n) {
         // Grow by 1/4 (not 2x): records dominate memory per tracked key.
         words_.reserve(std::max(words, words_.capacity() + words_.capacity() / 4 + 64 * stride_));
     }
-    words_.resize(words, 0);
+    words_.resize(words);  // new records are zero
 }
 
 void LruKPolicy::list_push_back(std::uint32_t slot) {
@@ -417,7 +417,7 @@ std::size_t LruKCache::memory_bytes() const {
 namespace vsched {
 
 void LruKPolicy::save(StateWriter& out) const {
-    out.put_vector(words_);
+    out.put_array(words_.data(), words_.size());
     out.put(list_head_);
     out.put(list_tail_);
     std::vector<SavedHeapEntry> saved;
@@ -429,7 +429,7 @@ void LruKPolicy::save(StateWriter& out) const {
 }
 
 void LruKPolicy::load(StateReader& in, std::size_t slots) {
-    auto words = in.get_vector<std::uint64_t, HugePageAllocator<std::uint64_t>>();
+    const auto words = in.get_vector<std::uint64_t>();
     const auto head = in.get<std::uint32_t>(), tail = in.get<std::uint32_t>();
     const auto saved = in.get_vector<SavedHeapEntry>();
     const auto heap_live = in.get<std::uint64_t>(), resident_count = in.get<std::uint64_t>();
@@ -454,7 +454,9 @@ void LruKPolicy::load(StateReader& in, std::size_t slots) {
             if ((prev != kNoSlot && prev >= slots) || (next != kNoSlot && next >= slots)) throw bad("list link");
         }
     }
-    words_ = std::move(words);
+    RemapArray<std::uint64_t> records;
+    records.assign(words.data(), words.size());  // may throw bad_alloc: nothing changed yet
+    words_ = std::move(records);
     list_head_ = head;
     list_tail_ = tail;
     heap_.load(std::move(heap));  // checked above

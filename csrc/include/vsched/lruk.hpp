@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "vsched/containers/lazy_heap.hpp"
+#include "vsched/containers/remap_array.hpp"
 #include "vsched/containers/sibling_aligned_vector.hpp"
 #include "vsched/containers/slot_index.hpp"
 #include "vsched/exclusive_use.hpp"
@@ -167,7 +168,7 @@ private:
     int k_;
     std::uint64_t crp_;
     std::size_t stride_;
-    HugeVector<std::uint64_t> words_;
+    RemapArray<std::uint64_t> words_;  // grows without copying (containers/remap_array.hpp)
     // LRU list (by LAST) of resident slots with fewer than K uncorrelated
     // references: their backward K-distance is infinite, so they go first.
     std::uint32_t list_head_ = kNoSlot, list_tail_ = kNoSlot;
