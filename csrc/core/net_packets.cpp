@@ -581,10 +581,39 @@ void PacketEngine::run() {
             // Deficit round robin within the band (N9); a VM over its limit goes to sleep (N12).
             BandState& b = band_[band];
             std::int64_t misses = 0;
-            for (;;) {
-                const std::int32_t i = b.first;
-                VmQueue& q = queue_[static_cast<std::size_t>(i)];
-                if constexpr (kLimits) {
+            if constexpr (!kLimits) {
+                // The same walk with the head and the list's length in registers (nobody leaves
+                // the list before the send): a turn passing does not store the band's head.
+                std::int32_t i = b.first;
+                const std::int64_t listed = b.listed;
+                for (;;) {
+                    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+                    // A turn opens with deficit += q_i: without a branch (whether the head's turn
+                    // is already open, after a higher band's interruption, is the data's choice).
+                    const std::int64_t deficit = q.deficit + (q.quantum & (static_cast<std::int64_t>(q.in_turn) - 1));
+                    if (q.head_size <= deficit) {
+                        s = q.head_size;
+                        sent_arrival = q.head_arrival;
+                        q.deficit = deficit - s;
+                        q.in_turn = true;
+                        b.first = i;
+                        sender = i;
+                        p = dequeue(i);
+                        break;
+                    }
+                    q.deficit = deficit;
+                    q.in_turn = false;
+                    i = q.next;  // the turn passes: the VM goes to the tail
+                    if (++misses >= listed) {
+                        b.first = i;
+                        skip_rounds(b);
+                        misses = 0;
+                    }
+                }
+            } else {
+                for (;;) {
+                    const std::int32_t i = b.first;
+                    VmQueue& q = queue_[static_cast<std::size_t>(i)];
                     if (q.limited && !limit_[static_cast<std::size_t>(i)].positive(now)) {
                         leave(i);
                         q.in_turn = false;
@@ -596,24 +625,22 @@ void PacketEngine::run() {
                         }
                         continue;
                     }
-                }
-                // A turn opens with deficit += q_i: without a branch (whether the head's turn
-                // is already open, after a higher band's interruption, is the data's choice).
-                q.deficit += q.quantum & (static_cast<std::int64_t>(q.in_turn) - 1);
-                q.in_turn = true;
-                if (q.head_size <= q.deficit) {
-                    s = q.head_size;
-                    sent_arrival = q.head_arrival;
-                    q.deficit -= s;
-                    sender = i;
-                    p = dequeue(i);
-                    break;
-                }
-                q.in_turn = false;
-                b.first = q.next;  // the turn passes: i goes to the tail
-                if (++misses >= b.listed) {
-                    skip_rounds(b);
-                    misses = 0;
+                    q.deficit += q.quantum & (static_cast<std::int64_t>(q.in_turn) - 1);  // as above
+                    q.in_turn = true;
+                    if (q.head_size <= q.deficit) {
+                        s = q.head_size;
+                        sent_arrival = q.head_arrival;
+                        q.deficit -= s;
+                        sender = i;
+                        p = dequeue(i);
+                        break;
+                    }
+                    q.in_turn = false;
+                    b.first = q.next;  // the turn passes: i goes to the tail
+                    if (++misses >= b.listed) {
+                        skip_rounds(b);
+                        misses = 0;
+                    }
                 }
             }
             if (p < 0) continue;  // every VM of the band went to sleep: choose again
