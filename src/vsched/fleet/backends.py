@@ -141,7 +141,7 @@ class ShardedPool:
         self.shard_of = np.repeat(np.arange(len(self.bounds)), [b - a for a, b in self.bounds])
         self.hosts: list[Any] = [ledger_host(spec, tick_seconds) for spec in self._specs]  # the ledgers
         self._ops: list[list[tuple[Any, ...]]] = [[] for _ in self.bounds]
-        self._moves: list[tuple[int, int, int, int]] = []  # (source, VM, destination, its id there) not shipped yet
+        self._moves: list[tuple[int, int, int, int, int]] = []  # (source, VM, destination, its id there, fleet id) not shipped yet
         self.tick = 0  # the fleet's tick, set by the fleet: named when a shard is lost
 
     def _queue(self, h: int, op: tuple[Any, ...]) -> None:

@@ -30,6 +30,19 @@ RESULTS = ("demand_sum", "used_sum", "unmet_sum", "ready_sum", "ticks_running")
 class VmTotals:
     """The rows of the VMs held by hosts ``first .. first + len(pcpus) - 1`` (fleet VM ids index them)."""
 
+    demand_sum: np.ndarray
+    used_sum: np.ndarray
+    unmet_sum: np.ndarray
+    ready_sum: np.ndarray
+    ent_sum: np.ndarray  # entitled demand since the last pass (rule F8)
+    last_ready: np.ndarray
+    last_swapped: np.ndarray
+    dirty_rate: np.ndarray  # pages per second (rule F7)
+    ticks_running: np.ndarray
+    ent_n: np.ndarray
+    dirtied_prev: np.ndarray  # the memory's vm_dirtied counter last tick
+    dirtied_valid: np.ndarray
+
     def __init__(self, first: int, pcpus: np.ndarray, tick_seconds: int) -> None:
         self.first, self.pcpus, self.tick_seconds = first, np.asarray(pcpus, dtype=float), tick_seconds
         self.size = 0
