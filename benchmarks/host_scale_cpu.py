@@ -153,7 +153,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", nargs="+", choices=["admit", "fluid", "sliced"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[1_000, 3_000, 10_000])
-    parser.add_argument("--rounds", type=int, default=9, help="timed ticks (or admissions) per size, interleaved")
+    # (--repeat: the name of this option in earlier versions, kept for the commands in docs/performance.md)
+    parser.add_argument("--rounds", "--repeat", type=int, default=9, help="timed ticks (or admissions) per size, interleaved")
     parser.add_argument("--phases", action="store_true", help="split each tick into its calls (see above)")
     args = parser.parse_args()
     if args.phases:
