@@ -2,9 +2,10 @@
 
 On a loaded machine wall time says more about the other processes than about
 the engine; docs/performance.md gives these figures beside asv's wall times.
-The ratio at 100,000 packets comes from runs of the two twins taken in turns
-(native, reference, native, ...), so that both see the same load.
-Run: ``python benchmarks/packets_cpu_time.py``.
+The ratios (at 100,000 packets, or at the sizes given) come from runs of the
+two twins taken in turns (native, reference, native, ...), so that both see
+the same load.
+Run: ``python benchmarks/packets_cpu_time.py [packets ...]``, e.g. ``20000 100000 300000``.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ def side_by_side(packets: int, rounds: int, native_per_round: int) -> tuple[floa
 
 
 if __name__ == "__main__":
+    sizes = [int(arg) for arg in sys.argv[1:]] or [100_000]
     seconds = best_cpu_seconds("native", 2_000_000, 5)
     print(f"native    2000000 packets: {seconds * 1e3:.1f} ms CPU, {2_000_000 / seconds / 1e6:.2f} M packets/s")
-    native, reference = side_by_side(100_000, rounds=5, native_per_round=10)
-    for impl, seconds in (("native", native), ("reference", reference)):
-        print(f"{impl:<9} {100_000:>7} packets: {seconds * 1e3:.1f} ms CPU, {100_000 / seconds / 1e6:.2f} M packets/s")
-    print(f"ratio at 100000 packets (CPU time, taken in turns): {reference / native:.0f}x")
+    for packets in sizes:
+        native, reference = side_by_side(packets, rounds=5, native_per_round=10)
+        for impl, seconds in (("native", native), ("reference", reference)):
+            print(f"{impl:<9} {packets:>7} packets: {seconds * 1e3:.1f} ms CPU, {packets / seconds / 1e6:.2f} M packets/s")
+        print(f"ratio at {packets} packets (CPU time, taken in turns): {reference / native:.0f}x")

@@ -41,6 +41,9 @@
 // instant only moves later); phase 0 keeps such an instant per reserved VM,
 // phase 1 the earliest one of the minimum buckets.
 // The loop is compiled once per combination of guard / limits / reservations.
+// Memory per packet: its 16-byte arrival record (validated) and one 8-byte
+// place in its VM's FIFO segment, which holds its index while queued and its
+// delay once sent (the segments then are the per-VM delays of N11).
 #include "vsched/net_packets.hpp"
 
 #include "vsched/scratch.hpp"
@@ -298,7 +301,7 @@ PacketEngine::PacketEngine(const PacketConfig& config, const PacketBatch& batch,
     const std::size_t nb = config.cap_bps.size();
     if (nb < 1 || nb > 64) throw std::logic_error("run_packets: bands must be in [1, 64]");
     // Per-packet work arrays, reused (fresh ones cost their page faults), never cleared:
-    // a link is read only once written, a delay only once its packet is sent.
+    // a FIFO place is read only once written (by an arrival or, for a delay, by its send).
     std::vector<std::int64_t>& fifo = fifo_buffer_.get();
     if (fifo.size() < n) fifo.resize(n);
     fifo_ = fifo.data();

@@ -61,8 +61,9 @@ struct PacketStats {
     std::vector<double> throughput_bps, delay_p50_ns, delay_p99_ns, delay_max_ns;  // NaN delays: none sent
 };
 
-// Runs the batch (at most 64 bands); writes for each packet its start of transmission and its finish, or -1 for
-// both if it was dropped, and returns the per-VM totals and delay quantiles.
+// Runs the batch (at most 64 bands); writes for each packet its start of
+// transmission and its finish, or -1 for both if it was dropped, and returns
+// the per-VM totals and delay quantiles.
 // Polls `interrupt` once per packet sent (throws Interrupted).
 PacketStats run_packets(const PacketConfig& config, const PacketBatch& batch, std::int64_t* start_ns,
                         std::int64_t* finish_ns, Interrupt* interrupt);
