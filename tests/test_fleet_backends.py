@@ -109,6 +109,10 @@ def test_a_killed_ray_shard_is_reported_by_name(ray_cluster):
     ray_cluster.kill(fleet.pool.runner.actors[1])
     with pytest.raises(ShardLostError, match=r"ray shard 1 \(hosts 2\.\.3\) was lost at tick 3"):
         fleet.step()
+    # its VMs' totals were kept in it (rule F25): no result short of them
+    with pytest.raises(ShardLostError, match="ray shard 1"):
+        fleet.result()
+    assert len(fleet.series["demand"]) == 3  # the ticks completed before are kept
     fleet.close()
 
 

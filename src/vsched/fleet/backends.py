@@ -1,5 +1,5 @@
 """Where a fleet's hosts live: in the coordinator (``serial``) or in shards on
-Ray or Dask actors (``docs/fleet.md``, "Backends", rules F18-F22).
+Ray or Dask actors (``docs/fleet.md``, "Backends", rules F18-F22, F25).
 
 The coordinator talks to its hosts only through a pool: ``add_vm``,
 ``remove_vm``, ``move_vm``, ``fail``, ``repair``, ``vms``, ``step`` and, for the
@@ -239,6 +239,8 @@ class ShardedPool:
         shards = list(range(len(self.bounds)))
         parts = self._flush(shards, "rows", [(fids,) for _ in shards])
         found = _merged(parts)
+        if found["vm"].size != np.unique(fids).size:
+            raise KeyError(f"VMs {sorted(set(fids.tolist()) - set(found['vm'].tolist()))} are on no host")
         return {name: values[np.searchsorted(found["vm"], fids)] for name, values in found.items()}
 
     def results(self) -> dict[str, np.ndarray]:
