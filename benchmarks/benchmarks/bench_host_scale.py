@@ -8,6 +8,7 @@ large enough to admit them all (pCPUs = VMs / 2 + 1, ratio 4, guarantee 0.05).
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -68,3 +69,49 @@ class HostTick:
 
     def time_tick(self, impl, fidelity, vms):
         self.host.step(self.demand, self.memory)
+
+
+class SlicedRun:
+    """`CpuScheduler.run` of one sliced tick alone, at each size (CPU time).
+
+    The host's scheduler as it is when the third tick calls `run` (its limits and
+    work applied), copied through its checkpoint, runs the tick's sample: the part
+    of the sliced tick whose per-VM cost grows with the host (docs/performance.md).
+    Compares builds of the scheduler with benchmarks/compare_builds.py.
+    """
+
+    timer = CPU_TIME
+    params = [SIZES]
+    param_names = ["vms"]
+    timeout = 600
+    number = 1
+    repeat = (5, 15, 60.0)
+
+    def setup(self, vms):
+        host = _host("native", vms, "sliced")
+        _admit_all(host, vms)
+        rng = np.random.default_rng(1)  # the demand and accesses of HostTick.setup
+        demand = rng.random(vms) * (1 + np.arange(vms) % 3) * 0.4
+        memory = [{"vm": np.repeat(np.arange(vms), 4), "gpn": rng.integers(0, 64, 4 * vms)}]
+        host.step(demand, memory)
+        host.step(demand, memory)
+        scheduler, captured = host.scheduler, {}
+        run = scheduler.run
+
+        def capture(duration_ns):  # the state the tick's run starts from, then the run itself
+            captured["copy"], captured["ns"] = copy.deepcopy(scheduler), duration_ns
+            run(duration_ns)
+
+        scheduler.run = capture
+        host.step(demand, memory)
+        self.scheduler, self.duration_ns = captured["copy"], captured["ns"]
+
+    def time_run(self, vms):
+        self.scheduler.run(self.duration_ns)
+
+    def track_decisions_per_vm(self, vms):
+        before = self.scheduler.decisions
+        self.scheduler.run(self.duration_ns)
+        return (self.scheduler.decisions - before) / vms
+
+    track_decisions_per_vm.unit = "decisions per VM"
