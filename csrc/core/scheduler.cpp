@@ -76,20 +76,6 @@ inline std::int64_t clamp_lag(i128 x) {
     return static_cast<std::int64_t>(x > LAG_MAX ? LAG_MAX : (x < -LAG_MAX ? -LAG_MAX : x));
 }
 
-// Max-heap order for the borrowed runs: the least deserving on top.
-struct Earlier {
-    bool operator()(const CpuScheduler::Entry& x, const CpuScheduler::Entry& y) const {
-        return CpuScheduler::Before{}(x, y);
-    }
-};
-
-// The borrowed runs use a std binary max-heap (Earlier): small, rarely touched.
-template <class E>
-void heap_push_max(std::vector<E>& heap, const E& e) {
-    heap.push_back(e);
-    std::push_heap(heap.begin(), heap.end(), Earlier{});
-}
-
 }  // namespace
 
 CpuScheduler::CpuScheduler(std::int64_t pcpus, std::int64_t slice_ns, bool strict_reservations)
@@ -527,9 +513,8 @@ void CpuScheduler::decide() {
 
 void CpuScheduler::stop_least_deserving_borrowed() {
     for (;;) {
-        std::pop_heap(borrowed_.begin(), borrowed_.end(), Earlier{});
-        const Entry e = borrowed_.back();
-        borrowed_.pop_back();
+        const Entry e = borrowed_.top();
+        borrowed_.pop();
         const Vcpu& v = vcpus_[e.slot];
         if (v.gen == e.gen && v.state == kRunning) {
             stop(e.slot, now_);
@@ -931,7 +916,7 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     v.borrowed = v.eligible > now_ && !v.reserved;
     if (v.borrowed) {
         ++borrowed_count_;
-        heap_push_max(borrowed_, Entry{v.eligible, v.deadline, slot, v.gen});
+        borrowed_.push(Entry{v.eligible, v.deadline, slot, v.gen});
     }
     if (bucket.bound) {
         v.granted = true;
@@ -959,14 +944,11 @@ void CpuScheduler::stop(std::uint32_t slot, std::int64_t t) {
     // Entries of finished borrowed runs are stale; drop them now and then.
     if (borrowed_count_ == 0) {
         borrowed_.clear();
-    } else if (borrowed_.size() > 4 * static_cast<std::size_t>(pcpus_) + 64) {
-        borrowed_.erase(std::remove_if(borrowed_.begin(), borrowed_.end(),
-                                       [&](const Entry& e) {
-                                           const Vcpu& u = vcpus_[e.slot];
-                                           return !(u.gen == e.gen && u.state == kRunning && u.borrowed);
-                                       }),
-                        borrowed_.end());
-        std::make_heap(borrowed_.begin(), borrowed_.end(), Earlier{});
+    } else {
+        borrowed_.compact_if_due(static_cast<std::size_t>(borrowed_count_), [&](const Entry& e) {
+            const Vcpu& u = vcpus_[e.slot];
+            return u.gen == e.gen && u.state == kRunning && u.borrowed;
+        });
     }
     v.state = kQueued;
     ++v.gen;

@@ -39,20 +39,18 @@ void ReservationAccounts::push_urgent(std::int64_t slope, const UrgentEntry& e) 
         groups.push_back(UrgentGroup{slope, {}});
         group = groups.end() - 1;
     }
-    group->heap.push_back(e);
-    std::push_heap(group->heap.begin(), group->heap.end(), UrgentBefore{});
+    group->heap.push(e);
     ++urgent_entries;
 }
 
 void ReservationAccounts::drop_urgent_top(UrgentGroup& group) {
-    std::pop_heap(group.heap.begin(), group.heap.end(), UrgentBefore{});
-    group.heap.pop_back();
+    group.heap.pop();
     --urgent_entries;
 }
 
 void ReservationAccounts::skip_urgent_top(std::size_t g) {
     UrgentGroup& group = groups[g];
-    skipped_.push_back(Skipped{group.slope, group.heap.front()});
+    skipped_.push_back(Skipped{group.slope, group.heap.top()});
     drop_urgent_top(group);
     if (group.heap.empty()) groups.erase(groups.begin() + static_cast<std::ptrdiff_t>(g));
 }
@@ -67,10 +65,7 @@ void ReservationAccounts::drop_stale_urgent_if_many() {
     if (urgent_entries <= 4 * accounts_.size() + 64) return;
     urgent_entries = 0;
     for (UrgentGroup& g : groups) {
-        g.heap.erase(std::remove_if(g.heap.begin(), g.heap.end(),
-                                    [&](const UrgentEntry& e) { return e.version != accounts_[e.vm].version; }),
-                     g.heap.end());
-        std::make_heap(g.heap.begin(), g.heap.end(), UrgentBefore{});
+        g.heap.filter_map([&](const UrgentEntry& e) { return e.version == accounts_[e.vm].version; });
         urgent_entries += g.heap.size();
     }
     groups.erase(std::remove_if(groups.begin(), groups.end(), [](const UrgentGroup& g) { return g.heap.empty(); }),
@@ -90,10 +85,7 @@ void ReservationAccounts::remap_slots(const std::vector<std::uint32_t>& vm_map, 
                      listed_vms.end());
     urgent_entries = 0;
     for (UrgentGroup& g : groups) {
-        g.heap.erase(std::remove_if(g.heap.begin(), g.heap.end(),
-                                    [&](UrgentEntry& e) { return (e.vm = vm_map[e.vm]) == gone; }),
-                     g.heap.end());
-        std::make_heap(g.heap.begin(), g.heap.end(), UrgentBefore{});
+        g.heap.filter_map([&](UrgentEntry& e) { return (e.vm = vm_map[e.vm]) != gone; });
         urgent_entries += g.heap.size();
     }
     groups.erase(std::remove_if(groups.begin(), groups.end(), [](const UrgentGroup& g) { return g.heap.empty(); }),
@@ -110,9 +102,7 @@ std::int64_t ReservationAccounts::next_event_after(std::int64_t now) {
 }
 
 void ReservationAccounts::push_victim(bool started_overdue, const Victim& v) {
-    std::vector<Victim>& heap = started_overdue ? victims_overdue : victims_spare;
-    heap.push_back(v);
-    std::push_heap(heap.begin(), heap.end(), VictimBefore{});
+    (started_overdue ? victims_overdue : victims_spare).push(v);
 }
 
 std::size_t ReservationAccounts::memory_bytes() const {
@@ -193,7 +183,7 @@ std::int64_t CpuScheduler::urgent_pick(bool skip_ahead) {
         for (std::size_t g = 0; g < groups.size();) {
             auto& group = groups[g];
             while (!group.heap.empty()) {
-                const auto& top = group.heap.front();
+                const auto& top = group.heap.top();
                 sched::ReservationAccounts::Account& a = res_[top.vm];
                 if (top.version == a.version && vms_[top.vm].alive && urgent(top.vm)) break;
                 if (top.version == a.version) a.in_urgent = false;
@@ -203,7 +193,7 @@ std::int64_t CpuScheduler::urgent_pick(bool skip_ahead) {
                 groups.erase(groups.begin() + static_cast<std::ptrdiff_t>(g));
                 continue;
             }
-            const auto& top = group.heap.front();
+            const auto& top = group.heap.top();
             const i128 lag = top.intercept + static_cast<i128>(group.slope) * now_;
             // Clamped lags (at LAG_MAX) would tie where the lines do not: the
             // plain scan decides those (in practice never reached).
@@ -212,14 +202,14 @@ std::int64_t CpuScheduler::urgent_pick(bool skip_ahead) {
                 return urgent_pick_by_scan(skip_ahead);
             }
             if (best_group == kNone || lag > best_lag ||
-                (lag == best_lag && top.vm < groups[best_group].heap.front().vm)) {
+                (lag == best_lag && top.vm < groups[best_group].heap.top().vm)) {
                 best_group = g;
                 best_lag = lag;
             }
             ++g;
         }
         if (best_group == kNone) break;
-        const std::uint32_t vm = groups[best_group].heap.front().vm;
+        const std::uint32_t vm = groups[best_group].heap.top().vm;
         const bool skip = held(vm) || (skip_ahead && ahead_of_fluid(vms_[vm]));
         const std::int64_t pick = skip ? -1 : queued_with_earliest_deadline(vms_[vm]);
         if (pick >= 0) {
@@ -237,7 +227,7 @@ std::int64_t CpuScheduler::urgent_pick_by_scan(bool skip_ahead) {
     std::int64_t best = -1, best_lag = 0;
     std::uint32_t best_vm = 0;
     for (const auto& group : res_.groups) {
-        for (const auto& e : group.heap) {
+        for (const auto& e : group.heap.entries()) {
             const Vm& m = vms_[e.vm];
             if (e.version != res_[e.vm].version || !m.alive || !urgent(e.vm) || held(e.vm)) continue;
             if (skip_ahead && ahead_of_fluid(m)) continue;
@@ -280,20 +270,18 @@ CpuScheduler::Victims CpuScheduler::urgency_victims() {
             const bool free = res_[u.vm].res_u == 0;
             const sched::ReservationAccounts::Victim victim{free, free ? 0 : -res_lag_at(u.vm, now_), u.deadline,
                                                            e.slot, e.gen};
-            (u.deadline <= u.run_start ? res_.victims_overdue : res_.victims_spare).push_back(victim);
+            (u.deadline <= u.run_start ? res_.victims_overdue : res_.victims_spare).add(victim);
         });
-        using VictimBefore = sched::ReservationAccounts::VictimBefore;
-        std::make_heap(res_.victims_spare.begin(), res_.victims_spare.end(), VictimBefore{});
-        std::make_heap(res_.victims_overdue.begin(), res_.victims_overdue.end(), VictimBefore{});
+        res_.victims_spare.build();
+        res_.victims_overdue.build();
         res_.victims_time = now_;
     }
-    auto top = [&](std::vector<sched::ReservationAccounts::Victim>& heap) -> std::int64_t {
+    auto top = [&](sched::ReservationAccounts::VictimHeap& heap) -> std::int64_t {
         while (!heap.empty()) {
-            const auto& e = heap.front();
+            const auto& e = heap.top();
             const Vcpu& u = vcpus_[e.slot];
             if (u.gen == e.gen && u.state == kRunning && !urgent(u.vm)) return e.slot;
-            std::pop_heap(heap.begin(), heap.end(), sched::ReservationAccounts::VictimBefore{});
-            heap.pop_back();
+            heap.pop();
         }
         return -1;
     };
