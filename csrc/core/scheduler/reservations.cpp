@@ -117,12 +117,13 @@ std::size_t ReservationAccounts::memory_bytes() const {
 }  // namespace sched
 
 namespace {
+// The shared units and helpers (vsched/scheduler/common.hpp), by their own names.
 using sched::ceil_div;
 using sched::i128;
+using sched::kLagMax;
+using sched::kMicro;
+using sched::kNever;
 using sched::min_never;
-constexpr std::int64_t MICRO = sched::kMicro;
-constexpr std::int64_t NEVER = sched::kNever;
-constexpr std::int64_t LAG_MAX = sched::kLagMax;
 }  // namespace
 
 // ---- the scheduler's side of rule 6 ---------------------------------------------------------
@@ -144,7 +145,7 @@ void CpuScheduler::res_changed(std::uint32_t vm_id) {
     }
     // An urgent VM's release (only VMs with a reserved rate get here).
     const sched::LimitBucket::Account& b = limits_[vm_id];
-    if (b.bound && b.held_until > now_ && b.held_until < NEVER) res_.events.push(Key{b.held_until, vm_id, 0});
+    if (b.bound && b.held_until > now_ && b.held_until < kNever) res_.events.push(Key{b.held_until, vm_id, 0});
 }
 
 // Adds the current entry of VM vm_id (urgent now, not yet listed).
@@ -195,9 +196,9 @@ std::int64_t CpuScheduler::urgent_pick(bool skip_ahead) {
             }
             const auto& top = group.heap.top();
             const i128 lag = top.intercept + static_cast<i128>(group.slope) * now_;
-            // Clamped lags (at LAG_MAX) would tie where the lines do not: the
+            // Clamped lags (at kLagMax) would tie where the lines do not: the
             // plain scan decides those (in practice never reached).
-            if (lag >= LAG_MAX) {
+            if (lag >= kLagMax) {
                 res_.put_back_skipped();
                 return urgent_pick_by_scan(skip_ahead);
             }
@@ -325,7 +326,7 @@ bool CpuScheduler::ahead_of_fluid(const Vm& m) const {
     for (std::uint32_t k = 0; k < m.vcpus; ++k) {
         const Vcpu& v = vcpus_[m.first + k];
         if (v.state == kWait) continue;
-        const i128 slope = v.state == kRunning ? v.rate - MICRO : v.rate;
+        const i128 slope = v.state == kRunning ? v.rate - kMicro : v.rate;
         total += static_cast<i128>(v.lag) + slope * (now_ - v.lag_time);
     }
     return total < 0;
@@ -341,7 +342,7 @@ void CpuScheduler::push_ahead_event(std::uint32_t vm_id) {
     for (std::uint32_t k = 0; k < m.vcpus; ++k) {
         const Vcpu& v = vcpus_[m.first + k];
         if (v.state == kWait) continue;
-        const i128 s = v.state == kRunning ? v.rate - MICRO : v.rate;
+        const i128 s = v.state == kRunning ? v.rate - kMicro : v.rate;
         total += static_cast<i128>(v.lag) + s * (now_ - v.lag_time);
         slope += s;
     }
