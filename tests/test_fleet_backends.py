@@ -290,6 +290,28 @@ def test_random_fleets_give_the_serial_run_at_any_shard_count():
     assert {"migrated", "host_failed", "vm_restarted", "departed", "refused"} <= seen
 
 
+def test_one_and_three_shards_give_the_same_run_and_totals():
+    """Rule F25: the per-VM totals live in the shards and travel with their VMs (moves across
+    shards, failures, restarts on another shard); one shard and three give the same run, and
+    each VM's totals are held by exactly one shard."""
+    kw = dict(host=HostSpec(pcpus=8, memory_frames=8000, max_vcpu_ratio=4.0), placement="first-fit",
+              migration=MigrationModel(page_bytes=1 << 20), seed=7, drs=BalancePolicy(threshold=5, max_moves=2, source_hosts=1,
+                                                                                     destination_hosts=1),
+              failures=FailureModel(schedule=((4, 0), (8, 5), (11, 3)), repair_ticks=2, restart_delay_ticks=0))
+    runs = []
+    for shards in (1, 3):
+        fleet = _inline(Fleet(9, **kw), shards)
+        runs.append(fleet.run(synthetic_fleet(150, 20, seed=3, pages=64)))
+        held = [shard.totals.results()["vm"] for shard in fleet.pool.runner.shards]
+        ids = np.concatenate(held)
+        assert ids.size == np.unique(ids).size  # no VM counted in two shards
+    one, three = runs
+    assert three == one
+    kinds = {e["event"] for e in one.events}
+    assert {"migrated", "host_failed", "vm_restarted", "departed"} <= kinds
+    assert any(e["source"] // 3 != e["destination"] // 3 for e in one.events if e["event"] == "migrated")
+
+
 @pytest.mark.parametrize("targets, rounds", [
     ((1, 2, 0), [[0], [1], [2]]),  # each source just took the VM before it: one round each
     ((2, 0, 1), [[0, 1], [2]]),  # 0 -> 2 and 1 -> 0 ship together; 2 -> 1 waits for 2's import

@@ -115,7 +115,7 @@ class BackendOverheads:
         """Export from its shard (one call) and import on the other (with a barrier: the next tick's call)."""
         v = self.fleet.vms
         src = int(v.host[self.vm])
-        v.local[self.vm] = self.pool.move_vm(src, 1 - src, int(v.local[self.vm]))
+        v.local[self.vm] = self.pool.move_vm(src, 1 - src, int(v.local[self.vm]), self.vm)
         v.host[self.vm] = 1 - src
         self.pool.settle()
         self.pool.step(self.empty, False)

@@ -59,27 +59,18 @@ py::tuple simulate_packets_py(const NetScheduler& self, const Int64Array& vm, co
     require_vector(arrival_ns, "arrival_ns", vm.shape(0));
     require_vector(size_bytes, "size_bytes", vm.shape(0));
     const auto n = static_cast<std::size_t>(vm.shape(0));
-    // Arrivals and sizes are copied with the GIL held, then validated: the loop below reads
-    // only these (in this thread's scratch vectors: fresh ones would cost their page faults).
-    // The VM ids are read once, by the validation, which turns them into indices (our own).
-    Scratch<std::int64_t, 2> arrival_buffer;
-    Scratch<std::int64_t, 3> size_buffer;
-    Scratch<std::int32_t, 0> index_buffer;
-    std::vector<std::int64_t>& arrivals = arrival_buffer.get();
-    std::vector<std::int64_t>& sizes = size_buffer.get();
-    arrivals.assign(arrival_ns.data(), arrival_ns.data() + n);
-    sizes.assign(size_bytes.data(), size_bytes.data() + n);
+    // The validation reads the caller's arrays once, with the GIL held, and writes the
+    // engine's own records (in this thread's scratch vector: a fresh one would cost its
+    // page faults); the loop below reads only those.
+    Scratch<PacketArrival, 0> packet_buffer;
+    Scratch<std::int64_t, 2> offered_buffer;
     PacketBatch batch;
     batch.n = n;
-    batch.vm = vm.data();
-    batch.arrival_ns = arrivals.data();
-    batch.size_bytes = sizes.data();
     batch.queue_bytes = queue_bytes;
     batch.quantum_bytes = quantum_bytes;
     batch.burst_bytes = burst_bytes;
-    std::vector<std::int32_t>& index = index_buffer.get();
-    self.validate_packets(batch, index);
-    batch.vm = nullptr;  // the caller's buffer: not read once the GIL is released
+    self.validate_packets(vm.data(), arrival_ns.data(), size_bytes.data(), batch, packet_buffer.get(),
+                         offered_buffer.get());
     py::array_t<std::int64_t> start(static_cast<py::ssize_t>(n));
     py::array_t<std::int64_t> finish(static_cast<py::ssize_t>(n));
     std::int64_t* start_data = start.mutable_data();
@@ -87,10 +78,10 @@ py::tuple simulate_packets_py(const NetScheduler& self, const Int64Array& vm, co
     PythonSignals signals;  // Ctrl-C stops the run (nothing changes: it is a pure function)
     PacketStats stats;
     {
-        // Safe without the GIL: reads the copies and the engine (kept to this
+        // Safe without the GIL: reads the records and the engine (kept to this
         // thread by the scope), writes only the two new arrays and `stats`.
         py::gil_scoped_release release;
-        stats = self.simulate_packets(batch, index, start_data, finish_data, &signals);
+        stats = self.simulate_packets(batch, start_data, finish_data, &signals);
     }
     return py::make_tuple(start, finish, stats.duration_ns, as_array(stats.sent_packets),
                           as_array(stats.sent_bytes), as_array(stats.dropped_packets),

@@ -21,7 +21,7 @@ void LruKPolicy::resize(std::size_t n) {
         // Grow by 1/4 (not 2x): records dominate memory per tracked key.
         words_.reserve(std::max(words, words_.capacity() + words_.capacity() / 4 + 64 * stride_));
     }
-    words_.resize(words, 0);
+    words_.resize(words);  // new records are zero
 }
 
 void LruKPolicy::list_push_back(std::uint32_t slot) {
@@ -56,14 +56,14 @@ void LruKPolicy::list_unlink(std::uint32_t slot) {
 void LruKPolicy::heap_push_current(std::uint32_t slot) {
     const std::uint64_t l = last(slot);
     word(slot, kLink) = l;  // identifies the live entry
-    heap_.push(HeapEntry{hist(slot, k_ - 1), l, slot});
+    heap_.push(HeapEntry::make(hist(slot, k_ - 1), l, slot));
 }
 
 // Dead entries (slot evicted elsewhere, removed, or re-pushed) are skipped
 // when popped.
 bool LruKPolicy::heap_live(const HeapEntry& e) const {
-    const std::uint32_t s = e.slot;
-    return resident(s) && finite(s) && word(s, kLink) == e.last;
+    const std::uint32_t s = e.slot();
+    return resident(s) && finite(s) && word(s, kLink) == e.last();
 }
 
 // The lazy heap's compaction rule; the live entries kept are refreshed to
@@ -71,8 +71,8 @@ bool LruKPolicy::heap_live(const HeapEntry& e) const {
 void LruKPolicy::heap_compact_if_due() {
     heap_.compact_if_due(heap_live_, [&](HeapEntry& e) {
         if (!heap_live(e)) return false;
-        const std::uint32_t s = e.slot;
-        e = HeapEntry{hist(s, k_ - 1), last(s), s};
+        const std::uint32_t s = e.slot();
+        e = HeapEntry::make(hist(s, k_ - 1), last(s), s);
         word(s, kLink) = last(s);
         return true;
     });
@@ -135,22 +135,21 @@ std::uint32_t LruKPolicy::evict(std::uint64_t t) {
         aside_.clear();
         while (!heap_.empty()) {
             HeapEntry& top = heap_.top_for_update();
-            const std::uint32_t s = top.slot;
+            const std::uint32_t s = top.slot();
             if (!heap_live(top)) {  // dead
                 heap_.pop();
                 continue;
             }
-            if (top.last != last(s) || top.hist_k != hist(s, k_ - 1)) {
+            if (top.last() != last(s) || top.hist_k() != hist(s, k_ - 1)) {
                 // Stale lower bound: raise it to the true key in place (keys
                 // only grow, so sifting down restores the heap).
-                top.hist_k = hist(s, k_ - 1);
-                top.last = last(s);
-                word(s, kLink) = top.last;
+                top = HeapEntry::make(hist(s, k_ - 1), last(s), s);
+                word(s, kLink) = last(s);
                 heap_.top_raised();
                 continue;
             }
             // Current entry with the smallest true key among the rest.
-            if (t - top.last <= crp_) {
+            if (t - top.last() <= crp_) {
                 // Inside its CRP. LAST values are distinct and < t, so at most
                 // crp entries are ever set aside.
                 aside_.push_back(top);
@@ -168,8 +167,8 @@ std::uint32_t LruKPolicy::evict(std::uint64_t t) {
             std::size_t best = aside_.size();
             std::uint64_t best_last = list_head_ != kNoSlot ? last(list_head_) : ~std::uint64_t(0);
             for (std::size_t i = 0; i < aside_.size(); ++i) {
-                if (aside_[i].last < best_last) {
-                    best_last = aside_[i].last;
+                if (aside_[i].last() < best_last) {
+                    best_last = aside_[i].last();
                     best = i;
                 }
             }
@@ -177,7 +176,7 @@ std::uint32_t LruKPolicy::evict(std::uint64_t t) {
                 victim = list_head_;
                 list_unlink(victim);
             } else {
-                victim = aside_[best].slot;
+                victim = aside_[best].slot();
                 aside_.erase(aside_.begin() + std::ptrdiff_t(best));
                 --heap_live_;
             }
@@ -199,7 +198,7 @@ std::uint32_t LruKPolicy::evict(std::uint64_t t) {
 void LruKPolicy::prefetch_next_victims() const {
     if (list_head_ != kNoSlot) prefetch(list_head_);
     const std::size_t candidates = std::min<std::size_t>(heap_.size(), 5);
-    for (std::size_t j = 0; j < candidates; ++j) prefetch(heap_.entries()[j].slot);
+    for (std::size_t j = 0; j < candidates; ++j) prefetch(heap_.entries()[j].slot());
 }
 
 void LruKPolicy::remove(std::uint32_t slot) {
@@ -308,7 +307,16 @@ void LruKCache::purge_expired() {
     }
 }
 
-bool LruKCache::access(std::uint64_t key) { return access_hashed(key, hash_mix(key)); }
+void LruKCache::check_time_room(std::uint64_t n) const {
+    if (n >= LruKPolicy::kTimeLimit - t_) {
+        throw std::overflow_error(message("LRUK: time ", t_, " + ", n, " references reaches 2**48"));
+    }
+}
+
+bool LruKCache::access(std::uint64_t key) {
+    check_time_room(1);
+    return access_hashed(key, hash_mix(key));
+}
 
 bool LruKCache::access_hashed(std::uint64_t key, std::uint64_t h) {
     const std::uint64_t t = ++t_;
@@ -346,6 +354,7 @@ bool LruKCache::access_hashed(std::uint64_t key, std::uint64_t h) {
 // hints only: a stale guess (the table grew, the key moved, a fingerprint
 // collided) costs a wasted load, and results do not depend on them.
 void LruKCache::access_many(const std::uint64_t* keys, std::size_t n, bool* hit_out, Interrupt* interrupt) {
+    check_time_room(n);
     constexpr std::size_t kBucketAhead = 16, kRecordAhead = 8;
     static_assert((kBucketAhead & (kBucketAhead - 1)) == 0, "ring index by mask");
     std::uint64_t hashes[kBucketAhead];  // ring: hash of keys[i] at i % kBucketAhead
@@ -408,25 +417,32 @@ std::size_t LruKCache::memory_bytes() const {
 namespace vsched {
 
 void LruKPolicy::save(StateWriter& out) const {
-    out.put_vector(words_);
+    out.put_array(words_.data(), words_.size());
     out.put(list_head_);
     out.put(list_tail_);
-    out.put_vector(heap_.entries());
+    std::vector<SavedHeapEntry> saved;
+    saved.reserve(heap_.size());
+    for (const HeapEntry& e : heap_.entries()) saved.push_back(SavedHeapEntry{e.hist_k(), e.last(), e.slot()});
+    out.put_vector(saved);
     out.put(static_cast<std::uint64_t>(heap_live_));
     out.put(static_cast<std::uint64_t>(resident_count_));
 }
 
 void LruKPolicy::load(StateReader& in, std::size_t slots) {
-    auto words = in.get_vector<std::uint64_t, HugePageAllocator<std::uint64_t>>();
+    const auto words = in.get_vector<std::uint64_t>();
     const auto head = in.get<std::uint32_t>(), tail = in.get<std::uint32_t>();
-    auto heap = in.get_vector<HeapEntry, HugePageAllocator<HeapEntry>>();
+    const auto saved = in.get_vector<SavedHeapEntry>();
     const auto heap_live = in.get<std::uint64_t>(), resident_count = in.get<std::uint64_t>();
     auto bad = [](const char* what) { return std::invalid_argument(message("corrupt LRU-K checkpoint: ", what)); };
     if (words.size() != slots * stride_) throw bad("record count");
     if ((head != kNoSlot && head >= slots) || (tail != kNoSlot && tail >= slots)) throw bad("list ends");
     if (resident_count > slots || heap_live > resident_count) throw bad("counts");
-    for (const HeapEntry& e : heap) {
+    SiblingAlignedVector<HeapEntry, 4> heap;
+    heap.reserve(saved.size());
+    for (const SavedHeapEntry& e : saved) {
         if (e.slot >= slots) throw bad("heap entry");
+        if (e.hist_k >= kTimeLimit || e.last >= kTimeLimit) throw bad("heap entry time");
+        heap.push_back(HeapEntry::make(e.hist_k, e.last, e.slot));
     }
     if (!heap::is_heap<4>(heap, HeapBefore{})) throw bad("heap order");
     for (std::size_t s = 0; s < slots; ++s) {
@@ -438,7 +454,9 @@ void LruKPolicy::load(StateReader& in, std::size_t slots) {
             if ((prev != kNoSlot && prev >= slots) || (next != kNoSlot && next >= slots)) throw bad("list link");
         }
     }
-    words_ = std::move(words);
+    RemapArray<std::uint64_t> records;
+    records.assign(words.data(), words.size());  // may throw bad_alloc: nothing changed yet
+    words_ = std::move(records);
     list_head_ = head;
     list_tail_ = tail;
     heap_.load(std::move(heap));  // checked above
@@ -490,6 +508,7 @@ std::unique_ptr<LruKCache> LruKCache::load(const std::string& bytes) {
                                              has_history ? std::optional<std::uint64_t>(history) : std::nullopt);
     LruKCache& c = *cache;
     c.t_ = in.get<std::uint64_t>();
+    if (c.t_ >= LruKPolicy::kTimeLimit) throw bad("time");
     c.hits_ = in.get<std::uint64_t>();
     c.misses_ = in.get<std::uint64_t>();
     c.evictions_ = in.get<std::uint64_t>();

@@ -574,8 +574,15 @@ Outcome MemoryManager::run(std::uint32_t page, bool write, std::uint64_t content
     return kMajorFault;
 }
 
+void MemoryManager::check_time_room(std::uint64_t n) const {
+    if (n >= LruKPolicy::kTimeLimit - t_) {
+        throw std::overflow_error(message("MemoryManager: time ", t_, " + ", n, " accesses reaches 2**48"));
+    }
+}
+
 Outcome MemoryManager::access(std::int64_t vm, std::int64_t gpn, bool write, std::uint64_t content) {
     check_page(vm, gpn);
+    check_time_room(1);
     const Vm& v = vms_[find_slot(vm)];
     return run(std::uint32_t(v.first + std::uint64_t(gpn)), write, content);
 }
@@ -583,6 +590,7 @@ Outcome MemoryManager::access(std::int64_t vm, std::int64_t gpn, bool write, std
 void MemoryManager::prepare_batch(const std::int64_t* vm, std::size_t vm_count, const std::int64_t* gpn,
                                   std::size_t n, const std::uint64_t* content, const std::uint8_t* write,
                                   Batch& out) const {
+    check_time_room(n);
     out.page.resize(n);
     if (vm_count == 1 && n > 0) {  // one VM for the whole batch: one lookup
         const std::uint32_t only = find_slot(vm[0]);
@@ -925,6 +933,7 @@ std::int64_t MemoryManager::import_vm(const VmImage& image) {
                                                                     : " resident pages",
                                      ", more than the ", frames_.size(), " frames here"));
     }
+    check_time_room(resident_pages);
     // Validated: from here on nothing fails.
     const std::int64_t id = next_id_++;
     const std::uint32_t slot = new_slot(id, image.domain, n);

@@ -198,6 +198,7 @@ std::unique_ptr<MemoryManager> MemoryManager::load(const std::string& bytes) {
 void MemoryManager::validate_loaded() const {
     const std::uint64_t frames = frames_.size(), pages = pages_.size(), slots = vms_.size();
     if (frames != lruk_.slot_count()) throw corrupt("frame count");
+    if (t_ >= LruKPolicy::kTimeLimit) throw corrupt("time");
     if (frame_policy_) {  // exactly the frames in use, so that every victim is one
         if (frame_policy_->size() != frames_used_) throw corrupt("eviction policy");
         for (std::uint32_t f = 0; f < frames; ++f) {

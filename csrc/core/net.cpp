@@ -291,7 +291,9 @@ void NetScheduler::allocate(const double* demand, double* out) {
     }
 }
 
-void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::int32_t>& vm_index) const {
+void NetScheduler::validate_packets(const std::int64_t* vm_ids, const std::int64_t* arrival_ns,
+                                    const std::int64_t* size_bytes, PacketBatch& batch,
+                                    std::vector<PacketArrival>& packets, std::vector<std::int64_t>& offered_buffer) const {
     if (batch.queue_bytes < 1 || batch.queue_bytes > kMaxTimeNs) {
         throw std::invalid_argument(
             message("queue_bytes = ", batch.queue_bytes, ": queue_bytes must be an integer in [1, 2**62]"));
@@ -308,10 +310,17 @@ void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::i
     const bool dense = next_id_ <= 4 * static_cast<std::int64_t>(size()) + 4096;
     std::vector<std::int32_t> table;
     if (dense) {
-        table.assign(static_cast<std::size_t>(next_id_), -1);
+        table.assign(static_cast<std::size_t>(next_id_) + 1, -1);  // + 1: never empty (the fast pass reads [0])
         for (std::size_t i = 0; i < size(); ++i) table[static_cast<std::size_t>(ids_[i])] = static_cast<std::int32_t>(i);
     }
-    vm_index.resize(batch.n);
+    // One pass reads the caller's three arrays and writes the engine's records and per-VM
+    // counts (no copy of the arrays first); nothing the caller sees changes if a packet is refused.
+    const std::size_t n = batch.n;
+    if (packets.size() < n + 1) packets.resize(n + 1);
+    PacketArrival* out = packets.data();
+    offered_buffer.assign(size() + 1, 0);  // + 1: the fast pass's place for a refused packet (no VM at all)
+    std::int64_t* offered = offered_buffer.data();
+    std::int64_t largest = 0;
     const auto link = static_cast<std::int64_t>(link_bps_);
     // Every packet finishes by the last arrival plus, summed over packets, its
     // transmission and the wait for its band's cap to refill (N10), each at
@@ -321,10 +330,43 @@ void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::i
     // Bytes are summed per VM (consecutive packets rarely share one, so the sums do not wait on
     // each other), then per band. N12: a VM limited below the link also waits for its own bucket:
     // + sum_i floor(8e9 S_i / floor(l_i)).
-    std::vector<std::int64_t> vm_bytes(size(), 0);
+    std::vector<std::int64_t> vm_bytes(size() + 1, 0);
     std::int64_t previous = 0;
-    for (std::size_t p = 0; p < batch.n; ++p) {
-        const std::int64_t vm = batch.vm[p];
+    bool checked = !dense;
+    if (dense) {
+        // The common case without a branch per check: a bad value only sets `bad` (its record
+        // and sums are then garbage, kept in bounds), and a bad batch is read again below by
+        // the checks in order, which name the first bad packet. Unsigned sums: no overflow.
+        const auto ids = static_cast<std::uint64_t>(next_id_);
+        const std::int32_t* index_of_id = table.data();
+        auto* bytes_of = reinterpret_cast<std::uint64_t*>(vm_bytes.data());
+        bool bad = false;
+        for (std::size_t p = 0; p < n; ++p) {
+            const std::int64_t vm = vm_ids[p];
+            const std::int64_t arrival = arrival_ns[p];
+            const std::int64_t bytes = size_bytes[p];
+            const bool known = static_cast<std::uint64_t>(vm) < ids;
+            const std::int32_t index = index_of_id[known ? static_cast<std::size_t>(vm) : 0] | -static_cast<std::int32_t>(!known);
+            bad |= (index < 0) | (static_cast<std::uint64_t>(arrival) > static_cast<std::uint64_t>(kMaxTimeNs)) |
+                   (arrival < previous) |
+                   (static_cast<std::uint64_t>(bytes) - 1 >= static_cast<std::uint64_t>(kMaxPacketBytes));
+            previous = arrival;
+            const auto slot = static_cast<std::size_t>(index < 0 ? 0 : index);
+            bytes_of[slot] += static_cast<std::uint64_t>(bytes);
+            ++offered[slot];
+            largest = std::max(largest, bytes);
+            out[p] = PacketArrival{arrival, static_cast<std::int32_t>(bytes), index};
+        }
+        if (bad) {
+            checked = true;
+            previous = 0;
+            largest = 0;
+            std::fill(vm_bytes.begin(), vm_bytes.end(), 0);
+            std::fill(offered_buffer.begin(), offered_buffer.end(), 0);
+        }
+    }
+    for (std::size_t p = 0; checked && p < n; ++p) {
+        const std::int64_t vm = vm_ids[p];
         std::int32_t index = -1;
         if (dense) {
             if (vm >= 0 && vm < next_id_) index = table[static_cast<std::size_t>(vm)];
@@ -333,8 +375,7 @@ void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::i
             if (found != IdColumns::kNone) index = static_cast<std::int32_t>(found);
         }
         if (index < 0) throw KeyError(message("vm[", p, "] = ", vm, ": vm ", vm, " is not on this host"));
-        vm_index[p] = index;
-        const std::int64_t arrival = batch.arrival_ns[p];
+        const std::int64_t arrival = arrival_ns[p];
         if (arrival < 0 || arrival > kMaxTimeNs) {
             throw std::invalid_argument(
                 message("arrival_ns[", p, "] = ", arrival, ": arrival_ns must be in [0, 2**62]"));
@@ -344,13 +385,17 @@ void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::i
                                                 "] = ", previous, ": packets must be in arrival order"));
         }
         previous = arrival;
-        const std::int64_t bytes = batch.size_bytes[p];
+        const std::int64_t bytes = size_bytes[p];
         if (bytes < 1 || bytes > kMaxPacketBytes) {
             throw std::invalid_argument(
                 message("size_bytes[", p, "] = ", bytes, ": size_bytes must be an integer in [1, 2**24]"));
         }
         vm_bytes[static_cast<std::size_t>(index)] += bytes;  // < 2**63: n < 2**39
+        ++offered[static_cast<std::size_t>(index)];
+        largest = std::max(largest, bytes);
+        out[p] = PacketArrival{arrival, static_cast<std::int32_t>(bytes), index};
     }
+    out[n] = PacketArrival{std::numeric_limits<std::int64_t>::max(), 0, 0};  // the sentinel
     std::vector<std::int64_t> band_bytes(bands(), 0);
     for (std::size_t i = 0; i < size(); ++i) band_bytes[static_cast<std::size_t>(band_[i])] += vm_bytes[i];
     using Wide = unsigned __int128;
@@ -371,11 +416,13 @@ void NetScheduler::validate_packets(const PacketBatch& batch, std::vector<std::i
     if (horizon > static_cast<Wide>(kMaxTimeNs - previous)) {
         throw std::invalid_argument("the packets would keep the link busy past 2**62 ns: use a faster link "
                                     "or fewer, smaller packets");
-    }
+    }    batch.packets = out;
+    batch.offered = offered;
+    batch.largest_bytes = largest;
 }
 
-PacketStats NetScheduler::simulate_packets(const PacketBatch& batch, const std::vector<std::int32_t>& vm_index,
-                                    std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt) const {
+PacketStats NetScheduler::simulate_packets(const PacketBatch& batch, std::int64_t* start_ns, std::int64_t* finish_ns,
+                                           Interrupt* interrupt) const {
     PacketConfig config;
     config.link_bps = static_cast<std::int64_t>(link_bps_);
     config.band.resize(size());
@@ -404,13 +451,8 @@ PacketStats NetScheduler::simulate_packets(const PacketBatch& batch, const std::
         config.cap_bps.push_back(std::isinf(caps_[k]) ? -1 : static_cast<std::int64_t>(caps_[k]));
         config.minimum_bps.push_back(static_cast<std::int64_t>(minimums_[k]));
     }
-    std::int64_t burst = batch.burst_bytes;
-    if (burst == 0) {
-        for (std::size_t p = 0; p < batch.n; ++p) burst = std::max(burst, batch.size_bytes[p]);
-        burst = std::max<std::int64_t>(burst, 1);
-    }
-    config.burst_bytes = burst;
-    return run_packets(config, batch, vm_index.data(), start_ns, finish_ns, interrupt);
+    config.burst_bytes = batch.burst_bytes > 0 ? batch.burst_bytes : std::max<std::int64_t>(batch.largest_bytes, 1);
+    return run_packets(config, batch, start_ns, finish_ns, interrupt);
 }
 
 std::string NetScheduler::save() const {

@@ -115,35 +115,31 @@ private:
     std::int64_t positive_from_ = 0;
 };
 
-// One VM: its queue, DRR state and statistics, kept together (a decision touches most of it).
-struct VmQueue {
-    std::int64_t head = -1;       // packet index of the head (-1: empty)
-    std::int64_t tail = -1;
-    std::int64_t head_size = 0;   // DRR reads it on every visit
-    std::int64_t head_arrival = 0;
-    std::int64_t queued = 0;      // bytes queued
-    std::int64_t capacity = 0;    // queue_bytes, or 0 for a VM that drops everything (limit < 1 bps)
+// One VM: its queue, DRR state and statistics, kept together (a decision touches most of it):
+// what DRR reads on every visit in the first 64 bytes, 128 bytes in all so that a VM's
+// index becomes its address by one shift.
+struct alignas(128) VmQueue {
+    std::int64_t head_size = 0;   // the head packet's size and arrival (when queued)
     std::int64_t deficit = 0;
     std::int64_t quantum = 0;
-    std::int32_t band = 0;
+    std::int64_t head = 0;        // packet index of the head (when queued)
+    std::int64_t head_arrival = 0;
+    std::int64_t queued = 0;      // bytes queued
     std::int32_t next = -1;       // neighbours in the band's circular list
     std::int32_t prev = -1;
+    std::int32_t band = 0;
     bool in_turn = false;
     bool listed = false;          // on its band's list (backlogged and awake)
     bool limited = false;         // has a limit bucket
     bool reserved = false;        // has a reservation bucket
+    std::int64_t capacity = 0;    // queue_bytes, or 0 for a VM that drops everything (limit < 1 bps)
+    std::size_t head_at = 0;      // the head's place in the VM's segment of fifo_
+    std::size_t tail_at = 0;      // one past the last queued (== head_at: empty)
     std::int64_t sent_bytes = 0;
     std::int64_t dropped = 0;
-    std::size_t delays = 0;       // start of its segment in the delay array
-    std::size_t delays_end = 0;   // one past its last delay
+    std::size_t segment = 0;      // start of its segment of fifo_ (one place per packet offered)
 };
-
-// Queued packet p's successor in its VM's FIFO, with what a send of it reads (one cache line).
-struct Link {
-    std::int64_t next;
-    std::int64_t size;
-    std::int64_t arrival;
-};
+static_assert(sizeof(VmQueue) == 128, "a VM's record is two cache lines");
 
 // One band: its circular DRR list (first = the VM whose turn it is) and guard buckets.
 struct BandState {
@@ -236,8 +232,8 @@ void delay_quantiles(const std::int64_t* x, std::size_t c, double& p50, double& 
 
 class PacketEngine {
 public:
-    PacketEngine(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
-                 std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt);
+    PacketEngine(const PacketConfig& config, const PacketBatch& batch, std::int64_t* start_ns, std::int64_t* finish_ns,
+                 Interrupt* interrupt);
 
     // The event loop; kGuarded: some band has a cap or a minimum; kLimits / kReservations: some
     // VM has a limit bucket (or drops everything) / a reservation bucket.
@@ -260,15 +256,15 @@ private:
 
     const PacketConfig& config_;
     const PacketBatch& batch_;
-    const std::int32_t* vm_index_;
     std::int64_t* start_ns_;
     std::int64_t* finish_ns_;
     InterruptPoll poll_;
     std::int64_t depth_;
-    Scratch<Link, 0> links_buffer_;
-    Link* links_;
-    Scratch<std::int64_t, 4> delay_buffer_;
-    std::int64_t* delay_;
+    Scratch<std::int64_t, 4> fifo_buffer_;
+    // Each VM's FIFO as its segment (in VM order, one place per packet it was offered): the
+    // indices of its queued packets in arrival order, each overwritten by the packet's delay
+    // when it is sent, so at the end the segment's first sent_packets places are its delays.
+    std::int64_t* fifo_;
     std::vector<VmQueue> queue_;
     std::vector<BandState> band_;
     std::uint64_t listed_bands_ = 0;   // bit k: band k's list is not empty (at most 64 bands)
@@ -293,9 +289,9 @@ private:
     std::int64_t last_finish_ = -1;
 };
 
-PacketEngine::PacketEngine(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
-                           std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt)
-    : config_(config), batch_(batch), vm_index_(vm_index), start_ns_(start_ns), finish_ns_(finish_ns),
+PacketEngine::PacketEngine(const PacketConfig& config, const PacketBatch& batch, std::int64_t* start_ns,
+                           std::int64_t* finish_ns, Interrupt* interrupt)
+    : config_(config), batch_(batch), start_ns_(start_ns), finish_ns_(finish_ns),
       poll_(interrupt), depth_(config.burst_bytes * kBitNs) {
     const std::size_t n = batch.n;
     const std::size_t vms = config.band.size();
@@ -303,31 +299,22 @@ PacketEngine::PacketEngine(const PacketConfig& config, const PacketBatch& batch,
     if (nb < 1 || nb > 64) throw std::logic_error("run_packets: bands must be in [1, 64]");
     // Per-packet work arrays, reused (fresh ones cost their page faults), never cleared:
     // a link is read only once written, a delay only once its packet is sent.
-    std::vector<Link>& links = links_buffer_.get();
-    if (links.size() < n) links.resize(n);
-    links_ = links.data();
-    std::vector<std::int64_t>& delays = delay_buffer_.get();
-    if (delays.size() < n) delays.resize(n);
-    delay_ = delays.data();
+    std::vector<std::int64_t>& fifo = fifo_buffer_.get();
+    if (fifo.size() < n) fifo.resize(n);
+    fifo_ = fifo.data();
 
     queue_.resize(vms);
     not_before_.assign(vms, kNever);  // kNever: no reservation (a join then leaves phase0_after_ alone)
-    std::int64_t largest = 0;
-    for (std::size_t p = 0; p < n; ++p) {
-        ++queue_[static_cast<std::size_t>(vm_index[p])].delays_end;  // packets offered, for now
-        largest = std::max(largest, batch.size_bytes[p]);
-    }
     std::size_t offset = 0;
     for (std::size_t i = 0; i < vms; ++i) {
         VmQueue& q = queue_[i];
         q.band = config.band[i];
         q.quantum = config.quantum[i];
         q.capacity = batch.queue_bytes;
-        q.delays = offset;
-        offset += q.delays_end;
-        q.delays_end = q.delays;
+        q.segment = q.head_at = q.tail_at = offset;
+        offset += static_cast<std::size_t>(batch.offered[i]);
     }
-    tx_.assign(static_cast<std::size_t>(std::min(largest, kTabulatedTx)) + 1, 0);
+    tx_.assign(static_cast<std::size_t>(std::min(batch.largest_bytes, kTabulatedTx)) + 1, 0);
 
     band_.resize(nb);
     for (std::size_t k = 0; k < nb; ++k) {
@@ -369,37 +356,38 @@ PacketEngine::PacketEngine(const PacketConfig& config, const PacketBatch& batch,
     }
 }
 
-// VM i joins the tail of its band's list.
+// VM i joins the tail of its band's list. Without a branch on whether the list was empty
+// (often so for a lightly loaded band, and unpredictable): then i is its own head and tail.
 inline __attribute__((always_inline)) void PacketEngine::join(std::int32_t i) {
     VmQueue& q = queue_[static_cast<std::size_t>(i)];
     BandState& b = band_[static_cast<std::size_t>(q.band)];
-    if (b.first < 0) {
-        b.first = q.next = q.prev = i;
-        listed_bands_ |= std::uint64_t{1} << q.band;
-    } else {
-        VmQueue& head = queue_[static_cast<std::size_t>(b.first)];
-        const std::int32_t tail = head.prev;
-        queue_[static_cast<std::size_t>(tail)].next = i;
-        q.prev = tail;
-        q.next = b.first;
-        head.prev = i;
-    }
+    const std::int32_t empty = -static_cast<std::int32_t>(b.listed == 0);  // all ones or 0: a select by mask
+    const std::int32_t head = b.first ^ ((b.first ^ i) & empty);
+    const std::int32_t head_prev = queue_[static_cast<std::size_t>(head)].prev;
+    const std::int32_t tail = head_prev ^ ((head_prev ^ i) & empty);
+    queue_[static_cast<std::size_t>(tail)].next = i;
+    q.prev = tail;
+    q.next = head;
+    queue_[static_cast<std::size_t>(head)].prev = i;
+    b.first = head;
+    listed_bands_ |= std::uint64_t{1} << q.band;
     q.listed = true;
     ++b.listed;
     phase0_after_ = std::min(phase0_after_, not_before_[static_cast<std::size_t>(i)]);
 }
 
+// VM i leaves its band's list; without a branch on whether it was alone there (its own
+// neighbours then: the unlinking writes only i's fields).
 inline __attribute__((always_inline)) void PacketEngine::leave(std::int32_t i) {
     VmQueue& q = queue_[static_cast<std::size_t>(i)];
     BandState& b = band_[static_cast<std::size_t>(q.band)];
-    if (q.next == i) {
-        b.first = -1;
-        listed_bands_ &= ~(std::uint64_t{1} << q.band);
-    } else {
-        queue_[static_cast<std::size_t>(q.prev)].next = q.next;
-        queue_[static_cast<std::size_t>(q.next)].prev = q.prev;
-        if (b.first == i) b.first = q.next;
-    }
+    const bool alone = b.listed == 1;
+    const std::int32_t next = q.next;
+    queue_[static_cast<std::size_t>(q.prev)].next = next;
+    queue_[static_cast<std::size_t>(next)].prev = q.prev;
+    const std::int32_t after = alone ? -1 : next;
+    b.first = b.first == i ? after : b.first;
+    listed_bands_ &= ~(std::uint64_t{alone} << q.band);
     q.listed = false;
     --b.listed;
 }
@@ -409,20 +397,19 @@ inline __attribute__((always_inline)) std::int64_t PacketEngine::dequeue(std::in
     VmQueue& q = queue_[static_cast<std::size_t>(i)];
     const std::int64_t p = q.head;
     q.queued -= q.head_size;
-    if (p == q.tail) {
-        q.head = q.tail = -1;
+    if (++q.head_at == q.tail_at) {
         q.deficit = 0;
         q.in_turn = false;
         leave(i);
     } else {
-        const Link& link = links_[p];
-        q.head = link.next;
-        q.head_size = link.size;
-        q.head_arrival = link.arrival;
-        // The new head's link is read at its own send, and its times written: fetch them meanwhile.
-        __builtin_prefetch(&links_[q.head]);
-        __builtin_prefetch(&start_ns_[q.head], 1);
-        __builtin_prefetch(&finish_ns_[q.head], 1);
+        const std::int64_t next = fifo_[q.head_at];
+        const PacketArrival& packet = batch_.packets[next];
+        q.head = next;
+        q.head_size = packet.size_bytes;
+        q.head_arrival = packet.time_ns;
+        // The new head's times are written at its own send: fetch them meanwhile.
+        __builtin_prefetch(&start_ns_[next], 1);
+        __builtin_prefetch(&finish_ns_[next], 1);
     }
     return p;
 }
@@ -480,23 +467,23 @@ void PacketEngine::skip_rounds(BandState& b) {
 
 template <bool kGuarded, bool kLimits, bool kReservations>
 void PacketEngine::run() {
-    const std::size_t n = batch_.n;
     const std::size_t nb = band_.size();
-    const std::int64_t* size = batch_.size_bytes;
-    const std::int64_t* arrival = batch_.arrival_ns;
+    // The records end with a sentinel arriving at kNever (PacketBatch): no bounds check.
+    const PacketArrival* const packets = batch_.packets;
     std::int64_t now = 0;
     std::size_t next_arrival = 0;
-    std::int64_t next_time = n > 0 ? arrival[0] : kNever;  // arrival of the next packet, kNever: none
-    std::int64_t backlog = 0;                               // packets queued
+    std::int64_t next_time = packets[0].time_ns;  // arrival of the next packet, kNever: none
+    std::int64_t backlog = 0;                     // packets queued
+    std::int64_t last_finish = -1;
     for (;;) {
         // Arrivals up to now join their queue or are dropped (N7, N12).
         while (next_time <= now) {
             const std::size_t p = next_arrival++;
             const std::int64_t next_time_was = next_time;
-            next_time = next_arrival < n ? arrival[next_arrival] : kNever;
-            const std::int32_t i = vm_index_[p];
+            next_time = packets[next_arrival].time_ns;
+            const std::int32_t i = packets[p].vm;
             VmQueue& q = queue_[static_cast<std::size_t>(i)];
-            const std::int64_t s = size[p];
+            const std::int64_t s = packets[p].size_bytes;
             if (q.queued + s > q.capacity) {
                 start_ns_[p] = -1;
                 finish_ns_[p] = -1;
@@ -504,15 +491,13 @@ void PacketEngine::run() {
                 continue;
             }
             q.queued += s;
-            if (q.head < 0) {
+            if (q.head_at == q.tail_at) {
                 q.head = static_cast<std::int64_t>(p);
                 q.head_size = s;
                 q.head_arrival = next_time_was;
                 join(i);
-            } else {
-                links_[q.tail] = Link{static_cast<std::int64_t>(p), s, next_time_was};
             }
-            q.tail = static_cast<std::int64_t>(p);
+            fifo_[q.tail_at++] = static_cast<std::int64_t>(p);
             ++backlog;
         }
         // Sleepers whose limit bucket is positive again rejoin their band's list at the tail (N12).
@@ -524,7 +509,7 @@ void PacketEngine::run() {
             }
         }
         if (backlog == 0) {
-            if (next_time == kNever) break;
+            if (next_time == kNever) break;  // the sentinel
             now = std::max(now, next_time);
             continue;
         }
@@ -596,10 +581,39 @@ void PacketEngine::run() {
             // Deficit round robin within the band (N9); a VM over its limit goes to sleep (N12).
             BandState& b = band_[band];
             std::int64_t misses = 0;
-            for (;;) {
-                const std::int32_t i = b.first;
-                VmQueue& q = queue_[static_cast<std::size_t>(i)];
-                if constexpr (kLimits) {
+            if constexpr (!kLimits) {
+                // The same walk with the head and the list's length in registers (nobody leaves
+                // the list before the send): a turn passing does not store the band's head.
+                std::int32_t i = b.first;
+                const std::int64_t listed = b.listed;
+                for (;;) {
+                    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+                    // A turn opens with deficit += q_i: without a branch (whether the head's turn
+                    // is already open, after a higher band's interruption, is the data's choice).
+                    const std::int64_t deficit = q.deficit + (q.quantum & (static_cast<std::int64_t>(q.in_turn) - 1));
+                    if (q.head_size <= deficit) {
+                        s = q.head_size;
+                        sent_arrival = q.head_arrival;
+                        q.deficit = deficit - s;
+                        q.in_turn = true;
+                        b.first = i;
+                        sender = i;
+                        p = dequeue(i);
+                        break;
+                    }
+                    q.deficit = deficit;
+                    q.in_turn = false;
+                    i = q.next;  // the turn passes: the VM goes to the tail
+                    if (++misses >= listed) {
+                        b.first = i;
+                        skip_rounds(b);
+                        misses = 0;
+                    }
+                }
+            } else {
+                for (;;) {
+                    const std::int32_t i = b.first;
+                    VmQueue& q = queue_[static_cast<std::size_t>(i)];
                     if (q.limited && !limit_[static_cast<std::size_t>(i)].positive(now)) {
                         leave(i);
                         q.in_turn = false;
@@ -611,24 +625,22 @@ void PacketEngine::run() {
                         }
                         continue;
                     }
-                }
-                if (!q.in_turn) {
-                    q.deficit += q.quantum;
+                    q.deficit += q.quantum & (static_cast<std::int64_t>(q.in_turn) - 1);  // as above
                     q.in_turn = true;
-                }
-                if (q.head_size <= q.deficit) {
-                    s = q.head_size;
-                    sent_arrival = q.head_arrival;
-                    q.deficit -= s;
-                    sender = i;
-                    p = dequeue(i);
-                    break;
-                }
-                q.in_turn = false;
-                b.first = q.next;  // the turn passes: i goes to the tail
-                if (++misses >= b.listed) {
-                    skip_rounds(b);
-                    misses = 0;
+                    if (q.head_size <= q.deficit) {
+                        s = q.head_size;
+                        sent_arrival = q.head_arrival;
+                        q.deficit -= s;
+                        sender = i;
+                        p = dequeue(i);
+                        break;
+                    }
+                    q.in_turn = false;
+                    b.first = q.next;  // the turn passes: i goes to the tail
+                    if (++misses >= b.listed) {
+                        skip_rounds(b);
+                        misses = 0;
+                    }
                 }
             }
             if (p < 0) continue;  // every VM of the band went to sleep: choose again
@@ -663,13 +675,14 @@ void PacketEngine::run() {
             }
         }
         start_ns_[pk] = now;
-        delay_[q.delays_end++] = now - sent_arrival;
+        fifo_[q.head_at - 1] = now - sent_arrival;  // its place in the FIFO (dequeue moved past it)
         q.sent_bytes += s;
         now += tx_of(s);
         finish_ns_[pk] = now;
-        last_finish_ = now;
+        last_finish = now;
         poll_();
     }
+    last_finish_ = last_finish;
 }
 
 // N11: throughput over the first arrival (arrival[0]: they are in order) .. the last
@@ -679,7 +692,7 @@ PacketStats PacketEngine::stats() {
     const std::size_t vms = queue_.size();
     const double nan = std::numeric_limits<double>::quiet_NaN();
     PacketStats st;
-    st.duration_ns = last_finish_ < 0 ? 0 : last_finish_ - batch_.arrival_ns[0];
+    st.duration_ns = last_finish_ < 0 ? 0 : last_finish_ - batch_.packets[0].time_ns;
     st.sent_packets.assign(vms, 0);
     st.sent_bytes.assign(vms, 0);
     st.dropped_packets.assign(vms, 0);
@@ -689,12 +702,12 @@ PacketStats PacketEngine::stats() {
     st.delay_max_ns.assign(vms, nan);
     for (std::size_t i = 0; i < vms; ++i) {
         const VmQueue& q = queue_[i];
-        const std::size_t c = q.delays_end - q.delays;
+        const std::size_t c = q.head_at - q.segment;  // every queued packet was sent
         st.sent_packets[i] = static_cast<std::int64_t>(c);
         st.sent_bytes[i] = q.sent_bytes;
         st.dropped_packets[i] = q.dropped;
         if (st.duration_ns > 0) st.throughput_bps[i] = static_cast<double>(q.sent_bytes) * 8e9 / static_cast<double>(st.duration_ns);
-        if (c > 0) delay_quantiles(delay_ + q.delays, c, st.delay_p50_ns[i], st.delay_p99_ns[i], st.delay_max_ns[i]);
+        if (c > 0) delay_quantiles(fifo_ + q.segment, c, st.delay_p50_ns[i], st.delay_p99_ns[i], st.delay_max_ns[i]);
     }
     return st;
 }
@@ -705,9 +718,9 @@ std::int64_t transmission_ns(std::int64_t bytes, std::int64_t link_bps) {
     return (bytes * kBitNs + link_bps - 1) / link_bps;
 }
 
-PacketStats run_packets(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
-                        std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt) {
-    PacketEngine engine(config, batch, vm_index, start_ns, finish_ns, interrupt);
+PacketStats run_packets(const PacketConfig& config, const PacketBatch& batch, std::int64_t* start_ns,
+                        std::int64_t* finish_ns, Interrupt* interrupt) {
+    PacketEngine engine(config, batch, start_ns, finish_ns, interrupt);
     const int variant = (engine.guarded() ? 4 : 0) + (engine.limits() ? 2 : 0) + (engine.reservations() ? 1 : 0);
     switch (variant) {
         case 0: engine.run<false, false, false>(); break;

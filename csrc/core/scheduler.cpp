@@ -24,8 +24,8 @@
 //                    (csrc/core/scheduler/limit_bucket.cpp): request = slice // max(1, ceil(limit))
 //                    (>= 1: check_params), held while credit < max(1, request // 4) * 10^6
 //   6 reservation    sched::ReservationAccounts (vsched/scheduler/reservations.hpp) and
-//                    res_changed(), urgent_pick_now(), urgency_victims(), ahead_of_fluid(),
-//                    push_ahead_event() (csrc/core/scheduler/reservations.cpp)
+//                    res_changed(), urgent_pick_now(), urgency_victim(), overdue_pickable()
+//                    (csrc/core/scheduler/reservations.cpp)
 //   7 accounting     flush(), vcpu_stats()
 //
 // Every condition a decision reads is constant between decision points or has
@@ -477,25 +477,16 @@ void CpuScheduler::decide() {
         const std::int64_t urgent_slot = res_.urgent_entries > 0 ? urgent_pick_now() : -1;
         const bool has_urgent = urgent_slot >= 0;
         if (has_urgent) {
-            // Rule 6: the first urgent VM (in pick order) that has a victim
-            // takes the pCPU of the unprotected run of a non-urgent VM that is
-            // least behind its reservation; a VM ahead of its fluid share
-            // spares runs that started overdue, so another urgent VM that is
-            // not ahead may act for it.
-            std::int64_t victim = -1;
-            const Victims found = urgency_victims();
-            if (!ahead_of_fluid(vms_[vcpus_[urgent_slot].vm])) {
-                victim = found.any;
-            } else if (found.spare >= 0) {
-                victim = found.spare;
-            } else if (found.any >= 0 && urgent_pick(true) >= 0) {
-                victim = found.any;  // an urgent VM not ahead takes it
-            }
+            // Rule 6: the urgent VM takes the pCPU of the unprotected run of a
+            // non-urgent VM, not started overdue, least behind its reservation.
+            const std::int64_t victim = urgency_victim();
             if (victim >= 0) {
                 stop(static_cast<std::uint32_t>(victim), now_);
                 process_releases();  // the victim's refund may release its VM
                 // The pCPU goes to the best pick: the preemptor is still pickable
-                // (the victim's VM is another one), so it is an urgent VM's vCPU.
+                // (the victim's VM is another one) and the victim is not overdue
+                // (its lag fell while it ran), so it is an urgent VM's vCPU, or an
+                // overdue vCPU of a VM the refund released (never a victim either).
                 dispatch_best();
                 continue;
             }
@@ -790,7 +781,7 @@ void CpuScheduler::recompute_full() {
         waiting_.build();
     }
     caches_valid_ = true;
-    // Rule 6 after the new rates, so the urgency and ahead events see the final lines.
+    // Rule 6 after the new rates, so the urgency events see the final lines.
     for (const std::uint32_t id : res_.listed_vms) res_changed(id);
 }
 

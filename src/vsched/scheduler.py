@@ -50,14 +50,16 @@ class CpuScheduler(Checkpointable):
       conserving. It runs ``min(request, pending)`` ns; only reservations (below)
       and eligible vCPUs (over runs that were not eligible) preempt.
     * Limit (binds when limit < vcpus): a token bucket of at most one slice; a VM
-      whose credit is below one request is *held* (its waiting vCPUs count as
-      ``limited_ns``); request = slice // max(1, ceil(limit)) for such VMs.
+      whose credit is below a quarter of its request is *held* (its waiting vCPUs
+      count as ``limited_ns``); request = slice // max(1, ceil(limit)) for such VMs.
     * Reservation: besides the floor of the fluid target, each VM keeps
       ``D = reserved - received`` service (at most half a slice ahead); while
       ``D >= 0`` and it runs fewer vCPUs than its reservation needs it is *urgent*:
       its vCPUs pick first (runs of at most half a slice) and take the pCPU of an
       unprotected run of a non-urgent VM, so a CPU-bound VM gets at least
-      ``r*T - slice`` in every window (``docs/engines/scheduler.md``, rule 6).
+      ``r*T - slice`` in every window (``docs/engines/scheduler.md``, rule 6) —
+      except that a vCPU a full request behind its fluid share goes first and its
+      run is never taken (it might never catch up).
     * Stats per vCPU: run + ready + limited + wait = time since the VM was added.
 
     ``decisions`` counts dispatches (vCPU put on a pCPU).

@@ -6,17 +6,20 @@
 //   dD/dt = res_u - running * 10^6,  D >= -F,  F = max(1, slice // 2) * 10^6
 //   urgent = D >= 0 && running * 10^6 < res_u
 //   reserved run <= F / 10^6 ns, protected for P = max(1, slice // 4) ns
-//   victim: the largest (did not start overdue, VM has no reservation, -D, deadline, vm, vcpu)
-//           among unprotected runs of non-urgent VMs
+//   no urgent pick while an overdue vCPU (deadline <= now) of an unheld VM is queued
+//   victim: the largest (VM has no reservation, -D, deadline, vm, vcpu) among unprotected
+//           runs of non-urgent VMs that did not start overdue (deadline <= run start)
 //
-// Termination of a decision. Count, among the unprotected runs, 2 for each
-// that did not start overdue and 1 for each that did (psi). An urgent
-// preemption removes such a run and adds a protected reserved run (the pick
-// is an urgent VM's vCPU), or — its VM ahead, every urgent VM skipped — the
-// EEVDF pick, an overdue vCPU, whose run an ahead VM may not take: psi drops
-// by 1 or more and no borrowed run is added. A borrowed preemption removes a
-// borrowed run (worth 2) and adds at most 2. So an instant has at most
-// borrowed + 2 x pCPUs preemptions.
+// Termination of a decision. Count the unprotected runs that did not start
+// overdue (psi). An urgent preemption happens only while no overdue vCPU is
+// queued; it removes such a run, and the pCPU goes to the urgent VM's vCPU
+// (still pickable: the victim's VM is another one, and the victim, queued
+// again, is not overdue: its lag only fell while it ran) — a protected
+// reserved run — or, if the victim's refund released a VM with an overdue
+// vCPU, to that vCPU, whose run starts overdue: psi drops by 1 and no
+// borrowed run is added. A borrowed preemption removes a borrowed run and
+// raises psi by at most the one it removed. So an instant has at most
+// borrowed + pCPUs preemptions.
 #include "vsched/scheduler/reservations.hpp"
 
 #include <algorithm>
@@ -101,14 +104,14 @@ std::int64_t ReservationAccounts::next_event_after(std::int64_t now) {
     return t;
 }
 
-void ReservationAccounts::push_victim(bool started_overdue, const Victim& v) {
-    (started_overdue ? victims_overdue : victims_spare).push(v);
+void ReservationAccounts::push_victim(const Victim& v) {
+    victims.push(v);
 }
 
 std::size_t ReservationAccounts::memory_bytes() const {
     std::size_t bytes = accounts_.capacity() * sizeof(Account) + listed_vms.capacity() * sizeof(std::uint32_t) +
                         groups.capacity() * sizeof(UrgentGroup) + skipped_.capacity() * sizeof(Skipped) +
-                        (victims_spare.capacity() + victims_overdue.capacity()) * sizeof(Victim) +
+                        victims.capacity() * sizeof(Victim) +
                         events.memory_bytes() + protect_events.memory_bytes();
     for (const UrgentGroup& g : groups) bytes += g.heap.capacity() * sizeof(UrgentEntry);
     return bytes;
@@ -154,7 +157,6 @@ void CpuScheduler::list_urgent(std::uint32_t vm_id) {
     const std::int64_t slope = res_slope(vm_id);
     res_.push_urgent(slope, {static_cast<i128>(a.lag) - static_cast<i128>(slope) * a.time, vm_id, a.version});
     a.in_urgent = true;
-    push_ahead_event(vm_id);
     res_.drop_stale_urgent_if_many();
 }
 
@@ -174,7 +176,7 @@ std::int64_t CpuScheduler::queued_with_earliest_deadline(const Vm& m) const {
 // becomes urgent again only at a res_changed() or at its event time, which
 // list it again); held VMs and VMs without a queued vCPU are set aside for
 // this pick and put back.
-std::int64_t CpuScheduler::urgent_pick(bool skip_ahead) {
+std::int64_t CpuScheduler::urgent_pick() {
     auto& groups = res_.groups;
     std::int64_t best = -1;
     for (;;) {
@@ -200,7 +202,7 @@ std::int64_t CpuScheduler::urgent_pick(bool skip_ahead) {
             // plain scan decides those (in practice never reached).
             if (lag >= kLagMax) {
                 res_.put_back_skipped();
-                return urgent_pick_by_scan(skip_ahead);
+                return urgent_pick_by_scan();
             }
             if (best_group == kNone || lag > best_lag ||
                 (lag == best_lag && top.vm < groups[best_group].heap.top().vm)) {
@@ -211,8 +213,7 @@ std::int64_t CpuScheduler::urgent_pick(bool skip_ahead) {
         }
         if (best_group == kNone) break;
         const std::uint32_t vm = groups[best_group].heap.top().vm;
-        const bool skip = held(vm) || (skip_ahead && ahead_of_fluid(vms_[vm]));
-        const std::int64_t pick = skip ? -1 : queued_with_earliest_deadline(vms_[vm]);
+        const std::int64_t pick = held(vm) ? -1 : queued_with_earliest_deadline(vms_[vm]);
         if (pick >= 0) {
             best = pick;
             break;
@@ -224,14 +225,13 @@ std::int64_t CpuScheduler::urgent_pick(bool skip_ahead) {
 }
 
 // The rule by brute force over every current entry (see urgent_pick()).
-std::int64_t CpuScheduler::urgent_pick_by_scan(bool skip_ahead) {
+std::int64_t CpuScheduler::urgent_pick_by_scan() {
     std::int64_t best = -1, best_lag = 0;
     std::uint32_t best_vm = 0;
     for (const auto& group : res_.groups) {
         for (const auto& e : group.heap.entries()) {
             const Vm& m = vms_[e.vm];
             if (e.version != res_[e.vm].version || !m.alive || !urgent(e.vm) || held(e.vm)) continue;
-            if (skip_ahead && ahead_of_fluid(m)) continue;
             const std::int64_t lag = res_lag_at(e.vm, now_);
             if (best >= 0 && (lag < best_lag || (lag == best_lag && e.vm > best_vm))) continue;
             const std::int64_t pick = queued_with_earliest_deadline(m);
@@ -244,58 +244,51 @@ std::int64_t CpuScheduler::urgent_pick_by_scan(bool skip_ahead) {
     return best;
 }
 
-// The running vCPUs an urgent VM may preempt, largest in (did not start
-// overdue, VM has no reservation, -D if it has one, deadline, vm, vcpu): among
-// every unprotected run of a non-urgent VM (any), and among those that did not
-// start overdue (spare; overdue: deadline <= run start at dispatch, a running
-// vCPU keeps the keys of its dispatch). -1 if none.
+// The running vCPU an urgent VM preempts: the largest (VM has no reservation,
+// -D if it has one, deadline, vm, vcpu) among the unprotected runs of
+// non-urgent VMs that did not start overdue (deadline <= run start at
+// dispatch; a running vCPU keeps the keys of its dispatch). -1 if none. A run
+// that started overdue is never a victim: its vCPU was a whole request behind
+// its fluid share and may be unable to catch up (a whole core per vCPU never
+// does), so every preemption of it would be lost for good.
 //
 // An instant can have one urgent preemption per pCPU (a host whose
 // reservations cover most of its pCPUs has ~100 per instant on 128 pCPUs), so
-// the candidates are put in two heaps once per instant, O(busy entries), and
+// the candidates are put in a heap once per instant, O(busy entries), and
 // each preemption then costs O(log pCPUs): a stopped run's entry goes stale
 // by generation; a VM that turns urgent (it lost a running vCPU) has its
 // entries dropped when they come to the top; a VM that stops being urgent
 // (it gained one: dispatch) or a new unprotected run is added by
 // add_victims_of(). A run's key cannot change within the instant.
-CpuScheduler::Victims CpuScheduler::urgency_victims() {
+std::int64_t CpuScheduler::urgency_victim() {
+    auto& heap = res_.victims;
     if (res_.victims_time != now_) {
-        res_.victims_spare.clear();
-        res_.victims_overdue.clear();
+        heap.clear();
         const std::int64_t protect = res_.protect();
         busy_.for_each([&](const Key& e) {
             const Vcpu& u = vcpus_[e.slot];
-            if (u.gen != e.gen || u.state != kRunning) return;
+            if (u.gen != e.gen || u.state != kRunning || u.deadline <= u.run_start) return;
             if (u.reserved && now_ < u.run_start + protect) return;
             if (urgent(u.vm)) return;
             const bool free = res_[u.vm].res_u == 0;
-            const sched::ReservationAccounts::Victim victim{free, free ? 0 : -res_lag_at(u.vm, now_), u.deadline,
-                                                           e.slot, e.gen};
-            (u.deadline <= u.run_start ? res_.victims_overdue : res_.victims_spare).add(victim);
+            heap.add({free, free ? 0 : -res_lag_at(u.vm, now_), u.deadline, e.slot, e.gen});
         });
-        res_.victims_spare.build();
-        res_.victims_overdue.build();
+        heap.build();
         res_.victims_time = now_;
     }
-    auto top = [&](sched::ReservationAccounts::VictimHeap& heap) -> std::int64_t {
-        while (!heap.empty()) {
-            const auto& e = heap.top();
-            const Vcpu& u = vcpus_[e.slot];
-            if (u.gen == e.gen && u.state == kRunning && !urgent(u.vm)) return e.slot;
-            heap.pop();
-        }
-        return -1;
-    };
-    const std::int64_t spare = top(res_.victims_spare);
-    // Runs that did not start overdue go first: a vCPU behind its fluid share
-    // by a whole request may be unable to catch up (a whole core per vCPU).
-    return Victims{spare >= 0 ? spare : top(res_.victims_overdue), spare};
+    while (!heap.empty()) {
+        const auto& e = heap.top();
+        const Vcpu& u = vcpus_[e.slot];
+        if (u.gen == e.gen && u.state == kRunning && !urgent(u.vm)) return e.slot;
+        heap.pop();
+    }
+    return -1;
 }
 
 // After a dispatch at an instant whose victims are built: the VM's running,
-// unprotected vCPUs are victims again if it is not urgent (it may have just
-// stopped being so; duplicates of an entry are harmless: same key, and the
-// first one taken makes the others stale).
+// unprotected vCPUs that did not start overdue are victims again if it is not
+// urgent (it may have just stopped being so; duplicates of an entry are
+// harmless: same key, and the first one taken makes the others stale).
 void CpuScheduler::add_victims_of(std::uint32_t vm_id) {
     if (urgent(vm_id)) return;
     const Vm& m = vms_[vm_id];
@@ -305,48 +298,18 @@ void CpuScheduler::add_victims_of(std::uint32_t vm_id) {
     for (std::uint32_t k = 0; k < m.vcpus; ++k) {
         const std::uint32_t slot = m.first + k;
         const Vcpu& u = vcpus_[slot];
-        if (u.state != kRunning || (u.reserved && now_ < u.run_start + protect)) continue;
-        res_.push_victim(u.deadline <= u.run_start, {free, neg_lag, u.deadline, slot, u.gen});
+        if (u.state != kRunning || u.deadline <= u.run_start || (u.reserved && now_ < u.run_start + protect)) {
+            continue;
+        }
+        res_.push_victim({free, neg_lag, u.deadline, slot, u.gen});
     }
 }
 
-// Rule 6's pick: the best urgent VM's vCPU, skipping VMs ahead of their fluid
-// share while an overdue vCPU of an unheld VM is queued (it goes first).
+// Rule 6's pick: the best urgent VM's vCPU, but none while an overdue vCPU of
+// an unheld VM is queued (it goes first: the EEVDF pick takes it).
 std::int64_t CpuScheduler::urgent_pick_now() {
-    const std::int64_t slot = urgent_pick(false);
-    if (slot < 0 || !ahead_of_fluid(vms_[vcpus_[slot].vm]) || !overdue_pickable()) return slot;
-    return urgent_pick(true);
-}
-
-// Sum of the VM's vCPU lags at now < 0: it has received more than its fluid
-// share. The lags are taken unclamped, so the sum is exactly linear in time
-// between changes of the VM and push_ahead_event() can say when it turns.
-bool CpuScheduler::ahead_of_fluid(const Vm& m) const {
-    i128 total = 0;
-    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
-        const Vcpu& v = vcpus_[m.first + k];
-        if (v.state == kWait) continue;
-        const i128 slope = v.state == kRunning ? v.rate - kMicro : v.rate;
-        total += static_cast<i128>(v.lag) + slope * (now_ - v.lag_time);
-    }
-    return total < 0;
-}
-
-// An urgent VM ahead of its fluid share whose lag sum grows stops being ahead
-// at now + ceil(-sum / slope): a decision point, since it may then be picked
-// before an overdue vCPU or preempt a run that started overdue (rule 6).
-// Pushed whenever the VM is listed as urgent (after each change of its lines).
-void CpuScheduler::push_ahead_event(std::uint32_t vm_id) {
-    const Vm& m = vms_[vm_id];
-    i128 total = 0, slope = 0;
-    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
-        const Vcpu& v = vcpus_[m.first + k];
-        if (v.state == kWait) continue;
-        const i128 s = v.state == kRunning ? v.rate - kMicro : v.rate;
-        total += static_cast<i128>(v.lag) + s * (now_ - v.lag_time);
-        slope += s;
-    }
-    if (total < 0 && slope > 0) res_.events.push(Key{min_never(now_ + ceil_div(-total, slope)), vm_id, 0});
+    if (overdue_pickable()) return -1;
+    return urgent_pick();
 }
 
 // Is a queued vCPU of an unheld VM a full request behind its fluid share

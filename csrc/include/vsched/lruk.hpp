@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "vsched/containers/lazy_heap.hpp"
+#include "vsched/containers/remap_array.hpp"
+#include "vsched/containers/sibling_aligned_vector.hpp"
 #include "vsched/containers/slot_index.hpp"
 #include "vsched/exclusive_use.hpp"
 #include "vsched/huge_pages.hpp"
@@ -37,6 +39,9 @@ class LruKPolicy {
 public:
     static constexpr std::uint32_t kNoSlot = 0xFFFFFFFFu;
     static constexpr int kMaxK = 64;
+    // Times are below 2^48 (heap entries pack two of them with a slot in 16
+    // bytes): 2.8e14 references, about 300 days at 10 M references/s.
+    static constexpr std::uint64_t kTimeLimit = std::uint64_t(1) << 48;
 
     // Throws std::invalid_argument unless 1 <= k <= kMaxK.
     LruKPolicy(int k, std::uint64_t crp);
@@ -116,18 +121,36 @@ private:
     static constexpr int kKey = 0, kLast = 1, kLink = 2, kHist = 3;
     static constexpr std::uint64_t kResidentBit = std::uint64_t(1) << 63;
 
+    // 16 bytes, so that a node's four children fill one cache line (the
+    // heap's storage aligns them): the 48-bit times HIST(K) and LAST when
+    // pushed (LAST: tie-break, and identity) and the slot, packed so that
+    // comparing (hi, lo) compares (HIST(K), LAST, slot):
+    //   hi = HIST(K) << 16 | LAST >> 32,   lo = LAST << 32 | slot.
     struct HeapEntry {
-        std::uint64_t hist_k;  // HIST(K) when pushed
-        std::uint64_t last;    // LAST when pushed (tie-break, and identity)
-        std::uint32_t slot;
-        std::uint32_t unused = 0;  // explicit padding: checkpoints hold no stray bytes
+        std::uint64_t hi = 0, lo = 0;
+        static HeapEntry make(std::uint64_t hist_k, std::uint64_t last, std::uint32_t slot) {
+            return HeapEntry{hist_k << 16 | last >> 32, last << 32 | slot};
+        }
+        std::uint64_t hist_k() const { return hi >> 16; }
+        std::uint64_t last() const { return (hi & 0xFFFF) << 32 | lo >> 32; }
+        std::uint32_t slot() const { return std::uint32_t(lo); }
     };
     // Heap order: the entry with the smallest (HIST(K), LAST) = the largest
-    // backward K-distance, ties by least recent LAST, is at the top.
+    // backward K-distance, ties by least recent LAST, is at the top. (LAST
+    // values of different slots differ, so the slot never decides between
+    // two slots' entries; it only makes the packed order total.)
     struct HeapBefore {
         bool operator()(const HeapEntry& a, const HeapEntry& b) const {
-            return a.hist_k != b.hist_k ? a.hist_k < b.hist_k : a.last < b.last;
+            return a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo;
         }
+    };
+    // The checkpoint layout of a heap entry (unchanged since the first
+    // layout; the packed entry is converted on save and load).
+    struct SavedHeapEntry {
+        std::uint64_t hist_k;
+        std::uint64_t last;
+        std::uint32_t slot;
+        std::uint32_t unused = 0;  // explicit padding: checkpoints hold no stray bytes
     };
 
     std::uint64_t& word(std::uint32_t slot, int field) { return words_[std::size_t(slot) * stride_ + field]; }
@@ -145,17 +168,18 @@ private:
     int k_;
     std::uint64_t crp_;
     std::size_t stride_;
-    HugeVector<std::uint64_t> words_;
+    RemapArray<std::uint64_t> words_;  // grows without copying (containers/remap_array.hpp)
     // LRU list (by LAST) of resident slots with fewer than K uncorrelated
     // references: their backward K-distance is infinite, so they go first.
     std::uint32_t list_head_ = kNoSlot, list_tail_ = kNoSlot;
     // Lazy 4-ary min-heap (containers/lazy_heap.hpp; shallower than binary:
-    // fewer cache lines per sift) of resident slots with finite distance. A hit does not touch
+    // fewer cache lines per sift, one line per level with 16-byte entries) of
+    // resident slots with finite distance. A hit does not touch
     // the heap: keys only grow while a slot is resident (HIST(K) and LAST never
     // decrease), so a stored key is a lower bound of the true key and an entry
     // found stale at the top is pushed again with its true key. An entry is
     // live iff its slot is resident, finite, and entry.last == kLink word.
-    LazyHeap<HeapEntry, HeapBefore, 4, HugeVector<HeapEntry>> heap_;
+    LazyHeap<HeapEntry, HeapBefore, 4, SiblingAlignedVector<HeapEntry, 4>> heap_;
     std::size_t heap_live_ = 0;
     std::vector<HeapEntry> aside_;  // scratch: ineligible entries during evict()
     std::size_t resident_count_ = 0;
@@ -168,6 +192,8 @@ public:
     LruKCache(std::uint64_t capacity, int k, std::uint64_t crp, std::optional<std::uint64_t> rip,
               std::optional<std::uint64_t> history);
 
+    // Both throw std::overflow_error (nothing changed) if the time would reach
+    // LruKPolicy::kTimeLimit.
     bool access(std::uint64_t key);
     // References keys[0..n) in order; polls `interrupt` between references:
     // on Interrupted the first i keys are referenced, as if only they were given.
@@ -206,6 +232,7 @@ private:
         bool operator()(const RetainedEntry& a, const RetainedEntry& b) const { return a.last < b.last; }
     };
 
+    void check_time_room(std::uint64_t n) const;  // n more references fit below kTimeLimit
     std::uint32_t find(std::uint64_t key) const;
     std::uint32_t find_hashed(std::uint64_t key, std::uint64_t h) const;  // h = hash_mix(key)
     bool access_hashed(std::uint64_t key, std::uint64_t h);

@@ -251,6 +251,8 @@ private:
     void join(std::uint32_t page, std::uint32_t frame);  // map a non-resident page to a frame in use
     void unmap(std::uint32_t page);  // page resident: leaves its frame (freed at refcount 0)
     void free_frame(std::uint32_t frame);
+    // n more accesses keep the time below LruKPolicy::kTimeLimit, else std::overflow_error.
+    void check_time_room(std::uint64_t n) const;
     std::uint32_t evict_one(std::uint64_t t);  // evicts the LRU-K victim (every mapper swaps out)
     std::uint32_t allocate(std::int64_t domain, std::uint64_t content, std::uint64_t t);
     void fault_in(std::uint32_t page, std::int64_t domain, std::uint64_t t);  // page not resident, content set

@@ -59,9 +59,15 @@ public:
     // The packet engine (a pure function of the configuration and the
     // packets: nothing changes). Throws before anything runs on bad input;
     // Interrupted when `interrupt` asks to stop.
-    void validate_packets(const PacketBatch& batch, std::vector<std::int32_t>& vm_index) const;
-    PacketStats simulate_packets(const PacketBatch& batch, const std::vector<std::int32_t>& vm_index,
-                                 std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt) const;
+    // validate_packets reads the n packets (VM id, arrival, size) once and, if
+    // they are good, writes the engine's records into `packets` (n + 1, the
+    // last a sentinel) and the packets per VM index into `offered`, and points
+    // `batch` at them; batch's options are checked too.
+    void validate_packets(const std::int64_t* vm, const std::int64_t* arrival_ns, const std::int64_t* size_bytes,
+                          PacketBatch& batch, std::vector<PacketArrival>& packets,
+                          std::vector<std::int64_t>& offered) const;
+    PacketStats simulate_packets(const PacketBatch& batch, std::int64_t* start_ns, std::int64_t* finish_ns,
+                                 Interrupt* interrupt) const;
 
     std::string save() const;
     static NetScheduler restore(const std::string& bytes);

@@ -18,13 +18,22 @@ constexpr std::int64_t kMaxPacketBytes = std::int64_t{1} << 24;
 // Latest arrival and latest finish time (ns).
 constexpr std::int64_t kMaxTimeNs = std::int64_t{1} << 62;
 
-// One batch of packets as borrowed pointers to n values each, in arrival
-// order (arrival_ns non-decreasing).
+// One validated packet as the engine reads it when it arrives: 16 bytes, so
+// the arrivals are one stream of memory.
+struct PacketArrival {
+    std::int64_t time_ns;     // arrival
+    std::int32_t size_bytes;  // in [1, kMaxPacketBytes]
+    std::int32_t vm;          // VM index (not id)
+};
+
+// One batch of packets in arrival order (time_ns non-decreasing), borrowed:
+// packets[0, n) and a sentinel packets[n] whose time_ns is INT64_MAX (the
+// engine reads the next arrival without a bounds check).
 struct PacketBatch {
     std::size_t n = 0;
-    const std::int64_t* vm = nullptr;          // VM ids
-    const std::int64_t* arrival_ns = nullptr;
-    const std::int64_t* size_bytes = nullptr;
+    const PacketArrival* packets = nullptr;
+    const std::int64_t* offered = nullptr;  // packets per VM index
+    std::int64_t largest_bytes = 0;  // the largest size in the batch (0: no packet)
     std::int64_t queue_bytes = 0;    // per-VM queue limit (tail drop)
     std::int64_t quantum_bytes = 0;  // DRR quantum of a VM with 1000 shares
     std::int64_t burst_bytes = 0;    // token-bucket depth; 0: the largest packet of the batch
@@ -52,11 +61,10 @@ struct PacketStats {
     std::vector<double> throughput_bps, delay_p50_ns, delay_p99_ns, delay_max_ns;  // NaN delays: none sent
 };
 
-// Runs the batch (vm_index[p] = the VM index of packet p; at most 64 bands);
-// writes for each packet its start of transmission and its finish, or -1 for
+// Runs the batch (at most 64 bands); writes for each packet its start of transmission and its finish, or -1 for
 // both if it was dropped, and returns the per-VM totals and delay quantiles.
 // Polls `interrupt` once per packet sent (throws Interrupted).
-PacketStats run_packets(const PacketConfig& config, const PacketBatch& batch, const std::int32_t* vm_index,
-                        std::int64_t* start_ns, std::int64_t* finish_ns, Interrupt* interrupt);
+PacketStats run_packets(const PacketConfig& config, const PacketBatch& batch, std::int64_t* start_ns,
+                        std::int64_t* finish_ns, Interrupt* interrupt);
 
 }  // namespace vsched

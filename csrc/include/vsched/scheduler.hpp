@@ -180,17 +180,11 @@ private:
     }
     void res_update(std::uint32_t vm, std::int64_t t) { res_.bring(res_[vm], vms_[vm].running, t); }
     bool urgent(std::uint32_t vm) const { return res_.urgent(res_[vm], vms_[vm].running, now_); }
-    std::int64_t urgent_pick(bool skip_ahead);
+    std::int64_t urgent_pick();
     void res_changed(std::uint32_t vm_id);
-    struct Victims {
-        std::int64_t any = -1;    // the victim of an urgent VM not ahead of its fluid share
-        std::int64_t spare = -1;  // ... of one ahead of it (runs that started overdue spared)
-    };
-    Victims urgency_victims();
+    std::int64_t urgency_victim();
     void add_victims_of(std::uint32_t vm_id);
     std::int64_t urgent_pick_now();
-    bool ahead_of_fluid(const Vm& m) const;
-    void push_ahead_event(std::uint32_t vm_id);
     bool overdue_pickable();
     // Rule 1 (recompute()): the full division over every VM with demand, or
     // the incremental one over the VMs changed since (recompute_incremental()
@@ -267,7 +261,7 @@ private:
     sched::LimitBucket limits_;         // rule 5: each VM's bucket, by slot
     sched::ReservationAccounts res_;    // rule 6: each VM's account, urgent VMs, events
     void list_urgent(std::uint32_t vm_id);
-    std::int64_t urgent_pick_by_scan(bool skip_ahead);
+    std::int64_t urgent_pick_by_scan();
     std::int64_t queued_with_earliest_deadline(const Vm& m) const;
 
     WarmFairShare solver_;  // the kernel's result, warm-started from the last recompute's level

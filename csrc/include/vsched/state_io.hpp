@@ -52,9 +52,15 @@ public:
 
     template <class T, class A>
     void put_vector(const std::vector<T, A>& values) {
-        static_assert(std::is_trivially_copyable_v<T>, "put_vector() takes trivially copyable elements");
-        put(static_cast<std::uint64_t>(values.size()));
-        if (!values.empty()) bytes_.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+        put_array(values.data(), values.size());
+    }
+
+    // The encoding of put_vector, from any contiguous array of n values.
+    template <class T>
+    void put_array(const T* values, std::size_t n) {
+        static_assert(std::is_trivially_copyable_v<T>, "put_array() takes trivially copyable elements");
+        put(static_cast<std::uint64_t>(n));
+        if (n) bytes_.append(reinterpret_cast<const char*>(values), n * sizeof(T));
     }
 
     // std::vector<bool> is not contiguous: one byte per element.

@@ -2,8 +2,9 @@
 Ray or Dask actors (``docs/fleet.md``, "Backends", rules F18-F22).
 
 The coordinator talks to its hosts only through a pool: ``add_vm``,
-``remove_vm``, ``move_vm``, ``fail``, ``repair``, ``vms`` and ``step``. The
-serial pool holds the hosts. A sharded pool holds an admission ledger per host
+``remove_vm``, ``move_vm``, ``fail``, ``repair``, ``vms``, ``step`` and, for the
+per-VM totals kept with the hosts (:mod:`.totals`), ``pass_view``, ``rows``,
+``reset_entitled`` and ``results``. The serial pool holds the hosts. A sharded pool holds an admission ledger per host
 (:mod:`.ledger`), queues every operation for the shard owning the host and
 sends the queue with the tick's inputs: one call per shard per tick, all
 shards at once, results taken in shard order (never completion order).
@@ -20,10 +21,11 @@ import numpy as np
 from .hosts import step_hosts
 from .ledger import ledger_host
 from .migration import move_vm
-from .packed import TickInputs, TickSummaries
+from .packed import HostTick, TickInputs, TickSummaries
 from .series import VmSeries, series_file
 from .shard import HostShard
 from .spec import HostSpec, VmSpec
+from .totals import VmTotals
 
 __all__ = ["BACKENDS", "ShardLostError", "make_pool", "shard_bounds"]
 
@@ -58,27 +60,52 @@ class SerialPool:
         self._specs, self._tick_seconds, self._host_class = list(specs), tick_seconds, host_class
         self.hosts: list[Any] = [self._new(h) for h in range(len(self._specs))]
         self.series = VmSeries() if vm_series else None
+        self.totals = VmTotals(0, np.array([spec.pcpus for spec in self._specs]), tick_seconds)
 
     def _new(self, h: int) -> Any:
         return self._specs[h].build(self._host_class, self._tick_seconds)
 
-    def add_vm(self, h: int, spec: VmSpec) -> int:
-        return int(self.hosts[h].add_vm(spec.vcpus, spec.memory_pages, **spec.add_kwargs()))
+    def add_vm(self, h: int, spec: VmSpec, fid: int = -1, row: dict[str, Any] | None = None) -> int:
+        """Add fleet VM `fid` (its totals `row`, None: a new VM) to host `h`; its id there."""
+        vm = int(self.hosts[h].add_vm(spec.vcpus, spec.memory_pages, **spec.add_kwargs()))
+        if fid >= 0:
+            self.totals.place(fid, h, row)
+        return vm
 
-    def remove_vm(self, h: int, vm: int) -> None:
+    def remove_vm(self, h: int, vm: int, fid: int = -1) -> None:
+        """VM `vm` of host `h` departs (fleet VM `fid`: its totals stay, for the results)."""
         self.hosts[h].remove_vm(vm)
+        if fid >= 0:
+            self.totals.depart(fid)
 
-    def move_vm(self, src: int, dst: int, vm: int) -> int:
-        return move_vm(self.hosts[src], self.hosts[dst], vm)
+    def move_vm(self, src: int, dst: int, vm: int, fid: int = -1) -> int:
+        new = move_vm(self.hosts[src], self.hosts[dst], vm)
+        if fid >= 0:
+            self.totals.move(fid, dst)
+        return new
 
     def settle(self) -> None:
         pass  # moves are done at once
 
-    def fail(self, h: int) -> None:
+    def fail(self, h: int) -> dict[str, np.ndarray]:
+        """Host `h` is down; the totals of the VMs it held, handed back (fleet id order)."""
         self.hosts[h] = None
+        return self.totals.take_host(h)
 
     def repair(self, h: int) -> None:
         self.hosts[h] = self._new(h)
+
+    def reset_entitled(self) -> None:
+        self.totals.reset_entitled()
+
+    def pass_view(self, open_: np.ndarray, ends: tuple[int, int] | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return self.totals.pass_view(open_, ends)
+
+    def rows(self, fids: np.ndarray) -> dict[str, np.ndarray]:
+        return self.totals.rows(fids)
+
+    def results(self) -> dict[str, np.ndarray]:
+        return self.totals.results()
 
     def up(self, h: int) -> bool:
         return self.hosts[h] is not None
@@ -86,11 +113,11 @@ class SerialPool:
     def vms(self, h: int) -> list[int]:
         return self.hosts[h].vms
 
-    def step(self, inputs: TickInputs, check: bool) -> TickSummaries:
+    def step(self, inputs: TickInputs, check: bool) -> HostTick:
         summaries = TickSummaries.pack(step_hosts(self.hosts, inputs.unpack()))
         if self.series is not None:
             self.series.record(inputs, summaries)
-        return summaries
+        return HostTick.of(summaries, self.totals.record(inputs.vms, inputs.sizes, summaries))
 
     def export_parquet(self, directory: str) -> list[str]:
         """Rule F24: one file, as shard 0."""
@@ -114,23 +141,23 @@ class ShardedPool:
         self.shard_of = np.repeat(np.arange(len(self.bounds)), [b - a for a, b in self.bounds])
         self.hosts: list[Any] = [ledger_host(spec, tick_seconds) for spec in self._specs]  # the ledgers
         self._ops: list[list[tuple[Any, ...]]] = [[] for _ in self.bounds]
-        self._moves: list[tuple[int, int, int, int]] = []  # (source, VM, destination, its id there) not shipped yet
+        self._moves: list[tuple[int, int, int, int, int]] = []  # (source, VM, destination, its id there, fleet id) not shipped yet
         self.tick = 0  # the fleet's tick, set by the fleet: named when a shard is lost
 
     def _queue(self, h: int, op: tuple[Any, ...]) -> None:
         self._ops[int(self.shard_of[h])].append(op)
 
-    def add_vm(self, h: int, spec: VmSpec) -> int:
+    def add_vm(self, h: int, spec: VmSpec, fid: int = -1, row: dict[str, Any] | None = None) -> int:
         args, kwargs = (spec.vcpus, spec.memory_pages), spec.add_kwargs()
         vm = int(self.hosts[h].add_vm(*args, **kwargs))  # AdmissionError: the real host would refuse too
-        self._queue(h, ("add", h, args, kwargs, vm))
+        self._queue(h, ("add", h, args, kwargs, vm, fid, row))
         return vm
 
-    def remove_vm(self, h: int, vm: int) -> None:
+    def remove_vm(self, h: int, vm: int, fid: int = -1) -> None:
         self.hosts[h].remove_vm(vm)
-        self._queue(h, ("remove", h, vm))
+        self._queue(h, ("remove", h, vm, fid))
 
-    def move_vm(self, src: int, dst: int, vm: int) -> int:
+    def move_vm(self, src: int, dst: int, vm: int, fid: int = -1) -> int:
         """Rule F20: the destination's ledger admits (AdmissionError: nothing changes) and the
         source's lets go at once; the VM's state crosses at :meth:`settle`."""
         ledger = self.hosts[src]
@@ -139,7 +166,7 @@ class ShardedPool:
                                          reservation=None if record.reservation_is_default else record.reservation,
                                          limit=record.limit, domain=record.domain))
         ledger.remove_vm(vm)
-        self._moves.append((src, vm, dst, new))
+        self._moves.append((src, vm, dst, new, fid))
         return new
 
     def settle(self) -> None:
@@ -151,29 +178,39 @@ class ShardedPool:
         while moves:
             taken: set[int] = set()
             cut = len(moves)
-            for i, (src, _, dst, _) in enumerate(moves):
+            for i, (src, _, dst, _, _) in enumerate(moves):
                 if src in taken:
                     cut = i
                     break
                 taken.add(dst)
             round_, moves = moves[:cut], moves[cut:]
             by_shard: dict[int, list[int]] = {}
-            for i, (src, _, _, _) in enumerate(round_):
+            for i, (src, _, _, _, _) in enumerate(round_):
                 by_shard.setdefault(int(self.shard_of[src]), []).append(i)
             shards = sorted(by_shard)
             calls = []
             for s in shards:
                 ops, self._ops[s] = self._ops[s], []
-                calls.append((ops, [(round_[i][0], round_[i][1]) for i in by_shard[s]]))
+                calls.append((ops, [(round_[i][0], round_[i][1], round_[i][4]) for i in by_shard[s]]))
             states: dict[int, Any] = {}
             for s, part in zip(shards, self.runner.call_some(shards, "export", calls, tick=self.tick)):
                 states.update(zip(by_shard[s], part))
-            for i, (_, _, dst, new) in enumerate(round_):  # in the order the moves were decided
-                self._queue(dst, ("import", dst, states[i], new))
+            for i, (_, _, dst, new, fid) in enumerate(round_):  # in the order the moves were decided
+                self._queue(dst, ("import", dst, states[i], new, fid))
 
-    def fail(self, h: int) -> None:
+    def _flush(self, shards: Sequence[int], method: str, args: list[tuple[Any, ...]]) -> list[Any]:
+        """`method` on `shards` after each applies its queue (so it sees every operation decided so far)."""
+        calls = []
+        for s, extra in zip(shards, args):
+            ops, self._ops[s] = self._ops[s], []
+            calls.append((ops, *extra))
+        return self.runner.call_some(shards, method, calls, tick=self.tick)
+
+    def fail(self, h: int) -> dict[str, np.ndarray]:
+        """Host `h` is down: its shard drops it now and hands back its VMs' totals (a host fails
+        rarely: one call)."""
         self.hosts[h] = None
-        self._queue(h, ("drop", h))
+        return self._flush([int(self.shard_of[h])], "drop", [(h,)])[0]
 
     def repair(self, h: int) -> None:
         self.hosts[h] = ledger_host(self._specs[h], self._tick_seconds)
@@ -185,7 +222,30 @@ class ShardedPool:
     def vms(self, h: int) -> list[int]:
         return self.hosts[h].vms
 
-    def step(self, inputs: TickInputs, check: bool) -> TickSummaries:
+    def reset_entitled(self) -> None:
+        for s in range(len(self.bounds)):
+            self._ops[s].append(("reset",))
+
+    def pass_view(self, open_: np.ndarray, ends: tuple[int, int] | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Rule F25: every shard's part (all at once), merged: per-host cores in host order, rows in fleet id order."""
+        shards = list(range(len(self.bounds)))
+        parts = self._flush(shards, "pass_view", [(open_[a:b], ends) for a, b in self.bounds])
+        cores = np.concatenate([part[0] for part in parts])
+        return cores, _merged([part[1] for part in parts])
+
+    def rows(self, fids: np.ndarray) -> dict[str, np.ndarray]:
+        """The totals of VMs on hosts (`fids`), from their shards."""
+        fids = np.asarray(fids, dtype=np.int64)
+        shards = list(range(len(self.bounds)))
+        parts = self._flush(shards, "rows", [(fids,) for _ in shards])
+        found = _merged(parts)
+        return {name: values[np.searchsorted(found["vm"], fids)] for name, values in found.items()}
+
+    def results(self) -> dict[str, np.ndarray]:
+        shards = list(range(len(self.bounds)))
+        return _merged(self._flush(shards, "results", [() for _ in shards]))
+
+    def step(self, inputs: TickInputs, check: bool) -> HostTick:
         """Rule F20: every shard applies its queue and steps its hosts; summaries in host id order."""
         calls = []
         for s, (a, b) in enumerate(self.bounds):
@@ -196,7 +256,7 @@ class ShardedPool:
                             np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64))
             calls.append((self._ops[s], inputs.part(a, b), expected))
         self._ops = [[] for _ in self.bounds]
-        return TickSummaries.join(self.runner.call_all("step", calls, tick=self.tick))
+        return HostTick.join(self.runner.call_all("step", calls, tick=self.tick))
 
     def export_parquet(self, directory: str) -> list[str]:
         """Rule F24: each shard writes its own file, all at once (`directory` must be reachable
@@ -207,6 +267,13 @@ class ShardedPool:
 
     def close(self) -> None:
         self.runner.close()
+
+
+def _merged(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Rows of several shards as one, in fleet id order (a VM's row is in one shard only)."""
+    rows = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    order = np.argsort(rows["vm"], kind="stable")
+    return {name: values[order] for name, values in rows.items()}
 
 
 class _Runner:

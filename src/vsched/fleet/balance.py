@@ -12,7 +12,7 @@ import numpy as np
 from .placement import HostSummaries
 from .spec import BalancePolicy
 
-__all__ = ["Candidates", "LazyColumn", "Move", "drs_pass", "host_loads", "imbalance"]
+__all__ = ["Candidates", "LazyColumn", "Move", "candidate_loads", "drs_pass", "host_loads", "imbalance"]
 
 
 class LazyColumn:
@@ -56,6 +56,10 @@ class Candidates:
     reservation: Any  # NaN = the host's default (min_guarantee x vcpus)
     limit: Any  # NaN = no limit
     domain: Any
+    # per host, the entitled demand of all its VMs (cores; rule F8), when the candidates are only
+    # some of them (the VMs a balancing pass can read, rule F25); None: summed from the candidates
+    cores: np.ndarray | None = None
+    dirty_rate: np.ndarray | None = None  # pages per second (rule F7), for the moves chosen
 
     @classmethod
     def empty(cls) -> Candidates:
@@ -76,6 +80,11 @@ def host_loads(s: HostSummaries, host: np.ndarray, load: np.ndarray) -> np.ndarr
     return np.bincount(host, weights=load, minlength=len(s.up)) / s.pcpus
 
 
+def candidate_loads(s: HostSummaries, c: Candidates) -> np.ndarray:
+    """Rule F8's host loads, from the hosts' sums when the candidates carry them."""
+    return host_loads(s, c.host, c.load) if c.cores is None else c.cores / s.pcpus
+
+
 def imbalance(loads: np.ndarray, up: np.ndarray) -> float:
     """Rule F8: population standard deviation of the up hosts' loads."""
     return float(np.std(loads[up])) if up.any() else 0.0
@@ -90,7 +99,7 @@ def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Mov
     moves: list[Move] = []
     if n < 2 or policy.max_moves == 0:
         return moves
-    loads = host_loads(s, c.host, c.load)
+    loads = candidate_loads(s, c)
     s1, s2 = float(loads[up].sum()), float((loads[up] ** 2).sum())
     current = imbalance(loads, up)
     movable = c.movable.copy()

@@ -4,8 +4,10 @@ Every tick, in this order (rule F13): repairs, failures, departures,
 arrivals, restarts, a balancing pass (every ``interval`` ticks), one tick of
 every up host through the backend's pool (serial: :func:`step_hosts` here;
 Ray or Dask: the shards, "Backends" in the docs), migrations that complete, the
-accounting check. Global decisions use only :class:`HostSummaries` and the
-per-VM arrays held here; the hosts are stepped independently.
+accounting check. Global decisions use only :class:`HostSummaries`, the
+per-VM placement records held here and what the pools report of their VMs
+(per-host sums; the rows a pass reads: :mod:`.totals`); the hosts are
+stepped independently.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from .balance import Candidates, LazyColumn, drs_pass, host_loads, imbalance
 from .consolidation import consolidation_pass
 from .failures import FailureClock
 from .migration import precopy, precopy_estimate
-from .packed import TickInputs, TickSummaries
+from .packed import HostTick, TickInputs
 from .placement import HostSummaries, VmNeeds, admits_when_empty, check_policy, place, refusal_rule
 from .run import FLEET_SERIES, HOST_SERIES, FleetRun
 from .series import needs_pyarrow
+from .totals import COLUMNS as TOTALS
 from .spec import BalancePolicy, ConsolidationPolicy, FailureModel, HostSpec, MigrationModel, PowerModel, VmSpec
 from .workload import NEVER, FleetWorkload, GuestMemory
 
@@ -50,6 +53,8 @@ class _VmTable:
     declared so that type checkers see them; separate columns: a fancy-indexed update of a
     column is 3x cheaper than of a row block)."""
 
+    # the totals columns (vsched.fleet.totals.COLUMNS: demand_sum, ..., dirty_rate) hold here only
+    # the rows of VMs on no host (pending a restart, or never placed); the pools hold the others (F25)
     INT = ("state", "host", "local", "vcpus", "pages", "domain", "column", "departure", "restart_at",
            "down_since", "target", "finish", "ticks_running", "lost_ticks", "dirtied_prev", "ent_n")
     FLOAT = ("reservation", "limit", "demand_sum", "used_sum", "unmet_sum", "ready_sum", "ent_sum",
@@ -327,7 +332,9 @@ class Fleet:
                 powered_on = True
                 continue
             try:
-                local = self.pool.add_vm(h, spec)
+                # a VM restarting takes its totals along (kept here while it was on no host, rule F25)
+                row = None if v.down_since[fid] < 0 else {name: getattr(v, name)[fid] for name in TOTALS}
+                local = self.pool.add_vm(h, spec, fid, row)
             except AdmissionError:
                 if exclude is None:
                     exclude = np.zeros(len(self.hosts), dtype=bool)
@@ -335,7 +342,6 @@ class Fleet:
                 continue
             self.summaries.claim(h, needs)
             v.state[fid], v.host[fid], v.local[fid] = RUNNING, h, local
-            v.dirtied_valid[fid] = False
             self.members[h].append(fid)
             if self.memory is not None:
                 self._boots.setdefault(h, []).append(fid)
@@ -345,7 +351,7 @@ class Fleet:
         """Take VM `fid` off its host (it departs or its host failed)."""
         v = self.vms
         h = int(v.host[fid])
-        self.pool.remove_vm(h, int(v.local[fid]))
+        self.pool.remove_vm(h, int(v.local[fid]), fid)
         self.members[h].remove(fid)
         if fid in self._boots.get(h, ()):
             self._boots[h].remove(fid)
@@ -354,9 +360,10 @@ class Fleet:
 
     # ------------------------------------------------------------ migration
 
-    def _start_migration(self, fid: int, dst: int, claimed: bool) -> None:
+    def _start_migration(self, fid: int, dst: int, claimed: bool, rate: float | None = None) -> None:
+        """Start moving VM `fid` to `dst` (`rate`: its dirty rate, read from its pool if not given)."""
         v = self.vms
-        rate = float(v.dirty_rate[fid])
+        rate = float(self.pool.rows(np.array([fid]))["dirty_rate"][0] if rate is None else rate)
         cost = precopy(self.migration, int(v.pages[fid]), rate)
         if not claimed:
             self.summaries.claim(dst, VmNeeds.of(v.specs[fid], self.summaries))
@@ -385,7 +392,7 @@ class Fleet:
         src, dst = int(v.host[fid]), int(v.target[fid])
         cost = self._migrations.pop(fid)
         try:
-            local = self.pool.move_vm(src, dst, int(v.local[fid]))
+            local = self.pool.move_vm(src, dst, int(v.local[fid]), fid)
         except AdmissionError as refusal:
             self.summaries.claim(dst, VmNeeds.of(v.specs[fid], self.summaries), -1)
             v.state[fid], v.target[fid], v.finish[fid], v.overhead[fid] = RUNNING, -1, -1, 0.0
@@ -396,7 +403,6 @@ class Fleet:
         self.summaries.claim(src, VmNeeds.of(v.specs[fid], self.summaries), -1)
         v.state[fid], v.host[fid], v.local[fid] = RUNNING, dst, local
         v.target[fid], v.finish[fid], v.overhead[fid] = -1, -1, 0.0
-        v.dirtied_valid[fid] = False
         self._log("migrated", vm=fid, source=src, destination=dst, bytes=cost.bytes, rounds=cost.rounds,
                   duration=cost.duration, downtime=cost.downtime, converged=cost.converged)
 
@@ -416,7 +422,9 @@ class Fleet:
             self._restarts.append(fid)
         self.members[h] = []
         self._boots.pop(h, None)
-        self.pool.fail(h)
+        rows = self.pool.fail(h)  # its VMs' totals, kept here until they restart (rule F25)
+        for name in TOTALS:
+            getattr(v, name)[rows["vm"]] = rows[name]
         self.summaries.clear(h)
         self.summaries.set_up(h, False)
         repair = self.failure_model.repair_ticks if self.failure_model else 1
@@ -456,7 +464,9 @@ class Fleet:
         if consolidating:
             self._consolidate()
         if balancing or consolidating:  # entitled demand is averaged from one pass to the next
-            v.ent_sum[: v.size], v.ent_n[: v.size] = 0.0, 0
+            self.pool.reset_entitled()
+            waiting = np.array(self._restarts, dtype=np.int64)  # the totals of VMs on no host are here
+            v.ent_sum[waiting], v.ent_n[waiting] = 0.0, 0
         ids, sizes = self._layout()
         inputs = self._inputs(t, ids, sizes)
         stepping = time.perf_counter()
@@ -496,7 +506,7 @@ class Fleet:
                     hosts.append(dst)
                     released.append(fid)
             if h >= 0:
-                remove(h, local)
+                remove(h, local, fid)
                 members[h].remove(fid)
                 if h in boots and fid in boots[h]:
                     boots[h].remove(fid)
@@ -530,47 +540,63 @@ class Fleet:
             self._log("vm_restarted", vm=fid, host=host, lost_minutes=lost * self.tick_seconds / 60)
         self._restarts = waiting
 
-    def _candidates(self, interval: int) -> Candidates | None:
-        """The VMs on hosts as the passes see them (rules F8, F9, F16); a move must finish
-        within the pass's `interval` ticks."""
-        v, n = self.vms, self.vms.size
-        live = np.flatnonzero((v.state[:n] == RUNNING) | (v.state[:n] == MIGRATING))
-        if live.size == 0:
+    def _candidates(self, interval: int, ends: tuple[int, int] | None = None) -> Candidates | None:
+        """The VMs on hosts as the passes see them (rules F8, F9, F16): those of the ``ends =
+        (most, least)`` loaded open hosts (None: all), with every host's entitled demand, from
+        the pools (rule F25); a move must finish within the pass's `interval` ticks."""
+        v, s = self.vms, self.summaries
+        cores, rows = self.pool.pass_view(s.up & ~s.closed, ends)
+        vm = rows["vm"]
+        if not any(self.members):  # no VM on any host
             return None
-        ent_n = v.ent_n[live]
-        load = np.where(ent_n > 0, v.ent_sum[live] / np.maximum(ent_n, 1), 0.0)
         window = interval * self.tick_seconds
+        pages = v.pages[vm]
+        dirty_rate, ready, swapped = rows["dirty_rate"], rows["last_ready"], rows["last_swapped"]
 
-        def cost(fids: np.ndarray) -> np.ndarray:
-            duration, converged = precopy_estimate(self.migration, v.pages[fids], v.dirty_rate[fids])
+        def cost(i: np.ndarray) -> np.ndarray:
+            duration, converged = precopy_estimate(self.migration, pages[i], dirty_rate[i])
             return np.where(converged & (duration <= window), duration / window, np.inf)
 
         def column(values: np.ndarray) -> LazyColumn:
-            return LazyColumn(live, values.__getitem__)
+            return LazyColumn(vm, values.__getitem__)
 
         # the passes read these for a few hundred VMs (those of the hosts they consider): computed
-        # where read, from columns that no pass changes (elementwise: the same values as in full)
+        # where read (elementwise: the same values as in full)
+        rows_at = np.arange(vm.size)
         return Candidates(
-            vm=live, host=v.host[live], load=load,
-            badness=LazyColumn(live, lambda f: v.last_ready[f] / 100.0 + v.last_swapped[f] / np.maximum(v.pages[f], 1)),
-            movable=(v.state[live] == RUNNING) & (ent_n > 0),
-            cost=LazyColumn(live, cost),
+            vm=vm, host=rows["host"].copy(), load=rows["load"],
+            badness=LazyColumn(rows_at, lambda i: ready[i] / 100.0 + swapped[i] / np.maximum(pages[i], 1)),
+            movable=(v.state[vm] == RUNNING) & (rows["ent_n"] > 0),
+            cost=LazyColumn(rows_at, cost),
             vcpus=column(v.vcpus), pages=column(v.pages), reservation=column(v.reservation), limit=column(v.limit),
-            domain=column(v.domain),
+            domain=column(v.domain), cores=cores if ends is not None else None, dirty_rate=dirty_rate,
         )
+
+    def _rate(self, candidates: Candidates, fid: int) -> float:
+        """The dirty rate of candidate VM `fid` (rows are in fleet id order)."""
+        assert candidates.dirty_rate is not None
+        return float(candidates.dirty_rate[np.searchsorted(candidates.vm, fid)])
 
     def _balance(self) -> None:
         policy = self.balance
         assert policy is not None  # called only when balancing
-        candidates = self._candidates(policy.interval)
+        # rule F9's sources and destinations lie among these hosts (docs/fleet.md, rule F25)
+        ends = (policy.source_hosts + policy.max_moves, policy.destination_hosts + policy.max_moves)
+        candidates = self._candidates(policy.interval, ends)
         if candidates is None:
             return
-        v, load = self.vms, candidates.load
-        before = imbalance(host_loads(self.summaries, candidates.host, load), self.summaries.up)  # before the pass moves
-        moves = drs_pass(self.summaries, candidates, policy)
+        s = self.summaries
+        cores = candidates.cores
+        assert cores is not None
+        before = imbalance(cores / s.pcpus, s.up)  # before the pass moves
+        moved = cores.copy()
+        moves = drs_pass(s, candidates, policy)
         for move in moves:
-            self._start_migration(move.vm, move.destination, claimed=True)
-        after = imbalance(host_loads(self.summaries, candidates.host, load), self.summaries.up)
+            load = float(candidates.load[np.searchsorted(candidates.vm, move.vm)])
+            moved[move.source] -= load
+            moved[move.destination] += load
+            self._start_migration(move.vm, move.destination, claimed=True, rate=self._rate(candidates, move.vm))
+        after = imbalance(moved / s.pcpus, s.up)
         self._log("balance", imbalance=before, predicted=after, moves=len(moves), target=policy.target)
 
     # ------------------------------------------------------------ consolidation
@@ -591,7 +617,7 @@ class Fleet:
             self.summaries.set_closed(h, True)
             self._draining.add(h)
         for move in plan.moves:
-            self._start_migration(move.vm, move.destination, claimed=True)
+            self._start_migration(move.vm, move.destination, claimed=True, rate=self._rate(candidates, move.vm))
         for h in plan.evacuate:
             self._log("evacuation", host=h, moves=sum(m.source == h for m in plan.moves))
 
@@ -647,7 +673,7 @@ class Fleet:
         # pre-copy CPU overhead is charged to the migrating VM on its source (rule F7)
         demand = np.minimum(activity * vcpus + v.overhead[ids], vcpus)
         up = np.fromiter((host is not None for host in self.pool.hosts), dtype=bool, count=len(self.specs))
-        inputs = TickInputs(0, up, sizes, demand, tick=t, vms=ids if self.vm_series else None)
+        inputs = TickInputs(0, up, sizes, demand, tick=t, vms=ids)  # fleet ids: the pools keep the totals
         if self.memory is not None:
             # the hosts draw their own references (rule F21): each is told where its part starts
             running = np.concatenate([[0], np.cumsum(self.memory.references(activity))])
@@ -659,38 +685,20 @@ class Fleet:
                                 np.array(boots, dtype=np.int64).reshape(-1, 5))
         return inputs
 
-    def _collect(self, t: int, tick: TickSummaries, ids: np.ndarray, sizes: np.ndarray) -> None:
+    def _collect(self, t: int, tick: HostTick, ids: np.ndarray, sizes: np.ndarray) -> None:
         v, s = self.vms, self.summaries
-        hosts = len(self.specs)
-        row: dict[str, np.ndarray] = {name: np.zeros(hosts) for name in ("load", "used", "frames_used", "saving", "vms", "power", "demand", "unmet")}
+        row: dict[str, np.ndarray] = {}
         resident = sum(tick.pages_resident.tolist())  # Python's sum: left to right, in host order
         sharing = sum(tick.pages_sharing.tolist())
-        if ids.size:
-            demand, used, ready, entitlement = tick.demand, tick.used, tick.ready_pct, tick.entitlement
-            swapped, dirtied = tick.swapped, tick.dirtied
-            entitled = np.minimum(demand, entitlement)
-            unmet = np.maximum(demand - used, 0.0)
-            v.demand_sum[ids] += demand
-            v.used_sum[ids] += used
-            v.unmet_sum[ids] += unmet
-            v.ready_sum[ids] += ready
-            v.ticks_running[ids] += 1
-            v.ent_sum[ids] += entitled
-            v.ent_n[ids] += 1
-            v.last_ready[ids] = ready
-            v.last_swapped[ids] = swapped
-            valid = v.dirtied_valid[ids]
-            v.dirty_rate[ids] = np.where(valid, (dirtied - v.dirtied_prev[ids]) / self.tick_seconds, v.dirty_rate[ids])
-            v.dirtied_prev[ids] = dirtied
-            v.dirtied_valid[ids] = True
-            host_of = np.repeat(np.arange(hosts), sizes)
-            row["load"] = np.bincount(host_of, weights=entitled, minlength=hosts) / s.pcpus
-            row["used"] = np.bincount(host_of, weights=used, minlength=hosts) / s.pcpus
-            row["demand"] = np.bincount(host_of, weights=demand, minlength=hosts)
-            row["unmet"] = np.bincount(host_of, weights=unmet, minlength=hosts)
+        # per host, summed where the hosts step (rule F25)
+        row["load"] = tick.entitled / s.pcpus
+        row["used"] = tick.used / s.pcpus
+        row["demand"] = tick.demand.copy()
+        row["unmet"] = tick.unmet.copy()
         row["vms"] = sizes.astype(float)
         row["frames_used"] = tick.frames_used.copy()
         row["saving"] = tick.saving.copy()
+        row["power"] = np.zeros(len(self.specs))
         if self.power is not None:
             p = self.power
             row["power"] = np.where(s.up, p.idle_watts + (p.peak_watts - p.idle_watts) * np.minimum(row["used"], 1.0),
@@ -758,16 +766,22 @@ class Fleet:
         hosts = {name: np.array(self.series.get("host_" + name, []), dtype=bool if name == "up" else float).T.copy()
                  for name in HOST_SERIES}
         fleet = {name: np.array(self.series.get(name, [])) for name in FLEET_SERIES}
-        running = np.maximum(v.ticks_running[:n], 1)
+        # rule F25: the totals of VMs on no host are here, every other row in its pool
+        totals = {name: getattr(v, name)[:n].copy() for name in ("demand_sum", "used_sum", "unmet_sum", "ready_sum",
+                                                                   "ticks_running")}
+        held = self.pool.results()
+        for name, values in totals.items():
+            values[held["vm"]] = held[name]
+        ticks = totals["ticks_running"]
         vms = {
             "state": v.state[:n].copy(),
             "host": v.host[:n].copy(),
             "vcpus": v.vcpus[:n].copy(),
-            "ticks_running": v.ticks_running[:n].copy(),
-            "demand": v.demand_sum[:n].copy(),
-            "used": v.used_sum[:n].copy(),
-            "unmet": v.unmet_sum[:n].copy(),
-            "ready_pct_mean": np.where(v.ticks_running[:n] > 0, v.ready_sum[:n] / running, 0.0),
+            "ticks_running": ticks,
+            "demand": totals["demand_sum"],
+            "used": totals["used_sum"],
+            "unmet": totals["unmet_sum"],
+            "ready_pct_mean": np.where(ticks > 0, totals["ready_sum"] / np.maximum(ticks, 1), 0.0),
             "lost_ticks": v.lost_ticks[:n].copy(),
         }
         return FleetRun(hosts, fleet, vms, list(self.events), self.tick_seconds)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .hosts import GuestPlan, HostInput, HostSummary
 
-__all__ = ["TickInputs", "TickSummaries"]
+__all__ = ["HostTick", "TickInputs", "TickSummaries"]
 
 
 def _offsets(sizes: np.ndarray) -> np.ndarray:
@@ -113,5 +113,31 @@ class TickSummaries:
 
     @classmethod
     def join(cls, parts: Sequence[TickSummaries]) -> TickSummaries:
+        """Consecutive runs of hosts, in host order, as one."""
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+
+
+@dataclass
+class HostTick:
+    """What a pool returns of a tick, per host only (rule F25: the per-VM values stay where the
+    hosts step): the host fields of :class:`TickSummaries` and, summed over each host's VMs in
+    host VM order, entitled demand, CPU used, demand and unmet demand (cores; 0 where down)."""
+
+    up: np.ndarray
+    frames_used: np.ndarray
+    saving: np.ndarray
+    pages_resident: np.ndarray
+    pages_sharing: np.ndarray
+    entitled: np.ndarray
+    used: np.ndarray
+    demand: np.ndarray
+    unmet: np.ndarray
+
+    @classmethod
+    def of(cls, summaries: TickSummaries, sums: dict[str, np.ndarray]) -> HostTick:
+        return cls(up=summaries.up, **{name: getattr(summaries, name) for name in _PER_HOST}, **sums)
+
+    @classmethod
+    def join(cls, parts: Sequence[HostTick]) -> HostTick:
         """Consecutive runs of hosts, in host order, as one."""
         return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})

@@ -98,47 +98,38 @@ class HostSummaries:
         n = len(self.up)
         if self.closed.shape != self.up.shape:
             self.closed = np.zeros(n, dtype=bool)
-        down = np.where(self.up & ~self.closed, 0.0, -np.inf)
         self.free = np.empty((3, n))
-        self.free[0] = self.vcpu_capacity - self.vcpus_used + down
-        self.free[1] = self.frame_capacity - self.frames_reserved + down
-        self.free[2] = self.pcpus + 1e-9 * self.pcpus - self.cpu_reserved + down
         self.vcpu_free, self.frames_free, self.cpu_free = self.free
         self.weigh = np.zeros((3, n))
-        self.weigh[0] = self.pcpus * (1.0 - self.load)
-        self.weigh[1] = self.memory_frames - self.frames_in_use
         self.inv_vcpu_capacity = _one_or_all(1.0 / self.vcpu_capacity)
         self.inv_frame_capacity = _one_or_all(1.0 / np.maximum(self.frame_capacity, 1e-300))
         self.inv_pcpus = _one_or_all(1.0 / self.pcpus)
         self.frac = np.empty((3, n))
-        self.frac[0] = self.vcpu_free * self.inv_vcpu_capacity
-        self.frac[1] = self.frames_free * self.inv_frame_capacity
-        self.frac[2] = self.cpu_free * self.inv_pcpus
         self.vcpu_frac, self.frames_frac, self.cpu_frac = self.frac
         self.room = np.empty(n)
+        self.refresh_hosts(slice(None))
 
     def refresh_host(self, h: int) -> None:
-        down = 0.0 if self.up[h] and not self.closed[h] else -math.inf
-        self.vcpu_free[h] = self.vcpu_capacity[h] - self.vcpus_used[h] + down
-        self.frames_free[h] = self.frame_capacity[h] - self.frames_reserved[h] + down
-        self.cpu_free[h] = self.pcpus[h] + 1e-9 * self.pcpus[h] - self.cpu_reserved[h] + down
-        self.weigh[0, h] = self.pcpus[h] * (1.0 - self.load[h])
-        self.weigh[1, h] = self.memory_frames[h] - self.frames_in_use[h]
-        self.vcpu_frac[h] = self.vcpu_free[h] * _at(self.inv_vcpu_capacity, h)
-        self.frames_frac[h] = self.frames_free[h] * _at(self.inv_frame_capacity, h)
-        self.cpu_frac[h] = self.cpu_free[h] * _at(self.inv_pcpus, h)
+        """:meth:`refresh_hosts` for one host (a plain condition: a placement calls it)."""
+        self._refresh(h, 0.0 if self.up[h] and not self.closed[h] else -math.inf)
 
-    def refresh_hosts(self, hosts: np.ndarray) -> None:
-        """:meth:`refresh_host` for many hosts at once (the same formulas, element by element)."""
-        down = np.where(self.up[hosts] & ~self.closed[hosts], 0.0, -np.inf)
-        pcpus = self.pcpus[hosts]
-        self.vcpu_free[hosts] = self.vcpu_capacity[hosts] - self.vcpus_used[hosts] + down
-        self.frames_free[hosts] = self.frame_capacity[hosts] - self.frames_reserved[hosts] + down
-        self.cpu_free[hosts] = pcpus + 1e-9 * pcpus - self.cpu_reserved[hosts] + down
-        self.weigh[0, hosts] = pcpus * (1.0 - self.load[hosts])
-        self.weigh[1, hosts] = self.memory_frames[hosts] - self.frames_in_use[hosts]
-        for row, inv in ((0, self.inv_vcpu_capacity), (1, self.inv_frame_capacity), (2, self.inv_pcpus)):
-            self.frac[row, hosts] = self.free[row, hosts] * (inv if np.ndim(inv) == 0 else inv[hosts])
+    def refresh_hosts(self, hosts: Any) -> None:
+        """Rule F1's free capacities and rule F2's fractions of `hosts` (an index array or a slice)."""
+        self._refresh(hosts, np.where(self.up[hosts] & ~self.closed[hosts], 0.0, -np.inf))
+
+    def _refresh(self, at: Any, down: Any) -> None:
+        """The one formula, element by element: `at` a host id or index array, `down` 0.0 where
+        the host is open (up, not closed), -inf elsewhere (one number or one per host)."""
+        pcpus = self.pcpus[at]
+        self.vcpu_free[at] = vcpu = self.vcpu_capacity[at] - self.vcpus_used[at] + down
+        self.frames_free[at] = frames = self.frame_capacity[at] - self.frames_reserved[at] + down
+        self.cpu_free[at] = cpu = pcpus + 1e-9 * pcpus - self.cpu_reserved[at] + down
+        self.weigh[0, at] = pcpus * (1.0 - self.load[at])
+        self.weigh[1, at] = self.memory_frames[at] - self.frames_in_use[at]
+        inv = self.inv_vcpu_capacity, self.inv_frame_capacity, self.inv_pcpus
+        self.vcpu_frac[at] = vcpu * (inv[0][at] if _per_host(inv[0]) else inv[0])
+        self.frames_frac[at] = frames * (inv[1][at] if _per_host(inv[1]) else inv[1])
+        self.cpu_frac[at] = cpu * (inv[2][at] if _per_host(inv[2]) else inv[2])
 
     def release(self, hosts: np.ndarray, vcpus: np.ndarray, pages: np.ndarray, reservation: np.ndarray,
                 domain: np.ndarray) -> None:
@@ -214,8 +205,6 @@ def _per_host(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.ndim > 0
 
 
-def _at(value: Any, h: int) -> float:
-    return float(value[h] if _per_host(value) else value)  # (np.ndim: a microsecond per placement)
 
 
 @dataclass

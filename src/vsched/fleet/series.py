@@ -1,7 +1,7 @@
 """Per-VM series kept where the hosts run, written to Parquet by each shard (``docs/fleet.md``, rule F24).
 
-A day of 100,000 VMs is 29 M VM-ticks: the coordinator keeps only per-VM totals and
-per-host and fleet series; with ``Fleet(..., vm_series=True)`` the pool that steps
+A day of 100,000 VMs is 29 M VM-ticks: the coordinator keeps only per-host and fleet
+series (the per-VM totals stay with the hosts too, :mod:`.totals`); with ``Fleet(..., vm_series=True)`` the pool that steps
 the hosts (the serial pool, or each shard) also keeps, per tick and VM on a host,
 its demand, CPU used and ready % as float32, and ``Fleet.export_parquet`` has
 each shard write its own file (pyarrow, the ``parquet`` extra, imported only then).

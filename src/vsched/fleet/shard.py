@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from .hosts import step_hosts
-from .packed import TickInputs, TickSummaries
+from .packed import HostTick, TickInputs, TickSummaries
 from .series import VmSeries
 from .spec import HostSpec
+from .totals import VmTotals
 
 __all__ = ["HostShard", "ShardStateError"]
 
@@ -44,6 +45,7 @@ class HostShard:
         self.tick_seconds = tick_seconds
         self.hosts: list[Any] = [self._new_host(i) for i in range(len(self.specs))]
         self.series = VmSeries() if vm_series else None  # rule F24: the per-VM series stay here
+        self.totals = VmTotals(first, np.array([spec.pcpus for spec in self.specs]), tick_seconds)  # rule F25
 
     def _new_host(self, i: int) -> Any:
         return self.specs[i].build(self._host_class, self.tick_seconds)
@@ -51,15 +53,22 @@ class HostShard:
     def _apply(self, ops: Sequence[tuple[Any, ...]]) -> None:
         """Apply the coordinator's operations in its order; each names a host by fleet id."""
         for op in ops:
+            if op[0] == "reset":
+                self.totals.reset_entitled()
+                continue
             kind, h = op[0], op[1] - self.first
+            fid, row = -1, None
             if kind == "add":
-                _, _, args, kwargs, expected = op
+                _, _, args, kwargs, expected, *rest = op  # rest: the fleet VM id and its totals
+                fid, row = rest if rest else (-1, None)
                 got = self.hosts[h].add_vm(*args, **kwargs)
             elif kind == "import":
-                _, _, state, expected = op
+                _, _, (state, row), expected, fid = op
                 got = self.hosts[h].import_vm(state)
             elif kind == "remove":
                 self.hosts[h].remove_vm(op[2])
+                if len(op) > 3 and op[3] >= 0:
+                    self.totals.depart(op[3])
                 continue
             elif kind == "drop":
                 self.hosts[h] = None
@@ -71,6 +80,8 @@ class HostShard:
                 raise ValueError(f"unknown shard operation {kind!r}")
             if got != expected:
                 raise ShardStateError(f"host {op[1]}: VM id {got}, the coordinator's ledger expected {expected}")
+            if fid >= 0:
+                self.totals.place(fid, op[1], row)
 
     def _guarded(self, work: Any, *args: Any) -> tuple[str, Any]:
         try:
@@ -93,7 +104,38 @@ class HostShard:
             summaries = TickSummaries.pack(step_hosts(self.hosts, inputs.unpack()))
             if self.series is not None:
                 self.series.record(inputs, summaries)
-            return summaries
+            return HostTick.of(summaries, self.totals.record(inputs.vms, inputs.sizes, summaries))
+        return self._guarded(work)
+
+    def drop(self, ops: Sequence[tuple[Any, ...]], host: int) -> tuple[str, Any]:
+        """Apply `ops`, then drop `host` (it failed): the totals of its VMs, handed back."""
+        def work() -> Any:
+            self._apply(ops)
+            self.hosts[host - self.first] = None
+            return self.totals.take_host(host)
+        return self._guarded(work)
+
+    def pass_view(self, ops: Sequence[tuple[Any, ...]], open_: np.ndarray,
+                  ends: tuple[int, int] | None) -> tuple[str, Any]:
+        """Apply `ops`, then what a pass reads here (:meth:`VmTotals.pass_view`)."""
+        def work() -> Any:
+            self._apply(ops)
+            return self.totals.pass_view(open_, ends)
+        return self._guarded(work)
+
+    def rows(self, ops: Sequence[tuple[Any, ...]], fids: np.ndarray) -> tuple[str, Any]:
+        """Apply `ops`, then the totals of those of `fids` on hosts here."""
+        def work() -> Any:
+            self._apply(ops)
+            t = self.totals
+            mine = fids[(fids < t.size)]
+            return t.rows(mine[t.present[mine] & (t.host[mine] >= 0)])
+        return self._guarded(work)
+
+    def results(self, ops: Sequence[tuple[Any, ...]]) -> tuple[str, Any]:
+        def work() -> Any:
+            self._apply(ops)
+            return self.totals.results()
         return self._guarded(work)
 
     def write_series(self, path: str) -> tuple[str, Any]:
@@ -104,15 +146,21 @@ class HostShard:
             return self.series.write_parquet(path)
         return self._guarded(work)
 
-    def export(self, ops: Sequence[tuple[Any, ...]], vms: Sequence[tuple[int, int]]) -> tuple[str, Any]:
-        """Apply `ops`, then give up VMs ``(fleet host, VM)`` in order, each as a VmState (they migrate away)."""
+    def export(self, ops: Sequence[tuple[Any, ...]], vms: Sequence[tuple[int, int, int]]) -> tuple[str, Any]:
+        """Apply `ops`, then give up VMs ``(fleet host, VM, fleet VM id)`` in order, each as a
+        VmState and its totals row (they migrate away)."""
         def work() -> Any:
             self._apply(ops)
             states = []
-            for host, vm in vms:
+            for host, vm, fid in vms:
                 source = self.hosts[host - self.first]
-                states.append(source.export_vm(vm))
+                state = source.export_vm(vm)
                 source.remove_vm(vm)
+                row = None
+                if fid >= 0:
+                    taken = self.totals.take(np.array([fid]))
+                    row = {name: values[0] for name, values in taken.items()}
+                states.append((state, row))
             return states
         return self._guarded(work)
 

@@ -385,12 +385,6 @@ class CpuScheduler(LimitRules, ReservationRules, Checkpointable):
                 lag = self._res_lag_at(record, now)
                 if lag < 0:
                     t = min(t, now + _ceil_div(-lag, slope))
-            # ... an urgent VM ahead of its fluid share stops being ahead (it may then
-            # go before an overdue vCPU or take a run that started overdue) ...
-            if self._urgent(record):
-                total, fluid_slope = self._fluid_lag_line(record)
-                if total < 0 and fluid_slope > 0:
-                    t = min(t, now + _ceil_div(-total, fluid_slope))
             # ... and a reserved run's protection ends (an urgent VM may take its pCPU).
             protect = self._res.protect()
             for v in record.vcpus:
@@ -412,7 +406,7 @@ class CpuScheduler(LimitRules, ReservationRules, Checkpointable):
             if v is None:
                 break
             self._dispatch(v)
-        # Preemptions: at most borrowed + 2 x pcpus per instant (rule 3; the count
+        # Preemptions: at most borrowed + pcpus per instant (rule 3; the count
         # is in the native core's "Termination of a decision").
         while True:
             v = self._pick()
@@ -420,21 +414,14 @@ class CpuScheduler(LimitRules, ReservationRules, Checkpointable):
                 break
             urgent = self._picked_urgent
             if urgent:
-                # Rule 6: the first urgent VM (in pick order) that has a victim takes
-                # the pCPU of the unprotected run of a non-urgent VM that is least
-                # behind its reservation; a VM ahead of its fluid share spares runs
-                # that started overdue, so another urgent VM not ahead may act for it.
-                victim = None
-                any_victim, spare_victim = self._urgency_victims()
-                if not self._ahead_of_fluid(v.vm):
-                    victim = any_victim
-                elif spare_victim is not None:
-                    victim = spare_victim
-                elif any_victim is not None and self._urgent_pick(skip_ahead=True) is not None:
-                    victim = any_victim  # an urgent VM not ahead takes it
+                # Rule 6: the urgent VM takes the pCPU of the unprotected run of a
+                # non-urgent VM, not started overdue, least behind its reservation.
+                victim = self._urgency_victim()
                 if victim is not None:
                     self._stop(victim, self._now)
-                    self._dispatch_pick()  # the preemptor is still pickable: an urgent vCPU goes
+                    # The preemptor is still pickable and the victim is not overdue: an
+                    # urgent vCPU goes (or an overdue one of a VM the refund released).
+                    self._dispatch_pick()
                     continue
             if self._borrowed > 0 and (urgent or v.eligible <= self._now):
                 # Borrowed runs give way to eligible (or urgent) vCPUs: the least deserving goes first.
@@ -453,12 +440,10 @@ class CpuScheduler(LimitRules, ReservationRules, Checkpointable):
         self._dispatch(chosen)
 
     def _pick(self) -> _Vcpu | None:
-        """Urgent VMs' vCPUs first, by (-reservation lag, vm, deadline, vcpu); else EEVDF."""
+        """Urgent VMs' vCPUs first, by (-reservation lag, vm, deadline, vcpu), unless an
+        overdue vCPU is queued; else EEVDF."""
         now = self._now
-        chosen_urgent = self._urgent_pick(skip_ahead=False)
-        # An urgent VM ahead of its fluid share does not go before an overdue vCPU.
-        if chosen_urgent is not None and self._ahead_of_fluid(chosen_urgent.vm) and self._overdue_queued_exists():
-            chosen_urgent = self._urgent_pick(skip_ahead=True)
+        chosen_urgent = None if self._overdue_queued_exists() else self._urgent_pick()
         self._picked_urgent = chosen_urgent is not None
         if self._picked_urgent:
             return chosen_urgent

@@ -8,8 +8,9 @@ Reference twin of ``csrc/include/vsched/scheduler/reservations.hpp`` and
       res_u = floor(min(r, demand) * 10^6) (0 while idle),  D >= -F,  F = max(1, slice // 2) * 10^6
   urgent while D >= 0 and running * 10^6 < res_u
   a reserved run lasts <= F / 10^6 ns and is protected for P = max(1, slice // 4) ns
-  victim: the largest (did not start overdue, VM has no reservation, -D, deadline, vm, vcpu)
-      among unprotected runs of non-urgent VMs
+  no urgent pick while an overdue vCPU (deadline <= now) of an unheld VM is queued
+  victim: the largest (VM has no reservation, -D, deadline, vm, vcpu) among unprotected
+      runs of non-urgent VMs that did not start overdue (deadline <= run start)
 
 The account is a `ReservationAccount` per VM (``vm.account``); `ReservationRules`
 is the scheduler's side of the rule (mixed into the reference CpuScheduler). The
@@ -93,23 +94,6 @@ class ReservationRules:
         """Behind its reservation and running fewer vCPUs than its reserved rate needs."""
         return self._res.urgent(record.account, record.running, self._now)
 
-    def _fluid_lag_line(self, record: Any) -> tuple[int, int]:
-        """(sum of the VM's vCPU lags at now, its slope per ns), lags unclamped: the
-        sum is exactly linear in time until the VM's vCPUs change."""
-        now = self._now
-        total = slope = 0
-        for v in record.vcpus:
-            if v.state == WAIT:
-                continue
-            s = v.rate - MICRO if v.state == RUNNING else v.rate
-            total += v.lag + s * (now - v.lag_time)
-            slope += s
-        return total, slope
-
-    def _ahead_of_fluid(self, record: Any) -> bool:
-        """The VM has received more than its fluid share: the sum of its vCPUs' lags is < 0."""
-        return self._fluid_lag_line(record)[0] < 0
-
     def _overdue_queued_exists(self) -> bool:
         """A queued vCPU of an unheld VM is a full request behind its fluid share (deadline <= now)."""
         now = self._now
@@ -120,49 +104,40 @@ class ReservationRules:
             for v in record.vcpus
         )
 
-    def _urgency_victims(self) -> tuple[Any, Any]:
-        """The running vCPUs an urgent VM may preempt (rule 6): (any, spare).
-
-        Not a reserved run younger than the protection time, not of an urgent VM;
-        the largest (did not start overdue, VM has no reservation, -reservation lag,
-        deadline, vm, vcpu).
-        `spare` leaves out the runs that started overdue (deadline <= run start;
-        a running vCPU keeps the keys of its dispatch): an urgent VM ahead of its
-        fluid share may not take those.
+    def _urgency_victim(self) -> Any:
+        """The running vCPU an urgent VM preempts (rule 6), or None: the largest (VM has
+        no reservation, -reservation lag, deadline, vm, vcpu) among the runs of
+        non-urgent VMs that are not reserved runs younger than the protection time
+        and did not start overdue (deadline <= run start; a running vCPU keeps the
+        keys of its dispatch). A run that started overdue is never a victim: its
+        vCPU was a whole request behind its fluid share and may be unable to catch
+        up (a whole core per vCPU never does).
         """
         now = self._now
         protect = self._res.protect()
-        best_any = best_spare = None
-        key_any: tuple[int, int, int, int, int] | None = None
-        key_spare: tuple[int, int, int, int, int] | None = None
+        best = None
+        best_key: tuple[int, int, int, int, int] | None = None
         for record in self._vms.values():
             if self._urgent(record):
                 continue
             lag = self._res_lag_at(record, now)
             free = record.account.res_u == 0
             for u in record.vcpus:
-                if u.state != RUNNING or (u.reserved and now < u.run_start + protect):
+                if u.state != RUNNING or (u.reserved and now < u.run_start + protect) or u.deadline <= u.run_start:
                     continue
                 key = (int(free), 0 if free else -lag, u.deadline, record.id, u.index)
-                if u.deadline <= u.run_start:  # started overdue
-                    if key_any is None or key > key_any:
-                        best_any, key_any = u, key
-                elif key_spare is None or key > key_spare:
-                    best_spare, key_spare = u, key
-        # Runs that did not start overdue go first: a vCPU a whole request behind its
-        # fluid share may be unable to catch up (a whole core per vCPU).
-        return (best_spare if best_spare is not None else best_any), best_spare
+                if best_key is None or key > best_key:
+                    best, best_key = u, key
+        return best
 
-    def _urgent_pick(self, skip_ahead: bool) -> Any:
+    def _urgent_pick(self) -> Any:
         """The queued vCPU of an urgent, unheld VM smallest in (-reservation lag, vm,
-        deadline, vcpu), leaving out VMs ahead of their fluid share if skip_ahead."""
+        deadline, vcpu)."""
         now = self._now
         best_urgent: tuple[int, int, int, int] | None = None
         chosen_urgent = None
         for record in self._vms.values():
             if (record.bucket.bound and record.bucket.held_until > now) or not self._urgent(record):
-                continue
-            if skip_ahead and self._ahead_of_fluid(record):
                 continue
             lag = self._res_lag_at(record, now)
             for v in record.vcpus:

@@ -6,6 +6,7 @@
 //     D >= -F,  F = max(1, slice // 2) * 10^6           (floor(): at most half a slice ahead)
 //   urgent while D >= 0 and running * 10^6 < res_u
 //   a reserved run lasts <= F / 10^6 ns and is protected for P = max(1, slice // 4) ns
+//   (the urgent pick, its victim and the overdue exception: csrc/core/scheduler/reservations.cpp)
 //
 // The account lives here, one Account per VM slot (beside the core's
 // CpuScheduler::vms_, compacted with it); `running` (the VM's vCPUs on a pCPU)
@@ -121,9 +122,8 @@ public:
     std::vector<UrgentGroup> groups;        // non-empty groups only
     std::size_t urgent_entries = 0;         // entries in all groups, stale included
     // Rule 6's decision points, (time, vm), possibly stale (a stale one only
-    // adds a decision point at which nothing is due): a VM may turn urgent, an
-    // urgent VM stops being ahead of its fluid share, a reserved VM is
-    // released by its limit (events); a reserved run's protection ends
+    // adds a decision point at which nothing is due): a VM may turn urgent, a
+    // reserved VM is released by its limit (events); a reserved run's protection ends
     // (protect_events: now + P, pushed in time order, so always the O(1) run
     // lane, and kept apart so that the other kinds do not push it into the
     // heap lane). What an event means is not stored: at its time the VM is
@@ -134,13 +134,13 @@ public:
     // later time, or kNever.
     std::int64_t next_event_after(std::int64_t now);
     std::int64_t active = 0;                // live VMs with res_u > 0
-    // The victims at instant victims_time (-1: none built), split by whether
-    // the run started overdue; scratch, rebuilt at the first urgent
-    // preemption of each decision (not part of a checkpoint).
+    // The victims at instant victims_time (-1: none built): runs that did not
+    // start overdue; scratch, rebuilt at the first urgent preemption of each
+    // decision (not part of a checkpoint).
     using VictimHeap = DaryHeap<Victim, LargestFirst<VictimBefore>>;
-    VictimHeap victims_spare, victims_overdue;
+    VictimHeap victims;
     std::int64_t victims_time = -1;
-    void push_victim(bool started_overdue, const Victim& v);
+    void push_victim(const Victim& v);
 
 private:
     std::int64_t slice_;
