@@ -17,8 +17,9 @@ The other build is an unpacked and built copy of another commit, e.g.::
         "bench_cache:CacheAccessMany.time_access_many:native,lru,1000000"
 
 A benchmark is ``module:Class.method:param,param,...`` (integers are passed as
-ints). Without benchmarks the default list (the suites whose containers are
-shared: LRU-K, the memory manager, the key caches and the reallocator) runs.
+ints), or ``module:Class.method`` for a class without parameters. Without
+benchmarks the default list (the suites whose containers are shared: LRU-K, the
+memory manager, the key caches and the reallocator) runs.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def _sample(src: str, spec: str) -> float:
         "        break\n"
         "print(spent / calls)\n"
     )
-    module, name, params = spec.split(":")
-    args = [module, name, [_param(p) for p in params.split(",")]]
+    module, name, *params = spec.split(":")
+    args = [module, name, [_param(p) for p in params[0].split(",")] if params and params[0] else []]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True, env=env)
     if out.returncode != 0:

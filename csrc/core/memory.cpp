@@ -19,6 +19,7 @@
 
 #include "vsched/errors.hpp"
 #include "vsched/hash_mix.hpp"
+#include "vsched/prefetch.hpp"
 #include "vsched/state_io.hpp"
 
 namespace vsched {
@@ -175,14 +176,8 @@ void MemoryManager::give_range(std::uint64_t first, std::uint64_t pages) {
 }
 
 std::uint32_t MemoryManager::new_slot(std::int64_t id, std::int64_t domain, std::uint64_t pages) {
-    std::uint32_t slot;
-    if (!free_slots_.empty()) {
-        slot = free_slots_.back();
-        free_slots_.pop_back();
-    } else {
-        slot = std::uint32_t(vms_.size());
-        vms_.emplace_back();
-    }
+    const std::uint32_t slot = ids_.take_slot(free_slots_, vms_.size(), [&](std::uint32_t s) { return slot_id_hash(s); });
+    if (slot == vms_.size()) vms_.emplace_back();
     Vm& v = vms_[slot];
     v = Vm{};
     v.id = id;
@@ -197,8 +192,6 @@ std::uint32_t MemoryManager::new_slot(std::int64_t id, std::int64_t domain, std:
         std::fill_n(seen_.begin() + std::ptrdiff_t(v.first), pages, 0);
         std::fill_n(scan_flags_.begin() + std::ptrdiff_t(v.first), pages, 0);
     }
-    // Slots stay below vms_.size(): room for all of them.
-    ids_.grow_to_hold(vms_.size(), [&](std::uint32_t s) { return slot_id_hash(s); });
     ids_.insert(id_hash(id), slot);
     order_.push_back(OrderEntry{id, slot});  // ids only grow, so order_ stays sorted
     ++live_vms_;
@@ -655,7 +648,7 @@ void MemoryManager::run_batch(const Batch& batch, std::int8_t* out, Interrupt* i
     InterruptPoll poll(interrupt);
     for (std::size_t i = 0; i < n; ++i) {
         poll();  // a boundary: accesses 0..i-1 are done, i not started
-        if (i + kPageAhead < n) __builtin_prefetch(&pages_[page[i + kPageAhead]]);
+        if (i + kPageAhead < n) prefetch_line(&pages_[page[i + kPageAhead]]);
         if (i + kFrameAhead < n) {
             const std::size_t j = i + kFrameAhead;
             const Page& p = pages_[page[j]];
@@ -664,12 +657,12 @@ void MemoryManager::run_batch(const Batch& batch, std::int8_t* out, Interrupt* i
                 index_.prefetch(domain, content[j]);
                 const std::uint32_t known = index_.peek(domain, content[j]);
                 if (known < frames_.size()) {
-                    __builtin_prefetch(&frames_[known]);
+                    prefetch_line(&frames_[known]);
                     lruk_.prefetch(known);
                 }
             }
             if (resident(p)) {
-                __builtin_prefetch(&frames_[p.frame]);
+                prefetch_line(&frames_[p.frame]);
                 lruk_.prefetch(p.frame);
             }
         }

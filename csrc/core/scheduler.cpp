@@ -6,7 +6,7 @@
 // scheduler_reservations.py) follows the same rules with plain scans; both
 // must produce identical integer stats.
 //
-// Units. Time: integer ns. Rates: integer micro-cores (1 core = MICRO = 10^6).
+// Units. Time: integer ns. Rates: integer micro-cores (1 core = sched::kMicro = 10^6).
 // Lag and limit credit: micro-core-ns (1 core running 1 ns = 10^6). Integers
 // everywhere; the only float step is the fair-share kernel (rule 1), which is
 // bit-identical to its reference, and its result is floored to micro-cores.
@@ -45,14 +45,15 @@ namespace vsched {
 
 namespace {
 
+// The shared units and helpers (vsched/scheduler/common.hpp), by their own names.
 using sched::ceil_div;
 using sched::i128;
+using sched::kLagMax;
+using sched::kMicro;
+using sched::kNever;
 using sched::min_never;
 
-constexpr std::int64_t MICRO = sched::kMicro;
-constexpr std::int64_t NEVER = sched::kNever;
 constexpr std::int64_t MAX_TIME = std::int64_t{1} << 61;
-constexpr std::int64_t LAG_MAX = sched::kLagMax;
 constexpr std::int64_t MAX_PENDING = std::int64_t{1} << 62;
 constexpr std::int64_t MAX_PCPUS = 1 << 16;
 constexpr std::int64_t MAX_VCPUS = 1024;
@@ -60,34 +61,20 @@ constexpr std::int64_t MAX_SHARES = 1000000;
 constexpr std::int64_t MAX_SLICE = 100000000000LL;
 
 // A lag line's slope is within +-10^6 per ns (a rate is at most one core), so a
-// line starting at |lag| <= LAG_MAX / 2 cannot reach the clamp within
+// line starting at |lag| <= kLagMax / 2 cannot reach the clamp within
 // kLagHorizon ns: the full recompute sets lag_guard_ to now + kLagHorizon
 // (every line starts anew there) and only lines starting beyond half the
 // clamp lower it (rare: the check is one well-predicted branch per line).
-constexpr std::int64_t kLagHorizon = LAG_MAX / 2 / MICRO;
+constexpr std::int64_t kLagHorizon = kLagMax / 2 / kMicro;
 
 // A lag line starts at time t with value lag: lowers guard if it starts beyond half the clamp.
 inline void note_lag_line(std::int64_t& guard, std::int64_t lag, std::int64_t t) {
     const std::int64_t mag = lag < 0 ? -lag : lag;
-    if (mag > LAG_MAX / 2) guard = std::min(guard, t + (LAG_MAX - mag) / MICRO);
+    if (mag > kLagMax / 2) guard = std::min(guard, t + (kLagMax - mag) / kMicro);
 }
 
 inline std::int64_t clamp_lag(i128 x) {
-    return static_cast<std::int64_t>(x > LAG_MAX ? LAG_MAX : (x < -LAG_MAX ? -LAG_MAX : x));
-}
-
-// Max-heap order for the borrowed runs: the least deserving on top.
-struct Earlier {
-    bool operator()(const CpuScheduler::Entry& x, const CpuScheduler::Entry& y) const {
-        return CpuScheduler::Before{}(x, y);
-    }
-};
-
-// The borrowed runs use a std binary max-heap (Earlier): small, rarely touched.
-template <class E>
-void heap_push_max(std::vector<E>& heap, const E& e) {
-    heap.push_back(e);
-    std::push_heap(heap.begin(), heap.end(), Earlier{});
+    return static_cast<std::int64_t>(x > kLagMax ? kLagMax : (x < -kLagMax ? -kLagMax : x));
 }
 
 }  // namespace
@@ -204,7 +191,7 @@ std::int64_t CpuScheduler::add_vm(std::int64_t vcpus, std::int64_t shares, doubl
         v.index = static_cast<std::uint32_t>(k);
         v.since = now_;
         v.lag_time = now_;
-        v.eligible = v.deadline = NEVER;
+        v.eligible = v.deadline = kNever;
         vcpus_.push_back(v);
     }
     scratch_pending_.resize(vcpus_.size(), -1);
@@ -421,7 +408,7 @@ void CpuScheduler::run(std::int64_t duration_ns, Interrupt* interrupt) {
 }
 
 std::int64_t CpuScheduler::next_event() {
-    std::int64_t t = NEVER;
+    std::int64_t t = kNever;
     while (!busy_.empty()) {
         const Key& e = busy_.front();
         const Vcpu& v = vcpus_[e.slot];
@@ -518,9 +505,8 @@ void CpuScheduler::decide() {
 
 void CpuScheduler::stop_least_deserving_borrowed() {
     for (;;) {
-        std::pop_heap(borrowed_.begin(), borrowed_.end(), Earlier{});
-        const Entry e = borrowed_.back();
-        borrowed_.pop_back();
+        const Entry e = borrowed_.top();
+        borrowed_.pop();
         const Vcpu& v = vcpus_[e.slot];
         if (v.gen == e.gen && v.state == kRunning) {
             stop(e.slot, now_);
@@ -645,7 +631,7 @@ void CpuScheduler::set_res_rate(std::uint32_t vm_id) {
         a.res_u = 0;  // rule 6 off: no reserved rate, so the VM is never urgent
     } else {
         a.res_u = static_cast<std::int64_t>(
-            std::floor(std::min(m.reservation, static_cast<double>(m.demand)) * static_cast<double>(MICRO)));
+            std::floor(std::min(m.reservation, static_cast<double>(m.demand)) * static_cast<double>(kMicro)));
     }
 }
 
@@ -805,7 +791,7 @@ void CpuScheduler::recompute_full() {
 // the new ones pushed; otherwise (full recompute: queues cleared) bulk-added.
 void CpuScheduler::rerate_vm(std::uint32_t vm_id, bool stale_old_entries) {
     const Vm& m = vms_[vm_id];
-    const auto target = static_cast<std::int64_t>(std::floor(m.fs_a * static_cast<double>(MICRO)));
+    const auto target = static_cast<std::int64_t>(std::floor(m.fs_a * static_cast<double>(kMicro)));
     const std::int64_t rate = target / m.demand;
     for (std::uint32_t j = 0; j < m.vcpus; ++j) {
         const std::uint32_t slot = m.first + j;
@@ -833,7 +819,7 @@ void CpuScheduler::bring_lag(Vcpu& v, std::int64_t t) const {
     if (v.state == kQueued) {
         v.lag = clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate) * dt);
     } else if (v.state == kRunning) {
-        v.lag = clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate - MICRO) * dt);
+        v.lag = clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate - kMicro) * dt);
     }
     v.lag_time = t;
     note_lag_line(lag_guard_, v.lag, t);
@@ -841,10 +827,10 @@ void CpuScheduler::bring_lag(Vcpu& v, std::int64_t t) const {
 
 void CpuScheduler::set_keys(Vcpu& v, std::int64_t t) const {
     if (v.rate == 0) {
-        v.eligible = v.deadline = NEVER;
+        v.eligible = v.deadline = kNever;
         return;
     }
-    const std::int64_t request_u = vms_[v.vm].request * MICRO;
+    const std::int64_t request_u = vms_[v.vm].request * kMicro;
     v.eligible = min_never(t + ceil_div(-static_cast<i128>(v.lag), v.rate));
     v.deadline = min_never(t + ceil_div(static_cast<i128>(request_u) - v.lag, v.rate));
 }
@@ -881,7 +867,7 @@ void CpuScheduler::to_wait(Vcpu& v, std::int64_t t) {
     v.state = kWait;
     ++v.gen;
     v.since = t;
-    const std::int64_t request_u = vms_[v.vm].request * MICRO;
+    const std::int64_t request_u = vms_[v.vm].request * kMicro;
     v.lag = std::max(std::min<std::int64_t>(v.lag, 0), -request_u);  // rule 4
     v.lag_time = t;
     --vms_[v.vm].demand;
@@ -901,7 +887,7 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     // cannot matter before a reservation is set, which restarts it at 0.)
     const bool listed = res_[v.vm].listed;
     v.reserved = listed && urgent(v.vm);  // a run its reservation needs: protected, never borrowed
-    if (v.reserved) length = std::min(length, res_.floor() / MICRO);  // at most F/1e6 ns
+    if (v.reserved) length = std::min(length, res_.floor() / kMicro);  // at most F/1e6 ns
     if (listed) res_update(v.vm, now_);
     ++m.running;
     if (listed) {
@@ -911,7 +897,7 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     sched::LimitBucket::Account& bucket = limits_[v.vm];
     if (bucket.bound) {
         update_credit(v.vm, now_);
-        length = std::min(length, bucket.credit / MICRO);  // a partial grant if credit is short
+        length = std::min(length, bucket.credit / kMicro);  // a partial grant if credit is short
     }
     v.run_end = now_ + length;
     if (v.stopped_at != now_) ++v.switches;
@@ -922,7 +908,7 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     v.borrowed = v.eligible > now_ && !v.reserved;
     if (v.borrowed) {
         ++borrowed_count_;
-        heap_push_max(borrowed_, Entry{v.eligible, v.deadline, slot, v.gen});
+        borrowed_.push(Entry{v.eligible, v.deadline, slot, v.gen});
     }
     if (bucket.bound) {
         v.granted = true;
@@ -950,14 +936,11 @@ void CpuScheduler::stop(std::uint32_t slot, std::int64_t t) {
     // Entries of finished borrowed runs are stale; drop them now and then.
     if (borrowed_count_ == 0) {
         borrowed_.clear();
-    } else if (borrowed_.size() > 4 * static_cast<std::size_t>(pcpus_) + 64) {
-        borrowed_.erase(std::remove_if(borrowed_.begin(), borrowed_.end(),
-                                       [&](const Entry& e) {
-                                           const Vcpu& u = vcpus_[e.slot];
-                                           return !(u.gen == e.gen && u.state == kRunning && u.borrowed);
-                                       }),
-                        borrowed_.end());
-        std::make_heap(borrowed_.begin(), borrowed_.end(), Earlier{});
+    } else {
+        borrowed_.compact_if_due(static_cast<std::size_t>(borrowed_count_), [&](const Entry& e) {
+            const Vcpu& u = vcpus_[e.slot];
+            return u.gen == e.gen && u.state == kRunning && u.borrowed;
+        });
     }
     v.state = kQueued;
     ++v.gen;

@@ -89,9 +89,7 @@ void CpuScheduler::compact_slots() {
     waiting_.filter_map(vcpu_entry);
     busy_.filter_map(vcpu_entry);
     releases_.filter_map(vm_entry);
-    borrowed_.erase(std::remove_if(borrowed_.begin(), borrowed_.end(), [&](Entry& e) { return !vcpu_entry(e); }),
-                    borrowed_.end());
-    std::make_heap(borrowed_.begin(), borrowed_.end(), [](const Entry& x, const Entry& y) { return Before{}(x, y); });
+    borrowed_.filter_map(vcpu_entry);
     res_.remap_slots(vm_map, kGone);
     fs_vms_.clear();  // scratch of recompute(), refilled there
     // The incremental recompute's list names old slots: the next recompute is

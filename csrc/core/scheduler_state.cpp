@@ -112,13 +112,13 @@ std::string CpuScheduler::save() const {
         res_.protect_events.for_each([&](const Key& e) { events.push(e); });
         events.save(s);
     }
-    s.put_vector(borrowed_);
+    s.put_vector(borrowed_.entries());
     s.put_vector(res_.listed_vms);
     s.put(static_cast<std::uint64_t>(res_.groups.size()));
     for (const auto& g : res_.groups) {
         s.put(g.slope);
         s.put(static_cast<std::uint64_t>(g.heap.size()));
-        for (const auto& e : g.heap) {
+        for (const auto& e : g.heap.entries()) {
             s.put(e.intercept);
             s.put(e.vm);
             s.put(e.version);
@@ -171,7 +171,7 @@ CpuScheduler CpuScheduler::load(const std::string& bytes) {
     s.busy_.load(in);
     s.releases_.load(in);
     s.res_.events.load(in);
-    s.borrowed_ = in.get_vector<Entry>();
+    if (!s.borrowed_.load(in.get_vector<Entry>())) corrupt("borrowed runs");
     s.res_.listed_vms = in.get_vector<std::uint32_t>();
     const auto groups = in.get<std::uint64_t>();
     if (groups > body.size()) corrupt("urgent groups");
@@ -180,12 +180,13 @@ CpuScheduler CpuScheduler::load(const std::string& bytes) {
         g.slope = in.get<std::int64_t>();
         const auto n = in.get<std::uint64_t>();
         if (n > body.size()) corrupt("urgent entries");
-        g.heap.resize(static_cast<std::size_t>(n));
-        for (auto& e : g.heap) {
+        std::vector<sched::ReservationAccounts::UrgentEntry> entries(static_cast<std::size_t>(n));
+        for (auto& e : entries) {
             e.intercept = in.get<__int128>();
             e.vm = in.get<std::uint32_t>();
             e.version = in.get<std::uint32_t>();
         }
+        if (!g.heap.load(std::move(entries))) corrupt("urgent groups");
     }
     s.res_.urgent_entries = static_cast<std::size_t>(in.get<std::uint64_t>());
     s.res_.active = in.get<std::int64_t>();
@@ -259,17 +260,14 @@ void CpuScheduler::validate_loaded() {
     releases_.for_each(vm_slot);
     res_.events.for_each(vm_slot);
     res_.protect_events.for_each(vm_slot);
-    for (const Entry& e : borrowed_) vcpu_slot(e);
-    if (!std::is_heap(borrowed_.begin(), borrowed_.end(), [](const Entry& x, const Entry& y) { return Before{}(x, y); })) {
-        corrupt("borrowed runs");
-    }
+    for (const Entry& e : borrowed_.entries()) vcpu_slot(e);
     for (const std::uint32_t id : res_.listed_vms) {
         if (id >= vms) corrupt("reserved VMs");
     }
     std::size_t entries = 0;
     for (const auto& g : res_.groups) {
         if (g.heap.empty()) corrupt("urgent groups");
-        for (const auto& e : g.heap) {
+        for (const auto& e : g.heap.entries()) {
             if (e.vm >= vms) corrupt("urgent VM");
         }
         entries += g.heap.size();

@@ -1,6 +1,7 @@
 // DaryHeap and IndexedDaryHeap (csrc/include/vsched/containers/dary_heap.hpp)
 // against std::priority_queue / std::set / std::map over random operation
-// sequences, and the D = 2 sifts against std::push_heap / pop_heap / make_heap.
+// sequences, and the D = 2 sifts (min- and, by LargestFirst, max-heaps) against
+// std::push_heap / pop_heap / make_heap.
 #include <algorithm>
 #include <cstdint>
 #include <functional>
@@ -155,6 +156,45 @@ void binary_matches_std_heap(std::uint64_t seed) {
     }
 }
 
+// A max-heap by LargestFirst<Less> against std's max-heap under Less: at D = 2
+// with distinct entries the arrays are equal after every push, pop and build
+// (the scheduler's borrowed runs and urgent groups, checkpointed in std's
+// layout before they moved onto DaryHeap); at D = 4 the pop order is the same.
+void largest_first_matches_std_max_heap(std::uint64_t seed) {
+    check::Random rnd(seed);
+    vsched::DaryHeap<Entry, vsched::LargestFirst<Less>, 2> binary;
+    vsched::DaryHeap<Entry, vsched::LargestFirst<Less>, 4> quaternary;
+    std::vector<Entry> theirs;
+    std::uint32_t serial = 0;
+    for (int op = 0; op < 3000; ++op) {
+        if (rnd.chance(0.6) || theirs.empty()) {
+            const Entry e{std::uint32_t(rnd.below(1u << 20)), serial++};
+            binary.push(e);
+            quaternary.push(e);
+            theirs.push_back(e);
+            std::push_heap(theirs.begin(), theirs.end(), Less{});
+        } else {
+            CHECK(quaternary.top() == theirs.front());
+            binary.pop();
+            quaternary.pop();
+            std::pop_heap(theirs.begin(), theirs.end(), Less{});
+            theirs.pop_back();
+        }
+        CHECK(binary.entries() == theirs);
+        if (op % 500 == 0) {
+            std::vector<Entry> shuffled = theirs;
+            for (std::size_t i = shuffled.size(); i > 1; --i) std::swap(shuffled[i - 1], shuffled[rnd.below(i)]);
+            vsched::DaryHeap<Entry, vsched::LargestFirst<Less>, 2> built;
+            for (const Entry& e : shuffled) built.add(e);
+            built.build();
+            std::make_heap(shuffled.begin(), shuffled.end(), Less{});
+            CHECK(built.entries() == shuffled);
+            CHECK(binary.load(shuffled));  // std's heap is a valid checkpoint
+            theirs = shuffled;
+        }
+    }
+}
+
 struct KeyLess {
     bool operator()(std::uint64_t a, std::uint64_t b) const { return a < b; }
 };
@@ -225,6 +265,7 @@ int main() {
         filter_and_build<4>(seed);
         equal_entries(seed);
         binary_matches_std_heap(seed);
+        largest_first_matches_std_max_heap(seed);
     }
     for (std::uint64_t seed = 1; seed <= 30; ++seed) {
         indexed_against_set<2>(seed, 0.2);

@@ -141,6 +141,36 @@ void refresh_in_place(std::uint64_t seed) {
     }
 }
 
+// filter_map renumbers and drops entries whether or not the rule is due (an
+// owner compacting its ids), then pops in order.
+void renumber(std::uint64_t seed) {
+    check::Random rnd(seed);
+    vsched::LazyHeap<Entry, Before, 2> heap;
+    std::set<std::pair<std::uint64_t, std::uint32_t>> oracle;
+    for (std::uint32_t item = 0; item < 500; ++item) {
+        const std::uint64_t k = rnd.below(100);
+        heap.push(Entry{k, item, 0});
+        oracle.insert({k, item});
+    }
+    // Items divisible by 3 go; the others are renumbered to item / 3 * 2 + item % 3 - 1.
+    auto renumbered = [](std::uint32_t item) { return item / 3 * 2 + item % 3 - 1; };
+    heap.filter_map([&](Entry& e) {
+        if (e.item % 3 == 0) return false;
+        e.item = renumbered(e.item);
+        return true;
+    });
+    std::set<std::pair<std::uint64_t, std::uint32_t>> kept;
+    for (const auto& [k, item] : oracle) {
+        if (item % 3 != 0) kept.insert({k, renumbered(item)});
+    }
+    CHECK(heap.size() == kept.size());
+    for (const auto& [k, item] : kept) {
+        CHECK(heap.top().key == k && heap.top().item == item);
+        heap.pop();
+    }
+    CHECK(heap.empty());
+}
+
 }  // namespace
 
 int main() {
@@ -153,6 +183,7 @@ int main() {
     for (std::uint64_t seed = 1; seed <= 5; ++seed) {
         tombstone_flood(seed);
         refresh_in_place(seed);
+        renumber(seed);
     }
     return check::finish("lazy_heap");
 }

@@ -29,16 +29,8 @@ void KeyList::push_back(std::uint64_t key, std::uint8_t value) {
         link_back(found);
         return;
     }
-    std::uint32_t i;
-    if (!free_.empty()) {
-        i = free_.back();
-        free_.pop_back();
-    } else {
-        i = std::uint32_t(nodes_.size());
-        nodes_.push_back({});
-        // Node numbers stay below nodes_.size(): room for all of them.
-        index_.grow_to_hold(nodes_.size(), [&](std::uint32_t j) { return hash_mix(nodes_[j].key); });
-    }
+    const std::uint32_t i = index_.take_slot(free_, nodes_.size(), [&](std::uint32_t j) { return hash_mix(nodes_[j].key); });
+    if (i == nodes_.size()) nodes_.push_back({});
     nodes_[i].key = key;
     nodes_[i].value = value;
     index_.insert(h, i);

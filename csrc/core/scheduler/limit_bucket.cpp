@@ -78,7 +78,7 @@ std::size_t LimitBucket::memory_bytes() const {
 }  // namespace sched
 
 namespace {
-constexpr std::int64_t NEVER = sched::kNever;
+using sched::kNever;  // (vsched/scheduler/common.hpp)
 }  // namespace
 
 // ---- the scheduler's side of rule 5 ---------------------------------------------------------
@@ -127,9 +127,9 @@ void CpuScheduler::update_credit(std::uint32_t vm_id, std::int64_t t) {
 void CpuScheduler::set_held_until(std::uint32_t vm_id, std::int64_t t) {
     sched::LimitBucket::Account& b = limits_[vm_id];
     b.held_until = limits_.release_time(b, vms_[vm_id].request, t);
-    if (!b.parked.empty() && b.held_until < NEVER) releases_.push(Key{b.held_until, vm_id, 0});
+    if (!b.parked.empty() && b.held_until < kNever) releases_.push(Key{b.held_until, vm_id, 0});
     // An urgent VM released by its limit may preempt: wake then (rule 6).
-    if (res_[vm_id].listed && b.held_until > now_ && b.held_until < NEVER) {
+    if (res_[vm_id].listed && b.held_until > now_ && b.held_until < kNever) {
         res_.events.push(Key{b.held_until, vm_id, 0});
     }
 }
@@ -140,7 +140,7 @@ bool CpuScheduler::park_if_held(std::uint32_t slot, std::uint32_t gen) {
     const std::uint32_t vm = vcpus_[slot].vm;
     sched::LimitBucket::Account& b = limits_[vm];
     if (!limits_.held(b, now_)) return false;
-    if (b.parked.empty() && b.held_until < NEVER) releases_.push(Key{b.held_until, vm, 0});
+    if (b.parked.empty() && b.held_until < kNever) releases_.push(Key{b.held_until, vm, 0});
     b.parked.push_back((static_cast<std::uint64_t>(slot) << 32) | gen);
     return true;
 }
@@ -153,7 +153,7 @@ void CpuScheduler::process_releases() {
         if (!vms_[e.slot].alive || b.parked.empty()) continue;
         if (!limits_.held(b, now_)) {
             unpark(e.slot);
-        } else if (b.held_until < NEVER) {
+        } else if (b.held_until < kNever) {
             releases_.push(Key{b.held_until, e.slot, 0});
         }
     }

@@ -42,20 +42,18 @@ void ReservationAccounts::push_urgent(std::int64_t slope, const UrgentEntry& e) 
         groups.push_back(UrgentGroup{slope, {}});
         group = groups.end() - 1;
     }
-    group->heap.push_back(e);
-    std::push_heap(group->heap.begin(), group->heap.end(), UrgentBefore{});
+    group->heap.push(e);
     ++urgent_entries;
 }
 
 void ReservationAccounts::drop_urgent_top(UrgentGroup& group) {
-    std::pop_heap(group.heap.begin(), group.heap.end(), UrgentBefore{});
-    group.heap.pop_back();
+    group.heap.pop();
     --urgent_entries;
 }
 
 void ReservationAccounts::skip_urgent_top(std::size_t g) {
     UrgentGroup& group = groups[g];
-    skipped_.push_back(Skipped{group.slope, group.heap.front()});
+    skipped_.push_back(Skipped{group.slope, group.heap.top()});
     drop_urgent_top(group);
     if (group.heap.empty()) groups.erase(groups.begin() + static_cast<std::ptrdiff_t>(g));
 }
@@ -70,10 +68,7 @@ void ReservationAccounts::drop_stale_urgent_if_many() {
     if (urgent_entries <= 4 * accounts_.size() + 64) return;
     urgent_entries = 0;
     for (UrgentGroup& g : groups) {
-        g.heap.erase(std::remove_if(g.heap.begin(), g.heap.end(),
-                                    [&](const UrgentEntry& e) { return e.version != accounts_[e.vm].version; }),
-                     g.heap.end());
-        std::make_heap(g.heap.begin(), g.heap.end(), UrgentBefore{});
+        g.heap.filter_map([&](const UrgentEntry& e) { return e.version == accounts_[e.vm].version; });
         urgent_entries += g.heap.size();
     }
     groups.erase(std::remove_if(groups.begin(), groups.end(), [](const UrgentGroup& g) { return g.heap.empty(); }),
@@ -93,10 +88,7 @@ void ReservationAccounts::remap_slots(const std::vector<std::uint32_t>& vm_map, 
                      listed_vms.end());
     urgent_entries = 0;
     for (UrgentGroup& g : groups) {
-        g.heap.erase(std::remove_if(g.heap.begin(), g.heap.end(),
-                                    [&](UrgentEntry& e) { return (e.vm = vm_map[e.vm]) == gone; }),
-                     g.heap.end());
-        std::make_heap(g.heap.begin(), g.heap.end(), UrgentBefore{});
+        g.heap.filter_map([&](UrgentEntry& e) { return (e.vm = vm_map[e.vm]) != gone; });
         urgent_entries += g.heap.size();
     }
     groups.erase(std::remove_if(groups.begin(), groups.end(), [](const UrgentGroup& g) { return g.heap.empty(); }),
@@ -113,8 +105,7 @@ std::int64_t ReservationAccounts::next_event_after(std::int64_t now) {
 }
 
 void ReservationAccounts::push_victim(const Victim& v) {
-    victims.push_back(v);
-    std::push_heap(victims.begin(), victims.end(), VictimBefore{});
+    victims.push(v);
 }
 
 std::size_t ReservationAccounts::memory_bytes() const {
@@ -129,12 +120,13 @@ std::size_t ReservationAccounts::memory_bytes() const {
 }  // namespace sched
 
 namespace {
+// The shared units and helpers (vsched/scheduler/common.hpp), by their own names.
 using sched::ceil_div;
 using sched::i128;
+using sched::kLagMax;
+using sched::kMicro;
+using sched::kNever;
 using sched::min_never;
-constexpr std::int64_t MICRO = sched::kMicro;
-constexpr std::int64_t NEVER = sched::kNever;
-constexpr std::int64_t LAG_MAX = sched::kLagMax;
 }  // namespace
 
 // ---- the scheduler's side of rule 6 ---------------------------------------------------------
@@ -156,7 +148,7 @@ void CpuScheduler::res_changed(std::uint32_t vm_id) {
     }
     // An urgent VM's release (only VMs with a reserved rate get here).
     const sched::LimitBucket::Account& b = limits_[vm_id];
-    if (b.bound && b.held_until > now_ && b.held_until < NEVER) res_.events.push(Key{b.held_until, vm_id, 0});
+    if (b.bound && b.held_until > now_ && b.held_until < kNever) res_.events.push(Key{b.held_until, vm_id, 0});
 }
 
 // Adds the current entry of VM vm_id (urgent now, not yet listed).
@@ -194,7 +186,7 @@ std::int64_t CpuScheduler::urgent_pick() {
         for (std::size_t g = 0; g < groups.size();) {
             auto& group = groups[g];
             while (!group.heap.empty()) {
-                const auto& top = group.heap.front();
+                const auto& top = group.heap.top();
                 sched::ReservationAccounts::Account& a = res_[top.vm];
                 if (top.version == a.version && vms_[top.vm].alive && urgent(top.vm)) break;
                 if (top.version == a.version) a.in_urgent = false;
@@ -204,23 +196,23 @@ std::int64_t CpuScheduler::urgent_pick() {
                 groups.erase(groups.begin() + static_cast<std::ptrdiff_t>(g));
                 continue;
             }
-            const auto& top = group.heap.front();
+            const auto& top = group.heap.top();
             const i128 lag = top.intercept + static_cast<i128>(group.slope) * now_;
-            // Clamped lags (at LAG_MAX) would tie where the lines do not: the
+            // Clamped lags (at kLagMax) would tie where the lines do not: the
             // plain scan decides those (in practice never reached).
-            if (lag >= LAG_MAX) {
+            if (lag >= kLagMax) {
                 res_.put_back_skipped();
                 return urgent_pick_by_scan();
             }
             if (best_group == kNone || lag > best_lag ||
-                (lag == best_lag && top.vm < groups[best_group].heap.front().vm)) {
+                (lag == best_lag && top.vm < groups[best_group].heap.top().vm)) {
                 best_group = g;
                 best_lag = lag;
             }
             ++g;
         }
         if (best_group == kNone) break;
-        const std::uint32_t vm = groups[best_group].heap.front().vm;
+        const std::uint32_t vm = groups[best_group].heap.top().vm;
         const std::int64_t pick = held(vm) ? -1 : queued_with_earliest_deadline(vms_[vm]);
         if (pick >= 0) {
             best = pick;
@@ -237,7 +229,7 @@ std::int64_t CpuScheduler::urgent_pick_by_scan() {
     std::int64_t best = -1, best_lag = 0;
     std::uint32_t best_vm = 0;
     for (const auto& group : res_.groups) {
-        for (const auto& e : group.heap) {
+        for (const auto& e : group.heap.entries()) {
             const Vm& m = vms_[e.vm];
             if (e.version != res_[e.vm].version || !m.alive || !urgent(e.vm) || held(e.vm)) continue;
             const std::int64_t lag = res_lag_at(e.vm, now_);
@@ -269,7 +261,6 @@ std::int64_t CpuScheduler::urgent_pick_by_scan() {
 // (it gained one: dispatch) or a new unprotected run is added by
 // add_victims_of(). A run's key cannot change within the instant.
 std::int64_t CpuScheduler::urgency_victim() {
-    using VictimBefore = sched::ReservationAccounts::VictimBefore;
     auto& heap = res_.victims;
     if (res_.victims_time != now_) {
         heap.clear();
@@ -280,17 +271,16 @@ std::int64_t CpuScheduler::urgency_victim() {
             if (u.reserved && now_ < u.run_start + protect) return;
             if (urgent(u.vm)) return;
             const bool free = res_[u.vm].res_u == 0;
-            heap.push_back({free, free ? 0 : -res_lag_at(u.vm, now_), u.deadline, e.slot, e.gen});
+            heap.add({free, free ? 0 : -res_lag_at(u.vm, now_), u.deadline, e.slot, e.gen});
         });
-        std::make_heap(heap.begin(), heap.end(), VictimBefore{});
+        heap.build();
         res_.victims_time = now_;
     }
     while (!heap.empty()) {
-        const auto& e = heap.front();
+        const auto& e = heap.top();
         const Vcpu& u = vcpus_[e.slot];
         if (u.gen == e.gen && u.state == kRunning && !urgent(u.vm)) return e.slot;
-        std::pop_heap(heap.begin(), heap.end(), VictimBefore{});
-        heap.pop_back();
+        heap.pop();
     }
     return -1;
 }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "vsched/containers/lazy_heap.hpp"
 #include "vsched/exclusive_use.hpp"
 #include "vsched/fair_share.hpp"
 #include "vsched/huge_pages.hpp"
@@ -257,7 +258,10 @@ private:
     TwoLaneQueue<Entry, Before> waiting_;   // queued, not yet eligible: (eligible, deadline, slot)
     TwoLaneQueue<Key, Before> busy_;        // running: (run_end, slot)
     TwoLaneQueue<Key, Before> releases_;    // held VMs with parked vCPUs: (held_until, vm)
-    std::vector<Entry> borrowed_;  // borrowed runs, max-heap on (eligible, deadline, slot)
+    // Borrowed runs, largest (eligible, deadline, slot) on top; live entries:
+    // borrowed_count_ (stale by gen, dropped by the lazy heap's compaction rule).
+    // Binary: its array is checkpointed in this layout (state format unchanged).
+    LazyHeap<Entry, LargestFirst<Before>, 2> borrowed_;
     sched::LimitBucket limits_;         // rule 5: each VM's bucket, by slot
     sched::ReservationAccounts res_;    // rule 6: each VM's account, urgent VMs, events
     void list_urgent(std::uint32_t vm_id);

@@ -116,6 +116,15 @@ inline bool is_heap(const Vec& v, Before before) {
 
 namespace vsched {
 
+// The Before of a max-heap, from a less-than: the largest entry comes out first.
+template <class Less>
+struct LargestFirst {
+    template <class E>
+    bool operator()(const E& x, const E& y) const {
+        return Less{}(y, x);
+    }
+};
+
 // A min-heap of entries E under Before (Before(a, b): a comes out first).
 // `Vec` is the storage (std::vector or HugeVector); entries() exposes it for
 // checkpoints, which must hold a valid heap when given back (load()).

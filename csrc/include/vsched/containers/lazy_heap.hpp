@@ -61,6 +61,13 @@ public:
         return true;
     }
 
+    // Keeps the entries with keep(e) true, after keep may rewrite them (an
+    // owner renumbering its ids), whether or not the rule is due. O(size).
+    template <class Keep>
+    void filter_map(Keep keep) {
+        heap_.filter_map(keep);
+    }
+
     const Vec& entries() const { return heap_.entries(); }
     bool load(Vec entries) { return heap_.load(std::move(entries)); }
     std::size_t capacity() const { return heap_.capacity(); }

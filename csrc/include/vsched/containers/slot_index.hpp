@@ -120,6 +120,22 @@ public:
         buckets_[i] = (buckets_[i] & ~slot_mask_) | (to + 1);
     }
 
+    // The slot for a new entry of an owner that reuses freed slots (kept in
+    // `free`, last freed first) and numbers new ones densely (`slots` so far):
+    // the last freed slot (taken from `free`), else `slots`, after growing the
+    // table to hold slots + 1 (the owner then appends that record; hash_of is
+    // called only for slots in the index). The owner still inserts the entry.
+    template <class HashOf>
+    std::uint32_t take_slot(std::vector<std::uint32_t>& free, std::size_t slots, HashOf hash_of) {
+        if (!free.empty()) {
+            const std::uint32_t slot = free.back();
+            free.pop_back();
+            return slot;
+        }
+        grow_to_hold(slots + 1, hash_of);
+        return std::uint32_t(slots);
+    }
+
     // Doubles the table until n entries with slots < n fit at most half full.
     template <class HashOf>
     void grow_to_hold(std::size_t n, HashOf hash_of) {

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "vsched/containers/dary_heap.hpp"
 #include "vsched/scheduler/common.hpp"
 #include "vsched/two_lane_queue.hpp"
 
@@ -50,9 +51,11 @@ public:
             return x.vm > y.vm;
         }
     };
+    // Binary: the groups are checkpointed in this layout (state format unchanged).
+    using UrgentHeap = DaryHeap<UrgentEntry, LargestFirst<UrgentBefore>, 2>;
     struct UrgentGroup {
         std::int64_t slope;
-        std::vector<UrgentEntry> heap;
+        UrgentHeap heap;
     };
 
     // A running vCPU an urgent VM may preempt, with its place in the victim
@@ -134,7 +137,8 @@ public:
     // The victims at instant victims_time (-1: none built): runs that did not
     // start overdue; scratch, rebuilt at the first urgent preemption of each
     // decision (not part of a checkpoint).
-    std::vector<Victim> victims;
+    using VictimHeap = DaryHeap<Victim, LargestFirst<VictimBefore>>;
+    VictimHeap victims;
     std::int64_t victims_time = -1;
     void push_victim(const Victim& v);
 
