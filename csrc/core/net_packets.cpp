@@ -46,13 +46,13 @@
 // delay once sent (the segments then are the per-VM delays of N11).
 #include "vsched/net_packets.hpp"
 
+#include "vsched/containers/dary_heap.hpp"
 #include "vsched/scratch.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
-#include <queue>
 #include <stdexcept>
 #include <utility>
 
@@ -285,9 +285,11 @@ private:
     // phase0_after_ down to its not_before_. Skipping the scan (or a VM in it) until then is exact.
     std::vector<std::int64_t> not_before_;
     std::int64_t phase0_after_ = kNever;
-    // VMs over their limit sleep off the lists until their bucket is positive: (wake, VM).
+    // VMs over their limit sleep off the lists until their bucket is positive: (wake, VM),
+    // earliest first. Entries are totally ordered (equal ones are equal), so the wake order is
+    // the same under any heap.
     using Sleeper = std::pair<std::int64_t, std::int32_t>;
-    std::priority_queue<Sleeper, std::vector<Sleeper>, std::greater<Sleeper>> sleeping_;
+    DaryHeap<Sleeper, std::less<Sleeper>> sleeping_;
     std::vector<std::int64_t> tx_;  // tx(s) for s <= kTabulatedTx, 0 until first needed (N6)
     std::int64_t last_finish_ = -1;
 };
@@ -620,7 +622,7 @@ void PacketEngine::run() {
                     if (q.limited && !limit_[static_cast<std::size_t>(i)].positive(now)) {
                         leave(i);
                         q.in_turn = false;
-                        sleeping_.emplace(limit_[static_cast<std::size_t>(i)].positive_from(), i);
+                        sleeping_.push(Sleeper{limit_[static_cast<std::size_t>(i)].positive_from(), i});
                         if (b.listed == 0) break;
                         if (misses >= b.listed) {
                             skip_rounds(b);
