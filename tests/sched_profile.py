@@ -83,14 +83,14 @@ def main() -> None:
         if ratio.max() > 1:
             print(f"mix {k}: {ratio.max():.2f} (VM {int(ratio.max(axis=0).argmax())}) pcpus={pcpus} {vms}", flush=True)
         if args.progress and (k + 1) % args.progress == 0 and k + 1 < args.mixes:
-            report(worst, args, save=True)
-    report(worst, args, save=True)
+            report(worst, args)
+    report(worst, args)
 
 
-def report(worst: list[float], args: argparse.Namespace, save: bool) -> None:
-    """Print the distribution of the worst ratios so far; a long run stopped early still leaves one."""
+def report(worst: list[float], args: argparse.Namespace) -> None:
+    """Print (and save) the distribution of the worst ratios so far; a long run stopped early still leaves one."""
     w = np.array(worst)
-    if save and args.save:
+    if args.save:
         np.save(args.save, w)
     print(
         f"mixes={len(w)} seconds={args.seconds} strict={args.strict}: median {np.median(w):.3f} "

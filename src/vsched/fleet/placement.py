@@ -126,10 +126,9 @@ class HostSummaries:
         self.cpu_free[at] = cpu = pcpus + 1e-9 * pcpus - self.cpu_reserved[at] + down
         self.weigh[0, at] = pcpus * (1.0 - self.load[at])
         self.weigh[1, at] = self.memory_frames[at] - self.frames_in_use[at]
-        inv = self.inv_vcpu_capacity, self.inv_frame_capacity, self.inv_pcpus
-        self.vcpu_frac[at] = vcpu * (inv[0][at] if _per_host(inv[0]) else inv[0])
-        self.frames_frac[at] = frames * (inv[1][at] if _per_host(inv[1]) else inv[1])
-        self.cpu_frac[at] = cpu * (inv[2][at] if _per_host(inv[2]) else inv[2])
+        self.vcpu_frac[at] = vcpu * _at(self.inv_vcpu_capacity, at)
+        self.frames_frac[at] = frames * _at(self.inv_frame_capacity, at)
+        self.cpu_frac[at] = cpu * _at(self.inv_pcpus, at)
 
     def release(self, hosts: np.ndarray, vcpus: np.ndarray, pages: np.ndarray, reservation: np.ndarray,
                 domain: np.ndarray) -> None:
@@ -205,6 +204,9 @@ def _per_host(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.ndim > 0
 
 
+def _at(value: Any, at: Any) -> Any:
+    """`value` at `at` (a host id, an index array or a slice) if it is per host, else the one number."""
+    return value[at] if _per_host(value) else value
 
 
 @dataclass
