@@ -224,7 +224,8 @@ def test_cli_backend_errors_are_one_line(flags, word):
 
 
 def test_a_killed_dask_worker_is_reported_by_shard(dask_client):
-    """Last in the module: the cluster's nanny restarts the killed worker for whatever follows."""
+    """The cluster's nanny restarts the killed worker; the test waits for it, so that the tests after
+    it find both workers again."""
     import os
 
     fleet = _fleet(backend="dask", shards=2, client=dask_client)
@@ -237,6 +238,7 @@ def test_a_killed_dask_worker_is_reported_by_shard(dask_client):
     with pytest.raises(ShardLostError, match=r"dask shard 1 \(hosts 3\.\.5\) was lost at tick 2"):
         fleet.step()
     fleet.close()
+    dask_client.wait_for_workers(2, timeout=120)
 
 
 class InlineRunner:

@@ -339,6 +339,9 @@ class RayRunner(_Runner):
         self.actors = []
 
 
+WORKER_WAIT_SECONDS = 60
+
+
 class DaskRunner(_Runner):
     """One Dask actor (``Client.submit(..., actor=True)``) per shard, on `client` (default: the
     current client, or a local cluster of `shards` single-threaded worker processes, closed with the pool)."""
@@ -360,6 +363,12 @@ class DaskRunner(_Runner):
                 self._owned = [client, cluster]
         self.client = client
         workers = sorted(client.scheduler_info()["workers"])
+        if not workers:  # a cluster still starting, or restarting a lost worker
+            try:
+                client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
+            except Exception as error:  # distributed raises its own TimeoutError
+                raise RuntimeError(f"the Dask client has no workers (waited {WORKER_WAIT_SECONDS} s)") from error
+            workers = sorted(client.scheduler_info()["workers"])
         # shard s on worker s mod W: a fixed spread, not the scheduler's choice of the moment
         self.workers = [workers[s % len(workers)] for s in range(len(bounds))]
         futures = [client.submit(HostShard, a, list(specs[a:b]), tick_seconds, engines, vm_series, actor=True,
