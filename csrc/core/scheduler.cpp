@@ -22,7 +22,8 @@
 //   5 limit bucket   sched::LimitBucket (vsched/scheduler/limit_bucket.hpp) and apply_limit(),
 //                    update_credit(), set_held_until(), park_if_held(), process_releases()
 //                    (csrc/core/scheduler/limit_bucket.cpp): request = slice // max(1, ceil(limit))
-//                    (>= 1: check_params), held while credit < max(1, request // 4) * 10^6
+//                    (>= 1: check_params), held while credit < max(1, request // 4) * 10^6,
+//                    credit + unused grants <= room = slice*10^6 + min(slice*10^6, max(0, vm_lag_at()))
 //   6 reservation    sched::ReservationAccounts (vsched/scheduler/reservations.hpp) and
 //                    res_changed(), urgent_pick_now(), urgency_victim(), overdue_pickable()
 //                    (csrc/core/scheduler/reservations.cpp)
@@ -823,6 +824,21 @@ void CpuScheduler::bring_lag(Vcpu& v, std::int64_t t) const {
     }
     v.lag_time = t;
     note_lag_line(lag_guard_, v.lag, t);
+}
+
+i128 CpuScheduler::vm_lag_at(std::uint32_t vm, std::int64_t t) const {
+    const Vm& m = vms_[vm];
+    i128 total = 0;
+    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
+        const Vcpu& v = vcpus_[m.first + k];
+        const i128 dt = t - v.lag_time;
+        if (v.state == kQueued) {
+            total += clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate) * dt);
+        } else if (v.state == kRunning) {
+            total += clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate - kMicro) * dt);
+        }
+    }
+    return total;
 }
 
 void CpuScheduler::set_keys(Vcpu& v, std::int64_t t) const {
