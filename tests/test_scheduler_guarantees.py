@@ -419,12 +419,11 @@ def test_only_the_documented_class_leaves_the_bound(strict):
     """Random mixes, 5 s, native: every VM is within the lag bound on both sides, except,
     with rule 6, a reserved VM whose fluid share is its reservation (class (a) of
     docs/engines/scheduler.md, "Deviations"), which may only be ahead, within the envelope.
-    The first 200 mixes of the profile, and the profile mixes above."""
+    The first 200 mixes of the profile, and the profile mixes above (none leaves it now)."""
     from sched_profile import fluid_rates
 
     profile = mixes(2026, max(PINNED) + 1)
     chosen = profile[:200] + [profile[k] for k in PINNED]
-    ahead_in_class = 0
     for pcpus, vms in chosen:
         runs = run_mix(vsched_native, pcpus, vms, 5.0, strict)
         t = np.arange(runs.shape[0])[:, None] * 100 * MS
@@ -435,5 +434,3 @@ def test_only_the_documented_class_leaves_the_bound(strict):
         assert np.all(behind <= 1.0), (pcpus, vms, behind)
         assert np.all(ahead[~may_be_ahead] <= 1.0), (pcpus, vms, ahead)
         assert np.all(ahead <= LAG_ENVELOPE), (pcpus, vms, ahead)
-        ahead_in_class += int(np.any(ahead[may_be_ahead] > 1.0))
-    assert ahead_in_class >= (1 if strict else 0)  # mix 2637's VM 5 (strict) does leave it, ahead

@@ -14,7 +14,8 @@
 // Where each rule lives:
 //   1 fluid target   recompute(), recompute_full(), recompute_incremental()   rate_j = floor(a_i * 10^6) // demand_i
 //   2 EEVDF keys     set_keys(), bring_lag()
-//                    eligible = t + ceil(-lag / rate), deadline = t + ceil((request*10^6 - lag) / rate)
+//                    eligible = t + ceil(-lag / rate), deadline = t + ceil((request*10^6 - lag) / rate),
+//                    deadline = eligible for a whole core (rate = 10^6)
 //   3 decisions      decide(), dispatch_best(), pick_and_dispatch(), next_event(), dispatch(), stop();
 //                    preemptions: borrowed runs by eligible (or urgent) vCPUs, unprotected runs
 //                    by urgent VMs (rule 6); nothing else preempts
@@ -848,7 +849,9 @@ void CpuScheduler::set_keys(Vcpu& v, std::int64_t t) const {
     }
     const std::int64_t request_u = vms_[v.vm].request * kMicro;
     v.eligible = min_never(t + ceil_div(-static_cast<i128>(v.lag), v.rate));
-    v.deadline = min_never(t + ceil_div(static_cast<i128>(request_u) - v.lag, v.rate));
+    // A whole core (rate 10^6) cannot make up a wait: its deadline is its eligible time.
+    v.deadline = v.rate >= kMicro ? v.eligible
+                                  : min_never(t + ceil_div(static_cast<i128>(request_u) - v.lag, v.rate));
 }
 
 // Account the interval [since, t) of a waiting or queued vCPU. A queued vCPU

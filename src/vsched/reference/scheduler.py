@@ -522,7 +522,10 @@ class CpuScheduler(LimitRules, ReservationRules, Checkpointable):
             v.eligible = v.deadline = NEVER
             return
         v.eligible = min(NEVER, t + _ceil_div(-v.lag, v.rate))
-        v.deadline = min(NEVER, t + _ceil_div(v.vm.request * MICRO - v.lag, v.rate))
+        if v.rate >= MICRO:  # a whole core cannot make up a wait: its deadline is its eligible time
+            v.deadline = v.eligible
+        else:
+            v.deadline = min(NEVER, t + _ceil_div(v.vm.request * MICRO - v.lag, v.rate))
 
     def _flush(self, v: _Vcpu, t: int) -> None:
         span = t - v.since
