@@ -42,14 +42,17 @@ class CpuScheduler(Checkpointable):
       ``floor(a_i * 1e6) // demand_i`` micro-cores.
     * EEVDF per vCPU: ``lag = entitled - received`` (entitled grows at the rate while
       the vCPU has work); eligible iff lag >= 0; deadline = when the fluid ideal would
-      have served the owed lag plus one request. Lag is kept (in service units) across
+      have served the owed lag plus one request (for a vCPU whose rate is a whole core,
+      its eligible time: it cannot make up a wait). Lag is kept (in service units) across
       re-weighting; on sleep it is clamped to ``[-request, 0]`` (no banked credit).
     * At slice ends, on new work, when work runs out and when a limit releases a VM,
       each free pCPU takes the eligible vCPU with the earliest (deadline, vm, vcpu);
       if none is eligible, the earliest (eligible time, deadline, vm, vcpu): work
       conserving. It runs ``min(request, pending)`` ns; only reservations (below)
       and eligible vCPUs (over runs that were not eligible) preempt.
-    * Limit (binds when limit < vcpus): a token bucket of at most one slice; a VM
+    * Limit (binds when limit < vcpus): a token bucket of one slice, plus up to one
+      more while the VM is behind its fluid share (so it can catch up): at most
+      ``limit*T + slice`` from the start, ``limit*T + 2 x slice`` in any window; a VM
       whose credit is below a quarter of its request is *held* (its waiting vCPUs
       count as ``limited_ns``); request = slice // max(1, ceil(limit)) for such VMs.
     * Reservation: besides the floor of the fluid target, each VM keeps
