@@ -603,25 +603,32 @@ void PacketEngine::run() {
                     VmQueue& q = queue_[static_cast<std::size_t>(i)];
                     // A turn opens with deficit += q_i: without a branch (whether the head's turn
                     // is already open, after a higher band's interruption, is the data's choice).
-                    const std::int64_t deficit = q.deficit + (q.quantum & (static_cast<std::int64_t>(q.in_turn) - 1));
-                    if (q.head_size <= deficit) {
-                        s = q.head_size;
-                        sent_arrival = q.head_arrival;
-                        q.deficit = deficit - s;
-                        q.in_turn = true;
-                        b.first = i;
-                        sender = i;
-                        p = dequeue(i);
-                        break;
+                    std::int64_t deficit = q.deficit + (q.quantum & (static_cast<std::int64_t>(q.in_turn) - 1));
+                    if (q.head_size > deficit) {
+                        if (listed == 1) {
+                            // Alone on the list, it sends after the r rounds it lacks: what
+                            // skip_rounds ((r - 1) q_i) and the next turn's q_i give it.
+                            deficit += (q.head_size - deficit + q.quantum - 1) / q.quantum * q.quantum;
+                        } else {
+                            q.deficit = deficit;
+                            q.in_turn = false;
+                            i = q.next;  // the turn passes: the VM goes to the tail
+                            if (++misses >= listed) {
+                                b.first = i;
+                                skip_rounds(b);
+                                misses = 0;
+                            }
+                            continue;
+                        }
                     }
-                    q.deficit = deficit;
-                    q.in_turn = false;
-                    i = q.next;  // the turn passes: the VM goes to the tail
-                    if (++misses >= listed) {
-                        b.first = i;
-                        skip_rounds(b);
-                        misses = 0;
-                    }
+                    s = q.head_size;
+                    sent_arrival = q.head_arrival;
+                    q.deficit = deficit - s;
+                    q.in_turn = true;
+                    b.first = i;
+                    sender = i;
+                    p = dequeue(i);
+                    break;
                 }
             } else {
                 for (;;) {
