@@ -39,7 +39,9 @@
 // the instant it turns positive, floor(-tokens / rate) + 1 after the refill,
 // and is not looked at again before it (sends only take tokens away, so the
 // instant only moves later); phase 0 keeps such an instant per reserved VM,
-// phase 1 the earliest one of the minimum buckets.
+// phase 1 the earliest one of the minimum buckets. A VM alone on its band's
+// list that lacks r rounds for its head packet gets the r quanta at once (what
+// the skipped rounds and its next turn give it).
 // The loop is compiled once per combination of guard / limits / reservations.
 // Memory per packet: its 16-byte arrival record (validated) and one 8-byte
 // place in its VM's FIFO segment, which holds its index while queued and its
