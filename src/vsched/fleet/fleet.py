@@ -57,7 +57,7 @@ class _VmTable:
     # the rows of VMs on no host (pending a restart, or never placed); the pools hold the others (F25)
     INT = ("state", "host", "local", "vcpus", "pages", "domain", "column", "departure", "restart_at",
            "down_since", "target", "finish", "ticks_running", "lost_ticks", "dirtied_prev", "ent_n")
-    FLOAT = ("reservation", "limit", "demand_sum", "used_sum", "unmet_sum", "ready_sum", "ent_sum",
+    FLOAT = ("cores", "reservation", "limit", "demand_sum", "used_sum", "unmet_sum", "ready_sum", "ent_sum",
              "last_ready", "last_swapped", "dirty_rate", "overhead")
     BOOL = ("dirtied_valid",)
 
@@ -65,6 +65,7 @@ class _VmTable:
     host: np.ndarray  # -1: on no host
     local: np.ndarray  # the VM's id on its host
     vcpus: np.ndarray
+    cores: np.ndarray  # vcpus as floats (the demand's formula in floats: no conversion per tick)
     pages: np.ndarray
     domain: np.ndarray
     column: np.ndarray  # its column of the CPU series
@@ -113,6 +114,7 @@ class _VmTable:
         self.specs.append(spec)
         self.state[i], self.host[i], self.local[i] = PENDING, -1, -1
         self.vcpus[i], self.pages[i], self.domain[i] = spec.vcpus, spec.memory_pages, spec.domain
+        self.cores[i] = spec.vcpus
         self.reservation[i] = math.nan if spec.reservation is None else spec.reservation
         self.limit[i] = math.nan if spec.limit is None else spec.limit
         self.column[i], self.departure[i] = column, departure
@@ -661,15 +663,16 @@ class Fleet:
     def _inputs(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> TickInputs:
         v = self.vms
         assert self._cpu is not None
-        vcpus = v.vcpus[ids]
+        vcpus = v.cores[ids]
         activity = self._cpu[t][v.column[ids]]
         # pre-copy CPU overhead is charged to the migrating VM on its source (rule F7)
         demand = np.minimum(activity * vcpus + v.overhead[ids], vcpus)
-        up = np.fromiter((host is not None for host in self.pool.hosts), dtype=bool, count=len(self.specs))
+        up = self.summaries.up.copy()  # a host is up in the summaries exactly while its pool holds it
         inputs = TickInputs(0, up, sizes, demand, tick=t, vms=ids)  # fleet ids: the pools keep the totals
         if self.memory is not None:
             # the hosts draw their own references (rule F21): each is told where its part starts
-            running = np.concatenate([[0], np.cumsum(self.memory.references(activity))])
+            running = np.zeros(ids.size + 1, dtype=np.int64)  # running[i]: the references of the VMs before i
+            np.cumsum(self.memory.references(activity), out=running[1:])
             boots = [(h, fid, v.pages[fid], v.domain[fid], v.local[fid])
                      for h in sorted(self._boots) for fid in self._boots[h]]
             self._boots = {}

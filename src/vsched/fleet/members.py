@@ -37,7 +37,7 @@ class HostMembers:
         self._removed: list[np.ndarray] = []  # keys not deleted yet
 
     def __len__(self) -> int:
-        return int(self._keys.size + len(self._added) - sum(r.size for r in self._removed))
+        return int(self.sizes.sum())
 
     def add(self, host: int, local: int, fid: int) -> None:
         """Fleet VM `fid` is now VM `local` of `host` (the host's newest)."""
@@ -54,26 +54,41 @@ class HostMembers:
             np.subtract.at(self.sizes, hosts, 1)
 
     def _apply(self) -> None:
-        if self._added:
-            added = np.array(self._added, dtype=np.int64).reshape(-1, 2)
-            added = added[np.argsort(added[:, 0], kind="stable")]
-            at = np.searchsorted(self._keys, added[:, 0])
-            self._keys = np.insert(self._keys, at, added[:, 0])
-            self._ids = np.insert(self._ids, at, added[:, 1])
-            self._added = []
-        if self._removed:
-            gone = np.concatenate(self._removed)
-            self._removed = []
-            at = np.searchsorted(self._keys, gone)
-            if self._keys.size == 0 or np.any(at >= self._keys.size) or not np.array_equal(self._keys[at], gone):
+        """Merge the queued adds and deletes: one keep mask over the array, one merge of the
+        (few) added keys into it."""
+        if not self._added and not self._removed:
+            return
+        added = np.array(self._added, dtype=np.int64).reshape(-1, 2)
+        added = added[np.argsort(added[:, 0], kind="stable")]
+        gone = np.concatenate(self._removed) if self._removed else np.zeros(0, dtype=np.int64)
+        self._added, self._removed = [], []
+        if gone.size and added.size:  # VMs added and removed since the last merge: never merged
+            undone = np.isin(added[:, 0], gone)
+            gone = gone[~np.isin(gone, added[:, 0])]
+            added = added[~undone]
+        keys, ids = self._keys, self._ids
+        if gone.size:
+            at = np.searchsorted(keys, gone)
+            if np.any(at >= keys.size) or not np.array_equal(keys[at], gone):
                 raise RuntimeError("HostMembers: a VM removed from a host it is not on")
-            self._keys = np.delete(self._keys, at)
-            self._ids = np.delete(self._ids, at)
+            keep = np.ones(keys.size, dtype=bool)
+            keep[at] = False
+            keys, ids = keys[keep], ids[keep]
+        if added.size:
+            at = np.searchsorted(keys, added[:, 0]) + np.arange(added.shape[0])  # positions once merged
+            old = np.ones(keys.size + added.shape[0], dtype=bool)
+            old[at] = False
+            merged_keys, merged_ids = np.empty(old.size, dtype=np.int64), np.empty(old.size, dtype=np.int64)
+            merged_keys[old], merged_ids[old] = keys, ids
+            merged_keys[at], merged_ids[at] = added[:, 0], added[:, 1]
+            keys, ids = merged_keys, merged_ids
+        ids.flags.writeable = False  # handed out by layout() without a copy
+        self._keys, self._ids = keys, ids
 
     def layout(self) -> tuple[np.ndarray, np.ndarray]:
-        """All VMs on hosts (fleet ids, host then host VM order) and each host's count (copies)."""
+        """All VMs on hosts (fleet ids, host then host VM order; read-only) and each host's count (a copy)."""
         self._apply()
-        return self._ids.copy(), self.sizes.copy()
+        return self._ids, self.sizes.copy()
 
     def _span(self, host: int) -> tuple[int, int]:
         self._apply()
@@ -90,4 +105,5 @@ class HostMembers:
         a, b = self._span(host)
         self._keys = np.delete(self._keys, slice(a, b))
         self._ids = np.delete(self._ids, slice(a, b))
+        self._ids.flags.writeable = False
         self.sizes[host] = 0
