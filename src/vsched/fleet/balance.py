@@ -3,6 +3,7 @@ host summaries and candidate VMs."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -53,20 +54,26 @@ class _Memo:
 
 class _LoadOrder:
     """The up hosts sorted by (load, host id), as a stable argsort of the loads gives them, kept
-    up to date when a move changes two hosts' loads (no sort per move)."""
+    up to date when a move changes two hosts' loads (a sorted list of (load, host): one
+    bisection each, no sort per move)."""
 
     def __init__(self, up_index: np.ndarray, loads: np.ndarray) -> None:
-        self.hosts = up_index[np.argsort(loads[up_index], kind="stable")]
-        self.loads = loads[self.hosts]
+        order = up_index[np.argsort(loads[up_index], kind="stable")]
+        self.sorted = list(zip(loads[order].tolist(), order.tolist()))
+        self.load = dict(zip(order.tolist(), loads[order].tolist()))
+
+    def lowest(self, k: int) -> np.ndarray:
+        return np.array([h for _, h in self.sorted[:k]], dtype=np.int64)
+
+    def highest(self, k: int) -> np.ndarray:
+        """The last `k` of the order, last first."""
+        return np.array([h for _, h in self.sorted[max(0, len(self.sorted) - k):][::-1]] if k else [], dtype=np.int64)
 
     def moved(self, hosts: tuple[int, int], loads: np.ndarray) -> None:
         for h in hosts:
-            at = int(np.flatnonzero(self.hosts == h)[0])
-            self.hosts, self.loads = np.delete(self.hosts, at), np.delete(self.loads, at)
-            value = loads[h]
-            lo, hi = int(np.searchsorted(self.loads, value, "left")), int(np.searchsorted(self.loads, value, "right"))
-            at = int(lo + np.searchsorted(self.hosts[lo:hi], h))  # equal loads: ascending host id
-            self.hosts, self.loads = np.insert(self.hosts, at, h), np.insert(self.loads, at, value)
+            del self.sorted[bisect.bisect_left(self.sorted, (self.load[h], h))]
+            self.load[h] = float(loads[h])
+            bisect.insort(self.sorted, (self.load[h], h))
 
 
 @dataclass
@@ -155,9 +162,8 @@ def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Mov
     cost, badness = _Memo(c.cost), _Memo(c.badness)
     ranked = _LoadOrder(up_index, loads)
     while len(moves) < policy.max_moves and current > policy.target:
-        order = ranked.hosts
-        sources = order[::-1][: policy.source_hosts]
-        dests = order[: policy.destination_hosts]
+        sources = ranked.highest(policy.source_hosts)
+        dests = ranked.lowest(policy.destination_hosts)
         cand = np.concatenate([vms_of(h) for h in sources.tolist()])
         cand = cand[movable[cand]]
         if cand.size == 0:
