@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "vsched/exclusive_use.hpp"
-#include "vsched/huge_pages.hpp"
 #include "vsched/interrupt.hpp"
 
 namespace py = pybind11;
@@ -70,9 +69,7 @@ py::array_t<bool> access_keys(KeyCacheT& cache, const UInt64Array& keys, const c
     const auto n = static_cast<std::size_t>(keys.shape(0));
     // Copied with the GIL held: the loop never reads the caller's array, so
     // another thread changing it meanwhile cannot change what is referenced.
-    // On huge pages: a fresh 4 KiB page costs a fault and a zeroing each, and
-    // for 10 M keys that was ~7 % of LRU-K's whole batch (half of it saved).
-    const HugeVector<std::uint64_t> own(keys.data(), keys.data() + n);
+    const std::vector<std::uint64_t> own(keys.data(), keys.data() + n);
     py::array_t<bool> hits(static_cast<py::ssize_t>(n));
     bool* out = hits.mutable_data();
     PythonSignals signals;
