@@ -158,9 +158,19 @@ def test_ctrl_c_stops_observe_many_at_a_tick_boundary():
     timer.start()
     with pytest.raises(KeyboardInterrupt):
         r.observe_many(batch, cap_at_entitlement=True)
-    late = time.monotonic() - start - 0.3
+    elapsed = time.monotonic() - start
     timer.join()
-    assert late < 1.0, late  # the poll runs every ~20 ms of work (generous: the machine may be shared)
+    # The claim is "stopped early, between two ticks": the state is exactly that of a shorter
+    # replay. The time bound is loose on purpose (a shared, loaded machine is slow).
+    assert elapsed < 10.0, elapsed
+    interrupted = r._core._save()
+    twin = _host(300)
+    done = 0
+    while twin._core._save() != interrupted and done < batch.shape[0]:
+        twin.observe_many(batch[done:done + 1], cap_at_entitlement=True)
+        done += 1
+    assert twin._core._save() == interrupted  # a whole number of ticks, bit for bit
+    assert 0 < done < batch.shape[0]
     done = r.export_vm(r.vms[0])["samples_seen"]
     assert 0 < done < len(batch)
     # Exactly as a fresh object fed that prefix, and it goes on alike.
