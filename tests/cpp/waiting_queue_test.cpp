@@ -74,7 +74,10 @@ void against_multiset(std::uint64_t seed) {
         if (what < 55 || oracle.empty()) {
             // Several streams of later times, ties common, any (deadline, slot).
             const std::int64_t stream = static_cast<std::int64_t>(rnd.below(3)) * spread;
-            const Entry e{now + 1 + stream + static_cast<std::int64_t>(rnd.below(static_cast<std::uint64_t>(spread))),
+            // (Now and then an entry due at kNever: a vCPU of rate 0 never becomes eligible.)
+            const std::int64_t due = rnd.chance(0.05) ? vsched::sched::kNever
+                                     : now + 1 + stream + static_cast<std::int64_t>(rnd.below(static_cast<std::uint64_t>(spread)));
+            const Entry e{due,
                           static_cast<std::int64_t>(rnd.below(5)), serial++, static_cast<std::uint32_t>(rnd.below(4))};
             q.push(e);
             oracle.insert(e);

@@ -28,6 +28,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -220,8 +221,10 @@ private:
     // smallest eligible time m may be out of order, so their head groups at m
     // go to the heap first (the rest of every run is later than m).
     std::size_t settle_front() {
+        // (An entry may be due at kNever itself: a vCPU of rate 0.)
+        if (runs_used_ == 0) return kHeap;
         const std::int64_t m = runs_min_time();
-        if (m == kNever || (!heap_.empty() && heap_.front().a < m)) return kHeap;
+        if (!heap_.empty() && heap_.front().a < m) return kHeap;
         for (std::size_t r = 0; r < runs_used_; ++r) {
             if (disorder_[r] <= heads_[r]) continue;  // in the whole order from its head
             std::vector<E>& run = runs_[r];
@@ -248,7 +251,7 @@ private:
     }
 
     std::int64_t runs_min_time() const {
-        std::int64_t t = kNever;
+        std::int64_t t = std::numeric_limits<std::int64_t>::max();  // above every time, kNever included
         for (std::size_t r = 0; r < runs_used_; ++r) {
             if (heads_[r] < runs_[r].size() && runs_[r][heads_[r]].a < t) t = runs_[r][heads_[r]].a;
         }
