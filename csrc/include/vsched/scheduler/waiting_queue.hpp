@@ -26,6 +26,7 @@
 // entry moves there at most once.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -40,6 +41,17 @@ namespace vsched::sched {
 class WaitingQueue {
 public:
     using E = Entry;
+    // The whole order, and gen among duplicates of one vCPU (equal otherwise), so
+    // that what leaves the queue, and when, depends on the entries held, not on
+    // where they sit: a restored queue (another layout) then continues exactly
+    // as the saved one, bit for bit.
+    struct Order {
+        bool operator()(const E& x, const E& y) const {
+            if (Before{}(x, y)) return true;
+            if (Before{}(y, x)) return false;
+            return x.gen < y.gen;
+        }
+    };
 
     bool empty() const { return heap_.empty() && runs_used_ == 0; }
     // Entries held (stale ones included).
@@ -49,22 +61,12 @@ public:
         return n;
     }
 
-    // The smallest eligible time among the entries for which valid(e) is
-    // true (kNever if none); stale entries (valid false) met at the fronts of
-    // the heap and of the runs are dropped on the way, no other entry moves.
+    // The eligible time of the smallest entry for which valid(e) is true
+    // (kNever if none); the invalid (stale) entries before it are dropped.
     template <class Valid>
     std::int64_t min_valid_time(Valid valid) {
-        while (!heap_.empty() && !valid(heap_.front())) vsched::heap::pop<kArity>(heap_, Before{});
-        std::int64_t t = heap_.empty() ? kNever : heap_.front().a;
-        for (std::size_t r = 0; r < runs_used_; ++r) {
-            std::vector<E>& run = runs_[r];
-            std::size_t& head = heads_[r];
-            while (head < run.size() && !valid(run[head])) ++head;
-            if (head < run.size() && run[head].a < t) t = run[head].a;
-            trim(r);
-        }
-        drop_empty_tail();
-        return t;
+        while (!empty() && !valid(front())) pop();
+        return empty() ? kNever : front().a;
     }
 
     // The smallest entry in (eligible, deadline, slot) order; not empty.
@@ -76,7 +78,7 @@ public:
         const std::size_t r = settle_front();
         if (r == kHeap) {
             const E top = heap_.front();
-            vsched::heap::pop<kArity>(heap_, Before{});
+            vsched::heap::pop<kArity>(heap_, Order{});
             return top;
         }
         const E e = runs_[r][heads_[r]++];
@@ -85,22 +87,28 @@ public:
         return e;
     }
 
-    // Calls f(e) for every entry with eligible <= t and removes it, in no
-    // particular order (f must not touch the queue).
+    // Calls f(e) for every entry with eligible <= t and removes it, in Order
+    // (f must not touch the queue). The due entries of the runs and the heap
+    // are gathered and sorted unless they come from one run in Order already.
     template <class F>
     void pop_due(std::int64_t t, F f) {
+        due_.clear();
+        bool sorted = true;
         while (!heap_.empty() && heap_.front().a <= t) {
-            const E e = heap_.front();
-            vsched::heap::pop<kArity>(heap_, Before{});
-            f(e);
+            due_.push_back(heap_.front());
+            vsched::heap::pop<kArity>(heap_, Order{});
         }
         for (std::size_t r = 0; r < runs_used_; ++r) {
             std::vector<E>& run = runs_[r];
             std::size_t& head = heads_[r];
-            while (head < run.size() && run[head].a <= t) f(run[head++]);
+            if (head == run.size() || run[head].a > t) continue;
+            if (!due_.empty() || disorder_[r] > head) sorted = false;
+            while (head < run.size() && run[head].a <= t) due_.push_back(run[head++]);
             trim(r);
         }
         drop_empty_tail();
+        if (!sorted) std::sort(due_.begin(), due_.end(), Order{});
+        for (const E& e : due_) f(e);
     }
 
     // The first run that e keeps in eligible order (an empty one, or one
@@ -109,12 +117,12 @@ public:
         for (std::size_t r = 0; r < kRuns; ++r) {
             std::vector<E>& run = runs_[r];
             if (heads_[r] == run.size() || e.a >= run.back().a) {
-                if (heads_[r] < run.size() && Before{}(e, run.back())) disorder_[r] = run.size();  // a tie out of order
+                if (heads_[r] < run.size() && Order{}(e, run.back())) disorder_[r] = run.size();  // a tie out of order
                 append(r, e);
                 return;
             }
         }
-        vsched::heap::push<kArity>(heap_, e, Before{});
+        vsched::heap::push<kArity>(heap_, e, Order{});
     }
 
     void clear() {
@@ -129,7 +137,7 @@ public:
 
     // Bulk load: add() entries in any order, then build() once (O(n)).
     void add(const E& e) { heap_.push_back(e); }
-    void build() { vsched::heap::build<kArity>(heap_, Before{}); }
+    void build() { vsched::heap::build<kArity>(heap_, Order{}); }
 
     template <class F>
     void for_each(F f) const {
@@ -173,17 +181,17 @@ public:
     }
 
     // Checkpoint in TwoLaneQueue's layout (format 1: a run sorted in the whole
-    // order, its head, a 4-ary heap): an empty run and every entry in the heap.
-    // The restored queue gives the same entries in the same exact order.
+    // order, its head, a 4-ary heap): every entry in the run, sorted in Order,
+    // and an empty heap, so equal contents save as equal bytes.
     template <class Writer>
     void save(Writer& out) const {
-        out.put_vector(std::vector<E>{});
+        std::vector<E> run;
+        run.reserve(size());
+        for_each([&](const E& e) { run.push_back(e); });
+        std::sort(run.begin(), run.end(), Order{});
+        out.put_vector(run);
         out.put(std::uint64_t{0});
-        std::vector<E> heap;
-        heap.reserve(size());
-        for_each([&](const E& e) { heap.push_back(e); });
-        vsched::heap::build<kArity>(heap, Before{});
-        out.put_vector(heap);
+        out.put_vector(std::vector<E>{});
     }
     // Throws std::invalid_argument unless the lanes read are a valid queue
     // (run sorted from head, heap ordered); entries are the caller's to check.
@@ -208,6 +216,10 @@ public:
             heads_[0] = 0;
         }
         heap_ = std::move(heap);
+        build();  // (a heap in the whole order need not be one in Order among duplicates)
+        for (std::size_t i = heads_[0] + 1; i < runs_[0].size(); ++i) {
+            if (Order{}(runs_[0][i], runs_[0][i - 1])) disorder_[0] = i;
+        }
     }
 
 private:
@@ -229,7 +241,7 @@ private:
             if (disorder_[r] <= heads_[r]) continue;  // in the whole order from its head
             std::vector<E>& run = runs_[r];
             std::size_t& head = heads_[r];
-            while (head < run.size() && run[head].a == m) vsched::heap::push<kArity>(heap_, run[head++], Before{});
+            while (head < run.size() && run[head].a == m) vsched::heap::push<kArity>(heap_, run[head++], Order{});
             trim(r);
         }
         drop_empty_tail();
@@ -237,8 +249,8 @@ private:
         for (std::size_t r = 0; r < runs_used_; ++r) {
             if (heads_[r] == runs_[r].size()) continue;
             const E& head = runs_[r][heads_[r]];
-            if (best == kHeap ? (heap_.empty() || Before{}(head, heap_.front()))
-                              : Before{}(head, runs_[best][heads_[best]])) {
+            if (best == kHeap ? (heap_.empty() || Order{}(head, heap_.front()))
+                              : Order{}(head, runs_[best][heads_[best]])) {
                 best = r;
             }
         }
@@ -284,6 +296,7 @@ private:
     std::size_t disorder_[kRuns] = {};
     std::size_t runs_used_ = 0;  // runs from this one on are empty
     std::vector<E> heap_;
+    std::vector<E> due_;  // scratch of pop_due()
 };
 
 }  // namespace vsched::sched
