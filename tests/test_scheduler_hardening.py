@@ -11,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import vsched
+import vsched.reference
+
 INT64_MAX = 2**63 - 1
 DAY = 86_400 * 10**9
 
@@ -94,3 +97,35 @@ def test_pending_sums_of_cpu_bound_vcpus_saturate(impl):
     s.add_work([vm, vm, vm], [0, 1, 2], [impl.FOREVER, impl.FOREVER, 7])
     assert s.stats()["pending_ns"].tolist() == [impl.FOREVER]
     assert s.vcpu_stats()["pending_ns"].tolist() == [impl.FOREVER, impl.FOREVER, 7]
+
+
+# A fuzz sequence that crashed the native engine: a vCPU whose rate is 0 (a limit of
+# 2.2e-308 cores floors to 0 micro-cores) waits with an eligible time of "never", and a
+# free pCPU then takes the earliest not-yet-eligible vCPU (a borrowed pick, rule 3).
+_NEVER_ELIGIBLE_CALLS = [
+    ("add_vm", (3, 1, 0.0, 0.0)), ("clear_work", (0, 5)), ("set_vm", (0,), {"shares": 1000, "limit": 1.5}),
+    ("run", (15,)), ("set_limits", (np.array([0], dtype=np.int64), [1.0])), ("clear_all_work", ()),
+    ("remove_vm", (0,)), ("add_vm", (3, 9223372036854775808, 1e-09, 2.2250738585072014e-308)),
+    ("add_vm", (1, 1000, 0.0, 2.2250738585072014e-308)), ("add_work", (0, 1, 9223372036854775807)),
+    ("run", (320,)), ("set_limits", (np.array([1], dtype=np.int64), [1.0])), ("remove_vm", (1,)),
+    ("add_vm", (3, 16, 0.0, 0.5)), ("clear_work", (2,)), ("run", (48,)),
+    ("add_vm", (3, 2, 5e-324, 2.2250738585072014e-308)), ("remove_vm", (2,)), ("add_work", (3, 2, 2)),
+    ("run", (2,)),
+]
+
+
+def _replay(s, calls):
+    outcome = []
+    for name, args, *kw in calls:
+        try:
+            getattr(s, name)(*args, **(kw[0] if kw else {}))
+            outcome.append(None)
+        except Exception as e:  # noqa: BLE001 - the exception type is what is compared
+            outcome.append(type(e).__name__)
+    return outcome, s.now, s.decisions, {k: v.tolist() for k, v in s.vcpu_stats().items()}
+
+
+def test_borrowed_pick_with_a_never_eligible_vcpu_waiting():
+    native = _replay(vsched.CpuScheduler(8, 16, strict_reservations=False), _NEVER_ELIGIBLE_CALLS)
+    reference = _replay(vsched.reference.CpuScheduler(8, 16, strict_reservations=False), _NEVER_ELIGIBLE_CALLS)
+    assert native == reference

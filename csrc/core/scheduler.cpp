@@ -440,13 +440,10 @@ std::int64_t CpuScheduler::next_event() {
     }
     // A vCPU becoming eligible preempts a borrowed run.
     if (borrowed_count_ > 0) {
-        while (!waiting_.empty()) {
-            const Entry& e = waiting_.front();
-            const Vcpu& v = vcpus_[e.slot];
-            if (v.gen == e.gen && v.state == kQueued) break;
-            waiting_.pop();
-        }
-        if (!waiting_.empty() && waiting_.front().a < t) t = waiting_.front().a;
+        t = std::min(t, waiting_.min_valid_time([&](const Entry& e) {
+                         const Vcpu& v = vcpus_[e.slot];
+                         return v.gen == e.gen && v.state == kQueued;
+                     }));
     }
     return t;
 }
@@ -465,11 +462,11 @@ void CpuScheduler::decide() {
         }
     }
     // vCPUs whose eligible time has come move to the deadline-ordered heap.
-    while (!waiting_.empty() && waiting_.front().a <= now_) {
-        const Entry e = waiting_.pop();
+    // (In any order: the eligible queue orders them by deadline.)
+    waiting_.pop_due(now_, [&](const Entry& e) {
         const Vcpu& v = vcpus_[e.slot];
         if (v.gen == e.gen && v.state == kQueued) eligible_.push(Key{e.b, e.slot, e.gen});
-    }
+    });
     while (running_ < pcpus_ && dispatch_best()) {
     }
     // Preemptions. Each step either turns a borrowed run into an unborrowed one
@@ -546,10 +543,10 @@ bool CpuScheduler::pick_and_dispatch() {
     return pick_from(eligible_) || pick_from(waiting_);
 }
 
-template <class E>
-bool CpuScheduler::pick_from(TwoLaneQueue<E, Before>& queue) {
+template <class Queue>
+bool CpuScheduler::pick_from(Queue& queue) {
     while (!queue.empty()) {
-        const E e = queue.pop();
+        const auto e = queue.pop();
         const Vcpu& v = vcpus_[e.slot];
         if (v.gen != e.gen || v.state != kQueued || park_if_held(e.slot, e.gen)) continue;
         dispatch(e.slot);

@@ -22,6 +22,7 @@
 #include "vsched/scheduler/common.hpp"
 #include "vsched/scheduler/limit_bucket.hpp"
 #include "vsched/scheduler/reservations.hpp"
+#include "vsched/scheduler/waiting_queue.hpp"
 #include "vsched/warm_fair_share.hpp"
 #include "vsched/two_lane_queue.hpp"
 
@@ -198,8 +199,8 @@ private:
     bool surely_uncontended() const;
     void mark_dirty(std::uint32_t vm_id);
     bool pick_and_dispatch();
-    template <class E>
-    bool pick_from(TwoLaneQueue<E, Before>& queue);
+    template <class Queue>
+    bool pick_from(Queue& queue);
     bool park_if_held(std::uint32_t slot, std::uint32_t gen);
     bool eligible_pickable();
     void process_releases();
@@ -257,7 +258,7 @@ private:
 
     // Priority queues (entries may be stale: checked by gen when they come out).
     TwoLaneQueue<Key, Before> eligible_;    // queued, eligible: (deadline, slot)
-    TwoLaneQueue<Entry, Before> waiting_;   // queued, not yet eligible: (eligible, deadline, slot)
+    sched::WaitingQueue waiting_;           // queued, not yet eligible: (eligible, deadline, slot)
     TwoLaneQueue<Key, Before> busy_;        // running: (run_end, slot)
     TwoLaneQueue<Key, Before> releases_;    // held VMs with parked vCPUs: (held_until, vm)
     // Borrowed runs, largest (eligible, deadline, slot) on top; live entries:
