@@ -204,6 +204,30 @@ def test_twins_are_bit_identical_on_random_runs():
         assert runs[0].finish_ns.tobytes() == runs[1].finish_ns.tobytes(), case
 
 
+def test_twins_agree_when_a_lone_vm_lacks_many_rounds_and_a_higher_band_interrupts_its_turn():
+    """A VM often alone on its band's list whose head packet needs many quanta (N9's skipped
+    rounds), its turn interrupted by a higher band, a second VM of its band coming and going (so
+    the deficit it carries decides the order), with and without a reservation: twins bit for bit."""
+    rng = np.random.default_rng(2026)
+    for case in range(6):
+        twins = [m.NetScheduler(1e9, 2) for m in (vsched, ref)]
+        shares = int(rng.choice([3, 1000]))
+        for t in twins:
+            t.add_vm(0, 1000)
+            t.add_vm(1, 1, reservation=5e7 if case % 2 else 0.0)  # a quantum of 1 byte per 1000
+            t.add_vm(1, shares)
+        count = 2000
+        vm = rng.choice(twins[0].vms, count, p=[0.2, 0.7, 0.1])
+        arrival = np.sort(rng.integers(0, 40_000_000 if case < 4 else 80_000_000, count))
+        size = rng.choice([40, 1500, 9000], count)
+        quantum = int(rng.choice([1, 1000]))
+        runs = [t.simulate_packets(vm, arrival, size, queue_bytes=50_000, quantum_bytes=quantum) for t in twins]
+        for field in ("start_ns", "finish_ns", "sent_packets", "dropped_packets", "delay_p50_ns", "delay_p99_ns",
+                      "delay_max_ns"):
+            assert getattr(runs[0], field).tobytes() == getattr(runs[1], field).tobytes(), (case, field)
+        assert (runs[0].sent_packets > 0).all(), case
+
+
 BAD_PACKETS = [
     ("unknown vm", dict(vm=[0, 5]), KeyError),
     ("order", dict(arrival_ns=[5, 4]), ValueError),

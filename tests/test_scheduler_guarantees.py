@@ -106,10 +106,15 @@ def test_limit_in_every_window(impl):
     seconds = 3
     step = 10 * MS
     runs = _trajectory(s, seconds * 100, step)
+    # From the start, at most limit*T + slice; in any window, at most one slice more
+    # (what a VM behind its fluid share may keep to catch up, rule 5).
+    t = np.arange(runs.shape[0]) * step
+    for i in range(3):
+        assert np.all(runs[:, i] <= vms[i][3] * t + SLICE), (i, (runs[:, i] - vms[i][3] * t).max())
     for received, length in zip(*_windows(runs, step, 100 * MS)):
         for i in range(3):
             limit = vms[i][3]
-            assert np.all(received[:, i] <= limit * length + SLICE), (
+            assert np.all(received[:, i] <= limit * length + 2 * SLICE), (
                 i,
                 (received[:, i] - limit * length).max(),
             )
@@ -231,10 +236,14 @@ def _check_mix(impl, pcpus, vms, seconds, strict):
     idle = pcpus * STEP - np.diff(runs, axis=0).sum(axis=1)
     ready_per_vcpu = (np.diff(np.array(ready), axis=0) / n[None, :]).max(axis=1)
     assert np.all(idle / pcpus + ready_per_vcpu <= STEP), (pcpus, vms)
+    t = np.arange(runs.shape[0]) * STEP
+    for i, (_n, _w, _r, limit) in enumerate(vms):
+        if limit is not None:
+            assert np.all(runs[:, i] <= limit * t + SLICE), (pcpus, vms, i)  # from the start
     for received, length in zip(*_windows(runs, STEP, 100 * MS)):
         for i, (vcpus, _w, r, limit) in enumerate(vms):
             if limit is not None:
-                assert np.all(received[:, i] <= limit * length + SLICE), (pcpus, vms, i)
+                assert np.all(received[:, i] <= limit * length + 2 * SLICE), (pcpus, vms, i)
             # Without rule 6 a reservation is the floor of the fluid share, kept within
             # the lag envelope (a VM limited at its reservation is the worst: below).
             if r > 0:
@@ -281,13 +290,15 @@ def test_worst_lag_does_not_grow_with_run_length(impl):
             assert ratio.max() <= first + 0.5, (strict, pcpus, vms, first, ratio.max())
 
 
-def test_limit_equal_to_reservation_needs_strict_reservations(impl):
-    """The boundary of the loose mode's reservation claim (docs/engines/scheduler.md, deviations).
+def test_limit_equal_to_reservation_in_both_modes(impl):
+    """A VM limited at its reservation (docs/engines/scheduler.md, rule 5 and deviations).
 
     A 7-vCPU VM limited at its reservation 3.939 among heavier VMs on 12 pCPUs:
-    with rule 6 it gets r*T - slice in every window; without it, its bucket
-    (capped at one slice of credit, for the limit guarantee) discards credit
-    while its vCPUs wait, and it falls below r*T - 2 x slice x vcpus.
+    with rule 6 it gets r*T - slice in every window; without it, it once fell
+    below the loose claim r*T - 2 x slice x vcpus (its bucket, capped at one slice,
+    discarded credit while its vCPUs waited: 1.91x the lag bound at 60 s). The
+    bucket's room now keeps up to one more slice while the VM is behind, and the
+    loose claim holds (1.07 slices short at most over 2 s).
     """
     pcpus = 12
     vms = [(3, 886, 0.0, None), (7, 6, 0.0, None), (2, 6, 0.0, None), (7, 156, 3.939, 3.939), (5, 12, 3.723, None),
@@ -299,8 +310,8 @@ def test_limit_equal_to_reservation_needs_strict_reservations(impl):
             (received[:, 3] - 3.939 * length).min() for received, length in zip(*_windows(runs, STEP, 100 * MS))
         )
         shortfall[strict] = -worst
-    assert shortfall[True] <= SLICE
-    assert shortfall[False] > 2 * SLICE * 7, shortfall  # below the loose claim r*T - 2 x slice x vcpus
+    assert shortfall[True] <= SLICE, shortfall
+    assert shortfall[False] <= 2 * SLICE * 7, shortfall  # the loose claim r*T - 2 x slice x vcpus
 
 
 def test_whole_core_vm_is_not_the_first_victim():
@@ -389,18 +400,6 @@ def test_mix_2637_does_not_grow_over_60_s():
     assert per_vm_60[5] <= LAG_ENVELOPE, per_vm_60
 
 
-def _never_catch_up(pcpus, vms):
-    """Per VM: limited at exactly its fluid share, or a whole core per vCPU (docs, classes (b), (c))."""
-    from sched_profile import fluid_rates
-
-    fluid = fluid_rates(pcpus, vms)
-    out = []
-    for f, (n, _w, _r, limit) in zip(fluid, vms):
-        at_limit = limit is not None and limit < n and abs(f - limit) < 1e-9
-        out.append(at_limit or abs(f / n - 1.0) < 1e-9)
-    return np.array(out)
-
-
 def _at_reservation(pcpus, vms):
     """Per VM: reserved, with its fluid share equal to its reservation (docs, class (a))."""
     from sched_profile import fluid_rates
@@ -409,34 +408,29 @@ def _at_reservation(pcpus, vms):
     return np.array([r > 0 and abs(f - min(r, n)) < 1e-9 for f, (n, _w, r, _l) in zip(fluid, vms)])
 
 
-# Profile mixes (seed 2026) that leave the bound at 10 s in a documented class: 947 and 1329
-# (whole-core VMs behind), 1267 (a VM limited at its fluid share and a whole-core one behind),
-# 2637 (VM 5 at its reservation, ahead).
-IN_A_CLASS = (947, 1267, 1329, 2637)
+# Profile mixes (seed 2026) that left the bound under earlier rules: 947 and 1329 (whole-core
+# VMs behind), 1267, 1033 and 9813 (a VM limited at its fluid share and a whole-core or 1-share
+# VM beside it), 1943 (a 3-vCPU VM ahead); 2637 (VM 5 at its reservation, ahead: class (a)).
+PINNED = (947, 1033, 1267, 1329, 1943, 2637, 9813)
 
 
 @pytest.mark.parametrize("strict", [True, False], ids=["strict", "loose"])
-def test_only_the_documented_classes_fall_behind(strict):
-    """Random mixes, 5 s, native: a VM falls behind its fluid share by more than the bound only
-    if it cannot catch up (limited at exactly its fluid share, or a whole core per vCPU), and
-    then within the envelope; a reserved VM whose fluid share is its reservation falls behind
-    only without rule 6 (loose: the reservation is then only the fluid floor, kept within the
-    envelope); every VM is within the envelope. The first 200 mixes of the profile, and the
-    profile mixes above."""
-    profile = mixes(2026, max(IN_A_CLASS) + 1)
-    chosen = profile[:200] + [profile[k] for k in IN_A_CLASS]
-    behind_in_class = 0
+def test_only_the_documented_class_leaves_the_bound(strict):
+    """Random mixes, 5 s, native: every VM is within the lag bound on both sides, except,
+    with rule 6, a reserved VM whose fluid share is its reservation (class (a) of
+    docs/engines/scheduler.md, "Deviations"), which may only be ahead, within the envelope.
+    The first 200 mixes of the profile, and the profile mixes above (none leaves it now)."""
+    from sched_profile import fluid_rates
+
+    profile = mixes(2026, max(PINNED) + 1)
+    chosen = profile[:200] + [profile[k] for k in PINNED]
     for pcpus, vms in chosen:
         runs = run_mix(vsched_native, pcpus, vms, 5.0, strict)
         t = np.arange(runs.shape[0])[:, None] * 100 * MS
-        from sched_profile import fluid_rates
-
         lag = fluid_rates(pcpus, vms)[None, :] * t - runs  # > 0: behind
         ratio = lag / (2 * SLICE * np.array([v[0] for v in vms], dtype=float))[None, :]
         behind, ahead = ratio.max(axis=0), -ratio.min(axis=0)
-        cannot = _never_catch_up(pcpus, vms)
-        may_fall_behind = cannot if strict else cannot | _at_reservation(pcpus, vms)
-        assert np.all(behind[~may_fall_behind] <= 1.0), (pcpus, vms, behind)
-        assert np.all(np.maximum(behind, ahead) <= LAG_ENVELOPE), (pcpus, vms, behind, ahead)
-        behind_in_class += int(np.any(behind[cannot] > 1.0))
-    assert behind_in_class >= 1  # the pinned mixes do leave the bound, inside their class
+        may_be_ahead = _at_reservation(pcpus, vms) if strict else np.zeros(len(vms), dtype=bool)
+        assert np.all(behind <= 1.0), (pcpus, vms, behind)
+        assert np.all(ahead[~may_be_ahead] <= 1.0), (pcpus, vms, ahead)
+        assert np.all(ahead <= LAG_ENVELOPE), (pcpus, vms, ahead)

@@ -27,7 +27,7 @@ from vsched.fleet.backends import ShardedPool, shard_bounds
 from vsched.fleet.shard import HostShard
 
 SECTIONS = ("_depart_all", "_depart", "_admit_new", "_restart_due", "_balance", "_candidates", "_consolidate",
-            "_layout", "_inputs", "_collect", "_finish_migration")
+            "_inputs", "_collect", "_finish_migration")
 cpu: dict[str, float] = collections.defaultdict(float)
 timing = [False]
 

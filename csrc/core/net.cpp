@@ -310,7 +310,9 @@ void NetScheduler::validate_packets(const std::int64_t* vm_ids, const std::int64
     const bool dense = next_id_ <= 4 * static_cast<std::int64_t>(size()) + 4096;
     std::vector<std::int32_t> table;
     if (dense) {
-        table.assign(static_cast<std::size_t>(next_id_) + 1, -1);  // + 1: never empty (the fast pass reads [0])
+        // Ids no VM has map to size() (the place of a refused packet, see `offered`); [next_id_]
+        // is the fast pass's place for an id outside [0, next_id_).
+        table.assign(static_cast<std::size_t>(next_id_) + 1, static_cast<std::int32_t>(size()));
         for (std::size_t i = 0; i < size(); ++i) table[static_cast<std::size_t>(ids_[i])] = static_cast<std::int32_t>(i);
     }
     // One pass reads the caller's three arrays and writes the engine's records and per-VM
@@ -337,25 +339,30 @@ void NetScheduler::validate_packets(const std::int64_t* vm_ids, const std::int64
         // The common case without a branch per check: a bad value only sets `bad` (its record
         // and sums are then garbage, kept in bounds), and a bad batch is read again below by
         // the checks in order, which name the first bad packet. Unsigned sums: no overflow.
+        // (A negative arrival is below `previous`, which is >= 0 while the batch is good.) The
+        // pointers are restrict: the stores to the sums do not make the loop reload the inputs.
         const auto ids = static_cast<std::uint64_t>(next_id_);
-        const std::int32_t* index_of_id = table.data();
-        auto* bytes_of = reinterpret_cast<std::uint64_t*>(vm_bytes.data());
+        const auto absent = static_cast<std::int32_t>(size());
+        const std::int32_t* __restrict index_of_id = table.data();
+        const std::int64_t* __restrict vm_in = vm_ids;
+        const std::int64_t* __restrict arrival_in = arrival_ns;
+        const std::int64_t* __restrict size_in = size_bytes;
+        std::uint64_t* __restrict bytes_of = reinterpret_cast<std::uint64_t*>(vm_bytes.data());
+        std::int64_t* __restrict offered_of = offered;
+        PacketArrival* __restrict record = out;
         bool bad = false;
         for (std::size_t p = 0; p < n; ++p) {
-            const std::int64_t vm = vm_ids[p];
-            const std::int64_t arrival = arrival_ns[p];
-            const std::int64_t bytes = size_bytes[p];
-            const bool known = static_cast<std::uint64_t>(vm) < ids;
-            const std::int32_t index = index_of_id[known ? static_cast<std::size_t>(vm) : 0] | -static_cast<std::int32_t>(!known);
-            bad |= (index < 0) | (static_cast<std::uint64_t>(arrival) > static_cast<std::uint64_t>(kMaxTimeNs)) |
-                   (arrival < previous) |
+            const auto vm = static_cast<std::uint64_t>(vm_in[p]);
+            const std::int64_t arrival = arrival_in[p];
+            const std::int64_t bytes = size_in[p];
+            const std::int32_t index = index_of_id[std::min(vm, ids)];
+            bad |= (index == absent) | (arrival > kMaxTimeNs) | (arrival < previous) |
                    (static_cast<std::uint64_t>(bytes) - 1 >= static_cast<std::uint64_t>(kMaxPacketBytes));
             previous = arrival;
-            const auto slot = static_cast<std::size_t>(index < 0 ? 0 : index);
-            bytes_of[slot] += static_cast<std::uint64_t>(bytes);
-            ++offered[slot];
+            bytes_of[index] += static_cast<std::uint64_t>(bytes);
+            ++offered_of[index];
             largest = std::max(largest, bytes);
-            out[p] = PacketArrival{arrival, static_cast<std::int32_t>(bytes), index};
+            record[p] = PacketArrival{arrival, static_cast<std::int32_t>(bytes), index};
         }
         if (bad) {
             checked = true;
@@ -369,7 +376,9 @@ void NetScheduler::validate_packets(const std::int64_t* vm_ids, const std::int64
         const std::int64_t vm = vm_ids[p];
         std::int32_t index = -1;
         if (dense) {
-            if (vm >= 0 && vm < next_id_) index = table[static_cast<std::size_t>(vm)];
+            if (vm >= 0 && vm < next_id_ && table[static_cast<std::size_t>(vm)] < static_cast<std::int32_t>(size())) {
+                index = table[static_cast<std::size_t>(vm)];
+            }
         } else {
             const std::uint32_t found = index_.find(ids_, vm);
             if (found != IdColumns::kNone) index = static_cast<std::int32_t>(found);

@@ -39,7 +39,9 @@
 // the instant it turns positive, floor(-tokens / rate) + 1 after the refill,
 // and is not looked at again before it (sends only take tokens away, so the
 // instant only moves later); phase 0 keeps such an instant per reserved VM,
-// phase 1 the earliest one of the minimum buckets.
+// phase 1 the earliest one of the minimum buckets. A VM alone on its band's
+// list that lacks r rounds for its head packet gets the r quanta at once (what
+// the skipped rounds and its next turn give it).
 // The loop is compiled once per combination of guard / limits / reservations.
 // Memory per packet: its 16-byte arrival record (validated) and one 8-byte
 // place in its VM's FIFO segment, which holds its index while queued and its
@@ -152,7 +154,7 @@ struct BandState {
 };
 
 // The values at `ranks` (ascending, < c) of x[0, c) in sorted order, into out[]. Radix
-// buckets on the top 10 bits of (x - min): one pass for the range, one to count, then the
+// buckets on the top 6-10 bits of (x - min): one pass for the range, one to count, then the
 // buckets holding a wanted rank, gathered and done again (small ones sorted). The same values
 // as sorting x, in O(c) passes without the unpredictable branches of a selection; *top: the max.
 void values_at_ranks(const std::int64_t* x, std::size_t c, const std::size_t* ranks, std::size_t m,
@@ -175,18 +177,32 @@ void values_at_ranks(const std::int64_t* x, std::size_t c, const std::size_t* ra
         for (std::size_t j = 0; j < m; ++j) out[j] = lo;
         return;
     }
+    // 2^b buckets, b = ceil(log2 c) within [6, 10]: about one value a bucket, so that zeroing and
+    // walking the tables costs no more than the values themselves (a VM with few packets).
     const int bits = 64 - __builtin_clzll(static_cast<std::uint64_t>(hi - lo));
-    const int shift = bits > 10 ? bits - 10 : 0;
-    std::uint32_t count[1024] = {};
-    for (std::size_t p = 0; p < c; ++p) ++count[static_cast<std::uint64_t>(x[p] - lo) >> shift];
+    const int bucket_bits = std::clamp(64 - __builtin_clzll(static_cast<std::uint64_t>(c - 1)), 6, 10);
+    const std::size_t buckets = std::size_t{1} << bucket_bits;
+    const int shift = bits > bucket_bits ? bits - bucket_bits : 0;
+    // Two tables, even and odd places: a VM's delays come in runs of one bucket, and one table's
+    // increments would each wait on the previous one's store.
+    std::uint32_t count[1024], count_odd[1024];
+    std::fill(count, count + buckets, 0u);
+    std::fill(count_odd, count_odd + buckets, 0u);
+    std::size_t p = 0;
+    for (; p + 1 < c; p += 2) {
+        ++count[static_cast<std::uint64_t>(x[p] - lo) >> shift];
+        ++count_odd[static_cast<std::uint64_t>(x[p + 1] - lo) >> shift];
+    }
+    if (p < c) ++count[static_cast<std::uint64_t>(x[p] - lo) >> shift];
+    const auto in_bucket = [&](std::size_t k) { return static_cast<std::size_t>(count[k]) + count_odd[k]; };
     // The buckets holding the wanted ranks (at most m), and each one's ranks within it.
     std::size_t group_bucket[8], group_first[8], group_end[8], local[8];
     std::size_t groups = 0, below = 0, bucket = 0;
     for (std::size_t j = 0; j < m;) {
-        while (below + count[bucket] <= ranks[j]) below += count[bucket++];
+        while (below + in_bucket(bucket) <= ranks[j]) below += in_bucket(bucket++);
         group_bucket[groups] = bucket;
         group_first[groups] = j;
-        while (j < m && ranks[j] < below + count[bucket]) {
+        while (j < m && ranks[j] < below + in_bucket(bucket)) {
             local[j] = ranks[j] - below;
             ++j;
         }
@@ -198,21 +214,25 @@ void values_at_ranks(const std::int64_t* x, std::size_t c, const std::size_t* ra
         }
         return;
     }
-    // Gather the wanted buckets in one pass (a bucket's slot, -1 for the others: rarely taken).
+    // Gather the wanted buckets in one pass into one array, bucket after bucket (a bucket's slot,
+    // -1 for the others: rarely taken).
     std::int8_t slot[1024];
-    std::fill(slot, slot + 1024, static_cast<std::int8_t>(-1));
-    std::vector<std::int64_t> members[8];
+    std::fill(slot, slot + buckets, static_cast<std::int8_t>(-1));
+    std::size_t start[9], cursor[8];
+    start[0] = 0;
     for (std::size_t g = 0; g < groups; ++g) {
         slot[group_bucket[g]] = static_cast<std::int8_t>(g);
-        members[g].reserve(count[group_bucket[g]]);
+        cursor[g] = start[g];
+        start[g + 1] = start[g] + in_bucket(group_bucket[g]);
     }
-    for (std::size_t p = 0; p < c; ++p) {
-        const std::int8_t g = slot[static_cast<std::uint64_t>(x[p] - lo) >> shift];
-        if (g >= 0) members[g].push_back(x[p]);
+    std::vector<std::int64_t> members(start[groups]);
+    for (std::size_t q = 0; q < c; ++q) {
+        const std::int8_t g = slot[static_cast<std::uint64_t>(x[q] - lo) >> shift];
+        if (g >= 0) members[cursor[g]++] = x[q];
     }
     for (std::size_t g = 0; g < groups; ++g) {
-        values_at_ranks(members[g].data(), members[g].size(), local + group_first[g], group_end[g] - group_first[g],
-                        out + group_first[g]);
+        values_at_ranks(members.data() + start[g], start[g + 1] - start[g], local + group_first[g],
+                        group_end[g] - group_first[g], out + group_first[g]);
     }
 }
 
@@ -595,25 +615,32 @@ void PacketEngine::run() {
                     VmQueue& q = queue_[static_cast<std::size_t>(i)];
                     // A turn opens with deficit += q_i: without a branch (whether the head's turn
                     // is already open, after a higher band's interruption, is the data's choice).
-                    const std::int64_t deficit = q.deficit + (q.quantum & (static_cast<std::int64_t>(q.in_turn) - 1));
-                    if (q.head_size <= deficit) {
-                        s = q.head_size;
-                        sent_arrival = q.head_arrival;
-                        q.deficit = deficit - s;
-                        q.in_turn = true;
-                        b.first = i;
-                        sender = i;
-                        p = dequeue(i);
-                        break;
+                    std::int64_t deficit = q.deficit + (q.quantum & (static_cast<std::int64_t>(q.in_turn) - 1));
+                    if (q.head_size > deficit) {
+                        if (listed == 1) {
+                            // Alone on the list, it sends after the r rounds it lacks: what
+                            // skip_rounds ((r - 1) q_i) and the next turn's q_i give it.
+                            deficit += (q.head_size - deficit + q.quantum - 1) / q.quantum * q.quantum;
+                        } else {
+                            q.deficit = deficit;
+                            q.in_turn = false;
+                            i = q.next;  // the turn passes: the VM goes to the tail
+                            if (++misses >= listed) {
+                                b.first = i;
+                                skip_rounds(b);
+                                misses = 0;
+                            }
+                            continue;
+                        }
                     }
-                    q.deficit = deficit;
-                    q.in_turn = false;
-                    i = q.next;  // the turn passes: the VM goes to the tail
-                    if (++misses >= listed) {
-                        b.first = i;
-                        skip_rounds(b);
-                        misses = 0;
-                    }
+                    s = q.head_size;
+                    sent_arrival = q.head_arrival;
+                    q.deficit = deficit - s;
+                    q.in_turn = true;
+                    b.first = i;
+                    sender = i;
+                    p = dequeue(i);
+                    break;
                 }
             } else {
                 for (;;) {

@@ -14,7 +14,8 @@
 // Where each rule lives:
 //   1 fluid target   recompute(), recompute_full(), recompute_incremental()   rate_j = floor(a_i * 10^6) // demand_i
 //   2 EEVDF keys     set_keys(), bring_lag()
-//                    eligible = t + ceil(-lag / rate), deadline = t + ceil((request*10^6 - lag) / rate)
+//                    eligible = t + ceil(-lag / rate), deadline = t + ceil((request*10^6 - lag) / rate),
+//                    deadline = eligible for a whole core (rate = 10^6)
 //   3 decisions      decide(), dispatch_best(), pick_and_dispatch(), next_event(), dispatch(), stop();
 //                    preemptions: borrowed runs by eligible (or urgent) vCPUs, unprotected runs
 //                    by urgent VMs (rule 6); nothing else preempts
@@ -22,7 +23,8 @@
 //   5 limit bucket   sched::LimitBucket (vsched/scheduler/limit_bucket.hpp) and apply_limit(),
 //                    update_credit(), set_held_until(), park_if_held(), process_releases()
 //                    (csrc/core/scheduler/limit_bucket.cpp): request = slice // max(1, ceil(limit))
-//                    (>= 1: check_params), held while credit < max(1, request // 4) * 10^6
+//                    (>= 1: check_params), held while credit < max(1, request // 4) * 10^6,
+//                    credit + unused grants <= room = slice*10^6 + min(slice*10^6, max(0, vm_lag_at()))
 //   6 reservation    sched::ReservationAccounts (vsched/scheduler/reservations.hpp) and
 //                    res_changed(), urgent_pick_now(), urgency_victim(), overdue_pickable()
 //                    (csrc/core/scheduler/reservations.cpp)
@@ -825,6 +827,21 @@ void CpuScheduler::bring_lag(Vcpu& v, std::int64_t t) const {
     note_lag_line(lag_guard_, v.lag, t);
 }
 
+i128 CpuScheduler::vm_lag_at(std::uint32_t vm, std::int64_t t) const {
+    const Vm& m = vms_[vm];
+    i128 total = 0;
+    for (std::uint32_t k = 0; k < m.vcpus; ++k) {
+        const Vcpu& v = vcpus_[m.first + k];
+        const i128 dt = t - v.lag_time;
+        if (v.state == kQueued) {
+            total += clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate) * dt);
+        } else if (v.state == kRunning) {
+            total += clamp_lag(static_cast<i128>(v.lag) + static_cast<i128>(v.rate - kMicro) * dt);
+        }
+    }
+    return total;
+}
+
 void CpuScheduler::set_keys(Vcpu& v, std::int64_t t) const {
     if (v.rate == 0) {
         v.eligible = v.deadline = kNever;
@@ -832,7 +849,9 @@ void CpuScheduler::set_keys(Vcpu& v, std::int64_t t) const {
     }
     const std::int64_t request_u = vms_[v.vm].request * kMicro;
     v.eligible = min_never(t + ceil_div(-static_cast<i128>(v.lag), v.rate));
-    v.deadline = min_never(t + ceil_div(static_cast<i128>(request_u) - v.lag, v.rate));
+    // A whole core (rate 10^6) cannot make up a wait: its deadline is its eligible time.
+    v.deadline = v.rate >= kMicro ? v.eligible
+                                  : min_never(t + ceil_div(static_cast<i128>(request_u) - v.lag, v.rate));
 }
 
 // Account the interval [since, t) of a waiting or queued vCPU. A queued vCPU

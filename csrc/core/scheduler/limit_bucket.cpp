@@ -4,7 +4,8 @@
 // vCPUs' limited time before the credit moves, parking the vCPUs of held VMs
 // and releasing them.
 //
-//   credit(t) = min(credit0 + limit_u*(t - t0), slice*10^6 - 10^6*(sum e - k*t))
+//   credit(t) = min(credit0 + limit_u*(t - t0), room(t) - 10^6*(sum e - k*t))
+//   room(t) = slice*10^6 + min(slice*10^6, max(0, sum of the VM's vCPU lags at t))
 //   held while credit < max(1, request // 4) * 10^6, request = slice // max(1, ceil(limit))
 #include "vsched/scheduler/limit_bucket.hpp"
 
@@ -47,21 +48,22 @@ void LimitBucket::bind(Account& a, double limit, std::int64_t t) const {
     }
 }
 
-std::int64_t LimitBucket::credit_at(const Account& a, std::int64_t t) const {
+std::int64_t LimitBucket::credit_at(const Account& a, std::int64_t t, std::int64_t room) const {
     const i128 accrued = static_cast<i128>(a.credit) + static_cast<i128>(a.limit_u) * (t - a.credit_time);
-    const i128 cap = static_cast<i128>(slice_) * kMicro -
+    const i128 cap = static_cast<i128>(room) -
                      static_cast<i128>(kMicro) * (a.granted_end_sum - static_cast<i128>(a.granted) * t);
     return static_cast<std::int64_t>(accrued < cap ? accrued : cap);
 }
 
-std::int64_t LimitBucket::release_time(const Account& a, std::int64_t request, std::int64_t t) const {
+std::int64_t LimitBucket::release_time(const Account& a, std::int64_t request, std::int64_t t,
+                                       std::int64_t room) const {
     const std::int64_t need = min_grant(request) * kMicro;
     if (a.credit >= need) return t;
     if (a.limit_u == 0) return kNever;
     i128 until = t + ceil_div(static_cast<i128>(need) - a.credit, a.limit_u);
     if (a.granted > 0) {
         // ... and the cap (the running grants' unused part) must have room for it.
-        const i128 cap_time = ceil_div(static_cast<i128>(need) - static_cast<i128>(slice_) * kMicro +
+        const i128 cap_time = ceil_div(static_cast<i128>(need) - static_cast<i128>(room) +
                                            static_cast<i128>(kMicro) * a.granted_end_sum,
                                        static_cast<i128>(kMicro) * a.granted);
         until = std::max(until, cap_time);
@@ -121,12 +123,12 @@ void CpuScheduler::update_credit(std::uint32_t vm_id, std::int64_t t) {
         Vcpu& v = vcpus_[m.first + k];
         if (v.state == kQueued) flush(v, t);
     }
-    limits_.bring_credit(limits_[vm_id], t);
+    limits_.bring_credit(limits_[vm_id], t, limits_.room(vm_lag_at(vm_id, t)));
 }
 
 void CpuScheduler::set_held_until(std::uint32_t vm_id, std::int64_t t) {
     sched::LimitBucket::Account& b = limits_[vm_id];
-    b.held_until = limits_.release_time(b, vms_[vm_id].request, t);
+    b.held_until = limits_.release_time(b, vms_[vm_id].request, t, limits_.room(vm_lag_at(vm_id, t)));
     if (!b.parked.empty() && b.held_until < kNever) releases_.push(Key{b.held_until, vm_id, 0});
     // An urgent VM released by its limit may preempt: wake then (rule 6).
     if (res_[vm_id].listed && b.held_until > now_ && b.held_until < kNever) {

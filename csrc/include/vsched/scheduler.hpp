@@ -211,6 +211,8 @@ private:
     void enqueue(std::uint32_t slot);
     void flush(Vcpu& v, std::int64_t t) const;
     void bring_lag(Vcpu& v, std::int64_t t) const;
+    // The sum of the lags at t of the VM's vCPUs with work (rule 5's room reads it).
+    sched::i128 vm_lag_at(std::uint32_t vm, std::int64_t t) const;
     void set_keys(Vcpu& v, std::int64_t t) const;
     std::int64_t next_event();
 

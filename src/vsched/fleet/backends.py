@@ -78,6 +78,12 @@ class SerialPool:
         if fid >= 0:
             self.totals.depart(fid)
 
+    def remove_vms(self, hosts: np.ndarray, vms: np.ndarray, fids: np.ndarray) -> None:
+        """Fleet VMs `fids` (``vms[i]`` on ``hosts[i]``) depart, in this order (their totals stay)."""
+        for h, vm in zip(hosts.tolist(), vms.tolist()):
+            self.hosts[h].remove_vm(vm)
+        self.totals.depart_many(fids)
+
     def move_vm(self, src: int, dst: int, vm: int, fid: int = -1) -> int:
         new = move_vm(self.hosts[src], self.hosts[dst], vm)
         if fid >= 0:
@@ -156,6 +162,17 @@ class ShardedPool:
     def remove_vm(self, h: int, vm: int, fid: int = -1) -> None:
         self.hosts[h].remove_vm(vm)
         self._queue(h, ("remove", h, vm, fid))
+
+    def remove_vms(self, hosts: np.ndarray, vms: np.ndarray, fids: np.ndarray) -> None:
+        """Fleet VMs `fids` (``vms[i]`` on ``hosts[i]``) depart, in this order: the ledgers let go
+        now; each shard gets one operation with its part, in the same order."""
+        ledgers = self.hosts
+        for h, vm in zip(hosts.tolist(), vms.tolist()):
+            ledgers[h].remove_vm(vm)
+        shard = self.shard_of[hosts]
+        for s in np.unique(shard).tolist():
+            mine = shard == s
+            self._ops[s].append(("removes", -1, hosts[mine], vms[mine], fids[mine]))
 
     def move_vm(self, src: int, dst: int, vm: int, fid: int = -1) -> int:
         """Rule F20: the destination's ledger admits (AdmissionError: nothing changes) and the

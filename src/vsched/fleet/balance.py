@@ -3,6 +3,7 @@ host summaries and candidate VMs."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,47 @@ class LazyColumn:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         values = np.asarray(self.compute(self.rows))
         return values if dtype is None else values.astype(dtype)
+
+
+class _Memo:
+    """A candidate column computed at most once per candidate during a pass (elementwise, so
+    the values are those computed in full)."""
+
+    def __init__(self, column: Any) -> None:
+        self.column = column
+        self.values = np.zeros(len(column))
+        self.done = np.zeros(len(column), dtype=bool)
+
+    def __getitem__(self, index: np.ndarray) -> np.ndarray:
+        missing = index[~self.done[index]]
+        if missing.size:
+            self.values[missing] = self.column[missing]
+            self.done[missing] = True
+        return self.values[index]
+
+
+class _LoadOrder:
+    """The up hosts sorted by (load, host id), as a stable argsort of the loads gives them, kept
+    up to date when a move changes two hosts' loads (a sorted list of (load, host): one
+    bisection each, no sort per move)."""
+
+    def __init__(self, up_index: np.ndarray, loads: np.ndarray) -> None:
+        order = up_index[np.argsort(loads[up_index], kind="stable")]
+        self.sorted = list(zip(loads[order].tolist(), order.tolist()))
+        self.load = dict(zip(order.tolist(), loads[order].tolist()))
+
+    def lowest(self, k: int) -> np.ndarray:
+        return np.array([h for _, h in self.sorted[:k]], dtype=np.int64)
+
+    def highest(self, k: int) -> np.ndarray:
+        """The last `k` of the order, last first."""
+        return np.array([h for _, h in self.sorted[max(0, len(self.sorted) - k):][::-1]] if k else [], dtype=np.int64)
+
+    def moved(self, hosts: tuple[int, int], loads: np.ndarray) -> None:
+        for h in hosts:
+            del self.sorted[bisect.bisect_left(self.sorted, (self.load[h], h))]
+            self.load[h] = float(loads[h])
+            bisect.insort(self.sorted, (self.load[h], h))
 
 
 @dataclass
@@ -117,10 +159,11 @@ def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Mov
         if h not in groups:
             groups[h] = np.flatnonzero(c.host == h)
         return groups[h]
+    cost, badness = _Memo(c.cost), _Memo(c.badness)
+    ranked = _LoadOrder(up_index, loads)
     while len(moves) < policy.max_moves and current > policy.target:
-        order = up_index[np.argsort(loads[up_index], kind="stable")]
-        sources = order[::-1][: policy.source_hosts]
-        dests = order[: policy.destination_hosts]
+        sources = ranked.highest(policy.source_hosts)
+        dests = ranked.lowest(policy.destination_hosts)
         cand = np.concatenate([vms_of(h) for h in sources.tolist()])
         cand = cand[movable[cand]]
         if cand.size == 0:
@@ -135,10 +178,11 @@ def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Mov
         new_std = np.sqrt(np.maximum(new_s2 / n - (new_s1 / n) ** 2, 0.0))
         goodness = current - new_std
         # cost-benefit: a move costing a fraction `cost` of the interval must buy (1 + cost) x min_goodness
-        finite = np.isfinite(c.cost[cand])
-        needed = policy.min_goodness * (1.0 + np.where(finite, c.cost[cand], 0.0))[:, None]
+        cand_cost = cost[cand]
+        finite = np.isfinite(cand_cost)
+        needed = policy.min_goodness * (1.0 + np.where(finite, cand_cost, 0.0))[:, None]
         ok = (goodness > 0) & (goodness >= needed) & finite[:, None] & (src[:, None] != dests[None, :])
-        rank = np.where(ok, goodness * (1.0 + policy.score_weight * c.badness[cand])[:, None], -np.inf)
+        rank = np.where(ok, goodness * (1.0 + policy.score_weight * badness[cand])[:, None], -np.inf)
         # The best-ranked pair that passes F1 (checked lazily: the best usually fits; for all
         # pairs at once if it does not) and whose exact imbalance after the move still gains
         # enough (the variance update above can round a null move to a tiny gain).
@@ -170,6 +214,7 @@ def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Mov
         _claim(s, c, i, b)
         c.host[i] = b
         movable[i] = False
+        ranked.moved((a, b), loads)
     return moves
 
 

@@ -12,7 +12,6 @@ stepped independently.
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import time
@@ -25,6 +24,7 @@ from .backends import BACKENDS, make_pool
 from .balance import Candidates, LazyColumn, drs_pass, host_loads, imbalance
 from .consolidation import consolidation_pass
 from .failures import FailureClock
+from .members import HostMembers
 from .migration import precopy, precopy_estimate
 from .packed import HostTick, TickInputs
 from .placement import HostSummaries, VmNeeds, admits_when_empty, check_policy, place, refusal_rule
@@ -57,7 +57,7 @@ class _VmTable:
     # the rows of VMs on no host (pending a restart, or never placed); the pools hold the others (F25)
     INT = ("state", "host", "local", "vcpus", "pages", "domain", "column", "departure", "restart_at",
            "down_since", "target", "finish", "ticks_running", "lost_ticks", "dirtied_prev", "ent_n")
-    FLOAT = ("reservation", "limit", "demand_sum", "used_sum", "unmet_sum", "ready_sum", "ent_sum",
+    FLOAT = ("cores", "reservation", "limit", "demand_sum", "used_sum", "unmet_sum", "ready_sum", "ent_sum",
              "last_ready", "last_swapped", "dirty_rate", "overhead")
     BOOL = ("dirtied_valid",)
 
@@ -65,6 +65,7 @@ class _VmTable:
     host: np.ndarray  # -1: on no host
     local: np.ndarray  # the VM's id on its host
     vcpus: np.ndarray
+    cores: np.ndarray  # vcpus as floats (the demand's formula in floats: no conversion per tick)
     pages: np.ndarray
     domain: np.ndarray
     column: np.ndarray  # its column of the CPU series
@@ -113,6 +114,7 @@ class _VmTable:
         self.specs.append(spec)
         self.state[i], self.host[i], self.local[i] = PENDING, -1, -1
         self.vcpus[i], self.pages[i], self.domain[i] = spec.vcpus, spec.memory_pages, spec.domain
+        self.cores[i] = spec.vcpus
         self.reservation[i] = math.nan if spec.reservation is None else spec.reservation
         self.limit[i] = math.nan if spec.limit is None else spec.limit
         self.column[i], self.departure[i] = column, departure
@@ -215,7 +217,7 @@ class Fleet:
         # serial: the hosts; sharded: their admission ledgers (the hosts live in the shards)
         self.hosts: list[Any] = self.pool.hosts
         self.summaries = HostSummaries.of(specs)
-        self.members: list[list[int]] = [[] for _ in specs]  # fleet VM ids in each host's VM order
+        self.members = HostMembers(len(specs))  # fleet VM ids on each host, in its VM order
         self._boots: dict[int, list[int]] = {}  # host -> VMs whose boot image the next tick writes
         self.repair_at = np.full(len(specs), -1, dtype=np.int64)
         self.powered_off = np.zeros(len(specs), dtype=bool)  # by the consolidation pass (rule F17)
@@ -342,21 +344,10 @@ class Fleet:
                 continue
             self.summaries.claim(h, needs)
             v.state[fid], v.host[fid], v.local[fid] = RUNNING, h, local
-            self.members[h].append(fid)
+            self.members.add(h, local, fid)
             if self.memory is not None:
                 self._boots.setdefault(h, []).append(fid)
             return h
-
-    def _unplace(self, fid: int) -> None:
-        """Take VM `fid` off its host (it departs or its host failed)."""
-        v = self.vms
-        h = int(v.host[fid])
-        self.pool.remove_vm(h, int(v.local[fid]), fid)
-        self.members[h].remove(fid)
-        if fid in self._boots.get(h, ()):
-            self._boots[h].remove(fid)
-        self.summaries.claim(h, VmNeeds.of(v.specs[fid], self.summaries), -1)
-        v.host[fid], v.local[fid] = -1, -1
 
     # ------------------------------------------------------------ migration
 
@@ -398,8 +389,8 @@ class Fleet:
             v.state[fid], v.target[fid], v.finish[fid], v.overhead[fid] = RUNNING, -1, -1, 0.0
             self._log("migration_failed", vm=fid, source=src, destination=dst, reason=str(refusal))
             return
-        self.members[src].remove(fid)
-        self.members[dst].append(fid)
+        self.members.remove(src, int(v.local[fid]))
+        self.members.add(dst, local, fid)
         self.summaries.claim(src, VmNeeds.of(v.specs[fid], self.summaries), -1)
         v.state[fid], v.host[fid], v.local[fid] = RUNNING, dst, local
         v.target[fid], v.finish[fid], v.overhead[fid] = -1, -1, 0.0
@@ -420,7 +411,7 @@ class Fleet:
             v.restart_at[fid] = self.tick + self.failure_model.restart_delay_ticks if self.failure_model else self.tick
             v.down_since[fid] = self.tick
             self._restarts.append(fid)
-        self.members[h] = []
+        self.members.clear(h)
         self._boots.pop(h, None)
         rows = self.pool.fail(h)  # its VMs' totals, kept here until they restart (rule F25)
         for name in TOTALS:
@@ -467,7 +458,7 @@ class Fleet:
             self.pool.reset_entitled()
             waiting = np.array(self._restarts, dtype=np.int64)  # the totals of VMs on no host are here
             v.ent_sum[waiting], v.ent_n[waiting] = 0.0, 0
-        ids, sizes = self._layout()
+        ids, sizes = self.members.layout()
         inputs = self._inputs(t, ids, sizes)
         stepping = time.perf_counter()
         summaries = self.pool.step(inputs, self.check)
@@ -486,43 +477,53 @@ class Fleet:
         self.timings["coordinator"].append(time.perf_counter() - started - (stepped - stepping))
 
     def _depart_all(self, fids: list[int]) -> None:
-        """A tick's departures, in order. The claims they give back (on their hosts, and on the
-        destination of a VM that was migrating) are released at once, in the same order: nothing
-        reads the summaries in between, and the sums come out the same bit for bit."""
+        """A tick's departures, in order, on arrays: what one departure after the other would do,
+        in the same order (events, the pools' removes, the claims given back), without Python per
+        VM but for the few that were migrating (their move is aborted) or pending a restart. The
+        claims (on their hosts, and on the destination of a VM that was migrating) are released
+        at once: nothing reads the summaries in between, and the sums come out the same bit for bit."""
         if not fids:
             return
-        v = self.vms
+        v, tick = self.vms, self.tick
         ids = np.array(fids, dtype=np.int64)
-        hosts: list[int] = []  # claims to release, in the order one departure after the other would
-        released: list[int] = []
-        gone: list[int] = []
-        remove, members, boots, log, tick = self.pool.remove_vm, self.members, self._boots, self.events.append, self.tick
-        for fid, state, h, local in zip(fids, v.state[ids].tolist(), v.host[ids].tolist(), v.local[ids].tolist()):
-            if state == REFUSED or state == DEPARTED:
-                continue
-            if state == MIGRATING:
-                dst = self._abort_migration(fid, "departed", release=False)
-                if dst >= 0:
-                    hosts.append(dst)
-                    released.append(fid)
-            if h >= 0:
-                remove(h, local, fid)
-                members[h].remove(fid)
-                if h in boots and fid in boots[h]:
-                    boots[h].remove(fid)
-                hosts.append(h)
-                released.append(fid)
-            elif state == PENDING and fid in self._restarts:
-                self._restarts.remove(fid)
-                v.lost_ticks[fid] += tick - v.down_since[fid]
-            gone.append(fid)
-            log({"tick": tick, "event": "departed", "vm": fid})
-        left = np.array(gone, dtype=np.int64)
-        v.state[left], v.host[left], v.local[left] = DEPARTED, -1, -1
-        if hosts:
-            ids = np.array(released, dtype=np.int64)
-            self.summaries.release(np.array(hosts, dtype=np.int64), v.vcpus[ids], v.pages[ids], v.reservation[ids],
-                                   v.domain[ids])
+        state = v.state[ids]
+        ids = ids[(state != REFUSED) & (state != DEPARTED)]
+        if ids.size == 0:
+            return
+        state, hosts, local = v.state[ids], v.host[ids], v.local[ids]
+        departed = [{"tick": tick, "event": "departed", "vm": fid} for fid in ids.tolist()]
+        # a migrating VM's move is aborted first (its event logged just before its departure's)
+        destination = np.full(ids.size, -1, dtype=np.int64)
+        done = 0
+        for i in np.flatnonzero(state == MIGRATING).tolist():
+            self.events.extend(departed[done:i])
+            destination[i] = self._abort_migration(int(ids[i]), "departed", release=False)
+            done = i
+        self.events.extend(departed[done:])
+        pending = ids[state == PENDING]
+        if pending.size:
+            waiting = set(self._restarts)
+            pending = pending[[fid in waiting for fid in pending.tolist()]]
+            gone = set(pending.tolist())
+            self._restarts = [fid for fid in self._restarts if fid not in gone]
+            v.lost_ticks[pending] += tick - v.down_since[pending]
+        on = hosts >= 0
+        self.pool.remove_vms(hosts[on], local[on], ids[on])
+        self.members.remove_many(hosts[on], local[on])
+        if self._boots:  # boot images not written yet (VMs placed since the last tick)
+            gone = set(ids.tolist())
+            for h in np.unique(hosts[on]).tolist():
+                if h in self._boots:
+                    self._boots[h] = [fid for fid in self._boots[h] if fid not in gone]
+        v.state[ids], v.host[ids], v.local[ids] = DEPARTED, -1, -1
+        # per VM, in order: its destination's claim (if it was migrating), then its host's
+        pairs = np.stack([destination, hosts], axis=1).reshape(-1)
+        owners = np.repeat(ids, 2)
+        claimed = pairs >= 0
+        if claimed.any():
+            released = owners[claimed]
+            self.summaries.release(pairs[claimed], v.vcpus[released], v.pages[released], v.reservation[released],
+                                   v.domain[released])
 
     def _restart_due(self) -> None:
         v = self.vms
@@ -547,7 +548,7 @@ class Fleet:
         v, s = self.vms, self.summaries
         cores, rows = self.pool.pass_view(s.up & ~s.closed, ends)
         vm = rows["vm"]
-        if not any(self.members):  # no VM on any host
+        if not len(self.members):  # no VM on any host
             return None
         window = interval * self.tick_seconds
         pages = v.pages[vm]
@@ -646,7 +647,7 @@ class Fleet:
             if not s.up[h]:
                 self._draining.discard(h)
                 s.set_closed(h, False)
-            elif not self.members[h] and s.vcpus_used[h] == 0:
+            elif not self.members.sizes[h] and s.vcpus_used[h] == 0:
                 self._draining.discard(h)
                 self.pool.fail(h)
                 s.clear(h)
@@ -659,24 +660,19 @@ class Fleet:
                 s.set_closed(h, False)
                 self._log("evacuation_cancelled", host=h)
 
-    def _layout(self) -> tuple[np.ndarray, np.ndarray]:
-        """All VMs on hosts in host order then host VM order, and each host's count."""
-        sizes = np.array([len(m) for m in self.members], dtype=np.int64)
-        ids = np.fromiter(itertools.chain.from_iterable(self.members), dtype=np.int64, count=int(sizes.sum()))
-        return ids, sizes
-
     def _inputs(self, t: int, ids: np.ndarray, sizes: np.ndarray) -> TickInputs:
         v = self.vms
         assert self._cpu is not None
-        vcpus = v.vcpus[ids]
+        vcpus = v.cores[ids]
         activity = self._cpu[t][v.column[ids]]
         # pre-copy CPU overhead is charged to the migrating VM on its source (rule F7)
         demand = np.minimum(activity * vcpus + v.overhead[ids], vcpus)
-        up = np.fromiter((host is not None for host in self.pool.hosts), dtype=bool, count=len(self.specs))
+        up = self.summaries.up.copy()  # a host is up in the summaries exactly while its pool holds it
         inputs = TickInputs(0, up, sizes, demand, tick=t, vms=ids)  # fleet ids: the pools keep the totals
         if self.memory is not None:
             # the hosts draw their own references (rule F21): each is told where its part starts
-            running = np.concatenate([[0], np.cumsum(self.memory.references(activity))])
+            running = np.zeros(ids.size + 1, dtype=np.int64)  # running[i]: the references of the VMs before i
+            np.cumsum(self.memory.references(activity), out=running[1:])
             boots = [(h, fid, v.pages[fid], v.domain[fid], v.local[fid])
                      for h in sorted(self._boots) for fid in self._boots[h]]
             self._boots = {}
@@ -729,13 +725,15 @@ class Fleet:
         v, s, n = self.vms, self.summaries, self.vms.size
         state = v.state[:n]
         placed = np.flatnonzero((state == RUNNING) | (state == MIGRATING))
-        on_hosts = np.sort(np.fromiter(itertools.chain.from_iterable(self.members), dtype=np.int64))
+        on_hosts = np.sort(self.members.layout()[0])
         if not np.array_equal(on_hosts, placed):
             raise FleetInvariantError(f"tick {self.tick}: VMs on hosts {on_hosts.size} != running or migrating {placed.size}")
         if np.any(~s.up[v.host[placed]]):
             raise FleetInvariantError(f"tick {self.tick}: a running VM is on a failed host")
         if len(self._restarts) != int((state == PENDING).sum()):
             raise FleetInvariantError(f"tick {self.tick}: {len(self._restarts)} restarts queued, {(state == PENDING).sum()} pending")
+        if np.any(self.members.sizes != np.bincount(v.host[placed], minlength=len(self.hosts))):
+            raise FleetInvariantError(f"tick {self.tick}: the VM counts per host differ from the VMs placed")
         for h, host in enumerate(self.hosts):
             if host is None:
                 continue

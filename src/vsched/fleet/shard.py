@@ -56,6 +56,11 @@ class HostShard:
             if op[0] == "reset":
                 self.totals.reset_entitled()
                 continue
+            if op[0] == "removes":  # departures: VMs op[3] of fleet hosts op[2], fleet ids op[4], in order
+                for h, vm in zip(op[2].tolist(), op[3].tolist()):
+                    self.hosts[h - self.first].remove_vm(vm)
+                self.totals.depart_many(op[4])
+                continue
             kind, h = op[0], op[1] - self.first
             fid, row = -1, None
             if kind == "add":

@@ -80,6 +80,9 @@ class VmTotals:
     def depart(self, fid: int) -> None:
         self.host[fid] = -1
 
+    def depart_many(self, fids: np.ndarray) -> None:
+        self.host[fids] = -1
+
     def take(self, fids: np.ndarray) -> dict[str, np.ndarray]:
         """Hand the rows of `fids` over (they leave this pool): ``{"vm": fids, column: values}``."""
         fids = np.asarray(fids, dtype=np.int64)

@@ -506,12 +506,26 @@ class CpuScheduler(LimitRules, ReservationRules, Checkpointable):
             v.lag = _clamp_lag(v.lag + (v.rate - MICRO) * dt)
         v.lag_time = t
 
+    def _vm_lag_at(self, record: _Vm, t: int) -> int:
+        """The sum of the lags at t of the VM's vCPUs with work (rule 5's room reads it)."""
+        total = 0
+        for v in record.vcpus:
+            dt = t - v.lag_time
+            if v.state == QUEUED:
+                total += _clamp_lag(v.lag + v.rate * dt)
+            elif v.state == RUNNING:
+                total += _clamp_lag(v.lag + (v.rate - MICRO) * dt)
+        return total
+
     def _set_keys(self, v: _Vcpu, t: int) -> None:
         if v.rate == 0:
             v.eligible = v.deadline = NEVER
             return
         v.eligible = min(NEVER, t + _ceil_div(-v.lag, v.rate))
-        v.deadline = min(NEVER, t + _ceil_div(v.vm.request * MICRO - v.lag, v.rate))
+        if v.rate >= MICRO:  # a whole core cannot make up a wait: its deadline is its eligible time
+            v.deadline = v.eligible
+        else:
+            v.deadline = min(NEVER, t + _ceil_div(v.vm.request * MICRO - v.lag, v.rate))
 
     def _flush(self, v: _Vcpu, t: int) -> None:
         span = t - v.since

@@ -3,8 +3,10 @@
 Reference twin of ``csrc/include/vsched/scheduler/limit_bucket.hpp`` and
 ``csrc/core/scheduler/limit_bucket.cpp`` (micro-core-ns throughout):
 
-  credit(t) = min(credit0 + limit_u * (t - t0), slice*10^6 - 10^6 * (sum e - k*t))
+  credit(t) = min(credit0 + limit_u * (t - t0), room(t) - 10^6 * (sum e - k*t))
       (k running grants ending at e_1..e_k; limit_u = floor(limit * 10^6))
+  room(t) = slice*10^6 + min(slice*10^6, max(0, sum of the VM's vCPU lags at t))
+      (a VM behind its fluid share keeps up to one more slice of credit to catch up)
   a dispatch takes a grant of its run length; a run cut short refunds the rest;
   held while credit < max(1, request // 4) * 10^6, request = slice // max(1, ceil(limit));
   a VM that becomes limited starts with min(slice * 10^6, limit_u * slice) of credit.
@@ -68,13 +70,18 @@ class LimitBucket:
             # The credit one slice at the limit earns (0 for limit 0).
             a.credit = min(self.slice * MICRO, a.limit_u * self.slice)
 
-    def credit_at(self, a: LimitAccount, t: int) -> int:
+    def room(self, vm_lag: int) -> int:
+        """The bucket's room for credit + unused grants: one slice, plus what the VM is
+        behind its fluid share (its vCPUs' lag sum), up to one more slice."""
+        return self.slice * MICRO + min(self.slice * MICRO, max(0, vm_lag))
+
+    def credit_at(self, a: LimitAccount, t: int, room: int) -> int:
         accrued = a.credit + a.limit_u * (t - a.credit_time)
-        cap = self.slice * MICRO - MICRO * (a.granted_end_sum - a.granted * t)
+        cap = room - MICRO * (a.granted_end_sum - a.granted * t)
         return min(accrued, cap)
 
-    def bring_credit(self, a: LimitAccount, t: int) -> None:
-        a.credit = self.credit_at(a, t)
+    def bring_credit(self, a: LimitAccount, t: int, room: int) -> None:
+        a.credit = self.credit_at(a, t, room)
         a.credit_time = t
 
     @staticmethod
@@ -89,8 +96,9 @@ class LimitBucket:
         a.granted -= 1
         a.granted_end_sum -= run_end
 
-    def release_time(self, a: LimitAccount, request: int, t: int) -> int:
-        """The first instant >= t with credit >= max(1, request // 4) * 10^6 (NEVER if none)."""
+    def release_time(self, a: LimitAccount, request: int, t: int, room: int) -> int:
+        """The first instant >= t with credit >= max(1, request // 4) * 10^6 (NEVER if none),
+        with the room of t (credit brought to t)."""
         need = max(1, request // 4) * MICRO
         if a.credit >= need:
             return t
@@ -99,7 +107,7 @@ class LimitBucket:
         until = t + _ceil_div(need - a.credit, a.limit_u)
         if a.granted > 0:
             # ... and the cap (the running grants' unused part) must have room for it.
-            cap_time = _ceil_div(need - self.slice * MICRO + MICRO * a.granted_end_sum, MICRO * a.granted)
+            cap_time = _ceil_div(need - room + MICRO * a.granted_end_sum, MICRO * a.granted)
             until = max(until, cap_time)
         return min(NEVER, until)
 
@@ -146,12 +154,16 @@ class LimitRules:
             record.request = self._slice
             b.held_until = -1
 
+    def _vm_lag_at(self, record: Any, t: int) -> int:  # the scheduler's (rule 2)
+        raise NotImplementedError
+
     def _update_credit(self, record: Any, t: int) -> None:
         """Account the VM's queued vCPUs up to t (by the old held_until), then bring its credit to t."""
         for v in record.vcpus:
             if v.state == QUEUED:
                 self._flush(v, t)
-        self._limits.bring_credit(record.bucket, t)
+        self._limits.bring_credit(record.bucket, t, self._limits.room(self._vm_lag_at(record, t)))
 
     def _set_held_until(self, record: Any, t: int) -> None:
-        record.bucket.held_until = self._limits.release_time(record.bucket, record.request, t)
+        room = self._limits.room(self._vm_lag_at(record, t))
+        record.bucket.held_until = self._limits.release_time(record.bucket, record.request, t, room)

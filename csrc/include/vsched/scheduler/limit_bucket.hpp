@@ -2,8 +2,10 @@
 // VM (limit < vcpus), in micro-core-ns. Python-free.
 //
 //   credit accrues at limit_u = floor(limit * 10^6) per ns, capped so that
-//   credit + unused grants <= slice * 10^6; with k running grants ending at e_1..e_k:
-//     credit(t) = min(credit0 + limit_u * (t - t0), slice*10^6 - 10^6 * (sum e - k*t))
+//   credit + unused grants <= room(t); with k running grants ending at e_1..e_k:
+//     credit(t) = min(credit0 + limit_u * (t - t0), room(t) - 10^6 * (sum e - k*t))
+//     room(t) = slice*10^6 + min(slice*10^6, max(0, sum of the VM's vCPU lags at t))
+//   (a VM behind its fluid share keeps up to one more slice of credit to catch up)
 //   a dispatch takes a grant of its run length; a run cut short refunds the rest;
 //   held while credit < max(1, request // 4) * 10^6, request = slice // max(1, ceil(limit));
 //   a VM that becomes limited starts with min(slice * 10^6, limit_u * slice) of credit
@@ -15,6 +17,7 @@
 // parks the vCPUs of held VMs.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -51,10 +54,15 @@ public:
     // Starts the bucket of a VM that becomes limited at t (or re-rates a bound one,
     // whose credit must be brought to t first).
     void bind(Account& a, double limit, std::int64_t t) const;
-    // credit(t) above.
-    std::int64_t credit_at(const Account& a, std::int64_t t) const;
-    void bring_credit(Account& a, std::int64_t t) const {
-        a.credit = credit_at(a, t);
+    // room(t) above, from the VM's lag sum at t (micro-core-ns).
+    std::int64_t room(i128 vm_lag) const {
+        const i128 extra = std::min<i128>(static_cast<i128>(slice_) * kMicro, std::max<i128>(0, vm_lag));
+        return static_cast<std::int64_t>(static_cast<i128>(slice_) * kMicro + extra);
+    }
+    // credit(t) above, with the room of t.
+    std::int64_t credit_at(const Account& a, std::int64_t t, std::int64_t room) const;
+    void bring_credit(Account& a, std::int64_t t, std::int64_t room) const {
+        a.credit = credit_at(a, t, room);
         a.credit_time = t;
     }
     // A grant of `length` ns ending at run_end; its refund at t (a run cut short).
@@ -69,8 +77,8 @@ public:
         a.granted_end_sum -= run_end;
     }
     // The first instant >= t at which credit(t') >= max(1, request // 4) * 10^6
-    // (credit brought to t; kNever if it never comes).
-    std::int64_t release_time(const Account& a, std::int64_t request, std::int64_t t) const;
+    // (credit brought to t, with the room of t; kNever if it never comes).
+    std::int64_t release_time(const Account& a, std::int64_t request, std::int64_t t, std::int64_t room) const;
 
     std::size_t memory_bytes() const;
 
