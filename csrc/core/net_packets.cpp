@@ -500,6 +500,8 @@ void PacketEngine::run() {
     std::int64_t next_time = packets[0].time_ns;  // arrival of the next packet, kNever: none
     std::int64_t backlog = 0;                     // packets queued
     std::int64_t last_finish = -1;
+    // __builtin_expect marks the rare paths (a drop, an idle link, a phase-0 send, every band
+    // over its cap, a full pass without a send): the compiler lays them out of the common path.
     for (;;) {
         // Arrivals up to now join their queue or are dropped (N7, N12).
         while (next_time <= now) {
@@ -509,7 +511,7 @@ void PacketEngine::run() {
             const std::int32_t i = packets[p].vm;
             VmQueue& q = queue_[static_cast<std::size_t>(i)];
             const std::int64_t s = packets[p].size_bytes;
-            if (q.queued + s > q.capacity) {
+            if (__builtin_expect(q.queued + s > q.capacity, 0)) {
                 start_ns_[p] = -1;
                 finish_ns_[p] = -1;
                 ++q.dropped;
@@ -533,7 +535,7 @@ void PacketEngine::run() {
                 join(i);
             }
         }
-        if (backlog == 0) {
+        if (__builtin_expect(backlog == 0, 0)) {
             if (next_time == kNever) break;  // the sentinel
             now = std::max(now, next_time);
             continue;
@@ -548,7 +550,7 @@ void PacketEngine::run() {
         std::int32_t sender = chosen;
         std::int64_t p = -1;
         std::int64_t s = 0, sent_arrival = 0;
-        if (chosen >= 0) {
+        if (__builtin_expect(chosen >= 0, 0)) {
             const VmQueue& q = queue_[static_cast<std::size_t>(chosen)];
             band = static_cast<std::size_t>(q.band);
             s = q.head_size;
@@ -592,7 +594,7 @@ void PacketEngine::run() {
                     if (band == nb) band = k0;
                 }
             }
-            if (band == nb) {
+            if (__builtin_expect(band == nb, 0)) {
                 // Every listed band is over its cap (each looked at just above), or every
                 // backlogged VM sleeps: idle until the first refill, wake-up or arrival.
                 std::int64_t wake = next_time;
@@ -625,7 +627,7 @@ void PacketEngine::run() {
                             q.deficit = deficit;
                             q.in_turn = false;
                             i = q.next;  // the turn passes: the VM goes to the tail
-                            if (++misses >= listed) {
+                            if (__builtin_expect(++misses >= listed, 0)) {
                                 b.first = i;
                                 skip_rounds(b);
                                 misses = 0;
@@ -675,7 +677,7 @@ void PacketEngine::run() {
                     }
                 }
             }
-            if (p < 0) continue;  // every VM of the band went to sleep: choose again
+            if (__builtin_expect(p < 0, 0)) continue;  // every VM of the band went to sleep: choose again
         }
         --backlog;
         const auto pk = static_cast<std::size_t>(p);
