@@ -53,6 +53,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <stdexcept>
@@ -122,21 +123,22 @@ private:
 
 // One VM: its queue, DRR state and statistics, kept together (a decision touches most of it):
 // what DRR reads on every visit in the first 64 bytes, 128 bytes in all so that a VM's
-// index becomes its address by one shift.
+// index becomes its address by one shift. The band's list links are addresses: a step of
+// DRR's walk is one load.
 struct alignas(128) VmQueue {
     std::int64_t head_size = 0;   // the head packet's size and arrival (when queued)
     std::int64_t deficit = 0;
     std::int64_t quantum = 0;
-    std::int64_t head = 0;        // packet index of the head (when queued)
     std::int64_t head_arrival = 0;
     std::int64_t queued = 0;      // bytes queued
-    std::int32_t next = -1;       // neighbours in the band's circular list
-    std::int32_t prev = -1;
+    VmQueue* next = nullptr;      // neighbours in the band's circular list
+    VmQueue* prev = nullptr;
     std::int32_t band = 0;
     bool in_turn = false;
     bool listed = false;          // on its band's list (backlogged and awake)
     bool limited = false;         // has a limit bucket
     bool reserved = false;        // has a reservation bucket
+    std::int64_t head = 0;        // packet index of the head (when queued)
     std::int64_t capacity = 0;    // queue_bytes, or 0 for a VM that drops everything (limit < 1 bps)
     std::size_t head_at = 0;      // the head's place in the VM's segment of fifo_
     std::size_t tail_at = 0;      // one past the last queued (== head_at: empty)
@@ -148,7 +150,7 @@ static_assert(sizeof(VmQueue) == 128, "a VM's record is two cache lines");
 
 // One band: its circular DRR list (first = the VM whose turn it is) and guard buckets.
 struct BandState {
-    std::int32_t first = -1;
+    VmQueue* first = nullptr;
     std::int64_t listed = 0;
     Bucket cap, minimum;
 };
@@ -275,6 +277,7 @@ private:
     bool cap_open(BandState& b, std::int64_t now) { return !b.cap.exists() || b.cap.positive(now); }
     std::int64_t tx_of(std::int64_t s);
     std::int32_t phase0(std::int64_t now);
+    std::int32_t index_of(const VmQueue* q) const { return static_cast<std::int32_t>(q - queue_.data()); }
     void skip_rounds(BandState& b);
 
     const PacketConfig& config_;
@@ -386,14 +389,16 @@ PacketEngine::PacketEngine(const PacketConfig& config, const PacketBatch& batch,
 inline __attribute__((always_inline)) void PacketEngine::join(std::int32_t i) {
     VmQueue& q = queue_[static_cast<std::size_t>(i)];
     BandState& b = band_[static_cast<std::size_t>(q.band)];
-    const std::int32_t empty = -static_cast<std::int32_t>(b.listed == 0);  // all ones or 0: a select by mask
-    const std::int32_t head = b.first ^ ((b.first ^ i) & empty);
-    const std::int32_t head_prev = queue_[static_cast<std::size_t>(head)].prev;
-    const std::int32_t tail = head_prev ^ ((head_prev ^ i) & empty);
-    queue_[static_cast<std::size_t>(tail)].next = i;
+    const std::uintptr_t empty = -static_cast<std::uintptr_t>(b.listed == 0);  // all ones or 0: a select by mask
+    const auto self = reinterpret_cast<std::uintptr_t>(&q);
+    const auto first = reinterpret_cast<std::uintptr_t>(b.first);
+    VmQueue* const head = reinterpret_cast<VmQueue*>(first ^ ((first ^ self) & empty));
+    const auto head_prev = reinterpret_cast<std::uintptr_t>(head->prev);
+    VmQueue* const tail = reinterpret_cast<VmQueue*>(head_prev ^ ((head_prev ^ self) & empty));
+    tail->next = &q;
     q.prev = tail;
     q.next = head;
-    queue_[static_cast<std::size_t>(head)].prev = i;
+    head->prev = &q;
     b.first = head;
     listed_bands_ |= std::uint64_t{1} << q.band;
     q.listed = true;
@@ -407,11 +412,11 @@ inline __attribute__((always_inline)) void PacketEngine::leave(std::int32_t i) {
     VmQueue& q = queue_[static_cast<std::size_t>(i)];
     BandState& b = band_[static_cast<std::size_t>(q.band)];
     const bool alone = b.listed == 1;
-    const std::int32_t next = q.next;
-    queue_[static_cast<std::size_t>(q.prev)].next = next;
-    queue_[static_cast<std::size_t>(next)].prev = q.prev;
-    const std::int32_t after = alone ? -1 : next;
-    b.first = b.first == i ? after : b.first;
+    VmQueue* const next = q.next;
+    q.prev->next = next;
+    next->prev = q.prev;
+    VmQueue* const after = alone ? nullptr : next;
+    b.first = b.first == &q ? after : b.first;
     listed_bands_ &= ~(std::uint64_t{alone} << q.band);
     q.listed = false;
     --b.listed;
@@ -477,16 +482,14 @@ std::int32_t PacketEngine::phase0(std::int64_t now) {
 // A full pass of band b's list without a send: skip the rounds nobody could send in.
 void PacketEngine::skip_rounds(BandState& b) {
     std::int64_t rounds = kNever;
-    std::int32_t j = b.first;
+    VmQueue* j = b.first;
     for (std::int64_t c = 0; c < b.listed; ++c) {
-        const VmQueue& q = queue_[static_cast<std::size_t>(j)];
-        rounds = std::min(rounds, (q.head_size - q.deficit + q.quantum - 1) / q.quantum);
-        j = q.next;
+        rounds = std::min(rounds, (j->head_size - j->deficit + j->quantum - 1) / j->quantum);
+        j = j->next;
     }
     for (std::int64_t c = 0; c < b.listed; ++c) {
-        VmQueue& q = queue_[static_cast<std::size_t>(j)];
-        q.deficit += (rounds - 1) * q.quantum;
-        j = q.next;
+        j->deficit += (rounds - 1) * j->quantum;
+        j = j->next;
     }
 }
 
@@ -611,10 +614,10 @@ void PacketEngine::run() {
             if constexpr (!kLimits) {
                 // The same walk with the head and the list's length in registers (nobody leaves
                 // the list before the send): a turn passing does not store the band's head.
-                std::int32_t i = b.first;
+                VmQueue* at = b.first;
                 const std::int64_t listed = b.listed;
                 for (;;) {
-                    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+                    VmQueue& q = *at;
                     // A turn opens with deficit += q_i: without a branch (whether the head's turn
                     // is already open, after a higher band's interruption, is the data's choice).
                     std::int64_t deficit = q.deficit + (q.quantum & (static_cast<std::int64_t>(q.in_turn) - 1));
@@ -626,9 +629,9 @@ void PacketEngine::run() {
                         } else {
                             q.deficit = deficit;
                             q.in_turn = false;
-                            i = q.next;  // the turn passes: the VM goes to the tail
+                            at = q.next;  // the turn passes: the VM goes to the tail
                             if (__builtin_expect(++misses >= listed, 0)) {
-                                b.first = i;
+                                b.first = at;
                                 skip_rounds(b);
                                 misses = 0;
                             }
@@ -639,15 +642,15 @@ void PacketEngine::run() {
                     sent_arrival = q.head_arrival;
                     q.deficit = deficit - s;
                     q.in_turn = true;
-                    b.first = i;
-                    sender = i;
-                    p = dequeue(i);
+                    b.first = at;
+                    sender = index_of(at);
+                    p = dequeue(sender);
                     break;
                 }
             } else {
                 for (;;) {
-                    const std::int32_t i = b.first;
-                    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+                    const std::int32_t i = index_of(b.first);
+                    VmQueue& q = *b.first;
                     if (q.limited && !limit_[static_cast<std::size_t>(i)].positive(now)) {
                         leave(i);
                         q.in_turn = false;
