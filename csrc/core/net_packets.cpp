@@ -272,8 +272,8 @@ public:
 
 private:
     void join(std::int32_t i);
-    void leave(std::int32_t i);
-    std::int64_t dequeue(std::int32_t i);
+    void leave(VmQueue& q);
+    std::int64_t dequeue(VmQueue& q);
     bool cap_open(BandState& b, std::int64_t now) { return !b.cap.exists() || b.cap.positive(now); }
     std::int64_t tx_of(std::int64_t s);
     std::int32_t phase0(std::int64_t now);
@@ -406,10 +406,9 @@ inline __attribute__((always_inline)) void PacketEngine::join(std::int32_t i) {
     phase0_after_ = std::min(phase0_after_, not_before_[static_cast<std::size_t>(i)]);
 }
 
-// VM i leaves its band's list; without a branch on whether it was alone there (its own
-// neighbours then: the unlinking writes only i's fields).
-inline __attribute__((always_inline)) void PacketEngine::leave(std::int32_t i) {
-    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+// A VM leaves its band's list; without a branch on whether it was alone there (its own
+// neighbours then: the unlinking writes only its own fields).
+inline __attribute__((always_inline)) void PacketEngine::leave(VmQueue& q) {
     BandState& b = band_[static_cast<std::size_t>(q.band)];
     const bool alone = b.listed == 1;
     VmQueue* const next = q.next;
@@ -422,15 +421,14 @@ inline __attribute__((always_inline)) void PacketEngine::leave(std::int32_t i) {
     --b.listed;
 }
 
-// The head packet leaves VM i's queue; an emptied queue leaves its band's list with deficit 0.
-inline __attribute__((always_inline)) std::int64_t PacketEngine::dequeue(std::int32_t i) {
-    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+// The head packet leaves the VM's queue; an emptied queue leaves its band's list with deficit 0.
+inline __attribute__((always_inline)) std::int64_t PacketEngine::dequeue(VmQueue& q) {
     const std::int64_t p = q.head;
     q.queued -= q.head_size;
     if (++q.head_at == q.tail_at) {
         q.deficit = 0;
         q.in_turn = false;
-        leave(i);
+        leave(q);
     } else {
         const std::int64_t next = fifo_[q.head_at];
         const PacketArrival& packet = batch_.packets[next];
@@ -558,7 +556,7 @@ void PacketEngine::run() {
             band = static_cast<std::size_t>(q.band);
             s = q.head_size;
             sent_arrival = q.head_arrival;
-            p = dequeue(chosen);
+            p = dequeue(queue_[static_cast<std::size_t>(chosen)]);
         } else {
             if constexpr (!kGuarded) {
                 if (listed_bands_ != 0) band = static_cast<std::size_t>(__builtin_ctzll(listed_bands_));
@@ -644,7 +642,7 @@ void PacketEngine::run() {
                     q.in_turn = true;
                     b.first = at;
                     sender = index_of(at);
-                    p = dequeue(sender);
+                    p = dequeue(q);
                     break;
                 }
             } else {
@@ -652,7 +650,7 @@ void PacketEngine::run() {
                     const std::int32_t i = index_of(b.first);
                     VmQueue& q = *b.first;
                     if (q.limited && !limit_[static_cast<std::size_t>(i)].positive(now)) {
-                        leave(i);
+                        leave(q);
                         q.in_turn = false;
                         sleeping_.push(Sleeper{limit_[static_cast<std::size_t>(i)].positive_from(), i});
                         if (b.listed == 0) break;
@@ -669,7 +667,7 @@ void PacketEngine::run() {
                         sent_arrival = q.head_arrival;
                         q.deficit -= s;
                         sender = i;
-                        p = dequeue(i);
+                        p = dequeue(q);
                         break;
                     }
                     q.in_turn = false;
