@@ -350,20 +350,26 @@ void NetScheduler::validate_packets(const std::int64_t* vm_ids, const std::int64
         std::uint64_t* __restrict bytes_of = reinterpret_cast<std::uint64_t*>(vm_bytes.data());
         std::int64_t* __restrict offered_of = offered;
         PacketArrival* __restrict record = out;
-        bool bad = false;
+        // Per packet only the order is checked; the rest after the pass: an unknown id counts at
+        // offered[absent], the latest arrival of an ordered batch is its last one, and sizes are
+        // in range when the smallest and the largest are.
+        bool unordered = false;
+        std::int64_t smallest = std::numeric_limits<std::int64_t>::max();
         for (std::size_t p = 0; p < n; ++p) {
             const auto vm = static_cast<std::uint64_t>(vm_in[p]);
             const std::int64_t arrival = arrival_in[p];
             const std::int64_t bytes = size_in[p];
             const std::int32_t index = index_of_id[std::min(vm, ids)];
-            bad |= (index == absent) | (arrival > kMaxTimeNs) | (arrival < previous) |
-                   (static_cast<std::uint64_t>(bytes) - 1 >= static_cast<std::uint64_t>(kMaxPacketBytes));
+            unordered |= arrival < previous;
             previous = arrival;
             bytes_of[index] += static_cast<std::uint64_t>(bytes);
             ++offered_of[index];
             largest = std::max(largest, bytes);
+            smallest = std::min(smallest, bytes);
             record[p] = PacketArrival{arrival, static_cast<std::int32_t>(bytes), index};
         }
+        const bool bad = unordered || offered_of[absent] != 0 || previous > kMaxTimeNs ||
+                         (n > 0 && (smallest < 1 || largest > kMaxPacketBytes));
         if (bad) {
             checked = true;
             previous = 0;

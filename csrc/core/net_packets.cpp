@@ -53,6 +53,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <stdexcept>
@@ -122,21 +123,22 @@ private:
 
 // One VM: its queue, DRR state and statistics, kept together (a decision touches most of it):
 // what DRR reads on every visit in the first 64 bytes, 128 bytes in all so that a VM's
-// index becomes its address by one shift.
+// index becomes its address by one shift. The band's list links are addresses: a step of
+// DRR's walk is one load.
 struct alignas(128) VmQueue {
     std::int64_t head_size = 0;   // the head packet's size and arrival (when queued)
     std::int64_t deficit = 0;
     std::int64_t quantum = 0;
-    std::int64_t head = 0;        // packet index of the head (when queued)
     std::int64_t head_arrival = 0;
     std::int64_t queued = 0;      // bytes queued
-    std::int32_t next = -1;       // neighbours in the band's circular list
-    std::int32_t prev = -1;
+    VmQueue* next = nullptr;      // neighbours in the band's circular list
+    VmQueue* prev = nullptr;
     std::int32_t band = 0;
     bool in_turn = false;
     bool listed = false;          // on its band's list (backlogged and awake)
     bool limited = false;         // has a limit bucket
     bool reserved = false;        // has a reservation bucket
+    std::int64_t head = 0;        // packet index of the head (when queued)
     std::int64_t capacity = 0;    // queue_bytes, or 0 for a VM that drops everything (limit < 1 bps)
     std::size_t head_at = 0;      // the head's place in the VM's segment of fifo_
     std::size_t tail_at = 0;      // one past the last queued (== head_at: empty)
@@ -148,7 +150,7 @@ static_assert(sizeof(VmQueue) == 128, "a VM's record is two cache lines");
 
 // One band: its circular DRR list (first = the VM whose turn it is) and guard buckets.
 struct BandState {
-    std::int32_t first = -1;
+    VmQueue* first = nullptr;
     std::int64_t listed = 0;
     Bucket cap, minimum;
 };
@@ -270,11 +272,12 @@ public:
 
 private:
     void join(std::int32_t i);
-    void leave(std::int32_t i);
-    std::int64_t dequeue(std::int32_t i);
+    void leave(VmQueue& q);
+    std::int64_t dequeue(VmQueue& q);
     bool cap_open(BandState& b, std::int64_t now) { return !b.cap.exists() || b.cap.positive(now); }
     std::int64_t tx_of(std::int64_t s);
     std::int32_t phase0(std::int64_t now);
+    std::int32_t index_of(const VmQueue* q) const { return static_cast<std::int32_t>(q - queue_.data()); }
     void skip_rounds(BandState& b);
 
     const PacketConfig& config_;
@@ -386,14 +389,16 @@ PacketEngine::PacketEngine(const PacketConfig& config, const PacketBatch& batch,
 inline __attribute__((always_inline)) void PacketEngine::join(std::int32_t i) {
     VmQueue& q = queue_[static_cast<std::size_t>(i)];
     BandState& b = band_[static_cast<std::size_t>(q.band)];
-    const std::int32_t empty = -static_cast<std::int32_t>(b.listed == 0);  // all ones or 0: a select by mask
-    const std::int32_t head = b.first ^ ((b.first ^ i) & empty);
-    const std::int32_t head_prev = queue_[static_cast<std::size_t>(head)].prev;
-    const std::int32_t tail = head_prev ^ ((head_prev ^ i) & empty);
-    queue_[static_cast<std::size_t>(tail)].next = i;
+    const std::uintptr_t empty = -static_cast<std::uintptr_t>(b.listed == 0);  // all ones or 0: a select by mask
+    const auto self = reinterpret_cast<std::uintptr_t>(&q);
+    const auto first = reinterpret_cast<std::uintptr_t>(b.first);
+    VmQueue* const head = reinterpret_cast<VmQueue*>(first ^ ((first ^ self) & empty));
+    const auto head_prev = reinterpret_cast<std::uintptr_t>(head->prev);
+    VmQueue* const tail = reinterpret_cast<VmQueue*>(head_prev ^ ((head_prev ^ self) & empty));
+    tail->next = &q;
     q.prev = tail;
     q.next = head;
-    queue_[static_cast<std::size_t>(head)].prev = i;
+    head->prev = &q;
     b.first = head;
     listed_bands_ |= std::uint64_t{1} << q.band;
     q.listed = true;
@@ -401,31 +406,29 @@ inline __attribute__((always_inline)) void PacketEngine::join(std::int32_t i) {
     phase0_after_ = std::min(phase0_after_, not_before_[static_cast<std::size_t>(i)]);
 }
 
-// VM i leaves its band's list; without a branch on whether it was alone there (its own
-// neighbours then: the unlinking writes only i's fields).
-inline __attribute__((always_inline)) void PacketEngine::leave(std::int32_t i) {
-    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+// A VM leaves its band's list; without a branch on whether it was alone there (its own
+// neighbours then: the unlinking writes only its own fields).
+inline __attribute__((always_inline)) void PacketEngine::leave(VmQueue& q) {
     BandState& b = band_[static_cast<std::size_t>(q.band)];
     const bool alone = b.listed == 1;
-    const std::int32_t next = q.next;
-    queue_[static_cast<std::size_t>(q.prev)].next = next;
-    queue_[static_cast<std::size_t>(next)].prev = q.prev;
-    const std::int32_t after = alone ? -1 : next;
-    b.first = b.first == i ? after : b.first;
+    VmQueue* const next = q.next;
+    q.prev->next = next;
+    next->prev = q.prev;
+    VmQueue* const after = alone ? nullptr : next;
+    b.first = b.first == &q ? after : b.first;
     listed_bands_ &= ~(std::uint64_t{alone} << q.band);
     q.listed = false;
     --b.listed;
 }
 
-// The head packet leaves VM i's queue; an emptied queue leaves its band's list with deficit 0.
-inline __attribute__((always_inline)) std::int64_t PacketEngine::dequeue(std::int32_t i) {
-    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+// The head packet leaves the VM's queue; an emptied queue leaves its band's list with deficit 0.
+inline __attribute__((always_inline)) std::int64_t PacketEngine::dequeue(VmQueue& q) {
     const std::int64_t p = q.head;
     q.queued -= q.head_size;
     if (++q.head_at == q.tail_at) {
         q.deficit = 0;
         q.in_turn = false;
-        leave(i);
+        leave(q);
     } else {
         const std::int64_t next = fifo_[q.head_at];
         const PacketArrival& packet = batch_.packets[next];
@@ -477,16 +480,14 @@ std::int32_t PacketEngine::phase0(std::int64_t now) {
 // A full pass of band b's list without a send: skip the rounds nobody could send in.
 void PacketEngine::skip_rounds(BandState& b) {
     std::int64_t rounds = kNever;
-    std::int32_t j = b.first;
+    VmQueue* j = b.first;
     for (std::int64_t c = 0; c < b.listed; ++c) {
-        const VmQueue& q = queue_[static_cast<std::size_t>(j)];
-        rounds = std::min(rounds, (q.head_size - q.deficit + q.quantum - 1) / q.quantum);
-        j = q.next;
+        rounds = std::min(rounds, (j->head_size - j->deficit + j->quantum - 1) / j->quantum);
+        j = j->next;
     }
     for (std::int64_t c = 0; c < b.listed; ++c) {
-        VmQueue& q = queue_[static_cast<std::size_t>(j)];
-        q.deficit += (rounds - 1) * q.quantum;
-        j = q.next;
+        j->deficit += (rounds - 1) * j->quantum;
+        j = j->next;
     }
 }
 
@@ -500,6 +501,8 @@ void PacketEngine::run() {
     std::int64_t next_time = packets[0].time_ns;  // arrival of the next packet, kNever: none
     std::int64_t backlog = 0;                     // packets queued
     std::int64_t last_finish = -1;
+    // __builtin_expect marks the rare paths (a drop, an idle link, a phase-0 send, every band
+    // over its cap, a full pass without a send): the compiler lays them out of the common path.
     for (;;) {
         // Arrivals up to now join their queue or are dropped (N7, N12).
         while (next_time <= now) {
@@ -509,7 +512,7 @@ void PacketEngine::run() {
             const std::int32_t i = packets[p].vm;
             VmQueue& q = queue_[static_cast<std::size_t>(i)];
             const std::int64_t s = packets[p].size_bytes;
-            if (q.queued + s > q.capacity) {
+            if (__builtin_expect(q.queued + s > q.capacity, 0)) {
                 start_ns_[p] = -1;
                 finish_ns_[p] = -1;
                 ++q.dropped;
@@ -533,7 +536,7 @@ void PacketEngine::run() {
                 join(i);
             }
         }
-        if (backlog == 0) {
+        if (__builtin_expect(backlog == 0, 0)) {
             if (next_time == kNever) break;  // the sentinel
             now = std::max(now, next_time);
             continue;
@@ -548,12 +551,12 @@ void PacketEngine::run() {
         std::int32_t sender = chosen;
         std::int64_t p = -1;
         std::int64_t s = 0, sent_arrival = 0;
-        if (chosen >= 0) {
+        if (__builtin_expect(chosen >= 0, 0)) {
             const VmQueue& q = queue_[static_cast<std::size_t>(chosen)];
             band = static_cast<std::size_t>(q.band);
             s = q.head_size;
             sent_arrival = q.head_arrival;
-            p = dequeue(chosen);
+            p = dequeue(queue_[static_cast<std::size_t>(chosen)]);
         } else {
             if constexpr (!kGuarded) {
                 if (listed_bands_ != 0) band = static_cast<std::size_t>(__builtin_ctzll(listed_bands_));
@@ -592,7 +595,7 @@ void PacketEngine::run() {
                     if (band == nb) band = k0;
                 }
             }
-            if (band == nb) {
+            if (__builtin_expect(band == nb, 0)) {
                 // Every listed band is over its cap (each looked at just above), or every
                 // backlogged VM sleeps: idle until the first refill, wake-up or arrival.
                 std::int64_t wake = next_time;
@@ -609,10 +612,10 @@ void PacketEngine::run() {
             if constexpr (!kLimits) {
                 // The same walk with the head and the list's length in registers (nobody leaves
                 // the list before the send): a turn passing does not store the band's head.
-                std::int32_t i = b.first;
+                VmQueue* at = b.first;
                 const std::int64_t listed = b.listed;
                 for (;;) {
-                    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+                    VmQueue& q = *at;
                     // A turn opens with deficit += q_i: without a branch (whether the head's turn
                     // is already open, after a higher band's interruption, is the data's choice).
                     std::int64_t deficit = q.deficit + (q.quantum & (static_cast<std::int64_t>(q.in_turn) - 1));
@@ -624,9 +627,9 @@ void PacketEngine::run() {
                         } else {
                             q.deficit = deficit;
                             q.in_turn = false;
-                            i = q.next;  // the turn passes: the VM goes to the tail
-                            if (++misses >= listed) {
-                                b.first = i;
+                            at = q.next;  // the turn passes: the VM goes to the tail
+                            if (__builtin_expect(++misses >= listed, 0)) {
+                                b.first = at;
                                 skip_rounds(b);
                                 misses = 0;
                             }
@@ -637,17 +640,17 @@ void PacketEngine::run() {
                     sent_arrival = q.head_arrival;
                     q.deficit = deficit - s;
                     q.in_turn = true;
-                    b.first = i;
-                    sender = i;
-                    p = dequeue(i);
+                    b.first = at;
+                    sender = index_of(at);
+                    p = dequeue(q);
                     break;
                 }
             } else {
                 for (;;) {
-                    const std::int32_t i = b.first;
-                    VmQueue& q = queue_[static_cast<std::size_t>(i)];
+                    const std::int32_t i = index_of(b.first);
+                    VmQueue& q = *b.first;
                     if (q.limited && !limit_[static_cast<std::size_t>(i)].positive(now)) {
-                        leave(i);
+                        leave(q);
                         q.in_turn = false;
                         sleeping_.push(Sleeper{limit_[static_cast<std::size_t>(i)].positive_from(), i});
                         if (b.listed == 0) break;
@@ -664,7 +667,7 @@ void PacketEngine::run() {
                         sent_arrival = q.head_arrival;
                         q.deficit -= s;
                         sender = i;
-                        p = dequeue(i);
+                        p = dequeue(q);
                         break;
                     }
                     q.in_turn = false;
@@ -675,7 +678,7 @@ void PacketEngine::run() {
                     }
                 }
             }
-            if (p < 0) continue;  // every VM of the band went to sleep: choose again
+            if (__builtin_expect(p < 0, 0)) continue;  // every VM of the band went to sleep: choose again
         }
         --backlog;
         const auto pk = static_cast<std::size_t>(p);
