@@ -3,7 +3,6 @@ host summaries and candidate VMs."""
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -44,36 +43,52 @@ class _Memo:
         self.values = np.zeros(len(column))
         self.done = np.zeros(len(column), dtype=bool)
 
-    def __getitem__(self, index: np.ndarray) -> np.ndarray:
+    def fill(self, index: np.ndarray) -> None:
         missing = index[~self.done[index]]
         if missing.size:
             self.values[missing] = self.column[missing]
             self.done[missing] = True
+
+    def __getitem__(self, index: np.ndarray) -> np.ndarray:
+        self.fill(index)
         return self.values[index]
 
 
 class _LoadOrder:
     """The up hosts sorted by (load, host id), as a stable argsort of the loads gives them, kept
-    up to date when a move changes two hosts' loads (a sorted list of (load, host): one
-    bisection each, no sort per move)."""
+    up to date when a move changes two hosts' loads: two arrays (loads, hosts) in that order,
+    each moved host deleted and put back where a binary search on (load, host id) places it
+    (no sort per move, no Python per host)."""
 
     def __init__(self, up_index: np.ndarray, loads: np.ndarray) -> None:
         order = up_index[np.argsort(loads[up_index], kind="stable")]
-        self.sorted = list(zip(loads[order].tolist(), order.tolist()))
-        self.load = dict(zip(order.tolist(), loads[order].tolist()))
+        self.hosts = order
+        self.loads = loads[order]
 
     def lowest(self, k: int) -> np.ndarray:
-        return np.array([h for _, h in self.sorted[:k]], dtype=np.int64)
+        return self.hosts[:k].copy()
 
     def highest(self, k: int) -> np.ndarray:
         """The last `k` of the order, last first."""
-        return np.array([h for _, h in self.sorted[max(0, len(self.sorted) - k):][::-1]] if k else [], dtype=np.int64)
+        return self.hosts[max(0, self.hosts.size - k):][::-1].copy() if k else np.zeros(0, dtype=np.int64)
+
+    def _where(self, load: float, h: int) -> int:
+        """The position of (load, h) in the order: after the smaller loads and, among equal
+        loads, after the lower host ids."""
+        at = int(np.searchsorted(self.loads, load, side="left"))
+        end = int(np.searchsorted(self.loads, load, side="right"))
+        if end > at:  # ties on the load: by host id
+            at += int(np.searchsorted(self.hosts[at:end], h, side="left"))
+        return at
 
     def moved(self, hosts: tuple[int, int], loads: np.ndarray) -> None:
         for h in hosts:
-            del self.sorted[bisect.bisect_left(self.sorted, (self.load[h], h))]
-            self.load[h] = float(loads[h])
-            bisect.insort(self.sorted, (self.load[h], h))
+            at = int(np.flatnonzero(self.hosts == h)[0])
+            kept_hosts, kept_loads = np.delete(self.hosts, at), np.delete(self.loads, at)
+            self.hosts, self.loads = kept_hosts, kept_loads
+            load = float(loads[h])
+            at = self._where(load, h)
+            self.hosts, self.loads = np.insert(kept_hosts, at, h), np.insert(kept_loads, at, load)
 
 
 @dataclass
@@ -160,6 +175,8 @@ def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Mov
             groups[h] = np.flatnonzero(c.host == h)
         return groups[h]
     cost, badness = _Memo(c.cost), _Memo(c.badness)
+    cost.fill(pool)  # the pool's VMs are the usual candidates: their columns computed in one go
+    badness.fill(pool)
     ranked = _LoadOrder(up_index, loads)
     while len(moves) < policy.max_moves and current > policy.target:
         sources = ranked.highest(policy.source_hosts)
