@@ -159,6 +159,26 @@ class Ledger:
         layout.reserved_cpu += reserved
         return vm
 
+    def remove_vms(self, vms: list[int]) -> None:
+        """:meth:`remove_vm` for each of `vms` (KeyError if one is not here: nothing changes);
+        the sums are integers (the reservations exact), so one subtraction per sum is the same."""
+        layout = self._layout
+        records, reservations = layout.records, layout.exact_reservations
+        for vm in vms:
+            if vm not in records:
+                raise KeyError(vm)
+        vcpus = pages = frames = cpu = 0
+        for vm in vms:
+            record = records.pop(vm)
+            vcpus += record.vcpus
+            pages += record.memory_pages
+            frames += record.memory_reservation
+            cpu += reservations.pop(vm)
+        layout.total_vcpus -= vcpus
+        layout.total_pages -= pages
+        layout.reserved_frames -= frames
+        layout.reserved_cpu -= cpu
+
     def remove_vm(self, vm: int) -> None:
         layout = self._layout
         record = layout.records.pop(vm)  # KeyError: not on this host
