@@ -46,9 +46,13 @@ def _state(s: HostSummaries) -> list[bytes]:
                                                      "frames_in_use", "free", "frac", "weigh", "domain_vms")]
 
 
+@pytest.mark.parametrize("small", [False, True])
 @pytest.mark.parametrize("policy", ["best-fit", "worst-fit", "first-fit", "filter-weigher"])
-def test_a_cached_placement_is_the_placement_of_that_moment(policy):
-    rng = np.random.default_rng({"best-fit": 1, "worst-fit": 2, "first-fit": 3, "filter-weigher": 4}[policy])
+def test_a_cached_placement_is_the_placement_of_that_moment(policy, small, monkeypatch):
+    if small:  # rankings of a few hosts, remade often: every path of the cache, many times
+        monkeypatch.setattr(PlacementCache, "FIRST", 3)
+        monkeypatch.setattr(PlacementCache, "MAX_FRESH", 4)
+    rng = np.random.default_rng({"best-fit": 1, "worst-fit": 2, "first-fit": 3, "filter-weigher": 4}[policy] + 10 * small)
     placed = refused = 0
     for case in range(CASES):
         s = _summaries(rng, same=bool(case % 2))

@@ -429,11 +429,13 @@ def place(
 class _Row:
     """One kind of needs' view of the hosts at the time it was made (see PlacementCache)."""
 
-    def __init__(self, hosts: list[int], values: list[float], seen: int) -> None:
-        self.hosts, self.values = hosts, values  # the feasible hosts then, by (value, host id)
-        self.next = 0  # hosts[:next] are all fresh (changed since)
+    def __init__(self, hosts: list[int], values: list[float], complete: bool, seen: int) -> None:
+        # the feasible hosts then, by (value, host id): all of them if `complete`, else the first
+        # few (every host ranking at or before the last one given)
+        self.hosts, self.values, self.complete = hosts, values, complete
+        self.next = 0  # hosts[:next] have all changed since
         self.seen = seen  # the summaries' changes up to here are in `fresh`
-        self.fresh: set[int] = set()
+        self.fresh: dict[int, float | None] = {}  # host changed since -> its value now (None: refuses)
 
 
 class PlacementCache:
@@ -442,17 +444,18 @@ class PlacementCache:
     every host per VM. For each kind of needs (a fleet has a handful), the feasible hosts are
     ranked once by the policy's value (F2's headroom, best-fit ascending, worst-fit descending;
     first-fit: host id); a VM then takes the first of them that no placement has changed since,
-    or a changed host (the summaries record which, :meth:`HostSummaries.refresh_host`) that
-    ranks before it, recomputed with the same formulas. Ties: lowest host id, as ``place``.
-    Any other change (several hosts refreshed at once), needs per host, an ``exclude``, or
-    filter-weigher (its weighers span all hosts): :func:`place` itself. Use as a context
-    manager (it watches the summaries while open)."""
+    or a changed host (the summaries record which, :meth:`HostSummaries.refresh_host`; its value
+    recomputed by the same formulas when it changes) that ranks before it. Ties: lowest host id,
+    as ``place``. Any other change (several hosts refreshed at once) remakes the ranking; needs
+    per host, an ``exclude``, or filter-weigher (its weighers span all hosts): :func:`place`
+    itself. Use as a context manager (it watches the summaries while open)."""
 
-    MAX_FRESH = 16  # more hosts changed than this since a row was made: it is made again
+    MAX_FRESH = 64  # more hosts changed than this since a ranking was made: it is made again
+    FIRST = 32  # a ranking holds the first hosts only (made again if a VM needs more)
 
     def __init__(self, s: HostSummaries, policy: str, weights: dict[str, float] | None = None) -> None:
         self.s, self.policy, self.weights = s, policy, weights
-        self.rows: dict[tuple[Any, ...], _Row | None] = {}
+        self.rows: dict[tuple[Any, ...], _Row] = {}
 
     def __enter__(self) -> PlacementCache:
         self.s.changed = []
@@ -473,54 +476,68 @@ class PlacementCache:
             if not np.all(np.isfinite(room)):  # place() would rank infinities among the infeasible
                 return None
             values = room if self.policy == "best-fit" else -room
+        complete = hosts.size <= self.FIRST
+        if not complete:  # the hosts ranking at or before the FIRST-th (ties included), in host order
+            last = np.partition(values, self.FIRST - 1)[self.FIRST - 1]
+            kept = np.flatnonzero(values <= last)
+            hosts, values = hosts[kept], values[kept]
         order = np.argsort(values, kind="stable")  # by value, then host id
-        return _Row(hosts[order].tolist(), values[order].tolist(), len(s.changed))
+        return _Row(hosts[order].tolist(), values[order].tolist(), complete, len(s.changed))
 
     def _value(self, h: int, needs: VmNeeds) -> float | None:
         """The policy's value of host `h` for the VM now (None: h does not admit it), by rules
         F1 and F2's formulas on h alone (the same float operations as in full)."""
         s = self.s
-        if not (s.vcpu_free[h] >= needs.vcpus and s.frames_free[h] >= needs.frames
-                and s.cpu_free[h] >= needs.reservation):
+        if not (s.vcpu_free.item(h) >= needs.vcpus and s.frames_free.item(h) >= needs.frames
+                and s.cpu_free.item(h) >= needs.reservation):
             return None
         if self.policy == "first-fit":
             return 0.0
         cost = needs.cost
         assert cost is not None
-        room = min(float(s.vcpu_frac[h]) - cost[0], float(s.frames_frac[h]) - cost[1], float(s.cpu_frac[h]) - cost[2])
+        room = min(s.vcpu_frac.item(h) - cost[0], s.frames_frac.item(h) - cost[1], s.cpu_frac.item(h) - cost[2])
         return room if self.policy == "best-fit" else -room
 
     def place(self, needs: VmNeeds, exclude: np.ndarray | None = None) -> int:
         """:func:`place` of the VM on the summaries as they are now."""
         s = self.s
+        changed = s.changed
         if (exclude is not None or self.policy == "filter-weigher" or needs.cost is None
-                or not isinstance(needs.per_vm, bool) or s.changed is None):
+                or not isinstance(needs.per_vm, bool) or changed is None):
             return place(s, needs, self.policy, self.weights, exclude)
         if not needs.per_vm:
             return -1
         key = (needs.vcpus, needs.frames, needs.reservation, needs.cost)
         row = self.rows.get(key)
-        if row is not None:
-            new = s.changed[row.seen:]
-            row.seen = len(s.changed)
-            row.fresh.update(new)
-            if -1 in row.fresh or len(row.fresh) > self.MAX_FRESH:
+        if row is not None and row.seen < len(changed):
+            new = set(changed[row.seen:])
+            row.seen = len(changed)
+            if -1 in new or len(row.fresh) + len(new) > self.MAX_FRESH:
                 row = None
+            else:
+                for h in new:
+                    row.fresh[h] = self._value(h, needs)
+        hosts = row.hosts if row is not None else []
+        if row is not None:
+            while row.next < len(hosts) and hosts[row.next] in row.fresh:
+                row.next += 1
+            if row.next == len(hosts) and not row.complete:
+                row = None  # past the hosts it ranked
         if row is None:
-            row = self.rows[key] = self._row(needs)
-            if row is None:
+            made = self._row(needs)
+            if made is None:
+                self.rows.pop(key, None)
                 return place(s, needs, self.policy, self.weights, exclude)
-        hosts, fresh = row.hosts, row.fresh
-        while row.next < len(hosts) and hosts[row.next] in fresh:
-            row.next += 1
+            row = self.rows[key] = made
+            hosts = row.hosts
         best: tuple[float, int] | None = None
         if row.next < len(hosts):
             best = (row.values[row.next], hosts[row.next])
-        for h in fresh:
-            value = self._value(h, needs)
+        for h, value in row.fresh.items():
             if value is None:
                 continue
             if not math.isfinite(value):
+                self.rows.pop(key, None)
                 return place(s, needs, self.policy, self.weights, exclude)
             if best is None or (value, h) < best:
                 best = (value, h)
