@@ -1,7 +1,6 @@
 """The coordinator's batched forms against the one-at-a-time code they replace, on many random
 cases: a tick's placements (PlacementCache vs place), a host's refresh in Python numbers vs the
-array formula, the DRS pass's load order vs a stable argsort, its imbalance vs np.std, and a
-ledger's batched removals vs removals one by one."""
+array formula, the DRS pass's load order vs a stable argsort and its imbalance vs np.std."""
 
 from __future__ import annotations
 
@@ -10,10 +9,8 @@ import os
 import numpy as np
 import pytest
 
-from vsched.errors import AdmissionError
 from vsched.fleet import HostSpec, HostSummaries, VmNeeds, VmSpec, place
 from vsched.fleet.balance import _LoadOrder, _std
-from vsched.fleet.ledger import ledger_host
 from vsched.fleet.placement import PlacementCache
 
 LONG = os.environ.get("VSCHED_LONG") == "1"
@@ -136,29 +133,3 @@ def test_the_imbalance_is_np_std_bit_for_bit():
         if case % 5 == 0:
             x[:] = x[0]
         assert _std(x) == float(np.std(x))
-
-
-def test_a_ledger_lets_go_of_many_vms_as_of_each_one():
-    rng = np.random.default_rng(8)
-    for case in range(CASES):
-        spec = HostSpec(pcpus=int(rng.integers(2, 9)), memory_frames=int(rng.integers(2000, 9000)))
-        one, many = ledger_host(spec, 300), ledger_host(spec, 300)
-        live: list[int] = []
-        for _ in range(int(rng.integers(1, 30))):
-            vm = _vm(rng, [])
-            try:
-                a = one.add_vm(vm.vcpus, vm.memory_pages, **vm.add_kwargs())
-            except AdmissionError:
-                continue
-            assert many.add_vm(vm.vcpus, vm.memory_pages, **vm.add_kwargs()) == a
-            live.append(a)
-        gone = [vm for vm in live if rng.random() < 0.5]
-        for vm in gone:
-            one.remove_vm(vm)
-        sums = lambda x: (x._layout.total_vcpus, x._layout.total_pages, x._layout.reserved_frames, x._layout.reserved_cpu)
-        before = sums(many)
-        with pytest.raises(KeyError):
-            many.remove_vms(gone + [10_000])  # one not there: nothing changes
-        assert sums(many) == before and len(many) == len(live)
-        many.remove_vms(gone)
-        assert sums(many) == sums(one) and many.vms == one.vms

@@ -167,12 +167,8 @@ class ShardedPool:
         """Fleet VMs `fids` (``vms[i]`` on ``hosts[i]``) depart, in this order: the ledgers let go
         now; each shard gets one operation with its part, in the same order."""
         ledgers = self.hosts
-        if hosts.size:  # grouped by host (the ledgers' sums are integers: the order within does not matter)
-            order = np.argsort(hosts, kind="stable")
-            grouped, ids = hosts[order], vms[order].tolist()
-            starts = np.flatnonzero(np.diff(grouped, prepend=-1)).tolist()
-            for h, a, b in zip(grouped[starts].tolist(), starts, starts[1:] + [len(ids)]):
-                ledgers[h].remove_vms(ids[a:b])
+        for h, vm in zip(hosts.tolist(), vms.tolist()):
+            ledgers[h].remove_vm(vm)
         shard = self.shard_of[hosts]
         for s in np.unique(shard).tolist():
             mine = shard == s
