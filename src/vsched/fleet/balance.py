@@ -3,7 +3,6 @@ host summaries and candidate VMs."""
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -44,36 +43,59 @@ class _Memo:
         self.values = np.zeros(len(column))
         self.done = np.zeros(len(column), dtype=bool)
 
-    def __getitem__(self, index: np.ndarray) -> np.ndarray:
+    def fill(self, index: np.ndarray) -> None:
         missing = index[~self.done[index]]
         if missing.size:
             self.values[missing] = self.column[missing]
             self.done[missing] = True
+
+    def __getitem__(self, index: np.ndarray) -> np.ndarray:
+        self.fill(index)
         return self.values[index]
 
 
 class _LoadOrder:
     """The up hosts sorted by (load, host id), as a stable argsort of the loads gives them, kept
-    up to date when a move changes two hosts' loads (a sorted list of (load, host): one
-    bisection each, no sort per move)."""
+    up to date when a move changes two hosts' loads: two arrays (loads, hosts) in that order; a
+    moved host's entry is found and put back by binary search on (load, host id), the entries
+    in between shifted by one (no sort per move, no Python per host)."""
 
     def __init__(self, up_index: np.ndarray, loads: np.ndarray) -> None:
         order = up_index[np.argsort(loads[up_index], kind="stable")]
-        self.sorted = list(zip(loads[order].tolist(), order.tolist()))
-        self.load = dict(zip(order.tolist(), loads[order].tolist()))
+        self.hosts = order
+        self.loads = loads[order]
+        self.load = loads.copy()  # per host: its load in the order
 
     def lowest(self, k: int) -> np.ndarray:
-        return np.array([h for _, h in self.sorted[:k]], dtype=np.int64)
+        return self.hosts[:k].copy()
 
     def highest(self, k: int) -> np.ndarray:
         """The last `k` of the order, last first."""
-        return np.array([h for _, h in self.sorted[max(0, len(self.sorted) - k):][::-1]] if k else [], dtype=np.int64)
+        return self.hosts[max(0, self.hosts.size - k):][::-1].copy() if k else np.zeros(0, dtype=np.int64)
+
+    def _where(self, load: float, h: int) -> int:
+        """Where (load, h) is or would be in the order: after the smaller loads and, among
+        equal loads, after the lower host ids."""
+        at = int(np.searchsorted(self.loads, load, side="left"))
+        end = int(np.searchsorted(self.loads, load, side="right"))
+        if end > at:  # ties on the load: by host id
+            at += int(np.searchsorted(self.hosts[at:end], h, side="left"))
+        return at
 
     def moved(self, hosts: tuple[int, int], loads: np.ndarray) -> None:
         for h in hosts:
-            del self.sorted[bisect.bisect_left(self.sorted, (self.load[h], h))]
-            self.load[h] = float(loads[h])
-            bisect.insort(self.sorted, (self.load[h], h))
+            old, new = float(self.load[h]), float(loads[h])
+            i = self._where(old, h)  # its entry
+            j = self._where(new, h)  # where it goes, counted with its entry still in place
+            if j > i:
+                j -= 1
+                self.hosts[i:j] = self.hosts[i + 1:j + 1]  # numpy copies overlapping slices correctly
+                self.loads[i:j] = self.loads[i + 1:j + 1]
+            elif j < i:
+                self.hosts[j + 1:i + 1] = self.hosts[j:i]
+                self.loads[j + 1:i + 1] = self.loads[j:i]
+            self.hosts[j], self.loads[j] = h, new
+            self.load[h] = new
 
 
 @dataclass
@@ -129,7 +151,21 @@ def candidate_loads(s: HostSummaries, c: Candidates) -> np.ndarray:
 
 def imbalance(loads: np.ndarray, up: np.ndarray) -> float:
     """Rule F8: population standard deviation of the up hosts' loads."""
-    return float(np.std(loads[up])) if up.any() else 0.0
+    return _std(loads[up]) if up.any() else 0.0
+
+
+def _std(x: np.ndarray) -> float:
+    """``float(np.std(x))`` for a non-empty 1-D float array, by numpy's own steps (the mean as a
+    one-element sum over the count, the squared deviations, their sum over the count, the
+    square root) without its generic wrapper (a pass calls this once per move tried)."""
+    if x.dtype != np.float64 or x.ndim != 1:
+        return float(np.std(x))
+    n = x.size
+    mean = np.add.reduce(x, axis=None, keepdims=True)
+    np.true_divide(mean, n, out=mean)
+    deviations = np.subtract(x, mean)
+    np.square(deviations, out=deviations)
+    return float(np.sqrt(np.add.reduce(deviations, axis=None) / n))
 
 
 def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Move]:
@@ -160,6 +196,8 @@ def drs_pass(s: HostSummaries, c: Candidates, policy: BalancePolicy) -> list[Mov
             groups[h] = np.flatnonzero(c.host == h)
         return groups[h]
     cost, badness = _Memo(c.cost), _Memo(c.badness)
+    cost.fill(pool)  # the pool's VMs are the usual candidates: their columns computed in one go
+    badness.fill(pool)
     ranked = _LoadOrder(up_index, loads)
     while len(moves) < policy.max_moves and current > policy.target:
         sources = ranked.highest(policy.source_hosts)

@@ -27,7 +27,7 @@ from .failures import FailureClock
 from .members import HostMembers
 from .migration import precopy, precopy_estimate
 from .packed import HostTick, TickInputs
-from .placement import HostSummaries, VmNeeds, admits_when_empty, check_policy, place, refusal_rule
+from .placement import HostSummaries, PlacementCache, VmNeeds, admits_when_empty, check_policy, place, refusal_rule
 from .run import FLEET_SERIES, HOST_SERIES, FleetRun
 from .series import needs_pyarrow
 from .totals import COLUMNS as TOTALS
@@ -232,6 +232,7 @@ class Fleet:
         self._offered: dict[int, tuple[VmSpec, int]] = {}  # workload column -> (spec, departure)
         self._migrations: dict[int, Any] = {}  # fleet VM id -> its MigrationCost, while it migrates
         self._restarts: list[int] = []  # VMs waiting for a restart, in the order they went down
+        self._placing: PlacementCache | None = None  # while the tick places its arrivals and restarts
         self.series: dict[str, list[Any]] = {}
         # seconds per tick: "hosts" = stepping the hosts (a sharded backend: the round trip to all
         # shards), "coordinator" = the rest of the tick (placement, balancing, migrations, accounting)
@@ -326,7 +327,8 @@ class Fleet:
         exclude = None  # hosts whose own admission refused the VM (rare: made on the first refusal)
         powered_on = False
         while True:
-            h = place(self.summaries, needs, self.placement, self.weights, exclude)
+            h = (place(self.summaries, needs, self.placement, self.weights, exclude) if self._placing is None
+                 else self._placing.place(needs, exclude))
             if h < 0:
                 # rule F15: no host on takes it -> power on one that would, once, and ask again
                 if powered_on or not self._power_on_for(needs):
@@ -444,10 +446,13 @@ class Fleet:
             if self.summaries.up[h]:
                 self._fail_host(h)
         self._depart_all(self._departures.pop(t, []))
-        for column in self._arrivals.pop(t, []):
-            spec, departure = self._offered.pop(column)
-            self._admit_new(spec, column, departure)
-        self._restart_due()
+        # the tick's placements, one after the other, each on the summaries the ones before left
+        with PlacementCache(self.summaries, self.placement, self.weights) as self._placing:
+            for column in self._arrivals.pop(t, []):
+                spec, departure = self._offered.pop(column)
+                self._admit_new(spec, column, departure)
+            self._restart_due()
+        self._placing = None
         balancing = self.balance is not None and t > 0 and t % self.balance.interval == 0
         consolidating = self.consolidation is not None and t > 0 and t % self.consolidation.interval == 0
         if balancing:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .spec import HostSpec, VmSpec
 
-__all__ = ["POLICIES", "RULES", "HostSummaries", "VmNeeds", "admits_when_empty", "feasible", "headroom", "place"]
+__all__ = ["POLICIES", "RULES", "HostSummaries", "PlacementCache", "VmNeeds", "admits_when_empty", "feasible", "headroom", "place"]
 
 RULES = ("host down", "vCPU ratio", "memory reserve", "CPU reservations", "per VM")
 DEFAULT_WEIGHTS = {"cpu": 1.0, "memory": 1.0, "affinity": 1.0}
@@ -70,6 +70,8 @@ class HostSummaries:
     inv_frame_capacity: Any = 0.0
     inv_pcpus: Any = 0.0
     room: np.ndarray = field(default_factory=lambda: np.zeros(0))  # scratch for rule F2 (one per summaries)
+    # while a PlacementCache watches: every host refreshed since, in order (-1: all of them)
+    changed: list[int] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, specs: list[HostSpec], domains: int = 1) -> HostSummaries:
@@ -110,11 +112,26 @@ class HostSummaries:
         self.refresh_hosts(slice(None))
 
     def refresh_host(self, h: int) -> None:
-        """:meth:`refresh_hosts` for one host (a plain condition: a placement calls it)."""
-        self._refresh(h, 0.0 if self.up[h] and not self.closed[h] else -math.inf)
+        """:meth:`refresh_hosts` for one host, in Python floats (the same operations in the same
+        order as :meth:`_refresh`, so the same values; a placement calls it)."""
+        h = int(h)
+        if self.changed is not None:
+            self.changed.append(h)
+        down = 0.0 if self.up[h] and not self.closed[h] else -math.inf
+        pcpus = self.pcpus.item(h)
+        self.vcpu_free[h] = vcpu = self.vcpu_capacity.item(h) - self.vcpus_used.item(h) + down
+        self.frames_free[h] = frames = self.frame_capacity.item(h) - self.frames_reserved.item(h) + down
+        self.cpu_free[h] = cpu = pcpus + 1e-9 * pcpus - self.cpu_reserved.item(h) + down
+        self.weigh[0, h] = pcpus * (1.0 - self.load.item(h))
+        self.weigh[1, h] = self.memory_frames.item(h) - self.frames_in_use.item(h)
+        self.vcpu_frac[h] = vcpu * _item(self.inv_vcpu_capacity, h)
+        self.frames_frac[h] = frames * _item(self.inv_frame_capacity, h)
+        self.cpu_frac[h] = cpu * _item(self.inv_pcpus, h)
 
     def refresh_hosts(self, hosts: Any) -> None:
         """Rule F1's free capacities and rule F2's fractions of `hosts` (an index array or a slice)."""
+        if self.changed is not None:
+            self.changed.append(-1)
         self._refresh(hosts, np.where(self.up[hosts] & ~self.closed[hosts], 0.0, -np.inf))
 
     def _refresh(self, at: Any, down: Any) -> None:
@@ -158,12 +175,13 @@ class HostSummaries:
 
     def claim(self, host: int, needs: VmNeeds, sign: int = 1) -> None:
         """Count (sign=+1) or release (-1) a VM's admission claims on `host`."""
-        self.vcpus_used[host] += sign * needs.vcpus
-        self.frames_reserved[host] += sign * int(needs.frames_on(host))
-        self.cpu_reserved[host] += sign * float(needs.reservation_on(host))
+        # in Python numbers: the same operations as on the arrays' elements, so the same values
+        self.vcpus_used[host] = self.vcpus_used.item(host) + sign * needs.vcpus
+        self.frames_reserved[host] = self.frames_reserved.item(host) + sign * int(needs.frames_on(host))
+        self.cpu_reserved[host] = self.cpu_reserved.item(host) + sign * float(needs.reservation_on(host))
         if sign > 0:  # until the next measurement the host's load and frames include the VM's expectation
-            self.load[host] += needs.expected_cores / self.pcpus[host]
-            self.frames_in_use[host] += needs.pages
+            self.load[host] = self.load.item(host) + needs.expected_cores / self.pcpus.item(host)
+            self.frames_in_use[host] = self.frames_in_use.item(host) + needs.pages
         self.ensure_domain(needs.domain)
         self.domain_vms[host, needs.domain] += sign
         self.refresh_host(host)
@@ -202,6 +220,11 @@ def _one_or_all(values: np.ndarray) -> Any:
 def _per_host(value: Any) -> bool:
     """One value per host (an array with a dimension), not one number."""
     return isinstance(value, np.ndarray) and value.ndim > 0
+
+
+def _item(value: Any, h: int) -> float:
+    """`value` at host `h` as a Python float (one number, or one per host)."""
+    return value if type(value) is float else float(value[h]) if _per_host(value) else float(value)
 
 
 def _at(value: Any, at: Any) -> Any:
@@ -401,6 +424,124 @@ def place(
     if policy == "first-fit":
         return first
     return POLICIES[policy](s, needs, ok, DEFAULT_WEIGHTS if weights is None else weights)
+
+
+class _Row:
+    """One kind of needs' view of the hosts at the time it was made (see PlacementCache)."""
+
+    def __init__(self, hosts: list[int], values: list[float], complete: bool, seen: int) -> None:
+        # the feasible hosts then, by (value, host id): all of them if `complete`, else the first
+        # few (every host ranking at or before the last one given)
+        self.hosts, self.values, self.complete = hosts, values, complete
+        self.next = 0  # hosts[:next] have all changed since
+        self.seen = seen  # the summaries' changes up to here are in `fresh`
+        self.fresh: dict[int, float | None] = {}  # host changed since -> its value now (None: refuses)
+
+
+class PlacementCache:
+    """Rule F4 for many VMs placed one after the other (a tick's arrivals and restarts), each
+    choice the one :func:`place` makes on the summaries of that moment, without a pass over
+    every host per VM. For each kind of needs (a fleet has a handful), the feasible hosts are
+    ranked once by the policy's value (F2's headroom, best-fit ascending, worst-fit descending;
+    first-fit: host id); a VM then takes the first of them that no placement has changed since,
+    or a changed host (the summaries record which, :meth:`HostSummaries.refresh_host`; its value
+    recomputed by the same formulas when it changes) that ranks before it. Ties: lowest host id,
+    as ``place``. Any other change (several hosts refreshed at once) remakes the ranking; needs
+    per host, an ``exclude``, or filter-weigher (its weighers span all hosts): :func:`place`
+    itself. Use as a context manager (it watches the summaries while open)."""
+
+    MAX_FRESH = 64  # more hosts changed than this since a ranking was made: it is made again
+    FIRST = 32  # a ranking holds the first hosts only (made again if a VM needs more)
+
+    def __init__(self, s: HostSummaries, policy: str, weights: dict[str, float] | None = None) -> None:
+        self.s, self.policy, self.weights = s, policy, weights
+        self.rows: dict[tuple[Any, ...], _Row] = {}
+
+    def __enter__(self) -> PlacementCache:
+        self.s.changed = []
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.s.changed = None
+
+    def _row(self, needs: VmNeeds) -> _Row | None:
+        s = self.s
+        assert s.changed is not None
+        ok = _admits(s.vcpu_free, s.frames_free, s.cpu_free, needs)
+        hosts = np.flatnonzero(ok)
+        if self.policy == "first-fit":
+            values = np.zeros(hosts.size)
+        else:
+            room = headroom(s, needs)[hosts]
+            if not np.all(np.isfinite(room)):  # place() would rank infinities among the infeasible
+                return None
+            values = room if self.policy == "best-fit" else -room
+        complete = hosts.size <= self.FIRST
+        if not complete:  # the hosts ranking at or before the FIRST-th (ties included), in host order
+            last = np.partition(values, self.FIRST - 1)[self.FIRST - 1]
+            kept = np.flatnonzero(values <= last)
+            hosts, values = hosts[kept], values[kept]
+        order = np.argsort(values, kind="stable")  # by value, then host id
+        return _Row(hosts[order].tolist(), values[order].tolist(), complete, len(s.changed))
+
+    def _value(self, h: int, needs: VmNeeds) -> float | None:
+        """The policy's value of host `h` for the VM now (None: h does not admit it), by rules
+        F1 and F2's formulas on h alone (the same float operations as in full)."""
+        s = self.s
+        if not (s.vcpu_free.item(h) >= needs.vcpus and s.frames_free.item(h) >= needs.frames
+                and s.cpu_free.item(h) >= needs.reservation):
+            return None
+        if self.policy == "first-fit":
+            return 0.0
+        cost = needs.cost
+        assert cost is not None
+        room = min(s.vcpu_frac.item(h) - cost[0], s.frames_frac.item(h) - cost[1], s.cpu_frac.item(h) - cost[2])
+        return room if self.policy == "best-fit" else -room
+
+    def place(self, needs: VmNeeds, exclude: np.ndarray | None = None) -> int:
+        """:func:`place` of the VM on the summaries as they are now."""
+        s = self.s
+        changed = s.changed
+        if (exclude is not None or self.policy == "filter-weigher" or needs.cost is None
+                or not isinstance(needs.per_vm, bool) or changed is None):
+            return place(s, needs, self.policy, self.weights, exclude)
+        if not needs.per_vm:
+            return -1
+        key = (needs.vcpus, needs.frames, needs.reservation, needs.cost)
+        row = self.rows.get(key)
+        if row is not None and row.seen < len(changed):
+            new = set(changed[row.seen:])
+            row.seen = len(changed)
+            if -1 in new or len(row.fresh) + len(new) > self.MAX_FRESH:
+                row = None
+            else:
+                for h in new:
+                    row.fresh[h] = self._value(h, needs)
+        hosts = row.hosts if row is not None else []
+        if row is not None:
+            while row.next < len(hosts) and hosts[row.next] in row.fresh:
+                row.next += 1
+            if row.next == len(hosts) and not row.complete:
+                row = None  # past the hosts it ranked
+        if row is None:
+            made = self._row(needs)
+            if made is None:
+                self.rows.pop(key, None)
+                return place(s, needs, self.policy, self.weights, exclude)
+            row = self.rows[key] = made
+            hosts = row.hosts
+        best: tuple[float, int] | None = None
+        if row.next < len(hosts):
+            best = (row.values[row.next], hosts[row.next])
+        for h, value in row.fresh.items():
+            if value is None:
+                continue
+            if not math.isfinite(value):
+                self.rows.pop(key, None)
+                return place(s, needs, self.policy, self.weights, exclude)
+            if best is None or (value, h) < best:
+                best = (value, h)
+        return -1 if best is None else best[1]
 
 
 def refusal_rule(s: HostSummaries, needs: VmNeeds) -> str:
