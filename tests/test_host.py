@@ -186,3 +186,52 @@ def test_memory_batches_name_vms_by_host_id_whatever_the_engines_ids(impl):
             host.step([0.5, 0.5, 0.5], [{"vm": vms, "gpn": np.zeros(3, dtype=np.int64)}, batch])
     assert host.tick == 1
     assert all(np.array_equal(np.asarray(value), np.asarray(memory[key])) for key, value in host.memory.stats().items())
+
+
+@pytest.mark.parametrize("fidelity", ["fluid", "sliced"])
+def test_tick_metrics_name_each_vm_after_removals_and_re_created_engine_vms(fidelity):
+    """On random histories of adds, removals and resizes (which re-create a VM's memory, and its
+    scheduler VM on a sliced host, under new engine ids, so the engines' stats rows stop lining up
+    with the host's VMs), each VM's memory columns of a tick are its own memory VM's stats, and
+    on a sliced host its CPU columns are its scheduler VM's counters over the tick."""
+    for seed in range(25):
+        rng = np.random.default_rng(seed)
+        host = vsched.Host(16, 20_000, fidelity=fidelity, sample_ns=2_000_000, min_guarantee=0.05)
+        for _ in range(int(rng.integers(3, 9))):
+            host.add_vm(int(rng.integers(1, 4)), int(rng.integers(8, 40)), domain=int(rng.integers(0, 3)))
+        for _ in range(6):
+            action = rng.integers(0, 4)
+            if action == 0 and len(host) > 1:
+                host.remove_vm(int(rng.choice(host.vms)))
+            elif action == 1:
+                vm = int(rng.choice(host.vms))
+                host.resize(vm, memory_pages=int(rng.integers(8, 40)))
+            elif action == 2:
+                vm = int(rng.choice(host.vms))
+                host.resize(vm, vcpus=int(rng.integers(1, 4)))
+            else:
+                host.add_vm(int(rng.integers(1, 4)), int(rng.integers(8, 40)))
+            vms = np.array(host.vms)
+            records = {vm: host._get(vm)[1] for vm in host.vms}
+            vcpus = np.array([records[vm].vcpus for vm in host.vms])
+            pages = np.array([records[vm].memory_pages for vm in host.vms])
+            touched = rng.integers(1, 9, size=len(vms))
+            batch = {"vm": np.repeat(vms, touched),
+                     "gpn": np.concatenate([rng.integers(0, p, size=k) for p, k in zip(pages, touched)])}
+            before = host.scheduler.stats() if host.scheduler is not None else None
+            tick = host.step(rng.random(len(vms)) * vcpus, [batch])
+            assert tick["vm"].tolist() == host.vms
+            memory = host.memory.stats()
+            resident = dict(zip(memory["vm"].tolist(), memory["vm_resident"].tolist()))
+            swapped = dict(zip(memory["vm"].tolist(), memory["vm_swapped"].tolist()))
+            for i, vm in enumerate(host.vms):
+                assert tick["mem_resident"][i] == resident[records[vm].memory_id]
+                assert tick["mem_swapped"][i] == swapped[records[vm].memory_id]
+            if before is not None:
+                after = host.scheduler.stats()
+                run_then = dict(zip(before["vm"].tolist(), before["run_ns"].tolist()))
+                run_now = dict(zip(after["vm"].tolist(), after["run_ns"].tolist()))
+                for i, vm in enumerate(host.vms):
+                    sched_id = records[vm].sched_id
+                    ran = run_now[sched_id] - run_then.get(sched_id, 0)
+                    assert tick["cpu_used"][i] == ran / host.sample_ns

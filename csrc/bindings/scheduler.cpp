@@ -5,6 +5,7 @@
 #include "vsched/errors.hpp"
 #include "vsched/scheduler.hpp"
 
+#include <stdexcept>
 #include <vector>
 
 #include "bindings.hpp"
@@ -62,15 +63,24 @@ py::dict vcpu_stats_py(const CpuScheduler& s) {
 py::dict stats_py(const CpuScheduler& s) {
     Scope scope(s, kName);
     const std::vector<VcpuRow> rows = rows_of(s);
-    std::vector<std::int64_t> vm_ids;
-    std::vector<std::int64_t> sums[6];
+    // One row per live VM, written in place: sized once (no vector growth per call).
+    const auto n = static_cast<py::ssize_t>(s.live_vms());
+    py::array_t<std::int64_t> vm_ids(n);
+    py::array_t<std::int64_t> sums[6] = {py::array_t<std::int64_t>(n), py::array_t<std::int64_t>(n),
+                                         py::array_t<std::int64_t>(n), py::array_t<std::int64_t>(n),
+                                         py::array_t<std::int64_t>(n), py::array_t<std::int64_t>(n)};
+    std::int64_t* ids = vm_ids.mutable_data();
+    std::int64_t* cols[6];
+    for (int c = 0; c < 6; ++c) cols[c] = sums[c].mutable_data();
+    py::ssize_t row = -1;
     for (std::size_t i = 0; i < rows.size(); ++i) {
         if (i == 0 || rows[i].vm != rows[i - 1].vm) {
-            vm_ids.push_back(rows[i].vm);
-            for (auto& col : sums) col.push_back(0);
+            if (++row >= n) throw std::logic_error("CpuScheduler.stats: more VMs in the rows than live");
+            ids[row] = rows[i].vm;
+            for (int c = 0; c < 6; ++c) cols[c][row] = 0;
         }
         for (int c = 0; c < 6; ++c) {
-            std::int64_t& total = sums[c].back();
+            std::int64_t& total = cols[c][row];
             const std::int64_t x = column(rows[i], c);
             if (x == kForever || total > kForever - x) {
                 total = kForever;
@@ -79,10 +89,10 @@ py::dict stats_py(const CpuScheduler& s) {
             }
         }
     }
-    const auto n = static_cast<py::ssize_t>(vm_ids.size());
+    if (row + 1 != n) throw std::logic_error("CpuScheduler.stats: fewer VMs in the rows than live");
     py::dict out;
-    out["vm"] = py::array_t<std::int64_t>(n, vm_ids.data());
-    for (int c = 0; c < 6; ++c) out[kColumns[c]] = py::array_t<std::int64_t>(n, sums[c].data());
+    out["vm"] = vm_ids;
+    for (int c = 0; c < 6; ++c) out[kColumns[c]] = sums[c];
     return out;
 }
 
