@@ -356,3 +356,36 @@ def test_native_matches_reference_on_cache2k_prefixes(shared_data, name):
         vsched.reference.LRUK(200, k=2, crp=1, history=400),
     )
     assert native.access_many(keys).tolist() == ref.access_many(keys).tolist()
+
+
+# -- checkpoints: the key index must list exactly the tracked keys -------------
+
+BUCKETS_AT = 118  # byte offset of the bucket vector's elements in an LRUK checkpoint (format 1)
+
+
+def _buckets(payload: bytes) -> tuple[int, np.ndarray]:
+    count = int(np.frombuffer(payload, np.uint64, 1, BUCKETS_AT - 8)[0])
+    return count, np.frombuffer(payload, np.uint32, count, BUCKETS_AT).copy()
+
+
+def _with_buckets(payload: bytes, buckets: np.ndarray) -> bytes:
+    return payload[:BUCKETS_AT] + buckets.tobytes() + payload[BUCKETS_AT + 4 * len(buckets):]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_checkpoint_whose_index_misses_or_repeats_a_tracked_key_is_refused(seed):
+    rng = np.random.default_rng(seed)
+    cache = vsched.LRUK(int(rng.integers(2, 12)), k=int(rng.integers(1, 4)), history=int(rng.integers(0, 30)))
+    cache.access_many(rng.integers(0, 60, 400).astype(np.uint64))
+    payload = cache._core._save()
+    count, buckets = _buckets(payload)
+    assert count == len(buckets) >= 16 and cache._core.tracked == np.count_nonzero(buckets)
+    assert vsched._core.LRUK._load(_with_buckets(payload, buckets))._save() == payload  # the offset is right
+    used = np.flatnonzero(buckets)
+    missing = buckets.copy()
+    missing[rng.choice(used)] = 0  # a tracked key no longer indexed
+    repeated = buckets.copy()
+    repeated[rng.choice(np.flatnonzero(buckets == 0))] = buckets[rng.choice(used)]  # one slot indexed twice
+    for bad in (missing, repeated):
+        with pytest.raises(ValueError, match="corrupt LRUK checkpoint"):
+            vsched._core.LRUK._load(_with_buckets(payload, bad))

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "vsched/exclusive_use.hpp"
+#include "vsched/huge_pages.hpp"
 #include "vsched/interrupt.hpp"
 
 namespace py = pybind11;
@@ -69,7 +70,9 @@ py::array_t<bool> access_keys(KeyCacheT& cache, const UInt64Array& keys, const c
     const auto n = static_cast<std::size_t>(keys.shape(0));
     // Copied with the GIL held: the loop never reads the caller's array, so
     // another thread changing it meanwhile cannot change what is referenced.
-    const std::vector<std::uint64_t> own(keys.data(), keys.data() + n);
+    // On transparent huge pages (huge_pages.hpp), as numpy puts its own large
+    // arrays: a copy into fresh 4 KiB pages costs a page fault per 4 KiB.
+    const vsched::HugeVector<std::uint64_t> own(keys.data(), keys.data() + n);
     py::array_t<bool> hits(static_cast<py::ssize_t>(n));
     bool* out = hits.mutable_data();
     PythonSignals signals;

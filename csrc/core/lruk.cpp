@@ -256,7 +256,14 @@ std::uint32_t LruKCache::new_slot(std::uint64_t key, std::uint64_t h) {
         if ((used_slots_ + 1) * 2 > table_.bucket_count()) {
             // The slot field is as wide as the table's bit count.
             if (table_.bits() >= 31) throw std::overflow_error("LRUK: more than 2**30 tracked keys");
-            table_.rehash(table_.bits() + 1, [&](std::uint32_t s) { return slot_hash(s); });
+            // In record order: the keys are read sequentially. The indexed
+            // slots are exactly those below used_slots_ with HIST(1) != 0
+            // (free slots are cleared; load() checks this).
+            table_.rebuild(table_.bits() + 1, [&](auto insert) {
+                for (std::size_t s = 0; s < used_slots_; ++s) {
+                    if (policy_.hist(std::uint32_t(s), 0) != 0) insert(slot_hash(std::uint32_t(s)), std::uint32_t(s));
+                }
+            });
         }
         slot = std::uint32_t(used_slots_++);
         if (used_slots_ > policy_.slot_count()) policy_.resize(used_slots_);
@@ -532,7 +539,20 @@ std::unique_ptr<LruKCache> LruKCache::load(const std::string& bytes) {
     std::size_t free_slots = 0;
     for (std::uint32_t s = c.free_head_; s != LruKPolicy::kNoSlot; s = std::uint32_t(c.policy_.key(s))) {
         if (s >= slots || ++free_slots > c.used_slots_) throw bad("free list");
+        if (c.policy_.hist(s, 0) != 0) throw bad("free list");
     }
+    // The indexed slots are exactly the tracked ones: below used_slots_, with
+    // HIST(1) != 0, each once (new_slot() rebuilds the index from this).
+    std::vector<std::uint8_t> indexed(std::size_t(slots), 0);
+    bool index_ok = true;
+    c.table_.for_each_slot([&](std::uint32_t s) {
+        if (s >= c.used_slots_ || indexed[s] != 0) index_ok = false;
+        if (s < indexed.size()) indexed[s] = 1;
+    });
+    for (std::size_t s = 0; s < c.used_slots_ && index_ok; ++s) {
+        index_ok = (indexed[s] != 0) == (c.policy_.hist(std::uint32_t(s), 0) != 0);
+    }
+    if (!index_ok) throw bad("hash table entries");
     in.expect_end();
     return cache;
 }

@@ -97,6 +97,27 @@ void against_unordered_map(std::uint64_t seed, int kind, double erase_share, int
         if (op % 997 == 0) owner.verify();
     }
     owner.verify();
+    // rebuild() from the owner's records, in slot order, at this size and one
+    // larger: the same entries, every probe path intact, and for_each_slot
+    // lists each indexed slot once.
+    for (int grow = 0; grow <= 1; ++grow) {
+        const int bits = owner.index.bits() + grow;
+        owner.index.rebuild(bits, [&](auto insert) {
+            std::vector<bool> is_free(owner.key_at.size(), false);
+            for (const std::uint32_t f : owner.free) is_free[f] = true;
+            for (std::uint32_t s = 0; s < owner.key_at.size(); ++s) {
+                if (!is_free[s]) insert(owner.slot_hash(s), s);
+            }
+        });
+        CHECK(owner.index.bits() == bits);
+        owner.verify();
+        std::vector<int> seen(owner.key_at.size(), 0);
+        owner.index.for_each_slot([&](std::uint32_t s) { ++seen.at(s); });
+        for (const auto& kv : owner.oracle) CHECK(seen[kv.second] == 1);
+        std::size_t listed = 0;
+        for (const int n : seen) listed += std::size_t(n);
+        CHECK(listed == owner.oracle.size());
+    }
     // Erase everything: the table ends empty, all buckets zero.
     std::vector<std::uint64_t> keys;
     for (const auto& kv : owner.oracle) keys.push_back(kv.first);

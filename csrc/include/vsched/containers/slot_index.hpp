@@ -161,6 +161,30 @@ public:
         }
     }
 
+    // Rebuilds at 2^bits buckets from the owner's entries: for_each(insert)
+    // calls insert(h, slot) once for every entry now in the index, in the
+    // owner's order (e.g. record order, so that the keys are read
+    // sequentially, not in bucket order: one cache miss per entry). The new
+    // table is allocated first: a bad_alloc leaves the index as it was. The
+    // buckets may come out in another order than rehash() gives (lookups find
+    // the same slots).
+    template <class ForEach>
+    void rebuild(int bits, ForEach for_each) {
+        Buckets old(std::size_t(1) << bits, 0);
+        old.swap(buckets_);
+        set_bits(bits);
+        size_ = 0;
+        for_each([this](std::uint64_t h, std::uint32_t slot) { insert(h, slot); });
+    }
+
+    // f(slot) for every entry, in bucket order.
+    template <class F>
+    void for_each_slot(F f) const {
+        for (const std::uint32_t v : buckets_) {
+            if (v != 0) f((v & slot_mask_) - 1);
+        }
+    }
+
     // Hints for pipelined lookups (no effect on results): the home bucket of
     // h into cache (prefetch_line: a prefetch the compiler cannot drop); the
     // slot the home bucket holds now (kNone if empty); and the probe of find()
