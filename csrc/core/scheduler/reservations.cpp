@@ -30,12 +30,6 @@ namespace vsched {
 
 namespace sched {
 
-std::int64_t ReservationAccounts::lag_at(const Account& a, std::int64_t running, std::int64_t t) const {
-    const i128 lag = static_cast<i128>(a.lag) + static_cast<i128>(slope(a, running)) * static_cast<i128>(t - a.time);
-    const i128 low = -static_cast<i128>(floor());
-    return static_cast<std::int64_t>(lag > kLagMax ? kLagMax : (lag < low ? low : lag));
-}
-
 void ReservationAccounts::push_urgent(std::int64_t slope, const UrgentEntry& e) {
     auto group = std::find_if(groups.begin(), groups.end(), [&](const UrgentGroup& g) { return g.slope == slope; });
     if (group == groups.end()) {

@@ -90,8 +90,14 @@ public:
     std::int64_t protect() const { return std::max<std::int64_t>(1, slice_ / 4); }
     // dD/dt = res_u - running * 10^6.
     static std::int64_t slope(const Account& a, std::int64_t running) { return a.res_u - running * kMicro; }
-    // D(t), clamped to [-F, kLagMax].
-    std::int64_t lag_at(const Account& a, std::int64_t running, std::int64_t t) const;
+    // D(t), clamped to [-F, kLagMax]. (Inline: the urgency checks of every
+    // urgent pick and victim call it.)
+    std::int64_t lag_at(const Account& a, std::int64_t running, std::int64_t t) const {
+        const i128 lag =
+            static_cast<i128>(a.lag) + static_cast<i128>(slope(a, running)) * static_cast<i128>(t - a.time);
+        const i128 low = -static_cast<i128>(floor());
+        return static_cast<std::int64_t>(lag > kLagMax ? kLagMax : (lag < low ? low : lag));
+    }
     void bring(Account& a, std::int64_t running, std::int64_t t) const {
         a.lag = lag_at(a, running, t);
         a.time = t;
