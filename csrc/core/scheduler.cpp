@@ -480,13 +480,23 @@ void CpuScheduler::decide() {
             // non-urgent VM, not started overdue, least behind its reservation.
             const std::int64_t victim = urgency_victim();
             if (victim >= 0) {
+                const std::uint32_t victim_vm = vcpus_[static_cast<std::size_t>(victim)].vm;
                 stop(static_cast<std::uint32_t>(victim), now_);
                 process_releases();  // the victim's refund may release its VM
                 // The pCPU goes to the best pick: the preemptor is still pickable
                 // (the victim's VM is another one) and the victim is not overdue
                 // (its lag fell while it ran), so it is an urgent VM's vCPU, or an
                 // overdue vCPU of a VM the refund released (never a victim either).
-                dispatch_best();
+                // The stop changed only the victim's VM (its account, bucket and
+                // vCPU) and the releases only queue parked vCPUs, so unless that VM
+                // turned urgent the urgent pick is the one made above: dispatch
+                // it (one urgent pick per preemption), after the overdue check
+                // that dispatch_best() would make first.
+                if (!urgent(victim_vm) && !overdue_pickable()) {
+                    dispatch(static_cast<std::uint32_t>(urgent_slot));
+                } else {
+                    dispatch_best();
+                }
                 continue;
             }
         }

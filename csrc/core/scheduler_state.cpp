@@ -118,7 +118,7 @@ std::string CpuScheduler::save() const {
     for (const auto& g : res_.groups) {
         s.put(g.slope);
         s.put(static_cast<std::uint64_t>(g.heap.size()));
-        for (const auto& e : g.heap.entries()) {
+        for (const auto& e : g.heap.sorted_entries()) {
             s.put(e.intercept);
             s.put(e.vm);
             s.put(e.version);
@@ -186,7 +186,7 @@ CpuScheduler CpuScheduler::load(const std::string& bytes) {
             e.vm = in.get<std::uint32_t>();
             e.version = in.get<std::uint32_t>();
         }
-        if (!g.heap.load(std::move(entries))) corrupt("urgent groups");
+        if (!g.heap.load(entries)) corrupt("urgent groups");
     }
     s.res_.urgent_entries = static_cast<std::size_t>(in.get<std::uint64_t>());
     s.res_.active = in.get<std::int64_t>();
@@ -267,9 +267,9 @@ void CpuScheduler::validate_loaded() {
     std::size_t entries = 0;
     for (const auto& g : res_.groups) {
         if (g.heap.empty()) corrupt("urgent groups");
-        for (const auto& e : g.heap.entries()) {
-            if (e.vm >= vms) corrupt("urgent VM");
-        }
+        bool bad_vm = false;
+        g.heap.for_each([&](const sched::ReservationAccounts::UrgentEntry& e) { bad_vm = bad_vm || e.vm >= vms; });
+        if (bad_vm) corrupt("urgent VM");
         entries += g.heap.size();
     }
     if (entries != res_.urgent_entries) corrupt("urgent entries");

@@ -56,6 +56,9 @@ struct Buffer {
     }
 };
 
+// The order pop_due() hands entries out in: (deadline, slot, gen, eligible).
+bool due_less(const Entry& x, const Entry& y) { return std::tie(x.b, x.slot, x.gen, x.a) < std::tie(y.b, y.slot, y.gen, y.a); }
+
 std::multiset<Entry, Less> contents(const WaitingQueue& q) {
     std::multiset<Entry, Less> out;
     q.for_each([&](const Entry& e) { out.insert(e); });
@@ -88,9 +91,14 @@ void against_multiset(std::uint64_t seed) {
         } else if (what < 85) {
             now += static_cast<std::int64_t>(rnd.below(static_cast<std::uint64_t>(spread) + 1));
             std::multiset<Entry, Less> got;
-            q.pop_due(now, [&](const Entry& e) { got.insert(e); });
+            std::vector<Entry> seen;
+            q.pop_due(now, [&](const Entry& e) {
+                got.insert(e);
+                seen.push_back(e);
+            });
             std::multiset<Entry, Less> due(oracle.begin(), oracle.upper_bound(Entry{now, INT64_MAX, UINT32_MAX, UINT32_MAX}));
             CHECK(same_sets(got, due));
+            CHECK(std::is_sorted(seen.begin(), seen.end(), due_less));
             oracle.erase(oracle.begin(), oracle.upper_bound(Entry{now, INT64_MAX, UINT32_MAX, UINT32_MAX}));
         } else if (what < 92) {
             // Entries of odd gen are "stale": the smallest valid time, and only stale ones dropped.
@@ -132,9 +140,43 @@ void against_multiset(std::uint64_t seed) {
     CHECK(q.empty());
 }
 
+// Large batches falling due at once (the radix path of pop_due): many
+// entries share a deadline, slots repeat with other gens and eligible times,
+// deadlines may be negative or span more than 2^33 ns. pop_due must hand
+// them out exactly as a comparison sort in (deadline, slot, gen, eligible).
+void large_batches(std::uint64_t seed) {
+    check::Random rnd(seed);
+    WaitingQueue q;
+    std::int64_t now = 0;
+    for (int round = 0; round < 12; ++round) {
+        const std::size_t n = 1 + static_cast<std::size_t>(rnd.below(rnd.chance(0.5) ? 300 : 5000));
+        const std::uint64_t deadlines = 1 + rnd.below(rnd.chance(0.5) ? 3 : 100000);
+        const std::int64_t base = rnd.chance(0.2) ? -static_cast<std::int64_t>(rnd.below(1000000)) : now;
+        const std::int64_t scale = rnd.chance(0.1) ? (std::int64_t{1} << 34) : 1 + static_cast<std::int64_t>(rnd.below(1000));
+        const std::uint64_t slots = 1 + rnd.below(rnd.chance(0.3) ? 50 : 1u << 20);
+        const std::uint32_t slot_base = static_cast<std::uint32_t>(rnd.below(1u << 30));
+        std::vector<Entry> want;
+        for (std::size_t k = 0; k < n; ++k) {
+            const Entry e{now + 1 + static_cast<std::int64_t>(rnd.below(3)),
+                          base + scale * static_cast<std::int64_t>(rnd.below(deadlines)),
+                          slot_base + static_cast<std::uint32_t>(rnd.below(slots)), static_cast<std::uint32_t>(rnd.below(3))};
+            q.push(e);
+            want.push_back(e);
+        }
+        now += 3;
+        std::sort(want.begin(), want.end(), due_less);
+        std::vector<Entry> seen;
+        q.pop_due(now, [&](const Entry& e) { seen.push_back(e); });
+        CHECK(seen.size() == want.size());
+        CHECK(std::equal(seen.begin(), seen.end(), want.begin(), want.end(), same));
+        CHECK(q.empty());
+    }
+}
+
 }  // namespace
 
 int main() {
     for (std::uint64_t seed = 1; seed <= 120; ++seed) against_multiset(seed);
+    for (std::uint64_t seed = 1; seed <= 40; ++seed) large_batches(seed);
     return check::finish("waiting_queue");
 }

@@ -30,16 +30,14 @@ namespace vsched {
 
 namespace sched {
 
-std::int64_t ReservationAccounts::lag_at(const Account& a, std::int64_t running, std::int64_t t) const {
-    const i128 lag = static_cast<i128>(a.lag) + static_cast<i128>(slope(a, running)) * static_cast<i128>(t - a.time);
-    const i128 low = -static_cast<i128>(floor());
-    return static_cast<std::int64_t>(lag > kLagMax ? kLagMax : (lag < low ? low : lag));
-}
-
 void ReservationAccounts::push_urgent(std::int64_t slope, const UrgentEntry& e) {
     auto group = std::find_if(groups.begin(), groups.end(), [&](const UrgentGroup& g) { return g.slope == slope; });
     if (group == groups.end()) {
         groups.push_back(UrgentGroup{slope, {}});
+        if (!spare_.empty()) {  // an emptied group's storage: no regrowth
+            groups.back().heap = std::move(spare_.back());
+            spare_.pop_back();
+        }
         group = groups.end() - 1;
     }
     group->heap.push(e);
@@ -55,7 +53,15 @@ void ReservationAccounts::skip_urgent_top(std::size_t g) {
     UrgentGroup& group = groups[g];
     skipped_.push_back(Skipped{group.slope, group.heap.top()});
     drop_urgent_top(group);
-    if (group.heap.empty()) groups.erase(groups.begin() + static_cast<std::ptrdiff_t>(g));
+    if (group.heap.empty()) erase_group(g);
+}
+
+void ReservationAccounts::erase_group(std::size_t g) {
+    if (spare_.empty()) {
+        spare_.push_back(std::move(groups[g].heap));
+        spare_.back().clear();
+    }
+    groups.erase(groups.begin() + static_cast<std::ptrdiff_t>(g));
 }
 
 // A skipped entry is current, so its group's slope is still its VM's slope.
@@ -112,6 +118,7 @@ std::size_t ReservationAccounts::memory_bytes() const {
     std::size_t bytes = accounts_.capacity() * sizeof(Account) + listed_vms.capacity() * sizeof(std::uint32_t) +
                         groups.capacity() * sizeof(UrgentGroup) + skipped_.capacity() * sizeof(Skipped) +
                         victims.capacity() * sizeof(Victim) +
+                        (spare_.empty() ? 0 : spare_.back().capacity() * sizeof(UrgentEntry)) +
                         events.memory_bytes() + protect_events.memory_bytes();
     for (const UrgentGroup& g : groups) bytes += g.heap.capacity() * sizeof(UrgentEntry);
     return bytes;
@@ -193,7 +200,7 @@ std::int64_t CpuScheduler::urgent_pick() {
                 res_.drop_urgent_top(group);
             }
             if (group.heap.empty()) {
-                groups.erase(groups.begin() + static_cast<std::ptrdiff_t>(g));
+                res_.erase_group(g);
                 continue;
             }
             const auto& top = group.heap.top();
@@ -229,17 +236,17 @@ std::int64_t CpuScheduler::urgent_pick_by_scan() {
     std::int64_t best = -1, best_lag = 0;
     std::uint32_t best_vm = 0;
     for (const auto& group : res_.groups) {
-        for (const auto& e : group.heap.entries()) {
+        group.heap.for_each([&](const sched::ReservationAccounts::UrgentEntry& e) {
             const Vm& m = vms_[e.vm];
-            if (e.version != res_[e.vm].version || !m.alive || !urgent(e.vm) || held(e.vm)) continue;
+            if (e.version != res_[e.vm].version || !m.alive || !urgent(e.vm) || held(e.vm)) return;
             const std::int64_t lag = res_lag_at(e.vm, now_);
-            if (best >= 0 && (lag < best_lag || (lag == best_lag && e.vm > best_vm))) continue;
+            if (best >= 0 && (lag < best_lag || (lag == best_lag && e.vm > best_vm))) return;
             const std::int64_t pick = queued_with_earliest_deadline(m);
-            if (pick < 0) continue;
+            if (pick < 0) return;
             best = pick;
             best_lag = lag;
             best_vm = e.vm;
-        }
+        });
     }
     return best;
 }
