@@ -371,6 +371,32 @@ def test_vm_held_at_its_reservation_leaves_the_bound_only_ahead():
     assert ratio[:, 3].min() >= -LAG_ENVELOPE, ratio[:, 3].min()  # ahead, within the envelope
 
 
+def test_vm_reserved_near_its_fluid_share_leaves_the_bound_only_ahead():
+    """Strict mix 4079 of the long profile (docs/engines/scheduler.md, deviations, class (a)).
+
+    VM 1 (1 vCPU, reservation 0.759, fluid share 0.75996: 0.001 core above it) lives on
+    reserved runs and on borrowed runs (its vCPU is the one nearest eligibility when no
+    vCPU is eligible), and rule 6 keeps giving it r while its reservation account discards
+    the surplus. Giving the surplus back would take windows of (surplus / 0.001 core), so
+    the reservation guarantee keeps it ahead: 1.17x the lag bound at 10 s, 1.30x at 60 s.
+    It may be ahead, never behind, within the envelope and not growing; every other VM of
+    the mix meets the bound. Native only (60 s)."""
+    from sched_profile import fluid_rates
+
+    pcpus, vms = mixes(2026, 4080)[4079]
+    assert vms[1] == (1, 348, 0.759, None)
+    runs = run_mix(vsched_native, pcpus, vms, 60.0, True)
+    t = np.arange(runs.shape[0])[:, None] * 100 * MS
+    lag = fluid_rates(pcpus, vms)[None, :] * t - runs  # > 0: behind its fluid share
+    ratio = lag / (2 * SLICE * np.array([v[0] for v in vms], dtype=float))[None, :]
+    others = [i for i in range(len(vms)) if i != 1]
+    assert np.abs(ratio[:, others]).max() <= 1.0, np.abs(ratio[:, others]).max(axis=0)
+    assert ratio[:, 1].max() <= 0.05, ratio[:, 1].max()  # never behind
+    ahead = -ratio[:, 1]
+    assert ahead.max() <= 2.0, ahead.max()  # ahead, well within the envelope
+    assert ahead.max() <= ahead[:101].max() + 0.25, (ahead[:101].max(), ahead.max())  # not growing
+
+
 # Strict mix 2637 of the long profile (sched_mixes.mixes(2026, 2638)[2637]): the
 # whole-core VM 4 fell behind at a steady rate (53x the bound at 10 s, 326x at 60 s).
 MIX_2637 = (5, [(1, 15, 0.689, 0.689), (3, 61, 0.0, 1.459), (3, 22006, 0.751, None), (4, 5, 0.0, None),
