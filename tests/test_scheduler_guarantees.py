@@ -314,8 +314,8 @@ def test_limit_equal_to_reservation_in_both_modes(impl):
     with rule 6 it gets r*T - slice in every window; without it, it once fell
     below the loose claim r*T - 2 x slice x vcpus (its bucket, capped at one slice,
     discarded credit while its vCPUs waited: 1.91x the lag bound at 60 s). The
-    bucket's room now keeps up to one more slice while the VM is behind, and the
-    loose claim holds (1.07 slices short at most over 2 s).
+    bucket's room now keeps what the VM is behind (up to its lag bound), and the
+    loose claim holds (1.07 slices short at most over 2 s with one extra slice).
     """
     pcpus = 12
     vms = [(3, 886, 0.0, None), (7, 6, 0.0, None), (2, 6, 0.0, None), (7, 156, 3.939, 3.939), (5, 12, 3.723, None),
