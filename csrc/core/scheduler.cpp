@@ -24,7 +24,7 @@
 //                    update_credit(), set_held_until(), park_if_held(), process_releases()
 //                    (csrc/core/scheduler/limit_bucket.cpp): request = slice // max(1, ceil(limit))
 //                    (>= 1: check_params), held while credit < max(1, request // 4) * 10^6,
-//                    credit + unused grants <= room = slice*10^6 + min(slice*10^6, max(0, vm_lag_at()))
+//                    credit + unused grants <= room = slice*10^6 + min(2*slice*vcpus*10^6, max(0, vm_lag_at()))
 //   6 reservation    sched::ReservationAccounts (vsched/scheduler/reservations.hpp) and
 //                    res_changed(), urgent_pick_now(), urgency_victim(), overdue_pickable()
 //                    (csrc/core/scheduler/reservations.cpp)

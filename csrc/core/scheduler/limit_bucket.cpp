@@ -5,7 +5,7 @@
 // and releasing them.
 //
 //   credit(t) = min(credit0 + limit_u*(t - t0), room(t) - 10^6*(sum e - k*t))
-//   room(t) = slice*10^6 + min(slice*10^6, max(0, sum of the VM's vCPU lags at t))
+//   room(t) = slice*10^6 + min(2*slice*vcpus*10^6, max(0, sum of the VM's vCPU lags at t))
 //   held while credit < max(1, request // 4) * 10^6, request = slice // max(1, ceil(limit))
 #include "vsched/scheduler/limit_bucket.hpp"
 
@@ -123,12 +123,12 @@ void CpuScheduler::update_credit(std::uint32_t vm_id, std::int64_t t) {
         Vcpu& v = vcpus_[m.first + k];
         if (v.state == kQueued) flush(v, t);
     }
-    limits_.bring_credit(limits_[vm_id], t, limits_.room(vm_lag_at(vm_id, t)));
+    limits_.bring_credit(limits_[vm_id], t, limits_.room(vm_lag_at(vm_id, t), vms_[vm_id].vcpus));
 }
 
 void CpuScheduler::set_held_until(std::uint32_t vm_id, std::int64_t t) {
     sched::LimitBucket::Account& b = limits_[vm_id];
-    b.held_until = limits_.release_time(b, vms_[vm_id].request, t, limits_.room(vm_lag_at(vm_id, t)));
+    b.held_until = limits_.release_time(b, vms_[vm_id].request, t, limits_.room(vm_lag_at(vm_id, t), vms_[vm_id].vcpus));
     if (!b.parked.empty() && b.held_until < kNever) releases_.push(Key{b.held_until, vm_id, 0});
     // An urgent VM released by its limit may preempt: wake then (rule 6).
     if (res_[vm_id].listed && b.held_until > now_ && b.held_until < kNever) {

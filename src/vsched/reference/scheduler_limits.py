@@ -5,8 +5,8 @@ Reference twin of ``csrc/include/vsched/scheduler/limit_bucket.hpp`` and
 
   credit(t) = min(credit0 + limit_u * (t - t0), room(t) - 10^6 * (sum e - k*t))
       (k running grants ending at e_1..e_k; limit_u = floor(limit * 10^6))
-  room(t) = slice*10^6 + min(slice*10^6, max(0, sum of the VM's vCPU lags at t))
-      (a VM behind its fluid share keeps up to one more slice of credit to catch up)
+  room(t) = slice*10^6 + min(2 * slice * vcpus * 10^6, max(0, sum of the VM's vCPU lags at t))
+      (a VM behind its fluid share keeps what it is behind, up to its lag bound, to catch up)
   a dispatch takes a grant of its run length; a run cut short refunds the rest;
   held while credit < max(1, request // 4) * 10^6, request = slice // max(1, ceil(limit));
   a VM that becomes limited starts with min(slice * 10^6, limit_u * slice) of credit.
@@ -23,6 +23,7 @@ from typing import Any
 
 MICRO = 1_000_000
 NEVER = 2**62
+ROOM_EXTRA_MAX = 4 * 10**18  # rule 5's extra room saturates here (micro-core-ns)
 
 QUEUED = 1  # the vCPU state of scheduler.py
 
@@ -70,10 +71,12 @@ class LimitBucket:
             # The credit one slice at the limit earns (0 for limit 0).
             a.credit = min(self.slice * MICRO, a.limit_u * self.slice)
 
-    def room(self, vm_lag: int) -> int:
+    def room(self, vm_lag: int, vcpus: int) -> int:
         """The bucket's room for credit + unused grants: one slice, plus what the VM is
-        behind its fluid share (its vCPUs' lag sum), up to one more slice."""
-        return self.slice * MICRO + min(self.slice * MICRO, max(0, vm_lag))
+        behind its fluid share (its vCPUs' lag sum), up to its lag bound 2 x slice x vcpus
+        (at most ROOM_EXTRA_MAX: the credit stays an int64 on the native twin)."""
+        extra = min(2 * self.slice * vcpus * MICRO, ROOM_EXTRA_MAX, max(0, vm_lag))
+        return self.slice * MICRO + extra
 
     def credit_at(self, a: LimitAccount, t: int, room: int) -> int:
         accrued = a.credit + a.limit_u * (t - a.credit_time)
@@ -162,8 +165,8 @@ class LimitRules:
         for v in record.vcpus:
             if v.state == QUEUED:
                 self._flush(v, t)
-        self._limits.bring_credit(record.bucket, t, self._limits.room(self._vm_lag_at(record, t)))
+        self._limits.bring_credit(record.bucket, t, self._limits.room(self._vm_lag_at(record, t), len(record.vcpus)))
 
     def _set_held_until(self, record: Any, t: int) -> None:
-        room = self._limits.room(self._vm_lag_at(record, t))
+        room = self._limits.room(self._vm_lag_at(record, t), len(record.vcpus))
         record.bucket.held_until = self._limits.release_time(record.bucket, record.request, t, room)

@@ -4,8 +4,9 @@
 //   credit accrues at limit_u = floor(limit * 10^6) per ns, capped so that
 //   credit + unused grants <= room(t); with k running grants ending at e_1..e_k:
 //     credit(t) = min(credit0 + limit_u * (t - t0), room(t) - 10^6 * (sum e - k*t))
-//     room(t) = slice*10^6 + min(slice*10^6, max(0, sum of the VM's vCPU lags at t))
-//   (a VM behind its fluid share keeps up to one more slice of credit to catch up)
+//     room(t) = slice*10^6 + min(2*slice*vcpus*10^6, max(0, sum of the VM's vCPU lags at t))
+//   (a VM behind its fluid share keeps what it is behind, up to its lag bound, to catch up;
+//   the extra saturates at kRoomExtraMax so that the credit stays an int64)
 //   a dispatch takes a grant of its run length; a run cut short refunds the rest;
 //   held while credit < max(1, request // 4) * 10^6, request = slice // max(1, ceil(limit));
 //   a VM that becomes limited starts with min(slice * 10^6, limit_u * slice) of credit
@@ -54,9 +55,11 @@ public:
     // Starts the bucket of a VM that becomes limited at t (or re-rates a bound one,
     // whose credit must be brought to t first).
     void bind(Account& a, double limit, std::int64_t t) const;
-    // room(t) above, from the VM's lag sum at t (micro-core-ns).
-    std::int64_t room(i128 vm_lag) const {
-        const i128 extra = std::min<i128>(static_cast<i128>(slice_) * kMicro, std::max<i128>(0, vm_lag));
+    // room(t) above, from the VM's lag sum at t (micro-core-ns) and its vCPUs.
+    static constexpr std::int64_t kRoomExtraMax = 4'000'000'000'000'000'000;
+    std::int64_t room(i128 vm_lag, std::uint32_t vcpus) const {
+        const i128 bound = 2 * static_cast<i128>(slice_) * vcpus * kMicro;
+        const i128 extra = std::min<i128>(std::min<i128>(bound, kRoomExtraMax), std::max<i128>(0, vm_lag));
         return static_cast<std::int64_t>(static_cast<i128>(slice_) * kMicro + extra);
     }
     // credit(t) above, with the room of t.
