@@ -1,16 +1,20 @@
 """The coordinator's batched forms against the one-at-a-time code they replace, on many random
 cases: a tick's placements (PlacementCache vs place), a host's refresh in Python numbers vs the
-array formula, the DRS pass's load order vs a stable argsort and its imbalance vs np.std."""
+array formula, the DRS pass's load order vs a stable argsort, its imbalance vs np.std, and an
+admission ledger's kept records vs the host's own."""
 
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
 
+from vsched.errors import AdmissionError
 from vsched.fleet import HostSpec, HostSummaries, VmNeeds, VmSpec, place
 from vsched.fleet.balance import _LoadOrder, _std
+from vsched.fleet.ledger import ledger_host
 from vsched.fleet.placement import PlacementCache
 
 LONG = os.environ.get("VSCHED_LONG") == "1"
@@ -133,3 +137,31 @@ def test_the_imbalance_is_np_std_bit_for_bit():
         if case % 5 == 0:
             x[:] = x[0]
         assert _std(x) == float(np.std(x))
+
+
+def test_a_ledger_makes_the_records_the_host_makes():
+    """The ledger keeps the records of a host spec's kinds of VM: each one made again is the
+    record Host._record makes of the same arguments, and bad arguments still fail each time."""
+    rng = np.random.default_rng(9)
+    spec = HostSpec(pcpus=64, memory_frames=10**6, max_vcpu_ratio=64.0)
+    ledger = ledger_host(spec, 300)
+    kinds = [(int(rng.integers(1, 5)), int(rng.integers(16, 800)), None if rng.random() < 0.5 else int(rng.integers(1, 9000)),
+              None if rng.random() < 0.5 else float(rng.choice([0.0, -0.0, 0.5, 2.0, 7.0])),
+              None if rng.random() < 0.5 else float(rng.choice([-0.0, 0.0, 1.0, 3.0, 6.0])), int(rng.integers(0, 3)))
+             for _ in range(40)]
+    failed = 0
+    for case in range(20 * CASES):
+        vcpus, pages, shares, reservation, limit, domain = kinds[int(rng.integers(0, len(kinds)))]
+        try:
+            expected = ledger._record(vcpus, pages, shares, reservation, limit, domain)
+        except (AdmissionError, ValueError) as error:
+            with pytest.raises(type(error), match="^" + re.escape(str(error)) + "$"):
+                ledger.add_vm(vcpus, pages, shares, reservation, limit, domain)
+            failed += 1
+            continue
+        vm = ledger.add_vm(vcpus, pages, shares, reservation, limit, domain)
+        got = ledger.record(vm)
+        expected.sched_id = got.sched_id
+        assert got == expected and repr(got) == repr(expected)  # repr: -0.0 and 0.0 apart
+        ledger.remove_vm(vm)
+    assert failed > CASES

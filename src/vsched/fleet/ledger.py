@@ -13,6 +13,7 @@ and the admission sums, so that an add or a remove costs a few microseconds
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -52,18 +53,20 @@ class _LedgerEngines:
         raise TypeError("an admission ledger does not run ticks")
 
 
-_TEMPLATES: dict[tuple[int, int], tuple[HostSpec, Host]] = {}  # (id(spec), tick) -> (spec kept alive, host)
+# (id(spec), tick) -> (spec kept alive, host, its records by add_vm's arguments: see Ledger.add_vm)
+_TEMPLATES: dict[tuple[int, int], tuple[HostSpec, Host, dict[tuple[Any, ...], tuple[Any, ...]]]] = {}
+_FIELDS = tuple(f.name for f in fields(VmRecord))
 
 
-def _template(spec: HostSpec, tick_seconds: int) -> Host:
+def _template(spec: HostSpec, tick_seconds: int) -> tuple[Host, dict[tuple[Any, ...], tuple[Any, ...]]]:
     """A host of `spec` over the id engines: its parameters, validated by Host itself, built once
     per spec object (a fleet's hosts usually share one; HostSpec holds a dict, so is not hashable)."""
     key = (id(spec), tick_seconds)
     if key not in _TEMPLATES:
         if len(_TEMPLATES) >= 256:
             _TEMPLATES.clear()
-        _TEMPLATES[key] = (spec, spec.build(Host, tick_seconds, engines=_LedgerEngines()))
-    return _TEMPLATES[key][1]
+        _TEMPLATES[key] = (spec, spec.build(Host, tick_seconds, engines=_LedgerEngines()), {})
+    return _TEMPLATES[key][1], _TEMPLATES[key][2]
 
 
 _EXACT: dict[float, int] = {}  # reservation -> exact(reservation): a fleet has a handful of values
@@ -118,7 +121,7 @@ class Ledger:
     _memory_reservation = Host._memory_reservation
 
     def __init__(self, spec: HostSpec, tick_seconds: int) -> None:
-        host = _template(spec, tick_seconds)
+        host, self._records = _template(spec, tick_seconds)
         self.pcpus, self.memory_frames = host.pcpus, host.memory_frames
         self.max_vcpu_ratio, self.memory_reserve = host.max_vcpu_ratio, host.memory_reserve
         self.min_guarantee = host.min_guarantee
@@ -142,8 +145,23 @@ class Ledger:
     def add_vm(self, vcpus: int, memory_pages: int, shares: int | None = None, reservation: float | None = None,
                limit: float | None = None, domain: int = 0) -> int:
         """Admit as the host would (AdmissionError, nothing changes) and return the id it would give."""
-        # Host's methods on a Ledger: they read only what __init__ sets (mypy cannot see that)
-        record = self._record(vcpus, memory_pages, shares, reservation, limit, domain)  # type: ignore[misc]
+        # Host's methods on a Ledger: they read only what __init__ sets (mypy cannot see that).
+        # A fleet adds a handful of kinds of VM: the record Host._record makes of plain-typed
+        # arguments is kept per host spec and made again from its fields (its checks passed).
+        key = (vcpus, memory_pages, shares, reservation, limit, domain)
+        plain = (type(vcpus) is int and type(memory_pages) is int and type(domain) is int
+                 and (shares is None or type(shares) is int)  # floats: not 0.0, which would stand for -0.0 too
+                 and (reservation is None or (type(reservation) is float and reservation != 0.0))
+                 and (limit is None or (type(limit) is float and limit != 0.0)))
+        made = self._records.get(key) if plain else None
+        if made is None:
+            record = self._record(vcpus, memory_pages, shares, reservation, limit, domain)  # type: ignore[misc]
+            if plain:
+                if len(self._records) >= 4096:
+                    self._records.clear()
+                self._records[key] = tuple(getattr(record, name) for name in _FIELDS)
+        else:
+            record = VmRecord(*made)
         self._admit(record)  # type: ignore[misc]
         vm = self._next_id
         self._next_id += 1
