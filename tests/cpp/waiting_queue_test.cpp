@@ -56,8 +56,8 @@ struct Buffer {
     }
 };
 
-// The order pop_due() hands entries out in: (deadline, slot, gen, eligible).
-bool due_less(const Entry& x, const Entry& y) { return std::tie(x.b, x.slot, x.gen, x.a) < std::tie(y.b, y.slot, y.gen, y.a); }
+// The order pop_due() hands entries out in: (eligible, deadline, slot, gen).
+bool due_less(const Entry& x, const Entry& y) { return std::tie(x.a, x.b, x.slot, x.gen) < std::tie(y.a, y.b, y.slot, y.gen); }
 
 std::multiset<Entry, Less> contents(const WaitingQueue& q) {
     std::multiset<Entry, Less> out;
@@ -143,7 +143,7 @@ void against_multiset(std::uint64_t seed) {
 // Large batches falling due at once (the radix path of pop_due): many
 // entries share a deadline, slots repeat with other gens and eligible times,
 // deadlines may be negative or span more than 2^33 ns. pop_due must hand
-// them out exactly as a comparison sort in (deadline, slot, gen, eligible).
+// them out exactly as a comparison sort in (eligible, deadline, slot, gen).
 void large_batches(std::uint64_t seed) {
     check::Random rnd(seed);
     WaitingQueue q;

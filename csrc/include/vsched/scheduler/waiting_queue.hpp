@@ -19,8 +19,8 @@
 //   heap: a 4-ary min-heap in the whole (eligible, deadline, slot) order for
 //         the rest, and for the tie groups an exact pop needs.
 // pop_due(t) takes every entry with eligible <= t, O(1) per run entry, and
-// hands them out in (deadline, slot, gen, eligible) order (a radix sort for
-// large batches, see sort_due()), the eligible queue's order; min_valid_time() (next_event, while a borrowed run
+// hands them out in Order (a radix sort for large batches, see sort_due());
+// min_valid_time() (next_event, while a borrowed run
 // exists) reads the fronts only. An exact front()/pop() (the borrowed pick,
 // rule 3) first moves the head groups of the runs whose eligible time is the
 // smallest into the heap, so the heap's front is the smallest entry: each
@@ -89,25 +89,14 @@ public:
         return e;
     }
 
-    // The order in which pop_due() hands out the due entries: (deadline, slot,
-    // gen, eligible), the order of the eligible queue they go to (so that they
-    // join its run lane), then what tells duplicates apart.
-    struct DueOrder {
-        bool operator()(const E& x, const E& y) const {
-            if (x.b != y.b) return x.b < y.b;
-            if (x.slot != y.slot) return x.slot < y.slot;
-            if (x.gen != y.gen) return x.gen < y.gen;
-            return x.a < y.a;
-        }
-    };
-
-    // Calls f(e) for every entry with eligible <= t and removes it, in
-    // DueOrder (f must not touch the queue): what f sees depends on the
-    // entries held only. The due entries of the runs and the heap are
-    // gathered and sorted unless already in that order.
+    // Calls f(e) for every entry with eligible <= t and removes it, in Order
+    // (f must not touch the queue): what f sees depends on the entries held
+    // only. The due entries of the runs and the heap are gathered and sorted
+    // (sort_due()) unless they come from one run in Order already.
     template <class F>
     void pop_due(std::int64_t t, F f) {
         due_.clear();
+        bool sorted = true;
         while (!heap_.empty() && heap_.front().a <= t) {
             due_.push_back(heap_.front());
             vsched::heap::pop<kArity>(heap_, Order{});
@@ -116,11 +105,12 @@ public:
             std::vector<E>& run = runs_[r];
             std::size_t& head = heads_[r];
             if (head == run.size() || run[head].a > t) continue;
+            if (!due_.empty() || disorder_[r] > head) sorted = false;
             while (head < run.size() && run[head].a <= t) due_.push_back(run[head++]);
             trim(r);
         }
         drop_empty_tail();
-        if (!std::is_sorted(due_.begin(), due_.end(), DueOrder{})) sort_due();
+        if (!sorted) sort_due();
         for (const E& e : due_) f(e);
     }
 
@@ -271,41 +261,47 @@ private:
         return best;
     }
 
-    // due_ in DueOrder. On a host of alike VMs thousands of entries fall due at
-    // one instant, most with one and the same deadline (~3,000 per instant on
-    // the reserved-heavy host): a comparison sort of them was ~10 % of a
-    // decision there. Large batches are sorted by an LSD radix sort (stable,
-    // 11-bit digits) on the slot, then on the deadline (when their spans are
-    // below 2^33; a span of 0 takes no pass), then each group of equal
-    // (deadline, slot) by DueOrder: the same result as std::sort in DueOrder
-    // (a total order, and equal entries are equal).
+    // due_ in Order. On a host of alike VMs thousands of entries fall due at
+    // one instant, most with one eligible time and one deadline (~3,000 per
+    // instant on the reserved-heavy host): a comparison sort of them was
+    // ~10 % of a decision there. Large batches are sorted by an LSD radix
+    // sort (stable, 11-bit digits) on the slot, the deadline and the eligible
+    // time (when their spans are below 2^33; a span of 0 takes no pass), then
+    // each group of equal (eligible, deadline, slot) by Order: the same result
+    // as std::sort in Order (a total order, and equal entries are equal).
     void sort_due() {
         const std::size_t n = due_.size();
         constexpr std::size_t kRadixFrom = 256;
-        std::int64_t b_lo = due_[0].b, b_hi = due_[0].b;
+        std::int64_t a_lo = due_[0].a, a_hi = due_[0].a, b_lo = due_[0].b, b_hi = due_[0].b;
         std::uint32_t s_lo = due_[0].slot, s_hi = due_[0].slot;
         for (const E& e : due_) {
+            a_lo = std::min(a_lo, e.a);
+            a_hi = std::max(a_hi, e.a);
             b_lo = std::min(b_lo, e.b);
             b_hi = std::max(b_hi, e.b);
             s_lo = std::min(s_lo, e.slot);
             s_hi = std::max(s_hi, e.slot);
         }
+        const std::uint64_t a_span = static_cast<std::uint64_t>(a_hi) - static_cast<std::uint64_t>(a_lo);
         const std::uint64_t b_span = static_cast<std::uint64_t>(b_hi) - static_cast<std::uint64_t>(b_lo);
         const std::uint64_t s_span = s_hi - s_lo;
-        if (n < kRadixFrom || (b_span >> 33) != 0) {
-            std::sort(due_.begin(), due_.end(), DueOrder{});
+        if (n < kRadixFrom || ((a_span | b_span) >> 33) != 0) {
+            std::sort(due_.begin(), due_.end(), Order{});
             return;
         }
         radix_by(s_span, [&](const E& e) { return static_cast<std::uint64_t>(e.slot - s_lo); });
         radix_by(b_span, [&](const E& e) {
             return static_cast<std::uint64_t>(e.b) - static_cast<std::uint64_t>(b_lo);
         });
+        radix_by(a_span, [&](const E& e) {
+            return static_cast<std::uint64_t>(e.a) - static_cast<std::uint64_t>(a_lo);
+        });
         for (std::size_t i = 0; i < n;) {
             std::size_t j = i + 1;
-            while (j < n && due_[j].b == due_[i].b && due_[j].slot == due_[i].slot) ++j;
+            while (j < n && due_[j].a == due_[i].a && due_[j].b == due_[i].b && due_[j].slot == due_[i].slot) ++j;
             if (j - i > 1) {
                 std::sort(due_.begin() + static_cast<std::ptrdiff_t>(i), due_.begin() + static_cast<std::ptrdiff_t>(j),
-                          DueOrder{});
+                          Order{});
             }
             i = j;
         }
