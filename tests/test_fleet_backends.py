@@ -19,7 +19,7 @@ import pytest
 import vsched
 from vsched.errors import AdmissionError
 from vsched.fleet import BalancePolicy, FailureModel, Fleet, HostSpec, MigrationModel, VmSpec, synthetic_fleet
-from vsched.fleet.backends import ShardedPool, ShardLostError, shard_bounds
+from vsched.fleet.backends import ShardedPool, ShardLostError, shard_args, shard_bounds, shard_hosts
 from vsched.fleet.ledger import ledger_host
 from vsched.fleet.packed import TickInputs
 from vsched.fleet.shard import HostShard, ShardStateError
@@ -69,13 +69,17 @@ def dask_client():
     cluster.close()
 
 
-def test_shards_are_contiguous_groups_of_hosts():
-    assert shard_bounds(6, 3) == [(0, 2), (2, 4), (4, 6)]
-    assert shard_bounds(7, 2) == [(0, 3), (3, 7)]
-    for hosts, shards in ((1, 1), (10, 3), (1000, 16)):
-        bounds = shard_bounds(hosts, shards)
+def test_shards_are_hosts_dealt_in_turn():
+    assert [g.tolist() for g in shard_hosts(6, 3)] == [[0, 3], [1, 4], [2, 5]]
+    assert [g.tolist() for g in shard_hosts(7, 2)] == [[0, 2, 4, 6], [1, 3, 5]]
+    assert shard_bounds(shard_hosts(7, 2)) == [(0, 4), (4, 7)]
+    for hosts, shards in ((1, 1), (10, 3), (1000, 16), (5, 8)):
+        groups = shard_hosts(hosts, shards)
+        assert sorted(np.concatenate(groups).tolist()) == list(range(hosts))  # each host in one shard
+        assert max(map(len, groups)) - min(map(len, groups)) <= 1
+        bounds = shard_bounds(groups)
         assert bounds[0][0] == 0 and bounds[-1][1] == hosts
-        assert all(a < b and b == c for (a, b), (c, _) in zip(bounds, bounds[1:] + [(hosts, 0)]))
+        assert all(b == c for (_, b), (c, _) in zip(bounds, bounds[1:]))
 
 
 @pytest.mark.parametrize("shards", SHARDS)
@@ -107,7 +111,7 @@ def test_a_killed_ray_shard_is_reported_by_name(ray_cluster):
     fleet.attach(_work())
     fleet.run(ticks=3)
     ray_cluster.kill(fleet.pool.runner.actors[1])
-    with pytest.raises(ShardLostError, match=r"ray shard 1 \(hosts 2\.\.3\) was lost at tick 3"):
+    with pytest.raises(ShardLostError, match=r"ray shard 1 \(hosts 1, 4\) was lost at tick 3"):
         fleet.step()
     # its VMs' totals were kept in it (rule F25): no result short of them
     with pytest.raises(ShardLostError, match="ray shard 1"):
@@ -238,7 +242,7 @@ def test_a_killed_dask_worker_is_reported_by_shard(dask_client):
         dask_client.run(os._exit, 1, workers=[dead])
     except Exception:  # the worker dies before it can answer
         pass
-    with pytest.raises(ShardLostError, match=r"dask shard 1 \(hosts 3\.\.5\) was lost at tick 2"):
+    with pytest.raises(ShardLostError, match=r"dask shard 1 \(hosts 1, 3, 5\) was lost at tick 2"):
         fleet.step()
     fleet.close()
     # Two workers listed is not enough: the scheduler may still list the dead one beside the
@@ -259,9 +263,10 @@ class InlineRunner:
     backend = "inline"
 
     def __init__(self, fleet: Fleet, shards: int) -> None:
-        self.bounds = shard_bounds(len(fleet.specs), shards)
-        self.shards = [HostShard(a, fleet.specs[a:b], fleet.tick_seconds, fleet.engines, fleet.vm_series)
-                       for a, b in self.bounds]
+        self.groups = shard_hosts(len(fleet.specs), shards)
+        self.bounds = shard_bounds(self.groups)
+        self.shards = [HostShard(first, mine, fleet.tick_seconds, fleet.engines, fleet.vm_series, ids)
+                       for first, mine, ids in shard_args(fleet.specs, self.groups)]
         self.calls: list[tuple[str, list[int]]] = []
 
     def call_some(self, shards, method, calls, *, tick):

@@ -24,7 +24,7 @@ from typing import Any
 
 from vsched.fleet import FailureModel, Fleet, HostSpec, MigrationModel, synthetic_fleet
 from vsched.fleet import fleet as fleet_module
-from vsched.fleet.backends import ShardedPool, shard_bounds
+from vsched.fleet.backends import ShardedPool, shard_args, shard_bounds, shard_hosts
 from vsched.fleet.shard import HostShard
 
 SECTIONS = ("_depart_all", "_depart", "_admit_new", "_restart_due", "_balance", "_candidates", "_consolidate",
@@ -39,8 +39,10 @@ class LocalShards:
     backend = "local"
 
     def __init__(self, fleet: Fleet, shards: int) -> None:
-        self.bounds = shard_bounds(len(fleet.specs), shards)
-        self.shards = [HostShard(a, fleet.specs[a:b], fleet.tick_seconds, fleet.engines) for a, b in self.bounds]
+        self.groups = shard_hosts(len(fleet.specs), shards)
+        self.bounds = shard_bounds(self.groups)
+        self.shards = [HostShard(first, mine, fleet.tick_seconds, fleet.engines, False, ids)
+                       for first, mine, ids in shard_args(fleet.specs, self.groups)]
 
     def call_some(self, shards: Any, method: str, calls: Any, *, tick: int) -> list[Any]:
         started = time.process_time()

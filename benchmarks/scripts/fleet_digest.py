@@ -21,7 +21,7 @@ import numpy as np
 
 from vsched.fleet import (BalancePolicy, ConsolidationPolicy, FailureModel, Fleet, HostSpec, MigrationModel,
                           synthetic_fleet)
-from vsched.fleet.backends import ShardedPool, shard_bounds
+from vsched.fleet.backends import ShardedPool, shard_args, shard_bounds, shard_hosts
 from vsched.fleet.shard import HostShard
 
 
@@ -31,9 +31,10 @@ class InlineShards:
     backend = "inline"
 
     def __init__(self, fleet: Fleet, shards: int) -> None:
-        self.bounds = shard_bounds(len(fleet.specs), shards)
-        self.shards = [HostShard(a, fleet.specs[a:b], fleet.tick_seconds, fleet.engines, fleet.vm_series)
-                       for a, b in self.bounds]
+        self.groups = shard_hosts(len(fleet.specs), shards)
+        self.bounds = shard_bounds(self.groups)
+        self.shards = [HostShard(first, mine, fleet.tick_seconds, fleet.engines, fleet.vm_series, ids)
+                       for first, mine, ids in shard_args(fleet.specs, self.groups)]
 
     def call_some(self, shards: Any, method: str, calls: Any, *, tick: int) -> list[Any]:
         out = []

@@ -27,7 +27,7 @@ from .shard import HostShard
 from .spec import HostSpec, VmSpec
 from .totals import VmTotals
 
-__all__ = ["BACKENDS", "ShardLostError", "make_pool", "shard_bounds"]
+__all__ = ["BACKENDS", "ShardLostError", "make_pool", "shard_bounds", "shard_hosts"]
 
 BACKENDS = ("serial", "ray", "dask")
 
@@ -36,9 +36,23 @@ class ShardLostError(RuntimeError):
     """A shard's worker died or could not be reached; the run cannot go on (nothing was counted from that tick)."""
 
 
-def shard_bounds(hosts: int, shards: int) -> list[tuple[int, int]]:
-    """Rule F18: shard s holds hosts ``[s x H // S, (s + 1) x H // S)``, contiguous by host id."""
-    return [(s * hosts // shards, (s + 1) * hosts // shards) for s in range(shards)]
+def shard_hosts(hosts: int, shards: int) -> list[np.ndarray]:
+    """Rule F18: shard s holds hosts ``s, s + S, s + 2 S, ...`` (dealt in turn), in host id order.
+
+    Dealt rather than cut into ranges: placement packs the low host ids first (best fit breaks
+    ties by host id), so ranges gave the first shard most of the VMs and the others waited."""
+    return [np.arange(s, hosts, shards, dtype=np.int64) for s in range(shards)]
+
+
+def shard_bounds(groups: Sequence[np.ndarray]) -> list[tuple[int, int]]:
+    """Where each shard's hosts sit in the pool's layout (the groups one after the other)."""
+    ends = np.cumsum([len(g) for g in groups]).tolist()
+    return [(a, b) for a, b in zip([0, *ends[:-1]], ends)]
+
+
+def shard_args(specs: Sequence[HostSpec], groups: Sequence[np.ndarray]) -> list[tuple[int, list[HostSpec], np.ndarray]]:
+    """`HostShard`'s first arguments for each shard: its start in the layout, its hosts' specs and ids."""
+    return [(a, [specs[h] for h in group.tolist()], group) for (a, _), group in zip(shard_bounds(groups), groups)]
 
 
 def _needs(extra: str, module: str) -> Any:
@@ -143,8 +157,14 @@ class ShardedPool:
         self._specs, self._tick_seconds = list(specs), tick_seconds
         self.runner = runner
         self.backend = runner.backend
-        self.bounds = runner.bounds
-        self.shard_of = np.repeat(np.arange(len(self.bounds)), [b - a for a, b in self.bounds])
+        self.bounds = runner.bounds  # each shard's run of the layout
+        # the layout (rule F18): the shards' hosts one shard after the other; the shards name a
+        # host by its place here, the coordinator by its id
+        self.order = np.concatenate(runner.groups)  # host id at each place
+        self.place = np.empty_like(self.order)
+        self.place[self.order] = np.arange(self.order.size)
+        self.identity = bool(np.array_equal(self.order, np.arange(self.order.size)))
+        self.shard_of = np.repeat(np.arange(len(self.bounds)), [b - a for a, b in self.bounds])[self.place]
         self.hosts: list[Any] = [ledger_host(spec, tick_seconds) for spec in self._specs]  # the ledgers
         self._ops: list[list[tuple[Any, ...]]] = [[] for _ in self.bounds]
         self._moves: list[tuple[int, int, int, int, int]] = []  # (source, VM, destination, its id there, fleet id) not shipped yet
@@ -156,12 +176,12 @@ class ShardedPool:
     def add_vm(self, h: int, spec: VmSpec, fid: int = -1, row: dict[str, Any] | None = None) -> int:
         args, kwargs = (spec.vcpus, spec.memory_pages), spec.add_kwargs()
         vm = int(self.hosts[h].add_vm(*args, **kwargs))  # AdmissionError: the real host would refuse too
-        self._queue(h, ("add", h, args, kwargs, vm, fid, row))
+        self._queue(h, ("add", int(self.place[h]), args, kwargs, vm, fid, row))
         return vm
 
     def remove_vm(self, h: int, vm: int, fid: int = -1) -> None:
         self.hosts[h].remove_vm(vm)
-        self._queue(h, ("remove", h, vm, fid))
+        self._queue(h, ("remove", int(self.place[h]), vm, fid))
 
     def remove_vms(self, hosts: np.ndarray, vms: np.ndarray, fids: np.ndarray) -> None:
         """Fleet VMs `fids` (``vms[i]`` on ``hosts[i]``) depart, in this order: the ledgers let go
@@ -172,7 +192,7 @@ class ShardedPool:
         shard = self.shard_of[hosts]
         for s in np.unique(shard).tolist():
             mine = shard == s
-            self._ops[s].append(("removes", -1, hosts[mine], vms[mine], fids[mine]))
+            self._ops[s].append(("removes", -1, self.place[hosts[mine]], vms[mine], fids[mine]))
 
     def move_vm(self, src: int, dst: int, vm: int, fid: int = -1) -> int:
         """Rule F20: the destination's ledger admits (AdmissionError: nothing changes) and the
@@ -208,12 +228,12 @@ class ShardedPool:
             calls = []
             for s in shards:
                 ops, self._ops[s] = self._ops[s], []
-                calls.append((ops, [(round_[i][0], round_[i][1], round_[i][4]) for i in by_shard[s]]))
+                calls.append((ops, [(int(self.place[round_[i][0]]), round_[i][1], round_[i][4]) for i in by_shard[s]]))
             states: dict[int, Any] = {}
             for s, part in zip(shards, self.runner.call_some(shards, "export", calls, tick=self.tick)):
                 states.update(zip(by_shard[s], part))
             for i, (_, _, dst, new, fid) in enumerate(round_):  # in the order the moves were decided
-                self._queue(dst, ("import", dst, states[i], new, fid))
+                self._queue(dst, ("import", int(self.place[dst]), states[i], new, fid))
 
     def _flush(self, shards: Sequence[int], method: str, args: list[tuple[Any, ...]]) -> list[Any]:
         """`method` on `shards` after each applies its queue (so it sees every operation decided so far)."""
@@ -227,11 +247,11 @@ class ShardedPool:
         """Host `h` is down: its shard drops it now and hands back its VMs' totals (a host fails
         rarely: one call)."""
         self.hosts[h] = None
-        return self._flush([int(self.shard_of[h])], "drop", [(h,)])[0]
+        return self._flush([int(self.shard_of[h])], "drop", [(int(self.place[h]),)])[0]
 
     def repair(self, h: int) -> None:
         self.hosts[h] = ledger_host(self._specs[h], self._tick_seconds)
-        self._queue(h, ("new", h))
+        self._queue(h, ("new", int(self.place[h])))
 
     def up(self, h: int) -> bool:
         return self.hosts[h] is not None
@@ -246,9 +266,12 @@ class ShardedPool:
     def pass_view(self, open_: np.ndarray, ends: tuple[int, int] | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Rule F25: every shard's part (all at once), merged: per-host cores in host order, rows in fleet id order."""
         shards = list(range(len(self.bounds)))
+        open_ = open_[self.order]
         parts = self._flush(shards, "pass_view", [(open_[a:b], ends) for a, b in self.bounds])
-        cores = np.concatenate([part[0] for part in parts])
-        return cores, _merged([part[1] for part in parts])
+        cores = np.concatenate([part[0] for part in parts])[self.place]
+        rows = _merged([part[1] for part in parts])
+        rows["host"] = self.order[rows["host"]]
+        return cores, rows
 
     def rows(self, fids: np.ndarray) -> dict[str, np.ndarray]:
         """The totals of VMs on hosts (`fids`), from their shards."""
@@ -267,15 +290,18 @@ class ShardedPool:
     def step(self, inputs: TickInputs, check: bool) -> HostTick:
         """Rule F20: every shard applies its queue and steps its hosts; summaries in host id order."""
         calls = []
+        if not self.identity:
+            inputs = inputs.reordered(self.order, self.place)
         for s, (a, b) in enumerate(self.bounds):
             expected = None
             if check:  # the shard checks its hosts' VMs against the ledgers before stepping
-                ids = [self.hosts[h].vms if self.hosts[h] is not None else [] for h in range(a, b)]
+                ids = [self.hosts[h].vms if self.hosts[h] is not None else [] for h in self.order[a:b].tolist()]
                 expected = (np.array([len(x) for x in ids], dtype=np.int64),
                             np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64))
             calls.append((self._ops[s], inputs.part(a, b), expected))
         self._ops = [[] for _ in self.bounds]
-        return HostTick.join(self.runner.call_all("step", calls, tick=self.tick))
+        tick = HostTick.join(self.runner.call_all("step", calls, tick=self.tick))
+        return tick if self.identity else tick.taken(self.place)
 
     def export_parquet(self, directory: str) -> list[str]:
         """Rule F24: each shard writes its own file, all at once (`directory` must be reachable
@@ -300,12 +326,14 @@ class _Runner:
 
     backend = ""
 
-    def __init__(self, bounds: list[tuple[int, int]]) -> None:
-        self.bounds = bounds
+    def __init__(self, groups: list[np.ndarray]) -> None:
+        self.groups = groups  # each shard's host ids (rule F18)
+        self.bounds = shard_bounds(groups)
 
     def _lost(self, s: int, tick: int, error: BaseException) -> ShardLostError:
-        a, b = self.bounds[s]
-        return ShardLostError(f"{self.backend} shard {s} (hosts {a}..{b - 1}) was lost at tick {tick}: "
+        hosts = self.groups[s].tolist()
+        held = ", ".join(map(str, hosts[:3])) + (f", ... {hosts[-1]}" if len(hosts) > 3 else "")
+        return ShardLostError(f"{self.backend} shard {s} (hosts {held}) was lost at tick {tick}: "
                               f"{type(error).__name__}: {error}")
 
     def _result(self, s: int, tick: int, reply: tuple[str, Any]) -> Any:
@@ -330,15 +358,16 @@ class RayRunner(_Runner):
 
     backend = "ray"
 
-    def __init__(self, bounds: list[tuple[int, int]], specs: Sequence[HostSpec], tick_seconds: int, engines: str,
+    def __init__(self, groups: list[np.ndarray], specs: Sequence[HostSpec], tick_seconds: int, engines: str,
                  vm_series: bool = False) -> None:
-        super().__init__(bounds)
+        super().__init__(groups)
         ray = self.ray = _needs("ray", "ray")
         if not ray.is_initialized():
             ray.init(include_dashboard=False, log_to_driver=False)
         # num_cpus=0: an actor holds no CPU while idle, so any shard count fits any cluster
         shard = ray.remote(num_cpus=0, max_restarts=0)(HostShard)
-        self.actors = [shard.remote(a, list(specs[a:b]), tick_seconds, engines, vm_series) for a, b in bounds]
+        self.actors = [shard.remote(first, mine, tick_seconds, engines, vm_series, ids)
+                       for first, mine, ids in shard_args(specs, groups)]
 
     def call_some(self, shards: Sequence[int], method: str, calls: list[tuple[Any, ...]], *, tick: int) -> list[Any]:
         futures = [getattr(self.actors[s], method).remote(*args) for s, args in zip(shards, calls)]
@@ -365,16 +394,16 @@ class DaskRunner(_Runner):
 
     backend = "dask"
 
-    def __init__(self, bounds: list[tuple[int, int]], specs: Sequence[HostSpec], tick_seconds: int, engines: str,
+    def __init__(self, groups: list[np.ndarray], specs: Sequence[HostSpec], tick_seconds: int, engines: str,
                  client: Any = None, vm_series: bool = False) -> None:
-        super().__init__(bounds)
+        super().__init__(groups)
         distributed = _needs("dask", "distributed")
         self._owned: list[Any] = []
         if client is None:
             try:
                 client = distributed.get_client()
             except ValueError:
-                cluster = distributed.LocalCluster(n_workers=len(bounds), threads_per_worker=1, processes=True,
+                cluster = distributed.LocalCluster(n_workers=len(groups), threads_per_worker=1, processes=True,
                                                    dashboard_address=None)
                 client = distributed.Client(cluster)
                 self._owned = [client, cluster]
@@ -387,10 +416,10 @@ class DaskRunner(_Runner):
                 raise RuntimeError(f"the Dask client has no workers (waited {WORKER_WAIT_SECONDS} s)") from error
             workers = sorted(client.scheduler_info()["workers"])
         # shard s on worker s mod W: a fixed spread, not the scheduler's choice of the moment
-        self.workers = [workers[s % len(workers)] for s in range(len(bounds))]
-        futures = [client.submit(HostShard, a, list(specs[a:b]), tick_seconds, engines, vm_series, actor=True,
+        self.workers = [workers[s % len(workers)] for s in range(len(groups))]
+        futures = [client.submit(HostShard, first, mine, tick_seconds, engines, vm_series, ids, actor=True,
                                  workers=[self.workers[s]], pure=False)
-                   for s, (a, b) in enumerate(bounds)]
+                   for s, (first, mine, ids) in enumerate(shard_args(specs, groups))]
         self.actors = [f.result() for f in futures]
 
     def call_some(self, shards: Sequence[int], method: str, calls: list[tuple[Any, ...]], *, tick: int) -> list[Any]:
@@ -420,9 +449,9 @@ def make_pool(backend: str, shards: int, specs: Sequence[HostSpec], tick_seconds
     """The pool for `backend` (arguments validated by the caller)."""
     if backend == "serial":
         return SerialPool(specs, tick_seconds, host_class, vm_series)
-    bounds = shard_bounds(len(specs), shards)
+    groups = shard_hosts(len(specs), shards)
     if backend == "ray":
-        runner: Any = RayRunner(bounds, specs, tick_seconds, engines, vm_series)
+        runner: Any = RayRunner(groups, specs, tick_seconds, engines, vm_series)
     else:
-        runner = DaskRunner(bounds, specs, tick_seconds, engines, client, vm_series)
+        runner = DaskRunner(groups, specs, tick_seconds, engines, client, vm_series)
     return ShardedPool(specs, tick_seconds, runner)

@@ -57,6 +57,26 @@ class TickInputs:
                           cut(self.vms), cut(self.local), cut(self.pages), cut(self.activity),
                           None if self.firsts is None else self.firsts[lo:hi], self.total, boots)
 
+    def reordered(self, order: np.ndarray, place: np.ndarray) -> TickInputs:
+        """These inputs (of every host, ``first == 0``) with host ``order[p]`` at place p (a
+        sharded pool's layout, rule F18): per-host values taken in that order, each host's VMs kept
+        together in host VM order; ``place`` is the inverse of ``order``."""
+        assert self.first == 0 and order.size == self.sizes.size
+        offsets = _offsets(self.sizes)
+        sizes = self.sizes[order]
+        starts = _offsets(sizes)
+        # VM j of the host at place p comes from offsets[order[p]] + j
+        rows = np.repeat(offsets[:-1][order] - starts[:-1], sizes) + np.arange(int(starts[-1]), dtype=np.int64)
+        take = lambda x: None if x is None else x[rows]
+        boots = None
+        if self.boots is not None:
+            boots = self.boots.copy()
+            boots[:, 0] = place[boots[:, 0]]
+            boots = boots[np.argsort(boots[:, 0], kind="stable")]  # a host's rows keep their order
+        return TickInputs(0, self.up[order], sizes, self.demand[rows], self.guest, self.seed, self.tick,
+                          take(self.vms), take(self.local), take(self.pages), take(self.activity),
+                          None if self.firsts is None else self.firsts[order], self.total, boots)
+
     def unpack(self) -> list[HostInput | None]:
         """One :class:`HostInput` per host (None for a host that is down)."""
         offsets = _offsets(self.sizes).tolist()
@@ -141,3 +161,7 @@ class HostTick:
     def join(cls, parts: Sequence[HostTick]) -> HostTick:
         """Consecutive runs of hosts, in host order, as one."""
         return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+
+    def taken(self, rows: np.ndarray) -> HostTick:
+        """Host ``rows[h]`` of these as host h (a sharded pool's layout back in host id order)."""
+        return type(self)(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})

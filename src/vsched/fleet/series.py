@@ -44,10 +44,12 @@ class VmSeries:
     def __init__(self) -> None:
         self._blocks: list[dict[str, np.ndarray]] = []
 
-    def record(self, inputs: TickInputs, summaries: TickSummaries) -> None:
-        """One tick: `inputs` of these hosts (fleet ids in ``vms``) and their packed summaries."""
+    def record(self, inputs: TickInputs, summaries: TickSummaries, hosts: np.ndarray | None = None) -> None:
+        """One tick: `inputs` of these hosts (fleet ids in ``vms``) and their packed summaries;
+        `hosts`: the hosts' fleet ids (default: ``inputs.first`` on)."""
         assert inputs.vms is not None
-        hosts = inputs.first + np.arange(inputs.sizes.size, dtype=np.int64)
+        if hosts is None:
+            hosts = inputs.first + np.arange(inputs.sizes.size, dtype=np.int64)
         self._blocks.append({
             "tick": np.full(inputs.vms.size, inputs.tick, dtype=COLUMNS["tick"]),
             "vm": inputs.vms.astype(COLUMNS["vm"]),

@@ -34,14 +34,16 @@ class HostShard:
     """Hosts ``first .. first + len(specs) - 1`` of a fleet, built as the serial fleet builds them."""
 
     def __init__(self, first: int, specs: Sequence[HostSpec], tick_seconds: int, engines: str,
-                 vm_series: bool = False) -> None:
+                 vm_series: bool = False, host_ids: Sequence[int] | None = None) -> None:
         if engines == "native":
             from ..host import Host
         else:
             from ..reference import Host  # type: ignore[assignment]
         self._host_class = Host
-        self.first = first
+        self.first = first  # where its hosts start in the pool's layout (rule F18): operations name them so
         self.specs = list(specs)
+        # their fleet ids (rule F18 deals the hosts to the shards), for the series and the messages
+        self.host_ids = np.arange(first, first + len(self.specs)) if host_ids is None else np.asarray(host_ids)
         self.tick_seconds = tick_seconds
         self.hosts: list[Any] = [self._new_host(i) for i in range(len(self.specs))]
         self.series = VmSeries() if vm_series else None  # rule F24: the per-VM series stay here
@@ -84,7 +86,7 @@ class HostShard:
             else:
                 raise ValueError(f"unknown shard operation {kind!r}")
             if got != expected:
-                raise ShardStateError(f"host {op[1]}: VM id {got}, the coordinator's ledger expected {expected}")
+                raise ShardStateError(f"host {self.host_ids[h]}: VM id {got}, the coordinator's ledger expected {expected}")
             if fid >= 0:
                 self.totals.place(fid, op[1], row)
 
@@ -105,10 +107,10 @@ class HostShard:
                 parts = np.split(ids, np.cumsum(counts)[:-1])
                 for h, (host, mine) in enumerate(zip(self.hosts, parts)):
                     if host is not None and host.vms != mine.tolist():
-                        raise ShardStateError(f"host {self.first + h}: its VMs differ from the coordinator's record")
+                        raise ShardStateError(f"host {self.host_ids[h]}: its VMs differ from the coordinator's record")
             summaries = TickSummaries.pack(step_hosts(self.hosts, inputs.unpack()))
             if self.series is not None:
-                self.series.record(inputs, summaries)
+                self.series.record(inputs, summaries, self.host_ids)
             return HostTick.of(summaries, self.totals.record(inputs.vms, inputs.sizes, summaries))
         return self._guarded(work)
 
