@@ -3,7 +3,8 @@
 Per-host objects cost a sharded backend one serialised array each, thousands
 per tick at a thousand hosts; packed, a shard's part of the tick is a handful
 of arrays whatever its host count. Hosts are contiguous in every array (host
-id order, then host VM order), so a shard's part is one slice of each.
+id order, or a sharded pool's layout: :meth:`TickInputs.reordered`; then host
+VM order), so a shard's part is one slice of each.
 """
 
 from __future__ import annotations

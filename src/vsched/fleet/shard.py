@@ -1,4 +1,4 @@
-"""One shard: a contiguous group of hosts living in one worker (a Ray or Dask actor).
+"""One shard: a group of hosts (rule F18: dealt in turn) living in one worker (a Ray or Dask actor).
 
 The coordinator sends each shard, in one call per tick, the operations it
 decided since the last call (adds, removes, imports of migrating VMs, hosts
