@@ -66,10 +66,11 @@ bool LruKPolicy::heap_live(const HeapEntry& e) const {
     return resident(s) && finite(s) && word(s, kLink) == e.last();
 }
 
-// The lazy heap's compaction rule; the live entries kept are refreshed to
-// their true keys.
+// The lazy heap's compaction rule (containers/lazy_heap.hpp); the live
+// entries kept are refreshed to their true keys.
 void LruKPolicy::heap_compact_if_due() {
-    heap_.compact_if_due(heap_live_, [&](HeapEntry& e) {
+    if (!LazyHeap<HeapEntry, HeapBefore>::over_limit(heap_.size(), heap_live_)) return;
+    heap_.filter_map([&](HeapEntry& e) {
         if (!heap_live(e)) return false;
         const std::uint32_t s = e.slot();
         e = HeapEntry::make(hist(s, k_ - 1), last(s), s);
@@ -134,18 +135,17 @@ std::uint32_t LruKPolicy::evict(std::uint64_t t) {
     } else {
         aside_.clear();
         while (!heap_.empty()) {
-            HeapEntry& top = heap_.top_for_update();
+            const HeapEntry top = heap_.top();
             const std::uint32_t s = top.slot();
             if (!heap_live(top)) {  // dead
                 heap_.pop();
                 continue;
             }
             if (top.last() != last(s) || top.hist_k() != hist(s, k_ - 1)) {
-                // Stale lower bound: raise it to the true key in place (keys
-                // only grow, so sifting down restores the heap).
-                top = HeapEntry::make(hist(s, k_ - 1), last(s), s);
+                // Stale lower bound: replace it by the true key (keys only
+                // grow: the stored key was a lower bound).
                 word(s, kLink) = last(s);
-                heap_.top_raised();
+                heap_.replace_top(HeapEntry::make(hist(s, k_ - 1), last(s), s));
                 continue;
             }
             // Current entry with the smallest true key among the rest.
@@ -192,13 +192,12 @@ std::uint32_t LruKPolicy::evict(std::uint64_t t) {
 }
 
 // The next evict() starts by reading the record of the list head and of the
-// heap top, then (after a pop or a refresh) of one of the top's children:
+// queue's minimum, then (after a pop or a refresh) of the entries next to it:
 // fetch them now, so that they arrive while the references up to the next
 // miss run instead of stalling that eviction.
 void LruKPolicy::prefetch_next_victims() const {
     if (list_head_ != kNoSlot) prefetch(list_head_);
-    const std::size_t candidates = std::min<std::size_t>(heap_.size(), 5);
-    for (std::size_t j = 0; j < candidates; ++j) prefetch(heap_.entries()[j].slot());
+    heap_.for_each_near_top(5, [&](const HeapEntry& e) { prefetch(e.slot()); });
 }
 
 void LruKPolicy::remove(std::uint32_t slot) {
@@ -222,7 +221,7 @@ void LruKPolicy::set_history(std::uint32_t slot, const std::uint64_t* h, std::ui
 }
 
 std::size_t LruKPolicy::memory_bytes() const {
-    return sizeof(*this) + words_.capacity() * sizeof(std::uint64_t) + heap_.capacity() * sizeof(HeapEntry) +
+    return sizeof(*this) + words_.capacity() * sizeof(std::uint64_t) + heap_.memory_bytes() +
            aside_.capacity() * sizeof(HeapEntry);
 }
 
@@ -427,9 +426,15 @@ void LruKPolicy::save(StateWriter& out) const {
     out.put_array(words_.data(), words_.size());
     out.put(list_head_);
     out.put(list_tail_);
+    // In queue order: a sorted array is a valid 4-ary heap (the layout saved
+    // since format 1), and the bytes depend only on the entries held.
+    std::vector<HeapEntry> entries;
+    entries.reserve(heap_.size());
+    heap_.for_each([&](const HeapEntry& e) { entries.push_back(e); });
+    std::sort(entries.begin(), entries.end(), HeapBefore{});
     std::vector<SavedHeapEntry> saved;
-    saved.reserve(heap_.size());
-    for (const HeapEntry& e : heap_.entries()) saved.push_back(SavedHeapEntry{e.hist_k(), e.last(), e.slot()});
+    saved.reserve(entries.size());
+    for (const HeapEntry& e : entries) saved.push_back(SavedHeapEntry{e.hist_k(), e.last(), e.slot()});
     out.put_vector(saved);
     out.put(static_cast<std::uint64_t>(heap_live_));
     out.put(static_cast<std::uint64_t>(resident_count_));
@@ -444,7 +449,7 @@ void LruKPolicy::load(StateReader& in, std::size_t slots) {
     if (words.size() != slots * stride_) throw bad("record count");
     if ((head != kNoSlot && head >= slots) || (tail != kNoSlot && tail >= slots)) throw bad("list ends");
     if (resident_count > slots || heap_live > resident_count) throw bad("counts");
-    SiblingAlignedVector<HeapEntry, 4> heap;
+    std::vector<HeapEntry> heap;
     heap.reserve(saved.size());
     for (const SavedHeapEntry& e : saved) {
         if (e.slot >= slots) throw bad("heap entry");
@@ -463,10 +468,12 @@ void LruKPolicy::load(StateReader& in, std::size_t slots) {
     }
     RemapArray<std::uint64_t> records;
     records.assign(words.data(), words.size());  // may throw bad_alloc: nothing changed yet
+    RadixHeap<HeapEntry, 4> queue;
+    queue.rebuild(std::move(heap));  // likewise
     words_ = std::move(records);
     list_head_ = head;
     list_tail_ = tail;
-    heap_.load(std::move(heap));  // checked above
+    heap_ = std::move(queue);  // checked above
     heap_live_ = std::size_t(heap_live);
     resident_count_ = std::size_t(resident_count);
 }

@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "vsched/containers/lazy_heap.hpp"
+#include "vsched/containers/radix_heap.hpp"
 #include "vsched/containers/remap_array.hpp"
-#include "vsched/containers/sibling_aligned_vector.hpp"
 #include "vsched/containers/slot_index.hpp"
 #include "vsched/exclusive_use.hpp"
 #include "vsched/huge_pages.hpp"
@@ -121,10 +121,9 @@ private:
     static constexpr int kKey = 0, kLast = 1, kLink = 2, kHist = 3;
     static constexpr std::uint64_t kResidentBit = std::uint64_t(1) << 63;
 
-    // 16 bytes, so that a node's four children fill one cache line (the
-    // heap's storage aligns them): the 48-bit times HIST(K) and LAST when
-    // pushed (LAST: tie-break, and identity) and the slot, packed so that
-    // comparing (hi, lo) compares (HIST(K), LAST, slot):
+    // 16 bytes: the 48-bit times HIST(K) and LAST when pushed (LAST:
+    // tie-break, and identity) and the slot, packed so that comparing
+    // (hi, lo) compares (HIST(K), LAST, slot), the victim queue's order:
     //   hi = HIST(K) << 16 | LAST >> 32,   lo = LAST << 32 | slot.
     struct HeapEntry {
         std::uint64_t hi = 0, lo = 0;
@@ -135,10 +134,12 @@ private:
         std::uint64_t last() const { return (hi & 0xFFFF) << 32 | lo >> 32; }
         std::uint32_t slot() const { return std::uint32_t(lo); }
     };
-    // Heap order: the entry with the smallest (HIST(K), LAST) = the largest
+    // Queue order: the entry with the smallest (HIST(K), LAST) = the largest
     // backward K-distance, ties by least recent LAST, is at the top. (LAST
     // values of different slots differ, so the slot never decides between
-    // two slots' entries; it only makes the packed order total.)
+    // two slots' entries; it only makes the packed order total.) The same
+    // order as RadixHeap's; checkpoints hold the entries as a 4-ary heap
+    // array in it.
     struct HeapBefore {
         bool operator()(const HeapEntry& a, const HeapEntry& b) const {
             return a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo;
@@ -172,14 +173,17 @@ private:
     // LRU list (by LAST) of resident slots with fewer than K uncorrelated
     // references: their backward K-distance is infinite, so they go first.
     std::uint32_t list_head_ = kNoSlot, list_tail_ = kNoSlot;
-    // Lazy 4-ary min-heap (containers/lazy_heap.hpp; shallower than binary:
-    // fewer cache lines per sift, one line per level with 16-byte entries) of
-    // resident slots with finite distance. A hit does not touch
-    // the heap: keys only grow while a slot is resident (HIST(K) and LAST never
+    // Lazy min-queue (containers/radix_heap.hpp: no log-depth walk per pop;
+    // the lazy rules and the compaction rule of containers/lazy_heap.hpp) of
+    // resident slots with finite distance. A hit does not touch the queue:
+    // keys only grow while a slot is resident (HIST(K) and LAST never
     // decrease), so a stored key is a lower bound of the true key and an entry
     // found stale at the top is pushed again with its true key. An entry is
     // live iff its slot is resident, finite, and entry.last == kLink word.
-    LazyHeap<HeapEntry, HeapBefore, 4, SiblingAlignedVector<HeapEntry, 4>> heap_;
+    // Pushes are mostly not below the last minimum taken out (admitted keys
+    // are new); those that are (an admitted key's retained HIST(K), entries
+    // set aside inside their CRP) go to the radix heap's side heap.
+    RadixHeap<HeapEntry, 4> heap_;
     std::size_t heap_live_ = 0;
     std::vector<HeapEntry> aside_;  // scratch: ineligible entries during evict()
     std::size_t resident_count_ = 0;
