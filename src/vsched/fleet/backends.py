@@ -27,7 +27,7 @@ from .shard import HostShard
 from .spec import HostSpec, VmSpec
 from .totals import VmTotals
 
-__all__ = ["BACKENDS", "ShardLostError", "make_pool", "shard_bounds", "shard_hosts"]
+__all__ = ["BACKENDS", "ShardLostError", "make_pool", "shard_args", "shard_bounds", "shard_hosts"]
 
 BACKENDS = ("serial", "ray", "dask")
 

@@ -31,7 +31,8 @@ class ShardStateError(RuntimeError):
 
 
 class HostShard:
-    """Hosts ``first .. first + len(specs) - 1`` of a fleet, built as the serial fleet builds them."""
+    """The hosts at places ``first .. first + len(specs) - 1`` of a sharded pool's layout (fleet
+    ids `host_ids`, rule F18), built as the serial fleet builds them."""
 
     def __init__(self, first: int, specs: Sequence[HostSpec], tick_seconds: int, engines: str,
                  vm_series: bool = False, host_ids: Sequence[int] | None = None) -> None:
