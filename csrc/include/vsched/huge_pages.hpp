@@ -4,8 +4,8 @@
 // access into a gigabyte of 4 KiB pages misses the TLB nearly every time, and
 // the page walk (itself a cache miss) then dominates. Smaller blocks are
 // 64-byte aligned (they start a cache line: a container can then place its
-// entries on line boundaries, containers/sibling_aligned_vector.hpp). Purely a
-// performance hint: contents and results are unaffected.
+// entries on line boundaries). Purely a performance hint: contents and results
+// are unaffected.
 #pragma once
 
 #include <cstddef>
