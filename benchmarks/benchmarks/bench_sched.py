@@ -184,24 +184,35 @@ class SchedulerThreads:
         for t in threads:
             t.join()
 
+def reserved_heavy_host(mod, reserved: int, reservation: float, spread: float = 0.0):
+    """128 pCPUs, 3,000 CPU-bound VMs x 4 vCPUs, 3 ms slices; the first `reserved` VMs
+    reserve `reservation` cores each, or, with `spread` > 0, each its own amount drawn
+    uniformly within +-spread of it (seed 2026, rounded to micro-cores): VMs that
+    turn urgent at different times, one lag-line slope each (rule 6)."""
+    s = mod.CpuScheduler(128, 3 * MS)
+    factors = 1.0 + spread * np.random.default_rng(2026).uniform(-1.0, 1.0, reserved)
+    for k in range(3_000):
+        s.add_vm(4, reservation=round(reservation * float(factors[k]), 6) if k < reserved else 0.0)
+    s.add_work(np.repeat(np.arange(3_000), 4), np.tile(np.arange(4), 3_000), mod.FOREVER)
+    return s
+
+
 class ReservedHeavyHost:
     """cpu_bound_host (full) with 1,000 of its VMs reserving 0.1 core (100 of 128 cores):
-    rule 6's worst case (half-slice reserved runs, urgent preemptions). Native only."""
+    rule 6's worst case (half-slice reserved runs, urgent preemptions). "alike": all
+    reserve 0.1 (they fall due together, ~100 urgent preemptions an instant); "unlike":
+    each 0.1 +- 1 % (one slope per VM, about one preemption an instant). Native only."""
 
-    params = [["native"]]
-    param_names = ["impl"]
+    params = [["native"], ["alike", "unlike"]]
+    param_names = ["impl", "reservations"]
     number = 1
     repeat = 3
     warmup_time = 0
     timeout = 900
 
-    def setup(self, impl):
-        mod = module(impl)
-        self.scheduler = mod.CpuScheduler(128, 3 * MS)
-        for k in range(3_000):
-            self.scheduler.add_vm(4, reservation=0.1 if k < 1_000 else 0.0)
-        self.scheduler.add_work(np.repeat(np.arange(3_000), 4), np.tile(np.arange(4), 3_000), mod.FOREVER)
+    def setup(self, impl, reservations):
+        self.scheduler = reserved_heavy_host(module(impl), 1_000, 0.1, 0.0 if reservations == "alike" else 0.01)
         self.duration = (300 if SMOKE else 60_000) * MS
 
-    def time_run(self, impl):
+    def time_run(self, impl, reservations):
         self.scheduler.run(self.duration)

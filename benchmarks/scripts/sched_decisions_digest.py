@@ -6,7 +6,8 @@ change decisions gives identical lines).
 
 Hosts: bench_sched's cpu_bound_host and bursty_host (full sizes), the reserved-heavy host
 (1,000 of 3,000 VMs reserve 0.1 core, 60 s) and the reserved-heavy benchmark's items
-(0, 100, 1,000 VMs reserve 0.1 core, all 3,000 reserve 0.04; 10 s); then MIXES (default
+(0, 100, 1,000 VMs reserve 0.1 core, all 3,000 reserve 0.04; 10 s; and 1,000 x 0.1, 3,000 x
+0.04, each VM its own amount within +-1 %); then MIXES (default
 200) mixes of tests/sched_mixes.py (seed 2026), 1 s each, with strict reservations on and off.
 """
 
@@ -24,6 +25,9 @@ import vsched
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests"))
 from sched_mixes import mixes  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from benchmarks.bench_sched import reserved_heavy_host  # noqa: E402
 
 MS = 1_000_000
 
@@ -78,6 +82,8 @@ def main() -> None:
     line("reserved_heavy_host 60 s (1000 x 0.1)", cpu_bound(1000, 0.1, 60), 60_000 * MS)
     for n, r in [(0, 0.1), (100, 0.1), (1000, 0.1), (3000, 0.04)]:
         line(f"reserved_heavy {n} x {r} 10 s", cpu_bound(n, r, 10), 10_000 * MS)
+    for n, r in [(1000, 0.1), (3000, 0.04)]:  # each VM its own reservation: lag lines that cross
+        line(f"reserved_heavy {n} x {r} +-1 % 10 s", reserved_heavy_host(vsched, n, r, 0.01), 10_000 * MS)
     for strict in (True, False):
         total, h = 0, hashlib.sha256()
         for pcpus, vms in mixes(2026, count):

@@ -238,6 +238,7 @@ void CpuScheduler::remove_vm(std::int64_t vm) {
         if (v.state == kRunning) {
             --running_;
             borrowed_count_ -= v.borrowed;
+            if (runs_kept_) remove_run(m.first + k);
         }
         ++v.gen;  // every heap entry of this vCPU is now stale
         v.state = kWait;
@@ -450,6 +451,7 @@ std::int64_t CpuScheduler::next_event() {
 
 void CpuScheduler::decide() {
     res_.victims_time = -1;  // rule 6's victims are built again at this decision's first use
+    if (runs_kept_ && res_.active == 0) drop_runs();  // no preemption by rule 6 until a reserved rate returns
     if (dirty_) recompute();
     process_releases();
     // Rule 6: VMs whose event is due may be urgent now.
@@ -926,6 +928,7 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
         length = std::min(length, bucket.credit / kMicro);  // a partial grant if credit is short
     }
     v.run_end = now_ + length;
+    if (runs_kept_) add_run(slot);
     if (v.stopped_at != now_) ++v.switches;
     ++decisions_;
     ++running_;
@@ -943,6 +946,37 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     }
 }
 
+// The records of the runs (RunRecord): one per running vCPU, removed by
+// moving the last one into its place.
+void CpuScheduler::add_run(std::uint32_t slot) {
+    Vcpu& v = vcpus_[slot];
+    const std::int64_t from = v.deadline <= v.run_start ? kNever  // started overdue: never a victim (rule 6)
+                              : v.reserved               ? v.run_start + res_.protect()
+                                                         : v.run_start;
+    v.run_pos = static_cast<std::uint32_t>(runs_.size());
+    runs_.push_back(RunRecord{slot, v.vm, v.gen, v.deadline, from});
+}
+
+void CpuScheduler::remove_run(std::uint32_t slot) {
+    const std::uint32_t pos = vcpus_[slot].run_pos;
+    runs_[pos] = runs_.back();
+    vcpus_[runs_[pos].slot].run_pos = pos;
+    runs_.pop_back();
+}
+
+void CpuScheduler::keep_runs() {
+    runs_.clear();
+    for (std::uint32_t slot = 0; slot < vcpus_.size(); ++slot) {
+        if (vcpus_[slot].state == kRunning) add_run(slot);
+    }
+    runs_kept_ = true;
+}
+
+void CpuScheduler::drop_runs() {
+    runs_kept_ = false;
+    runs_.clear();
+}
+
 // Take a running vCPU off its pCPU at t (slice end, or clear_work at now).
 void CpuScheduler::stop(std::uint32_t slot, std::int64_t t) {
     Vcpu& v = vcpus_[slot];
@@ -952,6 +986,7 @@ void CpuScheduler::stop(std::uint32_t slot, std::int64_t t) {
     bring_lag(v, t);
     v.stopped_at = t;
     --running_;
+    if (runs_kept_) remove_run(slot);
     borrowed_count_ -= v.borrowed;
     v.borrowed = false;
     v.reserved = false;

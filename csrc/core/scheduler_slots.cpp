@@ -90,7 +90,8 @@ void CpuScheduler::compact_slots() {
     busy_.filter_map(vcpu_entry);
     releases_.filter_map(vm_entry);
     borrowed_.filter_map(vcpu_entry);
-    res_.remap_slots(vm_map, kGone);
+    res_.remap_slots(vm_map, kGone, now_);
+    drop_runs();  // slots moved: built again at the next victim search
     fs_vms_.clear();  // scratch of recompute(), refilled there
     // The incremental recompute's list names old slots: the next recompute is
     // a full one (compactions are amortized O(1) per removal, so is this).
@@ -106,7 +107,7 @@ std::size_t CpuScheduler::memory_bytes() const {
     std::size_t bytes = sizeof(*this) + vms_.capacity() * sizeof(Vm) + vcpus_.capacity() * sizeof(Vcpu) +
                         ids_.capacity() * sizeof(std::int64_t) + borrowed_.capacity() * sizeof(Entry) +
                         (fs_vms_.capacity() + scratch_slots_.capacity()) * sizeof(std::uint32_t) +
-                        scratch_pending_.capacity() * sizeof(std::int64_t) +
+                        scratch_pending_.capacity() * sizeof(std::int64_t) + runs_.capacity() * sizeof(RunRecord) +
                         (fs_demand_.capacity() + fs_shares_.capacity() + fs_reservation_.capacity() +
                          fs_limit_.capacity() + fs_out_.capacity()) * sizeof(double) +
                         limits_.memory_bytes() + res_.memory_bytes();

@@ -114,8 +114,10 @@ std::string CpuScheduler::save() const {
     }
     s.put_vector(borrowed_.entries());
     s.put_vector(res_.listed_vms);
-    s.put(static_cast<std::uint64_t>(res_.groups.size()));
+    s.put(static_cast<std::uint64_t>(
+        std::count_if(res_.groups.begin(), res_.groups.end(), [](const auto& g) { return g.live; })));
     for (const auto& g : res_.groups) {
+        if (!g.live) continue;  // an emptied group waiting for reuse
         s.put(g.slope);
         s.put(static_cast<std::uint64_t>(g.heap.size()));
         for (const auto& e : g.heap.sorted_entries()) {
@@ -195,6 +197,7 @@ CpuScheduler CpuScheduler::load(const std::string& bytes) {
     s.reserved_sum_.invalidate();
     s.scratch_pending_.assign(s.vcpus_.size(), -1);
     s.validate_loaded();
+    s.res_.rebuild_urgent_index(s.now_);
     return s;
 }
 

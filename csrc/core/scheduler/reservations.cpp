@@ -30,58 +30,91 @@ namespace vsched {
 
 namespace sched {
 
-void ReservationAccounts::push_urgent(std::int64_t slope, const UrgentEntry& e) {
-    auto group = std::find_if(groups.begin(), groups.end(), [&](const UrgentGroup& g) { return g.slope == slope; });
-    if (group == groups.end()) {
-        groups.push_back(UrgentGroup{slope, {}});
-        if (!spare_.empty()) {  // an emptied group's storage: no regrowth
-            groups.back().heap = std::move(spare_.back());
-            spare_.pop_back();
-        }
-        group = groups.end() - 1;
-    }
-    group->heap.push(e);
-    ++urgent_entries;
+void ReservationAccounts::refresh_top(std::uint32_t g, std::int64_t now) {
+    const UrgentEntry& top = groups[g].heap.top();
+    tops.insert(g, top.intercept, groups[g].slope, top.vm, now);
 }
 
-void ReservationAccounts::drop_urgent_top(UrgentGroup& group) {
+void ReservationAccounts::push_urgent(std::int64_t slope, const UrgentEntry& e, std::int64_t now) {
+    std::uint32_t g = last_group_;  // alike VMs share one group: no lookup
+    if (g >= groups.size() || !groups[g].live || groups[g].slope != slope) g = group_of(slope);
+    last_group_ = g;
+    UrgentHeap& heap = groups[g].heap;
+    const bool new_top = heap.empty() || UrgentFirst{}(e, heap.top());
+    heap.push(e);
+    ++urgent_entries;
+    if (new_top) refresh_top(g, now);
+}
+
+// The live group of this slope, or a new one.
+std::uint32_t ReservationAccounts::group_of(std::int64_t slope) {
+    const auto found = group_of_slope_.find(slope);
+    if (found != group_of_slope_.end()) return found->second;
+    std::uint32_t g;
+    if (free_groups_.empty()) {
+        g = static_cast<std::uint32_t>(groups.size());
+        groups.push_back(UrgentGroup{slope, {}, true});
+    } else {
+        g = free_groups_.back();  // its storage, emptied, is reused
+        free_groups_.pop_back();
+        groups[g].slope = slope;
+        groups[g].live = true;
+    }
+    group_of_slope_.emplace(slope, g);
+    return g;
+}
+
+void ReservationAccounts::drop_urgent_top(std::uint32_t g, std::int64_t now) {
+    UrgentGroup& group = groups[g];
     group.heap.pop();
     --urgent_entries;
-}
-
-void ReservationAccounts::skip_urgent_top(std::size_t g) {
-    UrgentGroup& group = groups[g];
-    skipped_.push_back(Skipped{group.slope, group.heap.top()});
-    drop_urgent_top(group);
-    if (group.heap.empty()) erase_group(g);
-}
-
-void ReservationAccounts::erase_group(std::size_t g) {
-    if (spare_.empty()) {
-        spare_.push_back(std::move(groups[g].heap));
-        spare_.back().clear();
+    if (!group.heap.empty()) {
+        refresh_top(g, now);
+        return;
     }
-    groups.erase(groups.begin() + static_cast<std::ptrdiff_t>(g));
+    group.live = false;
+    group_of_slope_.erase(group.slope);
+    free_groups_.push_back(g);
+    tops.erase(g, now);
+}
+
+void ReservationAccounts::skip_urgent_top(std::uint32_t g, std::int64_t now) {
+    skipped_.push_back(Skipped{groups[g].slope, groups[g].heap.top()});
+    drop_urgent_top(g, now);
 }
 
 // A skipped entry is current, so its group's slope is still its VM's slope.
-void ReservationAccounts::put_back_skipped() {
-    for (const Skipped& s : skipped_) push_urgent(s.slope, s.entry);
+void ReservationAccounts::put_back_skipped(std::int64_t now) {
+    for (const Skipped& s : skipped_) push_urgent(s.slope, s.entry, now);
     skipped_.clear();
 }
 
-void ReservationAccounts::drop_stale_urgent_if_many() {
+void ReservationAccounts::drop_stale_urgent_if_many(std::int64_t now) {
     if (urgent_entries <= 4 * accounts_.size() + 64) return;
-    urgent_entries = 0;
     for (UrgentGroup& g : groups) {
-        g.heap.filter_map([&](const UrgentEntry& e) { return e.version == accounts_[e.vm].version; });
-        urgent_entries += g.heap.size();
+        if (g.live) g.heap.filter_map([&](const UrgentEntry& e) { return e.version == accounts_[e.vm].version; });
     }
-    groups.erase(std::remove_if(groups.begin(), groups.end(), [](const UrgentGroup& g) { return g.heap.empty(); }),
-                 groups.end());
+    rebuild_urgent_index(now);
 }
 
-void ReservationAccounts::remap_slots(const std::vector<std::uint32_t>& vm_map, std::uint32_t gone) {
+// Drops the emptied groups and renumbers the others densely, in their order.
+void ReservationAccounts::rebuild_urgent_index(std::int64_t now) {
+    groups.erase(std::remove_if(groups.begin(), groups.end(),
+                                [](const UrgentGroup& g) { return !g.live || g.heap.empty(); }),
+                 groups.end());
+    group_of_slope_.clear();
+    free_groups_.clear();
+    tops = KineticMax{};
+    urgent_entries = 0;
+    for (std::uint32_t g = 0; g < groups.size(); ++g) {
+        group_of_slope_.emplace(groups[g].slope, g);
+        urgent_entries += groups[g].heap.size();
+        refresh_top(g, now);
+    }
+}
+
+void ReservationAccounts::remap_slots(const std::vector<std::uint32_t>& vm_map, std::uint32_t gone,
+                                      std::int64_t now) {
     // (accounts_ is compacted by the caller, beside the VM records.)
     auto vm_entry = [&](Key& e) {
         e.slot = vm_map[e.slot];
@@ -92,13 +125,10 @@ void ReservationAccounts::remap_slots(const std::vector<std::uint32_t>& vm_map, 
     listed_vms.erase(std::remove_if(listed_vms.begin(), listed_vms.end(),
                                     [&](std::uint32_t& id) { return (id = vm_map[id]) == gone; }),
                      listed_vms.end());
-    urgent_entries = 0;
     for (UrgentGroup& g : groups) {
-        g.heap.filter_map([&](UrgentEntry& e) { return (e.vm = vm_map[e.vm]) != gone; });
-        urgent_entries += g.heap.size();
+        if (g.live) g.heap.filter_map([&](UrgentEntry& e) { return (e.vm = vm_map[e.vm]) != gone; });
     }
-    groups.erase(std::remove_if(groups.begin(), groups.end(), [](const UrgentGroup& g) { return g.heap.empty(); }),
-                 groups.end());
+    rebuild_urgent_index(now);
 }
 
 std::int64_t ReservationAccounts::next_event_after(std::int64_t now) {
@@ -117,8 +147,9 @@ void ReservationAccounts::push_victim(const Victim& v) {
 std::size_t ReservationAccounts::memory_bytes() const {
     std::size_t bytes = accounts_.capacity() * sizeof(Account) + listed_vms.capacity() * sizeof(std::uint32_t) +
                         groups.capacity() * sizeof(UrgentGroup) + skipped_.capacity() * sizeof(Skipped) +
-                        victims.capacity() * sizeof(Victim) +
-                        (spare_.empty() ? 0 : spare_.back().capacity() * sizeof(UrgentEntry)) +
+                        victims.capacity() * sizeof(Victim) + tops.memory_bytes() +
+                        free_groups_.capacity() * sizeof(std::uint32_t) +
+                        group_of_slope_.size() * (sizeof(std::int64_t) + sizeof(std::uint32_t) + 2 * sizeof(void*)) +
                         events.memory_bytes() + protect_events.memory_bytes();
     for (const UrgentGroup& g : groups) bytes += g.heap.capacity() * sizeof(UrgentEntry);
     return bytes;
@@ -162,9 +193,9 @@ void CpuScheduler::res_changed(std::uint32_t vm_id) {
 void CpuScheduler::list_urgent(std::uint32_t vm_id) {
     sched::ReservationAccounts::Account& a = res_[vm_id];
     const std::int64_t slope = res_slope(vm_id);
-    res_.push_urgent(slope, {static_cast<i128>(a.lag) - static_cast<i128>(slope) * a.time, vm_id, a.version});
+    res_.push_urgent(slope, {static_cast<i128>(a.lag) - static_cast<i128>(slope) * a.time, vm_id, a.version}, now_);
     a.in_urgent = true;
-    res_.drop_stale_urgent_if_many();
+    res_.drop_stale_urgent_if_many(now_);
 }
 
 std::int64_t CpuScheduler::queued_with_earliest_deadline(const Vm& m) const {
@@ -179,55 +210,39 @@ std::int64_t CpuScheduler::queued_with_earliest_deadline(const Vm& m) const {
 }
 
 // The queued vCPU of an urgent, unheld VM smallest in (-D, vm, deadline, vcpu);
-// -1 if none. Group tops that are stale or no longer urgent are dropped (a VM
-// becomes urgent again only at a res_changed() or at its event time, which
-// list it again); held VMs and VMs without a queued vCPU are set aside for
-// this pick and put back.
+// -1 if none. The best group top at now comes from `tops`; group tops that
+// are stale or no longer urgent are dropped (a VM becomes urgent again only
+// at a res_changed() or at its event time, which list it again); held VMs and
+// VMs without a queued vCPU are set aside for this pick and put back.
 std::int64_t CpuScheduler::urgent_pick() {
     auto& groups = res_.groups;
     std::int64_t best = -1;
     for (;;) {
-        constexpr std::size_t kNone = static_cast<std::size_t>(-1);
-        std::size_t best_group = kNone;
-        i128 best_lag = 0;
-        for (std::size_t g = 0; g < groups.size();) {
-            auto& group = groups[g];
-            while (!group.heap.empty()) {
-                const auto& top = group.heap.top();
-                sched::ReservationAccounts::Account& a = res_[top.vm];
-                if (top.version == a.version && vms_[top.vm].alive && urgent(top.vm)) break;
-                if (top.version == a.version) a.in_urgent = false;
-                res_.drop_urgent_top(group);
-            }
-            if (group.heap.empty()) {
-                res_.erase_group(g);
-                continue;
-            }
-            const auto& top = group.heap.top();
-            const i128 lag = top.intercept + static_cast<i128>(group.slope) * now_;
-            // Clamped lags (at kLagMax) would tie where the lines do not: the
-            // plain scan decides those (in practice never reached).
-            if (lag >= kLagMax) {
-                res_.put_back_skipped();
-                return urgent_pick_by_scan();
-            }
-            if (best_group == kNone || lag > best_lag ||
-                (lag == best_lag && top.vm < groups[best_group].heap.top().vm)) {
-                best_group = g;
-                best_lag = lag;
-            }
-            ++g;
+        const std::uint32_t g = res_.tops.top(now_);
+        if (g == KineticMax::kNone) break;
+        const auto& top = groups[g].heap.top();
+        sched::ReservationAccounts::Account& a = res_[top.vm];
+        if (top.version != a.version || !vms_[top.vm].alive || !urgent(top.vm)) {
+            if (top.version == a.version) a.in_urgent = false;
+            res_.drop_urgent_top(g, now_);
+            continue;
         }
-        if (best_group == kNone) break;
-        const std::uint32_t vm = groups[best_group].heap.top().vm;
+        // Clamped lags (at kLagMax) would tie where the lines do not: the
+        // plain scan decides those (in practice never reached). The best top
+        // is the largest line, so no other is clamped if it is not.
+        if (res_.tops.value(g, now_) >= kLagMax) {
+            res_.put_back_skipped(now_);
+            return urgent_pick_by_scan();
+        }
+        const std::uint32_t vm = top.vm;
         const std::int64_t pick = held(vm) ? -1 : queued_with_earliest_deadline(vms_[vm]);
         if (pick >= 0) {
             best = pick;
             break;
         }
-        res_.skip_urgent_top(best_group);  // not pickable now: aside until this pick is done
+        res_.skip_urgent_top(g, now_);  // not pickable now: aside until this pick is done
     }
-    res_.put_back_skipped();
+    res_.put_back_skipped(now_);
     return best;
 }
 
@@ -259,27 +274,55 @@ std::int64_t CpuScheduler::urgent_pick_by_scan() {
 // its fluid share and may be unable to catch up (a whole core per vCPU never
 // does), so every preemption of it would be lost for good.
 //
-// An instant can have one urgent preemption per pCPU (a host whose
-// reservations cover most of its pCPUs has ~100 per instant on 128 pCPUs), so
-// the candidates are put in a heap once per instant, O(busy entries), and
-// each preemption then costs O(log pCPUs): a stopped run's entry goes stale
+// The candidates come from runs_ (one record per running vCPU). An instant
+// can have one urgent preemption per pCPU (a host whose reservations cover
+// most of its pCPUs has ~100 per instant on 128 pCPUs), or just one (a host
+// whose VMs reserve different amounts: they turn urgent at different times).
+// The first is found by one pass, O(pCPUs); from the second on the candidates
+// are put in a heap, once per instant, and each preemption then costs
+// O(log pCPUs) (the next instant builds it at once if this one needed it;
+// either way the victim is the largest candidate). In the heap a stopped run's entry goes stale
 // by generation; a VM that turns urgent (it lost a running vCPU) has its
 // entries dropped when they come to the top; a VM that stops being urgent
 // (it gained one: dispatch) or a new unprotected run is added by
 // add_victims_of(). A run's key cannot change within the instant.
 std::int64_t CpuScheduler::urgency_victim() {
     auto& heap = res_.victims;
+    if (res_.victim_instant != now_) {  // the instant's first preemption
+        res_.build_at_once = res_.victim_calls >= 2;  // the last instant with preemptions had several
+        res_.victim_instant = now_;
+        res_.victim_calls = 0;
+    }
+    ++res_.victim_calls;
     if (res_.victims_time != now_) {
+        if (!runs_kept_) keep_runs();
+        // Each candidate with its key at now, to `take` (from the run records:
+        // the search reads them and the VMs, not the vCPU records).
+        auto candidates = [&](auto take) {
+            for (const RunRecord& r : runs_) {
+                if (now_ < r.victim_from || urgent(r.vm)) continue;
+                const bool free = res_[r.vm].res_u == 0;
+                take(sched::ReservationAccounts::Victim{free, free ? 0 : -res_lag_at(r.vm, now_), r.deadline,
+                                                        r.slot, r.gen});
+            }
+        };
+        if (res_.victim_calls == 1 && !res_.build_at_once) {
+            // One pass for the largest: most instants of a host whose VMs
+            // differ have one urgent preemption. A second one builds the heap
+            // (from the candidates then: this pass's less the stopped run,
+            // plus the dispatched VM's), and so does the next instant's first
+            // (alike VMs fall due together: ~100 preemptions an instant).
+            bool found = false;
+            sched::ReservationAccounts::Victim best{};
+            const sched::ReservationAccounts::VictimBefore before;
+            candidates([&](const sched::ReservationAccounts::Victim& v) {
+                if (!found || before(best, v)) best = v;
+                found = true;
+            });
+            return found ? static_cast<std::int64_t>(best.slot) : -1;
+        }
         heap.clear();
-        const std::int64_t protect = res_.protect();
-        busy_.for_each([&](const Key& e) {
-            const Vcpu& u = vcpus_[e.slot];
-            if (u.gen != e.gen || u.state != kRunning || u.deadline <= u.run_start) return;
-            if (u.reserved && now_ < u.run_start + protect) return;
-            if (urgent(u.vm)) return;
-            const bool free = res_[u.vm].res_u == 0;
-            heap.add({free, free ? 0 : -res_lag_at(u.vm, now_), u.deadline, e.slot, e.gen});
-        });
+        candidates([&](const sched::ReservationAccounts::Victim& v) { heap.add(v); });
         heap.build();
         res_.victims_time = now_;
     }

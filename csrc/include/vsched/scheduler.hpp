@@ -131,7 +131,25 @@ private:
         bool granted = false;
         bool borrowed = false;  // running although not eligible at dispatch (preemptible)
         bool reserved = false;  // running because its VM was urgent at dispatch (rule 6)
+        std::uint32_t run_pos = 0;  // while running: its record in runs_
     };
+    // A run on a pCPU, with what rule 6's victim search reads of it, kept
+    // together (one record per pCPU: a search reads these, not the vCPU records).
+    struct RunRecord {
+        std::uint32_t slot, vm, gen;  // gen: the vCPU's during this run
+        std::int64_t deadline;
+        std::int64_t victim_from;  // first instant it may be a victim: kNever if it started overdue,
+                                   // run start + P for a reserved run, else its start
+    };
+    // Kept only while a VM has a reserved rate (rule 6 can preempt): built at
+    // the first victim search, dropped when no reserved rate is left, so a
+    // host without reservations pays one branch per dispatch and stop.
+    std::vector<RunRecord> runs_;  // the running vCPUs, in no particular order
+    bool runs_kept_ = false;
+    void add_run(std::uint32_t slot);
+    void remove_run(std::uint32_t slot);
+    void keep_runs();   // builds runs_ from the vCPU records and keeps it from now on
+    void drop_runs();   // stops keeping runs_ (a restore, a compaction, no reserved rate left)
 
     // A VM's record in the core loop. Its limit bucket (rule 5) is limits_[slot]
     // and its reservation account (rule 6) res_[slot]: their own state, kept

@@ -17,9 +17,11 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "vsched/containers/dary_heap.hpp"
+#include "vsched/containers/kinetic_max.hpp"
 #include "vsched/scheduler/common.hpp"
 #include "vsched/two_lane_queue.hpp"
 
@@ -37,8 +39,8 @@ public:
 
     // Urgent VMs grouped by the slope of their lag line: D(t) = intercept +
     // slope * t between changes, so within a group the lines are parallel and
-    // their order never changes: a max-heap on (intercept, -vm) per group, and
-    // a pick compares only the group tops at now. Entries of an older version
+    // their order never changes: a queue on (intercept, -vm) per group, whose
+    // tops are ranked at now by `tops` (below). Entries of an older version
     // are stale.
     struct UrgentEntry {
         i128 intercept;
@@ -103,6 +105,7 @@ public:
     struct UrgentGroup {
         std::int64_t slope;
         UrgentHeap heap;
+        bool live = true;  // false: an emptied group whose id (and storage) waits for reuse
     };
 
     // A running vCPU an urgent VM may preempt, with its place in the victim
@@ -158,25 +161,32 @@ public:
         a.time = t;
     }
 
-    // The urgent groups (non-empty groups only).
-    void push_urgent(std::int64_t slope, const UrgentEntry& e);
-    void drop_urgent_top(UrgentGroup& group);
-    // Removes the empty group g; its storage is kept for the next new group
-    // (on hosts of alike reserved VMs the one group empties and refills often).
-    void erase_group(std::size_t g);
+    // The urgent groups, all at time now (which never decreases). An emptied
+    // group is freed: its id and storage go to the next new slope (on hosts of
+    // alike reserved VMs the one group empties and refills often).
+    void push_urgent(std::int64_t slope, const UrgentEntry& e, std::int64_t now);
+    void drop_urgent_top(std::uint32_t group, std::int64_t now);
     // Sets a group top aside for one pick (put back by put_back_skipped()).
-    void skip_urgent_top(std::size_t group);
-    void put_back_skipped();
+    void skip_urgent_top(std::uint32_t group, std::int64_t now);
+    void put_back_skipped(std::int64_t now);
     // Drops stale entries once they outnumber 4x the VMs (+ 64): at most one
     // entry per VM is current, so this keeps a quarter or more.
-    void drop_stale_urgent_if_many();
+    void drop_stale_urgent_if_many(std::int64_t now);
+    // The slope index and the ranking of the group tops, from `groups` (after a restore).
+    void rebuild_urgent_index(std::int64_t now);
     // Renumbers VM slots (vm_map[old] = new, or kGone) after the core's compaction.
-    void remap_slots(const std::vector<std::uint32_t>& vm_map, std::uint32_t gone);
+    void remap_slots(const std::vector<std::uint32_t>& vm_map, std::uint32_t gone, std::int64_t now);
     std::size_t memory_bytes() const;
 
     std::vector<std::uint32_t> listed_vms;  // VMs that ever had a reservation (pruned at recompute)
-    std::vector<UrgentGroup> groups;        // non-empty groups only
+    std::vector<UrgentGroup> groups;        // by group id; the live ones are non-empty
     std::size_t urgent_entries = 0;         // entries in all groups, stale included
+    // Each live group's top at now, ranked: D = intercept + slope * now, equal
+    // values to the smaller VM (the tie key). Lines of different slopes cross,
+    // so a kinetic tournament (containers/kinetic_max.hpp): O(log groups) per
+    // change of a top, where comparing every group's top at each pick cost
+    // O(groups) (hosts whose VMs reserve different amounts have one group per VM).
+    KineticMax tops;
     // Rule 6's decision points, (time, vm), possibly stale (a stale one only
     // adds a decision point at which nothing is due): a VM may turn urgent, a
     // reserved VM is released by its limit (events); a reserved run's protection ends
@@ -196,6 +206,12 @@ public:
     using VictimHeap = DaryHeap<Victim, LargestFirst<VictimBefore>>;
     VictimHeap victims;
     std::int64_t victims_time = -1;
+    // How the instant's victims are found (scratch, only speed depends on it):
+    // the instant of the last search, its searches so far, and whether this
+    // instant's first search builds the heap (the last instant needed two or more).
+    std::int64_t victim_instant = -1;
+    std::int64_t victim_calls = 0;
+    bool build_at_once = false;
     void push_victim(const Victim& v);
 
 private:
@@ -206,7 +222,11 @@ private:
         UrgentEntry entry;
     };
     std::vector<Skipped> skipped_;  // scratch of a pick
-    std::vector<UrgentHeap> spare_;  // at most one emptied group's storage (erase_group)
+    std::unordered_map<std::int64_t, std::uint32_t> group_of_slope_;  // live groups
+    std::vector<std::uint32_t> free_groups_;  // ids of freed groups
+    std::uint32_t last_group_ = 0;            // the group push_urgent() used last (a hint)
+    void refresh_top(std::uint32_t group, std::int64_t now);  // tops after its top changed
+    std::uint32_t group_of(std::int64_t slope);
 };
 
 }  // namespace vsched::sched
