@@ -949,23 +949,24 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
 // The records of the runs (RunRecord): one per running vCPU, removed by
 // moving the last one into its place.
 void CpuScheduler::add_run(std::uint32_t slot) {
-    Vcpu& v = vcpus_[slot];
+    const Vcpu& v = vcpus_[slot];
     const std::int64_t from = v.deadline <= v.run_start ? kNever  // started overdue: never a victim (rule 6)
                               : v.reserved               ? v.run_start + res_.protect()
                                                          : v.run_start;
-    v.run_pos = static_cast<std::uint32_t>(runs_.size());
-    runs_.push_back(RunRecord{slot, v.vm, v.gen, v.deadline, from});
+    vcpus_[slot].run_pos = runs_count_;
+    runs_[runs_count_++] = RunRecord{slot, v.vm, v.gen, v.deadline, from};
 }
 
 void CpuScheduler::remove_run(std::uint32_t slot) {
     const std::uint32_t pos = vcpus_[slot].run_pos;
-    runs_[pos] = runs_.back();
+    runs_[pos] = runs_[--runs_count_];
     vcpus_[runs_[pos].slot].run_pos = pos;
-    runs_.pop_back();
 }
 
+// At most one run per pCPU: the records' room is allocated once.
 void CpuScheduler::keep_runs() {
-    runs_.clear();
+    runs_.resize(static_cast<std::size_t>(pcpus_));
+    runs_count_ = 0;
     for (std::uint32_t slot = 0; slot < vcpus_.size(); ++slot) {
         if (vcpus_[slot].state == kRunning) add_run(slot);
     }
@@ -974,7 +975,7 @@ void CpuScheduler::keep_runs() {
 
 void CpuScheduler::drop_runs() {
     runs_kept_ = false;
-    runs_.clear();
+    runs_count_ = 0;
 }
 
 // Take a running vCPU off its pCPU at t (slice end, or clear_work at now).

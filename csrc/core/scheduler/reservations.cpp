@@ -299,7 +299,8 @@ std::int64_t CpuScheduler::urgency_victim() {
         // Each candidate with its key at now, to `take` (from the run records:
         // the search reads them and the VMs, not the vCPU records).
         auto candidates = [&](auto take) {
-            for (const RunRecord& r : runs_) {
+            for (std::uint32_t k = 0; k < runs_count_; ++k) {
+                const RunRecord& r = runs_[k];
                 if (now_ < r.victim_from || urgent(r.vm)) continue;
                 const bool free = res_[r.vm].res_u == 0;
                 take(sched::ReservationAccounts::Victim{free, free ? 0 : -res_lag_at(r.vm, now_), r.deadline,

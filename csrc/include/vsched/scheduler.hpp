@@ -144,7 +144,8 @@ private:
     // Kept only while a VM has a reserved rate (rule 6 can preempt): built at
     // the first victim search, dropped when no reserved rate is left, so a
     // host without reservations pays one branch per dispatch and stop.
-    std::vector<RunRecord> runs_;  // the running vCPUs, in no particular order
+    std::vector<RunRecord> runs_;  // the running vCPUs, the first runs_count_, in no particular order
+    std::uint32_t runs_count_ = 0;
     bool runs_kept_ = false;
     void add_run(std::uint32_t slot);
     void remove_run(std::uint32_t slot);
