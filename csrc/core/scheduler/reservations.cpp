@@ -31,13 +31,35 @@ namespace vsched {
 namespace sched {
 
 void ReservationAccounts::refresh_top(std::uint32_t g, std::int64_t now) {
+    if (!tops_kept_) return;  // one group: it is the best by itself
     const UrgentEntry& top = groups[g].heap.top();
     tops.insert(g, top.intercept, groups[g].slope, top.vm, now);
 }
 
+// tops is kept while two or more groups are live (alike VMs share one group,
+// whose queue alone gives the best: no ranking to keep up).
+void ReservationAccounts::keep_tops(std::int64_t now) {
+    tops.clear();
+    tops_kept_ = true;
+    for (std::uint32_t g = 0; g < groups.size(); ++g) {
+        if (groups[g].live && !groups[g].heap.empty()) refresh_top(g, now);
+    }
+}
+
+std::uint32_t ReservationAccounts::best_group(std::int64_t now) {
+    if (tops_kept_) return tops.top(now);
+    if (live_groups_ == 0) return KineticMax::kNone;
+    if (!groups[last_group_].live) {  // the one live group is found once, then used as the hint
+        for (std::uint32_t g = 0; g < groups.size(); ++g) {
+            if (groups[g].live) last_group_ = g;
+        }
+    }
+    return last_group_;
+}
+
 void ReservationAccounts::push_urgent(std::int64_t slope, const UrgentEntry& e, std::int64_t now) {
     std::uint32_t g = last_group_;  // alike VMs share one group: no lookup
-    if (g >= groups.size() || !groups[g].live || groups[g].slope != slope) g = group_of(slope);
+    if (g >= groups.size() || !groups[g].live || groups[g].slope != slope) g = group_of(slope, now);
     last_group_ = g;
     UrgentHeap& heap = groups[g].heap;
     const bool new_top = heap.empty() || UrgentFirst{}(e, heap.top());
@@ -47,7 +69,7 @@ void ReservationAccounts::push_urgent(std::int64_t slope, const UrgentEntry& e, 
 }
 
 // The live group of this slope, or a new one.
-std::uint32_t ReservationAccounts::group_of(std::int64_t slope) {
+std::uint32_t ReservationAccounts::group_of(std::int64_t slope, std::int64_t now) {
     const auto found = group_of_slope_.find(slope);
     if (found != group_of_slope_.end()) return found->second;
     std::uint32_t g;
@@ -61,6 +83,7 @@ std::uint32_t ReservationAccounts::group_of(std::int64_t slope) {
         groups[g].live = true;
     }
     group_of_slope_.emplace(slope, g);
+    if (++live_groups_ == 2) keep_tops(now);
     return g;
 }
 
@@ -75,7 +98,8 @@ void ReservationAccounts::drop_urgent_top(std::uint32_t g, std::int64_t now) {
     group.live = false;
     group_of_slope_.erase(group.slope);
     free_groups_.push_back(g);
-    tops.erase(g, now);
+    if (tops_kept_) tops.erase(g, now);
+    if (--live_groups_ < 2) tops_kept_ = false;
 }
 
 void ReservationAccounts::skip_urgent_top(std::uint32_t g, std::int64_t now) {
@@ -105,12 +129,15 @@ void ReservationAccounts::rebuild_urgent_index(std::int64_t now) {
     group_of_slope_.clear();
     free_groups_.clear();
     tops = KineticMax{};
+    tops_kept_ = false;
     urgent_entries = 0;
     for (std::uint32_t g = 0; g < groups.size(); ++g) {
         group_of_slope_.emplace(groups[g].slope, g);
         urgent_entries += groups[g].heap.size();
-        refresh_top(g, now);
     }
+    live_groups_ = groups.size();
+    last_group_ = 0;
+    if (live_groups_ >= 2) keep_tops(now);
 }
 
 void ReservationAccounts::remap_slots(const std::vector<std::uint32_t>& vm_map, std::uint32_t gone,
@@ -218,7 +245,7 @@ std::int64_t CpuScheduler::urgent_pick() {
     auto& groups = res_.groups;
     std::int64_t best = -1;
     for (;;) {
-        const std::uint32_t g = res_.tops.top(now_);
+        const std::uint32_t g = res_.best_group(now_);
         if (g == KineticMax::kNone) break;
         const auto& top = groups[g].heap.top();
         sched::ReservationAccounts::Account& a = res_[top.vm];
@@ -230,7 +257,7 @@ std::int64_t CpuScheduler::urgent_pick() {
         // Clamped lags (at kLagMax) would tie where the lines do not: the
         // plain scan decides those (in practice never reached). The best top
         // is the largest line, so no other is clamped if it is not.
-        if (res_.tops.value(g, now_) >= kLagMax) {
+        if (top.intercept + static_cast<i128>(groups[g].slope) * now_ >= kLagMax) {
             res_.put_back_skipped(now_);
             return urgent_pick_by_scan();
         }

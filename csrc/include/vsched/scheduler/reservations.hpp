@@ -169,6 +169,8 @@ public:
     // Sets a group top aside for one pick (put back by put_back_skipped()).
     void skip_urgent_top(std::uint32_t group, std::int64_t now);
     void put_back_skipped(std::int64_t now);
+    // The live group whose top has the largest lag at now (ties: the smaller VM), or KineticMax::kNone.
+    std::uint32_t best_group(std::int64_t now);
     // Drops stale entries once they outnumber 4x the VMs (+ 64): at most one
     // entry per VM is current, so this keeps a quarter or more.
     void drop_stale_urgent_if_many(std::int64_t now);
@@ -186,6 +188,7 @@ public:
     // so a kinetic tournament (containers/kinetic_max.hpp): O(log groups) per
     // change of a top, where comparing every group's top at each pick cost
     // O(groups) (hosts whose VMs reserve different amounts have one group per VM).
+    // Kept while two or more groups are live (tops_kept_).
     KineticMax tops;
     // Rule 6's decision points, (time, vm), possibly stale (a stale one only
     // adds a decision point at which nothing is due): a VM may turn urgent, a
@@ -226,7 +229,10 @@ private:
     std::vector<std::uint32_t> free_groups_;  // ids of freed groups
     std::uint32_t last_group_ = 0;            // the group push_urgent() used last (a hint)
     void refresh_top(std::uint32_t group, std::int64_t now);  // tops after its top changed
-    std::uint32_t group_of(std::int64_t slope);
+    void keep_tops(std::int64_t now);
+    std::uint32_t group_of(std::int64_t slope, std::int64_t now);
+    std::size_t live_groups_ = 0;
+    bool tops_kept_ = false;  // tops holds every live group's top (two or more live groups)
 };
 
 }  // namespace vsched::sched
