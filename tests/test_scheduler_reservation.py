@@ -71,6 +71,32 @@ def test_reservation_every_window_random_mixes(impl, seed):
     assert shortfall >= -SLICE, (pcpus, vms, shortfall / SLICE)
 
 
+def test_reservation_every_window_many_random_mixes_native():
+    """The first 300 mixes of the generator, native (the reference runs the 16 above).
+    Over 3,000 mixes three leave the guarantee (505, 740, 1418: the next test and
+    docs/engines/scheduler.md, "Deviations"); none of the first 300 does."""
+    import vsched
+
+    worst = []
+    for seed in range(300):
+        pcpus, vms = _random_mix(seed)
+        runs = _run_ns_trajectory(vsched, pcpus, vms)
+        worst.append(_worst_window_shortfall(runs, np.array([v[2] for v in vms])) / SLICE)
+    worst = np.array(worst)
+    assert worst.min() >= -1.0, (int(worst.argmin()), float(worst.min()))
+    assert np.median(worst) > -0.6, float(np.median(worst))
+
+
+@pytest.mark.parametrize("seed", [505, 740, 1418])
+def test_reservation_known_deviations_stay_within_their_envelope(impl, seed):
+    """Multi-core reservations that the rules leave more than a slice short (1.364, 1.040,
+    1.029 slices over 5 s): held to 1.5 slices, so a change that makes them worse shows."""
+    pcpus, vms = _random_mix(seed)
+    runs = _run_ns_trajectory(impl, pcpus, vms)
+    shortfall = _worst_window_shortfall(runs, np.array([v[2] for v in vms]))
+    assert shortfall >= -1.5 * SLICE, shortfall / SLICE
+
+
 @pytest.mark.parametrize(
     "pcpus, reserved",
     [
