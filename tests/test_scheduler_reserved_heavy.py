@@ -53,11 +53,16 @@ def _same(native, twin) -> None:
     assert native.decisions == twin.decisions
 
 
+def _twins(build, seed: int):
+    """The native host, its step generator, and the reference twin built alike."""
+    native, steps = build(vsched, seed)
+    reference, _ = build(vsched.reference, seed)
+    return native, steps, [reference]
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_native_equals_reference_on_reserved_heavy_hosts(seed: int) -> None:
-    native, steps = _build(vsched, seed)
-    reference, _ = _build(vsched.reference, seed)
-    twins = [reference]
+    native, steps, twins = _twins(_build, seed)
     for k in range(12):
         if k == 5:  # from here on a restored native checkpoint runs beside them
             twins.append(pickle.loads(pickle.dumps(native)))
@@ -117,9 +122,7 @@ def _distinct_host(impl, seed: int):
 
 @pytest.mark.parametrize("seed", range(24))
 def test_native_equals_reference_when_every_vm_reserves_its_own_amount(seed: int) -> None:
-    native, steps = _distinct_host(vsched, seed)
-    reference, _ = _distinct_host(vsched.reference, seed)
-    twins = [reference]
+    native, steps, twins = _twins(_distinct_host, seed)
     for k in range(6):
         if k == 3:
             twins.append(pickle.loads(pickle.dumps(native)))
