@@ -48,13 +48,7 @@ void ReservationAccounts::keep_tops(std::int64_t now) {
 
 std::uint32_t ReservationAccounts::best_group(std::int64_t now) {
     if (tops_kept_) return tops.top(now);
-    if (live_groups_ == 0) return KineticMax::kNone;
-    if (!groups[last_group_].live) {  // the one live group is found once, then used as the hint
-        for (std::uint32_t g = 0; g < groups.size(); ++g) {
-            if (groups[g].live) last_group_ = g;
-        }
-    }
-    return last_group_;
+    return group_of_slope_.empty() ? KineticMax::kNone : group_of_slope_.begin()->second;  // the one live group
 }
 
 void ReservationAccounts::push_urgent(std::int64_t slope, const UrgentEntry& e, std::int64_t now) {
@@ -83,7 +77,7 @@ std::uint32_t ReservationAccounts::group_of(std::int64_t slope, std::int64_t now
         groups[g].live = true;
     }
     group_of_slope_.emplace(slope, g);
-    if (++live_groups_ == 2) keep_tops(now);
+    if (group_of_slope_.size() == 2) keep_tops(now);
     return g;
 }
 
@@ -99,7 +93,7 @@ void ReservationAccounts::drop_urgent_top(std::uint32_t g, std::int64_t now) {
     group_of_slope_.erase(group.slope);
     free_groups_.push_back(g);
     if (tops_kept_) tops.erase(g, now);
-    if (--live_groups_ < 2) tops_kept_ = false;
+    if (group_of_slope_.size() < 2) tops_kept_ = false;
 }
 
 void ReservationAccounts::skip_urgent_top(std::uint32_t g, std::int64_t now) {
@@ -122,22 +116,30 @@ void ReservationAccounts::drop_stale_urgent_if_many(std::int64_t now) {
 }
 
 // Drops the emptied groups and renumbers the others densely, in their order.
+// Groups of one slope (none that this class makes; a restored state could
+// hold them) are merged: a group is only an index of its entries.
 void ReservationAccounts::rebuild_urgent_index(std::int64_t now) {
-    groups.erase(std::remove_if(groups.begin(), groups.end(),
-                                [](const UrgentGroup& g) { return !g.live || g.heap.empty(); }),
-                 groups.end());
     group_of_slope_.clear();
+    std::size_t kept = 0;
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+        UrgentGroup& group = groups[g];
+        if (!group.live || group.heap.empty()) continue;
+        const auto [at, added] = group_of_slope_.emplace(group.slope, static_cast<std::uint32_t>(kept));
+        if (added) {
+            if (kept != g) groups[kept] = std::move(group);
+            ++kept;
+        } else {
+            group.heap.for_each([&](const UrgentEntry& e) { groups[at->second].heap.push(e); });
+        }
+    }
+    groups.resize(kept);
     free_groups_.clear();
     tops = KineticMax{};
     tops_kept_ = false;
     urgent_entries = 0;
-    for (std::uint32_t g = 0; g < groups.size(); ++g) {
-        group_of_slope_.emplace(groups[g].slope, g);
-        urgent_entries += groups[g].heap.size();
-    }
-    live_groups_ = groups.size();
+    for (const UrgentGroup& group : groups) urgent_entries += group.heap.size();
     last_group_ = 0;
-    if (live_groups_ >= 2) keep_tops(now);
+    if (groups.size() >= 2) keep_tops(now);
 }
 
 void ReservationAccounts::remap_slots(const std::vector<std::uint32_t>& vm_map, std::uint32_t gone,
@@ -293,6 +295,16 @@ std::int64_t CpuScheduler::urgent_pick_by_scan() {
     return best;
 }
 
+// A run's key in the victim order at now, if it may be a victim now: it did
+// not start overdue, is not a reserved run younger than P (both in
+// victim_from), and its VM is not urgent.
+inline bool CpuScheduler::as_victim(const RunRecord& r, sched::ReservationAccounts::Victim& out) const {
+    if (now_ < r.victim_from || urgent(r.vm)) return false;
+    const bool free = res_[r.vm].res_u == 0;
+    out = {free, free ? 0 : -res_lag_at(r.vm, now_), r.deadline, r.slot, r.gen};
+    return true;
+}
+
 // The running vCPU an urgent VM preempts: the largest (VM has no reservation,
 // -D if it has one, deadline, vm, vcpu) among the unprotected runs of
 // non-urgent VMs that did not start overdue (deadline <= run start at
@@ -326,12 +338,9 @@ std::int64_t CpuScheduler::urgency_victim() {
         // Each candidate with its key at now, to `take` (from the run records:
         // the search reads them and the VMs, not the vCPU records).
         auto candidates = [&](auto take) {
+            sched::ReservationAccounts::Victim v;
             for (std::uint32_t k = 0; k < runs_count_; ++k) {
-                const RunRecord& r = runs_[k];
-                if (now_ < r.victim_from || urgent(r.vm)) continue;
-                const bool free = res_[r.vm].res_u == 0;
-                take(sched::ReservationAccounts::Victim{free, free ? 0 : -res_lag_at(r.vm, now_), r.deadline,
-                                                        r.slot, r.gen});
+                if (as_victim(runs_[k], v)) take(v);
             }
         };
         if (res_.victim_calls == 1 && !res_.build_at_once) {
@@ -370,16 +379,10 @@ std::int64_t CpuScheduler::urgency_victim() {
 void CpuScheduler::add_victims_of(std::uint32_t vm_id) {
     if (urgent(vm_id)) return;
     const Vm& m = vms_[vm_id];
-    const bool free = res_[vm_id].res_u == 0;
-    const std::int64_t neg_lag = free ? 0 : -res_lag_at(vm_id, now_);
-    const std::int64_t protect = res_.protect();
+    sched::ReservationAccounts::Victim v;
     for (std::uint32_t k = 0; k < m.vcpus; ++k) {
-        const std::uint32_t slot = m.first + k;
-        const Vcpu& u = vcpus_[slot];
-        if (u.state != kRunning || u.deadline <= u.run_start || (u.reserved && now_ < u.run_start + protect)) {
-            continue;
-        }
-        res_.push_victim({free, neg_lag, u.deadline, slot, u.gen});
+        const Vcpu& u = vcpus_[m.first + k];
+        if (u.state == kRunning && as_victim(runs_[u.run_pos], v)) res_.push_victim(v);
     }
 }
 

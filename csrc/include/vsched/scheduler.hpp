@@ -205,6 +205,7 @@ private:
     void res_changed(std::uint32_t vm_id);
     std::int64_t urgency_victim();
     void add_victims_of(std::uint32_t vm_id);
+    bool as_victim(const RunRecord& r, sched::ReservationAccounts::Victim& out) const;
     std::int64_t urgent_pick_now();
     bool overdue_pickable();
     // Rule 1 (recompute()): the full division over every VM with demand, or

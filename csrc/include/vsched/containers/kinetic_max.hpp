@@ -5,10 +5,10 @@
 // Why. Rule 6's urgent VMs are ranked by their reservation lag D, a line in
 // time between changes. VMs with equal slopes keep their order (a sorted
 // queue per slope serves them), but VMs with different reservations have
-// different slopes, and their order changes as their lines cross: with one
-// queue per slope a pick compares every queue's top, O(urgent VMs) per pick
-// (~4 us per decision with 3,000 distinct reservations). This structure
-// answers the same question in O(log n) per change.
+// different slopes, and the queues' tops change order as their lines cross:
+// comparing every queue's top at each pick is O(queues), one per urgent VM
+// when every VM reserves its own amount (~4 us per decision with 3,000 of
+// them). Ranking the tops here costs O(log n) per change of a top.
 //
 // How: a kinetic tournament (Basch, Guibas and Hershberger's kinetic data
 // structures, as a tournament tree). The entries sit at the leaves of a
@@ -29,8 +29,8 @@
 // at t; that walk stops at the first node whose winner is unchanged and whose
 // melt did not move earlier (its ancestors' winners and lower bounds then
 // still hold). Leaves are positions, not ids: an id takes a free position
-// when inserted, so the tree's depth follows the entries in it (hundreds of
-// urgent VMs), not the number of VM slots.
+// when inserted, so the tree's depth follows the entries in it, not the
+// largest id.
 //
 // Complexity: insert/erase O(log n) plus the replays; top O(1) plus the
 // replays; each crossing of two lines that meet in a node costs one replay
@@ -93,11 +93,6 @@ public:
         advance(t);
         return line_[win_[1]].id;
     }
-
-    // id's value at t (id present).
-    i128 value(std::uint32_t id, std::int64_t t) const { return value_at(pos_of_[id], t); }
-    std::int64_t slope(std::uint32_t id) const { return line_[pos_of_[id]].slope; }
-    i128 intercept(std::uint32_t id) const { return line_[pos_of_[id]].intercept; }
 
     // f(id, intercept, slope) for every entry, in position order.
     template <class F>

@@ -225,13 +225,12 @@ private:
         UrgentEntry entry;
     };
     std::vector<Skipped> skipped_;  // scratch of a pick
-    std::unordered_map<std::int64_t, std::uint32_t> group_of_slope_;  // live groups
+    std::unordered_map<std::int64_t, std::uint32_t> group_of_slope_;  // the live groups, one per slope
     std::vector<std::uint32_t> free_groups_;  // ids of freed groups
     std::uint32_t last_group_ = 0;            // the group push_urgent() used last (a hint)
     void refresh_top(std::uint32_t group, std::int64_t now);  // tops after its top changed
     void keep_tops(std::int64_t now);
     std::uint32_t group_of(std::int64_t slope, std::int64_t now);
-    std::size_t live_groups_ = 0;
     bool tops_kept_ = false;  // tops holds every live group's top (two or more live groups)
 };
 
