@@ -22,16 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import test_scheduler_reservation as t  # noqa: E402
 
-TIGHT = [
-    (2, [(1, 0.95), (1, 0.95), (1, 0.1)]),
-    (1, [(1, 0.1)] * 10),
-    (2, [(1, 0.666)] * 3),
-    (4, [(3, 0.571)] * 7),
-    (4, [(2, 1.333)] * 3),
-    (1, [(1, 1.0)]),
-]
-
-
 def worst(impl, pcpus, vms) -> float:
     runs = t._run_ns_trajectory(impl, pcpus, vms)
     return t._worst_window_shortfall(runs, np.array([v[2] for v in vms])) / t.SLICE
@@ -47,7 +37,7 @@ def main() -> None:
     else:
         import vsched as impl
     cases = [t._random_mix(seed) for seed in range(args.mixes)]
-    cases += [(p, [(n, 1, r) for n, r in res] + [(4, 1_000_000, 0.0)] * 3) for p, res in TIGHT]
+    cases += [(p, t.tight_mix(res)) for p, res in t.TIGHT]
     margins = np.array([worst(impl, p, vms) for p, vms in cases])
     random, tight = margins[: args.mixes], margins[args.mixes :]
     print(f"{args.mixes} random mixes: median {np.median(random):.3f}, p1 {np.percentile(random, 1):.3f}, "

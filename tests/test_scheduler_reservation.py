@@ -97,19 +97,25 @@ def test_reservation_known_deviations_stay_within_their_envelope(impl, seed):
     assert shortfall >= -1.5 * SLICE, shortfall / SLICE
 
 
-@pytest.mark.parametrize(
-    "pcpus, reserved",
-    [
-        (2, [(1, 0.95), (1, 0.95), (1, 0.1)]),  # two near-full single vCPUs and a small one
-        (1, [(1, 0.1)] * 10),  # ten small reservations fill one pCPU
-        (2, [(1, 0.666)] * 3),  # more reserved vCPUs than pCPUs
-        (4, [(3, 0.571)] * 7),  # 3.997 of 4 pCPUs in fractional multi-vCPU reservations
-        (4, [(2, 1.333)] * 3),
-        (1, [(1, 1.0)]),  # a whole pCPU
-    ],
-)
+# (pcpus, [(vcpus, reservation)]) of reserved VMs with one share each, beside three
+# 4-vCPU competitors of 1,000,000 shares (tight_mix).
+TIGHT = [
+    (2, [(1, 0.95), (1, 0.95), (1, 0.1)]),  # two near-full single vCPUs and a small one
+    (1, [(1, 0.1)] * 10),  # ten small reservations fill one pCPU
+    (2, [(1, 0.666)] * 3),  # more reserved vCPUs than pCPUs
+    (4, [(3, 0.571)] * 7),  # 3.997 of 4 pCPUs in fractional multi-vCPU reservations
+    (4, [(2, 1.333)] * 3),
+    (1, [(1, 1.0)]),  # a whole pCPU
+]
+
+
+def tight_mix(reserved: list[tuple[int, float]]) -> list[tuple[int, int, float]]:
+    return [(vcpus, 1, r) for vcpus, r in reserved] + [(4, 1_000_000, 0.0)] * 3
+
+
+@pytest.mark.parametrize("pcpus, reserved", TIGHT)
 def test_reservation_every_window_tight(impl, pcpus, reserved):
-    vms = [(vcpus, 1, r) for vcpus, r in reserved] + [(4, 1_000_000, 0.0)] * 3
+    vms = tight_mix(reserved)
     runs = _run_ns_trajectory(impl, pcpus, vms)
     reservation = np.array([v[2] for v in vms])
     shortfall = _worst_window_shortfall(runs, reservation)

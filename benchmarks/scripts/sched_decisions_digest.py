@@ -49,14 +49,6 @@ def line(name: str, s: vsched.CpuScheduler, duration: int) -> None:
           flush=True)
 
 
-def cpu_bound(reserved: int, r: float, seconds: float) -> vsched.CpuScheduler:
-    s = vsched.CpuScheduler(128, 3 * MS)
-    for k in range(3000):
-        s.add_vm(4, reservation=r if k < reserved else 0.0)
-    s.add_work(np.repeat(np.arange(3000), 4), np.tile(np.arange(4), 3000), vsched.FOREVER)
-    return s
-
-
 def bursty() -> None:
     vms = 2000
     s = vsched.CpuScheduler(64, 3 * MS)
@@ -77,11 +69,11 @@ def bursty() -> None:
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    line("cpu_bound_host 60 s", cpu_bound(0, 0.0, 60), 60_000 * MS)
+    line("cpu_bound_host 60 s", reserved_heavy_host(vsched, 0, 0.0), 60_000 * MS)
     bursty()
-    line("reserved_heavy_host 60 s (1000 x 0.1)", cpu_bound(1000, 0.1, 60), 60_000 * MS)
+    line("reserved_heavy_host 60 s (1000 x 0.1)", reserved_heavy_host(vsched, 1000, 0.1), 60_000 * MS)
     for n, r in [(0, 0.1), (100, 0.1), (1000, 0.1), (3000, 0.04)]:
-        line(f"reserved_heavy {n} x {r} 10 s", cpu_bound(n, r, 10), 10_000 * MS)
+        line(f"reserved_heavy {n} x {r} 10 s", reserved_heavy_host(vsched, n, r), 10_000 * MS)
     for n, r in [(1000, 0.1), (3000, 0.04)]:  # each VM its own reservation: lag lines that cross
         line(f"reserved_heavy {n} x {r} +-1 % 10 s", reserved_heavy_host(vsched, n, r, 0.01), 10_000 * MS)
     for strict in (True, False):
