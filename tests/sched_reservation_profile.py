@@ -1,10 +1,10 @@
 """Worst reservation window of the CPU scheduler over many random mixes.
 
-    python tests/sched_reservation_profile.py --mixes 400
+    python tests/sched_reservation_profile.py --mixes 400 [--seconds 60]
 
 For each mix of tests/test_scheduler_reservation.py's generator (1..8 pCPUs, 1..5
 reserved VMs of 1..4 vCPUs with reservations summing to 50..100 % of the pCPUs,
-CPU-bound competitors with up to 5000x heavier shares; 5 s, 10 ms grid), then
+CPU-bound competitors with up to 5000x heavier shares; 5 s unless --seconds, 10 ms grid), then
 for its six tight mixes: the worst window T >= 100 ms of any reserved VM,
 (received - r*T) / slice (the guarantee: >= -1). Prints the distribution
 (median, p1, worst) and the mixes below -0.5.
@@ -30,8 +30,10 @@ def worst(impl, pcpus, vms) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mixes", type=int, default=400)
+    parser.add_argument("--seconds", type=int, default=t.SECONDS)
     parser.add_argument("--reference", action="store_true")
     args = parser.parse_args()
+    t.SECONDS = args.seconds
     if args.reference:
         import vsched.reference as impl
     else:
@@ -40,7 +42,7 @@ def main() -> None:
     cases += [(p, t.tight_mix(res)) for p, res in t.TIGHT]
     margins = np.array([worst(impl, p, vms) for p, vms in cases])
     random, tight = margins[: args.mixes], margins[args.mixes :]
-    print(f"{args.mixes} random mixes: median {np.median(random):.3f}, p1 {np.percentile(random, 1):.3f}, "
+    print(f"{args.mixes} random mixes x {args.seconds} s: median {np.median(random):.3f}, p1 {np.percentile(random, 1):.3f}, "
           f"worst {random.min():.3f} (slices; >= -1 is the guarantee)")
     print("tight mixes: " + ", ".join(f"{m:.3f}" for m in tight))
     for k in np.flatnonzero(margins < -0.5):

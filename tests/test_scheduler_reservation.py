@@ -11,6 +11,9 @@ points at least 100 ms apart. Both implementations (``impl`` fixture).
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 import pytest
 
@@ -71,14 +74,17 @@ def test_reservation_every_window_random_mixes(impl, seed):
     assert shortfall >= -SLICE, (pcpus, vms, shortfall / SLICE)
 
 
+LONG = os.environ.get("VSCHED_LONG") == "1"  # the long profile: 3,000 mixes
+
+
 def test_reservation_every_window_many_random_mixes_native():
-    """The first 300 mixes of the generator, native (the reference runs the 16 above).
-    Over 3,000 mixes three leave the guarantee (505, 740, 1418: the next test and
-    docs/engines/scheduler.md, "Deviations"); none of the first 300 does."""
+    """The first 1,000 mixes of the generator (3,000 with VSCHED_LONG=1), native (the
+    reference runs the 16 above); tests/sched_reservation_profile.py prints the
+    distribution."""
     import vsched
 
     worst = []
-    for seed in range(300):
+    for seed in range(3000 if LONG else 1000):
         pcpus, vms = _random_mix(seed)
         runs = _run_ns_trajectory(vsched, pcpus, vms)
         worst.append(_worst_window_shortfall(runs, np.array([v[2] for v in vms])) / SLICE)
@@ -88,13 +94,30 @@ def test_reservation_every_window_many_random_mixes_native():
 
 
 @pytest.mark.parametrize("seed", [505, 740, 1418])
-def test_reservation_known_deviations_stay_within_their_envelope(impl, seed):
-    """Multi-core reservations that the rules leave more than a slice short (1.364, 1.040,
-    1.029 slices over 5 s): held to 1.5 slices, so a change that makes them worse shows."""
+def test_reservation_multi_core_mixes_once_short(impl, seed):
+    """Multi-core reservations that earlier rules left more than a slice short over 5 s
+    (1.364, 1.040, 1.029 slices): mix 505's 3-vCPU VM reserving 2.691 waited behind
+    four overdue 3 ms runs of one competitor; 740 and 1418 were held back by their own
+    overdue vCPUs (rule 6, "overdue first")."""
     pcpus, vms = _random_mix(seed)
     runs = _run_ns_trajectory(impl, pcpus, vms)
     shortfall = _worst_window_shortfall(runs, np.array([v[2] for v in vms]))
-    assert shortfall >= -1.5 * SLICE, shortfall / SLICE
+    assert shortfall >= -SLICE, shortfall / SLICE
+
+
+def test_reservation_of_whole_vcpus_does_not_drift(monkeypatch):
+    """Mix 1719's VM 1 reserves all four of its vCPUs (4.0 on 8 pCPUs), so it can never
+    make up a lost ns: every wait adds to the shortfall of the window from the start.
+    While its own overdue vCPU held its urgency back, the worst window grew with the
+    run (0.97 slice at 5 s, 1.19 at 20 s, 1.37 at 60 s); it is now flat (0.60 at 20 s,
+    0.63 at 60 s). 20 s, native."""
+    import vsched
+
+    monkeypatch.setattr(sys.modules[__name__], "SECONDS", 20)
+    pcpus, vms = _random_mix(1719)
+    runs = _run_ns_trajectory(vsched, pcpus, vms)
+    shortfall = _worst_window_shortfall(runs, np.array([v[2] for v in vms]))
+    assert shortfall >= -0.8 * SLICE, shortfall / SLICE
 
 
 # (pcpus, [(vcpus, reservation)]) of reserved VMs with one share each, beside three

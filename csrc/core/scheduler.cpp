@@ -916,6 +916,16 @@ void CpuScheduler::dispatch(std::uint32_t slot) {
     const bool listed = res_[v.vm].listed;
     v.reserved = listed && urgent(v.vm);  // a run its reservation needs: protected, never borrowed
     if (v.reserved) length = std::min(length, res_.floor() / kMicro);  // at most F/1e6 ns
+    // Rule 6, overdue runs: while some VM has a reserved rate, a run that starts
+    // overdue (lag >= request*10^6) and can catch up (rate < one core) lasts until
+    // it is no longer a request behind, but at least P, so an urgent VM waits at
+    // most P behind it instead of a whole request:
+    //   length <= max(P, floor((lag - request*10^6) / (10^6 - rate)) + 1)
+    if (res_.active > 0 && v.deadline <= now_ && v.rate < kMicro) {
+        const std::int64_t request_u = m.request * kMicro;
+        const std::int64_t caught_up = (v.lag - request_u) / (kMicro - v.rate) + 1;
+        length = std::min(length, std::max(res_.protect(), caught_up));
+    }
     if (listed) res_update(v.vm, now_);
     ++m.running;
     if (listed) {

@@ -6,18 +6,22 @@
 //   dD/dt = res_u - running * 10^6,  D >= -F,  F = max(1, slice // 2) * 10^6
 //   urgent = D >= 0 && running * 10^6 < res_u
 //   reserved run <= F / 10^6 ns, protected for P = max(1, slice // 4) ns
-//   no urgent pick while an overdue vCPU (deadline <= now) of an unheld VM is queued
+//   while an overdue vCPU (deadline <= now) of an unheld VM is queued, the EEVDF pick goes
+//       first; it is an urgent pick (it may preempt) if its VM is urgent
+//   while some VM has a reserved rate, a run that starts overdue at rate < 10^6 lasts
+//       <= max(P, (lag - request * 10^6) // (10^6 - rate) + 1) ns
 //   victim: the largest (VM has no reservation, -D, deadline, vm, vcpu) among unprotected
 //           runs of non-urgent VMs that did not start overdue (deadline <= run start)
 //
 // Termination of a decision. Count the unprotected runs that did not start
 // overdue (psi). An urgent preemption happens only while no overdue vCPU is
-// queued; it removes such a run, and the pCPU goes to the urgent VM's vCPU
-// (still pickable: the victim's VM is another one, and the victim, queued
-// again, is not overdue: its lag only fell while it ran) — a protected
-// reserved run — or, if the victim's refund released a VM with an overdue
-// vCPU, to that vCPU, whose run starts overdue: psi drops by 1 and no
-// borrowed run is added. A borrowed preemption removes a borrowed run and
+// queued or the first one (the EEVDF pick) is an urgent VM's; it removes such
+// a run, and the pCPU goes to the urgent VM's vCPU (still pickable: the
+// victim's VM is another one, and the victim, queued again, is not overdue:
+// its lag only fell while it ran) — a protected reserved run — or, if the
+// victim's refund released a VM with an overdue vCPU of a smaller deadline,
+// to that vCPU, whose run starts overdue: psi drops by 1 and no borrowed run
+// is added. A borrowed preemption removes a borrowed run and
 // raises psi by at most the one it removed. So an instant has at most
 // borrowed + pCPUs preemptions.
 #include "vsched/scheduler/reservations.hpp"
@@ -386,10 +390,15 @@ void CpuScheduler::add_victims_of(std::uint32_t vm_id) {
     }
 }
 
-// Rule 6's pick: the best urgent VM's vCPU, but none while an overdue vCPU of
-// an unheld VM is queued (it goes first: the EEVDF pick takes it).
+// Rule 6's pick: the best urgent VM's vCPU, but while an overdue vCPU of an
+// unheld VM is queued the EEVDF pick (the overdue vCPU with the smallest
+// deadline) goes first; it is an urgent pick, and may preempt, if its VM is
+// urgent (an urgent VM is not held back by its own overdue vCPU).
 std::int64_t CpuScheduler::urgent_pick_now() {
-    if (overdue_pickable()) return -1;
+    if (overdue_pickable()) {
+        const std::uint32_t slot = eligible_.front().slot;
+        return urgent(vcpus_[slot].vm) ? static_cast<std::int64_t>(slot) : -1;
+    }
     return urgent_pick();
 }
 

@@ -441,9 +441,11 @@ class CpuScheduler(LimitRules, ReservationRules, Checkpointable):
 
     def _pick(self) -> _Vcpu | None:
         """Urgent VMs' vCPUs first, by (-reservation lag, vm, deadline, vcpu), unless an
-        overdue vCPU is queued; else EEVDF."""
+        overdue vCPU is queued; else EEVDF (an urgent pick if it is an overdue vCPU of an
+        urgent VM)."""
         now = self._now
-        chosen_urgent = None if self._overdue_queued_exists() else self._urgent_pick()
+        overdue = self._overdue_queued_exists()
+        chosen_urgent = None if overdue else self._urgent_pick()
         self._picked_urgent = chosen_urgent is not None
         if self._picked_urgent:
             return chosen_urgent
@@ -463,6 +465,10 @@ class CpuScheduler(LimitRules, ReservationRules, Checkpointable):
                 key4 = (v.eligible, v.deadline, record.id, v.index)
                 if best_any is None or key4 < best_any:
                     best_any, chosen_any = key4, v
+        if overdue:
+            # The EEVDF pick is then an overdue vCPU; of an urgent VM, it is an urgent
+            # pick (it may preempt): a VM is not held back by its own overdue vCPU.
+            self._picked_urgent = self._urgent(chosen_eligible.vm)
         return chosen_eligible if chosen_eligible is not None else chosen_any
 
     def _recompute(self) -> None:
@@ -568,6 +574,12 @@ class CpuScheduler(LimitRules, ReservationRules, Checkpointable):
             # At most half a slice: from lag >= 0 it ends above the floor -slice/2, so
             # the floor never discards service the reservation itself forced.
             length = min(length, self._res.floor() // MICRO)
+        if v.deadline <= now and v.rate < MICRO and self._any_reserved():
+            # Rule 6, overdue runs: one that can catch up lasts until it is no longer a
+            # request behind, but at least P (an urgent VM waits at most P behind it):
+            #   length <= max(P, (lag - request*10^6) // (10^6 - rate) + 1)
+            caught_up = (v.lag - record.request * MICRO) // (MICRO - v.rate) + 1
+            length = min(length, max(self._res.protect(), caught_up))
         self._res_update(record, now)
         record.running += 1
         if record.bucket.bound:

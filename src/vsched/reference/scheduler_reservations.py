@@ -8,7 +8,10 @@ Reference twin of ``csrc/include/vsched/scheduler/reservations.hpp`` and
       res_u = floor(min(r, demand) * 10^6) (0 while idle),  D >= -F,  F = max(1, slice // 2) * 10^6
   urgent while D >= 0 and running * 10^6 < res_u
   a reserved run lasts <= F / 10^6 ns and is protected for P = max(1, slice // 4) ns
-  no urgent pick while an overdue vCPU (deadline <= now) of an unheld VM is queued
+  while an overdue vCPU (deadline <= now) of an unheld VM is queued, the EEVDF pick goes
+      first; it is an urgent pick (it may preempt) if its VM is urgent
+  while some VM has a reserved rate, a run that starts overdue at rate < 10^6 lasts
+      <= max(P, (lag - request * 10^6) // (10^6 - rate) + 1) ns
   victim: the largest (VM has no reservation, -D, deadline, vm, vcpu) among unprotected
       runs of non-urgent VMs that did not start overdue (deadline <= run start)
 
