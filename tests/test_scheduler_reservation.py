@@ -205,6 +205,36 @@ def test_reservation_native_equals_reference_with_churn(seed):
         assert pair[0].decisions == pair[1].decisions, step
 
 
+@pytest.mark.parametrize("seed", [505, 740, 1418, 1719])
+def test_native_equals_reference_where_urgent_vms_meet_overdue_vcpus(seed):
+    """The mixes that rule 6's overdue changes were made for (an urgent VM's own overdue
+    vCPU, overdue runs of vCPUs that can catch up) make both happen thousands of times a
+    second: identical vcpu_stats and decisions every 50 ms for 1 s, the native twin
+    checkpointed and restored half way."""
+    import pickle
+
+    import vsched
+    import vsched.reference
+
+    pcpus, vms = _random_mix(seed)
+    pair = []
+    for impl in (vsched, vsched.reference):
+        s = impl.CpuScheduler(pcpus, SLICE)
+        for vcpus, shares, r in vms:
+            vm = s.add_vm(vcpus, shares=shares, reservation=r)
+            s.add_work(np.full(vcpus, vm), np.arange(vcpus), impl.FOREVER)
+        pair.append(s)
+    for step in range(20):
+        if step == 10:
+            pair[0] = pickle.loads(pickle.dumps(pair[0]))
+        for s in pair:
+            s.run(50 * MS)
+        native, reference = pair[0].vcpu_stats(), pair[1].vcpu_stats()
+        for key in native:
+            np.testing.assert_array_equal(native[key], reference[key], err_msg=f"step {step}: {key}")
+        assert pair[0].decisions == pair[1].decisions, step
+
+
 def test_relaxed_reservations_agree_between_implementations():
     """strict_reservations=False (rule 6 off): native and reference still agree exactly."""
     import numpy as np
