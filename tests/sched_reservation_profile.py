@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import test_scheduler_reservation as t  # noqa: E402
 
-def worst(impl, pcpus, vms) -> float:
-    runs = t._run_ns_trajectory(impl, pcpus, vms)
+def worst(impl, pcpus, vms, seconds: int) -> float:
+    runs = t._run_ns_trajectory(impl, pcpus, vms, seconds)
     return t._worst_window_shortfall(runs, np.array([v[2] for v in vms])) / t.SLICE
 
 
@@ -33,14 +33,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=t.SECONDS)
     parser.add_argument("--reference", action="store_true")
     args = parser.parse_args()
-    t.SECONDS = args.seconds
     if args.reference:
         import vsched.reference as impl
     else:
         import vsched as impl
     cases = [t._random_mix(seed) for seed in range(args.mixes)]
     cases += [(p, t.tight_mix(res)) for p, res in t.TIGHT]
-    margins = np.array([worst(impl, p, vms) for p, vms in cases])
+    margins = np.array([worst(impl, p, vms, args.seconds) for p, vms in cases])
     random, tight = margins[: args.mixes], margins[args.mixes :]
     print(f"{args.mixes} random mixes x {args.seconds} s: median {np.median(random):.3f}, p1 {np.percentile(random, 1):.3f}, "
           f"worst {random.min():.3f} (slices; >= -1 is the guarantee)")

@@ -12,7 +12,6 @@ points at least 100 ms apart. Both implementations (``impl`` fixture).
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -42,13 +41,19 @@ def _random_mix(seed: int) -> tuple[int, list[tuple[int, int, float]]]:
     return pcpus, vms
 
 
-def _run_ns_trajectory(impl, pcpus: int, vms: list[tuple[int, int, float]]) -> np.ndarray:
+def _cpu_bound_host(impl, pcpus: int, vms: list[tuple[int, int, float]]):
+    """The mix's scheduler: every vCPU of every VM CPU-bound from time 0."""
     s = impl.CpuScheduler(pcpus, SLICE)
     for vcpus, shares, r in vms:
         vm = s.add_vm(vcpus, shares=shares, reservation=r)
         s.add_work(np.full(vcpus, vm), np.arange(vcpus), impl.FOREVER)
+    return s
+
+
+def _run_ns_trajectory(impl, pcpus: int, vms: list[tuple[int, int, float]], seconds: int = SECONDS) -> np.ndarray:
+    s = _cpu_bound_host(impl, pcpus, vms)
     out = [s.stats()["run_ns"].copy()]
-    for _ in range(SECONDS * 1000 * MS // STEP):
+    for _ in range(seconds * 1000 * MS // STEP):
         s.run(STEP)
         out.append(s.stats()["run_ns"].copy())
     return np.array(out, dtype=np.int64)
@@ -105,7 +110,7 @@ def test_reservation_multi_core_mixes_once_short(impl, seed):
     assert shortfall >= -SLICE, shortfall / SLICE
 
 
-def test_reservation_of_whole_vcpus_does_not_drift(monkeypatch):
+def test_reservation_of_whole_vcpus_does_not_drift():
     """Mix 1719's VM 1 reserves all four of its vCPUs (4.0 on 8 pCPUs), so it can never
     make up a lost ns: every wait adds to the shortfall of the window from the start.
     While its own overdue vCPU held its urgency back, the worst window grew with the
@@ -113,9 +118,8 @@ def test_reservation_of_whole_vcpus_does_not_drift(monkeypatch):
     0.63 at 60 s). 20 s, native."""
     import vsched
 
-    monkeypatch.setattr(sys.modules[__name__], "SECONDS", 20)
     pcpus, vms = _random_mix(1719)
-    runs = _run_ns_trajectory(vsched, pcpus, vms)
+    runs = _run_ns_trajectory(vsched, pcpus, vms, seconds=20)
     shortfall = _worst_window_shortfall(runs, np.array([v[2] for v in vms]))
     assert shortfall >= -0.8 * SLICE, shortfall / SLICE
 
@@ -143,6 +147,14 @@ def test_reservation_every_window_tight(impl, pcpus, reserved):
     reservation = np.array([v[2] for v in vms])
     shortfall = _worst_window_shortfall(runs, reservation)
     assert shortfall >= -SLICE, shortfall / SLICE
+
+
+def _assert_twins_agree(pair, step: int) -> None:
+    """The native scheduler and its reference twin: identical vcpu_stats and decisions."""
+    native, reference = pair[0].vcpu_stats(), pair[1].vcpu_stats()
+    for key in native:
+        np.testing.assert_array_equal(native[key], reference[key], err_msg=f"step {step}: {key}")
+    assert pair[0].decisions == pair[1].decisions, step
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -199,10 +211,7 @@ def test_reservation_native_equals_reference_with_churn(seed):
             vm, n = vms[int(rng.integers(len(vms)))]
             both("add_work", vm, int(rng.integers(n)), int(rng.integers(1, 30_000_000)))
         both("run", int(rng.integers(0, 30_000_000)))
-        native, reference = pair[0].vcpu_stats(), pair[1].vcpu_stats()
-        for key in native:
-            np.testing.assert_array_equal(native[key], reference[key], err_msg=f"step {step}: {key}")
-        assert pair[0].decisions == pair[1].decisions, step
+        _assert_twins_agree(pair, step)
 
 
 @pytest.mark.parametrize("seed", [505, 740, 1418, 1719])
@@ -217,22 +226,13 @@ def test_native_equals_reference_where_urgent_vms_meet_overdue_vcpus(seed):
     import vsched.reference
 
     pcpus, vms = _random_mix(seed)
-    pair = []
-    for impl in (vsched, vsched.reference):
-        s = impl.CpuScheduler(pcpus, SLICE)
-        for vcpus, shares, r in vms:
-            vm = s.add_vm(vcpus, shares=shares, reservation=r)
-            s.add_work(np.full(vcpus, vm), np.arange(vcpus), impl.FOREVER)
-        pair.append(s)
+    pair = [_cpu_bound_host(impl, pcpus, vms) for impl in (vsched, vsched.reference)]
     for step in range(20):
         if step == 10:
             pair[0] = pickle.loads(pickle.dumps(pair[0]))
         for s in pair:
             s.run(50 * MS)
-        native, reference = pair[0].vcpu_stats(), pair[1].vcpu_stats()
-        for key in native:
-            np.testing.assert_array_equal(native[key], reference[key], err_msg=f"step {step}: {key}")
-        assert pair[0].decisions == pair[1].decisions, step
+        _assert_twins_agree(pair, step)
 
 
 def test_relaxed_reservations_agree_between_implementations():
